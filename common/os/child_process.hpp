@@ -1,0 +1,78 @@
+// A spawned child process, owned like any other resource: the hypervisor
+// spawns every domain process and hands it its hypercall connection as an
+// inherited fd (DESIGN.md §1), and tests start real peer processes.
+//
+// Written on posix_spawn rather than Boost.Process because what matters here
+// is exact control of which fds the child inherits and at which numbers
+// (everything else is closed in the child), and Boost.Process would add a
+// compiled Boost.Filesystem dependency for less control over that.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pvsim::os {
+
+// An fd of this process that the child receives as `child_fd`.
+struct InheritedFd {
+    int parent_fd;
+    int child_fd;
+};
+
+struct SpawnOptions {
+    // The fds the child gets, besides stdin/stdout/stderr which it shares
+    // with this process. Every other fd is closed in the child.
+    std::vector<InheritedFd> fds;
+    // "NAME=value" strings; nullopt passes this process's environment.
+    std::optional<std::vector<std::string>> environment;
+};
+
+// How a child ended: exited with `code`, or killed by `signal`.
+struct ExitStatus {
+    int code = -1;
+    int signal = 0;
+
+    bool exited() const noexcept { return signal == 0; }
+    bool success() const noexcept { return signal == 0 && code == 0; }
+    // "exited with status 3" / "killed by signal 9 (Killed)", for errors and logs.
+    std::string describe() const;
+};
+
+class ChildProcess {
+  public:
+    // Starts `program` (a path, not searched in $PATH) with argv[0] = program
+    // and argv[1..] = args.
+    static ChildProcess spawn(const std::filesystem::path& program,
+                              const std::vector<std::string>& args,
+                              const SpawnOptions& options = {});
+
+    ChildProcess(ChildProcess&& other) noexcept;
+    ChildProcess& operator=(ChildProcess&& other) noexcept;
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    // A child still running is killed (SIGKILL) and reaped: an owner that goes
+    // away leaves neither an orphan nor a zombie behind.
+    ~ChildProcess();
+
+    pid_t pid() const noexcept { return pid_; }
+    bool running() const noexcept { return pid_ > 0; }
+
+    // Blocks until the child ends and reaps it. Retries on EINTR.
+    ExitStatus wait();
+    // Reaps the child if it has ended; nullopt while it runs.
+    std::optional<ExitStatus> try_wait();
+    // Sends `signal` to a child not yet reaped.
+    void kill(int signal);
+
+  private:
+    explicit ChildProcess(pid_t pid) noexcept : pid_(pid) {}
+    void terminate() noexcept;
+
+    pid_t pid_ = -1;
+};
+
+}  // namespace pvsim::os

@@ -1,0 +1,53 @@
+// Test helpers: a private temporary directory per test (tests run in
+// parallel, each in its own process, so nothing may be shared by name), and
+// a count of this process's open fds to prove that nothing leaks.
+#pragma once
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+namespace pvsim::test {
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = "/tmp/pvsim-test-XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw std::system_error(errno, std::system_category(), "mkdtemp");
+        }
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+inline int count_open_fds() {
+    int count = 0;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (dir == nullptr) {
+        throw std::system_error(errno, std::system_category(), "opendir /proc/self/fd");
+    }
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] != '.') {
+            ++count;
+        }
+    }
+    ::closedir(dir);
+    return count - 1;  // the directory's own fd
+}
+
+}  // namespace pvsim::test
