@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,10 +64,10 @@ ChildProcess ChildProcess::spawn(const std::filesystem::path& program,
     const std::string what = "posix_spawn " + program.string();
     int highest_target = STDERR_FILENO;
     for (const InheritedFd& fd : options.fds) {
-        if (fd.child_fd <= STDERR_FILENO) {
-            throw std::system_error(EINVAL, std::system_category(),
-                                    what + ": child fd " + std::to_string(fd.child_fd) +
-                                        " would replace a standard stream");
+        if (fd.child_fd < 0) {
+            throw std::system_error(
+                EINVAL, std::system_category(),
+                what + ": child fd " + std::to_string(fd.child_fd) + " is not an fd number");
         }
         if (std::count_if(options.fds.begin(), options.fds.end(), [&fd](const InheritedFd& other) {
                 return other.child_fd == fd.child_fd;
@@ -201,6 +202,19 @@ std::optional<ExitStatus> ChildProcess::try_wait() {
     }
     pid_ = -1;
     return decode(status);
+}
+
+UniqueFd ChildProcess::open_pidfd() const {
+    if (pid_ <= 0) {
+        throw std::system_error(ESRCH, std::system_category(), "pidfd_open: child already reaped");
+    }
+    // pidfds are always close-on-exec (pidfd_open(2)). Called through
+    // syscall(2) so that this builds against a C library without the wrapper.
+    const long fd = ::syscall(SYS_pidfd_open, pid_, 0);
+    if (fd < 0) {
+        throw_system_error("pidfd_open " + std::to_string(pid_));
+    }
+    return UniqueFd(static_cast<int>(fd));
 }
 
 void ChildProcess::kill(int signal) {

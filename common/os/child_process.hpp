@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "common/os/unique_fd.hpp"
+
 namespace pvsim::os {
 
 // An fd of this process that the child receives as `child_fd`.
@@ -24,8 +26,10 @@ struct InheritedFd {
 };
 
 struct SpawnOptions {
-    // The fds the child gets, besides stdin/stdout/stderr which it shares
-    // with this process. Every other fd is closed in the child.
+    // The fds the child gets. stdin, stdout and stderr are shared with this
+    // process unless an entry names 0, 1 or 2 as its child_fd (e.g. a
+    // domain's console file as its stdout and stderr). Every other fd is
+    // closed in the child.
     std::vector<InheritedFd> fds;
     // "NAME=value" strings; nullopt passes this process's environment.
     std::optional<std::vector<std::string>> environment;
@@ -67,6 +71,13 @@ class ChildProcess {
     std::optional<ExitStatus> try_wait();
     // Sends `signal` to a child not yet reaped.
     void kill(int signal);
+
+    // A new pidfd for the child (pidfd_open(2)): it becomes readable when the
+    // child ends, so an event loop can await the child's death with its
+    // other fds (e.g. an Asio posix::stream_descriptor) instead of relying
+    // on SIGCHLD, which a process has only one handler for. Reaping is still
+    // wait()/try_wait()'s job. Close-on-exec.
+    UniqueFd open_pidfd() const;
 
   private:
     explicit ChildProcess(pid_t pid) noexcept : pid_(pid) {}

@@ -1,6 +1,7 @@
 #include "common/os/child_process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,12 +125,45 @@ TEST(ChildProcess, SwappedFdNumbers) {
 
 TEST(ChildProcess, RejectsBadFdMaps) {
     SpawnOptions options;
-    options.fds = {{STDOUT_FILENO, STDERR_FILENO}};
+    options.fds = {{STDOUT_FILENO, -1}};
     EXPECT_THROW((void)ChildProcess::spawn(kPeer, {"exit", "0"}, options), std::system_error);
     options.fds = {{STDOUT_FILENO, 5}, {STDERR_FILENO, 5}};
     EXPECT_THROW((void)ChildProcess::spawn(kPeer, {"exit", "0"}, options), std::system_error);
     options.fds = {{12345, 5}};  // not open here
     EXPECT_THROW((void)ChildProcess::spawn(kPeer, {"exit", "0"}, options), std::system_error);
+}
+
+// A file can become the child's stdout and stderr (a domain's console): the
+// peer's usage message, written to its stderr, lands in the file.
+TEST(ChildProcess, AFileCanBecomeTheStandardStreams) {
+    char path[] = "/tmp/pvsim-console-XXXXXX";
+    UniqueFd console(::mkstemp(path));
+    ASSERT_TRUE(console);
+    ::unlink(path);
+    SpawnOptions options;
+    options.fds = {{console.get(), STDOUT_FILENO}, {console.get(), STDERR_FILENO}};
+    ChildProcess child = ChildProcess::spawn(kPeer, {}, options);
+    EXPECT_EQ(child.wait().code, 1);
+    std::string text(4096, '\0');
+    const ssize_t n = ::pread(console.get(), text.data(), text.size(), 0);
+    ASSERT_GT(n, 0);
+    text.resize(static_cast<std::size_t>(n));
+    EXPECT_THAT(text, HasSubstr("usage: pvsim_test_peer"));
+}
+
+// The pidfd becomes readable when the child ends, not before; reaping is
+// still wait()'s.
+TEST(ChildProcess, ThePidfdBecomesReadableWhenTheChildEnds) {
+    ChildProcess child = ChildProcess::spawn(kPeer, {"pause"});
+    UniqueFd pidfd = child.open_pidfd();
+    ASSERT_TRUE(pidfd);
+    EXPECT_NE(::fcntl(pidfd.get(), F_GETFD) & FD_CLOEXEC, 0);
+    pollfd entry{pidfd.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&entry, 1, 0), 0);
+    child.kill(SIGKILL);
+    EXPECT_EQ(::poll(&entry, 1, -1), 1);
+    EXPECT_EQ(child.wait().signal, SIGKILL);
+    EXPECT_THROW((void)child.open_pidfd(), std::system_error);
 }
 
 }  // namespace

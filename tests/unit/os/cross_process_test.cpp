@@ -21,7 +21,7 @@
 #include "common/os/shared_memory.hpp"
 #include "common/os/unix_socket.hpp"
 #include "common/run_dir.hpp"
-#include "tests/unit/os/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pvsim::os {
 namespace {

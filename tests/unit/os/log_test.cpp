@@ -12,7 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/units.hpp"
-#include "tests/unit/os/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pvsim {
 namespace {

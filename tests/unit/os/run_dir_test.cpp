@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "common/units.hpp"
-#include "tests/unit/os/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pvsim {
 namespace {

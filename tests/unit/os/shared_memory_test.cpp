@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "common/run_dir.hpp"
-#include "tests/unit/os/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pvsim::os {
 namespace {

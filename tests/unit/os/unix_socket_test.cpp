@@ -17,7 +17,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/os/event_fd.hpp"
-#include "tests/unit/os/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pvsim::os {
 namespace {

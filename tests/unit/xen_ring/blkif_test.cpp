@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "page_buffer.hpp"
+#include "tests/support/page_buffer.hpp"
 
 namespace pvsim::xen {
 namespace {

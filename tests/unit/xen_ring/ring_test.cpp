@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/xen/blkif.hpp"
-#include "page_buffer.hpp"
+#include "tests/support/page_buffer.hpp"
 
 namespace pvsim::xen {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/ring.hpp"
-#include "page_buffer.hpp"
+#include "tests/support/page_buffer.hpp"
 
 namespace pvsim::xen {
 namespace {

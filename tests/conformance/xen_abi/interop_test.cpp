@@ -15,8 +15,8 @@
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/ring.hpp"
-#include "page_buffer.hpp"
 #include "real_xen.h"
+#include "tests/support/page_buffer.hpp"
 
 namespace pvsim::xen {
 namespace {

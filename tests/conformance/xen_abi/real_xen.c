@@ -97,6 +97,34 @@ static const struct real_xen_layout layouts[] = {
     FIELD_ROW("grant_entry_v1", struct grant_entry_v1, flags),
     FIELD_ROW("grant_entry_v1", struct grant_entry_v1, domid),
     FIELD_ROW("grant_entry_v1", struct grant_entry_v1, frame),
+
+    /* The argument structs pvsim's hypercall wire carries as they are. */
+    TYPE_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, host_addr),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, flags),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, ref),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, dom),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, status),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, handle),
+    FIELD_ROW("gnttab_map_grant_ref", struct gnttab_map_grant_ref, dev_bus_addr),
+    TYPE_ROW("gnttab_unmap_grant_ref", struct gnttab_unmap_grant_ref),
+    FIELD_ROW("gnttab_unmap_grant_ref", struct gnttab_unmap_grant_ref, host_addr),
+    FIELD_ROW("gnttab_unmap_grant_ref", struct gnttab_unmap_grant_ref, dev_bus_addr),
+    FIELD_ROW("gnttab_unmap_grant_ref", struct gnttab_unmap_grant_ref, handle),
+    FIELD_ROW("gnttab_unmap_grant_ref", struct gnttab_unmap_grant_ref, status),
+    TYPE_ROW("gnttab_copy", struct gnttab_copy),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, source.u),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, source.domid),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, source.offset),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, dest.u),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, dest.domid),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, dest.offset),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, len),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, flags),
+    FIELD_ROW("gnttab_copy", struct gnttab_copy, status),
+    /* Where a guest finds its event channel bits. */
+    FIELD_ROW("shared_info", struct shared_info, evtchn_pending),
+    FIELD_ROW("shared_info", struct shared_info, evtchn_mask),
 };
 
 size_t real_xen_layouts(const struct real_xen_layout** table) {

@@ -35,11 +35,15 @@ class TempDir {
     std::filesystem::path path_;
 };
 
-inline int count_open_fds() {
+// Open fds of process `pid` (this process by default), not counting the one
+// used to list them when it is this process.
+inline int count_open_fds(pid_t pid = 0) {
     int count = 0;
-    DIR* dir = ::opendir("/proc/self/fd");
+    const std::string path =
+        pid == 0 ? std::string("/proc/self/fd") : "/proc/" + std::to_string(pid) + "/fd";
+    DIR* dir = ::opendir(path.c_str());
     if (dir == nullptr) {
-        throw std::system_error(errno, std::system_category(), "opendir /proc/self/fd");
+        throw std::system_error(errno, std::system_category(), "opendir " + path);
     }
     while (const dirent* entry = ::readdir(dir)) {
         if (entry->d_name[0] != '.') {
@@ -47,7 +51,7 @@ inline int count_open_fds() {
         }
     }
     ::closedir(dir);
-    return count - 1;  // the directory's own fd
+    return pid == 0 ? count - 1 : count;  // the listing's own fd
 }
 
 }  // namespace pvsim::test

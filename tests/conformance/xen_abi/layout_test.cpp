@@ -1,6 +1,8 @@
-// pvsim's blkif, ring and grant-table ABI against Debian's Xen headers: every
-// struct size, field offset and field size, every constant, and the ring
-// sizes per page order must be the headers' own.
+// pvsim's Xen ABI against Debian's Xen headers: blkif, the ring, grant-table
+// entries, the hypercall argument structs pvsim's hypercall wire carries, and
+// the event bits in shared_info. Every struct size, field offset and field
+// size, every constant, and the ring sizes per page order must be the
+// headers' own.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -13,10 +15,14 @@
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
 #include "common/xen/ring.hpp"
+#include "hypervisor/protocol/hypercall.hpp"
+#include "hypervisor/protocol/shared_info.hpp"
 #include "real_xen.h"
 
 namespace pvsim::xen {
 namespace {
+
+namespace wire = hypervisor::wire;
 
 struct Layout {
     std::size_t size;
@@ -103,6 +109,32 @@ std::map<Key, Layout> our_layouts() {
         PVSIM_FIELD("grant_entry_v1", GrantEntryV1, flags),
         PVSIM_FIELD("grant_entry_v1", GrantEntryV1, domid),
         PVSIM_FIELD("grant_entry_v1", GrantEntryV1, frame),
+
+        PVSIM_TYPE("gnttab_map_grant_ref", wire::GrantMapOp),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, host_addr),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, flags),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, ref),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, dom),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, status),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, handle),
+        PVSIM_FIELD("gnttab_map_grant_ref", wire::GrantMapOp, dev_bus_addr),
+        PVSIM_TYPE("gnttab_unmap_grant_ref", wire::GrantUnmapOp),
+        PVSIM_FIELD("gnttab_unmap_grant_ref", wire::GrantUnmapOp, host_addr),
+        PVSIM_FIELD("gnttab_unmap_grant_ref", wire::GrantUnmapOp, dev_bus_addr),
+        PVSIM_FIELD("gnttab_unmap_grant_ref", wire::GrantUnmapOp, handle),
+        PVSIM_FIELD("gnttab_unmap_grant_ref", wire::GrantUnmapOp, status),
+        PVSIM_TYPE("gnttab_copy", wire::GrantCopyOp),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, source.u),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, source.domid),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, source.offset),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, dest.u),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, dest.domid),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, dest.offset),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, len),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, flags),
+        PVSIM_FIELD("gnttab_copy", wire::GrantCopyOp, status),
+        {{"shared_info", "evtchn_pending"}, {wire::kEvtchnWords * 8, wire::kEvtchnPendingOffset}},
+        {{"shared_info", "evtchn_mask"}, {wire::kEvtchnWords * 8, wire::kEvtchnMaskOffset}},
     };
 }
 

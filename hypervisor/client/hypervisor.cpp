@@ -1,0 +1,490 @@
+#include "hypervisor/client/hypervisor.hpp"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "hypervisor/client/control_client.hpp"
+#include "hypervisor/client/session.hpp"
+#include "hypervisor/protocol/control.hpp"
+
+namespace pvsim::hypervisor {
+namespace {
+
+// What one batched hypercall answered: the argument array with its OUT
+// fields, and the fds attached to the reply.
+template <typename T>
+struct BatchReply {
+    std::vector<T> ops;
+    std::vector<os::UniqueFd> fds;
+};
+
+// Batches must hold 1..kMaxBatch slots (hypercall.hpp, BatchHeader); more is
+// refused here, before anything is sent, as the hypervisor would refuse it.
+void check_batch_size(std::size_t count, const char* what) {
+    if (count > wire::kMaxBatch) {
+        throw HypercallError(std::string(what) + ": " + std::to_string(count) +
+                                 " operations, at most " + std::to_string(wire::kMaxBatch) +
+                                 " in one call",
+                             E2BIG);
+    }
+}
+
+template <typename T>
+BatchReply<T> batch_call(Session& session, wire::Op op, const std::vector<T>& ops,
+                         const char* what) {
+    const wire::BatchHeader header{static_cast<std::uint32_t>(ops.size()), 0};
+    std::vector<std::byte> payload(sizeof header + ops.size() * sizeof(T));
+    std::memcpy(payload.data(), &header, sizeof header);
+    std::memcpy(payload.data() + sizeof header, ops.data(), ops.size() * sizeof(T));
+    HypercallReply reply = session.channel.call(op, payload);
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    wire::BatchHeader answered{};
+    if (reply.payload.size() == payload.size()) {
+        std::memcpy(&answered, reply.payload.data(), sizeof answered);
+    }
+    if (reply.payload.size() != payload.size() || answered.count != ops.size()) {
+        throw HypercallError(std::string(what) + ": the reply does not match the request's " +
+                                 std::to_string(ops.size()) + " operations",
+                             EPROTO);
+    }
+    BatchReply<T> result;
+    result.ops.resize(ops.size());
+    std::memcpy(result.ops.data(), reply.payload.data() + sizeof answered, ops.size() * sizeof(T));
+    result.fds = std::move(reply.fds);
+    return result;
+}
+
+// The common OUT part of GrantMapOp and ForeignMapOp.
+struct MapSlot {
+    xen::DomId dom = 0;
+    bool readonly = false;
+    xen::GntSt status = xen::GntSt::general_error;
+    xen::GrantHandle handle = 0;
+    std::uint64_t frame = 0;
+    std::uint64_t host_addr = wire::kNoFd;
+};
+
+// One live maptrack handle of `dom` fewer; our copy of its memory fd goes
+// with the last. Called with maps_mutex held.
+void release_granter(Session& session, xen::DomId dom) {
+    const auto it = session.granters.find(dom);
+    if (it != session.granters.end() && it->second.live > 0 && --it->second.live == 0) {
+        session.granters.erase(it);
+    }
+}
+
+std::uint64_t object_size(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size < 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+// GNTTABOP_unmap_grant_ref of `handles`, with the mirror updated from the
+// statuses: `granters[i]` is the domain slot i maps, when we held it.
+// Called with maps_mutex held; the pages are already unmapped here.
+std::vector<xen::GntSt> unmap_handles(Session& session, std::span<const xen::GrantHandle> handles,
+                                      const std::vector<std::optional<xen::DomId>>& granters) {
+    std::vector<wire::GrantUnmapOp> ops(handles.size());
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        ops[i].handle = handles[i];
+    }
+    const auto reply = batch_call(session, wire::Op::grant_unmap, ops, "GNTTABOP_unmap_grant_ref");
+    std::vector<xen::GntSt> statuses(handles.size());
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        statuses[i] = static_cast<xen::GntSt>(reply.ops[i].status);
+        if (statuses[i] == xen::GntSt::okay && granters[i]) {
+            release_granter(session, *granters[i]);
+        }
+    }
+    return statuses;
+}
+
+// The second half of a grant or foreign map, with maps_mutex held: map each
+// good slot's page from its granter's memory fd and record the handle.
+std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& slots,
+                                      std::vector<os::UniqueFd>& fds) {
+    std::vector<GrantMapping> result(slots.size());
+    std::vector<xen::GrantHandle> undo;
+    std::vector<std::optional<xen::DomId>> undo_granters;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        const MapSlot& slot = slots[i];
+        result[i].status = slot.status;
+        if (slot.status != xen::GntSt::okay) {
+            continue;
+        }
+        result[i].handle = slot.handle;
+        result[i].frame = slot.frame;
+        // The hypervisor counted one more mapping of this granter: so do we,
+        // whatever happens to the slot here.
+        Granter& granter = session.granters[slot.dom];
+        ++granter.live;
+        if (slot.host_addr != wire::kNoFd && slot.host_addr < fds.size() && fds[slot.host_addr]) {
+            granter.memory = std::move(fds[slot.host_addr]);
+            granter.memory_bytes = object_size(granter.memory.get());
+        }
+        void* address = MAP_FAILED;
+        if (granter.memory && slot.frame < granter.memory_bytes / xen::kXenPageSize &&
+            !session.mappings.contains(slot.handle)) {
+            address =
+                ::mmap(nullptr, xen::kXenPageSize,
+                       slot.readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                       granter.memory.get(), static_cast<off_t>(slot.frame * xen::kXenPageSize));
+        }
+        if (address == MAP_FAILED) {
+            // No memory fd for a granter we had none of, a frame outside it,
+            // or a handle we already hold: the reply broke the protocol, so
+            // give the pin back rather than hold a mapping we cannot use.
+            result[i] = GrantMapping{};
+            undo.push_back(slot.handle);
+            undo_granters.emplace_back(slot.dom);
+            continue;
+        }
+        session.mappings.emplace(slot.handle, LocalMapping{slot.dom, PageMapping(address)});
+        result[i].page = static_cast<std::byte*>(address);
+    }
+    if (!undo.empty()) {
+        try {
+            (void)unmap_handles(session, undo, undo_granters);
+        } catch (const HypercallError&) {
+            // Best effort: the slots already report GNTST_general_error.
+        }
+    }
+    return result;
+}
+
+std::string dom_port(const char* op, xen::DomId dom, xen::EvtchnPort port) {
+    return std::string(op) + "(dom " + std::to_string(dom) + ", port " + std::to_string(port) + ")";
+}
+
+os::EventFd received_eventfd(os::UniqueFd fd, const std::string& what) {
+    try {
+        return os::EventFd(std::move(fd));
+    } catch (const std::exception&) {
+        throw HypercallError(what + ": the attached fd is not an eventfd", EPROTO);
+    }
+}
+
+void check_port(xen::EvtchnPort port, const std::string& what) {
+    if (port == xen::kInvalidEvtchnPort || port >= wire::kMaxEvtchnPorts) {
+        throw HypercallError(
+            what + ": the hypervisor answered invalid port " + std::to_string(port), EPROTO);
+    }
+}
+
+}  // namespace
+
+Hypervisor Hypervisor::from_environment(const os::Environment& env) {
+    const std::string variable(wire::kHypercallFdVariable);
+    const auto value = env.get_non_empty(variable);
+    if (!value) {
+        throw std::runtime_error(variable +
+                                 " is not set: this program must be started by pvsim-hypervisor");
+    }
+    int fd = -1;
+    const char* end = value->data() + value->size();
+    const auto [ptr, ec] = std::from_chars(value->data(), end, fd);
+    if (ec != std::errc() || ptr != end || fd < 0) {
+        throw std::runtime_error(variable + " is '" + *value + "', not an fd number");
+    }
+    return adopt(os::adopt_inherited_fd(fd));
+}
+
+Hypervisor Hypervisor::connect_dom0(const RunDir& run_dir) {
+    return adopt(ControlClient(run_dir.hypervisor_socket()).connect_dom0());
+}
+
+Hypervisor Hypervisor::adopt(os::UniqueFd socket) {
+    auto session = std::make_shared<Session>(std::move(socket));
+    HypercallReply reply = session->channel.receive_welcome();
+    if (reply.result < 0) {
+        throw refused("welcome", reply.result);
+    }
+    const auto welcome = reply_as<wire::Welcome>(reply, "welcome");
+    auto protocol_error = [](const std::string& why) {
+        return HypercallError("welcome: " + why, EPROTO);
+    };
+    if (reply.fds.size() != wire::kWelcomeFds) {
+        throw protocol_error(std::to_string(reply.fds.size()) + " fds attached, expected " +
+                             std::to_string(wire::kWelcomeFds));
+    }
+    os::SharedMemory memory = os::SharedMemory::map_fd(std::move(reply.fds[0]));
+    if (memory.size() != welcome.memory_bytes || memory.size() % xen::kXenPageSize != 0) {
+        throw protocol_error("the memory object has " + std::to_string(memory.size()) +
+                             " bytes, the welcome says " + std::to_string(welcome.memory_bytes));
+    }
+    os::SharedMemory grant_table = os::SharedMemory::map_fd(std::move(reply.fds[1]));
+    const std::size_t entries = std::size_t{welcome.grant_frames} * xen::kGrantEntriesPerFrame;
+    if (grant_table.size() < entries * sizeof(xen::GrantEntryV1)) {
+        throw protocol_error("the grant table object is smaller than " +
+                             std::to_string(welcome.grant_frames) + " frames");
+    }
+    os::SharedMemory shared_info = os::SharedMemory::map_fd(std::move(reply.fds[2]));
+    if (shared_info.size() < wire::kSharedInfoBytes) {
+        throw protocol_error("the shared-info object is smaller than " +
+                             std::to_string(wire::kSharedInfoBytes) + " bytes");
+    }
+
+    session->welcome = welcome;
+    session->memory.emplace(std::move(memory), welcome.first_free_gfn);
+    session->grant_table_memory.emplace(std::move(grant_table));
+    session->grant_table.emplace(std::span(
+        reinterpret_cast<xen::GrantEntryV1*>(session->grant_table_memory->data()), entries));
+    session->shared_info_memory.emplace(std::move(shared_info));
+    session->shared_info = wire::SharedInfoView(session->shared_info_memory->data());
+    return Hypervisor(std::move(session));
+}
+
+Hypervisor::Hypervisor(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+
+Hypervisor::Hypervisor(Hypervisor&& other) noexcept : session_(std::move(other.session_)) {}
+
+Hypervisor& Hypervisor::operator=(Hypervisor&& other) noexcept {
+    if (this != &other) {
+        release();
+        session_ = std::move(other.session_);
+    }
+    return *this;
+}
+
+Hypervisor::~Hypervisor() {
+    release();
+}
+
+void Hypervisor::release() noexcept {
+    if (!session_) {
+        return;
+    }
+    // Event channels may keep the connection open after us, so give the
+    // pins back now rather than when it closes.
+    try {
+        std::lock_guard lock(session_->maps_mutex);
+        std::vector<xen::GrantHandle> handles;
+        std::vector<std::optional<xen::DomId>> granters;
+        for (const auto& [handle, mapping] : session_->mappings) {
+            handles.push_back(handle);
+            granters.emplace_back(mapping.granter);
+        }
+        session_->mappings.clear();
+        for (std::size_t first = 0; first < handles.size(); first += wire::kMaxBatch) {
+            const std::size_t count =
+                std::min<std::size_t>(wire::kMaxBatch, handles.size() - first);
+            const std::vector<std::optional<xen::DomId>> slice(
+                granters.begin() + static_cast<std::ptrdiff_t>(first),
+                granters.begin() + static_cast<std::ptrdiff_t>(first + count));
+            (void)unmap_handles(*session_, std::span(handles).subspan(first, count), slice);
+        }
+    } catch (...) {
+        // The connection is gone: the hypervisor released them with it.
+    }
+    session_.reset();
+}
+
+xen::DomId Hypervisor::domid() const noexcept {
+    return session_->welcome.domid;
+}
+bool Hypervisor::privileged() const noexcept {
+    return (session_->welcome.flags & wire::kWelcomePrivileged) != 0;
+}
+DomainMemory& Hypervisor::memory() noexcept {
+    return *session_->memory;
+}
+GrantTable& Hypervisor::grant_table() noexcept {
+    return *session_->grant_table;
+}
+std::uint64_t Hypervisor::store_gfn() const noexcept {
+    return session_->welcome.store_gfn;
+}
+std::uint32_t Hypervisor::max_evtchn_ports() const noexcept {
+    return session_->welcome.max_evtchn_ports;
+}
+wire::SharedInfoView Hypervisor::shared_info() const noexcept {
+    return session_->shared_info;
+}
+HypercallChannel& Hypervisor::channel() noexcept {
+    return session_->channel;
+}
+
+std::vector<GrantMapping> Hypervisor::map_grant_refs(std::span<const GrantMapRequest> requests) {
+    constexpr const char* kWhat = "GNTTABOP_map_grant_ref";
+    if (requests.empty()) {
+        return {};
+    }
+    check_batch_size(requests.size(), kWhat);
+    std::vector<wire::GrantMapOp> ops(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        ops[i].host_addr = 0;
+        ops[i].flags = xen::kGntmapHostMap | (requests[i].readonly ? xen::kGntmapReadonly : 0);
+        ops[i].ref = requests[i].ref;
+        ops[i].dom = requests[i].domid;
+    }
+    std::lock_guard lock(session_->maps_mutex);
+    auto reply = batch_call(*session_, wire::Op::grant_map, ops, kWhat);
+    std::vector<MapSlot> slots(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const wire::GrantMapOp& out = reply.ops[i];
+        slots[i] =
+            MapSlot{requests[i].domid, requests[i].readonly, static_cast<xen::GntSt>(out.status),
+                    out.handle,        out.dev_bus_addr,     out.host_addr};
+    }
+    return finish_maps(*session_, slots, reply.fds);
+}
+
+std::vector<GrantMapping> Hypervisor::map_foreign_pages(
+    std::span<const ForeignMapRequest> requests) {
+    constexpr const char* kWhat = "foreign map (privcmd mmapbatch)";
+    if (requests.empty()) {
+        return {};
+    }
+    check_batch_size(requests.size(), kWhat);
+    std::vector<wire::ForeignMapOp> ops(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        ops[i].gfn = requests[i].gfn;
+        ops[i].flags = xen::kGntmapHostMap | (requests[i].readonly ? xen::kGntmapReadonly : 0);
+        ops[i].dom = requests[i].domid;
+    }
+    std::lock_guard lock(session_->maps_mutex);
+    auto reply = batch_call(*session_, wire::Op::foreign_map, ops, kWhat);
+    std::vector<MapSlot> slots(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const wire::ForeignMapOp& out = reply.ops[i];
+        slots[i] =
+            MapSlot{requests[i].domid, requests[i].readonly, static_cast<xen::GntSt>(out.status),
+                    out.handle,        requests[i].gfn,      out.host_addr};
+    }
+    return finish_maps(*session_, slots, reply.fds);
+}
+
+std::vector<xen::GntSt> Hypervisor::unmap_grant_refs(std::span<const xen::GrantHandle> handles) {
+    if (handles.empty()) {
+        return {};
+    }
+    check_batch_size(handles.size(), "GNTTABOP_unmap_grant_ref");
+    std::lock_guard lock(session_->maps_mutex);
+    // Our pages go first, as Linux gntdev unmaps the user's VMA before
+    // asking Xen: once the pin is dropped the granter may reuse the frame.
+    std::vector<std::optional<xen::DomId>> granters(handles.size());
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        const auto it = session_->mappings.find(handles[i]);
+        if (it != session_->mappings.end()) {
+            granters[i] = it->second.granter;
+            session_->mappings.erase(it);
+        }
+    }
+    return unmap_handles(*session_, handles, granters);
+}
+
+std::vector<xen::GntSt> Hypervisor::copy_grants(std::span<const GrantCopyRequest> requests) {
+    constexpr const char* kWhat = "GNTTABOP_copy";
+    if (requests.empty()) {
+        return {};
+    }
+    check_batch_size(requests.size(), kWhat);
+    auto pointer = [](const GrantCopyPtr& in) {
+        wire::GrantCopyPtr out{};
+        out.u = in.ref_or_gfn;
+        out.domid = in.domid;
+        out.offset = in.offset;
+        return out;
+    };
+    std::vector<wire::GrantCopyOp> ops(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        ops[i].source = pointer(requests[i].source);
+        ops[i].dest = pointer(requests[i].dest);
+        ops[i].len = requests[i].len;
+        ops[i].flags =
+            static_cast<std::uint16_t>((requests[i].source.gref ? xen::kGntcopySourceGref : 0) |
+                                       (requests[i].dest.gref ? xen::kGntcopyDestGref : 0));
+    }
+    const auto reply = batch_call(*session_, wire::Op::grant_copy, ops, kWhat);
+    std::vector<xen::GntSt> statuses(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        statuses[i] = static_cast<xen::GntSt>(reply.ops[i].status);
+    }
+    return statuses;
+}
+
+std::size_t Hypervisor::mapping_count() const {
+    std::lock_guard lock(session_->maps_mutex);
+    return session_->mappings.size();
+}
+
+EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
+    const std::string what = "EVTCHNOP_alloc_unbound(dom " + std::to_string(remote_domid) + ")";
+    wire::EvtchnAllocUnbound op{};
+    op.remote_dom = remote_domid;
+    HypercallReply reply = session_->channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::EvtchnAllocUnbound>(reply, what);
+    check_port(out.port, what);
+    if (reply.fds.size() != 1) {
+        throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);
+    }
+    return EventChannel(session_, out.port, received_eventfd(std::move(reply.fds[0]), what));
+}
+
+EventChannel Hypervisor::bind_interdomain(xen::DomId remote_domid, xen::EvtchnPort remote_port) {
+    const std::string what = dom_port("EVTCHNOP_bind_interdomain", remote_domid, remote_port);
+    wire::EvtchnBindInterdomain op{};
+    op.remote_dom = remote_domid;
+    op.remote_port = remote_port;
+    HypercallReply reply = session_->channel.call(wire::Op::evtchn_bind_interdomain, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::EvtchnBindInterdomain>(reply, what);
+    check_port(out.local_port, what);
+    if (reply.fds.size() != 2) {
+        throw HypercallError(what + ": expected the incoming and notify eventfds with the reply",
+                             EPROTO);
+    }
+    EventChannel channel(session_, out.local_port, received_eventfd(std::move(reply.fds[0]), what));
+    channel.cache_notify(received_eventfd(std::move(reply.fds[1]), what), out.generation);
+    return channel;
+}
+
+EventChannelStatus Hypervisor::evtchn_status(xen::DomId domid, xen::EvtchnPort port) {
+    const std::string what = dom_port("EVTCHNOP_status", domid, port);
+    wire::EvtchnStatusOp op{};
+    op.dom = domid;
+    op.port = port;
+    const HypercallReply reply = session_->channel.call(wire::Op::evtchn_status, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::EvtchnStatusOp>(reply, what);
+    return EventChannelStatus{static_cast<xen::EvtchnStat>(out.status), out.remote_dom,
+                              out.remote_port};
+}
+
+DomainInfo Hypervisor::domain_info(xen::DomId domid) {
+    const std::string what = "XEN_DOMCTL_getdomaininfo(dom " + std::to_string(domid) + ")";
+    wire::DomainInfoRequest op{};
+    op.domid = domid;
+    const HypercallReply reply = session_->channel.call(wire::Op::domain_info, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::DomainInfoReply>(reply, what);
+    DomainInfo info;
+    info.domid = out.domid;
+    info.name.assign(out.name, ::strnlen(out.name, sizeof out.name));
+    info.state = static_cast<wire::DomainState>(out.state);
+    info.memory_bytes = out.memory_bytes;
+    info.grant_frames = out.grant_frames;
+    return info;
+}
+
+}  // namespace pvsim::hypervisor

@@ -1,0 +1,141 @@
+// A domain process's handle on pvsim-hypervisor: its identity, its own
+// memory, grant table and shared info, and the hypercalls (grant map, unmap
+// and copy, foreign map for dom0, event channels, domain info). What a Linux
+// domain reaches through privcmd, gntdev and evtchn, in one object.
+//
+// Thread-safe for hypercalls; the EventChannel objects it returns belong to
+// one thread each.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/os/environment.hpp"
+#include "common/os/unique_fd.hpp"
+#include "common/run_dir.hpp"
+#include "common/xen/event_channel.hpp"
+#include "common/xen/grant_table.hpp"
+#include "hypervisor/client/domain_memory.hpp"
+#include "hypervisor/client/event_channel.hpp"
+#include "hypervisor/client/grant_table.hpp"
+#include "hypervisor/client/hypercall_channel.hpp"
+#include "hypervisor/protocol/hypercall.hpp"
+#include "hypervisor/protocol/shared_info.hpp"
+
+namespace pvsim::hypervisor {
+
+// One slot of map_grant_refs (GNTTABOP_map_grant_ref with GNTMAP_host_map).
+struct GrantMapRequest {
+    xen::DomId domid;  // the granting domain
+    xen::GrantRef ref;
+    bool readonly = false;
+};
+
+// One slot of map_foreign_pages (dom0 only).
+struct ForeignMapRequest {
+    xen::DomId domid;
+    Gfn gfn;
+    bool readonly = false;
+};
+
+// A slot's outcome. On GNTST_okay, `page` is the granted page mapped in this
+// process (read-only for readonly maps) until unmap_grant_refs(handle).
+struct GrantMapping {
+    xen::GntSt status = xen::GntSt::general_error;
+    xen::GrantHandle handle = 0;
+    std::uint64_t frame = 0;
+    std::byte* page = nullptr;
+};
+
+// One side of a grant copy: a grant ref of `domid` (gref = true) or a frame
+// of `domid` (DOMID_SELF for one's own memory; another domain's frames need
+// dom0), and an offset in that page.
+struct GrantCopyPtr {
+    bool gref = false;
+    std::uint64_t ref_or_gfn = 0;
+    xen::DomId domid = xen::kDomidSelf;
+    std::uint16_t offset = 0;
+};
+struct GrantCopyRequest {
+    GrantCopyPtr source;
+    GrantCopyPtr dest;
+    std::uint16_t len = 0;
+};
+
+struct EventChannelStatus {
+    xen::EvtchnStat status = xen::EvtchnStat::closed;
+    xen::DomId remote_domid = 0;
+    xen::EvtchnPort remote_port = 0;
+};
+
+struct DomainInfo {
+    xen::DomId domid = 0;
+    std::string name;
+    wire::DomainState state = wire::DomainState::running;
+    std::uint64_t memory_bytes = 0;
+    std::uint32_t grant_frames = 0;
+};
+
+class Hypervisor {
+  public:
+    // A domain process the hypervisor spawned: the connection is the fd named
+    // by $PVSIM_HYPERCALL_FD. Throws a clear error when it is missing.
+    static Hypervisor from_environment(const os::Environment& env);
+    // A new dom0 connection through the control socket of `run_dir`.
+    static Hypervisor connect_dom0(const RunDir& run_dir);
+    // Over an already connected hypercall socket.
+    static Hypervisor adopt(os::UniqueFd socket);
+
+    Hypervisor(Hypervisor&&) noexcept;
+    Hypervisor& operator=(Hypervisor&&) noexcept;
+    ~Hypervisor();  // unmaps every mapping still held
+
+    xen::DomId domid() const noexcept;
+    bool privileged() const noexcept;
+    DomainMemory& memory() noexcept;
+    GrantTable& grant_table() noexcept;
+    std::uint64_t store_gfn() const noexcept;
+    std::uint32_t max_evtchn_ports() const noexcept;
+    // This domain's shared info (event bits, counters).
+    wire::SharedInfoView shared_info() const noexcept;
+
+    // GNTTABOP_map_grant_ref, batched: one status per slot, good slots
+    // mapped even when others fail. Throws HypercallError when the call as a
+    // whole is refused (e.g. E2BIG for more than kMaxBatch slots).
+    std::vector<GrantMapping> map_grant_refs(std::span<const GrantMapRequest> requests);
+    std::vector<GrantMapping> map_foreign_pages(std::span<const ForeignMapRequest> requests);
+    // GNTTABOP_unmap_grant_ref, batched; the pages are unmapped here first.
+    // A handle this process does not hold is GNTST_bad_handle.
+    std::vector<xen::GntSt> unmap_grant_refs(std::span<const xen::GrantHandle> handles);
+    // GNTTABOP_copy, batched, done by the hypervisor.
+    std::vector<xen::GntSt> copy_grants(std::span<const GrantCopyRequest> requests);
+    // Live mappings held through this object.
+    std::size_t mapping_count() const;
+
+    // EVTCHNOP_alloc_unbound / bind_interdomain. Throw HypercallError with
+    // Xen's errno (ESRCH unknown domain, EINVAL bad or not unbound port,
+    // ENOSPC no free port).
+    EventChannel alloc_unbound(xen::DomId remote_domid);
+    EventChannel bind_interdomain(xen::DomId remote_domid, xen::EvtchnPort remote_port);
+    // EVTCHNOP_status (another domain's ports: dom0 only).
+    EventChannelStatus evtchn_status(xen::DomId domid, xen::EvtchnPort port);
+
+    DomainInfo domain_info(xen::DomId domid = xen::kDomidSelf);
+
+    // The raw connection, for tests of the protocol itself.
+    HypercallChannel& channel() noexcept;
+
+  private:
+    explicit Hypervisor(std::shared_ptr<Session> session);
+    // Unmaps what this object still maps (pages here, pins at the
+    // hypervisor, best effort) and lets go of the session.
+    void release() noexcept;
+
+    std::shared_ptr<Session> session_;
+};
+
+}  // namespace pvsim::hypervisor

@@ -1,0 +1,128 @@
+// The state of one hypercall connection that a Hypervisor and the
+// EventChannel objects it made share: the connection, who the hypervisor
+// said we are, our own pages, and the mirror of the mappings this connection
+// holds on other domains' memory (what Linux gntdev keeps per open file).
+//
+// Internal to the client library: users hold a Hypervisor.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include "common/os/shared_memory.hpp"
+#include "common/os/unique_fd.hpp"
+#include "common/xen/grant_table.hpp"
+#include "common/xen/ring.hpp"
+#include "hypervisor/client/domain_memory.hpp"
+#include "hypervisor/client/grant_table.hpp"
+#include "hypervisor/client/hypercall_channel.hpp"
+#include "hypervisor/protocol/hypercall.hpp"
+#include "hypervisor/protocol/shared_info.hpp"
+
+namespace pvsim::hypervisor {
+
+// One page of another domain's memory mapped in this process; unmapped when
+// destroyed.
+class PageMapping {
+  public:
+    PageMapping() noexcept = default;
+    explicit PageMapping(void* address) noexcept : address_(address) {}
+    PageMapping(PageMapping&& other) noexcept : address_(std::exchange(other.address_, nullptr)) {}
+    PageMapping& operator=(PageMapping&& other) noexcept {
+        if (this != &other) {
+            reset();
+            address_ = std::exchange(other.address_, nullptr);
+        }
+        return *this;
+    }
+    ~PageMapping() { reset(); }
+
+    std::byte* page() const noexcept { return static_cast<std::byte*>(address_); }
+    void reset() noexcept {
+        if (address_ != nullptr) {
+            ::munmap(std::exchange(address_, nullptr), xen::kXenPageSize);
+        }
+    }
+
+  private:
+    void* address_ = nullptr;
+};
+
+// A domain whose memory this connection maps. `live` mirrors the
+// hypervisor's count of live maptrack entries of this connection on that
+// domain: the hypervisor attaches the memory fd to the reply that takes the
+// count from 0 to 1, and we drop our copy when it is back to 0.
+struct Granter {
+    os::UniqueFd memory;
+    std::uint64_t memory_bytes = 0;  // size of the object behind `memory`
+    std::uint32_t live = 0;
+};
+
+// One live maptrack handle of this connection.
+struct LocalMapping {
+    xen::DomId granter = 0;
+    PageMapping mapping;
+};
+
+// The error for a call the hypervisor refused as a whole: `what` names the
+// Xen operation and its arguments ("EVTCHNOP_bind_interdomain(dom 3, port 5)"),
+// `result` is the reply's negative errno.
+inline HypercallError refused(const std::string& what, std::int32_t result) {
+    return HypercallError(what + ": " + std::system_category().message(-result), -result);
+}
+
+// A reply payload that must be exactly one T (the struct sent, OUT fields
+// filled in).
+template <typename T>
+T reply_as(const HypercallReply& reply, const std::string& what) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (reply.payload.size() != sizeof(T)) {
+        throw HypercallError(what + ": reply of " + std::to_string(reply.payload.size()) +
+                                 " bytes, expected " + std::to_string(sizeof(T)),
+                             EPROTO);
+    }
+    T value;
+    std::memcpy(&value, reply.payload.data(), sizeof(T));
+    return value;
+}
+
+template <typename T>
+std::span<const std::byte> bytes_of(const T& value) noexcept {
+    return std::as_bytes(std::span(&value, 1));
+}
+
+struct Session {
+    explicit Session(os::UniqueFd socket) : channel(std::move(socket)) {}
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    HypercallChannel channel;
+    wire::Welcome welcome{};
+    std::optional<DomainMemory> memory;
+    std::optional<os::SharedMemory> grant_table_memory;
+    std::optional<GrantTable> grant_table;
+    std::optional<os::SharedMemory> shared_info_memory;
+    wire::SharedInfoView shared_info{nullptr};
+
+    // Held across a map or unmap hypercall and the mirror update that
+    // follows, so that the mirror sees the calls in the order the hypervisor
+    // did.
+    std::mutex maps_mutex;
+    std::map<xen::DomId, Granter> granters;
+    std::unordered_map<xen::GrantHandle, LocalMapping> mappings;
+};
+
+}  // namespace pvsim::hypervisor

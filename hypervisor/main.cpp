@@ -1,0 +1,163 @@
+// pvsim-hypervisor: the daemon that owns every domain's memory, grant table
+// and event channels (DESIGN.md §1). Always in the foreground; `pvsim up`
+// starts it with --ready-fd to learn when it serves.
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "common/log.hpp"
+#include "common/os/environment.hpp"
+#include "common/os/shared_memory.hpp"
+#include "common/os/unique_fd.hpp"
+#include "common/run_dir.hpp"
+#include "common/units.hpp"
+#include "hypervisor/server/hypervisor.hpp"
+
+namespace {
+
+using namespace pvsim;
+using hypervisor::server::Hypervisor;
+using hypervisor::server::HypervisorOptions;
+
+// Whether something accepts connections on `path`: another hypervisor
+// serving this run. A socket file nobody listens on is a stale one.
+bool someone_listens(const std::filesystem::path& path) {
+    os::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        os::throw_system_error("socket");
+    }
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string text = path.string();
+    std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
+    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+void signal_ready(int fd) {
+    os::UniqueFd ready = os::adopt_inherited_fd(fd);
+    const char byte = '\n';
+    while (::write(ready.get(), &byte, 1) < 0) {
+        if (errno != EINTR) {
+            os::throw_system_error("write --ready-fd " + std::to_string(fd));
+        }
+    }
+}
+
+int run(int argc, char** argv) {
+    CLI::App app{
+        "pvsim-hypervisor: domains, memory, grant tables and event channels of one "
+        "pvsim run"};
+    std::string run_dir_arg;
+    std::optional<std::string> log_level;
+    std::uint32_t max_grant_frames = 64;
+    std::string dom0_memory = "64M";
+    std::string shutdown_timeout = "5s";
+    std::optional<int> ready_fd;
+    app.add_option("--run-dir", run_dir_arg, "the run directory")->required();
+    app.add_option("--log-level", log_level,
+                   "trace, debug, info, warn, error, critical or off (default: $PVSIM_LOG, else "
+                   "info; the last one given wins)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--max-grant-frames", max_grant_frames, "grant-table frames per domain")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 4096u));
+    app.add_option("--dom0-memory", dom0_memory, "dom0's memory, e.g. 64M")->capture_default_str();
+    app.add_option("--shutdown-timeout", shutdown_timeout,
+                   "destroy: time between SIGTERM and SIGKILL, e.g. 5s")
+        ->capture_default_str();
+    app.add_option("--ready-fd", ready_fd,
+                   "an inherited fd to write one byte to, and close, once serving");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    HypervisorOptions options;
+    options.max_grant_frames = max_grant_frames;
+    try {
+        options.dom0_memory = parse_size(dom0_memory);
+        options.shutdown_timeout = parse_duration(shutdown_timeout);
+    } catch (const ParseError& e) {
+        std::cerr << "pvsim-hypervisor: " << e.what() << "\n";
+        return 1;
+    }
+    if (options.dom0_memory < 4096) {
+        std::cerr << "pvsim-hypervisor: --dom0-memory must be at least 4096 bytes\n";
+        return 1;
+    }
+
+    const os::Environment env = os::Environment::process();
+    const RunDir run_dir = RunDir::open(run_dir_arg);
+    setup_logging(run_dir, "pvsim-hypervisor", log_level, env);
+
+    const std::filesystem::path socket_path = run_dir.hypervisor_socket();
+    if (someone_listens(socket_path)) {
+        std::cerr << "pvsim-hypervisor: a hypervisor is already running in "
+                  << run_dir.path().string() << "\n";
+        spdlog::error("refusing to start: a hypervisor already serves {}", socket_path.string());
+        return 1;
+    }
+    std::error_code ec;
+    if (std::filesystem::remove(socket_path, ec)) {
+        spdlog::warn("removed the stale socket {}", socket_path.string());
+    }
+    if (const std::size_t stale = os::remove_run_shm(run_dir.shm_tag()); stale > 0) {
+        spdlog::warn("removed {} stale shared-memory objects of this run", stale);
+    }
+
+    boost::asio::io_context io;
+    Hypervisor hypervisor(io, run_dir, options);
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](boost::system::error_code ec_signal, int number) {
+        if (!ec_signal) {
+            spdlog::info("signal {} ({})", number, ::sigabbrev_np(number));
+            hypervisor.stop();
+        }
+    });
+    if (ready_fd) {
+        signal_ready(*ready_fd);
+    }
+    io.run();
+    hypervisor.stop();
+    return 0;
+}
+
+// Every event channel port holds an eventfd here (up to 1023 per domain):
+// take all the fds the hard limit allows.
+void raise_fd_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // A peer that goes away mid-reply must not kill the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "pvsim-hypervisor: " << e.what() << "\n";
+        spdlog::error("fatal: {}", e.what());
+        return 1;
+    }
+}

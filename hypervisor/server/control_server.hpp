@@ -1,0 +1,68 @@
+// The control socket (hypervisor/protocol/control.hpp): a unix stream
+// socket, mode 0600, newline-delimited JSON, several clients at once, one
+// request at a time per client. Parses and checks requests, then asks its
+// ControlBackend (the Hypervisor) to act; replies go out without blocking
+// the loop, and destroy answers when the domain is gone, while everyone
+// else is served.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/os/unique_fd.hpp"
+#include "hypervisor/server/control_requests.hpp"
+
+namespace pvsim::hypervisor::server {
+
+// What the control ops do. Methods throw ControlRequestError (or any
+// std::exception) to refuse; the message becomes the reply's "error".
+class ControlBackend {
+  public:
+    // A reply body without "ok" (added by the server), or an error.
+    using Done = std::function<void(nlohmann::json result, std::string error)>;
+
+    virtual ~ControlBackend() = default;
+    virtual nlohmann::json create(const CreateRequest& request) = 0;
+    // Calls `done` once the domain is gone (possibly before returning).
+    virtual void destroy(const DomainSelector& selector, Done done) = 0;
+    virtual nlohmann::json list() = 0;
+    virtual nlohmann::json info(const DomainSelector& selector) = 0;
+    virtual nlohmann::json stats() = 0;
+    // A new dom0 hypercall connection; the returned end goes to the client.
+    virtual os::UniqueFd connect() = 0;
+    // Called once the reply to "shutdown" has been sent.
+    virtual void shutdown() = 0;
+};
+
+class ControlServer {
+  public:
+    // Binds and listens at `socket_path` (which must not exist).
+    ControlServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
+                  ControlBackend& backend);
+    ~ControlServer();
+    ControlServer(const ControlServer&) = delete;
+    ControlServer& operator=(const ControlServer&) = delete;
+
+    // Stops accepting and closes every client connection.
+    void close();
+
+  private:
+    class Session;
+    void accept();
+
+    boost::asio::io_context& io_;
+    ControlBackend& backend_;
+    boost::asio::local::stream_protocol::acceptor acceptor_;
+    std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
+    std::uint64_t next_session_ = 1;
+    bool closed_ = false;
+};
+
+}  // namespace pvsim::hypervisor::server

@@ -1,0 +1,155 @@
+// One domain as the hypervisor holds it (DESIGN.md §3): its three
+// shared-memory objects (memory, grant-table frames, shared info), its event
+// channel ports, its maptrack table, the active entries of its own grant
+// table, and its counters. What Xen keeps in `struct domain`, its
+// `struct grant_table` and its `struct evtchn` buckets.
+//
+// Plain data with a few accessors: the rules that change it live in
+// GrantOps and EventChannels, which work across domains.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/os/event_fd.hpp"
+#include "common/os/shared_memory.hpp"
+#include "common/xen/event_channel.hpp"
+#include "common/xen/grant_table.hpp"
+#include "hypervisor/protocol/hypercall.hpp"
+#include "hypervisor/protocol/shared_info.hpp"
+
+namespace pvsim::hypervisor::server {
+
+// Names one hypercall connection. dom0 has many (xenstored, blkback,
+// tools), each like a Linux /dev/xen/gntdev + evtchn open file: the ports and
+// mappings it makes are its own and go when it goes.
+using ConnectionId = std::uint64_t;
+
+// Xen reserves frame 0 of every domain for the xenstore ring here
+// (start_info.store_mfn); the domain's allocator starts above it.
+inline constexpr std::uint64_t kStoreGfn = 0;
+inline constexpr std::uint64_t kFirstFreeGfn = 1;
+
+// Xen's default max_maptrack_frames (1024) x MAPTRACK_PER_PAGE (256 entries
+// of 16 bytes in a 4 KiB page): handles a domain may hold at once.
+inline constexpr std::size_t kMaxMaptrackHandles = 1024 * 256;
+
+enum class DomainLife { running, dying };
+
+struct DomainCounters {
+    std::array<std::uint64_t, wire::kOpCount> hypercalls{};  // by wire::Op
+    std::uint64_t grant_maps = 0;                            // successful slots
+    std::uint64_t grant_unmaps = 0;
+    std::uint64_t grant_copies = 0;
+    std::uint64_t foreign_maps = 0;
+    std::uint64_t events_sent = 0;  // sends the hypervisor delivered itself
+};
+
+// event_channel.c: ECS_FREE / ECS_UNBOUND / ECS_INTERDOMAIN (the only
+// states pvsim's ports take).
+enum class PortState { free, unbound, interdomain };
+
+struct Port {
+    PortState state = PortState::free;
+    xen::DomId remote_dom = 0;            // unbound: who may bind; interdomain: the peer
+    xen::EvtchnPort remote_port = 0;      // interdomain only
+    ConnectionId owner = 0;               // the connection that made it
+    std::optional<os::EventFd> incoming;  // made with the port, never reused
+};
+
+// grant_table.c: struct grant_mapping, one maptrack handle.
+struct MaptrackEntry {
+    bool in_use = false;
+    bool foreign = false;  // a foreign_map of a frame, no grant entry behind it
+    xen::DomId granter = 0;
+    xen::GrantRef ref = 0;  // grant maps only
+    std::uint64_t frame = 0;
+    bool readonly = false;
+    ConnectionId owner = 0;
+};
+
+// grant_table.c: struct active_grant_entry, for an entry of this domain's
+// own grant table that some domain has pinned.
+struct ActiveGrant {
+    xen::DomId domid = 0;  // the domain that pinned it
+    std::uint32_t frame = 0;
+    std::uint32_t read_pins = 0;   // readonly maps and copy sources
+    std::uint32_t write_pins = 0;  // writable maps and copy destinations
+};
+
+class Domain {
+  public:
+    // Creates the three objects, named os::shm_name(shm_tag, "dom<D>.memory"
+    // etc.), zero-filled. memory_bytes must be a non-zero multiple of 4096.
+    Domain(std::string_view shm_tag, xen::DomId domid, std::string name, std::uint64_t memory_bytes,
+           std::uint32_t grant_frames);
+
+    Domain(const Domain&) = delete;
+    Domain& operator=(const Domain&) = delete;
+
+    xen::DomId domid() const noexcept { return domid_; }
+    const std::string& name() const noexcept { return name_; }
+    DomainLife life() const noexcept { return life_; }
+    bool running() const noexcept { return life_ == DomainLife::running; }
+    void set_dying() noexcept { life_ = DomainLife::dying; }
+
+    std::uint64_t memory_bytes() const noexcept { return memory_.size(); }
+    std::uint64_t memory_frames() const noexcept { return memory_.size() / xen::kXenPageSize; }
+    // The page of `gfn`, which must be < memory_frames().
+    std::byte* page(std::uint64_t gfn) const noexcept {
+        return memory_.data() + gfn * xen::kXenPageSize;
+    }
+    std::uint32_t grant_frames() const noexcept { return grant_frames_; }
+    std::span<xen::GrantEntryV1> grant_entries() const noexcept;
+    wire::SharedInfoView shared_info() const noexcept { return wire::SharedInfoView(info_.data()); }
+
+    int memory_fd() const noexcept { return memory_.fd(); }
+    int grant_table_fd() const noexcept { return grant_table_.fd(); }
+    int shared_info_fd() const noexcept { return info_.fd(); }
+
+    // The shm objects' names, for logs.
+    std::vector<std::string> shm_names() const;
+
+    // Ports in use and live maptrack handles, for `list`.
+    std::size_t port_count() const;
+    std::size_t maptrack_count() const noexcept { return maptrack_live; }
+
+    DomainCounters counters;
+
+    // Event channels: kMaxEvtchnPorts entries, port 0 never used.
+    std::vector<Port> ports;
+
+    // Maptrack: handles this domain holds on others' (or its own) memory.
+    std::vector<MaptrackEntry> maptrack;
+    std::vector<xen::GrantHandle> maptrack_free;
+    std::size_t maptrack_live = 0;
+    // Live maptrack entries per (connection, granter): the granter's memory
+    // fd travels with the reply that takes a count from 0 to 1.
+    std::map<std::pair<ConnectionId, xen::DomId>, std::uint32_t> memory_refs;
+
+    // Pinned entries of this domain's own grant table, by ref.
+    std::unordered_map<xen::GrantRef, ActiveGrant> active_grants;
+    // Maptrack entries, in any domain, on this domain's memory: while
+    // non-zero a dead domain stays dying.
+    std::uint64_t mapped_by_others = 0;
+
+  private:
+    xen::DomId domid_;
+    std::string name_;
+    std::uint32_t grant_frames_;
+    DomainLife life_ = DomainLife::running;
+    os::SharedMemory memory_;
+    os::SharedMemory grant_table_;
+    os::SharedMemory info_;
+};
+
+}  // namespace pvsim::hypervisor::server

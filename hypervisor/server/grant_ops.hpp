@@ -1,0 +1,72 @@
+// Grant-table hypercalls (xen/common/grant_table.c, v1 entries only):
+// map, unmap, copy, and dom0's foreign map, with per-slot GNTST_* statuses.
+// Works on the domains of a DomainTable; knows nothing of sockets, so the
+// whole of it can be driven directly.
+//
+// Pinning follows Xen: the first pin of an entry checks and marks the
+// shared entry with one compare-and-swap of its {flags, domid} word
+// (_set_status_v1), later pins only count in the active entry, and the last
+// unpin clears GTF_writing / GTF_reading again (unmap_common_complete), which
+// is what lets the granting guest end its access.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/os/unique_fd.hpp"
+#include "common/xen/grant_table.hpp"
+#include "hypervisor/protocol/hypercall.hpp"
+#include "hypervisor/server/domain.hpp"
+#include "hypervisor/server/domain_table.hpp"
+
+namespace pvsim::hypervisor::server {
+
+class GrantOps {
+  public:
+    explicit GrantOps(DomainTable& domains, std::size_t max_maptrack = kMaxMaptrackHandles)
+        : domains_(domains), max_maptrack_(max_maptrack) {}
+
+    // GNTTABOP_map_grant_ref for each slot, filling its OUT fields. Returns
+    // the fds to attach to the reply: a granter's memory fd whenever a slot
+    // makes `connection`'s first live mapping of that granter (the slot's
+    // host_addr is then the fd's index, else wire::kNoFd).
+    std::vector<os::UniqueFd> map(Domain& caller, ConnectionId connection,
+                                  std::span<wire::GrantMapOp> ops);
+    // Frames of another domain without a grant (privcmd); the caller must be
+    // checked to be dom0 before. Same memory-fd rule.
+    std::vector<os::UniqueFd> foreign_map(Domain& caller, ConnectionId connection,
+                                          std::span<wire::ForeignMapOp> ops);
+    // GNTTABOP_unmap_grant_ref: a handle must be live and `connection`'s.
+    void unmap(Domain& caller, ConnectionId connection, std::span<wire::GrantUnmapOp> ops);
+    // GNTTABOP_copy, done here between the two memories.
+    void copy(Domain& caller, std::span<wire::GrantCopyOp> ops);
+
+    // Releases the maptrack entries `connection` holds (a closed dom0
+    // connection), or every entry of the domain (its death). Returns how many.
+    std::size_t release_connection(Domain& domain, ConnectionId connection);
+    std::size_t release_all(Domain& domain);
+
+    // One pin of `ref` of `granter` by `caller` (map_grant_ref /
+    // acquire_grant_for_copy); on okay `frame` is the granted frame. `map`
+    // also refuses GTF_sub_page entries, as Xen does for mappings.
+    xen::GntSt pin(Domain& granter, xen::GrantRef ref, xen::DomId caller, bool readonly, bool map,
+                   std::uint64_t& frame);
+    // Drops one pin taken with pin(..., readonly, ...).
+    void unpin(Domain& granter, xen::GrantRef ref, bool readonly);
+
+  private:
+    std::size_t release_entries(Domain& domain, bool all, ConnectionId connection);
+    bool maptrack_full(const Domain& domain) const;
+    xen::GrantHandle add_maptrack(Domain& domain, const MaptrackEntry& entry);
+    void release_maptrack(Domain& domain, xen::GrantHandle handle);
+    // Counts one more mapping of `granter` by `connection`; the memory fd
+    // when it is the first, else an empty fd.
+    os::UniqueFd take_memory_ref(Domain& caller, ConnectionId connection, Domain& granter);
+
+    DomainTable& domains_;
+    std::size_t max_maptrack_;
+};
+
+}  // namespace pvsim::hypervisor::server
