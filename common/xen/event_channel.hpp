@@ -31,6 +31,10 @@ constexpr unsigned evtchn_2l_bit(EvtchnPort port) noexcept {
 // event_channel.h: EVTCHN_FIFO_NR_CHANNELS (1 << EVTCHN_FIFO_LINK_BITS).
 inline constexpr EvtchnPort kEvtchnFifoNrChannels = EvtchnPort{1} << 17;
 
+// xen.h: VIRQ_DOM_EXC, the global virq raised when a domain shuts down or
+// dies, so that xenstored can fire @releaseDomain.
+inline constexpr std::uint32_t kVirqDomExc = 3;
+
 // event_channel.h: EVTCHNSTAT_*, what EVTCHNOP_status reports of a port.
 enum class EvtchnStat : std::uint32_t {
     closed = 0,       // EVTCHNSTAT_closed: not in use

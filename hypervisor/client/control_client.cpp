@@ -93,7 +93,7 @@ nlohmann::json ControlClient::request(const nlohmann::json& message,
     return reply;
 }
 
-xen::DomId ControlClient::create(const CreateDomain& request_fields) {
+CreatedDomain ControlClient::create(const CreateDomain& request_fields) {
     nlohmann::json args = nlohmann::json::array();
     for (const auto& arg : request_fields.args) {
         args.push_back(arg);
@@ -108,7 +108,8 @@ xen::DomId ControlClient::create(const CreateDomain& request_fields) {
                                           {"program", request_fields.program.string()},
                                           {"args", args},
                                           {"env", env}});
-    return reply.at("domid").get<xen::DomId>();
+    return {reply.at("domid").get<xen::DomId>(), reply.at("store_gfn").get<std::uint64_t>(),
+            reply.at("store_port").get<xen::EvtchnPort>()};
 }
 
 std::string ControlClient::destroy(xen::DomId domid) {

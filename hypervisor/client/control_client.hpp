@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/os/unique_fd.hpp"
+#include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
 
 namespace pvsim::hypervisor {
@@ -30,13 +31,20 @@ struct CreateDomain {
     std::map<std::string, std::string> env;
 };
 
+// What create answers: the new domain and what XS_INTRODUCE needs of it.
+struct CreatedDomain {
+    xen::DomId domid = 0;
+    std::uint64_t store_gfn = 0;
+    xen::EvtchnPort store_port = 0;
+};
+
 class ControlClient {
   public:
     // Connects to the control socket; throws std::system_error (ENOENT,
     // ECONNREFUSED) when no hypervisor listens there.
     explicit ControlClient(const std::filesystem::path& socket_path);
 
-    xen::DomId create(const CreateDomain& request);
+    CreatedDomain create(const CreateDomain& request);
     // Returns "destroyed" or "dying".
     std::string destroy(xen::DomId domid);
     std::string destroy(const std::string& name);

@@ -214,9 +214,16 @@ Hypervisor Hypervisor::adopt(os::UniqueFd socket) {
     auto protocol_error = [](const std::string& why) {
         return HypercallError("welcome: " + why, EPROTO);
     };
-    if (reply.fds.size() != wire::kWelcomeFds) {
+    const bool guest = welcome.store_evtchn != xen::kInvalidEvtchnPort;
+    const std::size_t expected_fds = guest ? wire::kWelcomeGuestFds : wire::kWelcomeFds;
+    if (reply.fds.size() != expected_fds) {
         throw protocol_error(std::to_string(reply.fds.size()) + " fds attached, expected " +
-                             std::to_string(wire::kWelcomeFds));
+                             std::to_string(expected_fds));
+    }
+    if (guest) {
+        check_port(welcome.store_evtchn, "welcome");
+        session->store_port_incoming.emplace(
+            received_eventfd(std::move(reply.fds[3]), "welcome: the store port"));
     }
     os::SharedMemory memory = os::SharedMemory::map_fd(std::move(reply.fds[0]));
     if (memory.size() != welcome.memory_bytes || memory.size() % xen::kXenPageSize != 0) {
@@ -304,6 +311,10 @@ GrantTable& Hypervisor::grant_table() noexcept {
 }
 std::uint64_t Hypervisor::store_gfn() const noexcept {
     return session_->welcome.store_gfn;
+}
+
+xen::EvtchnPort Hypervisor::store_evtchn() const noexcept {
+    return session_->welcome.store_evtchn;
 }
 std::uint32_t Hypervisor::max_evtchn_ports() const noexcept {
     return session_->welcome.max_evtchn_ports;
@@ -428,6 +439,35 @@ EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
         throw refused(what, reply.result);
     }
     const auto out = reply_as<wire::EvtchnAllocUnbound>(reply, what);
+    check_port(out.port, what);
+    if (reply.fds.size() != 1) {
+        throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);
+    }
+    return EventChannel(session_, out.port, received_eventfd(std::move(reply.fds[0]), what));
+}
+
+EventChannel Hypervisor::take_store_event_channel() {
+    if (!session_->store_port_incoming) {
+        throw std::logic_error(session_->welcome.store_evtchn == xen::kInvalidEvtchnPort
+                                   ? "this domain has no xenstore event channel (dom0 uses the "
+                                     "xenstored socket)"
+                                   : "the xenstore event channel was taken already");
+    }
+    EventChannel channel(session_, session_->welcome.store_evtchn,
+                         std::move(*session_->store_port_incoming));
+    session_->store_port_incoming.reset();
+    return channel;
+}
+
+EventChannel Hypervisor::bind_virq(std::uint32_t virq) {
+    const std::string what = "EVTCHNOP_bind_virq(" + std::to_string(virq) + ")";
+    wire::EvtchnBindVirq op{};
+    op.virq = virq;
+    HypercallReply reply = session_->channel.call(wire::Op::evtchn_bind_virq, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::EvtchnBindVirq>(reply, what);
     check_port(out.port, what);
     if (reply.fds.size() != 1) {
         throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);

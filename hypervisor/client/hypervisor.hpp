@@ -98,7 +98,10 @@ class Hypervisor {
     bool privileged() const noexcept;
     DomainMemory& memory() noexcept;
     GrantTable& grant_table() noexcept;
+    // The xenstore ring page (start_info.store_mfn) and, for a guest, its
+    // event channel to xenstored (start_info.store_evtchn; 0 for dom0).
     std::uint64_t store_gfn() const noexcept;
+    xen::EvtchnPort store_evtchn() const noexcept;
     std::uint32_t max_evtchn_ports() const noexcept;
     // This domain's shared info (event bits, counters).
     wire::SharedInfoView shared_info() const noexcept;
@@ -121,6 +124,14 @@ class Hypervisor {
     // ENOSPC no free port).
     EventChannel alloc_unbound(xen::DomId remote_domid);
     EventChannel bind_interdomain(xen::DomId remote_domid, xen::EvtchnPort remote_port);
+    // A guest's xenstore event channel (store_evtchn()), unbound with remote
+    // dom0 until xenstored binds it after XS_INTRODUCE. Once only; throws
+    // std::logic_error for dom0 or a second take.
+    EventChannel take_store_event_channel();
+    // EVTCHNOP_bind_virq: dom0 only, xen::kVirqDomExc only (EINVAL, EPERM,
+    // EEXIST when this domain bound it already). The port fires whenever a
+    // domain dies or its memory is finally released.
+    EventChannel bind_virq(std::uint32_t virq);
     // EVTCHNOP_status (another domain's ports: dom0 only).
     EventChannelStatus evtchn_status(xen::DomId domid, xen::EvtchnPort port);
 

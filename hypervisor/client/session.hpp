@@ -116,6 +116,8 @@ struct Session {
     std::optional<GrantTable> grant_table;
     std::optional<os::SharedMemory> shared_info_memory;
     wire::SharedInfoView shared_info{nullptr};
+    // A guest's store port's incoming eventfd, until take_store_event_channel.
+    std::optional<os::EventFd> store_port_incoming;
 
     // Held across a map or unmap hypercall and the mirror update that
     // follows, so that the mirror sees the calls in the order the hypervisor

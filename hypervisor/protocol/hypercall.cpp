@@ -28,6 +28,8 @@ const char* op_name(Op op) noexcept {
             return "evtchn_unmask";
         case Op::evtchn_status:
             return "evtchn_status";
+        case Op::evtchn_bind_virq:
+            return "evtchn_bind_virq";
     }
     return "unknown";
 }

@@ -45,8 +45,9 @@ enum class Op : std::uint32_t {
     evtchn_close = 10,            // EVTCHNOP_close
     evtchn_unmask = 11,           // EVTCHNOP_unmask
     evtchn_status = 12,           // EVTCHNOP_status
+    evtchn_bind_virq = 13,        // EVTCHNOP_bind_virq (VIRQ_DOM_EXC only)
 };
-inline constexpr std::uint32_t kOpCount = 13;  // one past the largest value
+inline constexpr std::uint32_t kOpCount = 14;  // one past the largest value
 
 // "grant_map" etc., for logs, counters and JSON; "unknown" otherwise.
 const char* op_name(Op op) noexcept;
@@ -96,9 +97,18 @@ struct Welcome {
     std::uint32_t max_evtchn_ports;  // ports 1 .. max-1 are valid
     std::uint64_t store_gfn;         // the xenstore ring page's frame (start_info.store_mfn)
     std::uint64_t first_free_gfn;    // frames below this are the hypervisor's (store ring...)
+    // A guest's xenstore event channel (start_info.store_evtchn): a port of
+    // its own, unbound with remote dom0, made before its process runs, as
+    // libxl does with xc_evtchn_alloc_unbound. Its incoming eventfd is the
+    // welcome's fourth fd. 0 for dom0, which reaches xenstored by socket.
+    xen::EvtchnPort store_evtchn;
+    std::uint32_t reserved1;
 };
-static_assert(sizeof(Welcome) == 40);
+static_assert(sizeof(Welcome) == 48);
+// memory, grant table, shared info; a guest's welcome adds its store port's
+// incoming eventfd.
 inline constexpr std::size_t kWelcomeFds = 3;
+inline constexpr std::size_t kWelcomeGuestFds = 4;
 
 // --- domain_info -----------------------------------------------------------
 
@@ -220,6 +230,17 @@ struct EvtchnPortOp {
     std::uint32_t delivered;
     std::uint32_t generation;
     std::uint32_t reserved;
+};
+
+// EVTCHNOP_bind_virq (struct evtchn_bind_virq): IN virq, vcpu (0); OUT
+// port. One fd attached: the port's incoming eventfd. Only VIRQ_DOM_EXC, a
+// global virq, is raised here, and only dom0 may bind it (Xen's default
+// handler for global virqs is the hardware domain); binding it twice in one
+// domain is -EEXIST, as in Xen. Sending on a virq port is -EINVAL.
+struct EvtchnBindVirq {
+    std::uint32_t virq;
+    std::uint32_t vcpu;
+    xen::EvtchnPort port;
 };
 
 // EVTCHNOP_status: IN dom (kDomidSelf allowed; another domain's ports only

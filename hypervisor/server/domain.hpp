@@ -54,14 +54,15 @@ struct DomainCounters {
     std::uint64_t events_sent = 0;  // sends the hypervisor delivered itself
 };
 
-// event_channel.c: ECS_FREE / ECS_UNBOUND / ECS_INTERDOMAIN (the only
-// states pvsim's ports take).
-enum class PortState { free, unbound, interdomain };
+// event_channel.c: ECS_FREE / ECS_UNBOUND / ECS_INTERDOMAIN / ECS_VIRQ (the
+// only states pvsim's ports take).
+enum class PortState { free, unbound, interdomain, virq };
 
 struct Port {
     PortState state = PortState::free;
     xen::DomId remote_dom = 0;            // unbound: who may bind; interdomain: the peer
     xen::EvtchnPort remote_port = 0;      // interdomain only
+    std::uint32_t virq = 0;               // virq only
     ConnectionId owner = 0;               // the connection that made it
     std::optional<os::EventFd> incoming;  // made with the port, never reused
 };
@@ -141,6 +142,8 @@ class Domain {
     // Maptrack entries, in any domain, on this domain's memory: while
     // non-zero a dead domain stays dying.
     std::uint64_t mapped_by_others = 0;
+    // A guest's xenstore event channel (Welcome::store_evtchn), once made.
+    xen::EvtchnPort store_port = xen::kInvalidEvtchnPort;
 
   private:
     xen::DomId domid_;

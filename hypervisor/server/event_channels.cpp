@@ -51,7 +51,7 @@ int EventChannels::alloc_unbound(Domain& caller, ConnectionId connection,
         return -ENOSPC;
     }
     Port& entry = caller.ports[port];
-    entry = Port{PortState::unbound, remote, 0, connection, os::EventFd()};
+    entry = Port{PortState::unbound, remote, 0, 0, connection, os::EventFd()};
     clear_pending(caller, port);
     clear_mask(caller, port);
     bump_generation(caller, port);
@@ -81,7 +81,7 @@ int EventChannels::bind_interdomain(Domain& caller, ConnectionId connection,
         return -EINVAL;
     }
     Port& ours = caller.ports[local_port];
-    ours = Port{PortState::interdomain, remote->domid(), remote_port, connection, os::EventFd()};
+    ours = Port{PortState::interdomain, remote->domid(), remote_port, 0, connection, os::EventFd()};
     clear_pending(caller, local_port);
     clear_mask(caller, local_port);
     theirs.state = PortState::interdomain;
@@ -108,6 +108,9 @@ int EventChannels::send(Domain& caller, wire::EvtchnPortOp& op, std::vector<os::
     const Port& port = caller.ports[op.port];
     op.delivered = 0;
     op.generation = caller.shared_info().generation(op.port).load(std::memory_order_acquire);
+    if (port.state == PortState::virq) {
+        return -EINVAL;  // evtchn_send's default case
+    }
     if (port.state != PortState::interdomain) {
         return 0;  // ECS_UNBOUND: "silently drop the notification"
     }
@@ -197,8 +200,51 @@ int EventChannels::status(Domain& caller, wire::EvtchnStatusOp& op) {
             op.remote_dom = port.remote_dom;
             op.remote_port = port.remote_port;
             break;
+        case PortState::virq:
+            op.status = static_cast<std::uint32_t>(xen::EvtchnStat::virq);
+            break;
     }
     return 0;
+}
+
+int EventChannels::bind_virq(Domain& caller, ConnectionId connection, wire::EvtchnBindVirq& op,
+                             std::vector<os::UniqueFd>& fds) {
+    // evtchn_bind_virq: a global virq binds on vcpu 0 only; its handler is
+    // the hardware domain unless XEN_DOMCTL_set_virq_handler moved it.
+    if (op.virq != xen::kVirqDomExc || op.vcpu != 0) {
+        return -EINVAL;
+    }
+    if (caller.domid() != 0) {
+        return -EPERM;
+    }
+    for (xen::EvtchnPort port = 1; port < wire::kMaxEvtchnPorts; ++port) {
+        if (caller.ports[port].state == PortState::virq && caller.ports[port].virq == op.virq) {
+            return -EEXIST;
+        }
+    }
+    const xen::EvtchnPort port = free_port(caller);
+    if (port == xen::kInvalidEvtchnPort) {
+        return -ENOSPC;
+    }
+    Port& entry = caller.ports[port];
+    entry = Port{PortState::virq, 0, 0, op.virq, connection, os::EventFd()};
+    clear_pending(caller, port);
+    clear_mask(caller, port);
+    bump_generation(caller, port);
+    op.port = port;
+    fds.push_back(entry.incoming->duplicate());
+    return 0;
+}
+
+void EventChannels::raise_dom_exc() {
+    for (const auto& [domid, domain] : domains_.domains()) {
+        for (xen::EvtchnPort port = 1; port < wire::kMaxEvtchnPorts; ++port) {
+            Port& entry = domain->ports[port];
+            if (entry.state == PortState::virq && entry.virq == xen::kVirqDomExc) {
+                entry.incoming->signal();
+            }
+        }
+    }
 }
 
 std::size_t EventChannels::close_connection(Domain& domain, ConnectionId connection) {

@@ -45,6 +45,13 @@ class EventChannels {
     int unmask(Domain& caller, xen::EvtchnPort port);
     // EVTCHNOP_status.
     int status(Domain& caller, wire::EvtchnStatusOp& op);
+    // EVTCHNOP_bind_virq, VIRQ_DOM_EXC only: one fd, the port's incoming
+    // eventfd.
+    int bind_virq(Domain& caller, ConnectionId connection, wire::EvtchnBindVirq& op,
+                  std::vector<os::UniqueFd>& fds);
+    // send_global_virq(VIRQ_DOM_EXC): a domain died or was destroyed. Raised
+    // on every domain that bound it.
+    void raise_dom_exc();
 
     // Closes every port `connection` made (a closed dom0 connection), or
     // every port of the domain (its death); peers become unbound. Returns

@@ -99,8 +99,22 @@ HypercallReply fixed_call(std::span<const std::byte> payload, Run&& run) {
 
 }  // namespace
 
-HypercallReply HypercallDispatcher::welcome(const Domain& domain) {
+HypercallReply HypercallDispatcher::welcome(Domain& domain, ConnectionId connection) {
+    HypercallReply reply;
     wire::Welcome welcome{};
+    if (domain.domid() != 0 && domain.store_port == xen::kInvalidEvtchnPort) {
+        // The guest's first connection, before its code runs: what libxl
+        // does for a new domain's xenstore channel.
+        wire::EvtchnAllocUnbound op{};
+        op.remote_dom = 0;
+        std::vector<os::UniqueFd> fds;
+        if (const int result = events_.alloc_unbound(domain, connection, op, fds); result != 0) {
+            return error(-result);
+        }
+        domain.store_port = op.port;
+        welcome.store_evtchn = op.port;
+        reply.fds = std::move(fds);
+    }
     welcome.domid = domain.domid();
     welcome.flags = domain.domid() == 0 ? wire::kWelcomePrivileged : 0;
     welcome.memory_bytes = domain.memory_bytes();
@@ -108,11 +122,14 @@ HypercallReply HypercallDispatcher::welcome(const Domain& domain) {
     welcome.max_evtchn_ports = wire::kMaxEvtchnPorts;
     welcome.store_gfn = kStoreGfn;
     welcome.first_free_gfn = kFirstFreeGfn;
-    HypercallReply reply;
     reply.payload = bytes_of(welcome);
-    reply.fds.push_back(os::duplicate_fd(domain.memory_fd()));
-    reply.fds.push_back(os::duplicate_fd(domain.grant_table_fd()));
-    reply.fds.push_back(os::duplicate_fd(domain.shared_info_fd()));
+    // The store port's fd, if any, goes last (kWelcomeGuestFds).
+    std::vector<os::UniqueFd> fds;
+    fds.push_back(os::duplicate_fd(domain.memory_fd()));
+    fds.push_back(os::duplicate_fd(domain.grant_table_fd()));
+    fds.push_back(os::duplicate_fd(domain.shared_info_fd()));
+    std::move(reply.fds.begin(), reply.fds.end(), std::back_inserter(fds));
+    reply.fds = std::move(fds);
     return reply;
 }
 
@@ -207,6 +224,11 @@ HypercallReply HypercallDispatcher::dispatch(xen::DomId caller_id, ConnectionId 
             return fixed_call<wire::EvtchnStatusOp>(
                 payload, [&](wire::EvtchnStatusOp& args, std::vector<os::UniqueFd>&) {
                     return events_.status(self, args);
+                });
+        case Op::evtchn_bind_virq:
+            return fixed_call<wire::EvtchnBindVirq>(
+                payload, [&](wire::EvtchnBindVirq& args, std::vector<os::UniqueFd>& fds) {
+                    return events_.bind_virq(self, connection, args, fds);
                 });
         case Op::welcome:
             break;

@@ -36,8 +36,10 @@ class HypercallDispatcher {
                             std::span<const std::byte> payload);
 
     // The first message of every connection: who the caller is and its own
-    // pages (Welcome, with the memory, grant-table and shared-info fds).
-    static HypercallReply welcome(const Domain& domain);
+    // pages (Welcome, with the memory, grant-table and shared-info fds). A
+    // guest's first connection also gets its xenstore event channel, made
+    // here, owned by `connection`.
+    HypercallReply welcome(Domain& domain, ConnectionId connection);
 
   private:
     HypercallReply domain_info(const Domain& caller, std::span<const std::byte> payload);

@@ -119,7 +119,7 @@ void Hypervisor::stop() {
     io_.stop();
 }
 
-std::shared_ptr<HypercallSession> Hypervisor::serve(const Domain& domain, os::UniqueFd socket) {
+std::shared_ptr<HypercallSession> Hypervisor::serve(Domain& domain, os::UniqueFd socket) {
     const ConnectionId id = next_connection_++;
     auto session = std::make_shared<HypercallSession>(
         os::adopt_socket(io_, std::move(socket)), domain.domid(), id,
@@ -131,7 +131,7 @@ std::shared_ptr<HypercallSession> Hypervisor::serve(const Domain& domain, os::Un
         });
     sessions_.emplace(id, session);
     spdlog::debug("domain {}: connection {} opened", domain.domid(), id);
-    session->start(HypercallDispatcher::welcome(domain));
+    session->start(dispatcher_.welcome(domain, id));
     return session;
 }
 
@@ -221,6 +221,8 @@ void Hypervisor::domain_died(xen::DomId domid, const std::string& reason) {
     }
 
     reap_dying();
+    // domain_kill: send_global_virq(VIRQ_DOM_EXC), so that xenstored looks.
+    events_.raise_dom_exc();
     const bool dying = domains_.find(domid) != nullptr;
     if (dying) {
         spdlog::info("domain {}: dying while another domain maps its memory", domid);
@@ -234,6 +236,7 @@ void Hypervisor::reap_dying() {
     for (const xen::DomId domid : domains_.reap_dying()) {
         spdlog::info("domain {}: no mapping of its memory left; its shared memory is removed",
                      domid);
+        events_.raise_dom_exc();
     }
 }
 
@@ -292,7 +295,7 @@ json Hypervisor::create(const CreateRequest& request) {
         throw ControlRequestError("create: cannot start domain '" + request.name +
                                   "': " + e.what());
     }
-    return {{"domid", domid}};
+    return {{"domid", domid}, {"store_gfn", kStoreGfn}, {"store_port", domain->store_port}};
 }
 
 void Hypervisor::destroy(const DomainSelector& selector, Done done) {
@@ -343,7 +346,10 @@ json Hypervisor::describe(const Domain& domain) const {
             {"grant_frames", domain.grant_frames()},
             {"pid", guest != guests_.end() ? guest->second.process.pid() : 0},
             {"ports", domain.port_count()},
-            {"maps", domain.maptrack_count()}};
+            {"maps", domain.maptrack_count()},
+            // What the toolstack passes on in XS_INTRODUCE (domid, frame, port).
+            {"store_gfn", kStoreGfn},
+            {"store_port", domain.store_port}};
 }
 
 json Hypervisor::counters_of(const Domain& domain) {
@@ -387,7 +393,7 @@ json Hypervisor::stats() {
 }
 
 os::UniqueFd Hypervisor::connect() {
-    const Domain* dom0 = domains_.find_running(0);
+    Domain* dom0 = domains_.find_running(0);
     if (dom0 == nullptr) {
         throw ControlRequestError("connect: domain 0 is gone");
     }

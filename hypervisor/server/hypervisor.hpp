@@ -74,7 +74,7 @@ class Hypervisor final : public ControlBackend {
         std::vector<Done> destroy_waiters;
     };
 
-    std::shared_ptr<HypercallSession> serve(const Domain& domain, os::UniqueFd socket);
+    std::shared_ptr<HypercallSession> serve(Domain& domain, os::UniqueFd socket);
     HypercallReply on_request(HypercallSession& session, std::uint32_t op,
                               std::span<const std::byte> payload);
     void on_closed(HypercallSession& session, const std::string& reason, bool broken);

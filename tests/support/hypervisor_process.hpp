@@ -132,7 +132,7 @@ class TestGuest {
         request.memory_bytes = memory_bytes;
         request.program = PVSIM_TEST_DOMAIN;
         request.args = {socket_path.string()};
-        domid_ = hypervisor.control().create(request);
+        domid_ = hypervisor.control().create(request).domid;
         if (!wait_readable(acceptor.native_handle(), std::chrono::seconds(30))) {
             throw std::runtime_error("guest " + name + " did not connect");
         }

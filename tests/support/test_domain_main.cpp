@@ -21,6 +21,7 @@
 //                                gref:DOMID:REF:OFFSET or gfn:DOMID:GFN:OFFSET
 //                                (DOMID "self" for DOMID_SELF)
 //   alloc-unbound DOMID       -> ok PORT
+//   store-port                -> ok PORT   takes the xenstore event channel
 //   bind DOMID PORT           -> ok PORT
 //   poll PORT                 -> ok 1 | ok 0   (took an event or not)
 //   wait PORT                 -> ok            (blocks for an event)
@@ -147,6 +148,9 @@ class TestDomain {
             const pvsim::hypervisor::GrantCopyRequest request{copy_ptr(source), copy_ptr(dest),
                                                               length};
             return ok(std::string(xen::name(hv_.copy_grants({&request, 1}).at(0))));
+        }
+        if (verb == "store-port") {
+            return keep(hv_.take_store_event_channel());
         }
         if (verb == "alloc-unbound") {
             unsigned domid = 0;

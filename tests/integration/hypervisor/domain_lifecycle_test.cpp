@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -161,6 +162,46 @@ TEST_F(DomainLifecycleTest, StoppingTheHypervisorTakesEveryDomainAndObjectWithIt
     EXPECT_EQ(::kill(pid, 0), -1) << "the guest process outlived the hypervisor";
     EXPECT_EQ(shm_objects(), std::vector<std::string>{});
     EXPECT_FALSE(std::filesystem::exists(hv_.run_dir().hypervisor_socket()));
+}
+
+TEST_F(DomainLifecycleTest, AGuestComesWithAStorePortThatDom0Binds) {
+    // What libxl does before a guest runs: a port of the guest's, unbound
+    // with remote dom0, named in the create reply for XS_INTRODUCE.
+    TestGuest guest(hv_, "guest");
+    const auto info = hv_.control().info(guest.domid());
+    const auto store_port = info.at("store_port").get<xen::EvtchnPort>();
+    EXPECT_EQ(info.at("store_gfn"), 0);
+    ASSERT_NE(store_port, xen::kInvalidEvtchnPort);
+    EXPECT_EQ(guest.ok_number("store-port"), store_port);
+
+    auto dom0 = hv_.connect_dom0();
+    const auto status = dom0.evtchn_status(guest.domid(), store_port);
+    EXPECT_EQ(status.status, EvtchnStat::unbound);
+    EXPECT_EQ(status.remote_domid, 0);
+    auto channel = dom0.bind_interdomain(guest.domid(), store_port);
+    channel.notify();
+    guest.ok("wait " + std::to_string(store_port));
+}
+
+TEST_F(DomainLifecycleTest, Dom0HearsOfEveryDeathThroughVirqDomExc) {
+    auto dom0 = hv_.connect_dom0();
+    auto virq = dom0.bind_virq(xen::kVirqDomExc);
+    EXPECT_EQ(dom0.evtchn_status(xen::kDomidSelf, virq.port()).status, EvtchnStat::virq);
+    try {
+        auto again = dom0.bind_virq(xen::kVirqDomExc);
+        ADD_FAILURE() << "bound VIRQ_DOM_EXC twice";
+    } catch (const hypervisor::HypercallError& e) {
+        EXPECT_EQ(e.error(), EEXIST) << e.what();
+    }
+    {
+        TestGuest guest(hv_, "guest");
+        EXPECT_FALSE(virq.poll());
+        guest.send("crash");
+        EXPECT_TRUE(eventually([&] { return virq.poll(); }));
+    }
+    TestGuest other(hv_, "other");
+    EXPECT_EQ(hv_.control().destroy("other"), "destroyed");
+    EXPECT_TRUE(eventually([&] { return virq.poll(); }));
 }
 
 }  // namespace

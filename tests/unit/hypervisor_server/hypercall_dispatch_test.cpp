@@ -150,7 +150,7 @@ TEST_F(DispatchTest, ADeadCallerIsServedNoMore) {
 }
 
 TEST_F(DispatchTest, TheWelcomeSaysWhoTheCallerIs) {
-    const HypercallReply welcome = HypercallDispatcher::welcome(dom0_);
+    const HypercallReply welcome = dispatcher_.welcome(dom0_, kConnection);
     wire::Welcome message{};
     ASSERT_EQ(welcome.payload.size(), sizeof message);
     std::memcpy(&message, welcome.payload.data(), sizeof message);
@@ -161,11 +161,51 @@ TEST_F(DispatchTest, TheWelcomeSaysWhoTheCallerIs) {
     EXPECT_EQ(message.max_evtchn_ports, wire::kMaxEvtchnPorts);
     EXPECT_EQ(message.store_gfn, 0u);
     EXPECT_EQ(message.first_free_gfn, 1u);
+    EXPECT_EQ(message.store_evtchn, xen::kInvalidEvtchnPort);
     EXPECT_EQ(welcome.fds.size(), wire::kWelcomeFds);
+}
 
-    std::memcpy(&message, HypercallDispatcher::welcome(guest_).payload.data(), sizeof message);
+TEST_F(DispatchTest, AGuestsWelcomeBringsItsStorePortUnboundToDom0) {
+    const HypercallReply welcome = dispatcher_.welcome(guest_, kConnection);
+    wire::Welcome message{};
+    ASSERT_EQ(welcome.payload.size(), sizeof message);
+    std::memcpy(&message, welcome.payload.data(), sizeof message);
     EXPECT_EQ(message.domid, guest_.domid());
     EXPECT_EQ(message.flags, 0u);
+    ASSERT_NE(message.store_evtchn, xen::kInvalidEvtchnPort);
+    EXPECT_EQ(welcome.fds.size(), wire::kWelcomeGuestFds);
+    EXPECT_EQ(guest_.store_port, message.store_evtchn);
+
+    wire::EvtchnStatusOp status{};
+    status.dom = guest_.domid();
+    status.port = message.store_evtchn;
+    ASSERT_EQ(events_.status(dom0_, status), 0);
+    EXPECT_EQ(status.status, static_cast<std::uint32_t>(xen::EvtchnStat::unbound));
+    EXPECT_EQ(status.remote_dom, 0);
+}
+
+TEST_F(DispatchTest, VirqDomExcIsDom0sAndBindsOnce) {
+    auto bind = [&](const Domain& caller, std::uint32_t virq) {
+        wire::EvtchnBindVirq op{};
+        op.virq = virq;
+        return call(caller, Op::evtchn_bind_virq, bytes_of(op));
+    };
+    EXPECT_EQ(bind(guest_, xen::kVirqDomExc).result, -EPERM);
+    EXPECT_EQ(bind(dom0_, 0).result, -EINVAL);
+    const HypercallReply bound = bind(dom0_, xen::kVirqDomExc);
+    ASSERT_EQ(bound.result, 0);
+    EXPECT_EQ(bound.fds.size(), 1u);
+    EXPECT_EQ(bind(dom0_, xen::kVirqDomExc).result, -EEXIST);
+
+    wire::EvtchnBindVirq out{};
+    std::memcpy(&out, bound.payload.data(), sizeof out);
+    wire::EvtchnPortOp send{};
+    send.port = out.port;
+    EXPECT_EQ(call(dom0_, Op::evtchn_send, bytes_of(send)).result, -EINVAL);
+
+    // Raising it signals the port's eventfd, which the binder holds.
+    events_.raise_dom_exc();
+    EXPECT_EQ(dom0_.ports[out.port].incoming->try_consume(), 1u);
 }
 
 }  // namespace
