@@ -2,8 +2,6 @@
 // and event channels (DESIGN.md §1). Always in the foreground; `pvsim up`
 // starts it with --ready-fd to learn when it serves.
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "common/log.hpp"
+#include "common/os/daemon.hpp"
 #include "common/os/environment.hpp"
 #include "common/os/shared_memory.hpp"
 #include "common/os/unique_fd.hpp"
@@ -32,30 +31,6 @@ namespace {
 using namespace pvsim;
 using hypervisor::server::Hypervisor;
 using hypervisor::server::HypervisorOptions;
-
-// Whether something accepts connections on `path`: another hypervisor
-// serving this run. A socket file nobody listens on is a stale one.
-bool someone_listens(const std::filesystem::path& path) {
-    os::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) {
-        os::throw_system_error("socket");
-    }
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string text = path.string();
-    std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
-    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
-}
-
-void signal_ready(int fd) {
-    os::UniqueFd ready = os::adopt_inherited_fd(fd);
-    const char byte = '\n';
-    while (::write(ready.get(), &byte, 1) < 0) {
-        if (errno != EINTR) {
-            os::throw_system_error("write --ready-fd " + std::to_string(fd));
-        }
-    }
-}
 
 int run(int argc, char** argv) {
     CLI::App app{
@@ -105,16 +80,8 @@ int run(int argc, char** argv) {
     const RunDir run_dir = RunDir::open(run_dir_arg);
     setup_logging(run_dir, "pvsim-hypervisor", log_level, env);
 
-    const std::filesystem::path socket_path = run_dir.hypervisor_socket();
-    if (someone_listens(socket_path)) {
-        std::cerr << "pvsim-hypervisor: a hypervisor is already running in "
-                  << run_dir.path().string() << "\n";
-        spdlog::error("refusing to start: a hypervisor already serves {}", socket_path.string());
+    if (!os::claim_daemon_socket(run_dir.hypervisor_socket(), "pvsim-hypervisor", run_dir.path())) {
         return 1;
-    }
-    std::error_code ec;
-    if (std::filesystem::remove(socket_path, ec)) {
-        spdlog::warn("removed the stale socket {}", socket_path.string());
     }
     if (const std::size_t stale = os::remove_run_shm(run_dir.shm_tag()); stale > 0) {
         spdlog::warn("removed {} stale shared-memory objects of this run", stale);
@@ -122,18 +89,8 @@ int run(int argc, char** argv) {
 
     boost::asio::io_context io;
     Hypervisor hypervisor(io, run_dir, options);
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code ec_signal, int number) {
-        if (!ec_signal) {
-            spdlog::info("signal {} ({})", number, ::sigabbrev_np(number));
-            hypervisor.stop();
-        }
-    });
-    if (ready_fd) {
-        signal_ready(*ready_fd);
-    }
-    io.run();
-    hypervisor.stop();
+    os::serve_until_signalled(
+        io, [&] { hypervisor.stop(); }, ready_fd);
     return 0;
 }
 

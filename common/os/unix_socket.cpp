@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cstring>
@@ -9,6 +10,23 @@
 #include <string>
 
 namespace pvsim::os {
+
+void listen_private(boost::asio::local::stream_protocol::acceptor& acceptor,
+                    const std::filesystem::path& path) {
+    const boost::asio::local::stream_protocol::endpoint endpoint(path.string());
+    acceptor.open(endpoint.protocol());
+    const mode_t old_mask = ::umask(0177);
+    boost::system::error_code ec;
+    acceptor.bind(endpoint, ec);
+    ::umask(old_mask);
+    if (ec) {
+        throw std::system_error(ec.value(), std::system_category(), "bind " + path.string());
+    }
+    if (::chmod(path.c_str(), 0600) != 0) {
+        throw_system_error("chmod " + path.string());
+    }
+    acceptor.listen();
+}
 namespace {
 
 // Room for `count` fds in one SCM_RIGHTS control message, as an array of

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <filesystem>
 #include <span>
 #include <utility>
 #include <vector>
@@ -32,6 +33,12 @@ using LocalSocket = boost::asio::local::stream_protocol::socket;
 
 // SCM_MAX_FD in Linux's include/net/scm.h: no message carries more.
 inline constexpr std::size_t kMaxFdsPerMessage = 253;
+
+// Binds and listens on `path` so that only this user may connect (mode 0600:
+// whoever connects to a pvsim daemon's socket speaks with dom0's authority):
+// bound under a umask that leaves 0600, then made sure of with chmod.
+void listen_private(boost::asio::local::stream_protocol::acceptor& acceptor,
+                    const std::filesystem::path& path);
 
 // Two connected AF_UNIX stream sockets, close-on-exec: one end stays here,
 // the other is handed to a spawned process as an inherited fd.

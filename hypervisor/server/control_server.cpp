@@ -171,21 +171,8 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
 ControlServer::ControlServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
                              ControlBackend& backend)
     : io_(io), backend_(backend), acceptor_(io) {
-    const boost::asio::local::stream_protocol::endpoint endpoint(socket_path.string());
-    acceptor_.open(endpoint.protocol());
-    // Nobody but this user may reach the toolstack's privileged channel:
-    // bind with a umask that leaves 0600, then make sure of it.
-    const mode_t old_mask = ::umask(0177);
-    boost::system::error_code ec;
-    acceptor_.bind(endpoint, ec);
-    ::umask(old_mask);
-    if (ec) {
-        throw std::system_error(ec.value(), std::system_category(), "bind " + socket_path.string());
-    }
-    if (::chmod(socket_path.c_str(), 0600) != 0) {
-        os::throw_system_error("chmod " + socket_path.string());
-    }
-    acceptor_.listen();
+    // Nobody but this user may reach the toolstack's privileged channel.
+    os::listen_private(acceptor_, socket_path);
     accept();
 }
 

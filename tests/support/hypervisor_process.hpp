@@ -30,35 +30,10 @@
 #include "common/run_dir.hpp"
 #include "hypervisor/client/control_client.hpp"
 #include "hypervisor/client/hypervisor.hpp"
+#include "tests/support/daemon_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::test {
-
-// Waits for `done` to hold, checking every few milliseconds, for at most
-// `limit`: for effects that happen asynchronously in another process (a
-// death noticed). Not a timing assertion: the limit only bounds a hang.
-inline bool eventually(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
-
-// Blocks until `fd` is readable, for at most `limit`.
-inline bool wait_readable(int fd, std::chrono::milliseconds limit) {
-    pollfd entry{fd, POLLIN, 0};
-    for (;;) {
-        const int ready = ::poll(&entry, 1, static_cast<int>(limit.count()));
-        if (ready >= 0 || errno != EINTR) {
-            return ready > 0;
-        }
-    }
-}
 
 // pvsim-hypervisor in its own temporary run directory, started with
 // --ready-fd so that the constructor returns once it serves.
@@ -66,25 +41,7 @@ class HypervisorProcess {
   public:
     explicit HypervisorProcess(std::vector<std::string> extra_args = {})
         : run_dir_(RunDir::open(temp_.path() / "run")) {
-        int pipe_fds[2];
-        if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-            os::throw_system_error("pipe2");
-        }
-        os::UniqueFd ready_read(pipe_fds[0]);
-        os::UniqueFd ready_write(pipe_fds[1]);
-        std::vector<std::string> args = {
-            "--run-dir", run_dir_.path().string(), "--ready-fd", "3", "--log-level", "debug"};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        os::SpawnOptions options;
-        options.fds.push_back({ready_write.get(), 3});
-        process_ = os::ChildProcess::spawn(PVSIM_HYPERVISOR, args, options);
-        ready_write.reset();
-        char byte = 0;
-        if (!wait_readable(ready_read.get(), std::chrono::seconds(30)) ||
-            ::read(ready_read.get(), &byte, 1) != 1) {
-            throw std::runtime_error("pvsim-hypervisor did not become ready in " +
-                                     run_dir_.path().string());
-        }
+        process_ = start_daemon(PVSIM_HYPERVISOR, "pvsim-hypervisor", run_dir_, extra_args);
     }
 
     // Stops the daemon the orderly way (SIGTERM), so that it takes its

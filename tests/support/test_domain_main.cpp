@@ -30,6 +30,7 @@
 //                                     (N = 0: forever, no reply)
 //   exit CODE                 -> exits without a reply
 //   crash                     -> dies by SIGKILL, as a crashed domain would
+//   xs-...                    -> xenstore over the guest's ring (test_domain_xenstore.hpp)
 
 #include <signal.h>
 
@@ -49,6 +50,7 @@
 
 #include "common/os/environment.hpp"
 #include "hypervisor/client/hypervisor.hpp"
+#include "tests/support/test_domain_xenstore.hpp"
 
 namespace {
 
@@ -66,6 +68,9 @@ class TestDomain {
         std::istringstream in(line);
         std::string verb;
         in >> verb;
+        if (auto reply = xenstore_.run(verb, in)) {
+            return *reply;
+        }
         if (verb == "info") {
             return ok(std::to_string(hv_.domid()) + " " + std::to_string(hv_.memory().size()));
         }
@@ -252,6 +257,7 @@ class TestDomain {
     }
 
     Hypervisor hv_;
+    pvsim::test::TestDomainXenstore xenstore_{hv_};
     std::map<xen::GrantHandle, GrantMapping> mappings_;
     std::map<xen::EvtchnPort, EventChannel> channels_;
 };

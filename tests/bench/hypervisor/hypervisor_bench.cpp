@@ -16,8 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "common/os/child_process.hpp"
-#include "common/os/event_fd.hpp"
+#include "tests/support/bench_baseline.hpp"
 #include "tests/support/hypervisor_process.hpp"
 
 namespace {
@@ -101,22 +100,6 @@ void event_round_trip(benchmark::State& state, Environment& env) {
     state.counters["events/op"] = 2;
 }
 
-void eventfd_round_trip(benchmark::State& state) {
-    pvsim::os::EventFd ping;
-    pvsim::os::EventFd pong;
-    pvsim::os::SpawnOptions options;
-    options.fds = {{ping.fd(), 3}, {pong.fd(), 4}};
-    auto peer = pvsim::os::ChildProcess::spawn(
-        PVSIM_TEST_PEER, {"eventfd-pingpong", "3", "4", "2000000000"}, options);
-    for (auto _ : state) {
-        ping.signal();
-        pong.wait();
-    }
-    state.counters["send_to_wake"] =
-        benchmark::Counter(static_cast<double>(state.iterations()) * 2.0,
-                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,7 +114,9 @@ int main(int argc, char** argv) {
         ->UseRealTime();
     benchmark::RegisterBenchmark("event_channel_round_trip", event_round_trip, std::ref(*env))
         ->UseRealTime();
-    benchmark::RegisterBenchmark("eventfd_round_trip_baseline", eventfd_round_trip)->UseRealTime();
+    benchmark::RegisterBenchmark("eventfd_round_trip_baseline",
+                                 pvsim::test::eventfd_round_trip_baseline)
+        ->UseRealTime();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -93,8 +93,8 @@ TEST(Daemon, RefusesASecondInstanceOnTheSameRunDirectory) {
     auto second = os::ChildProcess::spawn(PVSIM_HYPERVISOR,
                                           {"--run-dir", hv.run_dir().path().string()}, options);
     EXPECT_EQ(second.wait().code, 1);
-    EXPECT_THAT(read_file(err_path),
-                HasSubstr("a hypervisor is already running in " + hv.run_dir().path().string()));
+    EXPECT_THAT(read_file(err_path), HasSubstr("another instance is already running in " +
+                                               hv.run_dir().path().string()));
     // The first one is untouched and still serves, its objects in place.
     EXPECT_EQ(hv.control().list().size(), 1u);
     EXPECT_EQ(os::list_run_shm(hv.run_dir().shm_tag()).size(), 3u);

@@ -1,0 +1,67 @@
+#include "common/os/daemon.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "common/os/unique_fd.hpp"
+
+namespace pvsim::os {
+
+bool claim_daemon_socket(const std::filesystem::path& socket_path, std::string_view daemon,
+                         const std::filesystem::path& run_dir) {
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::socket probe(io);
+    boost::system::error_code connect_error;
+    probe.connect(boost::asio::local::stream_protocol::endpoint(socket_path.string()),
+                  connect_error);
+    if (!connect_error) {
+        std::cerr << daemon << ": another instance is already running in " << run_dir.string()
+                  << "\n";
+        spdlog::error("refusing to start: another {} serves {}", daemon, socket_path.string());
+        return false;
+    }
+    std::error_code ec;
+    if (std::filesystem::remove(socket_path, ec)) {
+        spdlog::warn("removed the stale socket {}", socket_path.string());
+    }
+    return true;
+}
+
+void signal_ready(int fd) {
+    UniqueFd ready = adopt_inherited_fd(fd);
+    const char byte = '\n';
+    while (::write(ready.get(), &byte, 1) < 0) {
+        if (errno != EINTR) {
+            throw_system_error("write --ready-fd " + std::to_string(fd));
+        }
+    }
+}
+
+void serve_until_signalled(boost::asio::io_context& io, const std::function<void()>& stop,
+                           std::optional<int> ready_fd) {
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](boost::system::error_code ec, int number) {
+        if (!ec) {
+            spdlog::info("signal {} ({})", number, ::sigabbrev_np(number));
+            stop();
+        }
+    });
+    if (ready_fd) {
+        signal_ready(*ready_fd);
+    }
+    io.run();
+    stop();
+}
+
+}  // namespace pvsim::os

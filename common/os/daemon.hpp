@@ -1,0 +1,31 @@
+// What every pvsim daemon does around its event loop, in one place: claim
+// its socket in the run directory (refusing to start beside a live
+// instance, clearing a stale socket) and tell whoever started it that it
+// serves (--ready-fd, the pipe `pvsim up` and the tests wait on).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+namespace pvsim::os {
+
+// Refuses (false, after telling stderr and the log) when something accepts
+// connections on `socket_path`: another `daemon` serving this run.
+// Otherwise removes a socket file nobody listens on and returns true.
+bool claim_daemon_socket(const std::filesystem::path& socket_path, std::string_view daemon,
+                         const std::filesystem::path& run_dir);
+
+// Writes one byte to the inherited fd `fd` and closes it.
+void signal_ready(int fd);
+
+// The daemon's main loop: signals readiness on `ready_fd` if given, runs
+// `io` until it has no more work, and calls `stop` on SIGTERM or SIGINT
+// (logged) and once more when the loop ends (stop must be idempotent).
+void serve_until_signalled(boost::asio::io_context& io, const std::function<void()>& stop,
+                           std::optional<int> ready_fd);
+
+}  // namespace pvsim::os

@@ -1,0 +1,120 @@
+// Per-domain quotas (C xenstored's hard_quotas in domain.c): what a guest
+// hits, with the errno C xenstored answers, and dom0 never does.
+#include "store_fixture.hpp"
+
+namespace pvsim::xenstore::store::test {
+namespace {
+
+using Quota = StoreTest;
+
+TEST_F(Quota, NodesAGuestOwns) {
+    quotas_.nodes = 4;
+    const ConnectionId guest = add_guest(1);  // owns its home: 1 node
+    write(guest, "a", "");
+    write(guest, "b", "");
+    // Two missing nodes where one is left: nothing is created.
+    EXPECT_EQ(request(guest, MessageType::write, "c/d\0"s).error(), "ENOSPC");
+    EXPECT_EQ(request(guest, MessageType::read, "c\0"s).error(), "ENOENT");
+    write(guest, "c", "");
+    EXPECT_EQ(request(guest, MessageType::write, "e\0"s).error(), "ENOSPC");
+    EXPECT_EQ(request(guest, MessageType::mkdir, "e\0"s).error(), "ENOSPC");
+    // Changing existing nodes is fine, and removing makes room.
+    write(guest, "a", "changed");
+    EXPECT_TRUE(request(guest, MessageType::rm, "b\0"s).is_ok());
+    write(guest, "e", "");
+    // dom0 creates what it likes, even nodes the guest then owns.
+    write(kDom0, "/local/domain/1/from-dom0/x", "");
+    EXPECT_EQ(request(kDom0, MessageType::get_perms, "/local/domain/1/from-dom0/x\0"s).payload,
+              "n1\0"s);
+}
+
+TEST_F(Quota, NodesCreatedInsideATransaction) {
+    quotas_.nodes = 3;
+    const ConnectionId guest = add_guest(1);
+    const std::uint32_t tx = start_transaction(guest);
+    write(guest, "a", "", tx);
+    write(guest, "b", "", tx);
+    EXPECT_EQ(request(guest, MessageType::write, "c\0"s, tx).error(), "ENOSPC");
+    EXPECT_EQ(end_transaction(guest, tx, true), "");
+}
+
+TEST_F(Quota, NodesAreCheckedAgainAtCommit) {
+    quotas_.nodes = 3;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "dir", "");
+    const std::uint32_t tx = start_transaction(guest);
+    write(guest, "dir/x", "", tx);              // 3 of 3 as the transaction sees it
+    write(kDom0, "/local/domain/1/other", "");  // the guest's too, outside the transaction
+    EXPECT_EQ(end_transaction(guest, tx, true), "ENOSPC");
+    EXPECT_EQ(request(kDom0, MessageType::read, "/local/domain/1/dir/x\0"s).error(), "ENOENT");
+}
+
+TEST_F(Quota, NodeSizeCountsHeaderPermsValueAndChildren) {
+    quotas_.node_size = 100;
+    const ConnectionId guest = add_guest(1);
+    // 16 header + 8 for "n1" + 76 bytes of value = 100.
+    write(guest, "fits", std::string(76, 'v'));
+    EXPECT_EQ(request(guest, MessageType::write, "big\0"s + std::string(77, 'v')).error(),
+              "ENOSPC");
+    EXPECT_EQ(request(guest, MessageType::write, "fits\0"s + std::string(77, 'v')).error(),
+              "ENOSPC");
+    EXPECT_EQ(read(guest, "fits"), std::string(76, 'v'));
+    // More permissions make the node bigger too.
+    EXPECT_EQ(request(guest, MessageType::set_perms, "fits\0n1\0r2\0"s).error(), "ENOSPC");
+    // dom0 is not limited.
+    write(kDom0, "/local/domain/1/huge", std::string(4000, 'h'));
+}
+
+TEST_F(Quota, WatchesPerConnectionAreE2big) {
+    quotas_.watches = 2;
+    const ConnectionId guest = add_guest(1);
+    watch(guest, "a", "t");
+    watch(guest, "b", "t");
+    EXPECT_EQ(request(guest, MessageType::watch, "c\0t\0"s).error(), "E2BIG");
+    EXPECT_TRUE(request(guest, MessageType::unwatch, "a\0t\0"s).is_ok());
+    watch(guest, "c", "t");
+    for (int i = 0; i < 5; ++i) {
+        watch(kDom0, "/w" + std::to_string(i), "t");
+    }
+}
+
+TEST_F(Quota, TransactionsPerConnection) {
+    quotas_.transactions = 2;
+    const ConnectionId guest = add_guest(1);
+    const std::uint32_t first = start_transaction(guest);
+    start_transaction(guest);
+    EXPECT_EQ(request(guest, MessageType::transaction_start, "\0"s).error(), "ENOSPC");
+    EXPECT_EQ(end_transaction(guest, first, false), "");
+    start_transaction(guest);
+    for (int i = 0; i < 5; ++i) {
+        start_transaction(kDom0);
+    }
+}
+
+TEST_F(Quota, PermissionsPerNode) {
+    quotas_.node_permissions = 2;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "p", "");
+    set_perms(guest, "p", "n1\0r2\0"s);
+    EXPECT_EQ(request(guest, MessageType::set_perms, "p\0n1\0r2\0r3\0"s).error(), "ENOSPC");
+    set_perms(kDom0, "/local/domain/1/p", "n1\0r2\0r3\0r4\0"s);
+}
+
+TEST_F(Quota, NodesOneTransactionTouchesDoomIt) {
+    quotas_.transaction_nodes = 3;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "a", "");
+    write(guest, "b", "");
+    write(guest, "c", "");
+    const std::uint32_t tx = start_transaction(guest);
+    read(guest, "a", tx);
+    read(guest, "b", tx);
+    read(guest, "c", tx);
+    EXPECT_EQ(request(guest, MessageType::read, "a\0"s, tx).payload, "");  // already touched
+    EXPECT_EQ(request(guest, MessageType::read, "/local/domain/1\0"s, tx).error(), "ENOSPC");
+    // C xenstored answers a doomed transaction's commit with ENOMEM.
+    EXPECT_EQ(end_transaction(guest, tx, true), "ENOMEM");
+}
+
+}  // namespace
+}  // namespace pvsim::xenstore::store::test

@@ -1,0 +1,55 @@
+// Everything one xenstore holds besides its tree: the connections with their
+// watches and transactions, which domains are introduced, and where replies
+// and events go. Shared by the request handlers (requests.hpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xenstore/store/access.hpp"
+#include "xenstore/store/transaction.hpp"
+#include "xenstore/store/tree.hpp"
+#include "xenstore/store/watches.hpp"
+#include "xenstore/store/xenstore.hpp"
+
+namespace pvsim::xenstore::store {
+
+struct Connection {
+    xen::DomId domid = 0;
+    std::vector<Watch> watches;  // in registration order, as watch.c's list
+    std::map<std::uint32_t, std::unique_ptr<Transaction>> transactions;
+    std::uint32_t next_transaction_id = 1;
+};
+
+struct StoreState {
+    StoreState(const Quotas& quotas_, Outbox& outbox_, DomainHooks& hooks_)
+        : quotas(quotas_), outbox(outbox_), hooks(hooks_) {}
+
+    Quotas quotas;  // CONTROL "quota set" changes them
+    Outbox& outbox;
+    DomainHooks& hooks;
+    Tree tree;
+    std::map<ConnectionId, Connection> connections;
+    // dom0 counts as introduced from the start: C xenstored introduces it
+    // itself (domain.c: dom0_init()).
+    std::set<xen::DomId> introduced{0};
+    std::map<xen::DomId, xen::DomId> targets;  // XS_SET_TARGET: domain -> its target
+
+    Caller caller_of(const Connection& connection) const;
+
+    // Sends `event` to every connection with a matching watch that may hear
+    // of it (watch.c: fire_watches()).
+    void fire(const WatchEvent& event);
+    // One XS_WATCH_EVENT (req_id and tx_id 0); over-long events are dropped
+    // as core.c: send_event() does.
+    void send_event(ConnectionId connection, std::string_view payload);
+    void send(ConnectionId connection, std::uint32_t type, std::uint32_t req_id,
+              std::uint32_t tx_id, std::string_view payload);
+};
+
+}  // namespace pvsim::xenstore::store
