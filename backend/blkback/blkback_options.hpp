@@ -1,0 +1,15 @@
+// What the pvsim-backend daemon decides for every vbd it serves, as opposed
+// to what each vbd's own keys decide (vbd_config.hpp).
+#pragma once
+
+#include "backend/storage/make_engine.hpp"
+
+namespace pvsim::backend::blkback {
+
+struct BlkbackOptions {
+    // --io-engine: io_uring, the thread pool, or io_uring falling back to
+    // the pool where it cannot be set up.
+    storage::EngineKind engine = storage::EngineKind::automatic;
+};
+
+}  // namespace pvsim::backend::blkback

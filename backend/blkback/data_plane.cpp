@@ -1,0 +1,450 @@
+#include "backend/blkback/data_plane.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace pvsim::backend::blkback {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using xen::BlkifStatus;
+
+// A hint to the CPU that this is a spin-wait (x86 PAUSE), so the polling
+// loop leaves the sibling hyperthread its share and does not flood the
+// memory system.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& store,
+                     VbdLimits limits, DataPlaneOptions options,
+                     std::shared_ptr<VbdMetrics> metrics, RingErrorHandler on_ring_error,
+                     std::string name)
+    : connection_(std::move(connection)),
+      limits_(limits),
+      metrics_(metrics ? std::move(metrics) : std::make_shared<VbdMetrics>()),
+      on_ring_error_(std::move(on_ring_error)),
+      name_(std::move(name)),
+      poll_(options.poll_max),
+      pending_(connection_.ring().size()) {
+    // One engine slot per ring slot: the frontend cannot have more requests
+    // outstanding than the ring holds, so the engine never refuses one.
+    storage::EngineOptions engine_options;
+    engine_options.kind = options.engine;
+    engine_options.queue_depth = pending_.size();
+    engine_ = storage::make_engine(store.io_target(), engine_options);
+    burst_.reserve(pending_.size());
+    map_batch_.reserve(std::size_t{pending_.size()} * xen::kBlkifMaxSegmentsPerRequest);
+    unmap_batch_.reserve(map_batch_.capacity());
+    retired_.reserve(pending_.size());
+    thread_ = std::thread([this] { run(); });
+}
+
+DataPlane::~DataPlane() {
+    stop();
+}
+
+void DataPlane::stop() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    stop_requested_.store(true, std::memory_order_release);
+    stop_event_.signal();
+    thread_.join();
+}
+
+void DataPlane::run() noexcept {
+    try {
+        loop();
+        return;
+    } catch (const std::exception& e) {
+        fail_ring(std::string("the ring loop failed: ") + e.what());
+    } catch (...) {
+        fail_ring("the ring loop failed");
+    }
+    drain_after_failure();
+}
+
+void DataPlane::loop() {
+    // bind_interdomain left our port pending ("we may have lost
+    // notifications"); the first pass below looks at the ring anyway.
+    (void)connection_.event_channel().poll();
+    for (;;) {
+        bool worked = reap_completions();
+        if (serving()) {
+            worked = take_requests() || worked;
+        }
+        push_responses();
+        if (stop_requested_.load(std::memory_order_acquire) && engine_->in_flight() == 0) {
+            return;
+        }
+        if (worked) {
+            continue;
+        }
+        if (poll_for_work()) {
+            continue;
+        }
+        sleep();
+    }
+}
+
+bool DataPlane::has_work() noexcept {
+    if (engine_->has_completions() || stop_requested_.load(std::memory_order_relaxed)) {
+        return true;
+    }
+    return serving() && connection_.ring().unconsumed_requests() != 0;
+}
+
+bool DataPlane::poll_for_work() {
+    poll_start_ = Clock::now();
+    if (!poll_.enabled() || poll_.window() == AdaptivePoll::Duration::zero()) {
+        return false;
+    }
+    const Clock::time_point deadline = poll_start_ + poll_.window();
+    for (;;) {
+        if (has_work()) {
+            poll_.record(Clock::now() - poll_start_);
+            VbdMetrics::add(metrics_->poll_hits);
+            return true;
+        }
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        cpu_relax();
+    }
+}
+
+void DataPlane::sleep() {
+    const bool armed = serving();
+    // RING_FINAL_CHECK_FOR_REQUESTS: ask for an event at the next request,
+    // then look once more, so one pushed meanwhile is not slept through.
+    if (armed && connection_.ring().final_check_for_requests()) {
+        return;
+    }
+    if (engine_->has_completions()) {
+        return;
+    }
+    hypervisor::EventChannel& channel = connection_.event_channel();
+    pollfd fds[3] = {
+        {engine_->completion_fd(), POLLIN, 0},
+        {stop_event_.fd(), POLLIN, 0},
+        {channel.fd(), POLLIN, 0},
+    };
+    const nfds_t count = armed ? 3 : 2;
+    VbdMetrics::add(metrics_->sleeps);
+    while (::poll(fds, count, -1) < 0) {
+        if (errno != EINTR) {
+            os::throw_system_error("poll (blkback ring " + name_ + ")");
+        }
+    }
+    poll_.record(Clock::now() - poll_start_);
+    if (armed && (fds[2].revents & POLLIN) != 0 && channel.poll()) {
+        VbdMetrics::add(metrics_->notifications_received);
+    }
+    if ((fds[1].revents & POLLIN) != 0) {
+        (void)stop_event_.try_consume();
+    }
+}
+
+bool DataPlane::take_requests() {
+    xen::BlkifBackRing& ring = connection_.ring();
+    const xen::RingIdx rp = ring.req_prod();
+    if (ring.request_prod_overflow(rp)) {
+        fail_ring("frontend provided bogus ring requests: req_prod " + std::to_string(rp) + " is " +
+                  std::to_string(static_cast<xen::RingIdx>(rp - ring.rsp_prod_pvt())) +
+                  " ahead of the responses, more than the " + std::to_string(ring.size()) +
+                  " slots of the ring; halting the ring");
+        return false;
+    }
+    burst_.clear();
+    map_batch_.clear();
+    bool took = false;
+    const xen::DomId frontend = connection_.frontend();
+    while (ring.req_cons() != rp) {
+        if (ring.request_cons_overflow(ring.req_cons()) || pending_.full() || engine_->full()) {
+            break;
+        }
+        const xen::BlkifRequest copy = ring.consume_request();
+        took = true;
+        VbdMetrics::add(metrics_->requests);
+        const RequestCheck check = check_request(copy, limits_);
+        if (!check.ok()) {
+            spdlog::debug("{}: request {} ({} {}): {}", name_, copy.id,
+                          xen::name(check.request.operation),
+                          static_cast<unsigned>(check.request.operation), check.reason);
+            make_response(check.request.id, check.request.operation, check.status);
+            continue;
+        }
+        const CheckedRequest& request = check.request;
+        switch (request.kind) {
+            case IoKind::read:
+                VbdMetrics::add(metrics_->reads);
+                break;
+            case IoKind::write:
+                VbdMetrics::add(metrics_->writes);
+                break;
+            case IoKind::flush:
+                VbdMetrics::add(metrics_->flushes);
+                break;
+        }
+        VbdMetrics::add(metrics_->segments, request.nr_segments);
+        const std::uint32_t index = *pending_.take();
+        PendingRequest& pending = pending_[index];
+        pending.request = request;
+        pending.first_map = map_batch_.size();
+        for (unsigned s = 0; s < request.nr_segments; ++s) {
+            map_batch_.push_back({frontend, request.seg[s].gref, request.maps_readonly()});
+        }
+        burst_.push_back(index);
+    }
+    if (burst_.empty()) {
+        flush_retired();
+        return took;
+    }
+
+    // xen_blkbk_map: every grant of the burst in one hypercall.
+    std::vector<hypervisor::GrantMapping> mappings;
+    if (!map_batch_.empty()) {
+        try {
+            mappings = connection_.hypervisor().map_grant_refs(map_batch_);
+            VbdMetrics::add(metrics_->map_hypercalls);
+        } catch (const hypervisor::HypercallError& e) {
+            spdlog::warn("{}: mapping {} grants: {}", name_, map_batch_.size(), e.what());
+            mappings.assign(map_batch_.size(), hypervisor::GrantMapping{});
+        }
+    }
+    for (const std::uint32_t index : burst_) {
+        dispatch(index, mappings);
+    }
+    engine_->flush_submissions();
+    flush_retired();
+    return took;
+}
+
+void DataPlane::dispatch(std::uint32_t index, std::span<const hypervisor::GrantMapping> mappings) {
+    PendingRequest& pending = pending_[index];
+    const CheckedRequest& request = pending.request;
+    bool mapped = true;
+    for (unsigned s = 0; s < request.nr_segments; ++s) {
+        const hypervisor::GrantMapping& mapping = mappings[pending.first_map + s];
+        if (mapping.status != xen::GntSt::okay) {
+            if (mapped) {
+                spdlog::debug("{}: request {}: grant {} of dom{} does not map: {}", name_,
+                              request.id, request.seg[s].gref, connection_.frontend(),
+                              xen::name(mapping.status));
+            }
+            mapped = false;
+            VbdMetrics::add(metrics_->grant_map_failures);
+            continue;
+        }
+        VbdMetrics::add(metrics_->grant_maps);
+        pending.handles[pending.mapped++] = mapping.handle;
+        const xen::BlkifRequestSegment& seg = request.seg[s];
+        pending.iov[s].iov_base =
+            mapping.page + std::size_t{seg.first_sect} * xen::kBlkifSectorSize;
+        pending.iov[s].iov_len =
+            (std::size_t{seg.last_sect} - seg.first_sect + 1) * xen::kBlkifSectorSize;
+    }
+    if (!mapped) {
+        retire(index, BlkifStatus::error);
+        return;
+    }
+    if (!submit(index)) {
+        // Cannot happen with one engine slot per ring slot; answer rather
+        // than lose the request if it ever does.
+        spdlog::error("{}: request {}: the I/O engine refused it", name_, request.id);
+        retire(index, BlkifStatus::error);
+    }
+}
+
+bool DataPlane::submit(std::uint32_t index) {
+    PendingRequest& pending = pending_[index];
+    const CheckedRequest& request = pending.request;
+    const std::span<const iovec> iov(pending.iov.data(), request.nr_segments);
+    const std::uint64_t offset = request.sector_number * xen::kBlkifSectorSize;
+    switch (request.kind) {
+        case IoKind::read:
+            return engine_->submit_read(index, offset, iov);
+        case IoKind::write:
+            return engine_->submit_write(index, offset, iov);
+        case IoKind::flush:
+            if (pending.stage == PendingRequest::Stage::io && request.nr_segments != 0) {
+                return engine_->submit_write(index, offset, iov);
+            }
+            return engine_->submit_flush(index);
+    }
+    return false;
+}
+
+bool DataPlane::reap_completions() {
+    if (!engine_->has_completions()) {
+        return false;
+    }
+    resubmitted_ = false;
+    const std::size_t reaped =
+        engine_->reap([this](const storage::IoCompletion& c) { on_completion(c); });
+    if (resubmitted_) {
+        engine_->flush_submissions();
+    }
+    flush_retired();
+    return reaped != 0;
+}
+
+void DataPlane::on_completion(const storage::IoCompletion& completion) {
+    const auto index = static_cast<std::uint32_t>(completion.tag);
+    PendingRequest& pending = pending_[index];
+    const CheckedRequest& request = pending.request;
+    const bool data_stage = pending.stage == PendingRequest::Stage::io &&
+                            (request.kind != IoKind::flush || request.nr_segments != 0);
+    const std::int64_t expected = data_stage ? static_cast<std::int64_t>(request.bytes()) : 0;
+    if (completion.result != expected) {
+        if (completion.result < 0) {
+            spdlog::warn("{}: request {} ({}): {}", name_, request.id, xen::name(request.operation),
+                         std::strerror(static_cast<int>(-completion.result)));
+        } else {
+            spdlog::warn("{}: request {} ({}): {} of {} bytes", name_, request.id,
+                         xen::name(request.operation), completion.result, expected);
+        }
+        retire(index, BlkifStatus::error);
+        return;
+    }
+    if (data_stage) {
+        VbdMetrics::add(
+            request.kind == IoKind::read ? metrics_->bytes_read : metrics_->bytes_written,
+            request.bytes());
+    }
+    if (request.kind == IoKind::flush && data_stage) {
+        // The data is written; now the flush. The grants can go already.
+        release_grants(index);
+        pending.stage = PendingRequest::Stage::flush;
+        if (engine_->submit_flush(index)) {
+            resubmitted_ = true;
+            return;
+        }
+        retire(index, BlkifStatus::error);
+        return;
+    }
+    retire(index, BlkifStatus::okay);
+}
+
+void DataPlane::release_grants(std::uint32_t index) {
+    PendingRequest& pending = pending_[index];
+    unmap_batch_.insert(unmap_batch_.end(), pending.handles.begin(),
+                        pending.handles.begin() + pending.mapped);
+    pending.mapped = 0;
+}
+
+void DataPlane::retire(std::uint32_t index, BlkifStatus status) {
+    release_grants(index);
+    retired_.push_back({index, status});
+}
+
+void DataPlane::flush_retired() {
+    // Unmap before answering (Linux: xen_blkbk_unmap before make_response),
+    // so the frontend can end its grants' access as soon as it sees the
+    // response.
+    if (!unmap_batch_.empty()) {
+        try {
+            const std::vector<xen::GntSt> statuses =
+                connection_.hypervisor().unmap_grant_refs(unmap_batch_);
+            VbdMetrics::add(metrics_->unmap_hypercalls);
+            for (std::size_t i = 0; i < statuses.size(); ++i) {
+                if (statuses[i] == xen::GntSt::okay) {
+                    VbdMetrics::add(metrics_->grant_unmaps);
+                } else {
+                    spdlog::warn("{}: unmapping handle {}: {}", name_, unmap_batch_[i],
+                                 xen::name(statuses[i]));
+                }
+            }
+        } catch (const hypervisor::HypercallError& e) {
+            spdlog::warn("{}: unmapping {} grants: {}", name_, unmap_batch_.size(), e.what());
+        }
+        unmap_batch_.clear();
+    }
+    for (const Retired& done : retired_) {
+        const CheckedRequest& request = pending_[done.index].request;
+        make_response(request.id, request.operation, done.status);
+        pending_.release(done.index);
+    }
+    retired_.clear();
+}
+
+void DataPlane::make_response(std::uint64_t id, xen::BlkifOp operation, BlkifStatus status) {
+    xen::BlkifResponse response{};
+    response.id = id;
+    response.operation = operation;
+    response.status = status;
+    connection_.ring().produce_response(response);
+    responses_unpushed_ = true;
+    VbdMetrics::add(metrics_->responses);
+    if (status == BlkifStatus::error) {
+        VbdMetrics::add(metrics_->errors);
+    } else if (status == BlkifStatus::eopnotsupp) {
+        VbdMetrics::add(metrics_->unsupported);
+    }
+}
+
+void DataPlane::push_responses() {
+    if (!std::exchange(responses_unpushed_, false)) {
+        return;
+    }
+    if (connection_.ring().push_responses_and_check_notify()) {
+        connection_.event_channel().notify();
+        VbdMetrics::add(metrics_->notifications_sent);
+    } else {
+        VbdMetrics::add(metrics_->notifications_suppressed);
+    }
+}
+
+void DataPlane::fail_ring(const std::string& reason) {
+    if (ring_failed_.exchange(true, std::memory_order_acq_rel)) {
+        return;
+    }
+    spdlog::error("{}: {}", name_, reason);
+    if (on_ring_error_) {
+        try {
+            on_ring_error_(reason);
+        } catch (const std::exception& e) {
+            spdlog::error("{}: reporting the ring error: {}", name_, e.what());
+        }
+    }
+}
+
+void DataPlane::drain_after_failure() noexcept {
+    try {
+        while (engine_->in_flight() != 0) {
+            pollfd entry{engine_->completion_fd(), POLLIN, 0};
+            if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
+                break;
+            }
+            engine_->reap([this](const storage::IoCompletion& c) {
+                release_grants(static_cast<std::uint32_t>(c.tag));
+            });
+        }
+        if (!unmap_batch_.empty()) {
+            (void)connection_.hypervisor().unmap_grant_refs(unmap_batch_);
+            unmap_batch_.clear();
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("{}: draining the ring after a failure: {}", name_, e.what());
+    }
+    while (!stop_requested_.load(std::memory_order_acquire)) {
+        pollfd entry{stop_event_.fd(), POLLIN, 0};
+        if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
+            return;
+        }
+        (void)stop_event_.try_consume();
+    }
+}
+
+}  // namespace pvsim::backend::blkback

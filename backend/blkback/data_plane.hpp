@@ -1,0 +1,137 @@
+// The data plane of one vbd ring (Linux xen-blkback/blkback.c: the
+// xen_blkif_schedule thread, __do_block_io_op, dispatch_rw_block_io,
+// xen_blkbk_map, end_block_io_op, make_response): one thread per ring that
+//   - takes each request off the shared ring once (RING_COPY_REQUEST) and
+//     checks the private copy (request_check.hpp);
+//   - maps the segments of every request of a burst in one batched
+//     GNTTABOP_map_grant_ref, read-only unless the backend writes into them;
+//   - submits the I/O asynchronously to the store's I/O engine, one
+//     io_uring_enter (or pool wake-up) per burst;
+//   - on completion unmaps (batched), writes the response, and pushes the
+//     responses of a whole pass at once with
+//     RING_PUSH_RESPONSES_AND_CHECK_NOTIFY, notifying only when it says so;
+//   - before sleeping polls adaptively (adaptive_poll.hpp, DESIGN.md §10),
+//     leaving req_event stale meanwhile so that the frontend need not
+//     notify, then RING_FINAL_CHECK_FOR_REQUESTS, so no request is ever
+//     left in the ring without an event.
+// A frontend that moves req_prod more than a ring ahead of the responses
+// stops the ring for good (Linux: "Frontend provided bogus ring requests"):
+// the in-flight I/O is still completed and answered, nothing more is taken,
+// and the control plane hears of it through the ring-error handler. It
+// never touches xenstore: that is the control plane's (DESIGN.md §2).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "backend/blkback/pending_request.hpp"
+#include "backend/blkback/request_check.hpp"
+#include "backend/blkback/ring_connection.hpp"
+#include "backend/blkback/vbd_metrics.hpp"
+#include "backend/storage/backing_store.hpp"
+#include "backend/storage/io_engine.hpp"
+#include "backend/storage/make_engine.hpp"
+#include "common/adaptive_poll.hpp"
+#include "common/os/event_fd.hpp"
+
+namespace pvsim::backend::blkback {
+
+struct DataPlaneOptions {
+    // The polling window's upper bound (the vbd's "poll-us"); 0: no polling.
+    std::chrono::microseconds poll_max{50};
+    storage::EngineKind engine = storage::EngineKind::automatic;
+};
+
+class DataPlane {
+  public:
+    // Called once, from the ring thread, when the ring stops for good; must
+    // not block (the control plane posts it to its own thread).
+    using RingErrorHandler = std::function<void(const std::string& reason)>;
+
+    // Creates the I/O engine on `store` (which must outlive this object)
+    // with one slot per ring slot, then starts the ring thread. Throws
+    // std::system_error when the engine cannot be set up. `name` prefixes
+    // log lines (the vbd's backend path).
+    DataPlane(RingConnection connection, const storage::BackingStore& store, VbdLimits limits,
+              DataPlaneOptions options, std::shared_ptr<VbdMetrics> metrics,
+              RingErrorHandler on_ring_error, std::string name);
+    // stop()
+    ~DataPlane();
+    DataPlane(const DataPlane&) = delete;
+    DataPlane& operator=(const DataPlane&) = delete;
+
+    // xen_blkif_disconnect's wait: takes no more requests, lets the I/O in
+    // flight finish and answers it, then joins the thread. Idempotent.
+    void stop();
+
+    // The ring was found broken (the handler has been called).
+    bool ring_failed() const noexcept { return ring_failed_.load(std::memory_order_acquire); }
+    std::string_view engine_name() const noexcept { return engine_->name(); }
+    const RingConnection& connection() const noexcept { return connection_; }
+
+  private:
+    void run() noexcept;
+    void loop();
+    // After an exception in loop(): waits for the engine, gives the grants
+    // back, and waits to be stopped.
+    void drain_after_failure() noexcept;
+
+    bool serving() const noexcept {
+        return !ring_failed_.load(std::memory_order_relaxed) &&
+               !stop_requested_.load(std::memory_order_relaxed);
+    }
+    bool has_work() noexcept;
+    bool take_requests();
+    void dispatch(std::uint32_t index, std::span<const hypervisor::GrantMapping> mappings);
+    bool reap_completions();
+    void on_completion(const storage::IoCompletion& completion);
+    bool submit(std::uint32_t index);
+    // Puts the slot's grants on the unmap batch.
+    void release_grants(std::uint32_t index);
+    // The request is done: its grants go, its response waits for
+    // flush_retired().
+    void retire(std::uint32_t index, xen::BlkifStatus status);
+    // One unmap hypercall for everything released, then the responses.
+    void flush_retired();
+    void make_response(std::uint64_t id, xen::BlkifOp operation, xen::BlkifStatus status);
+    void push_responses();
+    bool poll_for_work();
+    void sleep();
+    void fail_ring(const std::string& reason);
+
+    RingConnection connection_;
+    const VbdLimits limits_;
+    const std::shared_ptr<VbdMetrics> metrics_;
+    const RingErrorHandler on_ring_error_;
+    const std::string name_;
+    std::unique_ptr<storage::IoEngine> engine_;
+    AdaptivePoll poll_;
+
+    // The ring thread's own.
+    PendingTable pending_;
+    std::vector<std::uint32_t> burst_;
+    std::vector<hypervisor::GrantMapRequest> map_batch_;
+    std::vector<xen::GrantHandle> unmap_batch_;
+    struct Retired {
+        std::uint32_t index;
+        xen::BlkifStatus status;
+    };
+    std::vector<Retired> retired_;
+    bool resubmitted_ = false;
+    bool responses_unpushed_ = false;
+    std::chrono::steady_clock::time_point poll_start_{};
+
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> ring_failed_{false};
+    os::EventFd stop_event_{os::EventFd::Options{.nonblocking = true}};
+    std::thread thread_;
+};
+
+}  // namespace pvsim::backend::blkback

@@ -1,0 +1,60 @@
+#include "backend/blkback/vbd_config.hpp"
+
+#include <cerrno>
+
+#include "backend/blkback/node_values.hpp"
+
+namespace pvsim::backend::blkback {
+std::optional<OtherEnd> read_frontend(xenstore::client::Client& client,
+                                      const std::string& nodename) {
+    const std::optional<std::string> path = client.try_read(nodename + "/frontend");
+    const std::optional<std::string> id = client.try_read(nodename + "/frontend-id");
+    if (!path || !id) {
+        return std::nullopt;
+    }
+    const auto domid = parse_node_unsigned(*id, xen::kDomidFirstReserved - 1);
+    if (!domid) {
+        throw NodeError(EINVAL, "frontend-id " + in_quotes(*id) + " is not a domain id");
+    }
+    if (path->empty() || path->front() != '/') {
+        throw NodeError(EINVAL, "frontend " + in_quotes(*path) + " is not an absolute path");
+    }
+    return OtherEnd{*path, static_cast<xen::DomId>(*domid)};
+}
+
+VbdConfig read_vbd_config(xenstore::client::Client& client, const std::string& nodename,
+                          const std::string& frontend) {
+    VbdConfig config;
+    const auto params = client.try_read(nodename + "/params");
+    if (!params || params->empty()) {
+        throw NodeError(ENOENT, "reading params: no image or device named");
+    }
+    config.params = *params;
+    const auto mode = client.try_read(nodename + "/mode");
+    if (!mode) {
+        throw NodeError(ENOENT, "reading mode");
+    }
+    config.mode = *mode;
+    // backend_changed: xen_vbd_create(..., !strchr(be->mode, 'w'), ...).
+    config.read_only = mode->find('w') == std::string::npos;
+
+    if (const auto direct = client.try_read(nodename + "/direct")) {
+        if (*direct != "0" && *direct != "1") {
+            throw NodeError(EINVAL, "direct " + in_quotes(*direct) + " is neither 0 nor 1");
+        }
+        config.direct = *direct == "1";
+    }
+    if (const auto poll = client.try_read(nodename + "/poll-us")) {
+        const auto value = parse_node_unsigned(*poll, kMaxPollUs);
+        if (!value) {
+            throw NodeError(EINVAL, "poll-us " + in_quotes(*poll) +
+                                        " is not a number of microseconds from 0 to " +
+                                        std::to_string(kMaxPollUs));
+        }
+        config.poll_us = std::chrono::microseconds(*value);
+    }
+    config.cdrom = client.try_read(frontend + "/device-type").value_or("") == "cdrom";
+    return config;
+}
+
+}  // namespace pvsim::backend::blkback

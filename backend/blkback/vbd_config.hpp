@@ -1,0 +1,54 @@
+// What the toolstack tells blkback about one vbd, in the backend directory
+// it writes (libxl_disk.c, device_disk_add; DESIGN.md §5):
+//   frontend, frontend-id   the other end (read by Linux's xenbus core,
+//                           read_otherend_details)
+//   params                  the image file or block device
+//   mode                    "w" or "r" (Linux: writable iff it holds a 'w')
+//   direct                  pvsim's: 1 opens the store with O_DIRECT
+//   poll-us                 pvsim's: the data plane's polling window in µs
+//                           (default 50, 0 turns polling off; DESIGN.md §10)
+// and, from the frontend directory, device-type ("cdrom" sets VDISK_CDROM,
+// as Linux's backend_changed reads it there).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "backend/blkback/node_values.hpp"
+#include "common/xen/grant_table.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::backend::blkback {
+
+inline constexpr std::chrono::microseconds kDefaultPollUs{50};
+// A window above a second would be a typo, not a tuning.
+inline constexpr std::uint64_t kMaxPollUs = 1'000'000;
+
+// The other end, as the toolstack named it.
+struct OtherEnd {
+    std::string path;
+    xen::DomId domid = 0;
+};
+
+// "frontend" and "frontend-id" of the backend directory `nodename`; nullopt
+// while either is missing (the device is not ready to probe). Throws
+// NodeError for a frontend-id that is not a domid.
+std::optional<OtherEnd> read_frontend(xenstore::client::Client& client,
+                                      const std::string& nodename);
+
+struct VbdConfig {
+    std::string params;
+    std::string mode;
+    bool read_only = false;
+    bool direct = false;
+    std::chrono::microseconds poll_us = kDefaultPollUs;
+    bool cdrom = false;
+};
+
+// Reads the keys above. Throws NodeError naming the key and value.
+VbdConfig read_vbd_config(xenstore::client::Client& client, const std::string& nodename,
+                          const std::string& frontend);
+
+}  // namespace pvsim::backend::blkback

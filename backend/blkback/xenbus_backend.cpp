@@ -1,0 +1,343 @@
+#include "backend/blkback/xenbus_backend.hpp"
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "backend/blkback/frontend_ring_keys.hpp"
+#include "backend/blkback/ring_connection.hpp"
+#include "common/xen/blkif.hpp"
+
+namespace pvsim::backend::blkback {
+namespace {
+
+using xen::XenbusState;
+
+std::string state_number(XenbusState state) {
+    return std::to_string(static_cast<std::uint32_t>(state));
+}
+
+// XS_UNWATCH fails only when the connection is gone, and the watch with it.
+void unwatch_quietly(xenstore::client::Watch& watch) noexcept {
+    try {
+        watch.unwatch();
+    } catch (const std::exception& e) {
+        spdlog::debug("blkback: unwatch {}: {}", watch.path(), e.what());
+    }
+}
+
+}  // namespace
+
+std::shared_ptr<XenbusBackend> XenbusBackend::probe(boost::asio::any_io_executor executor,
+                                                    hypervisor::Hypervisor& hypervisor,
+                                                    xenstore::client::Client& client,
+                                                    const std::string& home,
+                                                    const std::string& nodename,
+                                                    const BlkbackOptions& options) {
+    std::optional<OtherEnd> frontend;
+    try {
+        frontend = read_frontend(client, nodename);
+    } catch (const NodeError& e) {
+        // Linux's xenbus core refuses such a device before any driver sees
+        // it ("failed to read otherend details"); pvsim says so where the
+        // toolstack looks, once, and keeps the device so it is not probed
+        // again.
+        std::shared_ptr<XenbusBackend> failed(new XenbusBackend(
+            std::move(executor), hypervisor, client, home, nodename, OtherEnd{}, options));
+        failed->device_.dev_fatal(e.errnum(), e.what());
+        return failed;
+    }
+    if (!frontend) {
+        return nullptr;
+    }
+    std::shared_ptr<XenbusBackend> backend(new XenbusBackend(
+        std::move(executor), hypervisor, client, home, nodename, *frontend, options));
+    backend->start();
+    return backend;
+}
+
+XenbusBackend::XenbusBackend(boost::asio::any_io_executor executor,
+                             hypervisor::Hypervisor& hypervisor, xenstore::client::Client& client,
+                             const std::string& home, const std::string& nodename,
+                             const OtherEnd& frontend, const BlkbackOptions& options)
+    : executor_(std::move(executor)),
+      hypervisor_(hypervisor),
+      device_(client, home, nodename, frontend.path, frontend.domid),
+      options_(options) {}
+
+XenbusBackend::~XenbusBackend() {
+    unwatch_quietly(frontend_watch_);
+    disconnect();
+}
+
+void XenbusBackend::start() {
+    xenstore::client::Client& client = device_.client();
+    if (open_store()) {
+        // xen_blkbk_probe publishes its limits before InitWait.
+        const bool published = client.transact([&](xenstore::client::Transaction& t) {
+            if (!t.try_read(device_.node("state"))) {
+                return false;
+            }
+            t.write(device_.node("feature-max-indirect-segments"),
+                    std::to_string(kMaxIndirectSegments));
+            t.write(device_.node("multi-queue-max-queues"), std::to_string(kMaxQueues));
+            t.write(device_.node("max-ring-page-order"), std::to_string(kMaxRingPageOrder));
+            return true;
+        });
+        if (!published) {
+            return;  // removed meanwhile
+        }
+    }
+    // The otherend watch (Linux's watch_otherend): fires once now, and at
+    // every change of the frontend's state. A vbd whose store did not open
+    // keeps it too, as Linux keeps it after backend_changed fails: the
+    // frontend's Closed then takes it to Closed, so a detach completes.
+    std::weak_ptr<XenbusBackend> weak = weak_from_this();
+    frontend_watch_ =
+        client.watch(device_.other("state"), "blkback:" + device_.nodename(),
+                     [weak, executor = executor_](const xenstore::client::WatchEvent&) {
+                         boost::asio::post(executor, [weak] {
+                             if (const auto self = weak.lock()) {
+                                 try {
+                                     self->frontend_changed();
+                                 } catch (const std::exception& e) {
+                                     spdlog::error("{}: handling the frontend's state: {}",
+                                                   self->nodename(), e.what());
+                                 }
+                             }
+                         });
+                     });
+    if (store_) {
+        device_.switch_state(XenbusState::init_wait);
+    }
+}
+
+bool XenbusBackend::open_store() {
+    try {
+        config_ = read_vbd_config(device_.client(), device_.nodename(), device_.otherend());
+    } catch (const NodeError& e) {
+        device_.dev_fatal(e.errnum(), e.what());
+        return false;
+    }
+    try {
+        storage::OpenOptions open_options;
+        open_options.access =
+            config_->read_only ? storage::Access::read_only : storage::Access::read_write;
+        open_options.direct = config_->direct;
+        store_ = storage::BackingStore::open(config_->params, open_options);
+    } catch (const std::system_error& e) {
+        device_.dev_fatal(e.code().value(), "opening " + config_->params + ": " + e.what());
+        return false;
+    } catch (const std::exception& e) {
+        device_.dev_fatal(EINVAL, "opening " + config_->params + ": " + e.what());
+        return false;
+    }
+    spdlog::info("{}: dom{} {} -> {} ({}{}{}, {} sectors, poll-us {})", device_.nodename(),
+                 device_.otherend_id(), device_.otherend(), config_->params,
+                 store_->is_block_device() ? "block device" : "image file",
+                 config_->read_only ? ", read-only" : "", config_->direct ? ", O_DIRECT" : "",
+                 store_->sectors(), config_->poll_us.count());
+    return true;
+}
+
+void XenbusBackend::frontend_changed() {
+    if (!frontend_watch_) {
+        return;  // never started, or released
+    }
+    std::string raw;
+    const std::optional<XenbusState> seen = device_.read_otherend_state(&raw);
+    if (!seen && !raw.empty()) {
+        device_.dev_fatal(EINVAL, "saw state " + in_quotes(raw) + " at frontend");
+        return;
+    }
+    const XenbusState frontend = seen.value_or(XenbusState::unknown);
+    spdlog::debug("{}: frontend {} is {}", device_.nodename(), device_.otherend(),
+                  xen::name(frontend));
+    switch (frontend) {
+        case XenbusState::initialising:
+            if (device_.state() == XenbusState::closed && store_) {
+                spdlog::info("{}: prepare for reconnect", device_.nodename());
+                device_.switch_state(XenbusState::init_wait);
+            }
+            break;
+        case XenbusState::initialised:
+        case XenbusState::connected:
+            // "Ensure we connect even when two watches fire in close
+            // succession and we miss the intermediate value of
+            // frontend_state."
+            if (device_.state() == XenbusState::connected || !store_) {
+                break;
+            }
+            connect_ring();
+            break;
+        case XenbusState::closing:
+            // frontend_changed: mirror Closing and wait for the frontend's
+            // Closed, which comes once it has let go of the ring
+            // (blkfront_closing); the disconnect happens then.
+            device_.switch_state(XenbusState::closing);
+            break;
+        case XenbusState::closed:
+            disconnect();
+            device_.switch_state(XenbusState::closed);
+            if (device_.is_online()) {
+                break;
+            }
+            release();
+            break;
+        case XenbusState::unknown:
+            release();
+            break;
+        default:
+            device_.dev_fatal(EINVAL, "saw state " + state_number(frontend) + " at frontend");
+            break;
+    }
+}
+
+void XenbusBackend::connect_ring() {
+    // "Enforce precondition before potential leak point.
+    // xen_blkif_disconnect() is idempotent."
+    disconnect();
+    xenstore::client::Client& client = device_.client();
+    FrontendRing keys;
+    std::optional<RingConnection> connection;
+    try {
+        keys = read_frontend_ring(client, device_.otherend());
+        connection.emplace(RingConnection::connect(hypervisor_, device_.otherend_id(),
+                                                   keys.ring_ref, keys.event_channel));
+    } catch (const NodeError& e) {
+        device_.dev_fatal(e.errnum(), e.what());
+        return;
+    } catch (const RingConnectError& e) {
+        device_.dev_fatal(e.errnum(), e.what());
+        return;
+    }
+    if (keys.persistent) {
+        spdlog::debug("{}: the frontend offers persistent grants; feature-persistent is 0",
+                      device_.nodename());
+    }
+
+    VbdLimits limits;
+    limits.sectors = store_->sectors();
+    limits.logical_sector_size = store_->logical_sector_size();
+    limits.read_only = config_->read_only;
+    limits.flush = store_->write_cache();
+    DataPlaneOptions plane_options;
+    plane_options.poll_max = config_->poll_us;
+    plane_options.engine = options_.engine;
+    const std::uint64_t generation = ++generation_;
+    std::weak_ptr<XenbusBackend> weak = weak_from_this();
+    auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {
+        boost::asio::post(executor, [weak, generation, reason] {
+            if (const auto self = weak.lock()) {
+                self->ring_failed(generation, reason);
+            }
+        });
+    };
+    try {
+        data_plane_ =
+            std::make_unique<DataPlane>(std::move(*connection), *store_, limits, plane_options,
+                                        metrics_, on_ring_error, device_.nodename());
+    } catch (const std::system_error& e) {
+        device_.dev_fatal(e.code().value(), std::string("starting the ring: ") + e.what());
+        return;
+    } catch (const std::exception& e) {
+        device_.dev_fatal(EIO, std::string("starting the ring: ") + e.what());
+        return;
+    }
+    spdlog::info("{}: ring-ref {} event-channel {} protocol {}, {} engine", device_.nodename(),
+                 keys.ring_ref, keys.event_channel,
+                 keys.protocol.empty() ? "unspecified, assuming default" : keys.protocol,
+                 data_plane_->engine_name());
+    if (!publish_disk()) {
+        disconnect();
+        return;
+    }
+    device_.switch_state(XenbusState::connected);
+}
+
+bool XenbusBackend::publish_disk() {
+    const std::uint32_t info =
+        (config_->cdrom ? xen::kVdiskCdrom : 0u) | (config_->read_only ? xen::kVdiskReadonly : 0u);
+    return device_.client().transact([&](xenstore::client::Transaction& t) {
+        if (!t.try_read(device_.node("state"))) {
+            return false;
+        }
+        t.write(device_.node("feature-flush-cache"), store_->write_cache() ? "1" : "0");
+        t.write(device_.node("feature-discard"), "0");
+        t.write(device_.node("feature-barrier"), "0");
+        t.write(device_.node("feature-persistent"), "0");
+        t.write(device_.node("sectors"), std::to_string(store_->sectors()));
+        t.write(device_.node("info"), std::to_string(info));
+        t.write(device_.node("sector-size"), std::to_string(store_->logical_sector_size()));
+        t.write(device_.node("physical-sector-size"),
+                std::to_string(store_->physical_sector_size()));
+        return true;
+    });
+}
+
+void XenbusBackend::ring_failed(std::uint64_t generation, const std::string& reason) {
+    if (generation != generation_ || !data_plane_) {
+        return;
+    }
+    // Linux halts such a ring with -EACCES (__do_block_io_op).
+    device_.dev_fatal(EACCES, reason);
+}
+
+void XenbusBackend::disconnect() {
+    if (!data_plane_) {
+        return;
+    }
+    data_plane_->stop();
+    data_plane_.reset();
+    spdlog::info("{}: disconnected; counters {}", device_.nodename(), metrics_->to_json().dump());
+}
+
+void XenbusBackend::release() {
+    disconnect();
+    unwatch_quietly(frontend_watch_);
+    if (store_) {
+        spdlog::info("{}: released {}", device_.nodename(), store_->path().string());
+        store_.reset();
+    }
+}
+
+void XenbusBackend::shutdown() {
+    unwatch_quietly(frontend_watch_);
+    disconnect();
+    device_.switch_state(XenbusState::closed);
+    store_.reset();
+}
+
+nlohmann::json XenbusBackend::describe() const {
+    nlohmann::json out{
+        {"backend", device_.nodename()},
+        {"frontend", device_.otherend()},
+        {"frontend_id", device_.otherend_id()},
+        {"state", std::string(xen::name(device_.state()))},
+        {"connected", connected()},
+        {"error", device_.last_error()},
+        {"counters", metrics_->to_json()},
+    };
+    if (config_) {
+        out["params"] = config_->params;
+        out["mode"] = config_->mode;
+        out["poll_us"] = config_->poll_us.count();
+        out["direct"] = config_->direct;
+    }
+    if (store_) {
+        out["sectors"] = store_->sectors();
+    }
+    if (data_plane_) {
+        const RingConnection& ring = data_plane_->connection();
+        out["ring_ref"] = ring.ring_ref();
+        out["event_channel"] = ring.remote_port();
+        out["engine"] = std::string(data_plane_->engine_name());
+        out["ring_failed"] = data_plane_->ring_failed();
+    }
+    return out;
+}
+
+}  // namespace pvsim::backend::blkback

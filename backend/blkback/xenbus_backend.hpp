@@ -1,0 +1,123 @@
+// The control plane of one vbd (Linux xen-blkback/xenbus.c: struct
+// backend_info with xen_blkbk_probe, backend_changed, frontend_changed,
+// connect_ring, connect, and xenbus_probe.c's removal): it opens the store
+// the toolstack named, publishes blkback's limits and goes InitWait, follows
+// the frontend's state, hands a connected ring to a DataPlane and takes it
+// back at disconnect. It never touches the ring itself (DESIGN.md §2).
+//
+// States, as Linux's frontend_changed, with one change marked (*):
+//   frontend Initialising   we are Closed -> InitWait (reconnect)
+//   frontend Initialised or Connected, we are not Connected
+//                           read ring-ref, event-channel, protocol; map,
+//                           bind, start the data plane; publish sectors,
+//                           sector-size, physical-sector-size, info and the
+//                           features in one transaction; -> Connected
+//   frontend Closing        -> Closing (mirror), then (*) disconnect and ->
+//                           Closed at once, as issue 5 asks ("on
+//                           Closing/Closed, disconnect and go Closed"):
+//                           Linux waits for the frontend's Closed instead,
+//                           which a frontend waiting in Closing for the
+//                           backend's Closed would never give
+//   frontend Closed         disconnect (let in-flight I/O finish, unbind,
+//                           unmap) -> Closed; when offline, release the
+//                           store (Linux unregisters the device)
+//   frontend gone (Unknown) disconnect and release the store
+// Anything wrong (a store that does not open, ring keys that cannot be
+// used, a ring the data plane found broken) is xenbus_dev_fatal: the error
+// node and Closing; nothing crashes and other vbds are untouched.
+//
+// Every method runs on the control plane's executor (one thread); watch
+// events and the data plane's ring error are posted to it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "backend/blkback/blkback_options.hpp"
+#include "backend/blkback/data_plane.hpp"
+#include "backend/blkback/vbd_config.hpp"
+#include "backend/blkback/vbd_metrics.hpp"
+#include "backend/blkback/xenbus_device.hpp"
+#include "backend/storage/backing_store.hpp"
+#include "hypervisor/client/hypervisor.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::backend::blkback {
+
+class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
+  public:
+    // xen_blkbk_probe for the backend directory `nodename` (under `home`,
+    // this domain's /local/domain/<id>): nullptr while the directory does
+    // not yet name its frontend. A device that fails later steps (bad keys,
+    // a store that does not open) is returned all the same, in Closing with
+    // its error node written, so that it is not probed again.
+    static std::shared_ptr<XenbusBackend> probe(boost::asio::any_io_executor executor,
+                                                hypervisor::Hypervisor& hypervisor,
+                                                xenstore::client::Client& client,
+                                                const std::string& home,
+                                                const std::string& nodename,
+                                                const BlkbackOptions& options);
+
+    // Disconnects; writes nothing (the directory may be gone).
+    ~XenbusBackend();
+    XenbusBackend(const XenbusBackend&) = delete;
+    XenbusBackend& operator=(const XenbusBackend&) = delete;
+
+    // The frontend's state node changed (or may have): read it and act.
+    void frontend_changed();
+    // The data plane of connection `generation` stopped its ring.
+    void ring_failed(std::uint64_t generation, const std::string& reason);
+    // The daemon is stopping (Linux xenbus_dev_remove): disconnect and go
+    // Closed.
+    void shutdown();
+
+    const std::string& nodename() const noexcept { return device_.nodename(); }
+    const std::string& frontend() const noexcept { return device_.otherend(); }
+    xen::XenbusState state() const noexcept { return device_.state(); }
+    bool connected() const noexcept { return data_plane_ != nullptr; }
+    VbdCounters counters() const noexcept { return metrics_->snapshot(); }
+    // For `pvsim block-list --json` and logs: paths, state, store, ring,
+    // engine, last error and counters.
+    nlohmann::json describe() const;
+
+  private:
+    XenbusBackend(boost::asio::any_io_executor executor, hypervisor::Hypervisor& hypervisor,
+                  xenstore::client::Client& client, const std::string& home,
+                  const std::string& nodename, const OtherEnd& frontend,
+                  const BlkbackOptions& options);
+
+    // The rest of xen_blkbk_probe and backend_changed: open the store,
+    // publish the limits, watch the frontend, InitWait.
+    void start();
+    // Reads the vbd's keys and opens its store; on failure, the error node
+    // and Closing.
+    bool open_store();
+    // connect_ring + xen_update_blkif_status.
+    void connect_ring();
+    // connect(): the disk's keys in one transaction, then Connected.
+    bool publish_disk();
+    // xen_blkif_disconnect. Idempotent.
+    void disconnect();
+    // Disconnected for good: the store goes too (device_unregister).
+    void release();
+
+    boost::asio::any_io_executor executor_;
+    hypervisor::Hypervisor& hypervisor_;
+    XenbusDevice device_;
+    BlkbackOptions options_;
+    std::optional<VbdConfig> config_;
+    std::optional<storage::BackingStore> store_;
+    std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
+    std::unique_ptr<DataPlane> data_plane_;
+    // Bumped at every connection, so a ring error posted by an earlier data
+    // plane is recognised as stale.
+    std::uint64_t generation_ = 0;
+    xenstore::client::Watch frontend_watch_;
+};
+
+}  // namespace pvsim::backend::blkback

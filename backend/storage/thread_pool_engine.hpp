@@ -1,0 +1,65 @@
+// IoEngine on a few worker threads making blocking calls (preadv(2),
+// pwritev(2), fdatasync(2), fallocate(2), BLKDISCARD/BLKZEROOUT): the
+// fallback where io_uring cannot be set up (DESIGN.md §5), as QEMU falls back
+// from io_uring/linux-aio to its thread pool. At most `threads` I/Os run at
+// once; the rest of the queue depth waits in order.
+//
+// Hand-written on std::thread rather than Boost.Asio's thread_pool: the
+// queue must hand a burst over under one lock and wake the owner through an
+// eventfd only when its completion list goes from empty to non-empty, which
+// a generic executor would not do.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "backend/storage/io_engine.hpp"
+#include "common/os/event_fd.hpp"
+
+namespace pvsim::backend::storage {
+
+class ThreadPoolEngine final : public IoEngine {
+  public:
+    // `threads` workers (at least 1).
+    ThreadPoolEngine(IoTarget target, unsigned queue_depth, unsigned threads);
+    // Drops the I/Os not yet started and waits for those running.
+    ~ThreadPoolEngine() override;
+
+    std::string_view name() const noexcept override { return "threads"; }
+    unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
+
+    void flush_submissions() override;
+    int completion_fd() const noexcept override { return completion_event_.fd(); }
+    bool has_completions() const noexcept override {
+        return completed_count_.load(std::memory_order_acquire) > 0;
+    }
+    std::size_t reap_into(std::span<IoCompletion> out) override;
+
+  private:
+    void prepare(std::uint32_t index) override { staged_.push_back(index); }
+    void work();
+
+    os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
+    // Submitted since the last flush_submissions(); the owner's alone.
+    std::vector<std::uint32_t> staged_;
+
+    std::mutex queue_mutex_;
+    std::condition_variable queue_ready_;
+    std::deque<std::uint32_t> queue_;  // slots waiting for a worker
+    bool stopping_ = false;
+
+    std::mutex completed_mutex_;
+    std::deque<std::pair<std::uint32_t, std::int64_t>> completed_;  // {slot, result}
+    std::atomic<std::size_t> completed_count_{0};
+
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace pvsim::backend::storage

@@ -1,0 +1,91 @@
+// The shadow table: what blkfront remembers of each request it put on the
+// ring, keyed by the request's id (Linux xen-blkfront.c: struct
+// blk_shadow, get_id_from_freelist / add_id_to_freelist). The id is the
+// only thing a response carries back, so it is also what a response is
+// checked against (response_check.hpp): an id is valid only while its entry
+// is pending.
+//
+// Ids are slot numbers 0 .. size-1 taken from a free list; an entry keeps
+// the request as written to the ring (to check the response's operation),
+// the grant refs of its segments (to end access once answered), and the
+// block request it is part of.
+//
+// Not thread-safe: the data plane guards it with its ring lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/container/static_vector.hpp>
+
+#include "common/xen/blkif.hpp"
+#include "frontend/block_device.hpp"
+
+namespace pvsim::frontend::blkfront {
+
+// One BlockRequest in flight, which may have been split into several blkif
+// requests: it completes, with the first error any part met, once nothing
+// of it is outstanding (a blkif request unanswered, or a grant the backend
+// still has mapped after answering).
+struct PendingIo {
+    explicit PendingIo(BlockCompletion completion) : done(std::move(completion)) {}
+
+    BlockCompletion done;
+    unsigned outstanding = 0;
+    int status = 0;
+
+    // Records one part's outcome; true when that was the last part.
+    bool finish_part(int part_status) noexcept {
+        if (status == 0 && part_status != 0) {
+            status = part_status;
+        }
+        return --outstanding == 0;
+    }
+};
+
+using GrantRefs = boost::container::static_vector<xen::GrantRef, xen::kBlkifMaxSegmentsPerRequest>;
+
+struct ShadowEntry {
+    xen::BlkifRequest request{};  // as written to the ring
+    GrantRefs grants;
+    std::shared_ptr<PendingIo> io;
+};
+
+class ShadowTable {
+  public:
+    // One entry per ring slot (BLK_RING_SIZE).
+    explicit ShadowTable(std::size_t size);
+
+    std::size_t size() const noexcept { return entries_.size(); }
+    std::size_t in_use() const noexcept { return entries_.size() - free_.size(); }
+    bool full() const noexcept { return free_.empty(); }
+
+    // A free id, now pending, its entry reset; nullopt when every id is in
+    // use.
+    std::optional<std::uint64_t> take();
+
+    // True if `id` names an entry that awaits its response.
+    bool pending(std::uint64_t id) const noexcept { return id < entries_.size() && pending_[id]; }
+
+    // The entry of a pending id; std::out_of_range otherwise.
+    ShadowEntry& at(std::uint64_t id);
+    const ShadowEntry& at(std::uint64_t id) const;
+
+    // Frees a pending id and hands back its entry; std::out_of_range if the
+    // id is not pending.
+    ShadowEntry release(std::uint64_t id);
+
+    // Every pending id, lowest first (to fail them all when the device
+    // goes).
+    std::vector<std::uint64_t> pending_ids() const;
+
+  private:
+    std::vector<ShadowEntry> entries_;
+    std::vector<bool> pending_;
+    std::vector<std::uint64_t> free_;  // LIFO, lowest id on top at first
+};
+
+}  // namespace pvsim::frontend::blkfront

@@ -1,0 +1,581 @@
+#include "frontend/blkfront/xenbus_frontend.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <cerrno>
+#include <charconv>
+#include <future>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "frontend/blkfront/disk_info.hpp"
+
+namespace pvsim::frontend::blkfront {
+namespace {
+
+using xen::XenbusState;
+using xenstore::client::Error;
+
+constexpr std::string_view kDomainPrefix = "/local/domain/";
+
+std::string state_text(XenbusState state) {
+    return std::string(xen::name(state)) + " (" +
+           std::to_string(static_cast<std::uint32_t>(state)) + ")";
+}
+
+// "/local/domain/<domid>/<rest>" -> {domid, rest}.
+std::optional<std::pair<std::string, std::string>> split_domain_path(std::string_view path) {
+    if (!path.starts_with(kDomainPrefix)) {
+        return std::nullopt;
+    }
+    path.remove_prefix(kDomainPrefix.size());
+    const std::size_t slash = path.find('/');
+    if (slash == std::string_view::npos || slash == 0) {
+        return std::nullopt;
+    }
+    return std::make_pair(std::string(path.substr(0, slash)), std::string(path.substr(slash + 1)));
+}
+
+}  // namespace
+
+XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
+                               xenstore::client::Client& xenstore, std::string nodename,
+                               BlkfrontOptions options)
+    : hypervisor_(hypervisor),
+      xenstore_(xenstore),
+      nodename_(std::move(nodename)),
+      options_(std::move(options)),
+      work_(io_.get_executor()) {
+    const auto parts = split_domain_path(nodename_);
+    if (!parts) {
+        throw std::invalid_argument("blkfront: '" + nodename_ +
+                                    "' is not a device directory under /local/domain/<domid>");
+    }
+    error_path_ = std::string(kDomainPrefix) + parts->first + "/error/" + parts->second;
+    // blkfront_probe: the handle is the device directory's last component,
+    // the virtual device number.
+    const std::string_view devid = std::string_view(nodename_).substr(nodename_.rfind('/') + 1);
+    unsigned long vdev = 0;
+    const auto [end, ec] = std::from_chars(devid.data(), devid.data() + devid.size(), vdev);
+    if (ec != std::errc() || end != devid.data() + devid.size()) {
+        throw std::invalid_argument("blkfront: '" + nodename_ +
+                                    "' does not end in a virtual device number");
+    }
+    handle_ = static_cast<xen::BlkifVdev>(vdev);
+
+    // xenbus_read_otherend_details.
+    try {
+        const auto backend = try_read(nodename_ + "/backend");
+        const auto backend_id = try_read(nodename_ + "/backend-id");
+        if (!backend || !backend_id || backend->empty()) {
+            throw std::invalid_argument("missing backend or backend-id");
+        }
+        backend_path_ = *backend;
+        backend_id_ = static_cast<xen::DomId>(
+            parse_node_number("backend-id", *backend_id, xen::kDomidFirstReserved - 1));
+    } catch (const std::exception& e) {
+        const std::string message = "reading other end details from " + nodename_ + ": " + e.what();
+        fatal(ENOENT, message);
+        throw BlkfrontError("blkfront " + nodename_ + ": " + message);
+    }
+
+    thread_ = std::thread([this] {
+        // A handler that throws must not take the control thread (and the
+        // process) with it: log it and go on serving.
+        for (;;) {
+            try {
+                io_.run();
+                return;
+            } catch (const std::exception& e) {
+                spdlog::error("blkfront {}: control plane: {}", nodename_, e.what());
+            }
+        }
+    });
+    const auto post = [this](void (XenbusFrontend::*handler)()) {
+        return [this, handler](const xenstore::client::WatchEvent&) {
+            boost::asio::post(io_, [this, handler] { (this->*handler)(); });
+        };
+    };
+    try {
+        own_watch_ = xenstore_.watch(nodename_, "blkfront:" + nodename_,
+                                     post(&XenbusFrontend::own_directory_changed));
+        backend_watch_ = xenstore_.watch(backend_path_ + "/state", "blkfront-otherend:" + nodename_,
+                                         post(&XenbusFrontend::backend_changed));
+    } catch (...) {
+        own_watch_.unwatch();
+        work_.reset();
+        thread_.join();
+        throw;
+    }
+    spdlog::info("blkfront {}: backend {} (domain {})", nodename_, backend_path_, backend_id_);
+}
+
+XenbusFrontend::~XenbusFrontend() {
+    try {
+        close();
+    } catch (const std::exception& e) {
+        spdlog::error("blkfront {}: closing: {}", nodename_, e.what());
+    }
+    try {
+        backend_watch_.unwatch();
+        own_watch_.unwatch();
+    } catch (const std::exception& e) {
+        spdlog::warn("blkfront {}: removing watches: {}", nodename_, e.what());
+    }
+    work_.reset();
+    thread_.join();
+    // The data plane before the ring page it reads.
+    device_.reset();
+    ring_.reset();
+}
+
+XenbusState XenbusFrontend::state() const {
+    std::lock_guard lock(mutex_);
+    return state_;
+}
+
+XenbusState XenbusFrontend::backend_state() const {
+    std::lock_guard lock(mutex_);
+    return backend_state_;
+}
+
+BlkfrontDevice* XenbusFrontend::device() {
+    std::lock_guard lock(mutex_);
+    return device_.get();
+}
+
+BlkfrontDevice& XenbusFrontend::wait_connected() {
+    std::unique_lock lock(mutex_);
+    const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
+        return state_ == XenbusState::connected || failure_.has_value() ||
+               state_ == XenbusState::closing || state_ == XenbusState::closed;
+    });
+    if (state_ == XenbusState::connected && device_ && !failure_) {
+        return *device_;
+    }
+    std::string why;
+    if (failure_) {
+        why = *failure_;
+    } else if (!settled) {
+        why = "backend " + backend_path_ + " did not connect within " +
+              std::to_string(options_.connect_timeout.count()) + " ms (backend " +
+              state_text(backend_state_) + ", frontend " + state_text(state_) + ")";
+    } else {
+        why = "closed before connecting (frontend " + state_text(state_) + ")";
+    }
+    throw BlkfrontError("blkfront " + nodename_ + ": " + why);
+}
+
+void XenbusFrontend::close() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ == XenbusState::closed) {
+            return;
+        }
+    }
+    boost::asio::post(io_, [this] {
+        begin_close("device closed");
+        if (backend_state_ == XenbusState::closed) {
+            finish_close("device closed");
+        }
+    });
+    std::unique_lock lock(mutex_);
+    if (changed_.wait_for(lock, options_.close_timeout,
+                          [this] { return state_ == XenbusState::closed; })) {
+        return;
+    }
+    spdlog::warn("blkfront {}: backend {} did not close within {} ms (backend {}); closing anyway",
+                 nodename_, backend_path_, options_.close_timeout.count(),
+                 state_text(backend_state_));
+    lock.unlock();
+    run_on_control_thread([this] { finish_close("device closed"); });
+}
+
+void XenbusFrontend::run_on_control_thread(std::function<void()> handler) {
+    std::packaged_task<void()> task(std::move(handler));
+    std::future<void> done = task.get_future();
+    boost::asio::post(io_, [&task] { task(); });
+    done.get();
+}
+
+std::optional<std::string> XenbusFrontend::try_read(const std::string& path) {
+    return xenstore_.try_read(path);
+}
+
+// ---------------------------------------------------------------------------
+// Control thread
+
+void XenbusFrontend::backend_changed() {
+    // xenbus_read_driver_state: a missing or unreadable node is Unknown.
+    XenbusState state = XenbusState::unknown;
+    try {
+        if (const auto text = try_read(backend_path_ + "/state")) {
+            state = xen::xenbus_state_from_node(*text).value_or(XenbusState::unknown);
+        }
+    } catch (const Error& e) {
+        spdlog::warn("blkfront {}: reading backend state: {}", nodename_, e.what());
+    }
+    {
+        std::lock_guard lock(mutex_);
+        if (state != backend_state_) {
+            spdlog::info("blkfront {}: backend {} is {}", nodename_, backend_path_,
+                         state_text(state));
+        }
+        backend_state_ = state;
+    }
+    changed_.notify_all();
+
+    // blkback_changed.
+    switch (state) {
+        case XenbusState::init_wait:
+            if (state_ == XenbusState::initialising) {
+                talk_to_backend();
+            }
+            break;
+        case XenbusState::connected:
+            if (state_ != XenbusState::initialised && state_ != XenbusState::connected) {
+                if (state_ != XenbusState::initialising) {
+                    break;  // closing: the backend will follow
+                }
+                talk_to_backend();
+                if (state_ != XenbusState::initialised) {
+                    break;
+                }
+            }
+            connect();
+            break;
+        case XenbusState::closing:
+            // A detach, or the backend mirroring our own Closing: either way
+            // Linux's blkfront_closing goes on to Closed.
+            close_for_backend("backend " + backend_path_ + " is closing");
+            break;
+        case XenbusState::closed:
+            if (state_ == XenbusState::closed) {
+                // The backend has unmapped the ring: a grant whose end was
+                // deferred while it was pinned can end now (Linux retries
+                // its deferred list from a timer, gnttab_handle_deferred).
+                hypervisor_.grant_table().reclaim_deferred();
+                break;
+            }
+            // Missed the backend's Closing, or it is the answer to ours.
+            begin_close("backend " + backend_path_ + " closed");
+            finish_close("backend " + backend_path_ + " closed");
+            break;
+        default:
+            break;
+    }
+}
+
+void XenbusFrontend::own_directory_changed() {
+    bool present = true;
+    try {
+        present = try_read(nodename_ + "/state").has_value();
+    } catch (const Error& e) {
+        spdlog::warn("blkfront {}: reading own state: {}", nodename_, e.what());
+    }
+    if (!present) {
+        {
+            std::lock_guard lock(mutex_);
+            if (state_ == XenbusState::closed) {
+                return;  // the toolstack's clean-up after a detach
+            }
+        }
+        // The toolstack took the device away without a detach: it is gone
+        // (Linux unregisters the device). Nothing is written: that would
+        // bring the directory back.
+        spdlog::warn("blkfront {}: device directory removed", nodename_);
+        const std::string reason = nodename_ + " was removed";
+        if (device_) {
+            device_->disconnect(reason);
+        }
+        channel_.close();
+        ring_.reset();
+        {
+            std::lock_guard lock(mutex_);
+            failure_ = failure_.value_or(reason);
+        }
+        set_state(XenbusState::closed);
+        return;
+    }
+    if (device_) {
+        device_->set_poll(read_poll());
+    }
+}
+
+std::chrono::microseconds XenbusFrontend::read_poll() {
+    try {
+        if (const auto text = try_read(nodename_ + "/poll-us")) {
+            return std::chrono::microseconds(
+                parse_node_number("poll-us", *text, std::numeric_limits<std::uint32_t>::max()));
+        }
+    } catch (const std::exception& e) {
+        spdlog::warn("blkfront {}: {}; polling for {} us", nodename_, e.what(),
+                     kDefaultPoll.count());
+    }
+    return kDefaultPoll;
+}
+
+void XenbusFrontend::talk_to_backend() {
+    // setup_blkring: one page, one queue (the backend's
+    // max-ring-page-order and multi-queue-max-queues allow more; pvsim's
+    // blkfront asks for neither, so it writes no ring-page-order and no
+    // multi-queue-num-queues, as Linux does for a single page and queue).
+    try {
+        ring_ = std::make_unique<RingPage>(hypervisor_, backend_id_);
+    } catch (const std::exception& e) {
+        fatal(ENOMEM, std::string("allocating and granting the ring page: ") + e.what());
+        return;
+    }
+    try {
+        channel_ = hypervisor_.alloc_unbound(backend_id_);
+    } catch (const std::exception& e) {
+        fatal(ENOSPC, std::string("allocating event channel: ") + e.what());
+        return;
+    }
+    const std::string ring_ref = std::to_string(ring_->ref());
+    const std::string port = std::to_string(channel_.port());
+    bool present = true;
+    try {
+        present = xenstore_.transact([&](xenstore::client::Transaction& t) {
+            if (!t.try_read(nodename_ + "/state")) {
+                return false;
+            }
+            t.write(nodename_ + "/ring-ref", ring_ref);
+            t.write(nodename_ + "/event-channel", port);
+            t.write(nodename_ + "/protocol", xen::kXenIoProtoAbiNative);
+            t.write(nodename_ + "/feature-persistent", "0");
+            t.write(nodename_ + "/state",
+                    std::to_string(static_cast<std::uint32_t>(XenbusState::initialised)));
+            return true;
+        });
+    } catch (const Error& e) {
+        fatal(e.errnum(), std::string("writing ring keys: ") + e.what());
+        return;
+    }
+    if (!present) {
+        spdlog::warn("blkfront {}: device directory gone while connecting", nodename_);
+        return;
+    }
+    spdlog::info("blkfront {}: ring-ref {}, event-channel {}", nodename_, ring_ref, port);
+    set_state(XenbusState::initialised);
+}
+
+void XenbusFrontend::connect() {
+    if (device_) {
+        // Connected again: a resize (blkfront_connect for a connected
+        // device). A value that cannot be read is ignored there, as Linux
+        // does: the device keeps working at its old size.
+        try {
+            if (const auto text = try_read(backend_path_ + "/sectors")) {
+                const std::uint64_t sectors =
+                    parse_node_number("sectors", *text, std::numeric_limits<std::uint64_t>::max());
+                if (sectors != device_->capacity_sectors()) {
+                    spdlog::info("blkfront {}: new size {} sectors", nodename_, sectors);
+                    device_->set_capacity(sectors);
+                }
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: resize: {}", nodename_, e.what());
+        }
+        return;
+    }
+    // blkfront_connect.
+    DiskInfo disk;
+    try {
+        disk = read_disk_info([this](std::string_view key) {
+            return try_read(backend_path_ + "/" + std::string(key));
+        });
+    } catch (const Error& e) {
+        fatal(e.errnum(), "reading backend fields at " + backend_path_ + ": " + e.what());
+        return;
+    } catch (const std::invalid_argument& e) {
+        fatal(EINVAL, "reading backend fields at " + backend_path_ + ": " + e.what());
+        return;
+    }
+    DataPlaneConfig config;
+    config.name = nodename_;
+    config.backend_id = backend_id_;
+    config.handle = handle_;
+    config.disk = disk;
+    config.poll = read_poll();
+    try {
+        auto device = std::make_unique<BlkfrontDevice>(
+            hypervisor_, ring_->area(), RingPage::bytes(), std::move(channel_), std::move(config),
+            [this](const std::string& reason) {
+                boost::asio::post(io_, [this, reason] { device_failed(reason); });
+            });
+        std::lock_guard lock(mutex_);
+        device_ = std::move(device);
+    } catch (const std::exception& e) {
+        fatal(EIO, std::string("starting the data plane: ") + e.what());
+        return;
+    }
+    spdlog::info("blkfront {}: {} sectors of {} bytes{}, flush {}", nodename_, disk.sectors,
+                 disk.sector_size, disk.read_only() ? ", read-only" : "",
+                 disk.flush_operation() ? xen::name(*disk.flush_operation()) : "none");
+    switch_state(XenbusState::connected);
+}
+
+void XenbusFrontend::begin_close(const std::string& reason) {
+    if (state_ == XenbusState::closing || state_ == XenbusState::closed) {
+        return;
+    }
+    stop_requests(reason);
+    switch_state(XenbusState::closing);
+}
+
+void XenbusFrontend::close_for_backend(const std::string& reason) {
+    if (state_ == XenbusState::closed) {
+        return;
+    }
+    // blkfront_closing: the backend wants the device gone (a detach). Linux
+    // stops the queues and goes straight to Closed (xenbus_frontend_closed);
+    // the backend then finishes its in-flight I/O and lets go of the ring.
+    // Requests already on the ring get up to close_timeout to complete
+    // first, so that none the backend answers is lost to the guest; the
+    // ring grant, still mapped by the backend, is ended when it unmaps.
+    stop_requests(reason);
+    if (device_) {
+        const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
+        while (device_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+    finish_close(reason);
+}
+
+void XenbusFrontend::stop_requests(const std::string& reason) {
+    if (device_) {
+        device_->stop_accepting(reason);
+    }
+    if (state_ != XenbusState::connected) {
+        // Never connected: whoever waits for it learns why.
+        std::string why = reason;
+        if (const auto text = backend_error()) {
+            why += ": " + *text;
+        }
+        std::lock_guard lock(mutex_);
+        failure_ = failure_.value_or(why);
+    }
+}
+
+void XenbusFrontend::finish_close(const std::string& reason) {
+    if (state_ == XenbusState::closed) {
+        return;
+    }
+    // blkif_free: the backend has let go of the ring.
+    if (device_) {
+        device_->disconnect(reason);
+    }
+    channel_.close();
+    ring_.reset();
+    switch_state(XenbusState::closed);
+}
+
+void XenbusFrontend::device_failed(const std::string& reason) {
+    fatal(EPROTO, reason);
+}
+
+void XenbusFrontend::fatal(int errnum, const std::string& message) {
+    // xenbus_va_dev_error: "<errno> <message>" in error/<nodename>/error.
+    const std::string text = std::to_string(errnum) + " " + message;
+    spdlog::error("blkfront {}: {}", nodename_, text);
+    for (const std::string& path : {error_path_ + "/error", nodename_ + "/error"}) {
+        try {
+            xenstore_.write(path, text);
+        } catch (const Error& e) {
+            spdlog::error("blkfront {}: failed to write error node {}: {}", nodename_, path,
+                          e.what());
+        }
+    }
+    {
+        std::lock_guard lock(mutex_);
+        failure_ = failure_.value_or(message);
+    }
+    changed_.notify_all();
+    if (device_ && !device_->failed()) {
+        device_->fail(message);
+    }
+    if (!thread_.joinable()) {
+        // Still in the constructor, which reports by throwing; there is no
+        // backend to tell, but the toolstack sees Closing.
+        switch_state(XenbusState::closing);
+        return;
+    }
+    // xenbus_dev_fatal then switches to Closing.
+    const bool nested = std::exchange(in_fatal_, true);
+    if (!nested) {
+        begin_close(message);
+    }
+    in_fatal_ = nested;
+}
+
+void XenbusFrontend::switch_state(XenbusState state) {
+    // __xenbus_switch_state: only a change is written, in a transaction
+    // that checks the node is still there.
+    if (state == state_) {
+        return;
+    }
+    try {
+        const bool present = xenstore_.transact([&](xenstore::client::Transaction& t) {
+            if (!t.try_read(nodename_ + "/state")) {
+                return false;
+            }
+            t.write(nodename_ + "/state", std::to_string(static_cast<std::uint32_t>(state)));
+            return true;
+        });
+        if (!present) {
+            spdlog::warn("blkfront {}: device directory gone; {} not written", nodename_,
+                         state_text(state));
+        }
+    } catch (const Error& e) {
+        // xenbus_switch_fatal: reported, and Closing tried once.
+        if (!in_fatal_) {
+            in_fatal_ = true;
+            fatal(e.errnum(), "writing new state " + state_text(state) + ": " + e.what());
+            in_fatal_ = false;
+        } else {
+            spdlog::error("blkfront {}: writing new state {}: {}", nodename_, state_text(state),
+                          e.what());
+        }
+    }
+    set_state(state);
+}
+
+void XenbusFrontend::set_state(XenbusState state) {
+    spdlog::info("blkfront {}: {} -> {}", nodename_, state_text(state_), state_text(state));
+    // The observer hears of it before anyone waiting on state() does.
+    if (options_.on_state) {
+        options_.on_state(state);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        state_ = state;
+    }
+    changed_.notify_all();
+}
+
+std::optional<std::string> XenbusFrontend::backend_error() {
+    std::vector<std::string> paths = {backend_path_ + "/error"};
+    if (const auto parts = split_domain_path(backend_path_)) {
+        paths.push_back(std::string(kDomainPrefix) + parts->first + "/error/" + parts->second +
+                        "/error");
+    }
+    for (const std::string& path : paths) {
+        try {
+            if (auto text = try_read(path)) {
+                return text;
+            }
+        } catch (const Error&) {
+            // Not ours to read: try the next place.
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace pvsim::frontend::blkfront

@@ -1,0 +1,70 @@
+// The asynchronous block API a guest's code uses (DESIGN.md §5, §6): what
+// blkfront offers, and later the virtio-blk driver, so that the workload
+// engine and the tests run unchanged over either transport. Like Linux's
+// blk-mq seen from a driver's user: requests carry buffers in the guest's
+// own memory, are submitted in batches (one notification per batch at most),
+// and complete through a callback.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "hypervisor/client/domain_memory.hpp"
+
+namespace pvsim::frontend {
+
+// I/O memory: whole pages of the guest's memory (DomainMemory frames), in
+// order, the data starting at the first page's first byte. A transport
+// grants (or, for virtio, addresses) these pages; it never copies out of
+// them unless a feature says so (persistent grants).
+struct GuestBuffer {
+    std::vector<hypervisor::Gfn> pages;
+    std::size_t length = 0;  // bytes, a multiple of 512, at most pages.size() * 4096
+};
+
+enum class BlockOperation { read, write, flush };
+
+// status: 0, or a negative errno: -EIO (BLKIF_RSP_ERROR / VIRTIO_BLK_S_IOERR,
+// or sectors past the end of the disk), -EOPNOTSUPP (BLKIF_RSP_EOPNOTSUPP /
+// VIRTIO_BLK_S_UNSUPP), -ENODEV (the device failed or went away before the
+// request completed), -EINVAL (a malformed request: no buffer, or a length
+// that is not a non-zero multiple of 512 or overruns its pages), -ENOMEM (no
+// room to issue it, e.g. a full grant table).
+using BlockCompletion = std::function<void(int status)>;
+
+struct BlockRequest {
+    BlockOperation operation = BlockOperation::read;
+    std::uint64_t sector = 0;             // in 512-byte units, as blkif and virtio-blk count
+    const GuestBuffer* buffer = nullptr;  // null for flush; must live until completion
+    BlockCompletion done;                 // runs on the device's completion thread
+};
+
+class BlockDevice {
+  public:
+    virtual ~BlockDevice() = default;
+
+    // Size in 512-byte sectors, the logical sector size, and the read-only
+    // flag, as the backend published them.
+    virtual std::uint64_t capacity_sectors() const = 0;
+    virtual std::uint32_t sector_size() const = 0;
+    virtual bool read_only() const = 0;
+
+    // Queues every request of the batch and then notifies the backend at
+    // most once (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY / vring_need_event).
+    // Requests larger than one transport request are split. Thread-safe.
+    // Blocks while the ring is full. A request that cannot be issued at all
+    // (device failed, bad range) completes with its error.
+    virtual void submit(std::span<BlockRequest> batch) = 0;
+
+    // Requests submitted and not yet completed.
+    virtual std::size_t in_flight() const = 0;
+
+    // Why the device failed (empty while it works).
+    virtual std::string error() const = 0;
+};
+
+}  // namespace pvsim::frontend

@@ -1,0 +1,79 @@
+// pvsim-backend started for real in a HypervisorProcess's run directory
+// (where a XenstoredProcess serves), with --ready-fd so that the
+// constructor returns once it watches backend/vbd, and stopped the orderly
+// way (SIGTERM).
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/os/child_process.hpp"
+#include "common/os/unique_fd.hpp"
+#include "tests/support/hypervisor_process.hpp"
+
+namespace pvsim::test {
+
+class BackendProcess {
+  public:
+    explicit BackendProcess(const HypervisorProcess& hypervisor,
+                            std::vector<std::string> extra_args = {})
+        : run_dir_(hypervisor.run_dir()) {
+        int pipe_fds[2];
+        if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+            os::throw_system_error("pipe2");
+        }
+        os::UniqueFd ready_read(pipe_fds[0]);
+        os::UniqueFd ready_write(pipe_fds[1]);
+        std::vector<std::string> args = {
+            "--run-dir", run_dir_.path().string(), "--ready-fd", "3", "--log-level", "debug"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        os::SpawnOptions options;
+        options.fds.push_back({ready_write.get(), 3});
+        process_ = os::ChildProcess::spawn(PVSIM_BACKEND, args, options);
+        ready_write.reset();
+        char byte = 0;
+        if (!wait_readable(ready_read.get(), std::chrono::seconds(30)) ||
+            ::read(ready_read.get(), &byte, 1) != 1) {
+            throw std::runtime_error("pvsim-backend did not become ready; its log:\n" + log());
+        }
+    }
+    ~BackendProcess() {
+        if (process_ && process_->running()) {
+            stop();
+        }
+    }
+    BackendProcess(const BackendProcess&) = delete;
+    BackendProcess& operator=(const BackendProcess&) = delete;
+
+    os::ExitStatus stop() {
+        process_->kill(SIGTERM);
+        return process_->wait();
+    }
+    // Dies as a crashed driver domain's backend would.
+    os::ExitStatus kill() {
+        process_->kill(SIGKILL);
+        return process_->wait();
+    }
+    // Still running (not exited, not killed).
+    bool alive() { return process_->running() && !process_->try_wait(); }
+
+    std::string log() const {
+        std::ifstream in(run_dir_.log_file("pvsim-backend"));
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+
+  private:
+    RunDir run_dir_;
+    std::optional<os::ChildProcess> process_;
+};
+
+}  // namespace pvsim::test

@@ -1,0 +1,186 @@
+// Deliberately broken frontends (issue 5, "Per ring"): a ring-ref, an
+// event channel or a protocol that cannot be used, a frontend state that is
+// not one, and a frontend that runs req_prod more than a ring ahead. Each
+// time pvsim-backend writes the error node with the reason (where Linux's
+// xenbus_dev_fatal writes it, and in the backend directory) and goes
+// Closing; the daemon and the other vbds live on.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/blkback/blkback_fixture.hpp"
+
+namespace pvsim::test {
+namespace {
+
+using tools::toolstack::VbdPaths;
+using xen::XenbusState;
+
+constexpr std::uint64_t kImageBytes = 4 << 20;
+
+class BrokenFrontendTest : public BlkbackFixture {
+  protected:
+    BrokenFrontendTest() : guest_(hv_, "guest") {
+        introduce(guest_);
+        image_ = make_image("disk.img", kImageBytes);
+        // The vbd that must keep working whatever happens to the others.
+        good_ = tools::toolstack::attach_vbd(dom0_, spec(guest_.domid(), "xvda", image_));
+    }
+
+    VbdPaths attach(const std::string& vdev) {
+        return tools::toolstack::attach_vbd(
+            dom0_, spec(guest_.domid(), vdev, make_image(vdev + ".img", kImageBytes)));
+    }
+    void write(const VbdPaths& paths, const std::string& key, const std::string& value) {
+        guest_.ok("xs-write " + paths.frontend + "/" + key + " " + value);
+    }
+    // A granted ring page and an unbound port, as a frontend makes them.
+    std::pair<std::string, std::string> ring_and_port(std::uint64_t* gfn = nullptr) {
+        const std::uint64_t page = guest_.ok_number("alloc-page");
+        if (gfn != nullptr) {
+            *gfn = page;
+        }
+        return {guest_.ok("grant 0 " + std::to_string(page) + " rw"), guest_.ok("alloc-unbound 0")};
+    }
+    void hand_over(const VbdPaths& paths, const std::string& ref, const std::string& port,
+                   const std::string& protocol = "x86_64-abi") {
+        write(paths, "ring-ref", ref);
+        write(paths, "event-channel", port);
+        write(paths, "protocol", protocol);
+        write(paths, "state", "3");
+    }
+
+    // The error reported, in both places, and Closing.
+    void expect_fatal(const VbdPaths& paths, const std::string& errno_text,
+                      const std::string& reason) {
+        expect_state(paths.backend + "/state", XenbusState::closing);
+        const std::string error = read(paths.backend + "/error");
+        EXPECT_EQ(error.rfind(errno_text + " ", 0), 0u) << error;
+        EXPECT_NE(error.find(reason), std::string::npos) << error;
+        EXPECT_EQ(read(paths.backend_error_node()), error);
+        EXPECT_EQ(tools::toolstack::read_backend_error(dom0_, paths), error);
+    }
+
+    // The daemon lives, and the good vbd connects and disconnects as ever.
+    void expect_the_rest_lives_on() {
+        EXPECT_TRUE(backend_->alive()) << backend_->log();
+        const auto [ref, port] = ring_and_port();
+        hand_over(good_, ref, port);
+        expect_state(good_.backend + "/state", XenbusState::connected);
+        EXPECT_EQ(read(good_.backend + "/error"), "<none>");
+        write(good_, "state", "6");
+        expect_state(good_.backend + "/state", XenbusState::closed);
+        EXPECT_EQ(guest_.ok("end-access " + ref), "ended");
+    }
+
+    TestGuest guest_;
+    std::filesystem::path image_;
+    VbdPaths good_;
+};
+
+TEST_F(BrokenFrontendTest, ARingRefThatDoesNotMap) {
+    const VbdPaths bad = attach("xvdb");
+    const auto [ref, port] = ring_and_port();
+    hand_over(bad, "4000", port);
+    expect_fatal(bad, "2", "mapping ring-ref 4000 port " + port + ": GNTST_");
+    expect_the_rest_lives_on();
+}
+
+TEST_F(BrokenFrontendTest, ARingRefThatIsNotANumber) {
+    const VbdPaths bad = attach("xvdb");
+    const auto [ref, port] = ring_and_port();
+    hand_over(bad, "ring0", port);
+    expect_fatal(bad, "22", "ring-ref: 'ring0' is not a number");
+    expect_the_rest_lives_on();
+}
+
+TEST_F(BrokenFrontendTest, AnEventChannelThatCannotBeBound) {
+    const VbdPaths bad = attach("xvdb");
+    const auto [ref, port] = ring_and_port();
+    hand_over(bad, ref, "999");
+    expect_fatal(bad, "22", "port 999");
+    // The ring it had mapped first is given back.
+    EXPECT_EQ(guest_.ok("end-access " + ref), "ended");
+    expect_the_rest_lives_on();
+}
+
+TEST_F(BrokenFrontendTest, AProtocolOtherThanX86_64) {
+    const VbdPaths bad = attach("xvdb");
+    const auto [ref, port] = ring_and_port();
+    hand_over(bad, ref, port, "x86_32-abi");
+    expect_fatal(bad, "38", "unknown fe protocol x86_32-abi");
+    expect_the_rest_lives_on();
+}
+
+TEST_F(BrokenFrontendTest, AFrontendStateThatIsNotAState) {
+    const VbdPaths bad = attach("xvdb");
+    write(bad, "state", "connected!");
+    expect_fatal(bad, "22", "saw state 'connected!' at frontend");
+    expect_the_rest_lives_on();
+}
+
+TEST_F(BrokenFrontendTest, AFrontendRunningReqProdMoreThanARingAhead) {
+    const VbdPaths bad = attach("xvdb");
+    std::uint64_t gfn = 0;
+    const auto [ref, port] = ring_and_port(&gfn);
+    hand_over(bad, ref, port);
+    expect_state(bad.backend + "/state", XenbusState::connected);
+    // req_prod (offset 0 of the shared ring) := "AAAA" = 0x41414141.
+    guest_.ok("write " + std::to_string(gfn) + " 0 AAAA");
+    guest_.ok("notify " + port);
+    expect_fatal(bad, "13", "frontend provided bogus ring requests");
+    expect_the_rest_lives_on();
+    // The broken ring is still released at the frontend's Closed.
+    write(bad, "state", "6");
+    expect_state(bad.backend + "/state", XenbusState::closed);
+    EXPECT_EQ(guest_.ok("end-access " + ref), "ended");
+}
+
+TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
+    auto s = spec(guest_.domid(), "xvdb", hv_.temp_path() / "missing.img");
+    try {
+        (void)tools::toolstack::attach_vbd(dom0_, s);
+        ADD_FAILURE() << "attached a missing image";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("the backend is Closing"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("missing.img"), std::string::npos) << e.what();
+    }
+    const VbdPaths bad = VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdb"));
+    expect_fatal(bad, "2", "opening " + (hv_.temp_path() / "missing.img").string());
+    // The frontend closes on the backend's Closing; the backend follows to
+    // Closed, and the detach completes.
+    write(bad, "state", "6");
+    expect_state(bad.backend + "/state", XenbusState::closed);
+    tools::toolstack::detach_vbd(dom0_, bad);
+    EXPECT_FALSE(dom0_.try_read(bad.backend));
+    EXPECT_FALSE(dom0_.try_read(bad.backend_error_node()));
+    expect_the_rest_lives_on();
+}
+
+// Bad values written on the toolstack's side are errors too, not crashes.
+TEST_F(BrokenFrontendTest, BadToolstackValues) {
+    const VbdPaths bad_id = VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdc"));
+    dom0_.transact([&](xenstore::client::Transaction& t) {
+        t.write(bad_id.backend + "/frontend", bad_id.frontend);
+        t.write(bad_id.backend + "/frontend-id", "dom1");
+        t.write(bad_id.backend + "/state", "1");
+    });
+    expect_fatal(bad_id, "22", "frontend-id 'dom1' is not a domain id");
+
+    const VbdPaths bad_poll =
+        VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdd"));
+    dom0_.transact([&](xenstore::client::Transaction& t) {
+        t.write(bad_poll.backend + "/frontend", bad_poll.frontend);
+        t.write(bad_poll.backend + "/frontend-id", std::to_string(guest_.domid()));
+        t.write(bad_poll.backend + "/params", image_.string());
+        t.write(bad_poll.backend + "/mode", "w");
+        t.write(bad_poll.backend + "/poll-us", "fast");
+        t.write(bad_poll.backend + "/state", "1");
+    });
+    expect_fatal(bad_poll, "22", "poll-us 'fast'");
+    expect_the_rest_lives_on();
+}
+
+}  // namespace
+}  // namespace pvsim::test

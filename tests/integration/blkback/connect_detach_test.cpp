@@ -1,0 +1,216 @@
+// A vbd's life between real processes: the toolstack (this test, through
+// tools/toolstack/vbd) attaches it, pvsim-backend publishes its limits and
+// waits, a guest (pvsim_test_domain, writing over its own xenstore ring)
+// hands over a ring and an event channel, the backend connects and
+// publishes the disk, then the toolstack detaches it. The state sequences
+// of both ends are Linux's and libxl's (REFERENCES.md "State sequences").
+#include <gtest/gtest.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include "tests/integration/blkback/blkback_fixture.hpp"
+
+namespace pvsim::test {
+namespace {
+
+using tools::toolstack::VbdPaths;
+using xen::XenbusState;
+
+constexpr std::uint64_t kImageBytes = 8 << 20;
+
+// The guest's side of blkfront's talk_to_blkback, verb by verb.
+struct GuestRing {
+    std::uint64_t gfn = 0;
+    std::string ref;
+    std::string port;
+};
+
+GuestRing make_ring(TestGuest& guest) {
+    GuestRing ring;
+    ring.gfn = guest.ok_number("alloc-page");
+    ring.ref = guest.ok("grant 0 " + std::to_string(ring.gfn) + " rw");
+    ring.port = guest.ok("alloc-unbound 0");
+    return ring;
+}
+
+void frontend_write(TestGuest& guest, const VbdPaths& paths, const std::string& key,
+                    const std::string& value) {
+    guest.ok("xs-write " + paths.frontend + "/" + key + " " + value);
+}
+
+void hand_over(TestGuest& guest, const VbdPaths& paths, const GuestRing& ring) {
+    frontend_write(guest, paths, "ring-ref", ring.ref);
+    frontend_write(guest, paths, "event-channel", ring.port);
+    frontend_write(guest, paths, "protocol", "x86_64-abi");
+    frontend_write(guest, paths, "feature-persistent", "0");
+    frontend_write(guest, paths, "state", "3");
+}
+
+class ConnectDetachTest : public BlkbackFixture {};
+
+TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = VbdPaths::of(0, guest.domid(), 51712);
+    StateRecorder backend_states(dom0_, paths.backend + "/state");
+    StateRecorder frontend_states(dom0_, paths.frontend + "/state");
+
+    const VbdPaths attached =
+        tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    ASSERT_EQ(attached.backend, paths.backend);
+    // xen_blkbk_probe's limits, published before InitWait.
+    EXPECT_EQ(read(paths.backend + "/state"), "2");
+    EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "0");
+    EXPECT_EQ(read(paths.backend + "/multi-queue-max-queues"), "1");
+    EXPECT_EQ(read(paths.backend + "/max-ring-page-order"), "0");
+    // The guest sees its device and may read its backend's directory.
+    EXPECT_EQ(guest.ok("xs-read " + paths.frontend + "/backend"), paths.backend);
+    EXPECT_EQ(guest.ok("xs-read " + paths.backend + "/state"), "2");
+
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, paths, ring);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(read(paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
+    EXPECT_EQ(read(paths.backend + "/sector-size"), "512");
+    EXPECT_EQ(read(paths.backend + "/physical-sector-size"), "512");
+    EXPECT_EQ(read(paths.backend + "/info"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-flush-cache"), "1");
+    EXPECT_EQ(read(paths.backend + "/feature-barrier"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-discard"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-persistent"), "0");
+    // The guest reads them as blkfront's blkfront_connect does.
+    EXPECT_EQ(guest.ok("xs-read " + paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
+    frontend_write(guest, paths, "state", "4");
+    expect_state(paths.frontend + "/state", XenbusState::connected);
+
+    // libxl's detach: online=0 and Closing; blkfront closes on the
+    // backend's Closing (blkback_changed -> blkfront_closing -> Closed);
+    // blkback disconnects on the frontend's Closed and goes Closed; the
+    // toolstack then removes both directories.
+    auto detach =
+        std::async(std::launch::async, [&] { tools::toolstack::detach_vbd(dom0_, paths); });
+    expect_state(paths.backend + "/state", XenbusState::closing);
+    EXPECT_EQ(read(paths.backend + "/online"), "0");
+    frontend_write(guest, paths, "state", "6");
+    ASSERT_EQ(detach.wait_for(kStateTimeout), std::future_status::ready) << backend_->log();
+    detach.get();
+    EXPECT_FALSE(dom0_.try_read(paths.backend));
+    EXPECT_FALSE(dom0_.try_read(paths.frontend));
+
+    EXPECT_EQ(backend_states.after_initialising(), (std::vector<std::string>{"2", "4", "5", "6"}));
+    EXPECT_EQ(frontend_states.after_initialising(), (std::vector<std::string>{"3", "4", "6"}));
+    // The ring and port were given back: the guest can end its grant.
+    EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
+    EXPECT_TRUE(backend_->alive());
+}
+
+// libxl's detach as Linux's ends answer it: the toolstack sets the backend
+// Closing, the frontend lets go of the ring and goes straight to Closed
+// (blkfront_closing), and only then does the backend disconnect and go
+// Closed.
+TEST_F(ConnectDetachTest, ADetachIsBackendClosingFrontendClosedBackendClosed) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvdb", image));
+    StateRecorder backend_states(dom0_, paths.backend + "/state");
+    StateRecorder frontend_states(dom0_, paths.frontend + "/state");
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, paths, ring);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    frontend_write(guest, paths, "state", "4");
+    expect_state(paths.frontend + "/state", XenbusState::connected);
+
+    auto detach =
+        std::async(std::launch::async, [&] { tools::toolstack::detach_vbd(dom0_, paths); });
+    expect_state(paths.backend + "/state", XenbusState::closing);
+    frontend_write(guest, paths, "state", "6");
+    ASSERT_EQ(detach.wait_for(kStateTimeout), std::future_status::ready) << backend_->log();
+    detach.get();
+    // The backend let go of the ring before it said Closed.
+    EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
+    EXPECT_FALSE(dom0_.try_read(paths.backend));
+    EXPECT_EQ(backend_states.after_initialising(), (std::vector<std::string>{"2", "4", "5", "6"}));
+    EXPECT_EQ(frontend_states.after_initialising(), (std::vector<std::string>{"3", "4", "6"}));
+}
+
+// Frontend-initiated close: frontend 5, backend mirrors 5, frontend 6 once
+// it has let go of the ring, backend 6; then the frontend starts over (Initialising) and the
+// backend prepares for a reconnect (InitWait) and connects the new ring.
+TEST_F(ConnectDetachTest, AFrontendThatClosesAndComesBackIsServedAgain) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    StateRecorder backend_states(dom0_, paths.backend + "/state");
+    const GuestRing first = make_ring(guest);
+    hand_over(guest, paths, first);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    frontend_write(guest, paths, "state", "4");
+
+    frontend_write(guest, paths, "state", "5");
+    expect_state(paths.backend + "/state", XenbusState::closing);
+    frontend_write(guest, paths, "state", "6");
+    expect_state(paths.backend + "/state", XenbusState::closed);
+    EXPECT_EQ(guest.ok("end-access " + first.ref), "ended");
+    // Online: the backend keeps the device for a reconnect.
+    frontend_write(guest, paths, "state", "1");
+    expect_state(paths.backend + "/state", XenbusState::init_wait);
+    hand_over(guest, paths, make_ring(guest));
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(backend_states.values(), (std::vector<std::string>{"2", "4", "5", "6", "2", "4"}));
+
+    tools::toolstack::DetachOptions options;
+    options.timeout = std::chrono::milliseconds(300);
+    // Nobody closes the frontend now: without force, the detach fails and
+    // names the state reached; with force, the directories go anyway.
+    try {
+        tools::toolstack::detach_vbd(dom0_, paths, options);
+        ADD_FAILURE() << "detached without the backend reaching Closed";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("Closing, not Closed"), std::string::npos) << e.what();
+    }
+    options.force = true;
+    tools::toolstack::detach_vbd(dom0_, paths, options);
+    EXPECT_FALSE(dom0_.try_read(paths.backend));
+    EXPECT_TRUE(eventually(
+        [&] { return backend_->log().find("removed by the toolstack") != std::string::npos; }));
+    EXPECT_TRUE(backend_->alive());
+}
+
+TEST_F(ConnectDetachTest, SigtermDisconnectsEveryVbdAndLeavesItClosed) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths a = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    const VbdPaths b = tools::toolstack::attach_vbd(
+        dom0_, spec(guest.domid(), "xvdb", make_image("other.img", kImageBytes)));
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, a, ring);
+    expect_state(a.backend + "/state", XenbusState::connected);
+
+    const os::ExitStatus status = backend_->stop();
+    EXPECT_TRUE(status.success()) << status.describe() << "\n" << backend_->log();
+    EXPECT_EQ(read(a.backend + "/state"), "6");
+    EXPECT_EQ(read(b.backend + "/state"), "6");
+    EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
+}
+
+TEST_F(ConnectDetachTest, AttachingTheSameVbdTwiceIsRefused) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    (void)tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    try {
+        (void)tools::toolstack::add_vbd(dom0_, spec(guest.domid(), "xvda", image));
+        ADD_FAILURE() << "attached twice";
+    } catch (const xenstore::client::Error& e) {
+        EXPECT_EQ(e.errnum(), EEXIST) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace pvsim::test

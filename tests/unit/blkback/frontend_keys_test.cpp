@@ -1,0 +1,149 @@
+// Reading what the toolstack and the frontend wrote (vbd_config.hpp,
+// frontend_ring_keys.hpp) from a real pvsim-xenstored: every value blkback
+// cannot use is an error naming the node and the value.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+
+#include "backend/blkback/frontend_ring_keys.hpp"
+#include "backend/blkback/vbd_config.hpp"
+#include "tests/support/xenstored_process.hpp"
+
+namespace pvsim::backend::blkback {
+namespace {
+
+constexpr const char* kFront = "/local/domain/1/device/vbd/51712";
+constexpr const char* kBack = "/local/domain/0/backend/vbd/1/51712";
+
+class FrontendKeysTest : public ::testing::Test {
+  protected:
+    FrontendKeysTest() {
+        client_.write(std::string(kFront) + "/ring-ref", "8");
+        client_.write(std::string(kFront) + "/event-channel", "5");
+        client_.write(std::string(kFront) + "/protocol", "x86_64-abi");
+        client_.write(std::string(kBack) + "/params", "/tmp/disk.img");
+        client_.write(std::string(kBack) + "/mode", "w");
+    }
+    void set(const std::string& key, const std::string& value) {
+        client_.write(std::string(kFront) + "/" + key, value);
+    }
+    void set_back(const std::string& key, const std::string& value) {
+        client_.write(std::string(kBack) + "/" + key, value);
+    }
+    // The NodeError message of reading the ring keys.
+    std::string ring_error(int expected_errno) {
+        try {
+            (void)read_frontend_ring(client_, kFront);
+        } catch (const NodeError& e) {
+            EXPECT_EQ(e.errnum(), expected_errno) << e.what();
+            return e.what();
+        }
+        ADD_FAILURE() << "no error";
+        return {};
+    }
+    std::string config_error(int expected_errno) {
+        try {
+            (void)read_vbd_config(client_, kBack, kFront);
+        } catch (const NodeError& e) {
+            EXPECT_EQ(e.errnum(), expected_errno) << e.what();
+            return e.what();
+        }
+        ADD_FAILURE() << "no error";
+        return {};
+    }
+
+    test::XenstoredProcess xenstored_;
+    xenstore::client::Client client_ = xenstore::client::Client::connect(xenstored_.socket_path());
+};
+
+TEST_F(FrontendKeysTest, ReadsRingRefPortAndProtocol) {
+    const FrontendRing ring = read_frontend_ring(client_, kFront);
+    EXPECT_EQ(ring.ring_ref, 8u);
+    EXPECT_EQ(ring.event_channel, 5u);
+    EXPECT_EQ(ring.protocol, "x86_64-abi");
+    EXPECT_FALSE(ring.persistent);
+}
+
+TEST_F(FrontendKeysTest, AMissingProtocolIsNativeAndRingPageOrderZeroUsesRingRef0) {
+    client_.rm(std::string(kFront) + "/protocol");
+    set("ring-page-order", "0");
+    set("ring-ref0", "9");
+    const FrontendRing ring = read_frontend_ring(client_, kFront);
+    EXPECT_EQ(ring.protocol, "");
+    EXPECT_EQ(ring.ring_ref, 9u);
+}
+
+TEST_F(FrontendKeysTest, AnotherProtocolIsRefused) {
+    set("protocol", "x86_32-abi");
+    EXPECT_NE(ring_error(ENOSYS).find("unknown fe protocol x86_32-abi"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, BadOrMissingRingRefAndPortAreRefused) {
+    set("ring-ref", "abc");
+    EXPECT_NE(ring_error(EINVAL).find("ring-ref: 'abc'"), std::string::npos);
+    set("ring-ref", "-1");
+    EXPECT_NE(ring_error(EINVAL).find("'-1'"), std::string::npos);
+    set("ring-ref", "8");
+    set("event-channel", "4294967296");
+    EXPECT_NE(ring_error(EINVAL).find("event-channel"), std::string::npos);
+    client_.rm(std::string(kFront) + "/event-channel");
+    EXPECT_NE(ring_error(EINVAL).find("event-channel: missing"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, MoreRingPagesOrQueuesThanOfferedAreRefused) {
+    set("ring-page-order", "2");
+    EXPECT_NE(ring_error(EINVAL).find("ring page order exceed max:0"), std::string::npos);
+    client_.rm(std::string(kFront) + "/ring-page-order");
+    set("multi-queue-num-queues", "4");
+    EXPECT_NE(ring_error(ENOSYS).find("requested 4 queues"), std::string::npos);
+    set("multi-queue-num-queues", "0");
+    EXPECT_NE(ring_error(ENOSYS).find("requested 0 queues"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, TheVbdConfigurationHasDefaults) {
+    const VbdConfig config = read_vbd_config(client_, kBack, kFront);
+    EXPECT_EQ(config.params, "/tmp/disk.img");
+    EXPECT_FALSE(config.read_only);
+    EXPECT_FALSE(config.direct);
+    EXPECT_EQ(config.poll_us, kDefaultPollUs);
+    EXPECT_FALSE(config.cdrom);
+    set_back("mode", "r");
+    set_back("direct", "1");
+    set_back("poll-us", "0");
+    set("device-type", "cdrom");
+    const VbdConfig other = read_vbd_config(client_, kBack, kFront);
+    EXPECT_TRUE(other.read_only);
+    EXPECT_TRUE(other.direct);
+    EXPECT_EQ(other.poll_us.count(), 0);
+    EXPECT_TRUE(other.cdrom);
+}
+
+TEST_F(FrontendKeysTest, BadVbdConfigurationIsRefusedNamingIt) {
+    set_back("poll-us", "fast");
+    EXPECT_NE(config_error(EINVAL).find("poll-us 'fast'"), std::string::npos);
+    set_back("poll-us", "50");
+    set_back("direct", "yes");
+    EXPECT_NE(config_error(EINVAL).find("direct 'yes'"), std::string::npos);
+    set_back("direct", "0");
+    client_.rm(std::string(kBack) + "/mode");
+    EXPECT_NE(config_error(ENOENT).find("mode"), std::string::npos);
+    client_.rm(std::string(kBack) + "/params");
+    EXPECT_NE(config_error(ENOENT).find("params"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, TheFrontendIsNamedByPathAndDomid) {
+    EXPECT_FALSE(read_frontend(client_, kBack));
+    set_back("frontend", kFront);
+    EXPECT_FALSE(read_frontend(client_, kBack));
+    set_back("frontend-id", "1");
+    const auto other = read_frontend(client_, kBack);
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->path, kFront);
+    EXPECT_EQ(other->domid, 1u);
+    set_back("frontend-id", "65535");
+    EXPECT_THROW((void)read_frontend(client_, kBack), NodeError);
+}
+
+}  // namespace
+}  // namespace pvsim::backend::blkback

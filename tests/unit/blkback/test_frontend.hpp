@@ -1,0 +1,181 @@
+// A blkif frontend that lives in the test process: a dom0 hypervisor
+// connection that grants its own pages to the backend domain (dom0 too,
+// which Xen allows: a domain may grant to itself and map its own grants),
+// so that blkback's data plane can be driven request by request without a
+// guest process. It behaves as a real frontend does where the tests count:
+// requests are pushed in batches with RING_PUSH_REQUESTS_AND_CHECK_NOTIFY,
+// and it sleeps on its event channel only after
+// RING_FINAL_CHECK_FOR_RESPONSES. It can also misbehave on purpose (write
+// the shared indices directly).
+#pragma once
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/xen/blkif.hpp"
+#include "hypervisor/client/hypervisor.hpp"
+
+namespace pvsim::test {
+
+class TestFrontend {
+  public:
+    struct Page {
+        hypervisor::Gfn gfn = 0;
+        xen::GrantRef ref = 0;
+        std::byte* data = nullptr;
+    };
+
+    TestFrontend(hypervisor::Hypervisor& hypervisor, xen::DomId backend, std::size_t data_pages)
+        : hv_(hypervisor),
+          ring_gfn_(hypervisor.memory().allocate_page()),
+          ring_(xen::BlkifFrontRing::init_shared(hypervisor.memory().page(ring_gfn_).data(),
+                                                 xen::kXenPageSize)),
+          ring_ref_(hypervisor.grant_table().grant_access(backend, ring_gfn_, false)),
+          channel_(hypervisor.alloc_unbound(backend)) {
+        for (std::size_t i = 0; i < data_pages; ++i) {
+            Page page;
+            page.gfn = hypervisor.memory().allocate_page();
+            page.ref = hypervisor.grant_table().grant_access(backend, page.gfn, false);
+            page.data = hypervisor.memory().page(page.gfn).data();
+            pages_.push_back(page);
+        }
+    }
+
+    xen::GrantRef ring_ref() const { return ring_ref_; }
+    xen::EvtchnPort port() const { return channel_.port(); }
+    xen::BlkifFrontRing& ring() { return ring_; }
+    xen::SharedRing& shared() { return ring_.shared(); }
+    Page& page(std::size_t i) { return pages_.at(i); }
+    std::size_t page_count() const { return pages_.size(); }
+
+    std::uint64_t notifications_sent() const { return notifications_sent_; }
+    std::uint64_t notifications_received() const { return notifications_received_; }
+    std::uint64_t pushes() const { return pushes_; }
+
+    // A read or write of whole pages: segment i covers page pages[i]
+    // sectors first..last.
+    static xen::BlkifRequest rw(xen::BlkifOp op, std::uint64_t id, std::uint64_t sector,
+                                const std::vector<xen::BlkifRequestSegment>& segments) {
+        xen::BlkifRequest req{};
+        req.operation = op;
+        req.id = id;
+        req.sector_number = sector;
+        req.nr_segments = static_cast<std::uint8_t>(segments.size());
+        for (std::size_t i = 0; i < segments.size() && i < xen::kBlkifMaxSegmentsPerRequest; ++i) {
+            req.seg[i] = segments[i];
+        }
+        return req;
+    }
+    xen::BlkifRequestSegment segment(std::size_t page_index, std::uint8_t first = 0,
+                                     std::uint8_t last = 7) {
+        return xen::BlkifRequestSegment{page(page_index).ref, first, last, {0, 0}};
+    }
+
+    void queue(const xen::BlkifRequest& request) { ring_.produce_request(request); }
+
+    // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; returns whether it notified.
+    bool push() {
+        ++pushes_;
+        if (ring_.push_requests_and_check_notify()) {
+            channel_.notify();
+            ++notifications_sent_;
+            return true;
+        }
+        return false;
+    }
+    // Sends an event whatever the ring says (a frontend kicking a backend).
+    void kick() { channel_.notify(); }
+
+    // Takes responses until `count` have arrived (sleeping on the event
+    // channel as a frontend does); throws after `limit` without progress.
+    std::vector<xen::BlkifResponse> wait_responses(
+        std::size_t count, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        std::vector<xen::BlkifResponse> out;
+        while (out.size() < count) {
+            while (ring_.unconsumed_responses() != 0 && out.size() < count) {
+                out.push_back(ring_.consume_response());
+            }
+            if (out.size() >= count) {
+                break;
+            }
+            if (ring_.final_check_for_responses()) {
+                continue;
+            }
+            pollfd entry{channel_.fd(), POLLIN, 0};
+            if (::poll(&entry, 1, static_cast<int>(limit.count())) <= 0) {
+                throw std::runtime_error("no response after " + std::to_string(out.size()) +
+                                         " of " + std::to_string(count));
+            }
+            if (channel_.poll()) {
+                ++notifications_received_;
+            }
+        }
+        return out;
+    }
+
+    // Takes `count` responses by polling rsp_prod, never arming rsp_event (a
+    // frontend polling its ring). It yields the CPU between looks, so that
+    // on a small machine it does not starve the backend it waits for.
+    std::vector<xen::BlkifResponse> spin_responses(
+        std::size_t count, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        std::vector<xen::BlkifResponse> out;
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (out.size() < count) {
+            if (ring_.unconsumed_responses() != 0) {
+                out.push_back(ring_.consume_response());
+            } else if (std::chrono::steady_clock::now() > deadline) {
+                throw std::runtime_error("no response after " + std::to_string(out.size()) +
+                                         " of " + std::to_string(count));
+            } else {
+                std::this_thread::yield();
+            }
+        }
+        return out;
+    }
+
+    // Whether a response arrives within `limit` (for "nothing is answered").
+    bool any_response_within(std::chrono::milliseconds limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (ring_.unconsumed_responses() != 0) {
+                return true;
+            }
+            pollfd entry{channel_.fd(), POLLIN, 0};
+            ::poll(&entry, 1, 10);
+            (void)channel_.poll();
+        }
+        return ring_.unconsumed_responses() != 0;
+    }
+
+    // Responses by request id.
+    static std::map<std::uint64_t, xen::BlkifResponse> by_id(
+        const std::vector<xen::BlkifResponse>& responses) {
+        std::map<std::uint64_t, xen::BlkifResponse> out;
+        for (const auto& r : responses) {
+            out[r.id] = r;
+        }
+        return out;
+    }
+
+  private:
+    hypervisor::Hypervisor& hv_;
+    hypervisor::Gfn ring_gfn_;
+    xen::BlkifFrontRing ring_;
+    xen::GrantRef ring_ref_;
+    hypervisor::EventChannel channel_;
+    std::vector<Page> pages_;
+    std::uint64_t notifications_sent_ = 0;
+    std::uint64_t notifications_received_ = 0;
+    std::uint64_t pushes_ = 0;
+};
+
+}  // namespace pvsim::test

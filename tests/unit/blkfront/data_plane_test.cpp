@@ -1,0 +1,522 @@
+// blkfront's data plane against a real pvsim-hypervisor and the in-process
+// test backend (test_backend.hpp), both as dom0: dom0 grants pages to
+// itself and maps its own grants, so the whole ring path - grants, event
+// channel, shared ring - runs as it does between two domains.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/ring_page.hpp"
+#include "tests/support/hypervisor_process.hpp"
+#include "tests/unit/blkfront/blkfront_fixture.hpp"
+#include "tests/unit/blkfront/test_backend.hpp"
+
+namespace pvsim::frontend::blkfront {
+namespace {
+
+using test::Completions;
+using test::IoBuffer;
+using test::make_request;
+
+constexpr std::uint64_t kSectors = 8192;  // 4 MiB
+
+DataPlaneConfig default_config() {
+    DataPlaneConfig config;
+    config.name = "device/vbd/51712";
+    config.backend_id = 0;
+    config.handle = 51712;
+    config.disk.sectors = kSectors;
+    config.disk.feature_flush_cache = true;
+    return config;
+}
+
+class DataPlaneTest : public ::testing::Test {
+  protected:
+    void start(DataPlaneConfig config = default_config()) {
+        ring_ = std::make_unique<RingPage>(dom0_, 0);
+        hypervisor::EventChannel channel = dom0_.alloc_unbound(0);
+        backend_ =
+            std::make_unique<test::TestBackend>(dom0_, 0, ring_->ref(), channel.port(), kSectors);
+        device_ = std::make_unique<BlkfrontDevice>(dom0_, ring_->area(), RingPage::bytes(),
+                                                   std::move(channel), std::move(config),
+                                                   [this](const std::string& reason) {
+                                                       std::lock_guard lock(mutex_);
+                                                       failures_.push_back(reason);
+                                                   });
+    }
+
+    void submit_one(BlockOperation op, std::uint64_t sector, const IoBuffer* buffer,
+                    Completions& done) {
+        BlockRequest request =
+            make_request(op, sector, buffer ? &buffer->guest() : nullptr, done.callback());
+        device_->submit({&request, 1});
+    }
+
+    std::vector<std::string> failures() {
+        std::lock_guard lock(mutex_);
+        return failures_;
+    }
+
+    std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
+        const std::vector<std::byte> disk = backend_->disk();
+        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
+        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+    }
+
+    test::HypervisorProcess hv_;
+    hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
+    std::unique_ptr<RingPage> ring_;
+    std::unique_ptr<test::TestBackend> backend_;
+    std::unique_ptr<BlkfrontDevice> device_;  // destroyed first
+    std::mutex mutex_;
+    std::vector<std::string> failures_;
+};
+
+TEST_F(DataPlaneTest, Dom0GrantsAPageToItselfAndMapsItsOwnGrant) {
+    const hypervisor::Gfn gfn = dom0_.memory().allocate_page();
+    std::memcpy(dom0_.memory().page(gfn).data(), "granted-to-self", 15);
+    const xen::GrantRef ref = dom0_.grant_table().grant_access(0, gfn, false);
+    const hypervisor::GrantMapRequest map{0, ref, false};
+    const auto mapped = dom0_.map_grant_refs({&map, 1});
+    ASSERT_EQ(mapped[0].status, xen::GntSt::okay);
+    EXPECT_EQ(std::memcmp(mapped[0].page, "granted-to-self", 15), 0);
+    std::memcpy(mapped[0].page + 100, "via-mapping", 11);
+    EXPECT_EQ(std::memcmp(dom0_.memory().page(gfn).data() + 100, "via-mapping", 11), 0);
+    // Pinned while mapped: access cannot end, as for any other domain.
+    EXPECT_FALSE(dom0_.grant_table().try_end_access(ref));
+    EXPECT_EQ(dom0_.unmap_grant_refs({&mapped[0].handle, 1})[0], xen::GntSt::okay);
+    EXPECT_TRUE(dom0_.grant_table().try_end_access(ref));
+    dom0_.memory().free_page(gfn);
+}
+
+TEST_F(DataPlaneTest, WriteThenReadRoundTrips) {
+    start();
+    IoBuffer out(dom0_.memory(), 3 * 4096);
+    out.fill(1);
+    Completions done;
+    submit_one(BlockOperation::write, 16, &out, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    EXPECT_EQ(disk_bytes(16, out.guest().length), out.bytes());
+
+    IoBuffer in(dom0_.memory(), 3 * 4096);
+    submit_one(BlockOperation::read, 16, &in, done);
+    ASSERT_TRUE(done.wait_for(2));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{0, 0}));
+    EXPECT_EQ(in.bytes(), out.bytes());
+
+    const BlkfrontCounters c = device_->counters();
+    EXPECT_EQ(c.requests, 2u);
+    EXPECT_EQ(c.segments, 6u);
+    EXPECT_EQ(c.bytes, 6u * 4096);
+    EXPECT_EQ(c.responses, 2u);
+    // Counted until the callback has returned.
+    EXPECT_TRUE(test::eventually([&] { return device_->in_flight() == 0; }));
+    EXPECT_EQ(device_->error(), "");
+    // Every grant ended: the backend unmapped before answering.
+    EXPECT_EQ(c.grants_deferred, 0u);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+
+    // What the backend saw is blkif as Linux writes it.
+    const auto seen = backend_->seen();
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].operation, xen::BlkifOp::write);
+    EXPECT_EQ(seen[0].handle, 51712);
+    EXPECT_EQ(seen[0].sector_number, 16u);
+    EXPECT_EQ(seen[0].nr_segments, 3);
+    EXPECT_EQ(seen[1].operation, xen::BlkifOp::read);
+}
+
+TEST_F(DataPlaneTest, IoOverElevenPagesIsSplitAndLandsContiguously) {
+    start();
+    const std::size_t length = 40 * 4096 - 1024;
+    IoBuffer out(dom0_.memory(), length);
+    out.fill(2);
+    Completions done;
+    submit_one(BlockOperation::write, 100, &out, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    EXPECT_EQ(disk_bytes(100, length), out.bytes());
+
+    const auto seen = backend_->seen();
+    ASSERT_EQ(seen.size(), 4u);  // 11 + 11 + 11 + 7 pages
+    std::uint64_t sector = 100;
+    for (const xen::BlkifRequest& request : seen) {
+        EXPECT_EQ(request.sector_number, sector);
+        EXPECT_LE(request.nr_segments, 11);
+        sector += request.nr_segments * 8u;
+    }
+    EXPECT_EQ(seen[3].nr_segments, 7);
+    EXPECT_EQ(seen[3].seg[6].last_sect, 5);  // 1024 bytes short of the page
+
+    IoBuffer in(dom0_.memory(), length);
+    submit_one(BlockOperation::read, 100, &in, done);
+    ASSERT_TRUE(done.wait_for(2));
+    EXPECT_EQ(in.bytes(), out.bytes());
+}
+
+TEST_F(DataPlaneTest, FlushTravelsAsFlushDiskcacheWithoutSegments) {
+    start();
+    Completions done;
+    submit_one(BlockOperation::flush, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    const auto seen = backend_->seen();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].operation, xen::BlkifOp::flush_diskcache);
+    EXPECT_EQ(seen[0].nr_segments, 0);
+}
+
+TEST_F(DataPlaneTest, FlushWithoutAFlushFeatureCompletesAtOnce) {
+    DataPlaneConfig config = default_config();
+    config.disk.feature_flush_cache = false;
+    start(config);
+    Completions done;
+    submit_one(BlockOperation::flush, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    EXPECT_EQ(device_->counters().requests, 0u);
+    EXPECT_TRUE(backend_->seen().empty());
+}
+
+TEST_F(DataPlaneTest, BarrierBackendGetsAnEmptyBarrierForAFlush) {
+    DataPlaneConfig config = default_config();
+    config.disk.feature_flush_cache = false;
+    config.disk.feature_barrier = true;
+    start(config);
+    Completions done;
+    submit_one(BlockOperation::flush, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(1));
+    ASSERT_EQ(backend_->seen().size(), 1u);
+    EXPECT_EQ(backend_->seen()[0].operation, xen::BlkifOp::write_barrier);
+    EXPECT_EQ(backend_->seen()[0].nr_segments, 0);
+}
+
+TEST_F(DataPlaneTest, FlushRefusedByTheBackendTurnsTheFeatureOff) {
+    start();
+    backend_->force_status(xen::BlkifStatus::eopnotsupp);
+    Completions done;
+    submit_one(BlockOperation::flush, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{-EOPNOTSUPP});
+    backend_->force_status(std::nullopt);
+    submit_one(BlockOperation::flush, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(2));
+    EXPECT_EQ(done.statuses()[1], 0);
+    EXPECT_EQ(backend_->seen().size(), 1u);  // the second never went to the ring
+}
+
+TEST_F(DataPlaneTest, BackendStatusesBecomeErrnos) {
+    start();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    backend_->force_status(xen::BlkifStatus::error);
+    submit_one(BlockOperation::read, 0, &buffer, done);
+    ASSERT_TRUE(done.wait_for(1));
+    backend_->force_status(static_cast<xen::BlkifStatus>(-7));  // not in blkif.h
+    submit_one(BlockOperation::read, 0, &buffer, done);
+    ASSERT_TRUE(done.wait_for(2));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{-EIO, -EIO}));
+    EXPECT_EQ(device_->error(), "");  // a failed request does not fail the device
+}
+
+TEST_F(DataPlaneTest, WriteToAReadOnlyDiskGoesToTheBackendWhichRefusesIt) {
+    DataPlaneConfig config = default_config();
+    config.disk.info = xen::kVdiskReadonly;
+    start(config);
+    EXPECT_TRUE(device_->read_only());
+    backend_->set_read_only(true);
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    submit_one(BlockOperation::write, 0, &buffer, done);
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{-EIO});
+}
+
+TEST_F(DataPlaneTest, RequestsThatCannotBeIssuedCompleteWithTheirErrorOffTheRing) {
+    start();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    IoBuffer odd(dom0_.memory(), 4096);
+    odd.guest().length = 700;
+    Completions done;
+    submit_one(BlockOperation::read, kSectors - 7, &buffer, done);  // one sector past the end
+    submit_one(BlockOperation::write, ~0ull - 3, &buffer, done);    // wraps
+    submit_one(BlockOperation::read, 0, &odd, done);
+    submit_one(BlockOperation::read, 0, nullptr, done);
+    ASSERT_TRUE(done.wait_for(4));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{-EIO, -EIO, -EINVAL, -EINVAL}));
+    EXPECT_TRUE(backend_->seen().empty());
+    // The last sectors are reachable.
+    submit_one(BlockOperation::read, kSectors - 8, &buffer, done);
+    ASSERT_TRUE(done.wait_for(5));
+    EXPECT_EQ(done.statuses()[4], 0);
+    EXPECT_EQ(device_->capacity_sectors(), kSectors);
+    EXPECT_EQ(device_->sector_size(), 512u);
+}
+
+// DESIGN.md §10 / the issue: at a queue depth of 32 with batched
+// submission, notifications per request are well below one each way.
+TEST_F(DataPlaneTest, Depth32BatchedSubmissionNeedsFarLessThanOneNotificationPerRequest) {
+    start();
+    constexpr std::size_t kDepth = 32;
+    constexpr std::size_t kBatch = 8;
+    constexpr std::size_t kTotal = 4096;
+    std::vector<std::unique_ptr<IoBuffer>> buffers;
+    for (std::size_t i = 0; i < kDepth; ++i) {
+        buffers.push_back(std::make_unique<IoBuffer>(dom0_.memory(), 4096));
+    }
+    Completions done;
+    std::size_t submitted = 0;
+    while (submitted < kTotal) {
+        // Top the queue up to 32 once at least a batch has completed.
+        if (submitted >= kDepth) {
+            ASSERT_TRUE(done.wait_for(submitted - kDepth + kBatch));
+        }
+        const std::size_t room = kDepth - (submitted - done.count());
+        std::vector<BlockRequest> batch;
+        for (std::size_t i = 0; i < room && submitted + i < kTotal; ++i) {
+            const std::size_t n = submitted + i;
+            batch.push_back(make_request(BlockOperation::read, (n * 8) % kSectors,
+                                         &buffers[n % kDepth]->guest(), done.callback()));
+        }
+        device_->submit(batch);
+        submitted += batch.size();
+    }
+    ASSERT_TRUE(done.wait_for(kTotal));
+    for (int status : done.statuses()) {
+        ASSERT_EQ(status, 0);
+    }
+    const BlkfrontCounters c = device_->counters();
+    const test::TestBackend::Stats b = backend_->stats();
+    ASSERT_EQ(c.requests, kTotal);
+    const double sent = static_cast<double>(c.notifications_sent) / kTotal;
+    const double received = static_cast<double>(c.notifications_received) / kTotal;
+    const double backend_sent = static_cast<double>(b.notifications_sent) / kTotal;
+    std::printf(
+        "per request: frontend->backend %.3f (suppressed %.3f), backend->frontend %.3f "
+        "sent, %.3f received\n",
+        sent, static_cast<double>(c.notifications_suppressed) / kTotal, backend_sent, received);
+    EXPECT_LT(sent, 0.5);
+    EXPECT_LT(backend_sent, 0.5);
+    EXPECT_LT(received, 0.5);
+    // Every push either notified or was suppressed by req_event.
+    EXPECT_GT(c.notifications_sent + c.notifications_suppressed, 0u);
+}
+
+TEST_F(DataPlaneTest, PollingOffStillServesEverything) {
+    DataPlaneConfig config = default_config();
+    config.poll = std::chrono::microseconds(0);
+    start(config);
+    IoBuffer out(dom0_.memory(), 8 * 4096);
+    out.fill(3);
+    IoBuffer in(dom0_.memory(), 8 * 4096);
+    Completions done;
+    for (int i = 0; i < 50; ++i) {
+        submit_one(BlockOperation::write, 64, &out, done);
+        submit_one(BlockOperation::read, 64, &in, done);
+    }
+    ASSERT_TRUE(done.wait_for(100));
+    EXPECT_EQ(in.bytes(), out.bytes());
+    EXPECT_GT(device_->counters().notifications_received, 0u);
+}
+
+TEST_F(DataPlaneTest, FullRingBlocksTheSubmitterUntilResponsesFreeSlots) {
+    start();
+    backend_->hold();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    std::atomic<bool> returned{false};
+    std::thread submitter([&] {
+        std::vector<BlockRequest> batch;
+        for (int i = 0; i < 40; ++i) {
+            batch.push_back(
+                make_request(BlockOperation::read, 0, &buffer.guest(), done.callback()));
+        }
+        device_->submit(batch);
+        returned = true;
+    });
+    ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 32; }));
+    // The ring is full and nothing is answered: the submitter cannot be done.
+    EXPECT_FALSE(returned.load());
+    EXPECT_EQ(device_->in_flight(), 40u);
+    backend_->release();
+    submitter.join();
+    ASSERT_TRUE(done.wait_for(40));
+    EXPECT_EQ(done.statuses(), std::vector<int>(40, 0));
+    ASSERT_TRUE(test::eventually([&] { return device_->in_flight() == 0; }));
+}
+
+TEST_F(DataPlaneTest, CallbacksThatSubmitOnAFullRingAreQueuedNotDeadlocked) {
+    start();
+    backend_->hold();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions first;
+    Completions second;
+    std::vector<BlockRequest> batch;
+    for (int i = 0; i < 32; ++i) {
+        batch.push_back(make_request(BlockOperation::read, 0, &buffer.guest(), [&](int status) {
+            first.callback()(status);
+            // Two more per completion: more than the ring has room for.
+            std::vector<BlockRequest> more;
+            more.push_back(
+                make_request(BlockOperation::read, 8, &buffer.guest(), second.callback()));
+            more.push_back(
+                make_request(BlockOperation::read, 16, &buffer.guest(), second.callback()));
+            device_->submit(more);
+        }));
+    }
+    device_->submit(batch);
+    ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 32; }));
+    backend_->release();
+    ASSERT_TRUE(first.wait_for(32));
+    ASSERT_TRUE(second.wait_for(64));
+    EXPECT_EQ(first.statuses(), std::vector<int>(32, 0));
+    EXPECT_EQ(second.statuses(), std::vector<int>(64, 0));
+    EXPECT_EQ(backend_->seen().size(), 96u);
+}
+
+TEST_F(DataPlaneTest, GrantStillMappedAfterTheAnswerDelaysTheCompletion) {
+    start();
+    backend_->keep_mapped(true);
+    IoBuffer buffer(dom0_.memory(), 2 * 4096);
+    Completions done;
+    submit_one(BlockOperation::write, 0, &buffer, done);
+    // The frontend has taken the response...
+    ASSERT_TRUE(test::eventually([&] { return device_->counters().responses == 1; }));
+    // ...but the backend still maps both pages: the caller may not have its
+    // buffer back yet.
+    EXPECT_EQ(device_->counters().grants_deferred, 2u);
+    EXPECT_EQ(done.count(), 0u);
+    EXPECT_EQ(device_->in_flight(), 1u);
+    backend_->unmap_kept();
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
+// Bad responses (the issue: unknown id, answered twice, wrong operation):
+// the device fails with an error, every pending request completes with
+// -ENODEV, so do later ones, and the process goes on.
+class BadResponseTest : public DataPlaneTest {
+  protected:
+    void SetUp() override {
+        start();
+        backend_->hold();
+        a_ = std::make_unique<IoBuffer>(dom0_.memory(), 4096);
+        b_ = std::make_unique<IoBuffer>(dom0_.memory(), 4096);
+        submit_one(BlockOperation::read, 0, a_.get(), done_a_);
+        submit_one(BlockOperation::write, 8, b_.get(), done_b_);
+        ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 2; }));
+        held_ = backend_->held();
+    }
+
+    xen::BlkifResponse answer(const xen::BlkifRequest& request) {
+        xen::BlkifResponse response{};
+        response.id = request.id;
+        response.operation = request.operation;
+        return response;
+    }
+
+    void expect_failed(const std::string& reason_part) {
+        ASSERT_TRUE(test::eventually([&] { return device_->failed(); }));
+        EXPECT_NE(device_->error().find(reason_part), std::string::npos) << device_->error();
+        ASSERT_TRUE(test::eventually([&] { return failures().size() == 1; }));
+        EXPECT_EQ(failures()[0], device_->error());
+        // Later requests are refused, and the device stays down.
+        Completions later;
+        submit_one(BlockOperation::read, 0, a_.get(), later);
+        ASSERT_TRUE(later.wait_for(1));
+        EXPECT_EQ(later.statuses(), std::vector<int>{-ENODEV});
+        ASSERT_TRUE(test::eventually([&] { return device_->in_flight() == 0; }));
+        EXPECT_FALSE(device_->accepting());
+    }
+
+    std::unique_ptr<IoBuffer> a_, b_;
+    Completions done_a_, done_b_;
+    std::vector<xen::BlkifRequest> held_;
+};
+
+TEST_F(BadResponseTest, UnknownIdFailsTheDevice) {
+    xen::BlkifResponse bogus = answer(held_[0]);
+    bogus.id = 1000;
+    backend_->respond_raw({bogus});
+    expect_failed("incorrect id 1000");
+    ASSERT_TRUE(done_a_.wait_for(1) && done_b_.wait_for(1));
+    EXPECT_EQ(done_a_.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_EQ(done_b_.statuses(), std::vector<int>{-ENODEV});
+}
+
+TEST_F(BadResponseTest, AnswerGivenTwiceFailsTheDevice) {
+    backend_->respond_raw({answer(held_[0]), answer(held_[0])});
+    expect_failed("references no pending request");
+    ASSERT_TRUE(done_a_.wait_for(1) && done_b_.wait_for(1));
+    EXPECT_EQ(done_a_.statuses(), std::vector<int>{0});  // the first answer was good
+    EXPECT_EQ(done_b_.statuses(), std::vector<int>{-ENODEV});
+}
+
+TEST_F(BadResponseTest, WrongOperationFailsTheDevice) {
+    xen::BlkifResponse wrong = answer(held_[0]);
+    wrong.operation = xen::BlkifOp::write;
+    backend_->respond_raw({wrong});
+    expect_failed("wrong operation BLKIF_OP_WRITE (1) instead of BLKIF_OP_READ (0)");
+    ASSERT_TRUE(done_a_.wait_for(1) && done_b_.wait_for(1));
+    EXPECT_EQ(done_a_.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_EQ(done_b_.statuses(), std::vector<int>{-ENODEV});
+}
+
+TEST_F(BadResponseTest, ResponseProducerBeyondTheRingFailsTheDevice) {
+    backend_->corrupt_rsp_prod(33);
+    expect_failed("illegal number of responses");
+    ASSERT_TRUE(done_a_.wait_for(1) && done_b_.wait_for(1));
+    EXPECT_EQ(done_b_.statuses(), std::vector<int>{-ENODEV});
+}
+
+TEST_F(DataPlaneTest, StopAcceptingRefusesNewRequestsAndLetsTheRingDrain) {
+    start();
+    backend_->hold();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions on_ring;
+    submit_one(BlockOperation::read, 0, &buffer, on_ring);
+    submit_one(BlockOperation::read, 8, &buffer, on_ring);
+    ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 2; }));
+    device_->stop_accepting("backend is closing");
+    EXPECT_EQ(device_->error(), "backend is closing");
+    Completions refused;
+    submit_one(BlockOperation::read, 0, &buffer, refused);
+    ASSERT_TRUE(refused.wait_for(1));
+    EXPECT_EQ(refused.statuses(), std::vector<int>{-ENODEV});
+    backend_->release();
+    ASSERT_TRUE(on_ring.wait_for(2));
+    EXPECT_EQ(on_ring.statuses(), (std::vector<int>{0, 0}));
+    EXPECT_FALSE(device_->failed());
+}
+
+TEST_F(DataPlaneTest, DisconnectCompletesWhatIsPendingWithEnodev) {
+    start();
+    backend_->hold();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    submit_one(BlockOperation::read, 0, &buffer, done);
+    submit_one(BlockOperation::write, 8, &buffer, done);
+    ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 2; }));
+    device_->disconnect("backend closed");
+    ASSERT_TRUE(done.wait_for(2));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{-ENODEV, -ENODEV}));
+    EXPECT_EQ(device_->error(), "backend closed");
+    device_->disconnect("again");  // idempotent
+    submit_one(BlockOperation::read, 0, &buffer, done);
+    ASSERT_TRUE(done.wait_for(3));
+    EXPECT_EQ(done.statuses()[2], -ENODEV);
+    EXPECT_TRUE(failures().empty());  // an orderly end is not a failure
+}
+
+}  // namespace
+}  // namespace pvsim::frontend::blkfront

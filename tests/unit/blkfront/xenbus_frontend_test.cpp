@@ -1,0 +1,312 @@
+// blkfront's control plane against a real pvsim-xenstored and
+// pvsim-hypervisor, with the toolstack and blkback played by the test
+// (scripted_backend.hpp), the frontend running as dom0: the handshake key
+// for key, the state sequences of connect and detach (Linux's), and every
+// way the device can fail to connect or fail later, each reported with its
+// reason.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "frontend/blkfront/blkfront.hpp"
+#include "tests/support/hypervisor_process.hpp"
+#include "tests/support/xenstored_process.hpp"
+#include "tests/unit/blkfront/blkfront_fixture.hpp"
+#include "tests/unit/blkfront/scripted_backend.hpp"
+
+namespace pvsim::frontend::blkfront {
+namespace {
+
+using test::Completions;
+using test::IoBuffer;
+using test::make_request;
+using test::ScriptedBackend;
+using xen::XenbusState;
+
+constexpr std::uint32_t kDevid = 51712;  // xvda
+
+class XenbusFrontendTest : public ::testing::Test {
+  protected:
+    BlkfrontOptions options() {
+        BlkfrontOptions options;
+        options.connect_timeout = std::chrono::seconds(20);
+        options.on_state = [this](XenbusState state) {
+            std::lock_guard lock(mutex_);
+            states_.push_back(state);
+        };
+        return options;
+    }
+    std::vector<XenbusState> states() {
+        std::lock_guard lock(mutex_);
+        return states_;
+    }
+    std::string read(const std::string& path) {
+        return toolstack_.try_read(path).value_or("<none>");
+    }
+    std::string error_of(const std::function<void()>& open) {
+        try {
+            open();
+        } catch (const BlkfrontError& e) {
+            return e.what();
+        }
+        return "<no error>";
+    }
+
+    test::HypervisorProcess hv_;
+    test::XenstoredProcess xenstored_{hv_};
+    hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
+    xenstore::client::Client toolstack_ = xenstore::client::Client::connect(hv_.run_dir());
+    xenstore::client::Client xs_ = xenstore::client::Client::connect(hv_.run_dir());
+    const std::string f_ = test::frontend_dir(0, kDevid);
+    const std::string b_ = test::backend_dir(0, 0, kDevid);
+    std::mutex mutex_;
+    std::vector<XenbusState> states_;
+};
+
+using S = XenbusState;
+
+TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+
+    // Connected, with the ring keys written as Linux writes them.
+    EXPECT_EQ(device->state(), S::connected);
+    EXPECT_EQ(read(f_ + "/state"), "4");
+    const auto keys = backend.frontend_keys();
+    EXPECT_EQ(keys.at("protocol"), "x86_64-abi");
+    EXPECT_EQ(keys.at("feature-persistent"), "0");
+    EXPECT_NE(keys.at("ring-ref"), "<missing>");
+    EXPECT_NE(keys.at("event-channel"), "<missing>");
+    EXPECT_EQ(device->nodename(), f_);
+    EXPECT_EQ(device->backend_path(), b_);
+    EXPECT_EQ(device->capacity_sectors(), 8192u);
+    EXPECT_EQ(device->sector_size(), 512u);
+    EXPECT_FALSE(device->read_only());
+    EXPECT_TRUE(device->disk().feature_flush_cache);
+    EXPECT_EQ(device->poll(), kDefaultPoll);
+
+    // Data through the negotiated ring.
+    IoBuffer out(dom0_.memory(), 5 * 4096);
+    out.fill(7);
+    IoBuffer in(dom0_.memory(), 5 * 4096);
+    Completions done;
+    std::vector<BlockRequest> batch;
+    batch.push_back(make_request(BlockOperation::write, 40, &out.guest(), done.callback()));
+    batch.push_back(make_request(BlockOperation::flush, 0, nullptr, done.callback()));
+    device->submit(batch);
+    ASSERT_TRUE(done.wait_for(2));
+    BlockRequest read_back = make_request(BlockOperation::read, 40, &in.guest(), done.callback());
+    device->submit({&read_back, 1});
+    ASSERT_TRUE(done.wait_for(3));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{0, 0, 0}));
+    EXPECT_EQ(in.bytes(), out.bytes());
+
+    // A request in flight when the toolstack detaches: the frontend waits
+    // for its answer before it lets go of the ring (Linux: backend Closing,
+    // frontend straight to Closed, then backend Closed).
+    backend.data()->hold();
+    BlockRequest in_flight = make_request(BlockOperation::write, 80, &out.guest(), done.callback());
+    device->submit({&in_flight, 1});
+    ASSERT_TRUE(test::eventually([&] { return backend.data()->held().size() == 1; }));
+    test::toolstack_detach(toolstack_, 0, kDevid);
+    ASSERT_TRUE(test::eventually([&] { return !device->error().empty(); }));
+    EXPECT_NE(device->state(), S::closed);
+    backend.data()->release();
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    ASSERT_TRUE(done.wait_for(4));
+    EXPECT_EQ(done.statuses()[3], 0);
+
+    EXPECT_EQ(states(), (std::vector<S>{S::initialised, S::connected, S::closed}));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_EQ(backend.written(), (std::vector<S>{S::init_wait, S::connected, S::closed}));
+    EXPECT_EQ(read(f_ + "/state"), "6");
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+
+    // Closed: requests are refused, and the device says why.
+    BlockRequest late = make_request(BlockOperation::read, 0, &in.guest(), done.callback());
+    device->submit({&late, 1});
+    ASSERT_TRUE(done.wait_for(5));
+    EXPECT_EQ(done.statuses()[4], -ENODEV);
+    EXPECT_NE(device->error().find("closing"), std::string::npos) << device->error();
+
+    // The toolstack removes both directories; nothing is brought back.
+    toolstack_.rm(f_);
+    toolstack_.rm(b_);
+    device.reset();
+    EXPECT_FALSE(toolstack_.try_read(f_ + "/state").has_value());
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
+TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    device.reset();
+    // Linux: frontend Closing, backend mirrors it, frontend Closed (it
+    // has let go of the ring), backend Closed.
+    EXPECT_EQ(states(), (std::vector<S>{S::initialised, S::connected, S::closing, S::closed}));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_EQ(backend.written(),
+              (std::vector<S>{S::init_wait, S::connected, S::closing, S::closed}));
+    EXPECT_EQ(read(f_ + "/state"), "6");
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+}
+
+TEST_F(XenbusFrontendTest, BackendErrorBeforeConnectingIsWhatOpenThrows) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend::Script script;
+    script.fail_with = "2 opening /images/missing.img: No such file or directory";
+    ScriptedBackend backend(hv_, 0, kDevid, script);
+    backend.start();
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    EXPECT_NE(error.find(f_), std::string::npos) << error;
+    EXPECT_NE(error.find("is closing: 2 opening /images/missing.img: No such file or directory"),
+              std::string::npos)
+        << error;
+    // Both ends closed in order: the backend's Closing sends the frontend
+    // straight to Closed (blkfront_closing).
+    EXPECT_EQ(states(), (std::vector<S>{S::closed}));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_EQ(backend.written(), (std::vector<S>{S::closing, S::closed}));
+}
+
+TEST_F(XenbusFrontendTest, BackendErrorIsFoundWhereXenbusDevFatalPutsIt) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend::Script script;
+    script.fail_with = "13 mode w on a read-only image";
+    script.error_only_where_linux_puts_it = true;
+    ScriptedBackend backend(hv_, 0, kDevid, script);
+    backend.start();
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    EXPECT_NE(error.find("13 mode w on a read-only image"), std::string::npos) << error;
+}
+
+TEST_F(XenbusFrontendTest, BadBackendValueIsAFatalErrorReportedInXenstore) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend::Script script;
+    script.sectors_text = "lots";
+    ScriptedBackend backend(hv_, 0, kDevid, script);
+    backend.start();
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    EXPECT_NE(error.find("reading backend fields at " + b_), std::string::npos) << error;
+    EXPECT_NE(error.find("'sectors' = 'lots'"), std::string::npos) << error;
+    // xenbus_dev_fatal's node and the device directory's own.
+    const std::string linux_node = read("/local/domain/0/error/device/vbd/51712/error");
+    EXPECT_EQ(linux_node.rfind("22 reading backend fields at " + b_, 0), 0u) << linux_node;
+    EXPECT_EQ(read(f_ + "/error"), linux_node);
+    EXPECT_EQ(states(), (std::vector<S>{S::initialised, S::closing, S::closed}));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_EQ(backend.written(),
+              (std::vector<S>{S::init_wait, S::connected, S::closing, S::closed}));
+}
+
+TEST_F(XenbusFrontendTest, BadResponseFailsTheDeviceReportsItAndCloses) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    backend.data()->hold();
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    BlockRequest request = make_request(BlockOperation::read, 0, &buffer.guest(), done.callback());
+    device->submit({&request, 1});
+    ASSERT_TRUE(test::eventually([&] { return backend.data()->held().size() == 1; }));
+    xen::BlkifResponse wrong{};
+    wrong.id = backend.data()->held()[0].id;
+    wrong.operation = xen::BlkifOp::flush_diskcache;
+    backend.data()->respond_raw({wrong});
+
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_NE(device->error().find("wrong operation"), std::string::npos) << device->error();
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    const std::string node = read(f_ + "/error");
+    EXPECT_EQ(node.rfind(std::to_string(EPROTO) + " response id", 0), 0u) << node;
+    EXPECT_NE(node.find("wrong operation BLKIF_OP_FLUSH_DISKCACHE"), std::string::npos) << node;
+    EXPECT_EQ(states(), (std::vector<S>{S::initialised, S::connected, S::closing, S::closed}));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+}
+
+TEST_F(XenbusFrontendTest, ConnectedAgainIsAResize) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    backend.resize(16384);
+    ASSERT_TRUE(test::eventually([&] { return device->capacity_sectors() == 16384; }));
+    EXPECT_EQ(device->state(), S::connected);
+    // A size that makes no sense is ignored, as Linux ignores it.
+    toolstack_.transact([&](xenstore::client::Transaction& t) {
+        t.write(b_ + "/sectors", "huge");
+        t.write(b_ + "/state", "4");
+    });
+    backend.resize(12288);
+    ASSERT_TRUE(test::eventually([&] { return device->capacity_sectors() == 12288; }));
+    EXPECT_EQ(device->error(), "");
+    EXPECT_EQ(states(), (std::vector<S>{S::initialised, S::connected}));
+}
+
+TEST_F(XenbusFrontendTest, PollWindowComesFromTheDeviceDirectory) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid, "0");
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    EXPECT_EQ(device->poll(), std::chrono::microseconds(0));
+    toolstack_.write(f_ + "/poll-us", "120");
+    ASSERT_TRUE(test::eventually([&] { return device->poll() == std::chrono::microseconds(120); }));
+    // Polling off, the device still works.
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    BlockRequest request = make_request(BlockOperation::read, 0, &buffer.guest(), done.callback());
+    device->submit({&request, 1});
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+}
+
+TEST_F(XenbusFrontendTest, DeviceDirectoryWithoutBackendDetailsCannotOpen) {
+    toolstack_.write(f_ + "/state", "1");
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    EXPECT_NE(error.find("reading other end details from " + f_), std::string::npos) << error;
+    EXPECT_EQ(read(f_ + "/error").rfind(std::to_string(ENOENT) + " reading other end details", 0),
+              0u);
+    EXPECT_EQ(read(f_ + "/state"), "5");  // xenbus_dev_fatal: Closing
+}
+
+TEST_F(XenbusFrontendTest, AbsentBackendTimesOutAndTheFrontendClosesAnyway) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    BlkfrontOptions opts = options();
+    opts.connect_timeout = std::chrono::milliseconds(300);
+    opts.close_timeout = std::chrono::milliseconds(300);
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, opts); });
+    EXPECT_NE(error.find("did not connect within 300 ms"), std::string::npos) << error;
+    EXPECT_EQ(states(), (std::vector<S>{S::closing, S::closed}));
+    EXPECT_EQ(read(f_ + "/state"), "6");
+}
+
+TEST_F(XenbusFrontendTest, RemovedDeviceDirectoryTakesTheDeviceAwayWithoutRecreatingIt) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    ScriptedBackend backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    toolstack_.rm(f_);
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    IoBuffer buffer(dom0_.memory(), 4096);
+    Completions done;
+    BlockRequest request = make_request(BlockOperation::read, 0, &buffer.guest(), done.callback());
+    device->submit({&request, 1});
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(done.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_NE(device->error().find("removed"), std::string::npos) << device->error();
+    device.reset();
+    EXPECT_FALSE(toolstack_.try_read(f_ + "/state").has_value());
+}
+
+}  // namespace
+}  // namespace pvsim::frontend::blkfront

@@ -1,0 +1,118 @@
+// The toolstack's part of attaching and detaching a vbd, as libxl does it
+// (tools/libs/light/libxl_disk.c device_disk_add, libxl_device.c
+// libxl__device_generic_add, libxl__initiate_device_generic_remove,
+// libxl__device_destroy; DESIGN.md §5):
+//   attach  both device directories with their permissions in one
+//           transaction, then wait for the backend to reach InitWait
+//   detach  online=0 and state=Closing on the backend in one transaction,
+//           wait for the backend to reach Closed, remove both directories
+// and the virtual-device numbering of Xen's docs/misc/vbd-interface.txt.
+//
+// Keys written (libxl's, plus pvsim's own `direct` and `poll-us`, which the
+// backend documents in backend/blkback/vbd_config.hpp):
+//   backend  /local/domain/<backend>/backend/vbd/<domid>/<devid>
+//            frontend, frontend-id, online=1, removable=0, bootable=1,
+//            state=1, dev, type, mode, device-type, params, direct, poll-us
+//            perms: n<backend>, r<domid>
+//   frontend /local/domain/<domid>/device/vbd/<devid>
+//            backend, backend-id, state=1, virtual-device, device-type,
+//            poll-us
+//            perms: n<domid>, r<backend>
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/xen/grant_table.hpp"
+#include "common/xen/xenbus.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::tools::toolstack {
+
+// vbd-interface.txt: the xenstore number of a disk name ("xvda" 51712,
+// "xvdb3" 51731, "xvdtq37" (1 << 28 | 536 << 8 | 37), "sdb3", "hdc2",
+// "d0p1", or a number in decimal, hex or octal written as is). Throws
+// ParseError (common/units.hpp) naming the text and what is accepted.
+std::uint32_t vdev_number(std::string_view vdev);
+
+struct VbdSpec {
+    xen::DomId domid = 0;          // the frontend's domain
+    xen::DomId backend_domid = 0;  // where pvsim-backend serves it
+    std::string vdev = "xvda";
+    std::string target;  // "params": an image file or block device
+    bool readonly = false;
+    std::string backend_type = "phy";  // "type"
+    bool cdrom = false;                // device-type cdrom instead of disk
+    bool direct = false;               // pvsim: O_DIRECT on the store
+    // pvsim: the polling window of both ends' loops in µs (0: off); the
+    // ends' default (50) when unset.
+    std::optional<std::uint32_t> poll_us;
+};
+
+struct VbdPaths {
+    std::uint32_t devid = 0;
+    xen::DomId domid = 0;
+    xen::DomId backend_domid = 0;
+    std::string backend;   // /local/domain/<backend>/backend/vbd/<domid>/<devid>
+    std::string frontend;  // /local/domain/<domid>/device/vbd/<devid>
+
+    static VbdPaths of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid);
+    // The nodes xenbus_dev_fatal writes for each end (error/<nodename>/error
+    // under the end's home).
+    std::string backend_error_node() const;
+    std::string frontend_error_node() const;
+};
+
+// Writes both directories in one transaction (retried on EAGAIN). Throws
+// ParseError for a bad vdev, std::invalid_argument for a spec without a
+// target, and xenstore::client::Error(EEXIST) when the vbd exists already.
+VbdPaths add_vbd(xenstore::client::Client& client, const VbdSpec& spec);
+
+// Blocks until the node `state_path` holds a state for which `accept`
+// returns true (nullopt: missing or not a state) or `timeout` passes.
+// Returns the state seen last, and whether it was accepted.
+struct StateWait {
+    std::optional<xen::XenbusState> state;
+    bool accepted = false;
+};
+StateWait wait_for_state(xenstore::client::Client& client, const std::string& state_path,
+                         const std::function<bool(std::optional<xen::XenbusState>)>& accept,
+                         std::chrono::milliseconds timeout);
+
+// The error the backend reported for the vbd (its `error` node), if any.
+std::optional<std::string> read_backend_error(xenstore::client::Client& client,
+                                              const VbdPaths& paths);
+
+// libxl's block-attach: add_vbd, then wait for the backend to reach
+// InitWait or beyond. Throws std::runtime_error with the backend's error
+// when it goes Closing or Closed instead, or when it does not answer within
+// `timeout` (is pvsim-backend running?); the directories stay for the
+// caller to inspect or detach.
+VbdPaths attach_vbd(xenstore::client::Client& client, const VbdSpec& spec,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+struct DetachOptions {
+    // libxl's LIBXL_DESTROY_TIMEOUT.
+    std::chrono::milliseconds timeout = std::chrono::seconds(10);
+    // Remove the directories even when the backend does not reach Closed.
+    bool force = false;
+};
+
+// libxl__initiate_device_generic_remove then libxl__device_destroy: online=0
+// and (unless already Closed) state=Closing in one transaction, wait for the
+// backend's Closed, remove both directories. Throws std::runtime_error
+// naming the state reached when the backend is not Closed in time and
+// `force` is false (the directories then stay).
+void detach_vbd(xenstore::client::Client& client, const VbdPaths& paths,
+                const DetachOptions& options = {});
+
+// libxl__device_destroy: removes both directories and the error nodes the
+// ends left, and the backend's per-domain directory once empty, in one
+// transaction.
+void destroy_vbd(xenstore::client::Client& client, const VbdPaths& paths);
+
+}  // namespace pvsim::tools::toolstack
