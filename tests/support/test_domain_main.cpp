@@ -31,6 +31,7 @@
 //   exit CODE                 -> exits without a reply
 //   crash                     -> dies by SIGKILL, as a crashed domain would
 //   xs-...                    -> xenstore over the guest's ring (test_domain_xenstore.hpp)
+//   blk-...                   -> a blkfront disk over that ring (test_domain_blk.hpp)
 
 #include <signal.h>
 
@@ -50,6 +51,7 @@
 
 #include "common/os/environment.hpp"
 #include "hypervisor/client/hypervisor.hpp"
+#include "tests/support/test_domain_blk.hpp"
 #include "tests/support/test_domain_xenstore.hpp"
 
 namespace {
@@ -69,6 +71,9 @@ class TestDomain {
         std::string verb;
         in >> verb;
         if (auto reply = xenstore_.run(verb, in)) {
+            return *reply;
+        }
+        if (auto reply = blk_.run(verb, in)) {
             return *reply;
         }
         if (verb == "info") {
@@ -258,6 +263,7 @@ class TestDomain {
 
     Hypervisor hv_;
     pvsim::test::TestDomainXenstore xenstore_{hv_};
+    pvsim::test::TestDomainBlk blk_{hv_, xenstore_};  // after xenstore_: its disk uses the client
     std::map<xen::GrantHandle, GrantMapping> mappings_;
     std::map<xen::EvtchnPort, EventChannel> channels_;
 };

@@ -44,8 +44,11 @@ class TestDomainXenstore {
     // verb is not a xenstore one.
     std::optional<std::string> run(const std::string& verb, std::istream& in);
 
-  private:
+    // The guest's client on its ring, for drivers the domain runs over it
+    // (test_domain_blk.hpp); throws std::logic_error before xs-connect.
     xenstore::client::Client& client();
+
+  private:
     std::string next_event();
 
     xen::xs::DomainInterface& page();
