@@ -89,6 +89,16 @@ int run(int argc, char** argv) {
     setup_logging(run_dir, "pvsim-backend", log_level, env);
     try {
         hypervisor::Hypervisor hypervisor = connect_hypervisor(run_dir, env);
+        // One blkback per domain: a second would race the first for every vbd.
+        const auto instance = os::lock_instance(
+            run_dir.path() / ("pvsim-backend.dom" + std::to_string(hypervisor.domid()) + ".lock"));
+        if (!instance) {
+            std::cerr << "pvsim-backend: another instance already serves domain "
+                      << hypervisor.domid() << " in " << run_dir.path().string() << "\n";
+            spdlog::error("refusing to start: another pvsim-backend serves domain {}",
+                          hypervisor.domid());
+            return 1;
+        }
         xenstore::client::Client client = connect_xenstore(hypervisor, run_dir);
         spdlog::info("pvsim-backend: dom{}, I/O engine {}", hypervisor.domid(),
                      backend::storage::to_string(options.engine));

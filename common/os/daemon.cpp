@@ -1,5 +1,7 @@
 #include "common/os/daemon.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,6 +38,22 @@ bool claim_daemon_socket(const std::filesystem::path& socket_path, std::string_v
         spdlog::warn("removed the stale socket {}", socket_path.string());
     }
     return true;
+}
+
+std::optional<UniqueFd> lock_instance(const std::filesystem::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) {
+        throw_system_error("open " + path.string());
+    }
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return std::nullopt;
+        }
+        if (errno != EINTR) {
+            throw_system_error("flock " + path.string());
+        }
+    }
+    return fd;
 }
 
 void signal_ready(int fd) {

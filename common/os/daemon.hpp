@@ -11,6 +11,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/os/unique_fd.hpp"
+
 namespace pvsim::os {
 
 // Refuses (false, after telling stderr and the log) when something accepts
@@ -18,6 +20,12 @@ namespace pvsim::os {
 // Otherwise removes a socket file nobody listens on and returns true.
 bool claim_daemon_socket(const std::filesystem::path& socket_path, std::string_view daemon,
                          const std::filesystem::path& run_dir);
+
+// For a daemon with no socket of its own to claim: an exclusive flock(2) on
+// `path` (created mode 0600), held as long as the returned fd lives and
+// dropped by the kernel if the process dies. nullopt when another process
+// holds it.
+std::optional<UniqueFd> lock_instance(const std::filesystem::path& path);
 
 // Writes one byte to the inherited fd `fd` and closes it.
 void signal_ready(int fd);

@@ -9,12 +9,15 @@
 
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/os/child_process.hpp"
@@ -77,6 +80,29 @@ inline os::ChildProcess start_daemon(const std::string& program, const std::stri
             std::string(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()));
     }
     return process;
+}
+
+// Runs `program` with `args` until it exits (for a daemon that should
+// refuse to start), its stderr captured in `scratch`: the exit status and
+// what it printed.
+inline std::pair<os::ExitStatus, std::string> run_to_exit(const std::string& program,
+                                                          const std::filesystem::path& scratch,
+                                                          const std::vector<std::string>& args) {
+    const std::filesystem::path err_path = scratch / "stderr.txt";
+    os::UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!err) {
+        os::throw_system_error("open " + err_path.string());
+    }
+    os::SpawnOptions options;
+    options.fds.push_back({err.get(), 2});
+    os::ChildProcess process = os::ChildProcess::spawn(program, args, options);
+    std::optional<os::ExitStatus> status;
+    if (!eventually([&] { return (status = process.try_wait()).has_value(); },
+                    std::chrono::seconds(30))) {
+        throw std::runtime_error(program + " did not exit");
+    }
+    std::ifstream in(err_path);
+    return {*status, std::string(std::istreambuf_iterator<char>(in), {})};
 }
 
 }  // namespace pvsim::test

@@ -18,6 +18,7 @@
 
 #include "common/os/child_process.hpp"
 #include "common/os/unique_fd.hpp"
+#include "tests/support/daemon_process.hpp"
 #include "tests/support/hypervisor_process.hpp"
 
 namespace pvsim::test {
@@ -27,25 +28,9 @@ class BackendProcess {
     explicit BackendProcess(const HypervisorProcess& hypervisor,
                             std::vector<std::string> extra_args = {})
         : run_dir_(hypervisor.run_dir()) {
-        int pipe_fds[2];
-        if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-            os::throw_system_error("pipe2");
-        }
-        os::UniqueFd ready_read(pipe_fds[0]);
-        os::UniqueFd ready_write(pipe_fds[1]);
-        std::vector<std::string> args = {
-            "--run-dir", run_dir_.path().string(), "--ready-fd", "3", "--log-level", "debug"};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        os::SpawnOptions options;
-        options.fds.push_back({ready_write.get(), 3});
-        process_ = os::ChildProcess::spawn(PVSIM_BACKEND, args, options);
-        ready_write.reset();
-        char byte = 0;
-        if (!wait_readable(ready_read.get(), std::chrono::seconds(30)) ||
-            ::read(ready_read.get(), &byte, 1) != 1) {
-            throw std::runtime_error("pvsim-backend did not become ready; its log:\n" + log());
-        }
+        process_ = start_daemon(PVSIM_BACKEND, "pvsim-backend", run_dir_, extra_args);
     }
+
     ~BackendProcess() {
         if (process_ && process_->running()) {
             stop();

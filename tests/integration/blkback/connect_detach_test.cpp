@@ -212,5 +212,22 @@ TEST_F(ConnectDetachTest, AttachingTheSameVbdTwiceIsRefused) {
     }
 }
 
+// One blkback per domain: a second pvsim-backend for dom0 in the same run
+// refuses to start, and the first keeps serving.
+TEST_F(ConnectDetachTest, ASecondBackendForTheSameDomainRefusesToStart) {
+    const auto [status, err] =
+        run_to_exit(PVSIM_BACKEND, hv_.temp_path(), {"--run-dir", hv_.run_dir().path().string()});
+    EXPECT_TRUE(status.exited());
+    EXPECT_EQ(status.code, 1);
+    EXPECT_NE(err.find("another instance already serves domain 0"), std::string::npos) << err;
+    EXPECT_TRUE(backend_->alive());
+
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    expect_state(paths.backend + "/state", XenbusState::init_wait);
+}
+
 }  // namespace
 }  // namespace pvsim::test

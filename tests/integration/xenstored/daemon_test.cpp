@@ -27,26 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Runs pvsim-xenstored with `args` to its end (it is expected to refuse to
-// start), with its stderr in a file; returns its exit status and stderr.
-std::pair<os::ExitStatus, std::string> run_to_exit(const std::filesystem::path& scratch,
-                                                   const std::vector<std::string>& args) {
-    const std::filesystem::path err_path = scratch / "stderr.txt";
-    os::UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!err) {
-        os::throw_system_error("open " + err_path.string());
-    }
-    os::SpawnOptions options;
-    options.fds.push_back({err.get(), 2});
-    os::ChildProcess process = os::ChildProcess::spawn(PVSIM_XENSTORED, args, options);
-    std::optional<os::ExitStatus> status;
-    if (!eventually([&] { return (status = process.try_wait()).has_value(); }, 30s)) {
-        throw std::runtime_error("pvsim-xenstored did not exit");
-    }
-    std::ifstream in(err_path);
-    return {*status, std::string(std::istreambuf_iterator<char>(in), {})};
-}
-
 TEST(XenstoredDaemon, ServesItsSocketAndLogsToTheRunDirectory) {
     XenstoredProcess xenstored;
     EXPECT_TRUE(std::filesystem::is_socket(xenstored.socket_path()));
@@ -68,8 +48,8 @@ TEST(XenstoredDaemon, RefusesASecondInstanceInTheSameRun) {
     RawXsClient client(first.socket_path());
     client.write("/tool/first", "mine");
 
-    const auto [status, err] =
-        run_to_exit(first.run_dir().path(), {"--run-dir", first.run_dir().path().string()});
+    const auto [status, err] = run_to_exit(PVSIM_XENSTORED, first.run_dir().path(),
+                                           {"--run-dir", first.run_dir().path().string()});
     EXPECT_TRUE(status.exited());
     EXPECT_EQ(status.code, 1);
     EXPECT_NE(err.find("already running"), std::string::npos) << err;
@@ -168,30 +148,32 @@ TEST(XenstoredDaemon, RejectsBadOptionsWithAClearMessage) {
     TempDir temp;
     const std::string run = (temp.path() / "run").string();
     {
-        const auto [status, err] = run_to_exit(temp.path(), {"--run-dir", run, "--quota", "x=1"});
+        const auto [status, err] =
+            run_to_exit(PVSIM_XENSTORED, temp.path(), {"--run-dir", run, "--quota", "x=1"});
         EXPECT_EQ(status.code, 1);
         EXPECT_NE(err.find("unknown quota \"x\""), std::string::npos) << err;
     }
     {
         const auto [status, err] =
-            run_to_exit(temp.path(), {"--run-dir", run, "--quota", "outstanding"});
+            run_to_exit(PVSIM_XENSTORED, temp.path(), {"--run-dir", run, "--quota", "outstanding"});
         EXPECT_EQ(status.code, 1);
         EXPECT_NE(err.find("<what>=<nb>"), std::string::npos) << err;
     }
     {
         const auto [status, err] =
-            run_to_exit(temp.path(), {"--run-dir", run, "--timeout", "watch=5"});
+            run_to_exit(PVSIM_XENSTORED, temp.path(), {"--run-dir", run, "--timeout", "watch=5"});
         EXPECT_EQ(status.code, 1);
         EXPECT_NE(err.find("unknown timeout \"watch\""), std::string::npos) << err;
     }
     {
         const auto [status, err] =
-            run_to_exit(temp.path(), {"--run-dir", run, "--log-level", "chatty"});
+            run_to_exit(PVSIM_XENSTORED, temp.path(), {"--run-dir", run, "--log-level", "chatty"});
         EXPECT_EQ(status.code, 1);
         EXPECT_NE(err.find("invalid log level \"chatty\""), std::string::npos) << err;
     }
     {
-        const auto [status, err] = run_to_exit(temp.path(), {"--run-dir", run, "--entry-nb", "x"});
+        const auto [status, err] =
+            run_to_exit(PVSIM_XENSTORED, temp.path(), {"--run-dir", run, "--entry-nb", "x"});
         EXPECT_NE(status.code, 0);
         EXPECT_NE(err.find("--entry-nb"), std::string::npos) << err;
     }
