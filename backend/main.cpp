@@ -53,24 +53,14 @@ xenstore::client::Client connect_xenstore(hypervisor::Hypervisor& hypervisor,
 
 int run(int argc, char** argv) {
     CLI::App app{"pvsim-backend: blkback for the vbds this domain serves"};
-    std::optional<std::string> run_dir_arg;
-    std::optional<std::string> log_level;
+    os::DaemonOptions daemon;
     std::string io_engine = "auto";
-    std::optional<int> ready_fd;
-    app.add_option("--run-dir", run_dir_arg,
-                   "the run directory (default: $PVSIM_RUN_DIR, else $XDG_RUNTIME_DIR/pvsim, "
-                   "else /tmp/pvsim-$UID)");
-    app.add_option("--log-level", log_level,
-                   "trace, debug, info, warn, error, critical or off (default: $PVSIM_LOG, else "
-                   "info; the last one given wins)")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    os::add_daemon_options(app, daemon);
     app.add_option("--io-engine", io_engine,
                    "auto (io_uring, else the thread pool), io_uring, threads, or sync (blocking "
                    "I/O on each ring's thread, for images on tmpfs)")
         ->capture_default_str()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    app.add_option("--ready-fd", ready_fd,
-                   "an inherited fd to write one byte to, and close, once serving");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -85,50 +75,38 @@ int run(int argc, char** argv) {
     }
 
     const os::Environment env = os::Environment::process();
-    const RunDir run_dir = RunDir::resolve(run_dir_arg, env);
-    setup_logging(run_dir, "pvsim-backend", log_level, env);
-    try {
-        hypervisor::Hypervisor hypervisor = connect_hypervisor(run_dir, env);
-        // One blkback per domain: a second would race the first for every vbd.
-        const auto instance = os::lock_instance(
-            run_dir.path() / ("pvsim-backend.dom" + std::to_string(hypervisor.domid()) + ".lock"));
-        if (!instance) {
-            std::cerr << "pvsim-backend: another instance already serves domain "
-                      << hypervisor.domid() << " in " << run_dir.path().string() << "\n";
-            spdlog::error("refusing to start: another pvsim-backend serves domain {}",
-                          hypervisor.domid());
-            return 1;
-        }
-        xenstore::client::Client client = connect_xenstore(hypervisor, run_dir);
-        spdlog::info("pvsim-backend: dom{}, I/O engine {}", hypervisor.domid(),
-                     backend::storage::to_string(options.engine));
-
-        boost::asio::io_context io;
-        backend::blkback::VbdWatcher watcher(io.get_executor(), hypervisor, client, options);
-        watcher.start();
-        os::serve_until_signalled(
-            io,
-            [&] {
-                watcher.shutdown();
-                io.stop();
-            },
-            ready_fd);
-        return 0;
-    } catch (const std::exception& e) {
-        spdlog::error("fatal: {}", e.what());
-        throw;
+    const RunDir run_dir = RunDir::resolve(daemon.run_dir, env);
+    setup_logging(run_dir, "pvsim-backend", daemon.log_level, env);
+    hypervisor::Hypervisor hypervisor = connect_hypervisor(run_dir, env);
+    // One blkback per domain: a second would race the first for every vbd.
+    const auto instance = os::lock_instance(
+        run_dir.path() / ("pvsim-backend.dom" + std::to_string(hypervisor.domid()) + ".lock"));
+    if (!instance) {
+        std::cerr << "pvsim-backend: another instance already serves domain " << hypervisor.domid()
+                  << " in " << run_dir.path().string() << "\n";
+        spdlog::error("refusing to start: another pvsim-backend serves domain {}",
+                      hypervisor.domid());
+        return 1;
     }
+    xenstore::client::Client client = connect_xenstore(hypervisor, run_dir);
+    spdlog::info("pvsim-backend: dom{}, I/O engine {}", hypervisor.domid(),
+                 backend::storage::to_string(options.engine));
+
+    boost::asio::io_context io;
+    backend::blkback::VbdWatcher watcher(io.get_executor(), hypervisor, client, options);
+    watcher.start();
+    os::serve_until_signalled(
+        io,
+        [&] {
+            watcher.shutdown();
+            io.stop();
+        },
+        daemon.ready_fd);
+    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // A peer that goes away mid-write must not kill the daemon.
-    std::signal(SIGPIPE, SIG_IGN);
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "pvsim-backend: " << e.what() << "\n";
-        return 1;
-    }
+    return pvsim::os::daemon_main("pvsim-backend", [&] { return run(argc, argv); });
 }

@@ -36,17 +36,11 @@ int run(int argc, char** argv) {
     CLI::App app{
         "pvsim-hypervisor: domains, memory, grant tables and event channels of one "
         "pvsim run"};
-    std::string run_dir_arg;
-    std::optional<std::string> log_level;
+    os::DaemonOptions daemon;
     std::uint32_t max_grant_frames = 64;
     std::string dom0_memory = "64M";
     std::string shutdown_timeout = "5s";
-    std::optional<int> ready_fd;
-    app.add_option("--run-dir", run_dir_arg, "the run directory")->required();
-    app.add_option("--log-level", log_level,
-                   "trace, debug, info, warn, error, critical or off (default: $PVSIM_LOG, else "
-                   "info; the last one given wins)")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    os::add_daemon_options(app, daemon);
     app.add_option("--max-grant-frames", max_grant_frames, "grant-table frames per domain")
         ->capture_default_str()
         ->check(CLI::Range(1u, 4096u));
@@ -54,8 +48,6 @@ int run(int argc, char** argv) {
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "destroy: time between SIGTERM and SIGKILL, e.g. 5s")
         ->capture_default_str();
-    app.add_option("--ready-fd", ready_fd,
-                   "an inherited fd to write one byte to, and close, once serving");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -77,8 +69,8 @@ int run(int argc, char** argv) {
     }
 
     const os::Environment env = os::Environment::process();
-    const RunDir run_dir = RunDir::open(run_dir_arg);
-    setup_logging(run_dir, "pvsim-hypervisor", log_level, env);
+    const RunDir run_dir = RunDir::resolve(daemon.run_dir, env);
+    setup_logging(run_dir, "pvsim-hypervisor", daemon.log_level, env);
 
     if (!os::claim_daemon_socket(run_dir.hypervisor_socket(), "pvsim-hypervisor", run_dir.path())) {
         return 1;
@@ -90,7 +82,7 @@ int run(int argc, char** argv) {
     boost::asio::io_context io;
     Hypervisor hypervisor(io, run_dir, options);
     os::serve_until_signalled(
-        io, [&] { hypervisor.stop(); }, ready_fd);
+        io, [&] { hypervisor.stop(); }, daemon.ready_fd);
     return 0;
 }
 
@@ -107,14 +99,6 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // A peer that goes away mid-reply must not kill the daemon.
-    std::signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "pvsim-hypervisor: " << e.what() << "\n";
-        spdlog::error("fatal: {}", e.what());
-        return 1;
-    }
+    return os::daemon_main("pvsim-hypervisor", [&] { return run(argc, argv); });
 }

@@ -119,20 +119,12 @@ int serve(const RunDir& run_dir, const server::XenstoredOptions& options,
 
 int run(int argc, char** argv) {
     CLI::App app{"pvsim-xenstored: the xenstore of one pvsim run"};
-    std::optional<std::string> run_dir_arg;
-    std::optional<std::string> log_level;
+    os::DaemonOptions daemon;
     server::XenstoredOptions options;
     store::Quotas& quotas = options.quotas;
     std::vector<std::string> quota_specs;
     std::vector<std::string> timeout_specs;
-    std::optional<int> ready_fd;
-    app.add_option("--run-dir", run_dir_arg,
-                   "the run directory (default: $PVSIM_RUN_DIR, else $XDG_RUNTIME_DIR/pvsim, "
-                   "else /tmp/pvsim-$UID)");
-    app.add_option("--log-level", log_level,
-                   "trace, debug, info, warn, error, critical or off (default: $PVSIM_LOG, else "
-                   "info; the last one given wins)")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    os::add_daemon_options(app, daemon);
     app.add_option("-E,--entry-nb", quotas.nodes, "nodes a domain may own")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{0}, std::size_t{INT32_MAX}));
@@ -159,8 +151,6 @@ int run(int argc, char** argv) {
                    "WHAT=SECONDS, WHAT watch-event: how long a watch event may wait for a guest "
                    "to take it before it is dropped (default 20; 0 waits forever)")
         ->take_all();
-    app.add_option("--ready-fd", ready_fd,
-                   "an inherited fd to write one byte to, and close, once serving");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -180,25 +170,13 @@ int run(int argc, char** argv) {
     }
 
     const os::Environment env = os::Environment::process();
-    const RunDir run_dir = RunDir::resolve(run_dir_arg, env);
-    setup_logging(run_dir, "pvsim-xenstored", log_level, env);
-    try {
-        return serve(run_dir, options, ready_fd);
-    } catch (const std::exception& e) {
-        spdlog::error("fatal: {}", e.what());
-        throw;
-    }
+    const RunDir run_dir = RunDir::resolve(daemon.run_dir, env);
+    setup_logging(run_dir, "pvsim-xenstored", daemon.log_level, env);
+    return serve(run_dir, options, daemon.ready_fd);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // A client that goes away mid-reply must not kill the daemon.
-    std::signal(SIGPIPE, SIG_IGN);
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "pvsim-xenstored: " << e.what() << "\n";
-        return 1;
-    }
+    return pvsim::os::daemon_main("pvsim-xenstored", [&] { return run(argc, argv); });
 }

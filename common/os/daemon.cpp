@@ -20,6 +20,29 @@
 
 namespace pvsim::os {
 
+void add_daemon_options(CLI::App& app, DaemonOptions& options) {
+    app.add_option("--run-dir", options.run_dir,
+                   "the run directory (default: $PVSIM_RUN_DIR, else $XDG_RUNTIME_DIR/pvsim, "
+                   "else /tmp/pvsim-$UID)");
+    app.add_option("--log-level", options.log_level,
+                   "trace, debug, info, warn, error, critical or off (default: $PVSIM_LOG, else "
+                   "info; the last one given wins)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--ready-fd", options.ready_fd,
+                   "an inherited fd to write one byte to, and close, once serving");
+}
+
+int daemon_main(std::string_view daemon, const std::function<int()>& run) {
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        return run();
+    } catch (const std::exception& e) {
+        std::cerr << daemon << ": " << e.what() << "\n";
+        spdlog::error("fatal: {}", e.what());
+        return 1;
+    }
+}
+
 bool claim_daemon_socket(const std::filesystem::path& socket_path, std::string_view daemon,
                          const std::filesystem::path& run_dir) {
     boost::asio::io_context io;

@@ -7,13 +7,31 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include <CLI/CLI.hpp>
 
 #include <boost/asio/io_context.hpp>
 
 #include "common/os/unique_fd.hpp"
 
 namespace pvsim::os {
+
+// The options every pvsim daemon takes (DESIGN.md §1, §8).
+struct DaemonOptions {
+    std::optional<std::string> run_dir;    // --run-dir, else resolved as DESIGN.md §1 says
+    std::optional<std::string> log_level;  // --log-level, else $PVSIM_LOG, else info
+    std::optional<int> ready_fd;           // --ready-fd: told once serving
+};
+
+// Adds --run-dir, --log-level (the last one given wins) and --ready-fd.
+void add_daemon_options(CLI::App& app, DaemonOptions& options);
+
+// The daemon's main(): SIGPIPE ignored (a peer that goes away mid-write must
+// not kill it), then `run`; an exception escaping it is printed as
+// "<daemon>: <what>", logged, and exit status 1.
+int daemon_main(std::string_view daemon, const std::function<int()>& run);
 
 // Refuses (false, after telling stderr and the log) when something accepts
 // connections on `socket_path`: another `daemon` serving this run.

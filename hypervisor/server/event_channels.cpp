@@ -39,6 +39,17 @@ void EventChannels::bump_generation(const Domain& domain, xen::EvtchnPort port) 
     generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
+// A fresh binding on a free port: not pending, not masked, a new
+// generation, and its incoming eventfd for the caller.
+void EventChannels::open_port(Domain& domain, xen::EvtchnPort port, Port entry,
+                              std::vector<os::UniqueFd>& fds) {
+    domain.ports[port] = std::move(entry);
+    clear_pending(domain, port);
+    clear_mask(domain, port);
+    bump_generation(domain, port);
+    fds.push_back(domain.ports[port].incoming->duplicate());
+}
+
 int EventChannels::alloc_unbound(Domain& caller, ConnectionId connection,
                                  wire::EvtchnAllocUnbound& op, std::vector<os::UniqueFd>& fds) {
     // evtchn_alloc_unbound.
@@ -50,13 +61,8 @@ int EventChannels::alloc_unbound(Domain& caller, ConnectionId connection,
     if (port == xen::kInvalidEvtchnPort) {
         return -ENOSPC;
     }
-    Port& entry = caller.ports[port];
-    entry = Port{PortState::unbound, remote, 0, 0, connection, os::EventFd()};
-    clear_pending(caller, port);
-    clear_mask(caller, port);
-    bump_generation(caller, port);
+    open_port(caller, port, Port{PortState::unbound, remote, 0, 0, connection, os::EventFd()}, fds);
     op.port = port;
-    fds.push_back(entry.incoming->duplicate());
     return 0;
 }
 
@@ -226,13 +232,8 @@ int EventChannels::bind_virq(Domain& caller, ConnectionId connection, wire::Evtc
     if (port == xen::kInvalidEvtchnPort) {
         return -ENOSPC;
     }
-    Port& entry = caller.ports[port];
-    entry = Port{PortState::virq, 0, 0, op.virq, connection, os::EventFd()};
-    clear_pending(caller, port);
-    clear_mask(caller, port);
-    bump_generation(caller, port);
+    open_port(caller, port, Port{PortState::virq, 0, 0, op.virq, connection, os::EventFd()}, fds);
     op.port = port;
-    fds.push_back(entry.incoming->duplicate());
     return 0;
 }
 

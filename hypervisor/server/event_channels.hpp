@@ -63,6 +63,8 @@ class EventChannels {
     static bool allocated(const Domain& domain, xen::EvtchnPort port);
     static xen::EvtchnPort free_port(const Domain& domain);
     static void bump_generation(const Domain& domain, xen::EvtchnPort port);
+    static void open_port(Domain& domain, xen::EvtchnPort port, Port entry,
+                          std::vector<os::UniqueFd>& fds);
     void close_port(Domain& domain, xen::EvtchnPort port);
 
     DomainTable& domains_;
