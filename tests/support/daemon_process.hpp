@@ -71,9 +71,13 @@ inline os::ChildProcess start_daemon(const std::string& program, const std::stri
     options.fds.push_back({ready_write.get(), 3});
     os::ChildProcess process = os::ChildProcess::spawn(program, args, options);
     ready_write.reset();
+    // The ready byte, then end of file: the daemon has closed its end too,
+    // so a test counting the daemon's fds from here counts none of ours.
     char byte = 0;
     if (!wait_readable(ready_read.get(), std::chrono::seconds(30)) ||
-        ::read(ready_read.get(), &byte, 1) != 1) {
+        ::read(ready_read.get(), &byte, 1) != 1 ||
+        !wait_readable(ready_read.get(), std::chrono::seconds(30)) ||
+        ::read(ready_read.get(), &byte, 1) != 0) {
         std::ifstream log(run_dir.log_file(name));
         throw std::runtime_error(
             name + " did not become ready in " + run_dir.path().string() + "; its log:\n" +
