@@ -93,6 +93,7 @@ RunDir RunDir::open(const std::filesystem::path& path) {
     RunDir run(std::filesystem::canonical(absolute));
     make_private_dir(run.hypervisor_socket().parent_path());
     make_private_dir(run.xenstored_socket().parent_path());
+    make_private_dir(run.guest_agent_socket(0).parent_path());
     check_socket_path(run.hypervisor_socket());
     check_socket_path(run.xenstored_socket());
     return run;
@@ -107,6 +108,10 @@ std::filesystem::path RunDir::hypervisor_socket() const {
 
 std::filesystem::path RunDir::xenstored_socket() const {
     return path_ / "xenstored" / "socket";
+}
+
+std::filesystem::path RunDir::guest_agent_socket(unsigned domid) const {
+    return path_ / "guests" / (std::to_string(domid) + ".sock");
 }
 
 std::filesystem::path RunDir::log_file(std::string_view process_name) const {

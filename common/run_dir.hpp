@@ -48,6 +48,10 @@ class RunDir {
     // pvsim-xenstored's socket, the one XENSTORED_PATH names for Debian's
     // xenstore-utils.
     std::filesystem::path xenstored_socket() const;
+    // <run>/guests/<domid>.sock: the agent socket of a guest domain, through
+    // which the CLI asks it about its disks and to run workloads (DESIGN.md
+    // §1). The directory is made by open().
+    std::filesystem::path guest_agent_socket(unsigned domid) const;
     // <run>/<process_name>.log: one log file per process (DESIGN.md §8).
     // process_name must be non-empty, without '/' and not start with '.'.
     std::filesystem::path log_file(std::string_view process_name) const;

@@ -37,6 +37,22 @@ class FileActions {
     posix_spawn_file_actions_t actions_;
 };
 
+class SpawnAttributes {
+  public:
+    SpawnAttributes() {
+        if (const int err = ::posix_spawnattr_init(&attributes_); err != 0) {
+            throw_system_error("posix_spawnattr_init", err);
+        }
+    }
+    ~SpawnAttributes() { ::posix_spawnattr_destroy(&attributes_); }
+    SpawnAttributes(const SpawnAttributes&) = delete;
+    SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+    posix_spawnattr_t* get() { return &attributes_; }
+
+  private:
+    posix_spawnattr_t attributes_;
+};
+
 ExitStatus decode(int status) {
     ExitStatus result;
     if (WIFEXITED(status)) {
@@ -138,9 +154,29 @@ ChildProcess ChildProcess::spawn(const std::filesystem::path& program,
         env = envp.data();
     }
 
+    // The child starts with every signal unblocked and at its default
+    // action: a disposition of SIG_IGN (the CLI ignores SIGCHLD, the
+    // daemons SIGPIPE) or a mask set by the spawning thread would otherwise
+    // survive exec.
+    SpawnAttributes attributes;
+    sigset_t signals;
+    ::sigemptyset(&signals);
+    ::posix_spawnattr_setsigmask(attributes.get(), &signals);
+    ::sigfillset(&signals);
+    ::sigdelset(&signals, SIGKILL);
+    ::sigdelset(&signals, SIGSTOP);
+    ::posix_spawnattr_setsigdefault(attributes.get(), &signals);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (options.new_session) {
+        flags |= POSIX_SPAWN_SETSID;
+    }
+    if (const int err = ::posix_spawnattr_setflags(attributes.get(), flags); err != 0) {
+        throw_system_error(what + ": posix_spawnattr_setflags", err);
+    }
+
     pid_t pid = -1;
-    if (const int err =
-            ::posix_spawn(&pid, program_string.c_str(), actions.get(), nullptr, argv.data(), env);
+    if (const int err = ::posix_spawn(&pid, program_string.c_str(), actions.get(), attributes.get(),
+                                      argv.data(), env);
         err != 0) {
         throw_system_error(what, err);
     }
@@ -155,6 +191,10 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
     }
     return *this;
+}
+
+pid_t ChildProcess::release() noexcept {
+    return std::exchange(pid_, -1);
 }
 
 ChildProcess::~ChildProcess() {

@@ -33,6 +33,9 @@ struct SpawnOptions {
     std::vector<InheritedFd> fds;
     // "NAME=value" strings; nullopt passes this process's environment.
     std::optional<std::vector<std::string>> environment;
+    // setsid(2) in the child: a daemon `pvsim up` starts outlives the
+    // terminal's process group (a Ctrl-C meant for the CLI is not its).
+    bool new_session = false;
 };
 
 // How a child ended: exited with `code`, or killed by `signal`.
@@ -64,6 +67,10 @@ class ChildProcess {
 
     pid_t pid() const noexcept { return pid_; }
     bool running() const noexcept { return pid_ > 0; }
+
+    // Gives up ownership: the child lives on and is not reaped here (its
+    // new parent, or SIGCHLD set to SIG_IGN, reaps it). Returns its pid.
+    pid_t release() noexcept;
 
     // Blocks until the child ends and reaps it. Retries on EINTR.
     ExitStatus wait();

@@ -1,91 +1,20 @@
 #include "hypervisor/client/control_client.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <stdexcept>
 
-#include <cerrno>
-#include <cstring>
-#include <system_error>
-
-#include "common/os/unix_socket.hpp"
-#include "common/run_dir.hpp"
 #include "hypervisor/protocol/control.hpp"
 
 namespace pvsim::hypervisor {
-namespace {
-
-os::UniqueFd connect_to(const std::filesystem::path& socket_path) {
-    check_socket_path(socket_path);
-    os::UniqueFd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!socket) {
-        os::throw_system_error("socket");
-    }
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string path = socket_path.string();
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    int rc;
-    while ((rc = ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address),
-                           sizeof address)) < 0 &&
-           errno == EINTR) {
-    }
-    if (rc < 0) {
-        os::throw_system_error("connect " + path);
-    }
-    return socket;
-}
-
-}  // namespace
-
 ControlClient::ControlClient(const std::filesystem::path& socket_path)
-    : socket_(connect_to(socket_path)) {}
+    : connection_(socket_path, "pvsim-hypervisor", wire::kMaxControlLine) {}
 
 nlohmann::json ControlClient::request(const nlohmann::json& message,
                                       std::vector<os::UniqueFd>* fds) {
-    const std::string line = message.dump() + "\n";
-    if (line.size() > wire::kMaxControlLine) {
-        throw std::invalid_argument("control request of " + std::to_string(line.size()) +
-                                    " bytes, at most " + std::to_string(wire::kMaxControlLine));
-    }
-    os::send_with_fds(socket_.get(), std::as_bytes(std::span(line.data(), line.size())));
-
-    // The reply's fds arrive with its first bytes, so everything received
-    // up to the newline belongs to this reply.
+    connection_.send(message);
     std::vector<os::UniqueFd> received_fds;
-    std::size_t newline;
-    while ((newline = buffer_.find('\n')) == std::string::npos) {
-        if (buffer_.size() > wire::kMaxControlLine) {
-            throw std::runtime_error("control reply longer than " +
-                                     std::to_string(wire::kMaxControlLine) + " bytes");
-        }
-        std::byte chunk[4096];
-        os::ReceivedData received =
-            os::receive_with_fds(socket_.get(), chunk, os::kMaxFdsPerMessage);
-        if (received.size == 0) {
-            throw std::system_error(ECONNRESET, std::system_category(),
-                                    "control connection closed by pvsim-hypervisor");
-        }
-        buffer_.append(reinterpret_cast<const char*>(chunk), received.size);
-        for (auto& fd : received.fds) {
-            received_fds.push_back(std::move(fd));
-        }
-    }
-    const std::string reply_line = buffer_.substr(0, newline);
-    buffer_.erase(0, newline + 1);
-
-    nlohmann::json reply = nlohmann::json::parse(reply_line, nullptr, false);
-    if (reply.is_discarded() || !reply.is_object()) {
-        throw std::runtime_error("control reply is not a JSON object: " + reply_line);
-    }
-    const auto ok = reply.find("ok");
-    if (ok == reply.end() || !ok->is_boolean()) {
-        throw std::runtime_error("control reply without \"ok\": " + reply_line);
-    }
-    if (!ok->get<bool>()) {
-        const auto error = reply.find("error");
-        throw ControlError(error != reply.end() && error->is_string()
-                               ? error->get<std::string>()
-                               : "pvsim-hypervisor refused " + message.value("op", "a request"));
+    nlohmann::json reply = connection_.receive(&received_fds);
+    if (std::string error = os::reply_error(reply, connection_.peer()); !error.empty()) {
+        throw ControlError(error);
     }
     if (fds != nullptr) {
         *fds = std::move(received_fds);

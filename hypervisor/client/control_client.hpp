@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/os/json_line_client.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
@@ -63,8 +64,7 @@ class ControlClient {
     nlohmann::json request(const nlohmann::json& message, std::vector<os::UniqueFd>* fds = nullptr);
 
   private:
-    os::UniqueFd socket_;
-    std::string buffer_;  // bytes received past the last reply line
+    os::JsonLineClient connection_;
 };
 
 }  // namespace pvsim::hypervisor

@@ -20,6 +20,9 @@ extern char** environ;
 namespace pvsim::hypervisor::server {
 namespace {
 
+// How long a guest whose hypercall connection ended has to finish exiting.
+constexpr std::chrono::milliseconds kExitGrace{1000};
+
 using nlohmann::json;
 
 // This process's environment, then the request's, then the variables that
@@ -158,7 +161,11 @@ void Hypervisor::on_closed(HypercallSession& session, const std::string& reason,
     }
     sessions_.erase(id);
     if (guests_.contains(domid)) {
-        domain_died(domid, "its hypercall connection ended (" + reason + ")");
+        // A guest's connection ends as its process exits: the process gets a
+        // moment to finish exiting, so that the status reported is its own,
+        // then is killed. Without its connection it can do nothing more.
+        spdlog::info("domain {}: hypercall connection ended ({})", domid, reason);
+        kill_after(domid, kExitGrace);
         return;
     }
     // A dom0 connection, like a closed gntdev/evtchn file: only what it
@@ -318,9 +325,17 @@ void Hypervisor::destroy(const DomainSelector& selector, Done done) {
     spdlog::info("domain {} ({}): destroy: SIGTERM to process {}", domid, domain.name(),
                  guest.process.pid());
     guest.process.kill(SIGTERM);
+    kill_after(domid, options_.shutdown_timeout);
+}
+
+void Hypervisor::kill_after(xen::DomId domid, std::chrono::nanoseconds grace) {
+    Guest& guest = guests_.at(domid);
+    if (guest.kill_timer) {
+        return;  // armed already (a destroy under way)
+    }
     guest.kill_timer = std::make_unique<boost::asio::steady_timer>(io_);
-    guest.kill_timer->expires_after(options_.shutdown_timeout);
-    guest.kill_timer->async_wait([this, domid](boost::system::error_code ec) {
+    guest.kill_timer->expires_after(grace);
+    guest.kill_timer->async_wait([this, domid, grace](boost::system::error_code ec) {
         if (ec || stopped_) {
             return;
         }
@@ -328,11 +343,9 @@ void Hypervisor::destroy(const DomainSelector& selector, Done done) {
         if (it == guests_.end()) {
             return;
         }
-        spdlog::warn(
-            "domain {}: process {} still running after {} ms; SIGKILL", domid,
-            it->second.process.pid(),
-            std::chrono::duration_cast<std::chrono::milliseconds>(options_.shutdown_timeout)
-                .count());
+        spdlog::warn("domain {}: process {} still running after {} ms; SIGKILL", domid,
+                     it->second.process.pid(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
         it->second.process.kill(SIGKILL);
     });
 }

@@ -80,6 +80,9 @@ class Hypervisor final : public ControlBackend {
     void on_closed(HypercallSession& session, const std::string& reason, bool broken);
     void watch_process(xen::DomId domid);
     void domain_died(xen::DomId domid, const std::string& reason);
+    // SIGKILL to the guest's process if it still runs after `grace` (its
+    // death, seen on its pidfd, then tears the domain down). Once per guest.
+    void kill_after(xen::DomId domid, std::chrono::nanoseconds grace);
     void reap_dying();
     Domain& select(const std::string& op, const DomainSelector& selector) const;
     nlohmann::json describe(const Domain& domain) const;

@@ -6,7 +6,7 @@
 //           transaction, then wait for the backend to reach InitWait
 //   detach  online=0 and state=Closing on the backend in one transaction,
 //           wait for the backend to reach Closed, remove both directories
-// and the virtual-device numbering of Xen's docs/misc/vbd-interface.txt.
+// with the virtual-device numbers of common/xen/vbd_interface.hpp.
 //
 // Keys written (libxl's, plus pvsim's own `direct` and `poll-us`, which the
 // backend documents in backend/blkback/vbd_config.hpp):
@@ -32,12 +32,6 @@
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::tools::toolstack {
-
-// vbd-interface.txt: the xenstore number of a disk name ("xvda" 51712,
-// "xvdb3" 51731, "xvdtq37" (1 << 28 | 536 << 8 | 37), "sdb3", "hdc2",
-// "d0p1", or a number in decimal, hex or octal written as is). Throws
-// ParseError (common/units.hpp) naming the text and what is accepted.
-std::uint32_t vdev_number(std::string_view vdev);
 
 struct VbdSpec {
     xen::DomId domid = 0;          // the frontend's domain

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "common/xen/vbd_interface.hpp"
 #include "tests/integration/blkback/blkback_fixture.hpp"
 
 namespace pvsim::test {
@@ -146,7 +147,7 @@ TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
             << e.what();
         EXPECT_NE(std::string(e.what()).find("missing.img"), std::string::npos) << e.what();
     }
-    const VbdPaths bad = VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdb"));
+    const VbdPaths bad = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdb"));
     expect_fatal(bad, "2", "opening " + (hv_.temp_path() / "missing.img").string());
     // The frontend closes on the backend's Closing; the backend follows to
     // Closed, and the detach completes.
@@ -160,7 +161,7 @@ TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
 
 // Bad values written on the toolstack's side are errors too, not crashes.
 TEST_F(BrokenFrontendTest, BadToolstackValues) {
-    const VbdPaths bad_id = VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdc"));
+    const VbdPaths bad_id = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdc"));
     dom0_.transact([&](xenstore::client::Transaction& t) {
         t.write(bad_id.backend + "/frontend", bad_id.frontend);
         t.write(bad_id.backend + "/frontend-id", "dom1");
@@ -168,8 +169,7 @@ TEST_F(BrokenFrontendTest, BadToolstackValues) {
     });
     expect_fatal(bad_id, "22", "frontend-id 'dom1' is not a domain id");
 
-    const VbdPaths bad_poll =
-        VbdPaths::of(0, guest_.domid(), tools::toolstack::vdev_number("xvdd"));
+    const VbdPaths bad_poll = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdd"));
     dom0_.transact([&](xenstore::client::Transaction& t) {
         t.write(bad_poll.backend + "/frontend", bad_poll.frontend);
         t.write(bad_poll.backend + "/frontend-id", std::to_string(guest_.domid()));

@@ -1,11 +1,11 @@
-// Virtual device names to xenstore numbers, per Xen's
-// docs/misc/vbd-interface.txt (the toolstack's half of attach).
+// Virtual-device numbers and names both ways, per Xen's
+// docs/misc/vbd-interface.txt (common/xen/vbd_interface.hpp).
 #include <gtest/gtest.h>
 
 #include "common/units.hpp"
-#include "tools/toolstack/vbd.hpp"
+#include "common/xen/vbd_interface.hpp"
 
-namespace pvsim::tools::toolstack {
+namespace pvsim::xen {
 namespace {
 
 TEST(VdevNumber, XvdDisksAndPartitionsUpTo15) {
@@ -56,5 +56,18 @@ TEST(VdevNumber, AnythingElseIsAParseErrorNamingIt) {
     }
 }
 
+TEST(VdevName, NamesFollowVbdInterface) {
+    EXPECT_EQ(vdev_name(51712), "xvda");
+    EXPECT_EQ(vdev_name(51728), "xvdb");
+    EXPECT_EQ(vdev_name(51731), "xvdb3");
+    EXPECT_EQ(vdev_name((1u << 28) | (26u << 8)), "xvdaa");
+    EXPECT_EQ(vdev_name((1u << 28) | (536u << 8) | 37), "xvdtq37");
+    EXPECT_EQ(vdev_name((8u << 8) | (1u << 4) | 3), "sdb3");
+    EXPECT_EQ(vdev_name((22u << 8) | 2), "hdc2");
+    EXPECT_EQ(vdev_name(12345), "");
+    EXPECT_EQ(describe_devid(51712), "51712 (xvda)");
+    EXPECT_EQ(describe_devid(12345), "12345");
+}
+
 }  // namespace
-}  // namespace pvsim::tools::toolstack
+}  // namespace pvsim::xen

@@ -1,0 +1,24 @@
+// How the guest agent reports a blkfront device (agent_protocol.hpp, the
+// "devices" DEVICE and COUNTERS objects): the names are those of
+// blkfront::BlkfrontCounters and of the xenstore keys the values come from.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "frontend/blkfront/blkfront.hpp"
+
+namespace pvsim::frontend::guest {
+
+// COUNTERS: every blkfront counter by its name.
+nlohmann::json counters_json(const blkfront::BlkfrontCounters& counters);
+
+// COUNTERS of what happened between `before` and `after`.
+nlohmann::json counters_delta(const blkfront::BlkfrontCounters& before,
+                              const blkfront::BlkfrontCounters& after);
+
+// What DEVICE carries for an open device besides devid, vdev, nodename and
+// state: backend_state, backend, capacity_sectors, sector_size, read_only,
+// error, in_flight, counters.
+void add_open_device_fields(nlohmann::json& device, const blkfront::Blkfront& blkfront);
+
+}  // namespace pvsim::frontend::guest

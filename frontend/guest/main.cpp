@@ -1,0 +1,83 @@
+// pvsim-guest: the program pvsim-hypervisor runs as a guest domain created
+// by `pvsim create` (DESIGN.md §1): what a Linux guest's kernel and a small
+// agent would do. It inherits its hypercall connection (PVSIM_HYPERCALL_FD,
+// PVSIM_DOMID, PVSIM_RUN_DIR: hypervisor/protocol/control.hpp), listens at
+// once on its agent socket (agent_protocol.hpp) so that the CLI can wait for
+// it, reaches xenstore over its ring page once the toolstack has introduced
+// it, and probes its vbds as xenbus_probe_frontend does (vbd_probe.hpp).
+// SIGTERM or SIGINT closes every device in order and exits 0. It logs to
+// <run>/pvsim-guest.dom<domid>.log and never writes to stdout.
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "common/log.hpp"
+#include "common/os/daemon.hpp"
+#include "common/os/environment.hpp"
+#include "common/run_dir.hpp"
+#include "frontend/guest/agent_protocol.hpp"
+#include "frontend/guest/agent_server.hpp"
+#include "frontend/guest/vbd_probe.hpp"
+#include "hypervisor/client/hypervisor.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace {
+
+using namespace pvsim;
+using namespace pvsim::frontend::guest;
+
+int run(int argc, char** argv) {
+    CLI::App app{"pvsim-guest: a guest domain's blkfront devices and workload agent"};
+    os::DaemonOptions daemon;
+    os::add_daemon_options(app, daemon);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    const os::Environment env = os::Environment::process();
+    const RunDir run_dir = RunDir::resolve(daemon.run_dir, env);
+    hypervisor::Hypervisor hypervisor = hypervisor::Hypervisor::from_environment(env);
+    const xen::DomId domid = hypervisor.domid();
+    const std::string name = std::string(agent::kProgramName) + ".dom" + std::to_string(domid);
+    setup_logging(run_dir, name, daemon.log_level, env);
+
+    const auto socket_path = run_dir.guest_agent_socket(domid);
+    if (!os::claim_daemon_socket(socket_path, name, run_dir.path())) {
+        return 1;
+    }
+    VbdProbe probe(hypervisor, xenstore::client::Client::over_ring(hypervisor));
+    boost::asio::io_context io;
+    AgentServer server(io, socket_path, domid, hypervisor.memory(), probe);
+    spdlog::info("dom{}: agent listening on {}", domid, socket_path.string());
+
+    // Probing starts once the loop (and its signal handling) runs.
+    boost::asio::post(io, [&] { probe.start(); });
+    os::serve_until_signalled(
+        io,
+        [&] {
+            server.close();
+            probe.interrupt();
+            io.stop();
+        },
+        daemon.ready_fd);
+
+    server.join();
+    // Replies the finished requests posted meanwhile go nowhere now, but
+    // their handlers release what they hold.
+    io.restart();
+    io.poll();
+    probe.shutdown();
+    spdlog::info("dom{}: stopped", domid);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return pvsim::os::daemon_main("pvsim-guest", [&] { return run(argc, argv); });
+}

@@ -1,0 +1,305 @@
+#include "frontend/workload/job.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "frontend/workload/io_pages.hpp"
+#include "frontend/workload/verify_block.hpp"
+
+namespace pvsim::frontend::workload {
+namespace {
+
+constexpr std::uint64_t kSequenceStream = 0;
+constexpr std::uint64_t kMixStream = 1;
+
+std::string_view operation_name(BlockOperation operation) {
+    switch (operation) {
+        case BlockOperation::read:
+            return "read";
+        case BlockOperation::write:
+            return "write";
+        case BlockOperation::flush:
+            return "flush";
+    }
+    return "request";
+}
+
+// "Input/output error (-EIO)".
+std::string describe_status(int status) {
+    const int error = -status;
+    const char* name = ::strerrorname_np(error);
+    return fmt::format("{} (-{})", std::strerror(error),
+                       name != nullptr ? std::string(name) : std::to_string(error));
+}
+
+std::uint64_t job_key(const JobOptions& options, const JobPlan& plan, std::uint64_t stream) {
+    return derive_key(derive_key(options.seed, plan.jobnum), stream);
+}
+
+DirectionResult direction(std::uint64_t bytes, std::uint64_t ios, const LatencyHistogram& latency,
+                          Clock::duration runtime) {
+    DirectionResult result;
+    result.io_bytes = bytes;
+    result.total_ios = ios;
+    result.clat = latency.stats();
+    if (ios == 0) {
+        return result;
+    }
+    result.runtime_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(runtime).count());
+    const double seconds = std::chrono::duration<double>(runtime).count();
+    if (seconds > 0) {
+        result.iops = static_cast<double>(ios) / seconds;
+        result.bw_bytes = static_cast<double>(bytes) / seconds;
+    }
+    return result;
+}
+
+}  // namespace
+
+Job::Job(BlockDevice& device, hypervisor::DomainMemory& memory, WrittenBlocks& written,
+         const JobOptions& options, const JobPlan& plan, std::span<GuestBuffer> buffers,
+         const std::atomic<bool>* cancel, std::function<void()> on_finished)
+    : device_(device),
+      memory_(memory),
+      written_(written),
+      options_(options),
+      plan_(plan),
+      cancel_(cancel),
+      on_finished_(std::move(on_finished)),
+      sequence_(plan.start, plan.blocks, options.bs, is_random(options.rw),
+                job_key(options, plan, kSequenceStream)),
+      limit_(plan.io_limit),
+      mix_(job_key(options, plan, kMixStream)) {
+    slots_.resize(buffers.size());
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+        slots_[i].buffer = &buffers[i];
+        idle_.push_back(buffers.size() - 1 - i);
+    }
+}
+
+void Job::start() {
+    std::vector<BlockRequest> batch;
+    bool finished = false;
+    {
+        std::lock_guard lock(mutex_);
+        started_ = Clock::now();
+        main_ended_ = ended_ = started_;
+        finished = advance_locked(batch);
+    }
+    if (!batch.empty()) {
+        device_.submit(batch);
+    } else if (finished) {
+        auto done = std::move(on_finished_);
+        done();
+    }
+}
+
+void Job::stop(const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    if (phase_ != Phase::finished) {
+        fail_locked(reason);
+    }
+}
+
+void Job::complete(std::size_t index, int status) {
+    const Clock::time_point now = Clock::now();
+    std::vector<BlockRequest> batch;
+    bool finished = false;
+    {
+        std::lock_guard lock(mutex_);
+        Slot& slot = slots_[index];
+        in_flight_offsets_.erase(slot.offset);
+        idle_.push_back(index);
+        account_locked(slot, status, now);
+        finished = advance_locked(batch);
+    }
+    // Nothing of this object is touched after these calls: once the last
+    // request completed or on_finished ran, the job may be gone.
+    if (!batch.empty()) {
+        device_.submit(batch);
+    } else if (finished) {
+        auto done = std::move(on_finished_);
+        done();
+    }
+}
+
+void Job::account_locked(Slot& slot, int status, Clock::time_point now) {
+    const std::uint64_t latency = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - slot.submitted).count());
+    const std::uint64_t bs = options_.bs;
+    if (slot.operation == BlockOperation::write) {
+        // Only a completed verify write is known; any other leaves its range
+        // holding something no one can predict.
+        if (status == 0 && options_.verify) {
+            written_.record(BlockIdentity{slot.offset, bs, options_.seed, slot.generation});
+        } else {
+            written_.forget(slot.offset, bs);
+        }
+        if (status == 0) {
+            write_latency_.record(latency);
+            write_bytes_ += bs;
+            ++writes_;
+            write_ios_.fetch_add(1, std::memory_order_relaxed);
+        }
+    } else if (status == 0) {
+        if (phase_ == Phase::main) {
+            read_latency_.record(latency);
+            read_bytes_ += bs;
+            ++reads_;
+        }
+        read_ios_.fetch_add(1, std::memory_order_relaxed);
+        if (options_.verify || phase_ == Phase::verify) {
+            verify_read_locked(slot);
+        }
+    }
+    if (status != 0) {
+        fail_locked(fmt::format("{} at offset {}: {}", operation_name(slot.operation),
+                                describe_offset(slot.offset), describe_status(status)));
+        return;
+    }
+    ios_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(bs, std::memory_order_relaxed);
+}
+
+void Job::verify_read_locked(const Slot& slot) {
+    const std::vector<WrittenBlocks::Piece> pieces = written_.lookup(slot.offset, options_.bs);
+    if (pieces.empty()) {
+        // Never written with verify (or its last write failed): that it
+        // could be read is all there is to check.
+        ++verify_.blocks_unwritten;
+        return;
+    }
+    ++verify_.blocks_checked;
+    data_.resize(options_.bs);
+    copy_from_buffer(memory_, *slot.buffer, data_);
+    for (const WrittenBlocks::Piece& piece : pieces) {
+        const auto found =
+            std::span<const std::byte>(data_).subspan(piece.offset - slot.offset, piece.length);
+        std::string problem = check_block(piece.block, piece.offset, found, expected_);
+        if (!problem.empty()) {
+            fail_locked("verify: " + problem);
+            return;
+        }
+    }
+}
+
+void Job::fail_locked(std::string reason) {
+    if (error_.empty()) {
+        error_ = std::move(reason);
+    }
+    stopping_ = true;
+}
+
+bool Job::may_issue_locked(Clock::time_point now) {
+    if (stopping_) {
+        return false;
+    }
+    if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) {
+        fail_locked("cancelled");
+        return false;
+    }
+    if (limit_ && issued_ >= *limit_) {
+        return false;
+    }
+    return !(phase_ == Phase::main && plan_.deadline && now >= *plan_.deadline);
+}
+
+BlockOperation Job::choose_operation_locked() {
+    if (phase_ == Phase::verify) {
+        return BlockOperation::read;
+    }
+    if (does_read(options_.rw) && does_write(options_.rw)) {
+        return mix_.next() % 100 < options_.rwmixread ? BlockOperation::read
+                                                      : BlockOperation::write;
+    }
+    return does_write(options_.rw) ? BlockOperation::write : BlockOperation::read;
+}
+
+void Job::issue_locked(std::vector<BlockRequest>& batch) {
+    const Clock::time_point now = Clock::now();
+    while (!idle_.empty() && may_issue_locked(now)) {
+        const std::uint64_t offset = waiting_offset_ ? *waiting_offset_ : sequence_.next();
+        if (in_flight_offsets_.contains(offset)) {
+            // Its completion issues it.
+            waiting_offset_ = offset;
+            break;
+        }
+        waiting_offset_.reset();
+        const std::size_t index = idle_.back();
+        idle_.pop_back();
+        Slot& slot = slots_[index];
+        slot.offset = offset;
+        slot.operation = choose_operation_locked();
+        slot.generation = 0;
+        if (slot.operation == BlockOperation::write) {
+            ++writes_issued_;
+            if (options_.verify) {
+                slot.generation = written_.next_generation();
+                data_.resize(options_.bs);
+                make_block(BlockIdentity{offset, options_.bs, options_.seed, slot.generation},
+                           data_);
+                copy_to_buffer(memory_, *slot.buffer, data_);
+            }
+        }
+        in_flight_offsets_.insert(offset);
+        ++issued_;
+        slot.submitted = Clock::now();
+        batch.push_back(BlockRequest{
+            .operation = slot.operation,
+            .sector = offset / kSectorSize,
+            .buffer = slot.buffer,
+            .done = [this, index](int status) { complete(index, status); },
+        });
+    }
+}
+
+bool Job::advance_locked(std::vector<BlockRequest>& batch) {
+    for (;;) {
+        issue_locked(batch);
+        if (!in_flight_offsets_.empty()) {
+            return false;
+        }
+        if (phase_ == Phase::main) {
+            main_ended_ = Clock::now();
+            if (options_.verify && !does_read(options_.rw) && error_.empty() &&
+                writes_issued_ > 0) {
+                // Read back every block written: the first writes_issued_
+                // blocks of the (deterministic) sequence, all of them after a
+                // whole pass.
+                phase_ = Phase::verify;
+                sequence_ =
+                    OffsetSequence(plan_.start, plan_.blocks, options_.bs, is_random(options_.rw),
+                                   job_key(options_, plan_, kSequenceStream));
+                waiting_offset_.reset();
+                limit_ = std::min(writes_issued_, plan_.blocks);
+                issued_ = 0;
+                continue;
+            }
+        }
+        phase_ = Phase::finished;
+        ended_ = Clock::now();
+        return true;
+    }
+}
+
+JobResult Job::result() const {
+    std::lock_guard lock(mutex_);
+    JobResult result;
+    result.name = options_.name;
+    result.jobnum = plan_.jobnum;
+    const Clock::duration runtime = main_ended_ - started_;
+    result.read = direction(read_bytes_, reads_, read_latency_, runtime);
+    result.write = direction(write_bytes_, writes_, write_latency_, runtime);
+    result.verify = verify_;
+    result.elapsed_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(ended_ - started_).count());
+    result.error = error_;
+    return result;
+}
+
+}  // namespace pvsim::frontend::workload

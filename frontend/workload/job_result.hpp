@@ -1,0 +1,53 @@
+// What a run reports, shaped as fio's JSON output (jobs[].read, jobs[].write,
+// clat_ns, ...; result_json.hpp) where a field means the same, plus pvsim's
+// verify counts and error texts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "frontend/workload/latency_histogram.hpp"
+
+namespace pvsim::frontend::workload {
+
+// fio's jobs[].read / jobs[].write.
+struct DirectionResult {
+    std::uint64_t io_bytes = 0, total_ios = 0;
+    std::uint64_t runtime_ms = 0;
+    double iops = 0, bw_bytes = 0;  // per second
+    LatencyStats clat;
+};
+
+// Blocks a verifying read compared against what was last written there, and
+// blocks it found never written with verify (only required to be readable).
+struct VerifyResult {
+    std::uint64_t blocks_checked = 0, blocks_unwritten = 0;
+};
+
+struct JobResult {
+    std::string name;
+    std::uint32_t jobnum = 0;
+    DirectionResult read, write;
+    VerifyResult verify;
+    std::uint64_t elapsed_ms = 0;
+    std::string error;  // empty when it passed: the first I/O error or verify mismatch
+};
+
+struct RunResult {
+    std::vector<JobResult> jobs;
+    std::uint64_t elapsed_ms = 0;
+    std::string error;  // the first job error (empty: all passed)
+    bool ok() const { return error.empty(); }
+};
+
+// Where a run is, for a live progress line: I/Os and bytes done so far by
+// all jobs, including a write job's verify read-back.
+struct Progress {
+    std::chrono::nanoseconds elapsed{0};
+    std::uint64_t ios = 0, bytes = 0;
+    std::uint64_t read_ios = 0, write_ios = 0;
+};
+
+}  // namespace pvsim::frontend::workload

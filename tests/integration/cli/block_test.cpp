@@ -1,0 +1,153 @@
+// pvsim block-attach | block-detach | block-list: xl's DISKSPEC, both ends
+// Connected before attach returns, orderly and forced detach, and every
+// kind of bad input refused with nothing changed.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/integration/cli/cli_run.hpp"
+
+namespace pvsim::test {
+namespace {
+
+class CliBlockTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ASSERT_EQ(run_.pvsim({"up"}).code, 0);
+        ASSERT_EQ(run_.pvsim({"create", "g"}).code, 0);
+        image_ = run_.image("disk.img", 16 << 20);
+    }
+
+    nlohmann::json vbds() {
+        const CliResult list = run_.pvsim({"block-list", "g", "--json"});
+        EXPECT_EQ(list.code, 0) << list.err;
+        return list.json();
+    }
+
+    void refused(const std::vector<std::string>& args, const std::string& message) {
+        const nlohmann::json before = vbds();
+        const CliResult result = run_.pvsim(args);
+        EXPECT_NE(result.code, 0) << args.back();
+        EXPECT_NE(result.err.find(message), std::string::npos) << args.back() << ": " << result.err;
+        EXPECT_EQ(vbds(), before) << args.back();
+    }
+
+    std::string spec(const std::string& rest = "vdev=xvda") const {
+        return "target=" + image_.string() + "," + rest;
+    }
+
+    CliRun run_;
+    std::filesystem::path image_;
+};
+
+TEST_F(CliBlockTest, AttachListDetach) {
+    const CliResult attach = run_.pvsim({"block-attach", "g", spec()});
+    ASSERT_EQ(attach.code, 0) << attach.err;
+    const nlohmann::json list = vbds();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0]["vdev"], "xvda");
+    EXPECT_EQ(list[0]["devid"], 51712);
+    EXPECT_EQ(list[0]["target"], image_.string());
+    EXPECT_EQ(list[0]["access"], "rw");
+    EXPECT_EQ(list[0]["backend_domid"], 0);
+    EXPECT_EQ(list[0]["frontend"]["name"], "Connected");
+    EXPECT_EQ(list[0]["backend"]["state"], 4);
+    EXPECT_EQ(list[0]["features"]["flush-cache"], "1");
+
+    const CliResult table = run_.pvsim({"block-list", "g"});
+    EXPECT_NE(table.out.find("xvda"), std::string::npos);
+    EXPECT_NE(table.out.find("Connected"), std::string::npos);
+
+    // xl's own order (target last) and positional items work too.
+    const auto second = run_.image("second.img", 4 << 20);
+    ASSERT_EQ(
+        run_.pvsim({"block-attach", "g", "vdev=xvdb,access=ro,target=" + second.string()}).code, 0);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", second.string() + ",raw,xvdc,r"}).code, 0);
+    const nlohmann::json three = vbds();
+    ASSERT_EQ(three.size(), 3u);
+    EXPECT_EQ(three[1]["access"], "ro");
+    EXPECT_EQ(three[2]["vdev"], "xvdc");
+
+    for (const char* vdev : {"xvda", "xvdb", "xvdc"}) {
+        const CliResult detach = run_.pvsim({"block-detach", "g", vdev});
+        ASSERT_EQ(detach.code, 0) << detach.err;
+    }
+    EXPECT_TRUE(vbds().empty());
+    const auto list_all = run_.pvsim({"list", "--json"}).json();
+    EXPECT_EQ(list_all[1]["vbds"], 0);
+}
+
+TEST_F(CliBlockTest, BadInputIsRefusedAndChangesNothing) {
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", spec()}).code, 0);
+    refused({"block-attach", "nosuch", spec("vdev=xvdb")}, "no domain called \"nosuch\"");
+    refused({"block-attach", "g", spec("vdev=xvda")}, "vdev xvda of g is in use");
+    refused({"block-attach", "g", "target=/nonexistent/disk.img,vdev=xvdb"},
+            "/nonexistent/disk.img: No such file or directory");
+    refused({"block-attach", "g", spec("vdev=xvdb,foo=1")}, "unknown key \"foo\"");
+    refused({"block-attach", "g", spec("vdev=xvdb,access=rx")}, "access=rx");
+    refused({"block-attach", "g", "target=" + image_.string()}, "no vdev");
+    refused({"block-attach", "g", spec("vdev=xvd1")}, "xvd1");
+    refused({"block-attach", "g", spec("vdev=xvdb,format=qcow2")}, "format=qcow2");
+    refused({"block-attach", "g", spec("vdev=xvdb,specification=virtio")}, "not supported yet");
+    refused({"block-attach", "g", spec("vdev=xvdb,persistent=1")}, "not supported yet");
+    refused({"block-attach", "g", spec("vdev=xvdb,ring-page-order=9")}, "ring-page-order=9");
+    refused({"block-attach", "g", "target=/dev/null,vdev=xvdb"}, "not a regular file");
+    refused({"block-attach", "g", spec("vdev=xvdb,backend=g")}, "only dom0");
+    refused({"block-detach", "g", "xvdb"}, "g has no vdev xvdb");
+    refused({"block-detach", "nosuch", "xvda"}, "no domain called");
+}
+
+TEST_F(CliBlockTest, ReadWriteAccessToAFileThatIsNotWritableIsRefused) {
+    const auto readonly = run_.image("readonly.img", 4 << 20);
+    ASSERT_EQ(::chmod(readonly.c_str(), 0444), 0);
+    const std::string disk = "target=" + readonly.string() + ",vdev=xvdb";
+    std::vector<std::string> args = {PVSIM_CLI,      "--run-dir", run_.dir().string(),
+                                     "block-attach", "g",         disk};
+    if (::geteuid() == 0) {
+        // root writes any file: drop the capability that lets it, for the CLI.
+        args.insert(args.begin(), {"--bounding-set", "-dac_override", "--"});
+        args.insert(args.begin(), "setpriv");
+    }
+    const std::string program = ::geteuid() == 0 ? "/usr/bin/setpriv" : PVSIM_CLI;
+    args.erase(args.begin());
+    const CliResult result = [&] {
+        const auto out = run_.scratch() / "ro.out";
+        const auto err = run_.scratch() / "ro.err";
+        const std::string command = program + " " +
+                                    [&] {
+                                        std::string joined;
+                                        for (const auto& a : args) {
+                                            joined += "'" + a + "' ";
+                                        }
+                                        return joined;
+                                    }() +
+                                    "> " + out.string() + " 2> " + err.string();
+        const int status = std::system(command.c_str());
+        return CliResult{WEXITSTATUS(status), read_file(out), read_file(err)};
+    }();
+    EXPECT_NE(result.code, 0);
+    EXPECT_NE(result.err.find("access=rw needs it writable"), std::string::npos) << result.err;
+    EXPECT_TRUE(vbds().empty());
+    // access=ro attaches it.
+    const CliResult ro = run_.pvsim({"block-attach", "g", disk + ",access=ro"});
+    EXPECT_EQ(ro.code, 0) << ro.err;
+}
+
+TEST_F(CliBlockTest, DetachWithoutABackendNeedsForce) {
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", spec()}).code, 0);
+    // dom0's backend is gone: nothing will close the vbd.
+    const std::string pid = read_file(run_.dir() / "pvsim-backend.pid");
+    ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+    ASSERT_TRUE(
+        eventually([&] { return run_.count().processes.size() == 3; }, std::chrono::seconds(10)));
+
+    const CliResult orderly = run_.pvsim({"block-detach", "g", "xvda"});
+    EXPECT_NE(orderly.code, 0);
+    EXPECT_NE(orderly.err.find("--force"), std::string::npos) << orderly.err;
+    const CliResult forced = run_.pvsim({"block-detach", "g", "xvda", "--force"});
+    EXPECT_EQ(forced.code, 0) << forced.err;
+    EXPECT_TRUE(vbds().empty());
+}
+
+}  // namespace
+}  // namespace pvsim::test

@@ -1,0 +1,81 @@
+// pvsim create | destroy | list: guests come and go; every bad input gets a
+// clear message, a non-zero exit, and changes nothing.
+#include <gtest/gtest.h>
+
+#include "tests/integration/cli/cli_run.hpp"
+
+namespace pvsim::test {
+namespace {
+
+class CliDomainTest : public ::testing::Test {
+  protected:
+    void SetUp() override { ASSERT_EQ(run_.pvsim({"up"}).code, 0); }
+
+    nlohmann::json domains() {
+        const CliResult list = run_.pvsim({"list", "--json"});
+        EXPECT_EQ(list.code, 0) << list.err;
+        return list.json();
+    }
+
+    // The command fails, saying `message`, and the domains stay as they were.
+    void refused(const std::vector<std::string>& args, const std::string& message) {
+        const nlohmann::json before = domains();
+        const CliResult result = run_.pvsim(args);
+        EXPECT_NE(result.code, 0) << args[0];
+        EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
+        EXPECT_EQ(domains(), before);
+    }
+
+    CliRun run_;
+};
+
+TEST_F(CliDomainTest, CreateListDestroy) {
+    const CliResult g1 = run_.pvsim({"create", "g1"});
+    ASSERT_EQ(g1.code, 0) << g1.err;
+    EXPECT_EQ(g1.out, "1\n");
+    const CliResult g2 = run_.pvsim({"create", "g2", "--memory", "32M"});
+    ASSERT_EQ(g2.code, 0) << g2.err;
+    EXPECT_EQ(g2.out, "2\n");
+
+    const nlohmann::json list = domains();
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_EQ(list[1]["name"], "g1");
+    EXPECT_EQ(list[1]["memory"], 64u << 20);
+    EXPECT_EQ(list[2]["name"], "g2");
+    EXPECT_EQ(list[2]["domid"], 2);
+    EXPECT_EQ(list[2]["memory"], 32u << 20);
+    EXPECT_EQ(list[2]["state"], "running");
+    EXPECT_EQ(list[2]["vbds"], 0);
+    EXPECT_EQ(run_.count().processes.size(), 5u);
+
+    const CliResult table = run_.pvsim({"list"});
+    EXPECT_NE(table.out.find("Name"), std::string::npos);
+    EXPECT_NE(table.out.find("g2"), std::string::npos);
+
+    const CliResult destroy = run_.pvsim({"destroy", "g1"});
+    ASSERT_EQ(destroy.code, 0) << destroy.err;
+    const nlohmann::json after = domains();
+    ASSERT_EQ(after.size(), 2u);
+    EXPECT_EQ(after[1]["name"], "g2");
+    EXPECT_EQ(run_.count().processes.size(), 4u);
+    EXPECT_FALSE(std::filesystem::exists(run_.dir() / "guests" / "1.sock"));
+    // Its xenstore home went with it.
+    const CliResult home = run_.pvsim({"block-list", "g1"});
+    EXPECT_NE(home.code, 0);
+}
+
+TEST_F(CliDomainTest, BadInputIsRefusedAndChangesNothing) {
+    ASSERT_EQ(run_.pvsim({"create", "g1"}).code, 0);
+    refused({"create", "g1"}, "g1");
+    refused({"create", "bad/name"}, "only letters, digits");
+    refused({"create", "123"}, "would read as a domid");
+    refused({"create", "Domain-0"}, "domain 0's name");
+    refused({"create", "g2", "--memory", "12Q"}, "12Q");
+    refused({"create", "g2", "--memory", "100"}, "--memory");
+    refused({"destroy", "nosuch"}, "no domain called \"nosuch\"");
+    refused({"destroy", "dom0"}, "cannot be destroyed");
+    refused({"frobnicate"}, "frobnicate");
+}
+
+}  // namespace
+}  // namespace pvsim::test

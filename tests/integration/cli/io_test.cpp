@@ -1,0 +1,151 @@
+// pvsim io: a workload in the guest through its blkfront, reported as a
+// table or as fio's JSON with the per-request counts; verify catches a
+// corrupted block and stale data from a lost write, naming the offset;
+// bad options are refused.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/os/unique_fd.hpp"
+#include "tests/integration/cli/cli_run.hpp"
+
+namespace pvsim::test {
+namespace {
+
+class CliIoTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ASSERT_EQ(run_.pvsim({"up"}).code, 0);
+        ASSERT_EQ(run_.pvsim({"create", "g"}).code, 0);
+        image_ = run_.image("disk.img", 8 << 20);
+        ASSERT_EQ(
+            run_.pvsim({"block-attach", "g", "target=" + image_.string() + ",vdev=xvda"}).code, 0);
+    }
+
+    CliResult io(std::vector<std::string> options) {
+        options.insert(options.begin(), {"io", "g", "xvda"});
+        return run_.pvsim(options);
+    }
+
+    std::string image_bytes(off_t offset, std::size_t length) const {
+        os::UniqueFd fd(::open(image_.c_str(), O_RDONLY | O_CLOEXEC));
+        std::string bytes(length, '\0');
+        EXPECT_EQ(::pread(fd.get(), bytes.data(), length, offset), static_cast<ssize_t>(length));
+        return bytes;
+    }
+    void write_image(off_t offset, const std::string& bytes) const {
+        os::UniqueFd fd(::open(image_.c_str(), O_WRONLY | O_CLOEXEC));
+        ASSERT_EQ(::pwrite(fd.get(), bytes.data(), bytes.size(), offset),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+
+    CliRun run_;
+    std::filesystem::path image_;
+};
+
+TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
+    const CliResult write = io({"--rw", "randwrite", "--bs", "4k", "--iodepth", "8", "--size", "1M",
+                                "--verify", "crc32c", "--seed", "11", "--json"});
+    ASSERT_EQ(write.code, 0) << write.err;
+    EXPECT_EQ(write.out.find('\r'), std::string::npos);  // no progress line in a pipe
+    const nlohmann::json result = write.json();
+    ASSERT_EQ(result["jobs"].size(), 1u);
+    const nlohmann::json& job = result["jobs"][0];
+    EXPECT_EQ(job["error"], 0);
+    EXPECT_EQ(job["write"]["total_ios"], 256);
+    EXPECT_EQ(job["write"]["io_bytes"], 1 << 20);
+    EXPECT_GT(job["write"]["iops"].get<double>(), 0.0);
+    EXPECT_GT(job["write"]["bw_bytes"].get<double>(), 0.0);
+    EXPECT_TRUE(job["write"]["clat_ns"]["percentile"].contains("99.000000"));
+    EXPECT_LE(job["write"]["clat_ns"]["min"].get<double>(),
+              job["write"]["clat_ns"]["max"].get<double>());
+    EXPECT_EQ(job["read"]["total_ios"], 0);
+    EXPECT_EQ(job["verify"]["blocks_checked"], 256);  // the write job's read back
+
+    // 256 writes and 256 verify reads, one page each: one blkif request
+    // each, whose one grant the backend maps and unmaps (no persistent
+    // grants): two grant operations per request, exactly.
+    const nlohmann::json& counts = result["pvsim"]["counts"];
+    EXPECT_EQ(counts["requests"], 512);
+    EXPECT_EQ(counts["grant_ops"], 1024);
+    EXPECT_DOUBLE_EQ(counts["per_request"]["grant_ops"].get<double>(), 2.0);
+    EXPECT_GT(counts["hypercalls"].get<std::uint64_t>(), 0u);
+    // Event suppression: well under one notification per request each way.
+    EXPECT_LT(counts["per_request"]["notifications_to_backend"].get<double>(), 1.0);
+    EXPECT_LT(counts["per_request"]["notifications_to_frontend"].get<double>(), 1.0);
+
+    const CliResult read = io(
+        {"--rw", "randread", "--bs", "4k", "--iodepth", "4", "--size", "2M", "--verify", "crc32c"});
+    ASSERT_EQ(read.code, 0) << read.err;
+    EXPECT_NE(read.out.find("IOPS"), std::string::npos) << read.out;
+    EXPECT_NE(read.out.find("p99.9"), std::string::npos);
+    EXPECT_NE(read.out.find("256 blocks checked (256 never written"), std::string::npos)
+        << read.out;
+    EXPECT_NE(read.out.find("per request (512 blkif requests for 512 I/Os)"), std::string::npos)
+        << read.out;
+}
+
+TEST_F(CliIoTest, VerifyNamesTheOffsetOfACorruptedBlock) {
+    ASSERT_EQ(io({"--rw", "write", "--size", "256k", "--verify", "crc32c"}).code, 0);
+    // Every block now carries its header; spoil one byte of block 5.
+    std::string byte = image_bytes(5 * 4096 + 100, 1);
+    byte[0] = static_cast<char>(byte[0] ^ 0x5a);
+    write_image(5 * 4096 + 100, byte);
+    const CliResult read = io({"--rw", "read", "--size", "256k", "--verify", "crc32c"});
+    EXPECT_NE(read.code, 0);
+    EXPECT_NE(read.err.find("0x5000 (20480)"), std::string::npos) << read.err;
+}
+
+TEST_F(CliIoTest, VerifyCatchesStaleDataFromALostWrite) {
+    ASSERT_EQ(io({"--rw", "write", "--size", "64k", "--verify", "crc32c"}).code, 0);
+    const std::string first = image_bytes(0x3000, 4096);
+    ASSERT_EQ(io({"--rw", "write", "--size", "64k", "--verify", "crc32c"}).code, 0);
+    // As if the second write of block 3 had never reached the disk.
+    write_image(0x3000, first);
+    const CliResult read = io({"--rw", "read", "--size", "64k", "--verify", "crc32c"});
+    EXPECT_NE(read.code, 0);
+    EXPECT_NE(read.err.find("0x3000 (12288)"), std::string::npos) << read.err;
+    EXPECT_NE(read.err.find("stale"), std::string::npos) << read.err;
+}
+
+TEST_F(CliIoTest, MixedJobsAndSeveralJobsRun) {
+    const CliResult mixed =
+        io({"--rw", "randrw", "--rwmixread", "70", "--numjobs", "2", "--size", "1M", "--io_size",
+            "512k", "--iodepth", "4", "--verify", "crc32c", "--json"});
+    ASSERT_EQ(mixed.code, 0) << mixed.err;
+    const nlohmann::json result = mixed.json();
+    ASSERT_EQ(result["jobs"].size(), 2u);
+    for (const auto& job : result["jobs"]) {
+        const auto ios = job["read"]["total_ios"].get<int>() + job["write"]["total_ios"].get<int>();
+        EXPECT_EQ(ios, 128);
+        EXPECT_GT(job["read"]["total_ios"].get<int>(), job["write"]["total_ios"].get<int>());
+    }
+    const CliResult timed = io({"--rw", "randread", "--runtime", "300ms", "--json"});
+    ASSERT_EQ(timed.code, 0) << timed.err;
+    EXPECT_GE(timed.json()["jobs"][0]["read"]["runtime"].get<int>(), 250);
+}
+
+TEST_F(CliIoTest, BadOptionsAreRefused) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--bs", "4q"}, "4q"},
+        {{"--runtime", "5parsecs"}, "5parsecs"},
+        {{"--rw", "sideways"}, "sideways"},
+        {{"--iodepth", "0"}, "iodepth"},
+        {{"--verify", "md5"}, "md5"},
+        {{"--size", "1G"}, "size"},
+        {{"--bs", "1000"}, "bs"},
+    };
+    for (const auto& [options, message] : cases) {
+        const CliResult result = io(options);
+        EXPECT_NE(result.code, 0) << options[0];
+        EXPECT_NE(result.err.find(message), std::string::npos) << options[0] << ": " << result.err;
+    }
+    const CliResult vdev = run_.pvsim({"io", "g", "xvdb"});
+    EXPECT_NE(vdev.code, 0);
+    EXPECT_NE(vdev.err.find("g has no vdev xvdb"), std::string::npos) << vdev.err;
+    const CliResult domain = run_.pvsim({"io", "nosuch", "xvda"});
+    EXPECT_NE(domain.err.find("no domain called"), std::string::npos) << domain.err;
+}
+
+}  // namespace
+}  // namespace pvsim::test

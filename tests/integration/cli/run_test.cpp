@@ -1,0 +1,101 @@
+// pvsim up | down | env: the run's daemons start and stop, and down leaves no
+// process, socket or shared-memory object of the run behind (counted
+// independently of pvsim's own teardown check).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "tests/integration/cli/cli_run.hpp"
+
+namespace pvsim::test {
+namespace {
+
+std::vector<std::filesystem::path> sockets_in(const std::filesystem::path& dir) {
+    std::vector<std::filesystem::path> sockets;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+        if (entry.is_socket()) {
+            sockets.push_back(entry.path());
+        }
+    }
+    return sockets;
+}
+
+TEST(CliRunTest, UpStartsTheDaemonsAndDownLeavesNothing) {
+    CliRun run;
+    const CliResult up = run.pvsim({"up"});
+    ASSERT_EQ(up.code, 0) << up.err;
+    EXPECT_EQ(run.count().processes.size(), 3u);  // hypervisor, xenstored, dom0's backend
+
+    const CliResult list = run.pvsim({"list", "--json"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    ASSERT_EQ(list.json().size(), 1u);
+    EXPECT_EQ(list.json()[0]["name"], "Domain-0");
+
+    // Something to tear down: a guest with a disk.
+    ASSERT_EQ(run.pvsim({"create", "g1"}).code, 0);
+    const auto image = run.image("disk.img", 8 << 20);
+    ASSERT_EQ(run.pvsim({"block-attach", "g1", "target=" + image.string() + ",vdev=xvda"}).code, 0);
+    EXPECT_EQ(run.count().processes.size(), 4u);
+    EXPECT_FALSE(run.count().shared_memory.empty());
+
+    const CliResult down = run.pvsim({"down"});
+    ASSERT_EQ(down.code, 0) << down.err;
+    EXPECT_NE(down.out.find("g1 vbd 51712 detached"), std::string::npos) << down.out;
+    EXPECT_NE(down.out.find("destroyed g1"), std::string::npos) << down.out;
+    const RunCount left = run.count();
+    EXPECT_TRUE(left.processes.empty()) << left.processes.front();
+    EXPECT_TRUE(left.shared_memory.empty()) << left.shared_memory.front();
+    EXPECT_TRUE(sockets_in(run.dir()).empty()) << sockets_in(run.dir()).front();
+}
+
+TEST(CliRunTest, EnvPointsXenstoreToolsAtTheRun) {
+    CliRun run;
+    ASSERT_EQ(run.pvsim({"up"}).code, 0);
+    const CliResult env = run.pvsim({"env"});
+    ASSERT_EQ(env.code, 0);
+    const std::string socket = (run.dir() / "xenstored" / "socket").string();
+    EXPECT_NE(env.out.find("export XENSTORED_PATH='" + socket + "'"), std::string::npos) << env.out;
+    EXPECT_NE(env.out.find("export PVSIM_RUN_DIR='" +
+                           std::filesystem::canonical(run.dir()).string() + "'"),
+              std::string::npos)
+        << env.out;
+
+    // The printed variables work for Debian's xenstore-utils.
+    ASSERT_EQ(run.pvsim({"create", "web"}).code, 0);
+    const std::string command =
+        "sh -c 'eval \"$(" + std::string(PVSIM_CLI) + " --run-dir " + run.dir().string() +
+        " env)\" && xenstore-read /local/domain/1/name' > " + run.file("name.txt").string();
+    ASSERT_EQ(std::system(command.c_str()), 0);
+    EXPECT_EQ(read_file(run.file("name.txt")), "web\n");
+}
+
+TEST(CliRunTest, UpTwiceIsRefusedAndChangesNothing) {
+    CliRun run;
+    ASSERT_EQ(run.pvsim({"up"}).code, 0);
+    const auto before = run.count().processes;
+    const CliResult again = run.pvsim({"up"});
+    EXPECT_NE(again.code, 0);
+    EXPECT_NE(again.err.find("up already"), std::string::npos) << again.err;
+    EXPECT_EQ(run.count().processes, before);
+    EXPECT_EQ(run.pvsim({"list"}).code, 0);
+}
+
+TEST(CliRunTest, CommandsOnARunThatIsNotUpSaySo) {
+    CliRun run;
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"list"},
+                                                 {"create", "g"},
+                                                 {"block-list", "g"},
+                                                 {"destroy", "g"},
+                                                 {"io", "g", "xvda"}}) {
+        const CliResult result = run.pvsim(args);
+        EXPECT_NE(result.code, 0) << args[0];
+        EXPECT_NE(result.err.find("pvsim is not up in"), std::string::npos)
+            << args[0] << ": " << result.err;
+    }
+    // down on a run that is not up has nothing to do.
+    const CliResult down = run.pvsim({"down"});
+    EXPECT_EQ(down.code, 0) << down.err;
+}
+
+}  // namespace
+}  // namespace pvsim::test

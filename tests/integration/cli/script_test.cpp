@@ -1,0 +1,158 @@
+// pvsim script: every shipped scenario passes and leaves nothing behind; a
+// script is checked whole before it runs (unknown verbs and bad options
+// reported with their line number); the first failing line stops it with
+// its line number and reason, and the run is torn down either way.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "tests/integration/cli/cli_run.hpp"
+
+namespace pvsim::test {
+namespace {
+
+std::vector<std::string> shipped_scenarios() {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(PVSIM_SCENARIOS)) {
+        if (entry.path().extension() == ".pvsim") {
+            names.push_back(entry.path().stem().string());
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// The run directory a script printed first.
+std::filesystem::path script_run_dir(const std::string& out) {
+    std::smatch match;
+    const std::regex line("run directory (\\S+)");
+    return std::regex_search(out, match, line) ? std::filesystem::path(match[1].str())
+                                               : std::filesystem::path();
+}
+
+void expect_nothing_left(const std::filesystem::path& run_dir) {
+    ASSERT_FALSE(run_dir.empty());
+    const RunCount left = count_run_at(run_dir);
+    EXPECT_TRUE(left.processes.empty()) << left.processes.front();
+    EXPECT_TRUE(left.shared_memory.empty()) << left.shared_memory.front();
+    std::error_code ignored;
+    std::filesystem::remove_all(run_dir, ignored);
+}
+
+class ShippedScenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedScenario, PassesAndLeavesNothingBehind) {
+    TempDir scratch;
+    const auto file = std::filesystem::path(PVSIM_SCENARIOS) / (GetParam() + ".pvsim");
+    const CliResult result = run_cli(scratch.path(), {"script", file.string()});
+    EXPECT_EQ(result.code, 0) << result.out << result.err;
+    // Every state change printed with its time as it happened.
+    EXPECT_TRUE(std::regex_search(result.out,
+                                  std::regex(R"(\[\s+\d+\.\d{3}s\] \S+ xvda backend  Connected)")))
+        << result.out;
+    const auto run_dir = script_run_dir(result.out);
+    EXPECT_FALSE(std::filesystem::exists(run_dir)) << "a passing script's run is removed";
+    const RunCount left = count_run_at(run_dir);
+    EXPECT_TRUE(left.processes.empty()) << left.processes.front();
+    EXPECT_TRUE(left.shared_memory.empty()) << left.shared_memory.front();
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenario, ::testing::ValuesIn(shipped_scenarios()));
+
+TEST(CliScenarioFiles, TheShippedScenariosAreThere) {
+    const auto names = shipped_scenarios();
+    for (const char* expected : {"connect-detach", "frontend-close", "detach-during-io",
+                                 "read-only", "reattach-data-intact", "two-guests"}) {
+        EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+    }
+}
+
+class CliScriptTest : public ::testing::Test {
+  protected:
+    std::filesystem::path script(const std::string& text) {
+        const auto path = scratch_.path() / "test.pvsim";
+        std::ofstream(path) << text;
+        return path;
+    }
+    CliResult run(const std::string& text) {
+        return run_cli(scratch_.path(), {"script", script(text).string()});
+    }
+    TempDir scratch_;
+};
+
+TEST_F(CliScriptTest, AnUnknownVerbIsReportedWithItsLineBeforeAnythingRuns) {
+    const CliResult result = run("# a comment\ncreate g\n\nfrobnicate g\n");
+    EXPECT_EQ(result.code, 2);
+    EXPECT_NE(result.err.find("test.pvsim:4: unknown verb \"frobnicate\""), std::string::npos)
+        << result.err;
+    EXPECT_EQ(result.out, "");  // no run was started
+}
+
+TEST_F(CliScriptTest, BadOptionsAreReportedWithTheirLineBeforeAnythingRuns) {
+    for (const char* line :
+         {"create g --memory 12Q", "io g xvda --bs 4q", "wait-state g xvda frontend Bogus",
+          "block-attach g target=/x,vdev=xvda,foo=1", "expect-fail io g xvda --rw sideways",
+          "sleep forever", "kill g --signal NOPE", "xenstore-write /a", "up \"unclosed"}) {
+        const CliResult result = run("create g\n" + std::string(line) + "\n");
+        EXPECT_EQ(result.code, 2) << line;
+        EXPECT_NE(result.err.find("test.pvsim:2:"), std::string::npos) << line << result.err;
+        EXPECT_EQ(result.out, "") << line;
+    }
+}
+
+TEST_F(CliScriptTest, TheFirstFailingLineStopsTheScriptAndTheRunIsTornDown) {
+    const CliResult result =
+        run("create g\nxenstore-read /local/domain/1/name g\nxenstore-read /local/domain/1/name "
+            "wrong\ncreate h\n");
+    EXPECT_EQ(result.code, 1);
+    EXPECT_NE(result.err.find("test.pvsim:3: xenstore-read /local/domain/1/name wrong: "
+                              "/local/domain/1/name is \"g\", expected \"wrong\""),
+              std::string::npos)
+        << result.err;
+    EXPECT_EQ(result.out.find("> create h"), std::string::npos) << result.out;
+    // A failed script keeps its run directory for its logs, and nothing else.
+    const auto run_dir = script_run_dir(result.out);
+    EXPECT_NE(result.err.find("logs kept in " + run_dir.string()), std::string::npos);
+    EXPECT_TRUE(std::filesystem::exists(run_dir / "pvsim-hypervisor.log"));
+    expect_nothing_left(run_dir);
+}
+
+TEST_F(CliScriptTest, ExpectFailFailsWhenTheCommandSucceeds) {
+    const CliResult result = run("create g\nexpect-fail xenstore-read /local/domain/1/name\n");
+    EXPECT_EQ(result.code, 1);
+    EXPECT_NE(result.err.find("expected `xenstore-read /local/domain/1/name` to fail"),
+              std::string::npos)
+        << result.err;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+TEST_F(CliScriptTest, AFailedBackgroundCommandFailsTheWait) {
+    const CliResult result = run("background xenstore-read /nonexistent\nsleep 100ms\nwait\n");
+    EXPECT_EQ(result.code, 1);
+    EXPECT_NE(result.err.find("test.pvsim:3: wait: background xenstore-read /nonexistent"),
+              std::string::npos)
+        << result.err;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+TEST_F(CliScriptTest, KillAndRestartDom0AndXenstored) {
+    const CliResult result =
+        run("create g\n"
+            "kill g --signal KILL\n"
+            "kill dom0\n"
+            "restart dom0\n"
+            "expect-fail restart dom0\n"
+            "kill xenstored\n"
+            "xenstore-read /local/domain/0/name\n");
+    // The last line fails (xenstored is gone): the script stops there,
+    // after the others worked, and the teardown copes.
+    EXPECT_EQ(result.code, 1) << result.out << result.err;
+    EXPECT_NE(result.err.find("test.pvsim:7:"), std::string::npos) << result.err;
+    EXPECT_NE(result.out.find("failed as expected: restart dom0: it is running"), std::string::npos)
+        << result.out;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+}  // namespace
+}  // namespace pvsim::test

@@ -1,0 +1,306 @@
+// DISKSPEC parsing (tools/toolstack/disk_spec.hpp), against xl's syntax as
+// Xen's docs/misc/xl-disk-configuration.txt gives it: keys in any order,
+// positional target, format, vdev, access, `target=` swallowing commas,
+// flags, defaults for empty values, and an error naming the item for
+// anything else.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/units.hpp"
+#include "tools/toolstack/disk_spec.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+// The message of the ParseError `text` raises ("" and a failure if none).
+std::string error_of(const std::string& text) {
+    try {
+        (void)parse_disk_spec(text);
+    } catch (const ParseError& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "accepted \"" << text << "\"";
+    return {};
+}
+
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+    if (text.find(part) != std::string::npos) {
+        return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure()
+           << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+TEST(DiskSpec, KeysInAnyOrder) {
+    for (const char* text : {"target=/img/a.img,vdev=xvdb,access=ro,format=raw",
+                             "vdev=xvdb,access=ro,format=raw,target=/img/a.img",
+                             "access=ro,vdev=xvdb,target=/img/a.img,format=raw"}) {
+        const DiskSpec spec = parse_disk_spec(text);
+        EXPECT_EQ(spec.target, "/img/a.img") << text;
+        EXPECT_EQ(spec.vdev, "xvdb") << text;
+        EXPECT_EQ(spec.format, "raw") << text;
+        EXPECT_TRUE(spec.readonly) << text;
+        EXPECT_FALSE(spec.cdrom) << text;
+    }
+}
+
+TEST(DiskSpec, Defaults) {
+    const DiskSpec spec = parse_disk_spec("target=/a.img,vdev=xvda");
+    EXPECT_EQ(spec.format, "raw");
+    EXPECT_FALSE(spec.readonly);
+    EXPECT_FALSE(spec.cdrom);
+    EXPECT_EQ(spec.backend, "0");
+    EXPECT_EQ(spec.specification, "xen");
+    EXPECT_FALSE(spec.direct.has_value());
+    EXPECT_FALSE(spec.poll_us.has_value());
+    EXPECT_FALSE(spec.persistent.has_value());
+    EXPECT_FALSE(spec.queues.has_value());
+    EXPECT_FALSE(spec.ring_page_order.has_value());
+    EXPECT_FALSE(spec.max_indirect_segments.has_value());
+    EXPECT_FALSE(spec.grant_mode.has_value());
+    EXPECT_FALSE(spec.discard.has_value());
+    EXPECT_EQ(spec.feature_keys(), "");
+}
+
+TEST(DiskSpec, TargetFirstKeepsCommasUpToTheNextKey) {
+    const DiskSpec spec = parse_disk_spec("target=/a,b.img,vdev=xvda");
+    EXPECT_EQ(spec.target, "/a,b.img");
+    EXPECT_EQ(spec.vdev, "xvda");
+
+    // A flag also ends it.
+    const DiskSpec flagged = parse_disk_spec("target=/a,b,c.img,discard,vdev=xvdc");
+    EXPECT_EQ(flagged.target, "/a,b,c.img");
+    EXPECT_EQ(flagged.discard, true);
+    EXPECT_EQ(flagged.vdev, "xvdc");
+
+    // Something that only looks like a key (an unknown one) stays in the path.
+    EXPECT_EQ(parse_disk_spec("target=/x,y=z.img,vdev=xvda").target, "/x,y=z.img");
+}
+
+TEST(DiskSpec, TargetLastSwallowsTheRest) {
+    const DiskSpec spec = parse_disk_spec("vdev=xvda,access=r,target=/images/a,b,c.img");
+    EXPECT_EQ(spec.target, "/images/a,b,c.img");
+    EXPECT_EQ(spec.vdev, "xvda");
+    EXPECT_TRUE(spec.readonly);
+}
+
+TEST(DiskSpec, Positional) {
+    const DiskSpec spec = parse_disk_spec("/dev/vg/guest-volume,raw,hda,ro");
+    EXPECT_EQ(spec.target, "/dev/vg/guest-volume");
+    EXPECT_EQ(spec.format, "raw");
+    EXPECT_EQ(spec.vdev, "hda");
+    EXPECT_TRUE(spec.readonly);
+
+    const DiskSpec mixed = parse_disk_spec("/a.img,raw,xvdb,queues=2");
+    EXPECT_EQ(mixed.target, "/a.img");
+    EXPECT_EQ(mixed.vdev, "xvdb");
+    EXPECT_EQ(mixed.queues, 2u);
+    EXPECT_FALSE(mixed.readonly);
+}
+
+// xl-disk-configuration's own examples: these are all the same disk.
+TEST(DiskSpec, XlEquivalentForms) {
+    for (const char* text : {"/dev/vg/guest-volume,,hda", "/dev/vg/guest-volume,raw,hda,rw",
+                             "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume"}) {
+        const DiskSpec spec = parse_disk_spec(text);
+        EXPECT_EQ(spec.target, "/dev/vg/guest-volume") << text;
+        EXPECT_EQ(spec.format, "raw") << text;
+        EXPECT_EQ(spec.vdev, "hda") << text;
+        EXPECT_FALSE(spec.readonly) << text;
+        EXPECT_FALSE(spec.cdrom) << text;
+    }
+    for (const char* text :
+         {"/root/image.iso,,hdc,cdrom", "/root/image.iso,,hdc,,cdrom",
+          "/root/image.iso,raw,hdc,devtype=cdrom",
+          "format=raw, vdev=hdc, access=ro, devtype=cdrom, target=/root/image.iso"}) {
+        const DiskSpec spec = parse_disk_spec(text);
+        EXPECT_EQ(spec.target, "/root/image.iso") << text;
+        EXPECT_EQ(spec.vdev, "hdc") << text;
+        EXPECT_TRUE(spec.cdrom) << text;
+        EXPECT_TRUE(spec.readonly) << text;
+    }
+}
+
+// Positional items fill the positional parameters not yet given by name.
+TEST(DiskSpec, PositionalSkipsWhatWasGivenByName) {
+    const DiskSpec spec = parse_disk_spec("vdev=xvdb,/a.img,raw,ro");
+    EXPECT_EQ(spec.target, "/a.img");
+    EXPECT_EQ(spec.vdev, "xvdb");
+    EXPECT_TRUE(spec.readonly);
+
+    const DiskSpec format_named = parse_disk_spec("format=raw,/a.img,xvdc");
+    EXPECT_EQ(format_named.target, "/a.img");
+    EXPECT_EQ(format_named.vdev, "xvdc");
+}
+
+TEST(DiskSpec, EmptyValuesMeanTheDefault) {
+    const DiskSpec spec = parse_disk_spec("format=,access=,backend=,target=/a.img,vdev=xvda");
+    EXPECT_EQ(spec.format, "raw");
+    EXPECT_FALSE(spec.readonly);
+    EXPECT_EQ(spec.backend, "0");
+    // An empty value does not count as given: the key may come again.
+    EXPECT_EQ(parse_disk_spec("/a.img,,xvda,format=raw").format, "raw");
+}
+
+TEST(DiskSpec, AccessValues) {
+    EXPECT_FALSE(parse_disk_spec("/a.img,raw,xvda,rw").readonly);
+    EXPECT_FALSE(parse_disk_spec("/a.img,raw,xvda,w").readonly);
+    EXPECT_TRUE(parse_disk_spec("/a.img,raw,xvda,ro").readonly);
+    EXPECT_TRUE(parse_disk_spec("/a.img,raw,xvda,r").readonly);
+    EXPECT_TRUE(parse_disk_spec("target=/a.img,vdev=xvda,access=r").readonly);
+    const std::string message = error_of("target=/a.img,vdev=xvda,access=rx");
+    EXPECT_TRUE(contains(message, "access=rx"));
+    EXPECT_TRUE(contains(message, "rw, w, ro, r"));
+}
+
+TEST(DiskSpec, CdromIsReadOnly) {
+    for (const char* text :
+         {"target=/a.iso,vdev=hdc,devtype=cdrom", "/a.iso,raw,hdc,cdrom",
+          "cdrom,target=/a.iso,vdev=hdc", "target=/a.iso,vdev=hdc,devtype=cdrom,access=rw"}) {
+        const DiskSpec spec = parse_disk_spec(text);
+        EXPECT_TRUE(spec.cdrom) << text;
+        EXPECT_TRUE(spec.readonly) << text;
+    }
+    EXPECT_FALSE(parse_disk_spec("target=/a.img,vdev=xvda,devtype=disk").cdrom);
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,devtype=floppy"), "devtype=floppy"));
+    // The bare flag and devtype= are the same parameter.
+    EXPECT_TRUE(contains(error_of("cdrom,devtype=cdrom,target=/a.iso,vdev=hdc"),
+                         "\"devtype\" given twice"));
+}
+
+TEST(DiskSpec, Discard) {
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard").discard, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,no-discard").discard, false);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=1").discard, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=0").discard, false);
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,discard=2"), "discard=2"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,discard,no-discard"),
+                         "\"discard\" given twice"));
+}
+
+TEST(DiskSpec, OtherKeys) {
+    const DiskSpec spec = parse_disk_spec(
+        "target=/a.img,vdev=xvda,backend=driver-dom,specification=virtio,direct=1,poll-us=50");
+    EXPECT_EQ(spec.backend, "driver-dom");
+    EXPECT_EQ(spec.specification, "virtio");
+    EXPECT_EQ(spec.direct, true);
+    EXPECT_EQ(spec.poll_us, 50u);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,direct=0").direct, false);
+    EXPECT_TRUE(
+        contains(error_of("target=/a.img,vdev=xvda,specification=scsi"), "specification=scsi"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,direct=maybe"), "direct=maybe"));
+}
+
+struct Range {
+    const char* key;
+    std::uint32_t min, max;
+};
+
+TEST(DiskSpec, NumberRanges) {
+    for (const Range& range :
+         {Range{"queues", 1, 16}, Range{"ring-page-order", 0, 4},
+          Range{"max-indirect-segments", 0, 256}, Range{"poll-us", 0, 1000000}}) {
+        const std::string base = "target=/a.img,vdev=xvda," + std::string(range.key) + "=";
+        for (const std::uint32_t good : {range.min, range.max}) {
+            EXPECT_NO_THROW((void)parse_disk_spec(base + std::to_string(good))) << base << good;
+        }
+        const std::string expected =
+            "from " + std::to_string(range.min) + " to " + std::to_string(range.max);
+        std::vector<std::string> bad = {
+            std::to_string(range.max + 1), "x", "-1", "1.5", "+2", "99999999999"};
+        if (range.min > 0) {
+            bad.push_back(std::to_string(range.min - 1));
+        }
+        for (const std::string& value : bad) {
+            const std::string message = error_of(base + value);
+            EXPECT_TRUE(contains(message, std::string(range.key) + "=" + value));
+            EXPECT_TRUE(contains(message, expected));
+        }
+    }
+    const DiskSpec spec = parse_disk_spec(
+        "target=/a.img,vdev=xvda,queues=4,ring-page-order=2,max-indirect-segments=32");
+    EXPECT_EQ(spec.queues, 4u);
+    EXPECT_EQ(spec.ring_page_order, 2u);
+    EXPECT_EQ(spec.max_indirect_segments, 32u);
+}
+
+TEST(DiskSpec, FlagsAndGrantMode) {
+    const DiskSpec spec = parse_disk_spec("target=/a.img,vdev=xvda,persistent=0,grant-mode=copy");
+    EXPECT_EQ(spec.persistent, false);
+    EXPECT_EQ(spec.grant_mode, "copy");
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,persistent=1").persistent, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,grant-mode=map").grant_mode, "map");
+    const std::string message = error_of("target=/a.img,vdev=xvda,grant-mode=steal");
+    EXPECT_TRUE(contains(message, "grant-mode=steal"));
+    EXPECT_TRUE(contains(message, "map, copy"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,persistent=2"), "persistent=2"));
+}
+
+TEST(DiskSpec, FeatureKeysText) {
+    const DiskSpec spec = parse_disk_spec(
+        "target=/a.img,vdev=xvda,discard,grant-mode=copy,max-indirect-segments=0,"
+        "ring-page-order=1,queues=3,persistent=0");
+    EXPECT_EQ(spec.feature_keys(),
+              "persistent=0,queues=3,ring-page-order=1,max-indirect-segments=0,grant-mode=copy,"
+              "discard=1");
+    // Keys that are not blkif features are not in it.
+    EXPECT_EQ(
+        parse_disk_spec("target=/a.img,vdev=xvda,direct=1,poll-us=5,no-discard").feature_keys(),
+        "discard=0");
+}
+
+TEST(DiskSpec, UnknownKeyListsTheAcceptedOnes) {
+    const std::string message = error_of("target=/a.img,vdev=xvda,colour=blue");
+    EXPECT_TRUE(contains(message, "unknown key \"colour\""));
+    for (const char* key : {"access", "backend", "devtype", "direct", "discard", "format",
+                            "grant-mode", "max-indirect-segments", "persistent", "poll-us",
+                            "queues", "ring-page-order", "specification", "target", "vdev"}) {
+        EXPECT_TRUE(contains(message, key));
+    }
+}
+
+TEST(DiskSpec, KeyTwice) {
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,vdev=xvdb"), "\"vdev\" given twice"));
+    EXPECT_TRUE(
+        contains(error_of("target=/a.img,vdev=xvda,queues=1,queues=2"), "\"queues\" given twice"));
+    // A positional item and the same key by name.
+    EXPECT_TRUE(contains(error_of("/a.img,target=/b.img,vdev=xvda"), "\"target\" given twice"));
+    EXPECT_TRUE(contains(error_of("/a.img,raw,xvda,rw,access=ro"), "\"access\" given twice"));
+}
+
+TEST(DiskSpec, TooManyPositionals) {
+    const std::string message = error_of("/a.img,raw,xvda,rw,extra");
+    EXPECT_TRUE(contains(message, "\"extra\""));
+    EXPECT_TRUE(contains(message, "too many positional items"));
+    // An empty item with no positional parameter left for it.
+    EXPECT_TRUE(contains(error_of("/a.img,raw,xvda,rw,,discard"), "empty item"));
+    EXPECT_TRUE(contains(error_of("vdev=xvda,/a.img,raw,ro,,"), "empty item"));
+}
+
+TEST(DiskSpec, MissingTargetOrVdev) {
+    EXPECT_TRUE(contains(error_of("vdev=xvda"), "no target"));
+    EXPECT_TRUE(contains(error_of("target=,vdev=xvda"), "no target"));
+    EXPECT_TRUE(contains(error_of(""), "no target"));
+    EXPECT_TRUE(contains(error_of("target=/a.img"), "no vdev"));
+    EXPECT_TRUE(contains(error_of("/a.img,raw"), "no vdev"));
+    EXPECT_TRUE(contains(error_of("/a.img,raw,,ro"), "no vdev"));
+}
+
+TEST(DiskSpec, OnlyRawFormat) {
+    const std::string message = error_of("target=/a.qcow2,vdev=xvda,format=qcow2");
+    EXPECT_TRUE(contains(message, "format=qcow2"));
+    EXPECT_TRUE(contains(message, "raw"));
+    EXPECT_TRUE(contains(error_of("/a.img,vhd,xvda"), "format=vhd"));
+}
+
+TEST(DiskSpec, EveryErrorIsAParseErrorWithDiskspecInIt) {
+    for (const char* bad : {"", "vdev=xvda", "target=/a", "/a,raw,xvda,rw,x", "a=b",
+                            "target=/a,vdev=xvda,format=qcow2", "target=/a,vdev=xvda,queues=0"}) {
+        EXPECT_TRUE(contains(error_of(bad), "DISKSPEC: ")) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace pvsim::tools::toolstack

@@ -1,0 +1,71 @@
+// fio's JSON shape for a run's result.
+#include "frontend/workload/result_json.hpp"
+
+#include <gtest/gtest.h>
+
+#include "workload_fixture.hpp"
+
+namespace pvsim::frontend::workload {
+namespace {
+
+TEST(FioJson, PercentileKeysAreFios) {
+    EXPECT_EQ(fio_percentile_key(50), "50.000000");
+    EXPECT_EQ(fio_percentile_key(99.95), "99.950000");
+}
+
+TEST_F(WorkloadTest, TheJsonHasFiosFieldNamesAndConsistentNumbers) {
+    JobOptions o = options(RwMode::randrw, 4, true);
+    o.name = "mixed";
+    o.numjobs = 2;
+    const RunResult result = run(o);
+    ASSERT_TRUE(result.ok()) << result.error;
+    const nlohmann::json json = to_fio_json(result);
+    EXPECT_TRUE(json.at("fio version").get<std::string>().starts_with("pvsim-"));
+    EXPECT_FALSE(json.contains("error"));
+    ASSERT_EQ(json.at("jobs").size(), 2u);
+    for (std::size_t j = 0; j < 2; ++j) {
+        const auto& job = json["jobs"][j];
+        EXPECT_EQ(job.at("jobname"), "mixed");
+        EXPECT_EQ(job.at("jobnum"), j);
+        EXPECT_EQ(job.at("error"), 0);
+        EXPECT_TRUE(job.at("elapsed").is_number_unsigned());
+        std::uint64_t ios = 0;
+        for (const char* direction : {"read", "write"}) {
+            const auto& d = job.at(direction);
+            const std::uint64_t io_bytes = d.at("io_bytes");
+            const std::uint64_t total_ios = d.at("total_ios");
+            ios += total_ios;
+            EXPECT_EQ(io_bytes, total_ios * kBs);
+            EXPECT_EQ(d.at("io_kbytes"), io_bytes / 1024);
+            const std::uint64_t bw_bytes = d.at("bw_bytes");
+            EXPECT_EQ(d.at("bw"), bw_bytes / 1024);
+            const double iops = d.at("iops");
+            EXPECT_NEAR(static_cast<double>(bw_bytes), iops * kBs, iops * kBs * 0.01 + 1);
+            EXPECT_TRUE(d.at("runtime").is_number_unsigned());
+            const auto& clat = d.at("clat_ns");
+            const std::uint64_t min = clat.at("min"), max = clat.at("max");
+            const std::uint64_t p50 = clat.at("percentile").at("50.000000");
+            const std::uint64_t p99 = clat.at("percentile").at("99.000000");
+            EXPECT_LE(min, p50);
+            EXPECT_LE(p50, p99);
+            EXPECT_LE(p99, max);
+            EXPECT_TRUE(clat.at("mean").is_number());
+            EXPECT_TRUE(clat.at("stddev").is_number());
+            EXPECT_EQ(clat.at("percentile").size(), kFioPercentiles.size());
+        }
+        EXPECT_EQ(ios, (kDiskBytes / 2) / kBs);
+        EXPECT_EQ(job.at("verify").at("blocks_checked"), result.jobs[j].verify.blocks_checked);
+        EXPECT_TRUE(job.at("verify").contains("blocks_unwritten"));
+    }
+}
+
+TEST_F(WorkloadTest, AFailedRunSaysSoInTheJson) {
+    ASSERT_TRUE(run(options(RwMode::write, 4, true)).ok());
+    disk_.flip_byte(3 * kBs);
+    const nlohmann::json json = to_fio_json(run(options(RwMode::read, 4, true)));
+    EXPECT_EQ(json["jobs"][0]["error"], 1);
+    EXPECT_NE(json.at("error").get<std::string>().find("offset 0x3000 (12288)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pvsim::frontend::workload

@@ -1,0 +1,121 @@
+#include "tools/cli/block_attach.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/units.hpp"
+#include "common/xen/xenbus.hpp"
+#include "tools/toolstack/domain.hpp"
+#include "tools/toolstack/guests.hpp"
+#include "tools/toolstack/run.hpp"
+#include "tools/toolstack/run_daemons.hpp"
+#include "tools/toolstack/vbd_status.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+using xen::XenbusState;
+
+// The target must exist, be a regular file or a block device, and allow
+// the access asked for, checked as the backend (same user here) will open it.
+std::string checked_target(const toolstack::DiskSpec& spec) {
+    const std::filesystem::path target = std::filesystem::absolute(spec.target);
+    struct stat st {};
+    if (::stat(target.c_str(), &st) != 0) {
+        throw CommandError("target " + spec.target + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        throw CommandError("target " + spec.target + ": not a regular file or block device");
+    }
+    if (::access(target.c_str(), spec.readonly ? R_OK : R_OK | W_OK) != 0) {
+        throw CommandError(
+            "target " + spec.target + ": " + std::strerror(errno) +
+            (spec.readonly ? ""
+                           : " (access=rw needs it writable; access=ro attaches it read-only)"));
+    }
+    return target.string();
+}
+
+std::string end_state(const std::optional<XenbusState>& state) {
+    return state ? std::string(xen::name(*state)) : "gone";
+}
+
+}  // namespace
+
+toolstack::VbdPaths block_attach(Session& session, const std::string& domain_name,
+                                 const toolstack::DiskSpec& spec,
+                                 std::chrono::milliseconds timeout) {
+    if (spec.specification != "xen") {
+        throw CommandError("specification=" + spec.specification +
+                           ": not supported yet (pvsim serves specification=xen)");
+    }
+    if (const std::string features = spec.feature_keys(); !features.empty()) {
+        throw CommandError("DISKSPEC " + features +
+                           ": not supported yet (the blkif feature keys are parsed but not "
+                           "negotiated)");
+    }
+    const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), domain_name);
+    if (domain.domid == 0) {
+        throw CommandError("block-attach: dom0 runs the backends; attach to a guest");
+    }
+    const toolstack::DomainRecord backend = toolstack::find_domain(session.control(), spec.backend);
+    if (backend.domid != 0) {
+        throw CommandError("backend=" + spec.backend +
+                           ": only dom0 runs a block backend in this run");
+    }
+    if (!toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {
+        throw CommandError("dom0's backend (" + std::string(toolstack::kDom0Daemon) +
+                           ") is not running; nothing would serve the disk (a script can `restart "
+                           "dom0`; else pvsim down, then up)");
+    }
+    if (auto existing = toolstack::find_vbd(session.xenstore(), domain.domid, spec.vdev)) {
+        const auto status = toolstack::read_vbd_status(session.xenstore(), *existing);
+        throw CommandError("vdev " + spec.vdev + " of " + domain.name + " is in use (" +
+                           status.vdev + " -> " + status.target + ")");
+    }
+    toolstack::VbdSpec vbd;
+    vbd.domid = domain.domid;
+    vbd.backend_domid = backend.domid;
+    vbd.vdev = spec.vdev;
+    vbd.target = checked_target(spec);
+    vbd.readonly = spec.readonly;
+    vbd.cdrom = spec.cdrom;
+    vbd.direct = spec.direct.value_or(false);
+    vbd.poll_us = spec.poll_us;
+
+    auto& xs = session.xenstore();
+    toolstack::VbdPaths paths;
+    try {
+        paths = toolstack::attach_vbd(xs, vbd, timeout);
+    } catch (const std::exception& e) {
+        if (auto left = toolstack::find_vbd(xs, domain.domid, spec.vdev)) {
+            toolstack::detach_or_force(xs, *left, true, std::chrono::milliseconds(0));
+        }
+        throw CommandError(e.what());
+    }
+    // Connected at both ends, or an end gave up.
+    auto settled = [](std::optional<XenbusState> state) {
+        return !state || *state == XenbusState::connected || *state == XenbusState::closing ||
+               *state == XenbusState::closed;
+    };
+    const auto front = toolstack::wait_for_state(xs, paths.frontend + "/state", settled, timeout);
+    const auto back =
+        toolstack::wait_for_state(xs, paths.backend + "/state", settled, std::chrono::seconds(5));
+    if (front.state == XenbusState::connected && back.state == XenbusState::connected) {
+        return paths;
+    }
+    const auto status = toolstack::read_vbd_status(xs, paths);
+    const std::string why =
+        status.error
+            ? *status.error
+            : "frontend " + end_state(front.state) + ", backend " + end_state(back.state) +
+                  (front.accepted ? "" : " after " + std::to_string(timeout.count()) + " ms");
+    toolstack::detach_or_force(xs, paths, false, std::chrono::seconds(5));
+    throw CommandError("vdev " + spec.vdev + " of " + domain.name + " did not connect: " + why);
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,101 @@
+// pvsim block-attach | block-detach | block-list (DESIGN.md §7), xl's: the
+// DISKSPEC is checked in full before anything is written, attach returns
+// once both ends are Connected (or fails with the ends' error text, leaving
+// nothing behind), detach is libxl's orderly remove.
+#include "common/xen/xenbus.hpp"
+#include "tools/cli/block_attach.hpp"
+#include "tools/cli/command.hpp"
+#include "tools/cli/table.hpp"
+#include "tools/cli/validators.hpp"
+#include "tools/toolstack/disk_spec.hpp"
+#include "tools/toolstack/domain.hpp"
+#include "tools/toolstack/guests.hpp"
+#include "tools/toolstack/vbd_status.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+using xen::XenbusState;
+
+std::string state_name(std::optional<XenbusState> state) {
+    return state ? std::string(xen::name(*state)) : "-";
+}
+
+struct DetachOptions {
+    std::string name;
+    std::string vdev;
+    bool force = false;
+};
+
+void block_detach(Session& session, const DetachOptions& options) {
+    const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), options.name);
+    const auto paths = toolstack::find_vbd(session.xenstore(), domain.domid, options.vdev);
+    if (!paths) {
+        throw CommandError(domain.name + " has no vdev " + options.vdev +
+                           " (see `pvsim block-list " + domain.name + "`)");
+    }
+    try {
+        toolstack::detach_vbd(session.xenstore(), *paths,
+                              {std::chrono::seconds(10), options.force});
+    } catch (const std::runtime_error& e) {
+        throw CommandError(std::string(e.what()) + " (--force removes it anyway)");
+    }
+}
+
+void block_list(Session& session, const std::string& name, bool json) {
+    const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), name);
+    nlohmann::json vbds = nlohmann::json::array();
+    Table table({"Vdev", ">BE", "Target", "Access", "Frontend", "Backend", "Features"});
+    for (const auto& paths : toolstack::list_vbds(session.xenstore(), domain.domid)) {
+        const toolstack::VbdStatus status = toolstack::read_vbd_status(session.xenstore(), paths);
+        vbds.push_back(status.to_json());
+        std::string features;
+        for (const auto& [feature, value] : status.features) {
+            features += (features.empty() ? "" : ",") + feature +
+                        (value == "1" ? std::string() : "=" + value);
+        }
+        table.add({status.vdev, std::to_string(paths.backend_domid), status.target, status.access,
+                   state_name(status.frontend_state), state_name(status.backend_state),
+                   features.empty() ? "-" : features});
+    }
+    session.print(json ? vbds.dump(2) + "\n" : table.render());
+}
+
+}  // namespace
+
+void add_block_commands(CLI::App& app, Selected& selected) {
+    auto attach = std::make_shared<std::pair<std::string, std::string>>();
+    CLI::App* attach_cmd = app.add_subcommand(
+        "block-attach", "Attach a disk to a guest (xl's DISKSPEC: target=PATH,vdev=xvda,...)");
+    attach_cmd->add_option("NAME", attach->first, "The guest")->required();
+    attach_cmd->add_option("DISKSPEC", attach->second, "target=PATH,vdev=xvda,access=rw,...")
+        ->required()
+        ->check(disk_spec_validator());
+    attach_cmd->callback([&selected, attach] {
+        selected = [attach](Session& session) {
+            block_attach(session, attach->first, toolstack::parse_disk_spec(attach->second));
+        };
+    });
+
+    auto detach = std::make_shared<DetachOptions>();
+    CLI::App* detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a guest");
+    detach_cmd->add_option("NAME", detach->name, "The guest")->required();
+    detach_cmd->add_option("VDEV", detach->vdev, "Its vdev (xvda)")
+        ->required()
+        ->check(vdev_validator());
+    detach_cmd->add_flag("--force", detach->force,
+                         "Remove the device even when the backend does not close in time");
+    detach_cmd->callback([&selected, detach] {
+        selected = [detach](Session& session) { block_detach(session, *detach); };
+    });
+
+    auto list = std::make_shared<std::pair<std::string, bool>>();
+    CLI::App* list_cmd = app.add_subcommand("block-list", "List a guest's disks");
+    list_cmd->add_option("NAME", list->first, "The guest")->required();
+    list_cmd->add_flag("--json", list->second, "JSON instead of a table");
+    list_cmd->callback([&selected, list] {
+        selected = [list](Session& session) { block_list(session, list->first, list->second); };
+    });
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,173 @@
+#include "tools/cli/io_command.hpp"
+
+#include <fmt/format.h>
+
+#include "common/units.hpp"
+#include "common/xen/xenbus.hpp"
+#include "tools/cli/command.hpp"
+#include "tools/cli/progress_line.hpp"
+#include "tools/cli/validators.hpp"
+#include "tools/toolstack/domain.hpp"
+#include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/vbd_status.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+nlohmann::json job_json(const IoOptions& options) {
+    nlohmann::json job = {{"name", options.name},
+                          {"rw", options.rw},
+                          {"bs", parse_size(options.bs)},
+                          {"iodepth", options.iodepth},
+                          {"offset", parse_size(options.offset)},
+                          {"rwmixread", options.rwmixread},
+                          {"numjobs", options.numjobs},
+                          {"verify", options.verify == "crc32c"}};
+    if (options.size) {
+        job["size"] = parse_size(*options.size);
+    }
+    if (options.io_size) {
+        job["io_size"] = parse_size(*options.io_size);
+    }
+    if (options.runtime) {
+        job["runtime_ns"] = parse_duration(*options.runtime).count();
+    }
+    if (options.seed) {
+        job["seed"] = *options.seed;
+    }
+    return job;
+}
+
+void io(Session& session, const IoOptions& options) {
+    const IoOutcome outcome = run_io(session, options);
+    if (options.json) {
+        session.print(io_json(options, outcome).dump(2) + "\n");
+    } else {
+        session.print(render_io_table(outcome.result, outcome.counts));
+    }
+    if (!outcome.error.empty()) {
+        throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
+    }
+}
+
+}  // namespace
+
+IoOutcome run_io(Session& session, const IoOptions& options) {
+    const toolstack::DomainRecord domain =
+        toolstack::find_domain(session.control(), options.domain);
+    const auto paths = toolstack::find_vbd(session.xenstore(), domain.domid, options.vdev);
+    if (!paths) {
+        throw CommandError(domain.name + " has no vdev " + options.vdev +
+                           " (see `pvsim block-list " + domain.name + "`)");
+    }
+    // A device whose ends have closed (unplugged, or detached under a
+    // workload) stays so until the toolstack removes it: no use waiting.
+    const auto status = toolstack::read_vbd_status(session.xenstore(), *paths);
+    for (const auto& end : {status.frontend_state, status.backend_state}) {
+        if (end == xen::XenbusState::closing || end == xen::XenbusState::closed) {
+            throw CommandError(options.vdev + " of " + domain.name + " is " +
+                               std::string(xen::name(*end)) +
+                               " (block-detach it, then attach it again)");
+        }
+    }
+    toolstack::GuestAgent agent(session.run(), domain.domid);
+    (void)agent.request({{"op", "wait-device"}, {"devid", paths->devid}, {"timeout_ms", 10000}});
+
+    const nlohmann::json before = session.control().stats();
+    ProgressLine progress(session, options.progress && !options.json);
+    double last_seconds = 0, last_ios = 0;
+    const nlohmann::json reply = agent.stream(
+        {{"op", "io"}, {"devid", paths->devid}, {"job", job_json(options)}, {"progress_ms", 500}},
+        [&](const nlohmann::json& p) {
+            // The IOPS of the last interval: what the run does now.
+            const double seconds = p.value("elapsed_ns", 0.0) / 1e9;
+            const double ios = p.value("ios", 0.0);
+            const double rate =
+                seconds > last_seconds ? (ios - last_ios) / (seconds - last_seconds) : 0.0;
+            last_seconds = seconds;
+            last_ios = ios;
+            progress.show(fmt::format("{} {} {}: {:.1f}s elapsed, {} I/Os, {} IOPS now",
+                                      domain.name, options.vdev, options.rw, seconds,
+                                      static_cast<std::uint64_t>(ios), format_rate(rate)));
+        });
+    progress.clear();
+    const nlohmann::json after = session.control().stats();
+
+    IoOutcome outcome;
+    outcome.error = reply.value("ok", false) ? "" : reply.value("error", std::string("failed"));
+    if (!reply.contains("result")) {
+        throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
+    }
+    outcome.result = reply.at("result");
+    outcome.counts =
+        IoCounts::measure(outcome.result, reply.value("frontend", nlohmann::json::object()), before,
+                          after, domain.domid, paths->backend_domid);
+    return outcome;
+}
+
+nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome) {
+    nlohmann::json out = outcome.result;
+    out["pvsim"] = {{"domain", options.domain},
+                    {"vdev", options.vdev},
+                    {"transport", "xen"},
+                    {"counts", outcome.counts.to_json()}};
+    if (!outcome.error.empty()) {
+        out["pvsim"]["error"] = outcome.error;
+    }
+    return out;
+}
+
+void add_io_command(CLI::App& app, Selected& selected) {
+    auto options = std::make_shared<IoOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "io", "Run a workload in the guest on one of its disks (fio's options and meanings)");
+    cmd->add_option("NAME", options->domain, "The guest")->required();
+    cmd->add_option("VDEV", options->vdev, "Its disk (xvda)")->required()->check(vdev_validator());
+    cmd->add_option("--name", options->name, "fio's jobname")->capture_default_str();
+    cmd->add_option("--rw,--readwrite", options->rw, "The I/O pattern")
+        ->capture_default_str()
+        ->check(
+            CLI::IsMember({"read", "write", "randread", "randwrite", "rw", "readwrite", "randrw"}));
+    cmd->add_option("--bs,--blocksize", options->bs, "Block size of each I/O")
+        ->capture_default_str()
+        ->check(size_validator());
+    cmd->add_option("--iodepth", options->iodepth, "I/Os in flight per job")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    cmd->add_option("--size", options->size,
+                    "Bytes of the disk each job covers (default: the disk from --offset, shared "
+                    "out among the jobs)")
+        ->check(size_validator());
+    cmd->add_option("--offset", options->offset, "Where the first job's region starts")
+        ->capture_default_str()
+        ->check(size_validator());
+    cmd->add_option("--runtime", options->runtime,
+                    "Stop after this long (seconds, or 500ms, 2m...); without --io_size the job "
+                    "runs for that long")
+        ->check(duration_validator());
+    cmd->add_option("--io_size,--io-size,--io_limit", options->io_size,
+                    "Bytes each job transfers (default --size)")
+        ->check(size_validator());
+    cmd->add_option("--rwmixread", options->rwmixread, "Percent reads of rw/randrw")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
+    cmd->add_option("--numjobs", options->numjobs,
+                    "Jobs at once, each on its own slice of the disk (fio's "
+                    "offset_increment=size)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    cmd->add_option("--seed,--randseed", options->seed, "Seed of the offsets and the data");
+    cmd->add_option("--verify", options->verify,
+                    "crc32c: every written block carries a checked header; reads check it")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"none", "crc32c"}));
+    cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
+    cmd->callback([&selected, options] {
+        if (options->rw == "readwrite") {
+            options->rw = "rw";
+        }
+        selected = [options](Session& session) { io(session, *options); };
+    });
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,50 @@
+// `pvsim io NAME VDEV [fio-style options]`: a workload run inside the guest
+// by its agent (frontend/guest) through the guest's block API, with fio's
+// option names and meanings (DESIGN.md §7) and fio's JSON field names.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/cli/io_report.hpp"
+#include "tools/cli/session.hpp"
+
+namespace pvsim::tools::cli {
+
+struct IoOptions {
+    std::string domain;
+    std::string vdev;
+    std::string name = "pvsim";
+    std::string rw = "read";
+    std::string bs = "4k";
+    std::uint32_t iodepth = 1;
+    std::optional<std::string> size;
+    std::string offset = "0";
+    std::optional<std::string> runtime;
+    std::optional<std::string> io_size;
+    std::uint32_t rwmixread = 50;
+    std::uint32_t numjobs = 1;
+    std::optional<std::uint64_t> seed;
+    std::string verify = "none";  // none | crc32c
+    bool json = false;
+    bool progress = true;  // a live line on a terminal (never with json)
+};
+
+struct IoOutcome {
+    nlohmann::json result;  // fio's shape (jobs[]...)
+    IoCounts counts;
+    std::string error;  // empty when the job passed
+};
+
+// Runs the job and returns what it did; throws CommandError when it could
+// not run at all (unknown domain or vdev, bad options the guest refused).
+IoOutcome run_io(Session& session, const IoOptions& options);
+
+// The JSON `pvsim io --json` prints: fio's object plus "pvsim": the domain,
+// vdev and the per-request counts.
+nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome);
+
+}  // namespace pvsim::tools::cli

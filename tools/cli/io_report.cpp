@@ -1,0 +1,171 @@
+#include "tools/cli/io_report.hpp"
+
+#include <fmt/format.h>
+
+#include "tools/cli/table.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+const nlohmann::json* domain_counters(const nlohmann::json& stats, xen::DomId domid) {
+    for (const auto& domain : stats) {
+        if (domain.value("domid", -1) == static_cast<int>(domid)) {
+            return &domain.at("counters");
+        }
+    }
+    return nullptr;
+}
+
+// Hypercalls as Xen would count them: the ones that reached the hypervisor
+// plus event sends that took the shared fast path (each an EVTCHNOP_send).
+std::uint64_t hypercalls_of(const nlohmann::json& counters) {
+    std::uint64_t total = counters.value("events_sent_fast", std::uint64_t{0});
+    for (const auto& [name, count] : counters.at("hypercalls").items()) {
+        total += count.get<std::uint64_t>();
+    }
+    return total;
+}
+
+std::uint64_t grant_ops_of(const nlohmann::json& counters) {
+    return counters.value("grant_maps", std::uint64_t{0}) +
+           counters.value("grant_unmaps", std::uint64_t{0}) +
+           counters.value("grant_copies", std::uint64_t{0});
+}
+
+template <typename Measure>
+std::uint64_t delta(const nlohmann::json& before, const nlohmann::json& after, xen::DomId domid,
+                    Measure measure) {
+    const auto* b = domain_counters(before, domid);
+    const auto* a = domain_counters(after, domid);
+    if (a == nullptr) {
+        return 0;
+    }
+    const std::uint64_t end = measure(*a);
+    const std::uint64_t start = b == nullptr ? 0 : measure(*b);
+    return end > start ? end - start : 0;
+}
+
+double per(std::uint64_t count, std::uint64_t requests) {
+    return requests == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(requests);
+}
+
+std::string percentile(const nlohmann::json& clat, const char* key) {
+    const auto& percentiles = clat.value("percentile", nlohmann::json::object());
+    const auto found = percentiles.find(key);
+    return found == percentiles.end() ? "-" : format_latency(found->get<double>());
+}
+
+}  // namespace
+
+IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& frontend,
+                           const nlohmann::json& before, const nlohmann::json& after,
+                           xen::DomId guest, xen::DomId backend) {
+    IoCounts counts;
+    counts.requests = frontend.value("requests", std::uint64_t{0});
+    counts.notifications_to_backend = frontend.value("notifications_sent", std::uint64_t{0});
+    counts.notifications_to_frontend = frontend.value("notifications_received", std::uint64_t{0});
+    counts.hypercalls = delta(before, after, guest, hypercalls_of) +
+                        (backend == guest ? 0 : delta(before, after, backend, hypercalls_of));
+    counts.grant_ops = delta(before, after, guest, grant_ops_of) +
+                       (backend == guest ? 0 : delta(before, after, backend, grant_ops_of));
+    for (const auto& job : result.value("jobs", nlohmann::json::array())) {
+        for (const char* direction : {"read", "write"}) {
+            counts.ios +=
+                job.value(direction, nlohmann::json::object()).value("total_ios", std::uint64_t{0});
+        }
+    }
+    return counts;
+}
+
+nlohmann::json IoCounts::to_json() const {
+    return {{"requests", requests},
+            {"ios", ios},
+            {"requests_per_io", per(requests, ios)},
+            {"notifications_to_backend", notifications_to_backend},
+            {"notifications_to_frontend", notifications_to_frontend},
+            {"hypercalls", hypercalls},
+            {"grant_ops", grant_ops},
+            {"per_request",
+             {{"notifications_to_backend", per(notifications_to_backend, requests)},
+              {"notifications_to_frontend", per(notifications_to_frontend, requests)},
+              {"hypercalls", per(hypercalls, requests)},
+              {"grant_ops", per(grant_ops, requests)}}}};
+}
+
+// Each unit is chosen by the value as printed, so that what would round up
+// to 1000 (or 1024) of one unit shows as 1 of the next: 999999 ns is
+// "1.00ms", not "1000.0us".
+std::string format_rate(double per_second) {
+    if (per_second >= 1e6 - 0.5e2) {
+        return fmt::format("{:.2f}M", per_second / 1e6);
+    }
+    if (per_second >= 1e4 - 0.5) {
+        return fmt::format("{:.1f}k", per_second / 1e3);
+    }
+    return fmt::format("{:.0f}", per_second);
+}
+
+std::string format_bandwidth(double bytes_per_second) {
+    constexpr double kKiB = 1024.0, kMiB = kKiB * 1024, kGiB = kMiB * 1024;
+    if (bytes_per_second >= kGiB - 0.05 * kMiB) {
+        return fmt::format("{:.2f} GiB/s", bytes_per_second / kGiB);
+    }
+    if (bytes_per_second >= kMiB - 0.05 * kKiB) {
+        return fmt::format("{:.1f} MiB/s", bytes_per_second / kMiB);
+    }
+    return fmt::format("{:.1f} KiB/s", bytes_per_second / kKiB);
+}
+
+std::string format_latency(double ns) {
+    if (ns >= 1e9 - 0.5e4) {
+        return fmt::format("{:.2f}s", ns / 1e9);
+    }
+    if (ns >= 1e6 - 0.5e2) {
+        return fmt::format("{:.2f}ms", ns / 1e6);
+    }
+    if (ns >= 1e3 - 0.5) {
+        return fmt::format("{:.1f}us", ns / 1e3);
+    }
+    return fmt::format("{:.0f}ns", ns);
+}
+
+std::string render_io_table(const nlohmann::json& result, const IoCounts& counts) {
+    Table table({"Job", "Dir", ">IOPS", ">BW", ">p50", ">p90", ">p99", ">p99.9", ">max"});
+    std::string verify;
+    for (const auto& job : result.value("jobs", nlohmann::json::array())) {
+        const std::string name =
+            job.value("jobname", std::string("job")) + "." + std::to_string(job.value("jobnum", 0));
+        for (const char* direction : {"read", "write"}) {
+            const auto& stats = job.value(direction, nlohmann::json::object());
+            if (stats.value("total_ios", std::uint64_t{0}) == 0) {
+                continue;
+            }
+            const auto& clat = stats.value("clat_ns", nlohmann::json::object());
+            table.add({name, direction, format_rate(stats.value("iops", 0.0)),
+                       format_bandwidth(stats.value("bw_bytes", 0.0)),
+                       percentile(clat, "50.000000"), percentile(clat, "90.000000"),
+                       percentile(clat, "99.000000"), percentile(clat, "99.900000"),
+                       format_latency(clat.value("max", 0.0))});
+        }
+        if (auto v = job.find("verify"); v != job.end() && v->value("blocks_checked", 0) > 0) {
+            verify += fmt::format(
+                "verify {}: {} blocks checked{}\n", name, v->value("blocks_checked", 0),
+                v->value("blocks_unwritten", 0) > 0
+                    ? fmt::format(" ({} never written, read only)", v->value("blocks_unwritten", 0))
+                    : "");
+        }
+    }
+    const double requests = static_cast<double>(counts.requests);
+    auto each = [&](std::uint64_t n) {
+        return counts.requests == 0 ? 0.0 : static_cast<double>(n) / requests;
+    };
+    return table.render() + verify +
+           fmt::format(
+               "per request ({} blkif requests for {} I/Os): notifications {:.3f} to "
+               "backend, {:.3f} to frontend; hypercalls {:.2f}; grant ops {:.2f}\n",
+               counts.requests, counts.ios, each(counts.notifications_to_backend),
+               each(counts.notifications_to_frontend), each(counts.hypercalls),
+               each(counts.grant_ops));
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,48 @@
+// pvsim up | down | env (DESIGN.md §7): the run's daemons, and the shell
+// variables that point Debian's xenstore-utils and later pvsim commands at
+// the run.
+#include "tools/cli/command.hpp"
+#include "tools/toolstack/run.hpp"
+
+namespace pvsim::tools::cli {
+
+void add_run_commands(CLI::App& app, Selected& selected) {
+    app.add_subcommand("up", "Start the hypervisor, xenstored and dom0 for the run directory")
+        ->callback([&selected] {
+            selected = [](Session& session) {
+                toolstack::start_run(session.run(), session.programs(), session.up_options());
+                session.print("pvsim is up in " + session.run().path().string() + "\n");
+            };
+        });
+
+    app.add_subcommand("down",
+                       "Detach every disk, destroy every guest, stop the daemons, and leave "
+                       "nothing of the run behind")
+        ->callback([&selected] {
+            selected = [](Session& session) {
+                session.disconnect();
+                const toolstack::RunInventory left = toolstack::stop_run(
+                    session.run(), [&](const std::string& line) { session.print(line + "\n"); });
+                if (!left.sockets.empty()) {
+                    session.print("removed " + std::to_string(left.sockets.size()) +
+                                  " socket(s) of processes that had died\n");
+                }
+                if (!left.processes.empty() || !left.shared_memory.empty()) {
+                    throw CommandError("pvsim down: removed by force what did not go in order: " +
+                                       left.describe());
+                }
+                session.print("pvsim is down in " + session.run().path().string() + "\n");
+            };
+        });
+
+    app.add_subcommand("env", "Print the shell variables for this run (eval \"$(pvsim env)\")")
+        ->callback([&selected] {
+            selected = [](Session& session) {
+                session.print("export PVSIM_RUN_DIR='" + session.run().path().string() +
+                              "'\nexport XENSTORED_PATH='" +
+                              session.run().xenstored_socket().string() + "'\n");
+            };
+        });
+}
+
+}  // namespace pvsim::tools::cli

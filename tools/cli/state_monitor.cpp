@@ -1,0 +1,127 @@
+#include "tools/cli/state_monitor.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/xen/vbd_interface.hpp"
+#include "common/xen/xenbus.hpp"
+#include "tools/toolstack/vbd.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+std::vector<std::string_view> split(std::string_view path) {
+    std::vector<std::string_view> parts;
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        const std::size_t slash = path.find('/', start);
+        const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+        parts.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return parts;
+}
+
+std::optional<std::uint32_t> number(std::string_view text) {
+    std::uint32_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::string state_text(const std::optional<std::string>& value) {
+    if (!value) {
+        return "gone";
+    }
+    const auto state = xen::xenbus_state_from_node(*value);
+    return state ? std::string(xen::name(*state)) : "\"" + *value + "\"";
+}
+
+}  // namespace
+
+StateMonitor::StateMonitor(const Session& session)
+    : session_(session),
+      start_(std::chrono::steady_clock::now()),
+      xenstore_(xenstore::client::Client::connect(session.run())) {
+    watch_.emplace(
+        xenstore_.watch("/local/domain", "pvsim-state-monitor",
+                        [this](const auto& event) { changed(std::string(event.path)); }));
+}
+
+StateMonitor::~StateMonitor() {
+    try {
+        if (watch_) {
+            watch_->unwatch();
+        }
+    } catch (const std::exception&) {
+        // xenstored is gone already.
+    }
+}
+
+std::string StateMonitor::timestamp() const {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    return fmt::format("[{:9.3f}s] ", seconds);
+}
+
+// /local/domain/<d>/device/vbd/<devid>/state, or
+// /local/domain/<b>/backend/vbd/<d>/<devid>/state.
+std::optional<StateMonitor::Node> StateMonitor::describe(const std::string& path) {
+    const auto parts = split(path);
+    std::optional<std::uint32_t> domid, devid;
+    const char* end = nullptr;
+    if (parts.size() == 7 && parts[3] == "device" && parts[4] == "vbd" && parts[6] == "state") {
+        domid = number(parts[2]);
+        devid = number(parts[5]);
+        end = "frontend";
+    } else if (parts.size() == 8 && parts[3] == "backend" && parts[4] == "vbd" &&
+               parts[7] == "state") {
+        domid = number(parts[5]);
+        devid = number(parts[6]);
+        end = "backend ";
+    }
+    if (!domid || !devid || parts[0] != "local" || parts[1] != "domain") {
+        return std::nullopt;
+    }
+    const std::string name = xenstore_.try_read("/local/domain/" + std::to_string(*domid) + "/name")
+                                 .value_or("dom" + std::to_string(*domid));
+    return Node{name + " " + xen::vdev_name(*devid) + " " + end, std::nullopt};
+}
+
+void StateMonitor::changed(const std::string& path) {
+    if (!path.ends_with("/state")) {
+        return;
+    }
+    std::lock_guard lock(mutex_);
+    auto found = nodes_.find(path);
+    if (found == nodes_.end()) {
+        auto node = describe(path);
+        if (!node) {
+            return;
+        }
+        found = nodes_.emplace(path, std::move(*node)).first;
+    }
+    Node& node = found->second;
+    std::optional<std::string> value;
+    try {
+        value = xenstore_.try_read(path);
+    } catch (const std::exception&) {
+        return;
+    }
+    if (value == node.value) {
+        return;
+    }
+    const std::string was = node.value ? " (was " + state_text(node.value) + ")" : "";
+    node.value = value;
+    if (!value) {
+        nodes_.erase(found);
+        return;  // the device's directory went: detach prints its states before
+    }
+    session_.print(timestamp() + node.who + " " + state_text(value) + was + "\n");
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,57 @@
+#include "tools/cli/validators.hpp"
+
+#include <functional>
+
+#include "common/units.hpp"
+#include "common/xen/vbd_interface.hpp"
+#include "common/xen/xenbus.hpp"
+#include "tools/toolstack/disk_spec.hpp"
+#include "tools/toolstack/vbd.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+CLI::Validator parsing_with(const std::string& name,
+                            const std::function<void(const std::string&)>& parse) {
+    return CLI::Validator(
+        [parse](std::string& value) -> std::string {
+            try {
+                parse(value);
+                return {};
+            } catch (const ParseError& e) {
+                return e.what();
+            }
+        },
+        name);
+}
+
+}  // namespace
+
+CLI::Validator size_validator() {
+    return parsing_with("SIZE", [](const std::string& v) { (void)parse_size(v); });
+}
+
+CLI::Validator duration_validator() {
+    return parsing_with("DURATION", [](const std::string& v) { (void)parse_duration(v); });
+}
+
+CLI::Validator disk_spec_validator() {
+    return parsing_with("DISKSPEC",
+                        [](const std::string& v) { (void)toolstack::parse_disk_spec(v); });
+}
+
+CLI::Validator vdev_validator() {
+    return parsing_with("VDEV", [](const std::string& v) { (void)xen::vdev_number(v); });
+}
+
+CLI::Validator xenbus_state_validator() {
+    return parsing_with("STATE", [](const std::string& v) {
+        if (!xen::xenbus_state_from_name(v)) {
+            throw ParseError("state \"" + v +
+                             "\": expected a number 0-8 or a name (Initialising, InitWait, "
+                             "Initialised, Connected, Closing, Closed, ...)");
+        }
+    });
+}
+
+}  // namespace pvsim::tools::cli

@@ -1,0 +1,100 @@
+// pvsim: the command line (DESIGN.md §7), xl's counterpart for a simulated
+// Xen host: the run's daemons, guests, their disks, workloads in them,
+// scenario scripts and the demo. Results go to stdout, errors to stderr as
+// "pvsim: <what went wrong>", and the exit status is non-zero on any
+// failure.
+#include <signal.h>
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/os/environment.hpp"
+#include "common/run_dir.hpp"
+#include "tools/cli/command.hpp"
+#include "tools/cli/demo.hpp"
+#include "tools/cli/script.hpp"
+
+namespace {
+
+using namespace pvsim;
+using namespace pvsim::tools;
+
+int run(int argc, char** argv) {
+    CLI::App app{"pvsim: a simulated Xen host with its split block driver, and virtio beside it"};
+    app.require_subcommand(1, 1);
+    std::optional<std::string> run_dir;
+    toolstack::UpOptions up;
+    app.add_option("--run-dir", run_dir,
+                   "The run's directory (else $PVSIM_RUN_DIR, $XDG_RUNTIME_DIR/pvsim, "
+                   "/tmp/pvsim-$UID)");
+    app.add_option("--log-level", up.log_level,
+                   "Log level of the daemons and guests started (trace ... off; else $PVSIM_LOG)");
+    app.add_option("--io-engine", up.io_engine, "dom0's I/O engine: auto, io_uring, threads, sync")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "io_uring", "threads", "sync"}));
+
+    cli::Selected selected;
+    cli::add_run_commands(app, selected);
+    cli::add_domain_commands(app, selected);
+    cli::add_block_commands(app, selected);
+    cli::add_io_command(app, selected);
+
+    std::string script_file;
+    CLI::App* script = app.add_subcommand(
+        "script", "Run a scenario: one pvsim command per line, in a fresh run unless --run-dir");
+    script->add_option("FILE", script_file)->required()->check(CLI::ExistingFile);
+    CLI::App* demo = app.add_subcommand("demo", "The whole tour, on its own fresh run");
+
+    // The first word that is not an option (or a global option's value)
+    // must be a command; CLI11 would only say that one is required.
+    for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        if (word == "--run-dir" || word == "--log-level" || word == "--io-engine") {
+            ++i;
+        } else if (!word.starts_with("-")) {
+            if (!cli::is_command(app, word)) {
+                std::cerr << "pvsim: unknown command \"" << word
+                          << "\" (pvsim --help lists them)\n";
+                return 2;
+            }
+            break;
+        }
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (script->parsed()) {
+        cli::ScriptOptions options;
+        if (run_dir) {
+            options.run_dir = *run_dir;
+        }
+        options.up = up;
+        return cli::run_script(script_file, options, std::cout, std::cerr);
+    }
+    if (demo->parsed()) {
+        return cli::run_demo(up, std::cout, std::cerr);
+    }
+    try {
+        cli::Session session(RunDir::resolve(run_dir, os::Environment::process()), std::cout, up);
+        selected(session);
+    } catch (const std::exception& e) {
+        std::cout.flush();
+        std::cerr << "pvsim: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // The daemons `pvsim up` starts are not waited for: ignoring SIGCHLD has
+    // the kernel reap them when they end (no zombies in long scripts), and a
+    // peer that goes away mid-write must not kill the CLI.
+    ::signal(SIGCHLD, SIG_IGN);
+    ::signal(SIGPIPE, SIG_IGN);
+    return run(argc, argv);
+}

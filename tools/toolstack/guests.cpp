@@ -1,0 +1,82 @@
+#include "tools/toolstack/guests.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include "common/units.hpp"
+#include "common/xen/grant_table.hpp"
+#include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/vbd_status.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+void check_memory(std::uint64_t bytes) {
+    if (bytes < (1ull << 20) || bytes > (64ull << 30) || bytes % xen::kXenPageSize != 0) {
+        throw ParseError("--memory " + format_size(bytes) +
+                         ": expected whole 4 KiB pages from 1 MiB to 64 GiB");
+    }
+}
+
+}  // namespace
+
+DomainRecord create_guest(const RunDir& run, const Programs& programs,
+                          hypervisor::ControlClient& control, xenstore::client::Client& xenstore,
+                          const GuestSpec& spec) {
+    check_domain_name(spec.name);
+    check_memory(spec.memory_bytes);
+    hypervisor::CreateDomain request;
+    request.name = spec.name;
+    request.memory_bytes = spec.memory_bytes;
+    request.program = programs.guest;
+    if (spec.log_level) {
+        request.env["PVSIM_LOG"] = *spec.log_level;
+    }
+    const hypervisor::CreatedDomain created = control.create(request);
+    try {
+        introduce_domain(xenstore, created, spec.name, spec.memory_bytes);
+        GuestAgent agent(run, created.domid);
+        (void)agent.request({{"op", "ping"}});
+    } catch (const std::exception& e) {
+        try {
+            control.destroy(created.domid);
+            forget_domain(xenstore, created.domid);
+        } catch (const std::exception&) {
+            // Reported below with the cause; `pvsim down` removes the rest.
+        }
+        throw std::runtime_error("guest " + spec.name + " did not come up: " + e.what());
+    }
+    return find_domain(control, std::to_string(created.domid));
+}
+
+std::string detach_or_force(xenstore::client::Client& xenstore, const VbdPaths& paths, bool force,
+                            std::chrono::milliseconds timeout) {
+    if (!force) {
+        try {
+            detach_vbd(xenstore, paths, {timeout, false});
+            return "detached";
+        } catch (const std::runtime_error&) {
+            // Not Closed in time (e.g. the guest is gone): forced below.
+        }
+    }
+    detach_vbd(xenstore, paths, {std::chrono::milliseconds(0), true});
+    return "forced";
+}
+
+void destroy_guest(const RunDir& run, hypervisor::ControlClient& control,
+                   xenstore::client::Client& xenstore, const DomainRecord& domain,
+                   std::chrono::milliseconds timeout, const DetachReport& report) {
+    for (const VbdPaths& paths : list_vbds(xenstore, domain.domid)) {
+        const std::string outcome = detach_or_force(xenstore, paths, false, timeout);
+        if (report) {
+            report(paths, outcome);
+        }
+    }
+    control.destroy(domain.domid);
+    forget_domain(xenstore, domain.domid);
+    std::error_code ignored;
+    std::filesystem::remove(run.guest_agent_socket(domain.domid), ignored);
+}
+
+}  // namespace pvsim::tools::toolstack

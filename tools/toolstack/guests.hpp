@@ -1,0 +1,52 @@
+// `pvsim create` and `pvsim destroy` end to end, as xl create/destroy drive
+// libxl: the hypervisor makes the domain and spawns pvsim-guest in it, the
+// toolstack writes its xenstore home and introduces it (domain.hpp), and
+// create returns once the guest's agent answers. Destroy detaches every vbd
+// in order first (the guest still running takes part in the close), then
+// destroys the domain and forgets its home.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/run_dir.hpp"
+#include "hypervisor/client/control_client.hpp"
+#include "tools/toolstack/domain.hpp"
+#include "tools/toolstack/programs.hpp"
+#include "tools/toolstack/vbd.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::tools::toolstack {
+
+struct GuestSpec {
+    std::string name;
+    std::uint64_t memory_bytes = 64ull << 20;
+    std::optional<std::string> log_level;  // the guest's PVSIM_LOG
+};
+
+// Throws ParseError for a bad name or memory size (at least 1 MiB, at most
+// 64 GiB, whole pages), std::runtime_error when the hypervisor refuses (a
+// name in use) or the guest does not come up (the domain is destroyed
+// again then: nothing is left).
+DomainRecord create_guest(const RunDir& run, const Programs& programs,
+                          hypervisor::ControlClient& control, xenstore::client::Client& xenstore,
+                          const GuestSpec& spec);
+
+// Called with each vbd as it is detached ("xvda": detached / forced).
+using DetachReport = std::function<void(const VbdPaths&, const std::string& outcome)>;
+
+// Detaches every vbd of the guest (orderly, within `timeout` each, forced
+// after), destroys the domain and forgets it in xenstore.
+void destroy_guest(const RunDir& run, hypervisor::ControlClient& control,
+                   xenstore::client::Client& xenstore, const DomainRecord& domain,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                   const DetachReport& report = {});
+
+// Detaches one vbd: orderly, and with force when `force` or when the
+// orderly detach did not finish in time. Returns "detached" or "forced".
+std::string detach_or_force(xenstore::client::Client& xenstore, const VbdPaths& paths, bool force,
+                            std::chrono::milliseconds timeout);
+
+}  // namespace pvsim::tools::toolstack

@@ -1,0 +1,126 @@
+#include "tools/toolstack/run.hpp"
+
+#include <signal.h>
+
+#include <stdexcept>
+#include <system_error>
+
+#include "common/os/shared_memory.hpp"
+#include "hypervisor/client/control_client.hpp"
+#include "tools/toolstack/guests.hpp"
+#include "tools/toolstack/run_daemons.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+DaemonLaunch launch(const char* name, const std::filesystem::path& program,
+                    const UpOptions& options) {
+    DaemonLaunch daemon;
+    daemon.name = name;
+    daemon.program = program;
+    daemon.log_level = options.log_level;
+    return daemon;
+}
+
+void detach_and_destroy_guests(const RunDir& run, const Narrator& narrate) {
+    hypervisor::ControlClient control(run.hypervisor_socket());
+    std::optional<xenstore::client::Client> xenstore;
+    try {
+        xenstore.emplace(xenstore::client::Client::connect(run));
+    } catch (const std::exception& e) {
+        narrate("xenstored does not answer (" + std::string(e.what()) +
+                "): guests are destroyed without detaching their disks");
+    }
+    for (const DomainRecord& domain : list_domains(control)) {
+        if (domain.domid == 0) {
+            continue;
+        }
+        if (xenstore) {
+            destroy_guest(
+                run, control, *xenstore, domain, std::chrono::seconds(10),
+                [&](const VbdPaths& paths, const std::string& outcome) {
+                    narrate(domain.name + " vbd " + std::to_string(paths.devid) + " " + outcome);
+                });
+        } else {
+            control.destroy(domain.domid);
+        }
+        narrate("destroyed " + domain.name + " (domain " + std::to_string(domain.domid) + ")");
+    }
+}
+
+}  // namespace
+
+bool run_is_up(const RunDir& run) {
+    try {
+        hypervisor::ControlClient control(run.hypervisor_socket());
+        return true;
+    } catch (const std::system_error&) {
+        return false;
+    }
+}
+
+void start_dom0(const RunDir& run, const Programs& programs, const UpOptions& options) {
+    DaemonLaunch backend = launch(kDom0Daemon, programs.backend, options);
+    backend.args = {"--io-engine", options.io_engine};
+    start_daemon(run, backend);
+}
+
+void start_run(const RunDir& run, const Programs& programs, const UpOptions& options) {
+    if (run_is_up(run)) {
+        throw std::runtime_error("pvsim is up already in " + run.path().string() +
+                                 " (pvsim down first, or use another --run-dir)");
+    }
+    try {
+        start_daemon(run, launch(kHypervisorDaemon, programs.hypervisor, options));
+        start_daemon(run, launch(kXenstoredDaemon, programs.xenstored, options));
+        start_dom0(run, programs, options);
+    } catch (const std::exception&) {
+        stop_run(run);
+        throw;
+    }
+}
+
+RunInventory stop_run(const RunDir& run, const Narrator& narrate_to) {
+    const Narrator narrate = narrate_to ? narrate_to : [](const std::string&) {};
+    if (run_is_up(run)) {
+        try {
+            detach_and_destroy_guests(run, narrate);
+        } catch (const std::exception& e) {
+            narrate("teardown of the guests failed: " + std::string(e.what()));
+        }
+    }
+    for (const char* daemon : {kDom0Daemon, kXenstoredDaemon}) {
+        if (stop_daemon(run, daemon)) {
+            narrate("stopped " + std::string(daemon));
+        }
+    }
+    bool hypervisor_stopped = false;
+    if (auto pid = daemon_pid(run, kHypervisorDaemon)) {
+        try {
+            hypervisor::ControlClient(run.hypervisor_socket()).shutdown();
+            hypervisor_stopped = wait_for_exit(*pid, std::chrono::seconds(10));
+        } catch (const std::exception&) {
+            // Not answering: stop_daemon signals it.
+        }
+    }
+    if (stop_daemon(run, kHypervisorDaemon) || hypervisor_stopped) {
+        narrate("stopped " + std::string(kHypervisorDaemon));
+    }
+
+    // Whatever is still there was not cleaned up in order: remove it, and
+    // say so.
+    RunInventory left = take_inventory(run);
+    for (const RunProcess& process : left.processes) {
+        ::kill(process.pid, SIGKILL);
+        wait_for_exit(process.pid, std::chrono::seconds(5));
+    }
+    os::remove_run_shm(run.shm_tag());
+    for (const auto& socket : left.sockets) {
+        std::error_code ignored;
+        std::filesystem::remove(socket, ignored);
+    }
+    return left;
+}
+
+}  // namespace pvsim::tools::toolstack

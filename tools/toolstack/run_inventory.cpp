@@ -1,0 +1,119 @@
+#include "tools/toolstack/run_inventory.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <iterator>
+
+#include "common/os/shared_memory.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+bool is_pvsim_program(const std::string& name) {
+    return name == "pvsim-hypervisor" || name == "pvsim-xenstored" || name == "pvsim-backend" ||
+           name == "pvsim-guest";
+}
+
+// The nul-separated strings of /proc/<pid>/<file>.
+std::vector<std::string> proc_strings(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> strings;
+    std::size_t start = 0;
+    while (start < all.size()) {
+        std::size_t end = all.find('\0', start);
+        if (end == std::string::npos) {
+            end = all.size();
+        }
+        strings.push_back(all.substr(start, end - start));
+        start = end + 1;
+    }
+    return strings;
+}
+
+bool same_dir(const std::string& text, const std::filesystem::path& run) {
+    std::error_code ec;
+    return std::filesystem::equivalent(text, run, ec) && !ec;
+}
+
+bool belongs_to(const std::filesystem::path& proc, const std::filesystem::path& run) {
+    for (const std::string& entry : proc_strings(proc / "environ")) {
+        if (entry.starts_with("PVSIM_RUN_DIR=") && same_dir(entry.substr(14), run)) {
+            return true;
+        }
+    }
+    const auto args = proc_strings(proc / "cmdline");
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+        if (args[i] == "--run-dir" && same_dir(args[i + 1], run)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+template <typename List>
+std::string listed(const std::string& what, const List& items) {
+    std::string text = std::to_string(items.size()) + " " + what + (items.size() == 1 ? "" : "s");
+    std::string names;
+    for (const auto& item : items) {
+        names += (names.empty() ? "" : ", ") + item;
+    }
+    return text + " (" + names + ")";
+}
+
+}  // namespace
+
+std::string RunInventory::describe() const {
+    std::vector<std::string> parts;
+    if (!processes.empty()) {
+        std::vector<std::string> names;
+        for (const auto& process : processes) {
+            names.push_back(process.program + " " + std::to_string(process.pid));
+        }
+        parts.push_back(listed("process", names));
+    }
+    if (!shared_memory.empty()) {
+        parts.push_back(listed("shared-memory object", shared_memory));
+    }
+    if (!sockets.empty()) {
+        std::vector<std::string> names;
+        for (const auto& socket : sockets) {
+            names.push_back(socket.string());
+        }
+        parts.push_back(listed("socket", names));
+    }
+    std::string text;
+    for (const auto& part : parts) {
+        text += (text.empty() ? "" : ", ") + part;
+    }
+    return text.empty() ? "nothing" : text;
+}
+
+RunInventory take_inventory(const RunDir& run) {
+    RunInventory inventory;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        pid_t pid = 0;
+        const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+        if (ec != std::errc{} || ptr != name.data() + name.size()) {
+            continue;
+        }
+        std::error_code exe_error;
+        const auto exe = std::filesystem::read_symlink(entry.path() / "exe", exe_error);
+        if (exe_error || !is_pvsim_program(exe.filename().string())) {
+            continue;
+        }
+        if (belongs_to(entry.path(), run.path())) {
+            inventory.processes.push_back({pid, exe.filename().string()});
+        }
+    }
+    inventory.shared_memory = os::list_run_shm(run.shm_tag());
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(run.path())) {
+        if (entry.is_socket()) {
+            inventory.sockets.push_back(entry.path());
+        }
+    }
+    return inventory;
+}
+
+}  // namespace pvsim::tools::toolstack

@@ -1,0 +1,133 @@
+#include "tools/toolstack/vbd_status.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/xen/vbd_interface.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
+    if (!text) {
+        return std::nullopt;
+    }
+    std::uint32_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc{} || ptr != text->data() + text->size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<xen::XenbusState> state_of(xenstore::client::Client& xs, const std::string& dir) {
+    const auto text = xs.try_read(dir + "/state");
+    return text ? xen::xenbus_state_from_node(*text) : std::nullopt;
+}
+
+nlohmann::json state_json(std::optional<xen::XenbusState> state) {
+    if (!state) {
+        return nullptr;
+    }
+    return {{"state", static_cast<unsigned>(*state)}, {"name", std::string(xen::name(*state))}};
+}
+
+}  // namespace
+
+std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid) {
+    const std::string dir = "/local/domain/" + std::to_string(domid) + "/device/vbd";
+    std::vector<std::uint32_t> devids;
+    try {
+        for (const std::string& child : xenstore.directory(dir)) {
+            if (const auto devid = number(child)) {
+                devids.push_back(*devid);
+            }
+        }
+    } catch (const xenstore::client::Error&) {
+        return {};  // no device/vbd: no vbds
+    }
+    std::sort(devids.begin(), devids.end());
+    std::vector<VbdPaths> vbds;
+    for (const std::uint32_t devid : devids) {
+        const auto backend_id =
+            number(xenstore.try_read(dir + "/" + std::to_string(devid) + "/backend-id"));
+        vbds.push_back(VbdPaths::of(static_cast<xen::DomId>(backend_id.value_or(0)), domid, devid));
+    }
+    return vbds;
+}
+
+std::optional<VbdPaths> find_vbd(xenstore::client::Client& xenstore, xen::DomId domid,
+                                 std::string_view vdev) {
+    const std::uint32_t devid = xen::vdev_number(vdev);
+    for (const VbdPaths& paths : list_vbds(xenstore, domid)) {
+        if (paths.devid == devid) {
+            return paths;
+        }
+    }
+    return std::nullopt;
+}
+
+VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& paths) {
+    VbdStatus status;
+    status.paths = paths;
+    status.vdev = xenstore.try_read(paths.backend + "/dev").value_or(std::to_string(paths.devid));
+    status.target = xenstore.try_read(paths.backend + "/params").value_or("");
+    status.access = xenstore.try_read(paths.backend + "/mode").value_or("w") == "r" ? "ro" : "rw";
+    status.frontend_state = state_of(xenstore, paths.frontend);
+    status.backend_state = state_of(xenstore, paths.backend);
+
+    // blkif.h: a feature is in use when the backend offers it (and, for the
+    // ones the frontend must ask for, the frontend asked).
+    auto back = [&](const char* key) { return xenstore.try_read(paths.backend + "/" + key); };
+    auto front = [&](const char* key) { return xenstore.try_read(paths.frontend + "/" + key); };
+    for (const char* key : {"feature-flush-cache", "feature-barrier", "feature-discard"}) {
+        if (auto value = back(key); value && *value != "0") {
+            status.features[std::string(key).substr(8)] = *value;
+        }
+    }
+    if (auto offered = back("feature-persistent"); offered && *offered == "1") {
+        if (auto used = front("feature-persistent"); used && *used == "1") {
+            status.features["persistent"] = "1";
+        }
+    }
+    if (auto segments = back("feature-max-indirect-segments"); segments && *segments != "0") {
+        status.features["max-indirect-segments"] = *segments;
+    }
+    if (auto order = front("ring-page-order")) {
+        status.features["ring-page-order"] = *order;
+    }
+    if (auto queues = front("multi-queue-num-queues")) {
+        status.features["queues"] = *queues;
+    }
+    if (auto poll = back("poll-us")) {
+        status.features["poll-us"] = *poll;
+    }
+    if (auto direct = back("direct"); direct && *direct == "1") {
+        status.features["direct"] = "1";
+    }
+    status.error = read_backend_error(xenstore, paths);
+    if (!status.error) {
+        status.error = xenstore.try_read(paths.frontend_error_node());
+    }
+    return status;
+}
+
+nlohmann::json VbdStatus::to_json() const {
+    nlohmann::json out = {{"vdev", vdev},
+                          {"devid", paths.devid},
+                          {"backend_domid", paths.backend_domid},
+                          {"target", target},
+                          {"access", access},
+                          {"specification", "xen"},
+                          {"frontend", state_json(frontend_state)},
+                          {"backend", state_json(backend_state)},
+                          {"features", features},
+                          {"frontend_path", paths.frontend},
+                          {"backend_path", paths.backend}};
+    if (error) {
+        out["error"] = *error;
+    }
+    return out;
+}
+
+}  // namespace pvsim::tools::toolstack

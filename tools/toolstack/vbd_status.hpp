@@ -1,0 +1,45 @@
+// What the toolstack can say about a guest's vbds from xenstore alone, as
+// `xl block-list` does: the devices under the guest's device/vbd, each
+// end's state, and the features each end advertised (blkif.h's keys,
+// DESIGN.md §5): the ones "in use" are those both ends agree on.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/xen/xenbus.hpp"
+#include "tools/toolstack/vbd.hpp"
+#include "xenstore/client/client.hpp"
+
+namespace pvsim::tools::toolstack {
+
+struct VbdStatus {
+    VbdPaths paths;
+    std::string vdev;    // backend's "dev" (the name given at attach)
+    std::string target;  // backend's "params"
+    std::string access;  // "rw" | "ro"
+    std::optional<xen::XenbusState> frontend_state;
+    std::optional<xen::XenbusState> backend_state;
+    // Negotiated features: name -> value (e.g. "flush-cache": "1").
+    std::map<std::string, std::string> features;
+    std::optional<std::string> error;  // either end's error node
+
+    nlohmann::json to_json() const;
+};
+
+// The guest's vbds in devid order (from its device/vbd directory; the
+// backend domain from each one's backend-id).
+std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid);
+
+VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& paths);
+
+// The vbd of `domid` named `vdev` (a name or number vdev_number accepts),
+// nullopt when the guest has none by that number.
+std::optional<VbdPaths> find_vbd(xenstore::client::Client& xenstore, xen::DomId domid,
+                                 std::string_view vdev);
+
+}  // namespace pvsim::tools::toolstack
