@@ -357,7 +357,7 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
     // The client is gone or broke the protocol: forget it.
     void end() {
         close();
-        server_.sessions_.erase(id_);
+        server_.sessions_.forget(id_);
     }
 
     AgentServer& server_;
@@ -379,11 +379,10 @@ AgentServer::AgentServer(boost::asio::io_context& io, const std::filesystem::pat
       domid_(domid),
       memory_(memory),
       probe_(probe),
-      acceptor_(io) {
-    // Whoever connects may run workloads on the guest's disks: this user only.
-    os::listen_private(acceptor_, socket_path_);
-    accept();
-}
+      // Whoever connects may run workloads on the guest's disks: this user only.
+      sessions_(io, socket_path, "agent socket", [this](std::uint64_t id, os::LocalSocket socket) {
+          return std::make_shared<Session>(*this, id, std::move(socket));
+      }) {}
 
 AgentServer::~AgentServer() {
     close();
@@ -395,36 +394,13 @@ void AgentServer::close() {
         return;
     }
     closed_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    for (auto& [id, session] : sessions_) {
-        session->close();
-    }
-    sessions_.clear();
+    sessions_.close();
     std::error_code removed;
     std::filesystem::remove(socket_path_, removed);
 }
 
 void AgentServer::join() {
     workers_.join_all();
-}
-
-void AgentServer::accept() {
-    acceptor_.async_accept(
-        [this](boost::system::error_code ec, boost::asio::local::stream_protocol::socket socket) {
-            if (closed_) {
-                return;
-            }
-            if (ec) {
-                spdlog::warn("agent socket: accept failed: {}", ec.message());
-            } else {
-                const std::uint64_t id = next_session_++;
-                auto session = std::make_shared<Session>(*this, id, std::move(socket));
-                sessions_.emplace(id, session);
-                session->start();
-            }
-            accept();
-        });
 }
 
 }  // namespace pvsim::frontend::guest

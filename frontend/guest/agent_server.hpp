@@ -9,12 +9,12 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include "common/os/session_acceptor.hpp"
 #include "common/xen/grant_table.hpp"
 #include "frontend/guest/vbd_probe.hpp"
 #include "frontend/guest/worker_threads.hpp"
@@ -43,16 +43,13 @@ class AgentServer {
 
   private:
     class Session;
-    void accept();
 
     boost::asio::io_context& io_;
     const std::filesystem::path socket_path_;
     const xen::DomId domid_;
     hypervisor::DomainMemory& memory_;
     VbdProbe& probe_;
-    boost::asio::local::stream_protocol::acceptor acceptor_;
-    std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
-    std::uint64_t next_session_ = 1;
+    os::SessionAcceptor<Session> sessions_;
     bool closed_ = false;
     WorkerThreads workers_;
 };

@@ -158,7 +158,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     // The client is done or broke the protocol: forget it.
     void end() {
         close();
-        server_.sessions_.erase(id_);
+        server_.sessions_.forget(id_);
     }
 
     ControlServer& server_;
@@ -170,45 +170,20 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
 
 ControlServer::ControlServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
                              ControlBackend& backend)
-    : io_(io), backend_(backend), acceptor_(io) {
-    // Nobody but this user may reach the toolstack's privileged channel.
-    os::listen_private(acceptor_, socket_path);
-    accept();
-}
+    : io_(io),
+      backend_(backend),
+      // Nobody but this user may reach the toolstack's privileged channel.
+      sessions_(io, socket_path, "control socket",
+                [this](std::uint64_t id, os::LocalSocket socket) {
+                    return std::make_shared<Session>(*this, id, std::move(socket));
+                }) {}
 
 ControlServer::~ControlServer() {
     close();
 }
 
 void ControlServer::close() {
-    if (closed_) {
-        return;
-    }
-    closed_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    for (auto& [id, session] : sessions_) {
-        session->close();
-    }
-    sessions_.clear();
-}
-
-void ControlServer::accept() {
-    acceptor_.async_accept(
-        [this](boost::system::error_code ec, boost::asio::local::stream_protocol::socket socket) {
-            if (closed_) {
-                return;
-            }
-            if (ec) {
-                spdlog::warn("control socket: accept failed: {}", ec.message());
-            } else {
-                const std::uint64_t id = next_session_++;
-                auto session = std::make_shared<Session>(*this, id, std::move(socket));
-                sessions_.emplace(id, session);
-                session->start();
-            }
-            accept();
-        });
+    sessions_.close();
 }
 
 }  // namespace pvsim::hypervisor::server

@@ -8,13 +8,14 @@
 
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+
 #include <boost/asio/local/stream_protocol.hpp>
 #include <nlohmann/json.hpp>
+#include "common/os/session_acceptor.hpp"
 
 #include "common/os/unique_fd.hpp"
 #include "hypervisor/server/control_requests.hpp"
@@ -55,14 +56,10 @@ class ControlServer {
 
   private:
     class Session;
-    void accept();
 
     boost::asio::io_context& io_;
     ControlBackend& backend_;
-    boost::asio::local::stream_protocol::acceptor acceptor_;
-    std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
-    std::uint64_t next_session_ = 1;
-    bool closed_ = false;
+    os::SessionAcceptor<Session> sessions_;
 };
 
 }  // namespace pvsim::hypervisor::server
