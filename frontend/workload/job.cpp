@@ -91,12 +91,7 @@ void Job::start() {
         main_ended_ = ended_ = started_;
         finished = advance_locked(batch);
     }
-    if (!batch.empty()) {
-        device_.submit(batch);
-    } else if (finished) {
-        auto done = std::move(on_finished_);
-        done();
-    }
+    submit_or_finish(batch, finished);
 }
 
 void Job::stop(const std::string& reason) {
@@ -118,6 +113,10 @@ void Job::complete(std::size_t index, int status) {
         account_locked(slot, status, now);
         finished = advance_locked(batch);
     }
+    submit_or_finish(batch, finished);
+}
+
+void Job::submit_or_finish(std::vector<BlockRequest>& batch, bool finished) {
     // Nothing of this object is touched after these calls: once the last
     // request completed or on_finished ran, the job may be gone.
     if (!batch.empty()) {

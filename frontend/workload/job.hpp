@@ -97,6 +97,9 @@ class Job {
     // Issues what it can; when nothing is in flight and nothing more may be
     // issued, ends the phase (starting the next). True when the job is done.
     bool advance_locked(std::vector<BlockRequest>& batch);
+    // Submits `batch`, or runs on_finished when the job has finished (the
+    // last thing it does: the job may be gone after).
+    void submit_or_finish(std::vector<BlockRequest>& batch, bool finished);
     BlockOperation choose_operation_locked();
 
     BlockDevice& device_;
