@@ -21,62 +21,53 @@ struct ScriptLine {
     Command command;
 };
 
-}  // namespace
-
-std::string expand_variables(const std::string& line) {
-    std::string out;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '$') {
+// The variable at line[i] == '$' appended to `out`; returns the index of
+// its last character. As in the shell, a '$' not followed by a name stays.
+std::size_t expand_variable(const std::string& line, std::size_t i, std::string& out) {
+    std::string name;
+    std::size_t last = i;
+    if (i + 1 < line.size() && line[i + 1] == '{') {
+        last = line.find('}', i + 2);
+        if (last == std::string::npos) {
+            throw ParseError("unclosed ${ in \"" + line + "\"");
+        }
+        name = line.substr(i + 2, last - i - 2);
+    } else {
+        std::size_t end = i + 1;
+        while (end < line.size() &&
+               (std::isalnum(static_cast<unsigned char>(line[end])) != 0 || line[end] == '_')) {
+            ++end;
+        }
+        if (end == i + 1) {
             out += '$';
-            ++i;
-            continue;
+            return i;
         }
-        if (line[i] != '$') {
-            out += line[i];
-            continue;
-        }
-        std::string name;
-        if (i + 1 < line.size() && line[i + 1] == '{') {
-            const std::size_t close = line.find('}', i + 2);
-            if (close == std::string::npos) {
-                throw ParseError("unclosed ${ in \"" + line + "\"");
-            }
-            name = line.substr(i + 2, close - i - 2);
-            i = close;
-        } else {
-            std::size_t end = i + 1;
-            while (end < line.size() &&
-                   (std::isalnum(static_cast<unsigned char>(line[end])) != 0 || line[end] == '_')) {
-                ++end;
-            }
-            if (end == i + 1) {
-                // As in the shell, a '$' not followed by a name stays as it is.
-                out += '$';
-                continue;
-            }
-            name = line.substr(i + 1, end - i - 1);
-            i = end - 1;
-        }
-        const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
-        if (value == nullptr) {
-            throw ParseError("$" + name + ": no such variable");
-        }
-        out += value;
+        name = line.substr(i + 1, end - i - 1);
+        last = end - 1;
     }
-    return out;
+    const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+    if (value == nullptr) {
+        throw ParseError("$" + name + ": no such variable");
+    }
+    out += value;
+    return last;
 }
 
 // Written by hand: the quoting is the small subset of the shell's that a
-// script line needs ('...', "...", backslash), and an unclosed quote must be
-// an error, which boost::escaped_list_separator does not report.
-std::vector<std::string> split_words(const std::string& line) {
+// script line needs ('...', "...", backslash, $VARIABLES outside single
+// quotes), and an unclosed quote must be an error, which
+// boost::escaped_list_separator does not report.
+std::vector<std::string> split(const std::string& line, bool expand) {
     std::vector<std::string> words;
     std::string word;
     bool in_word = false;
     char quote = 0;
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (quote != 0) {
+        if (expand && c == '$' && quote != '\'') {
+            i = expand_variable(line, i, word);
+            in_word = true;
+        } else if (quote != 0) {
             if (c == quote) {
                 quote = 0;
             } else if (c == '\\' && quote == '"' && i + 1 < line.size() &&
@@ -113,6 +104,31 @@ std::vector<std::string> split_words(const std::string& line) {
     return words;
 }
 
+}  // namespace
+
+std::string expand_variables(const std::string& line) {
+    std::string out;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '$') {
+            out += '$';
+            ++i;
+        } else if (line[i] == '$') {
+            i = expand_variable(line, i, out);
+        } else {
+            out += line[i];
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> split_words(const std::string& line) {
+    return split(line, false);
+}
+
+std::vector<std::string> split_script_line(const std::string& line) {
+    return split(line, true);
+}
+
 int run_script(const std::filesystem::path& file, const ScriptOptions& options, std::ostream& out,
                std::ostream& err) {
     std::ifstream in(file);
@@ -143,7 +159,7 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
             text.pop_back();
         }
         try {
-            const auto words = split_words(expand_variables(text));
+            const auto words = split_script_line(text);
             if (words.empty()) {
                 continue;
             }

@@ -32,6 +32,11 @@ std::string expand_variables(const std::string& line);
 // Splits a line into words; throws ParseError for an unclosed quote.
 std::vector<std::string> split_words(const std::string& line);
 
+// A script line's words: split_words, with $NAME and ${NAME} expanded as the
+// shell does, outside single quotes only (a value is never split or
+// unquoted again). Throws ParseError as both do.
+std::vector<std::string> split_script_line(const std::string& line);
+
 // Returns the process exit status: 0 when every line succeeded and the
 // teardown left nothing behind.
 int run_script(const std::filesystem::path& file, const ScriptOptions& options, std::ostream& out,

@@ -140,5 +140,19 @@ TEST_F(ExpandVariables, ThenSplit) {
               (Words{"make-image", "/run/with space/a.img", "1M"}));
 }
 
+TEST_F(ExpandVariables, ScriptLinesExpandOutsideSingleQuotesOnly) {
+    ::setenv("PVSIM_TEST_DIR", "/run/with space", 1);
+    EXPECT_EQ(split_script_line(R"(make-image $PVSIM_TEST_DIR/a.img 1M)"),
+              (Words{"make-image", "/run/with space/a.img", "1M"}));  // a value is not split
+    EXPECT_EQ(split_script_line(R"(x "${PVSIM_TEST_DIR}b" '$PVSIM_TEST_DIR')"),
+              (Words{"x", "/run/with spaceb", "$PVSIM_TEST_DIR"}));
+    EXPECT_EQ(split_script_line(R"(x \$PVSIM_TEST_DIR "\$PVSIM_TEST_DIR" 5$)"),
+              (Words{"x", "$PVSIM_TEST_DIR", "$PVSIM_TEST_DIR", "5$"}));
+    ::setenv("PVSIM_TEST_DIR", "it's \"quoted\"", 1);
+    EXPECT_EQ(split_script_line("x $PVSIM_TEST_DIR"), (Words{"x", "it's \"quoted\""}));
+    EXPECT_EQ(split_script_line("x $PVSIM_TEST_EMPTY"), (Words{"x", ""}));
+    EXPECT_THROW((void)split_script_line("x $PVSIM_TEST_UNSET"), ParseError);
+}
+
 }  // namespace
 }  // namespace pvsim::tools::cli
