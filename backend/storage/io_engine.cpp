@@ -1,6 +1,20 @@
 #include "backend/storage/io_engine.hpp"
 
+#include "backend/storage/blocking_io.hpp"
+
 namespace pvsim::backend::storage {
+
+void IoEngine::run_now(std::uint32_t index) {
+    ready_.emplace_back(index, run_blocking(target(), requests_[index]));
+}
+
+std::size_t IoEngine::take_ready(std::span<IoCompletion> out, std::size_t count) noexcept {
+    while (count < out.size() && !ready_.empty()) {
+        out[count++] = complete(ready_.front().first, ready_.front().second);
+        ready_.pop_front();
+    }
+    return count;
+}
 
 bool IoEngine::submitted(std::optional<std::uint32_t> index) {
     if (!index) {

@@ -42,6 +42,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -144,11 +145,21 @@ class IoEngine {
         return IoCompletion{requests_.release(index), result};
     }
 
+    // Runs the request in slot `index` now, with blocking calls on this
+    // thread (every request of the sync engine; io_uring's block-device
+    // discards), its result kept until take_ready() hands it over.
+    void run_now(std::uint32_t index);
+    bool has_ready() const noexcept { return !ready_.empty(); }
+    // Moves kept results into out[count...] while there is room; returns the
+    // new count.
+    std::size_t take_ready(std::span<IoCompletion> out, std::size_t count) noexcept;
+
   private:
     bool submitted(std::optional<std::uint32_t> index);
 
     IoTarget target_;
     RequestTable requests_;
+    std::deque<std::pair<std::uint32_t, std::int64_t>> ready_;  // {slot, result}
 };
 
 }  // namespace pvsim::backend::storage

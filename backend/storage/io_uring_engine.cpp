@@ -149,14 +149,14 @@ void IoUringEngine::flush_submissions() {
         return;
     }
     for (const std::uint32_t index : blocking_) {
-        ready_.emplace_back(index, run_blocking(target(), requests()[index]));
+        run_now(index);
     }
     blocking_.clear();
     completion_event_.signal();
 }
 
 bool IoUringEngine::has_completions() const noexcept {
-    return !ready_.empty() || io_uring_cq_ready(&ring_) > 0;
+    return has_ready() || io_uring_cq_ready(&ring_) > 0;
 }
 
 std::size_t IoUringEngine::reap_into(std::span<IoCompletion> out) {
@@ -167,11 +167,7 @@ std::size_t IoUringEngine::reap_into(std::span<IoCompletion> out) {
     // signals it again, so none is left behind while the owner sleeps.
     completion_event_.try_consume();
 
-    std::size_t count = 0;
-    while (count < out.size() && !ready_.empty()) {
-        out[count++] = complete(ready_.front().first, ready_.front().second);
-        ready_.pop_front();
-    }
+    std::size_t count = take_ready(out, 0);
 
     bool continued = false;
     unsigned head = 0;

@@ -17,7 +17,6 @@
 #include <liburing.h>
 
 #include <cstdint>
-#include <deque>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -56,8 +55,6 @@ class IoUringEngine final : public IoEngine {
     unsigned sqes_outstanding_ = 0;
     // Block-device discards and write-zeroes, run at flush_submissions().
     std::vector<std::uint32_t> blocking_;
-    // Their results, ready to reap: {slot, result}.
-    std::deque<std::pair<std::uint32_t, std::int64_t>> ready_;
 };
 
 }  // namespace pvsim::backend::storage

@@ -1,7 +1,5 @@
 #include "backend/storage/sync_engine.hpp"
 
-#include "backend/storage/blocking_io.hpp"
-
 namespace pvsim::backend::storage {
 
 SyncEngine::SyncEngine(IoTarget target, unsigned queue_depth) : IoEngine(target, queue_depth) {
@@ -13,7 +11,7 @@ void SyncEngine::flush_submissions() {
         return;
     }
     for (const std::uint32_t index : staged_) {
-        ready_.emplace_back(index, run_blocking(target(), requests()[index]));
+        run_now(index);
     }
     staged_.clear();
     // The owner may be about to sleep on completion_fd() rather than reap
@@ -26,12 +24,8 @@ std::size_t SyncEngine::reap_into(std::span<IoCompletion> out) {
         return 0;
     }
     completion_event_.try_consume();
-    std::size_t count = 0;
-    while (count < out.size() && !ready_.empty()) {
-        out[count++] = complete(ready_.front().first, ready_.front().second);
-        ready_.pop_front();
-    }
-    if (!ready_.empty()) {
+    const std::size_t count = take_ready(out, 0);
+    if (has_ready()) {
         completion_event_.signal();  // more than fitted: stay readable
     }
     return count;

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -28,7 +27,7 @@ class SyncEngine final : public IoEngine {
 
     void flush_submissions() override;
     int completion_fd() const noexcept override { return completion_event_.fd(); }
-    bool has_completions() const noexcept override { return !ready_.empty(); }
+    bool has_completions() const noexcept override { return has_ready(); }
     std::size_t reap_into(std::span<IoCompletion> out) override;
 
   private:
@@ -36,7 +35,6 @@ class SyncEngine final : public IoEngine {
 
     os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
     std::vector<std::uint32_t> staged_;
-    std::deque<std::pair<std::uint32_t, std::int64_t>> ready_;  // {slot, result}
 };
 
 }  // namespace pvsim::backend::storage

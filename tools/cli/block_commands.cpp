@@ -29,14 +29,9 @@ struct DetachOptions {
 
 void block_detach(Session& session, const DetachOptions& options) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), options.name);
-    const auto paths = toolstack::find_vbd(session.xenstore(), domain.domid, options.vdev);
-    if (!paths) {
-        throw CommandError(domain.name + " has no vdev " + options.vdev +
-                           " (see `pvsim block-list " + domain.name + "`)");
-    }
+    const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
     try {
-        toolstack::detach_vbd(session.xenstore(), *paths,
-                              {std::chrono::seconds(10), options.force});
+        toolstack::detach_vbd(session.xenstore(), paths, {std::chrono::seconds(10), options.force});
     } catch (const std::runtime_error& e) {
         throw CommandError(std::string(e.what()) + " (--force removes it anyway)");
     }

@@ -55,14 +55,10 @@ void io(Session& session, const IoOptions& options) {
 IoOutcome run_io(Session& session, const IoOptions& options) {
     const toolstack::DomainRecord domain =
         toolstack::find_domain(session.control(), options.domain);
-    const auto paths = toolstack::find_vbd(session.xenstore(), domain.domid, options.vdev);
-    if (!paths) {
-        throw CommandError(domain.name + " has no vdev " + options.vdev +
-                           " (see `pvsim block-list " + domain.name + "`)");
-    }
+    const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
     // A device whose ends have closed (unplugged, or detached under a
     // workload) stays so until the toolstack removes it: no use waiting.
-    const auto status = toolstack::read_vbd_status(session.xenstore(), *paths);
+    const auto status = toolstack::read_vbd_status(session.xenstore(), paths);
     for (const auto& end : {status.frontend_state, status.backend_state}) {
         if (end == xen::XenbusState::closing || end == xen::XenbusState::closed) {
             throw CommandError(options.vdev + " of " + domain.name + " is " +
@@ -71,13 +67,13 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
         }
     }
     toolstack::GuestAgent agent(session.run(), domain.domid);
-    (void)agent.request({{"op", "wait-device"}, {"devid", paths->devid}, {"timeout_ms", 10000}});
+    (void)agent.request({{"op", "wait-device"}, {"devid", paths.devid}, {"timeout_ms", 10000}});
 
     const nlohmann::json before = session.control().stats();
     ProgressLine progress(session, options.progress && !options.json);
     double last_seconds = 0, last_ios = 0;
     const nlohmann::json reply = agent.stream(
-        {{"op", "io"}, {"devid", paths->devid}, {"job", job_json(options)}, {"progress_ms", 500}},
+        {{"op", "io"}, {"devid", paths.devid}, {"job", job_json(options)}, {"progress_ms", 500}},
         [&](const nlohmann::json& p) {
             // The IOPS of the last interval: what the run does now.
             const double seconds = p.value("elapsed_ns", 0.0) / 1e9;
@@ -101,7 +97,7 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
     outcome.result = reply.at("result");
     outcome.counts =
         IoCounts::measure(outcome.result, reply.value("frontend", nlohmann::json::object()), before,
-                          after, domain.domid, paths->backend_domid);
+                          after, domain.domid, paths.backend_domid);
     return outcome;
 }
 

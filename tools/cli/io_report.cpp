@@ -155,17 +155,14 @@ std::string render_io_table(const nlohmann::json& result, const IoCounts& counts
                     : "");
         }
     }
-    const double requests = static_cast<double>(counts.requests);
-    auto each = [&](std::uint64_t n) {
-        return counts.requests == 0 ? 0.0 : static_cast<double>(n) / requests;
-    };
+    const std::uint64_t requests = counts.requests;
     return table.render() + verify +
            fmt::format(
                "per request ({} blkif requests for {} I/Os): notifications {:.3f} to "
                "backend, {:.3f} to frontend; hypercalls {:.2f}; grant ops {:.2f}\n",
-               counts.requests, counts.ios, each(counts.notifications_to_backend),
-               each(counts.notifications_to_frontend), each(counts.hypercalls),
-               each(counts.grant_ops));
+               requests, counts.ios, per(counts.notifications_to_backend, requests),
+               per(counts.notifications_to_frontend, requests), per(counts.hypercalls, requests),
+               per(counts.grant_ops, requests));
 }
 
 }  // namespace pvsim::tools::cli

@@ -34,11 +34,8 @@ struct StateOptions {
 
 std::string state_node(Session& session, const StateOptions& options) {
     const auto domain = toolstack::find_domain(session.control(), options.domain);
-    const auto paths = toolstack::find_vbd(session.xenstore(), domain.domid, options.vdev);
-    if (!paths) {
-        throw CommandError(domain.name + " has no vdev " + options.vdev);
-    }
-    return (options.end == "frontend" ? paths->frontend : paths->backend) + "/state";
+    const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
+    return (options.end == "frontend" ? paths.frontend : paths.backend) + "/state";
 }
 
 void wait_state(Session& session, const StateOptions& options) {
@@ -258,13 +255,9 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
     unplug_cmd->callback([&selected, unplug] {
         selected = [unplug](Session& session) {
             const auto domain = toolstack::find_domain(session.control(), unplug->first);
-            const auto paths =
-                toolstack::find_vbd(session.xenstore(), domain.domid, unplug->second);
-            if (!paths) {
-                throw CommandError(domain.name + " has no vdev " + unplug->second);
-            }
+            const auto paths = toolstack::require_vbd(session.xenstore(), domain, unplug->second);
             toolstack::GuestAgent(session.run(), domain.domid)
-                .request({{"op", "close"}, {"devid", paths->devid}});
+                .request({{"op", "close"}, {"devid", paths.devid}});
         };
     });
 

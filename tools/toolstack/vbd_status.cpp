@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <stdexcept>
 
 #include "common/xen/vbd_interface.hpp"
 
@@ -65,6 +66,15 @@ std::optional<VbdPaths> find_vbd(xenstore::client::Client& xenstore, xen::DomId 
         }
     }
     return std::nullopt;
+}
+
+VbdPaths require_vbd(xenstore::client::Client& xenstore, const DomainRecord& domain,
+                     std::string_view vdev) {
+    if (auto paths = find_vbd(xenstore, domain.domid, vdev)) {
+        return *paths;
+    }
+    throw std::runtime_error(domain.name + " has no vdev " + std::string(vdev) +
+                             " (see `pvsim block-list " + domain.name + "`)");
 }
 
 VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& paths) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/xen/xenbus.hpp"
+#include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/vbd.hpp"
 #include "xenstore/client/client.hpp"
 
@@ -41,5 +42,10 @@ VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& pa
 // nullopt when the guest has none by that number.
 std::optional<VbdPaths> find_vbd(xenstore::client::Client& xenstore, xen::DomId domid,
                                  std::string_view vdev);
+
+// find_vbd, or std::runtime_error "<name> has no vdev <vdev> (see `pvsim
+// block-list <name>`)".
+VbdPaths require_vbd(xenstore::client::Client& xenstore, const DomainRecord& domain,
+                     std::string_view vdev);
 
 }  // namespace pvsim::tools::toolstack

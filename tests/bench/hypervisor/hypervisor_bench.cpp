@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/bench_baseline.hpp"
+#include "tests/support/bench_main.hpp"
 #include "tests/support/hypervisor_process.hpp"
 
 namespace {
@@ -103,21 +104,19 @@ void event_round_trip(benchmark::State& state, Environment& env) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    auto env = std::make_unique<Environment>();
-    benchmark::RegisterBenchmark("hypercall_round_trip", hypercall_round_trip, std::ref(*env))
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("grant_map_unmap_batch32", grant_map_unmap_32, std::ref(*env))
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("event_channel_round_trip", event_round_trip, std::ref(*env))
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("eventfd_round_trip_baseline",
-                                 pvsim::test::eventfd_round_trip_baseline)
-        ->UseRealTime();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    // Made once the arguments are known good; lives as long as the
+    // benchmarks that use it.
+    std::unique_ptr<Environment> env;
+    return pvsim::test::run_benchmarks(argc, argv, [&] {
+        env = std::make_unique<Environment>();
+        benchmark::RegisterBenchmark("hypercall_round_trip", hypercall_round_trip, std::ref(*env))
+            ->UseRealTime();
+        benchmark::RegisterBenchmark("grant_map_unmap_batch32", grant_map_unmap_32, std::ref(*env))
+            ->UseRealTime();
+        benchmark::RegisterBenchmark("event_channel_round_trip", event_round_trip, std::ref(*env))
+            ->UseRealTime();
+        benchmark::RegisterBenchmark("eventfd_round_trip_baseline",
+                                     pvsim::test::eventfd_round_trip_baseline)
+            ->UseRealTime();
+    });
 }

@@ -30,6 +30,7 @@
 #include "backend/storage/io_engine.hpp"
 #include "backend/storage/make_engine.hpp"
 #include "common/os/unique_fd.hpp"
+#include "tests/support/bench_main.hpp"
 #include "tests/support/page_buffer.hpp"
 
 namespace {
@@ -168,29 +169,28 @@ void engine_random_reads(benchmark::State& state, Environment& env, EngineKind k
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    auto env = std::make_unique<Environment>();
-    benchmark::RegisterBenchmark("randread_4k/pread_baseline", pread_baseline, std::ref(*env))
-        ->UseRealTime();
-    for (const EngineKind kind : {EngineKind::io_uring, EngineKind::threads, EngineKind::sync}) {
-        for (const unsigned depth : {1u, 32u}) {
-            for (const bool spin : {false, true}) {
-                if (kind == EngineKind::sync && spin) {
-                    continue;  // its completions are ready when flush_submissions() returns
+    // Made once the arguments are known good; lives as long as the
+    // benchmarks that use it.
+    std::unique_ptr<Environment> env;
+    return pvsim::test::run_benchmarks(argc, argv, [&] {
+        env = std::make_unique<Environment>();
+        benchmark::RegisterBenchmark("randread_4k/pread_baseline", pread_baseline, std::ref(*env))
+            ->UseRealTime();
+        for (const EngineKind kind :
+             {EngineKind::io_uring, EngineKind::threads, EngineKind::sync}) {
+            for (const unsigned depth : {1u, 32u}) {
+                for (const bool spin : {false, true}) {
+                    if (kind == EngineKind::sync && spin) {
+                        continue;  // its completions are ready when flush_submissions() returns
+                    }
+                    const std::string name =
+                        "randread_4k/" + std::string(pvsim::backend::storage::to_string(kind)) +
+                        "/qd" + std::to_string(depth) + (spin ? "/spin" : "/poll");
+                    benchmark::RegisterBenchmark(name.c_str(), engine_random_reads, std::ref(*env),
+                                                 kind, depth, spin)
+                        ->UseRealTime();
                 }
-                const std::string name = "randread_4k/" +
-                                         std::string(pvsim::backend::storage::to_string(kind)) +
-                                         "/qd" + std::to_string(depth) + (spin ? "/spin" : "/poll");
-                benchmark::RegisterBenchmark(name.c_str(), engine_random_reads, std::ref(*env),
-                                             kind, depth, spin)
-                    ->UseRealTime();
             }
         }
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    });
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tests/support/bench_baseline.hpp"
+#include "tests/support/bench_main.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/xenstored_process.hpp"
 #include "xenstore/client/client.hpp"
@@ -72,23 +73,23 @@ void ring(benchmark::State& state, Environment& env, const std::string& kind) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    auto env = std::make_unique<Environment>();
-    benchmark::RegisterBenchmark("xenstore_socket_read", socket_read, std::ref(*env))
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("xenstore_socket_write", socket_write, std::ref(*env))
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("xenstore_ring_read", ring, std::ref(*env), std::string("read"))
-        ->UseManualTime();
-    benchmark::RegisterBenchmark("xenstore_ring_write", ring, std::ref(*env), std::string("write"))
-        ->UseManualTime();
-    benchmark::RegisterBenchmark("eventfd_round_trip_baseline",
-                                 pvsim::test::eventfd_round_trip_baseline)
-        ->UseRealTime();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    // Made once the arguments are known good; lives as long as the
+    // benchmarks that use it.
+    std::unique_ptr<Environment> env;
+    return pvsim::test::run_benchmarks(argc, argv, [&] {
+        env = std::make_unique<Environment>();
+        benchmark::RegisterBenchmark("xenstore_socket_read", socket_read, std::ref(*env))
+            ->UseRealTime();
+        benchmark::RegisterBenchmark("xenstore_socket_write", socket_write, std::ref(*env))
+            ->UseRealTime();
+        benchmark::RegisterBenchmark("xenstore_ring_read", ring, std::ref(*env),
+                                     std::string("read"))
+            ->UseManualTime();
+        benchmark::RegisterBenchmark("xenstore_ring_write", ring, std::ref(*env),
+                                     std::string("write"))
+            ->UseManualTime();
+        benchmark::RegisterBenchmark("eventfd_round_trip_baseline",
+                                     pvsim::test::eventfd_round_trip_baseline)
+            ->UseRealTime();
+    });
 }
