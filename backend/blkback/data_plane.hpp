@@ -3,8 +3,17 @@
 // xen_blkbk_map, end_block_io_op, make_response): one thread per ring that
 //   - takes each request off the shared ring once (RING_COPY_REQUEST) and
 //     checks the private copy (request_check.hpp);
+//   - reads an indirect request's segments from its indirect pages once
+//     into a private array (xen_blkbk_parse_indirect), then serves it as
+//     any other;
 //   - maps the segments of every request of a burst in one batched
-//     GNTTABOP_map_grant_ref, read-only unless the backend writes into them;
+//     GNTTABOP_map_grant_ref, read-only unless the backend writes into them,
+//     or finds them among the ring's persistent grants
+//     (persistent_grants.hpp); in grant copy mode maps nothing and copies
+//     the data with one batched GNTTABOP_copy per burst and direction,
+//     between the guest's grants and pages of its own memory;
+//   - holds a BLKIF_OP_WRITE_BARRIER until every earlier request of the
+//     ring is answered (xen_blk_drain_io), then writes and flushes;
 //   - submits the I/O asynchronously to the store's I/O engine, one
 //     io_uring_enter (or pool wake-up) per burst;
 //   - on completion unmaps (batched), writes the response, and pushes the
@@ -26,12 +35,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "backend/blkback/pending_request.hpp"
+#include "backend/blkback/persistent_grants.hpp"
 #include "backend/blkback/request_check.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/vbd_metrics.hpp"
@@ -40,6 +52,7 @@
 #include "backend/storage/make_engine.hpp"
 #include "common/adaptive_poll.hpp"
 #include "common/os/event_fd.hpp"
+#include "common/xen/blkif_features.hpp"
 
 namespace pvsim::backend::blkback {
 
@@ -47,6 +60,11 @@ struct DataPlaneOptions {
     // The polling window's upper bound (the vbd's "poll-us"); 0: no polling.
     std::chrono::microseconds poll_max{50};
     storage::EngineKind engine = storage::EngineKind::automatic;
+    // Both ends said feature-persistent=1 (never in copy mode).
+    bool persistent = false;
+    std::size_t max_persistent_grants = PersistentGrants::kDefaultMax;
+    std::chrono::milliseconds persistent_timeout = PersistentGrants::kDefaultTimeout;
+    xen::BlkifGrantMode grant_mode = xen::BlkifGrantMode::map;
 };
 
 class DataPlane {
@@ -68,7 +86,8 @@ class DataPlane {
     DataPlane& operator=(const DataPlane&) = delete;
 
     // xen_blkif_disconnect's wait: takes no more requests, lets the I/O in
-    // flight finish and answers it, then joins the thread. Idempotent.
+    // flight finish and answers it, joins the thread, then unmaps every
+    // persistent grant and gives back its copy pages. Idempotent.
     void stop();
 
     // The ring was found broken (the handler has been called).
@@ -82,24 +101,58 @@ class DataPlane {
     // After an exception in loop(): waits for the engine, gives the grants
     // back, and waits to be stopped.
     void drain_after_failure() noexcept;
+    // After the thread: free_persistent_gnts and the copy pages.
+    void release_all() noexcept;
 
     bool serving() const noexcept {
         return !ring_failed_.load(std::memory_order_relaxed) &&
                !stop_requested_.load(std::memory_order_relaxed);
     }
+    bool copy_mode() const noexcept { return grant_mode_ == xen::BlkifGrantMode::copy; }
     bool has_work() noexcept;
+    bool barrier_ready() const noexcept { return barrier_waiting_ && pending_.in_use() == 1; }
     bool take_requests();
-    void dispatch(std::uint32_t index, std::span<const hypervisor::GrantMapping> mappings);
+    // Maps, copies and submits the requests of burst_.
+    void start_burst();
+    // A barrier held until the ring drained: now it goes.
+    bool dispatch_waiting_barrier();
+    // xen_blkbk_parse_indirect for the indirect requests of burst_.
+    void read_indirect_segments();
+    // One grant a request needs: where the page is to be recorded.
+    struct GrantUse {
+        std::uint32_t index;
+        xen::GrantRef ref;
+        bool readonly;
+        SegmentGrant* grant;
+        void** page;
+    };
+    // xen_blkbk_map: persistent grants found, the rest mapped in batches.
+    // A use that fails leaves *page null and its request failed.
+    void map_grants(std::vector<GrantUse>& uses);
+    // Copy mode: own pages for the segments of burst_, filled from the guest
+    // for writes (one GNTTABOP_copy batch).
+    void copy_in_segments();
+    void batch_copies(std::span<const hypervisor::GrantCopyRequest> copies,
+                      std::vector<xen::GntSt>& statuses);
+    hypervisor::Gfn take_copy_page();
+    // Gives one page back: unmap batch, persistent table or copy pages.
+    void give_back(SegmentGrant& grant);
+    void set_segment_iov(PendingRequest& pending, unsigned s, std::byte* page);
     bool reap_completions();
     void on_completion(const storage::IoCompletion& completion);
     bool submit(std::uint32_t index);
-    // Puts the slot's grants on the unmap batch.
-    void release_grants(std::uint32_t index);
+    // Puts the slot's grants on the unmap batch (and its read data on the
+    // copy-out batch when `copy_out`).
+    void release_grants(std::uint32_t index, bool copy_out);
     // The request is done: its grants go, its response waits for
     // flush_retired().
     void retire(std::uint32_t index, xen::BlkifStatus status);
-    // One unmap hypercall for everything released, then the responses.
+    // purge_persistent_gnt, when due.
+    void purge_persistent();
+    // The copies to the guest, one unmap hypercall for everything released,
+    // then the responses.
     void flush_retired();
+    void unmap_batch();
     void make_response(std::uint64_t id, xen::BlkifOp operation, xen::BlkifStatus status);
     void push_responses();
     bool poll_for_work();
@@ -114,11 +167,26 @@ class DataPlane {
     std::unique_ptr<storage::IoEngine> engine_;
     AdaptivePoll poll_;
 
+    const xen::BlkifGrantMode grant_mode_;
+    const bool persistent_;
+
     // The ring thread's own.
     PendingTable pending_;
+    PersistentGrants persistent_grants_;
     std::vector<std::uint32_t> burst_;
+    std::optional<std::uint32_t> barrier_waiting_;
+    std::vector<GrantUse> uses_;
     std::vector<hypervisor::GrantMapRequest> map_batch_;
     std::vector<xen::GrantHandle> unmap_batch_;
+    std::vector<hypervisor::GrantCopyRequest> copy_batch_;
+    std::vector<xen::GntSt> copy_statuses_;
+    // Copy mode: pages of our memory for the data, kept for reuse.
+    std::vector<hypervisor::Gfn> free_copy_pages_;
+    std::vector<hypervisor::Gfn> all_copy_pages_;
+    // Copy mode: read data going to the guest, and whose response each is.
+    std::vector<hypervisor::GrantCopyRequest> copy_out_;
+    std::vector<std::size_t> copy_out_retired_;
+    std::vector<hypervisor::Gfn> copy_pages_done_;
     struct Retired {
         std::uint32_t index;
         xen::BlkifStatus status;

@@ -41,7 +41,32 @@ std::uint64_t read_required(xenstore::client::Client& client, const std::string&
 
 }  // namespace
 
-FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::string& frontend) {
+namespace {
+
+// read_per_ring_refs for the directory `dir` (the frontend's, or its
+// queue-K).
+FrontendQueue read_queue(xenstore::client::Client& client, const std::string& dir,
+                         const std::optional<unsigned>& order) {
+    FrontendQueue queue;
+    queue.event_channel = static_cast<xen::EvtchnPort>(
+        read_required(client, dir + "/event-channel", std::numeric_limits<xen::EvtchnPort>::max()));
+    if (!order) {
+        queue.ring_refs.push_back(static_cast<xen::GrantRef>(
+            read_required(client, dir + "/ring-ref", std::numeric_limits<xen::GrantRef>::max())));
+        return queue;
+    }
+    for (unsigned i = 0; i < (1u << *order); ++i) {
+        queue.ring_refs.push_back(
+            static_cast<xen::GrantRef>(read_required(client, dir + "/ring-ref" + std::to_string(i),
+                                                     std::numeric_limits<xen::GrantRef>::max())));
+    }
+    return queue;
+}
+
+}  // namespace
+
+FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::string& frontend,
+                                const RingOffer& offer) {
     FrontendRing ring;
     ring.protocol = client.try_read(frontend + "/protocol").value_or("");
     if (!ring.protocol.empty() && ring.protocol != xen::kXenIoProtoAbiNative) {
@@ -53,27 +78,33 @@ FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::str
     ring.persistent = read_unsigned(client, frontend + "/feature-persistent", 0) != 0;
 
     const std::uint64_t queues = read_unsigned(client, frontend + "/multi-queue-num-queues", 1);
-    if (queues == 0 || queues > kMaxQueues) {
+    if (queues == 0 || queues > offer.max_queues) {
         throw NodeError(ENOSYS, "guest requested " + std::to_string(queues) +
                                     " queues, exceeding the maximum of " +
-                                    std::to_string(kMaxQueues) + ".");
+                                    std::to_string(offer.max_queues) + ".");
     }
 
-    ring.event_channel = static_cast<xen::EvtchnPort>(read_required(
-        client, frontend + "/event-channel", std::numeric_limits<xen::EvtchnPort>::max()));
+    std::optional<unsigned> order;
     if (client.try_read(frontend + "/ring-page-order")) {
-        const std::uint64_t order = read_unsigned(client, frontend + "/ring-page-order", 0);
-        if (order > kMaxRingPageOrder) {
-            throw NodeError(EINVAL,
-                            frontend + "/request " + std::to_string(order) +
-                                " ring page order exceed max:" + std::to_string(kMaxRingPageOrder));
+        const std::uint64_t value = read_unsigned(client, frontend + "/ring-page-order", 0);
+        if (value > offer.max_ring_page_order) {
+            throw NodeError(EINVAL, frontend + "/request " + std::to_string(value) +
+                                        " ring page order exceed max:" +
+                                        std::to_string(offer.max_ring_page_order));
         }
-        ring.ring_ref = static_cast<xen::GrantRef>(read_required(
-            client, frontend + "/ring-ref0", std::numeric_limits<xen::GrantRef>::max()));
-    } else {
-        ring.ring_ref = static_cast<xen::GrantRef>(read_required(
-            client, frontend + "/ring-ref", std::numeric_limits<xen::GrantRef>::max()));
+        order = static_cast<unsigned>(value);
+        ring.ring_page_order = *order;
     }
+    if (queues == 1) {
+        ring.queues.push_back(read_queue(client, frontend, order));
+    } else {
+        for (std::uint64_t k = 0; k < queues; ++k) {
+            ring.queues.push_back(
+                read_queue(client, frontend + "/queue-" + std::to_string(k), order));
+        }
+    }
+    ring.ring_ref = ring.queues.front().ring_refs.front();
+    ring.event_channel = ring.queues.front().event_channel;
     return ring;
 }
 

@@ -1,18 +1,21 @@
-// The keys a frontend writes to hand its ring over, read as Linux blkback's
-// connect_ring and read_per_ring_refs read them (xen-blkback/xenbus.c;
-// blkif.h "Frontend Transport Parameters"):
+// The keys a frontend writes to hand its ring(s) over, read as Linux
+// blkback's connect_ring and read_per_ring_refs read them
+// (xen-blkback/xenbus.c; blkif.h "Frontend Transport Parameters"):
 //   protocol               missing means native; pvsim speaks x86_64-abi only
-//   feature-persistent     pvsim offers 0, so a 1 here is ignored
-//   multi-queue-num-queues missing means 1; pvsim offers 1 queue
-//   ring-page-order        missing means one page via "ring-ref"; pvsim
-//                          offers max-ring-page-order 0, so only 0
-//                          ("ring-ref0") is accepted
+//   feature-persistent     1: the frontend uses persistent grants
+//   multi-queue-num-queues missing means 1 (flat keys); n > 1: one
+//                          queue-K/ directory per queue, K = 0..n-1, each
+//                          with its ring-ref(s) and event-channel
+//   ring-page-order        at the top; missing means one page via
+//                          "ring-ref"; present (even 0), 2^order pages via
+//                          "ring-ref0".."ring-refN-1", up to the offer
 //   ring-ref, event-channel
 // Anything blkback cannot use is a NodeError naming the node and value,
 // which the control plane turns into the error node and Closing.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backend/blkback/node_values.hpp"
 #include "common/xen/event_channel.hpp"
@@ -21,19 +24,30 @@
 
 namespace pvsim::backend::blkback {
 
-// What blkback publishes as its limits before InitWait.
-inline constexpr unsigned kMaxRingPageOrder = 0;
-inline constexpr unsigned kMaxQueues = 1;
-inline constexpr unsigned kMaxIndirectSegments = 0;
+// What blkback offered before InitWait (max-ring-page-order,
+// multi-queue-max-queues): a frontend asking more is refused.
+struct RingOffer {
+    unsigned max_ring_page_order = 0;
+    unsigned max_queues = 1;
+};
+
+struct FrontendQueue {
+    std::vector<xen::GrantRef> ring_refs;  // 2^ring_page_order of them
+    xen::EvtchnPort event_channel = 0;
+};
 
 struct FrontendRing {
+    // Queue 0's first ring ref and its port.
     xen::GrantRef ring_ref = 0;
     xen::EvtchnPort event_channel = 0;
     // As written, or "" when missing.
     std::string protocol;
     bool persistent = false;
+    unsigned ring_page_order = 0;
+    std::vector<FrontendQueue> queues;
 };
 
-FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::string& frontend);
+FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::string& frontend,
+                                const RingOffer& offer = {});
 
 }  // namespace pvsim::backend::blkback

@@ -1,8 +1,10 @@
 // The requests a ring has taken and not yet answered (Linux blkback's
 // `struct pending_req` and its free list, xen-blkback/common.h): one slot per
 // ring slot, so a frontend can never have more in flight than there are
-// slots here, and a burst costs no allocation. A slot's index is the tag its
-// I/O carries through the engine.
+// slots here, and a burst costs no allocation: each slot has room, made
+// once, for the most segments a request of the vbd may carry (Linux
+// allocates MAX_INDIRECT_SEGMENTS per pending_req the same way). A slot's
+// index is the tag its I/O carries through the engine.
 #pragma once
 
 #include <sys/uio.h>
@@ -15,30 +17,63 @@
 #include "backend/blkback/request_check.hpp"
 #include "common/xen/blkif.hpp"
 #include "common/xen/grant_table.hpp"
+#include "hypervisor/client/domain_memory.hpp"
 
 namespace pvsim::backend::blkback {
 
+// How the backend reaches one granted page of a request, and so how it gives
+// it back.
+struct SegmentGrant {
+    enum class Kind : std::uint8_t {
+        none,
+        mapped,      // mapped for this request: unmapped after it
+        persistent,  // a persistent grant: stays mapped
+        copied,      // copy mode: the data sits in our own page `gfn`
+    };
+    Kind kind = Kind::none;
+    xen::GrantHandle handle = 0;
+    xen::GrantRef ref = 0;
+    hypervisor::Gfn gfn = 0;
+};
+
 struct PendingRequest {
     enum class Stage : std::uint8_t {
-        io,     // the read, write or flush itself
-        flush,  // a BLKIF_OP_FLUSH_DISKCACHE with data: its write is done
+        io,     // the read, write, discard or flush itself
+        flush,  // a flush or barrier with data: its write is done
     };
 
     CheckedRequest request;
     Stage stage = Stage::io;
-    // Where its segments' grants went in the burst's batched map.
-    std::size_t first_map = 0;
-    // Grant handles still mapped, in segment order.
-    std::array<xen::GrantHandle, xen::kBlkifMaxSegmentsPerRequest> handles{};
-    std::uint8_t mapped = 0;
-    // The segments in this process's address space.
-    std::array<iovec, xen::kBlkifMaxSegmentsPerRequest> iov{};
+    // A grant of it did not map, or a copy failed: answered BLKIF_RSP_ERROR.
+    bool failed = false;
+    // The segments, private (the slot's own or read once from the indirect
+    // pages), and how each is reached; nr_segments of each are in use.
+    std::vector<xen::BlkifRequestSegment> segs;
+    std::vector<SegmentGrant> grants;
+    std::vector<iovec> iov;
+    // The indirect pages while they are read.
+    std::array<SegmentGrant, xen::kBlkifMaxIndirectPagesPerRequest> indirect{};
+    std::array<void*, xen::kBlkifMaxIndirectPagesPerRequest> indirect_pages{};
+
+    explicit PendingRequest(unsigned max_segments)
+        : segs(max_segments), grants(max_segments), iov(max_segments) {}
+
+    // Ready for a new request; keeps the room.
+    void reset() noexcept {
+        request = CheckedRequest{};
+        stage = Stage::io;
+        failed = false;
+    }
 };
 
 class PendingTable {
   public:
-    explicit PendingTable(std::uint32_t slots) : slots_(slots) {
+    PendingTable(std::uint32_t slots, unsigned max_segments) {
+        slots_.reserve(slots);
         free_.reserve(slots);
+        for (std::uint32_t i = 0; i < slots; ++i) {
+            slots_.emplace_back(max_segments);
+        }
         for (std::uint32_t i = slots; i > 0; --i) {
             free_.push_back(i - 1);
         }
@@ -57,7 +92,7 @@ class PendingTable {
         }
         const std::uint32_t index = free_.back();
         free_.pop_back();
-        slots_[index] = PendingRequest{};
+        slots_[index].reset();
         return index;
     }
     void release(std::uint32_t index) { free_.push_back(index); }

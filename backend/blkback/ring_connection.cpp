@@ -9,37 +9,83 @@
 namespace pvsim::backend::blkback {
 namespace {
 
-// Gives the mapping back when connect() fails after mapping.
-void unmap_quietly(hypervisor::Hypervisor& hypervisor, xen::GrantHandle handle) noexcept {
-    try {
-        (void)hypervisor.unmap_grant_refs({&handle, 1});
-    } catch (const std::exception& e) {
-        spdlog::warn("blkback: unmapping ring handle {}: {}", handle, e.what());
+// Gives the mappings back when connect() fails after mapping.
+void unmap_quietly(hypervisor::Hypervisor& hypervisor,
+                   std::span<const xen::GrantHandle> handles) noexcept {
+    if (handles.empty()) {
+        return;
     }
+    try {
+        (void)hypervisor.unmap_grant_refs(handles);
+    } catch (const std::exception& e) {
+        spdlog::warn("blkback: unmapping {} ring handles: {}", handles.size(), e.what());
+    }
+}
+
+bool valid_page_count(std::size_t pages) noexcept {
+    return pages != 0 && pages <= (std::size_t{1} << xen::kBlkifMaxRingPageOrder) &&
+           (pages & (pages - 1)) == 0;
 }
 
 }  // namespace
 
 RingConnection RingConnection::connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                                       xen::GrantRef ring_ref, xen::EvtchnPort port) {
-    const std::string what =
-        "mapping ring-ref " + std::to_string(ring_ref) + " port " + std::to_string(port);
-    const hypervisor::GrantMapRequest request{frontend, ring_ref, false};
-    hypervisor::GrantMapping mapping;
+                                       std::span<const xen::GrantRef> ring_refs,
+                                       xen::EvtchnPort port) {
+    std::string what = "mapping ring-ref";
+    for (const xen::GrantRef ref : ring_refs) {
+        what += " " + std::to_string(ref);
+    }
+    what += " port " + std::to_string(port);
+    if (!valid_page_count(ring_refs.size())) {
+        throw RingConnectError(EINVAL, what + ": " + std::to_string(ring_refs.size()) +
+                                           " ring pages is not a power of two up to 16");
+    }
+    std::vector<hypervisor::GrantMapRequest> requests;
+    for (const xen::GrantRef ref : ring_refs) {
+        requests.push_back({frontend, ref, false});
+    }
+    std::vector<hypervisor::GrantMapping> mappings;
     try {
-        mapping = hypervisor.map_grant_refs({&request, 1}).at(0);
+        mappings = hypervisor.map_grant_refs(requests);
     } catch (const hypervisor::HypercallError& e) {
         throw RingConnectError(e.error(), what + ": " + e.what());
     }
-    if (mapping.status != xen::GntSt::okay) {
+    std::vector<xen::GrantHandle> handles;
+    std::optional<std::string> failure;
+    for (std::size_t i = 0; i < mappings.size(); ++i) {
+        if (mappings[i].status == xen::GntSt::okay) {
+            handles.push_back(mappings[i].handle);
+        } else if (!failure) {
+            failure = std::string(xen::name(mappings[i].status));
+            if (ring_refs.size() > 1) {
+                *failure += " (ring-ref " + std::to_string(ring_refs[i]) + ")";
+            }
+        }
+    }
+    if (failure) {
+        unmap_quietly(hypervisor, handles);
         // Linux's __xenbus_map_ring fails a slot that did not map with -ENOENT.
-        throw RingConnectError(ENOENT, what + ": " + std::string(xen::name(mapping.status)));
+        throw RingConnectError(ENOENT, what + ": " + *failure);
+    }
+    hypervisor::GrantArea area;
+    std::byte* ring_memory = mappings[0].page;
+    if (handles.size() > 1) {
+        try {
+            area = hypervisor.map_area(handles);
+        } catch (const std::exception& e) {
+            unmap_quietly(hypervisor, handles);
+            throw RingConnectError(ENOMEM, what + ": " + e.what());
+        }
+        ring_memory = area.data();
     }
     std::optional<xen::BlkifBackRing> ring;
     try {
-        ring.emplace(xen::BlkifBackRing::attach_live(mapping.page, xen::kXenPageSize));
+        ring.emplace(
+            xen::BlkifBackRing::attach_live(ring_memory, handles.size() * xen::kXenPageSize));
     } catch (const std::invalid_argument& e) {
-        unmap_quietly(hypervisor, mapping.handle);
+        area.reset();
+        unmap_quietly(hypervisor, handles);
         // xen_blkif_map: "Frontend ring ... has more requests than slots" -> -EIO.
         throw RingConnectError(EIO, what + ": " + e.what());
     }
@@ -47,33 +93,35 @@ RingConnection RingConnection::connect(hypervisor::Hypervisor& hypervisor, xen::
     try {
         channel = hypervisor.bind_interdomain(frontend, port);
     } catch (const hypervisor::HypercallError& e) {
-        unmap_quietly(hypervisor, mapping.handle);
+        area.reset();
+        unmap_quietly(hypervisor, handles);
         throw RingConnectError(e.error(), what + ": " + e.what());
     }
-    return RingConnection(hypervisor, frontend, ring_ref, port, mapping.handle, std::move(*ring),
-                          std::move(channel));
+    return RingConnection(
+        hypervisor, frontend, std::vector<xen::GrantRef>(ring_refs.begin(), ring_refs.end()), port,
+        std::move(handles), std::move(area), std::move(*ring), std::move(channel));
 }
 
 RingConnection::RingConnection(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                               xen::GrantRef ring_ref, xen::EvtchnPort remote_port,
-                               xen::GrantHandle handle, xen::BlkifBackRing ring,
-                               hypervisor::EventChannel channel)
+                               std::vector<xen::GrantRef> ring_refs, xen::EvtchnPort remote_port,
+                               std::vector<xen::GrantHandle> handles, hypervisor::GrantArea area,
+                               xen::BlkifBackRing ring, hypervisor::EventChannel channel)
     : hypervisor_(&hypervisor),
       frontend_(frontend),
-      ring_ref_(ring_ref),
+      ring_refs_(std::move(ring_refs)),
       remote_port_(remote_port),
-      mapped_(true),
-      handle_(handle),
+      handles_(std::move(handles)),
+      area_(std::move(area)),
       ring_(std::move(ring)),
       channel_(std::move(channel)) {}
 
 RingConnection::RingConnection(RingConnection&& other) noexcept
     : hypervisor_(other.hypervisor_),
       frontend_(other.frontend_),
-      ring_ref_(other.ring_ref_),
+      ring_refs_(std::move(other.ring_refs_)),
       remote_port_(other.remote_port_),
-      mapped_(std::exchange(other.mapped_, false)),
-      handle_(other.handle_),
+      handles_(std::exchange(other.handles_, {})),
+      area_(std::move(other.area_)),
       ring_(std::move(other.ring_)),
       channel_(std::move(other.channel_)) {}
 
@@ -82,10 +130,10 @@ RingConnection& RingConnection::operator=(RingConnection&& other) noexcept {
         release();
         hypervisor_ = other.hypervisor_;
         frontend_ = other.frontend_;
-        ring_ref_ = other.ring_ref_;
+        ring_refs_ = std::move(other.ring_refs_);
         remote_port_ = other.remote_port_;
-        mapped_ = std::exchange(other.mapped_, false);
-        handle_ = other.handle_;
+        handles_ = std::exchange(other.handles_, {});
+        area_ = std::move(other.area_);
         ring_ = std::move(other.ring_);
         channel_ = std::move(other.channel_);
     }
@@ -103,8 +151,10 @@ void RingConnection::release() noexcept {
         spdlog::warn("blkback: closing the port bound to dom{} port {}: {}", frontend_,
                      remote_port_, e.what());
     }
-    if (std::exchange(mapped_, false)) {
-        unmap_quietly(*hypervisor_, handle_);
+    area_.reset();
+    if (!handles_.empty()) {
+        unmap_quietly(*hypervisor_, handles_);
+        handles_.clear();
     }
 }
 

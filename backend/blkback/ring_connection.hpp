@@ -1,17 +1,21 @@
-// The shared ring of one vbd as the backend holds it while connected
+// One shared ring of a vbd as the backend holds it while connected
 // (xen-blkback/xenbus.c: xen_blkif_map, and the unmap/unbind half of
-// xen_blkif_disconnect): the frontend's ring page mapped through its grant,
-// attached at the live response index (BACK_RING_ATTACH, so a ring the
-// frontend already used is picked up where it stands), and the event
-// channel bound to the frontend's unbound port. Destroying it unbinds and
-// unmaps, in that order, as Linux does.
+// xen_blkif_disconnect): the frontend's ring page(s) mapped through their
+// grants, one after the other in one area when the ring has several
+// (ring-page-order > 0, ring-ref0..N-1; xenbus_map_ring_valloc), attached
+// at the live response index (BACK_RING_ATTACH, so a ring the frontend
+// already used is picked up where it stands), and the event channel bound
+// to the frontend's unbound port. Destroying it unbinds and unmaps, in that
+// order, as Linux does.
 //
 // Owned by the control plane until it hands it to the data plane, which is
 // the only one to touch the ring and the port from then on.
 #pragma once
 
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/event_channel.hpp"
@@ -35,14 +39,19 @@ class RingConnectError : public std::runtime_error {
 
 class RingConnection {
   public:
-    // Maps `ring_ref` of `frontend` (read/write: the backend writes the
-    // responses), attaches the back ring, and binds `port`. Throws
-    // RingConnectError naming the ref or port when the grant does not map
-    // (with its GNTST_ status), the frontend claims more requests than the
-    // ring holds, or the port cannot be bound; nothing is left mapped or
-    // bound then. `hypervisor` must outlive the connection.
+    // Maps `ring_refs` of `frontend` (1, 2, 4, 8 or 16 of them; read/write:
+    // the backend writes the responses) in one batch, into one contiguous
+    // area, attaches the back ring of blkif_ring_size(order) slots, and binds
+    // `port`. Throws RingConnectError naming the ref or port when a grant
+    // does not map (with its GNTST_ status), the frontend claims more
+    // requests than the ring holds, or the port cannot be bound; nothing is
+    // left mapped or bound then. `hypervisor` must outlive the connection.
     static RingConnection connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                                  xen::GrantRef ring_ref, xen::EvtchnPort port);
+                                  std::span<const xen::GrantRef> ring_refs, xen::EvtchnPort port);
+    static RingConnection connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
+                                  xen::GrantRef ring_ref, xen::EvtchnPort port) {
+        return connect(hypervisor, frontend, std::span<const xen::GrantRef>(&ring_ref, 1), port);
+    }
 
     RingConnection(RingConnection&& other) noexcept;
     RingConnection& operator=(RingConnection&& other) noexcept;
@@ -51,25 +60,28 @@ class RingConnection {
     ~RingConnection();
 
     xen::DomId frontend() const noexcept { return frontend_; }
-    xen::GrantRef ring_ref() const noexcept { return ring_ref_; }
+    // The first ring ref (the only one of a one-page ring).
+    xen::GrantRef ring_ref() const noexcept { return ring_refs_.empty() ? 0 : ring_refs_[0]; }
+    const std::vector<xen::GrantRef>& ring_refs() const noexcept { return ring_refs_; }
     xen::EvtchnPort remote_port() const noexcept { return remote_port_; }
     hypervisor::Hypervisor& hypervisor() const noexcept { return *hypervisor_; }
     xen::BlkifBackRing& ring() noexcept { return ring_; }
     hypervisor::EventChannel& event_channel() noexcept { return channel_; }
 
   private:
-    RingConnection(hypervisor::Hypervisor& hypervisor, xen::DomId frontend, xen::GrantRef ring_ref,
-                   xen::EvtchnPort remote_port, xen::GrantHandle handle, xen::BlkifBackRing ring,
-                   hypervisor::EventChannel channel);
+    RingConnection(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
+                   std::vector<xen::GrantRef> ring_refs, xen::EvtchnPort remote_port,
+                   std::vector<xen::GrantHandle> handles, hypervisor::GrantArea area,
+                   xen::BlkifBackRing ring, hypervisor::EventChannel channel);
     // Unbinds, then unmaps. Idempotent; never throws.
     void release() noexcept;
 
     hypervisor::Hypervisor* hypervisor_ = nullptr;
     xen::DomId frontend_ = 0;
-    xen::GrantRef ring_ref_ = 0;
+    std::vector<xen::GrantRef> ring_refs_;
     xen::EvtchnPort remote_port_ = 0;
-    bool mapped_ = false;
-    xen::GrantHandle handle_ = 0;
+    std::vector<xen::GrantHandle> handles_;
+    hypervisor::GrantArea area_;
     xen::BlkifBackRing ring_;
     hypervisor::EventChannel channel_;
 };

@@ -54,6 +54,14 @@ VbdConfig read_vbd_config(xenstore::client::Client& client, const std::string& n
         config.poll_us = std::chrono::microseconds(*value);
     }
     config.cdrom = client.try_read(frontend + "/device-type").value_or("") == "cdrom";
+    try {
+        config.features =
+            xen::read_blkif_feature_config(xen::BlkifEnd::backend, [&](std::string_view node) {
+                return client.try_read(nodename + "/" + std::string(node));
+            });
+    } catch (const xen::BlkifConfigError& e) {
+        throw NodeError(EINVAL, e.what());
+    }
     return config;
 }
 

@@ -7,6 +7,8 @@
 //   direct                  pvsim's: 1 opens the store with O_DIRECT
 //   poll-us                 pvsim's: the data plane's polling window in µs
 //                           (default 50, 0 turns polling off; DESIGN.md §10)
+//   pvsim-*                 the blkif features this end offers and how it
+//                           reaches the data (common/xen/blkif_features.hpp)
 // and, from the frontend directory, device-type ("cdrom" sets VDISK_CDROM,
 // as Linux's backend_changed reads it there).
 #pragma once
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "backend/blkback/node_values.hpp"
+#include "common/xen/blkif_features.hpp"
 #include "common/xen/grant_table.hpp"
 #include "xenstore/client/client.hpp"
 
@@ -45,6 +48,7 @@ struct VbdConfig {
     bool direct = false;
     std::chrono::microseconds poll_us = kDefaultPollUs;
     bool cdrom = false;
+    xen::BlkifFeatureConfig features = xen::BlkifFeatureConfig::defaults(xen::BlkifEnd::backend);
 };
 
 // Reads the keys above. Throws NodeError naming the key and value.

@@ -31,6 +31,13 @@ VbdCounters VbdMetrics::snapshot() const noexcept {
     c.unmap_hypercalls = load(unmap_hypercalls);
     c.poll_hits = load(poll_hits);
     c.sleeps = load(sleeps);
+    c.persistent_grants = load(persistent_grants);
+    c.persistent_purged = load(persistent_purged);
+    c.grant_copies = load(grant_copies);
+    c.copy_hypercalls = load(copy_hypercalls);
+    c.indirect_requests = load(indirect_requests);
+    c.discards = load(discards);
+    c.barriers = load(barriers);
     return c;
 }
 
@@ -57,6 +64,13 @@ nlohmann::json VbdCounters::to_json() const {
         {"unmap_hypercalls", unmap_hypercalls},
         {"poll_hits", poll_hits},
         {"sleeps", sleeps},
+        {"persistent_grants", persistent_grants},
+        {"persistent_purged", persistent_purged},
+        {"grant_copies", grant_copies},
+        {"copy_hypercalls", copy_hypercalls},
+        {"indirect_requests", indirect_requests},
+        {"discards", discards},
+        {"barriers", barriers},
     };
 }
 

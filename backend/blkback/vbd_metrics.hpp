@@ -42,6 +42,17 @@ struct VbdCounters {
     // polling, and times it went to sleep.
     std::uint64_t poll_hits = 0;
     std::uint64_t sleeps = 0;
+    // Features (blkif.h; Linux's st_ds_req for discards): persistent grants
+    // mapped now (every ring), and those purged from the table; grant copy
+    // slots (copy mode); BLKIF_OP_INDIRECT, BLKIF_OP_DISCARD and
+    // BLKIF_OP_WRITE_BARRIER requests served.
+    std::uint64_t persistent_grants = 0;
+    std::uint64_t persistent_purged = 0;
+    std::uint64_t grant_copies = 0;
+    std::uint64_t copy_hypercalls = 0;
+    std::uint64_t indirect_requests = 0;
+    std::uint64_t discards = 0;
+    std::uint64_t barriers = 0;
 
     std::uint64_t bytes() const noexcept { return bytes_read + bytes_written; }
     nlohmann::json to_json() const;
@@ -54,6 +65,10 @@ class VbdMetrics {
     // Bumps one counter; relaxed, since the counters order nothing.
     static void add(Counter& counter, std::uint64_t n = 1) noexcept {
         counter.fetch_add(n, std::memory_order_relaxed);
+    }
+    // For the gauges (persistent_grants).
+    static void sub(Counter& counter, std::uint64_t n = 1) noexcept {
+        counter.fetch_sub(n, std::memory_order_relaxed);
     }
 
     VbdCounters snapshot() const noexcept;
@@ -79,6 +94,13 @@ class VbdMetrics {
     Counter unmap_hypercalls{0};
     Counter poll_hits{0};
     Counter sleeps{0};
+    Counter persistent_grants{0};
+    Counter persistent_purged{0};
+    Counter grant_copies{0};
+    Counter copy_hypercalls{0};
+    Counter indirect_requests{0};
+    Counter discards{0};
+    Counter barriers{0};
 };
 
 }  // namespace pvsim::backend::blkback

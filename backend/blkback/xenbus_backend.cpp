@@ -81,14 +81,28 @@ void XenbusBackend::start() {
             if (!t.try_read(device_.node("state"))) {
                 return false;
             }
+            const xen::BlkifFeatureConfig& features = config_->features;
+            const bool copy = features.grant_mode == xen::BlkifGrantMode::copy;
             t.write(device_.node("feature-max-indirect-segments"),
-                    std::to_string(kMaxIndirectSegments));
-            t.write(device_.node("multi-queue-max-queues"), std::to_string(kMaxQueues));
-            t.write(device_.node("max-ring-page-order"), std::to_string(kMaxRingPageOrder));
+                    std::to_string(features.max_indirect_segments));
+            t.write(device_.node("multi-queue-max-queues"), std::to_string(features.max_queues));
+            t.write(device_.node("max-ring-page-order"),
+                    std::to_string(features.max_ring_page_order));
+            // Nothing is mapped in copy mode, so nothing can persist.
+            t.write(device_.node("feature-persistent"), features.persistent && !copy ? "1" : "0");
             return true;
         });
         if (!published) {
             return;  // removed meanwhile
+        }
+        // Recovery: a frontend already Connected now was connected to an
+        // earlier life of this backend.
+        if (device_.read_otherend_state() == XenbusState::connected) {
+            stale_frontend_ = true;
+            spdlog::info(
+                "{}: frontend {} is Connected to a ring of an earlier backend; "
+                "waiting for it to reconnect",
+                device_.nodename(), device_.otherend());
         }
     }
     // The otherend watch (Linux's watch_otherend): fires once now, and at
@@ -135,11 +149,16 @@ bool XenbusBackend::open_store() {
         device_.dev_fatal(EINVAL, "opening " + config_->params + ": " + e.what());
         return false;
     }
-    spdlog::info("{}: dom{} {} -> {} ({}{}{}, {} sectors, poll-us {})", device_.nodename(),
-                 device_.otherend_id(), device_.otherend(), config_->params,
-                 store_->is_block_device() ? "block device" : "image file",
-                 config_->read_only ? ", read-only" : "", config_->direct ? ", O_DIRECT" : "",
-                 store_->sectors(), config_->poll_us.count());
+    const xen::BlkifFeatureConfig& f = config_->features;
+    spdlog::info(
+        "{}: dom{} {} -> {} ({}{}{}, {} sectors, poll-us {}; persistent {}, indirect {}, "
+        "ring order {}, queues {}, discard {}, flush {}, barrier {}, grant mode {})",
+        device_.nodename(), device_.otherend_id(), device_.otherend(), config_->params,
+        store_->is_block_device() ? "block device" : "image file",
+        config_->read_only ? ", read-only" : "", config_->direct ? ", O_DIRECT" : "",
+        store_->sectors(), config_->poll_us.count(), f.persistent, f.max_indirect_segments,
+        f.max_ring_page_order, f.max_queues, f.discard, f.flush_cache, f.barrier,
+        xen::to_string(f.grant_mode));
     return true;
 }
 
@@ -158,6 +177,7 @@ void XenbusBackend::frontend_changed() {
                   xen::name(frontend));
     switch (frontend) {
         case XenbusState::initialising:
+            stale_frontend_ = false;
             if (device_.state() == XenbusState::closed && store_) {
                 spdlog::info("{}: prepare for reconnect", device_.nodename());
                 device_.switch_state(XenbusState::init_wait);
@@ -168,18 +188,28 @@ void XenbusBackend::frontend_changed() {
             // "Ensure we connect even when two watches fire in close
             // succession and we miss the intermediate value of
             // frontend_state."
+            if (frontend == XenbusState::initialised) {
+                stale_frontend_ = false;
+            }
             if (device_.state() == XenbusState::connected || !store_) {
+                break;
+            }
+            if (stale_frontend_) {
+                spdlog::debug("{}: not connecting the rings of an earlier backend",
+                              device_.nodename());
                 break;
             }
             connect_ring();
             break;
         case XenbusState::closing:
+            stale_frontend_ = false;
             // frontend_changed: mirror Closing and wait for the frontend's
             // Closed, which comes once it has let go of the ring
             // (blkfront_closing); the disconnect happens then.
             device_.switch_state(XenbusState::closing);
             break;
         case XenbusState::closed:
+            stale_frontend_ = false;
             disconnect();
             device_.switch_state(XenbusState::closed);
             if (device_.is_online()) {
@@ -201,12 +231,17 @@ void XenbusBackend::connect_ring() {
     // xen_blkif_disconnect() is idempotent."
     disconnect();
     xenstore::client::Client& client = device_.client();
+    const xen::BlkifFeatureConfig& features = config_->features;
+    const bool copy = features.grant_mode == xen::BlkifGrantMode::copy;
     FrontendRing keys;
-    std::optional<RingConnection> connection;
+    std::vector<RingConnection> connections;
     try {
-        keys = read_frontend_ring(client, device_.otherend());
-        connection.emplace(RingConnection::connect(hypervisor_, device_.otherend_id(),
-                                                   keys.ring_ref, keys.event_channel));
+        keys = read_frontend_ring(client, device_.otherend(),
+                                  RingOffer{features.max_ring_page_order, features.max_queues});
+        for (const FrontendQueue& queue : keys.queues) {
+            connections.push_back(RingConnection::connect(hypervisor_, device_.otherend_id(),
+                                                          queue.ring_refs, queue.event_channel));
+        }
     } catch (const NodeError& e) {
         device_.dev_fatal(e.errnum(), e.what());
         return;
@@ -214,19 +249,23 @@ void XenbusBackend::connect_ring() {
         device_.dev_fatal(e.errnum(), e.what());
         return;
     }
-    if (keys.persistent) {
-        spdlog::debug("{}: the frontend offers persistent grants; feature-persistent is 0",
-                      device_.nodename());
-    }
+    // Linux: blkif->vbd.feature_gnt_persistent = feature_persistent (ours)
+    // && the frontend's feature-persistent.
+    persistent_ = features.persistent && !copy && keys.persistent;
 
     VbdLimits limits;
     limits.sectors = store_->sectors();
     limits.logical_sector_size = store_->logical_sector_size();
     limits.read_only = config_->read_only;
-    limits.flush = store_->write_cache();
+    limits.flush = features.flush_cache && store_->write_cache();
+    limits.barrier = features.barrier && store_->write_cache();
+    limits.discard = features.discard && store_->discard_supported();
+    limits.max_indirect_segments = features.max_indirect_segments;
     DataPlaneOptions plane_options;
     plane_options.poll_max = config_->poll_us;
     plane_options.engine = options_.engine;
+    plane_options.persistent = persistent_;
+    plane_options.grant_mode = features.grant_mode;
     const std::uint64_t generation = ++generation_;
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
     auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {
@@ -237,20 +276,30 @@ void XenbusBackend::connect_ring() {
         });
     };
     try {
-        data_plane_ =
-            std::make_unique<DataPlane>(std::move(*connection), *store_, limits, plane_options,
-                                        metrics_, on_ring_error, device_.nodename());
+        for (std::size_t k = 0; k < connections.size(); ++k) {
+            const std::string name = connections.size() == 1
+                                         ? device_.nodename()
+                                         : device_.nodename() + "/queue-" + std::to_string(k);
+            data_planes_.push_back(std::make_unique<DataPlane>(std::move(connections[k]), *store_,
+                                                               limits, plane_options, metrics_,
+                                                               on_ring_error, name));
+        }
     } catch (const std::system_error& e) {
+        disconnect();
         device_.dev_fatal(e.code().value(), std::string("starting the ring: ") + e.what());
         return;
     } catch (const std::exception& e) {
+        disconnect();
         device_.dev_fatal(EIO, std::string("starting the ring: ") + e.what());
         return;
     }
-    spdlog::info("{}: ring-ref {} event-channel {} protocol {}, {} engine", device_.nodename(),
-                 keys.ring_ref, keys.event_channel,
-                 keys.protocol.empty() ? "unspecified, assuming default" : keys.protocol,
-                 data_plane_->engine_name());
+    spdlog::info(
+        "{}: {} queue(s) of {} page(s), ring-ref {} event-channel {} protocol {}, "
+        "persistent {}, {} engine",
+        device_.nodename(), keys.queues.size(), std::size_t{1} << keys.ring_page_order,
+        keys.ring_ref, keys.event_channel,
+        keys.protocol.empty() ? "unspecified, assuming default" : keys.protocol, persistent_,
+        data_planes_.front()->engine_name());
     if (!publish_disk()) {
         disconnect();
         return;
@@ -265,10 +314,23 @@ bool XenbusBackend::publish_disk() {
         if (!t.try_read(device_.node("state"))) {
             return false;
         }
-        t.write(device_.node("feature-flush-cache"), store_->write_cache() ? "1" : "0");
-        t.write(device_.node("feature-discard"), "0");
-        t.write(device_.node("feature-barrier"), "0");
-        t.write(device_.node("feature-persistent"), "0");
+        const xen::BlkifFeatureConfig& features = config_->features;
+        const bool copy = features.grant_mode == xen::BlkifGrantMode::copy;
+        // xen_blkbk_flush_diskcache, xen_blkbk_barrier, xen_blkbk_discard.
+        t.write(device_.node("feature-flush-cache"),
+                features.flush_cache && store_->write_cache() ? "1" : "0");
+        t.write(device_.node("feature-barrier"),
+                features.barrier && store_->write_cache() ? "1" : "0");
+        if (features.discard && store_->discard_supported()) {
+            t.write(device_.node("feature-discard"), "1");
+            t.write(device_.node("discard-granularity"),
+                    std::to_string(store_->discard_granularity()));
+            t.write(device_.node("discard-alignment"), std::to_string(store_->discard_alignment()));
+            t.write(device_.node("discard-secure"), "0");
+        } else {
+            t.write(device_.node("feature-discard"), "0");
+        }
+        t.write(device_.node("feature-persistent"), features.persistent && !copy ? "1" : "0");
         t.write(device_.node("sectors"), std::to_string(store_->sectors()));
         t.write(device_.node("info"), std::to_string(info));
         t.write(device_.node("sector-size"), std::to_string(store_->logical_sector_size()));
@@ -279,7 +341,7 @@ bool XenbusBackend::publish_disk() {
 }
 
 void XenbusBackend::ring_failed(std::uint64_t generation, const std::string& reason) {
-    if (generation != generation_ || !data_plane_) {
+    if (generation != generation_ || data_planes_.empty()) {
         return;
     }
     // Linux halts such a ring with -EACCES (__do_block_io_op).
@@ -287,11 +349,14 @@ void XenbusBackend::ring_failed(std::uint64_t generation, const std::string& rea
 }
 
 void XenbusBackend::disconnect() {
-    if (!data_plane_) {
+    if (data_planes_.empty()) {
         return;
     }
-    data_plane_->stop();
-    data_plane_.reset();
+    // Every queue stops taking requests at once, then each drains.
+    for (const auto& plane : data_planes_) {
+        plane->stop();
+    }
+    data_planes_.clear();
     spdlog::info("{}: disconnected; counters {}", device_.nodename(), metrics_->to_json().dump());
 }
 
@@ -326,16 +391,34 @@ nlohmann::json XenbusBackend::describe() const {
         out["mode"] = config_->mode;
         out["poll_us"] = config_->poll_us.count();
         out["direct"] = config_->direct;
+        const xen::BlkifFeatureConfig& f = config_->features;
+        out["features"] = {
+            {"persistent", f.persistent},
+            {"max_indirect_segments", f.max_indirect_segments},
+            {"max_ring_page_order", f.max_ring_page_order},
+            {"max_queues", f.max_queues},
+            {"discard", f.discard},
+            {"flush_cache", f.flush_cache},
+            {"barrier", f.barrier},
+            {"grant_mode", std::string(xen::to_string(f.grant_mode))},
+        };
     }
     if (store_) {
         out["sectors"] = store_->sectors();
     }
-    if (data_plane_) {
-        const RingConnection& ring = data_plane_->connection();
+    if (!data_planes_.empty()) {
+        const RingConnection& ring = data_planes_.front()->connection();
         out["ring_ref"] = ring.ring_ref();
         out["event_channel"] = ring.remote_port();
-        out["engine"] = std::string(data_plane_->engine_name());
-        out["ring_failed"] = data_plane_->ring_failed();
+        out["engine"] = std::string(data_planes_.front()->engine_name());
+        out["queues"] = data_planes_.size();
+        out["ring_pages"] = ring.ring_refs().size();
+        out["persistent"] = persistent_;
+        bool failed = false;
+        for (const auto& plane : data_planes_) {
+            failed = failed || plane->ring_failed();
+        }
+        out["ring_failed"] = failed;
     }
     return out;
 }

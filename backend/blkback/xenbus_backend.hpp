@@ -5,13 +5,24 @@
 // the frontend's state, hands a connected ring to a DataPlane and takes it
 // back at disconnect. It never touches the ring itself (DESIGN.md §2).
 //
-// States, as Linux's frontend_changed, with one change marked (*):
+// It offers what the vbd's pvsim-* nodes allow (persistent grants,
+// indirect segments, ring page order, queues) before InitWait, and
+// discard, flush and barrier at Connected when the store can do them.
+//
+// States, as Linux's frontend_changed, with changes marked (*):
 //   frontend Initialising   we are Closed -> InitWait (reconnect)
 //   frontend Initialised or Connected, we are not Connected
-//                           read ring-ref, event-channel, protocol; map,
-//                           bind, start the data plane; publish sectors,
+//                           read the ring keys (queue-K/ too); map, bind,
+//                           start one data plane per queue; publish sectors,
 //                           sector-size, physical-sector-size, info and the
 //                           features in one transaction; -> Connected
+//                           (*) except a frontend found Connected when the
+//                           vbd was probed: its ring belonged to an earlier
+//                           backend (slots may hold responses never pushed,
+//                           the frontend's shadow is the truth), so it is
+//                           not mapped; we wait in InitWait for the
+//                           frontend to recover (blkif_recover) and come to
+//                           Initialised with fresh keys
 //   frontend Closing        -> Closing (mirror), then (*) disconnect and ->
 //                           Closed at once, as issue 5 asks ("on
 //                           Closing/Closed, disconnect and go Closed"):
@@ -34,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <nlohmann/json.hpp>
@@ -79,7 +91,7 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
     const std::string& nodename() const noexcept { return device_.nodename(); }
     const std::string& frontend() const noexcept { return device_.otherend(); }
     xen::XenbusState state() const noexcept { return device_.state(); }
-    bool connected() const noexcept { return data_plane_ != nullptr; }
+    bool connected() const noexcept { return !data_planes_.empty(); }
     VbdCounters counters() const noexcept { return metrics_->snapshot(); }
     // For `pvsim block-list --json` and logs: paths, state, store, ring,
     // engine, last error and counters.
@@ -113,7 +125,12 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
     std::optional<VbdConfig> config_;
     std::optional<storage::BackingStore> store_;
     std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
-    std::unique_ptr<DataPlane> data_plane_;
+    // One per queue (Linux: one xen_blkif_ring and its thread per queue).
+    std::vector<std::unique_ptr<DataPlane>> data_planes_;
+    // The frontend was Connected at probe: wait for its Initialised.
+    bool stale_frontend_ = false;
+    // Persistent grants in use on the connected rings.
+    bool persistent_ = false;
     // Bumped at every connection, so a ring error posted by an earlier data
     // plane is recognised as stale.
     std::uint64_t generation_ = 0;

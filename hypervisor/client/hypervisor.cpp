@@ -150,7 +150,8 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
             undo_granters.emplace_back(slot.dom);
             continue;
         }
-        session.mappings.emplace(slot.handle, LocalMapping{slot.dom, PageMapping(address)});
+        session.mappings.emplace(
+            slot.handle, LocalMapping{slot.dom, PageMapping(address), slot.frame, slot.readonly});
         result[i].page = static_cast<std::byte*>(address);
     }
     if (!undo.empty()) {
@@ -423,6 +424,60 @@ std::vector<xen::GntSt> Hypervisor::copy_grants(std::span<const GrantCopyRequest
         statuses[i] = static_cast<xen::GntSt>(reply.ops[i].status);
     }
     return statuses;
+}
+
+GrantArea Hypervisor::map_area(std::span<const xen::GrantHandle> handles) {
+    if (handles.empty()) {
+        throw std::invalid_argument("map_area: no handle");
+    }
+    const std::size_t bytes = handles.size() * xen::kXenPageSize;
+    std::lock_guard lock(session_->maps_mutex);
+    // Reserve the whole range first, so that each page can then take its
+    // place in it with MAP_FIXED without ever replacing someone else's.
+    void* reserved = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (reserved == MAP_FAILED) {
+        os::throw_system_error("map_area: reserving " + std::to_string(bytes) + " bytes");
+    }
+    GrantArea area(static_cast<std::byte*>(reserved), bytes);
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        const auto it = session_->mappings.find(handles[i]);
+        if (it == session_->mappings.end()) {
+            throw std::invalid_argument("map_area: handle " + std::to_string(handles[i]) +
+                                        " is not mapped here");
+        }
+        const LocalMapping& local = it->second;
+        const auto granter = session_->granters.find(local.granter);
+        if (granter == session_->granters.end() || !granter->second.memory) {
+            throw std::invalid_argument("map_area: no memory of dom" +
+                                        std::to_string(local.granter));
+        }
+        void* page = ::mmap(area.data() + i * xen::kXenPageSize, xen::kXenPageSize,
+                            local.readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_FIXED, granter->second.memory.get(),
+                            static_cast<off_t>(local.frame * xen::kXenPageSize));
+        if (page == MAP_FAILED) {
+            os::throw_system_error("map_area: mapping frame " + std::to_string(local.frame));
+        }
+    }
+    return area;
+}
+
+GrantArea::GrantArea(GrantArea&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+GrantArea& GrantArea::operator=(GrantArea&& other) noexcept {
+    if (this != &other) {
+        reset();
+        data_ = std::exchange(other.data_, nullptr);
+        bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+}
+
+void GrantArea::reset() noexcept {
+    if (data_ != nullptr) {
+        ::munmap(std::exchange(data_, nullptr), std::exchange(bytes_, 0));
+    }
 }
 
 std::size_t Hypervisor::mapping_count() const {

@@ -66,6 +66,30 @@ struct GrantCopyRequest {
     std::uint16_t len = 0;
 };
 
+// Pages already mapped through grant handles, mapped once more one after
+// the other in one area of this process (what Linux's
+// xenbus_map_ring_valloc gives a multi-page ring: one virtual range over
+// several grants). A second view of the same frames: it holds no pin, so it
+// must go before the handles are unmapped. Unmapped when destroyed.
+class GrantArea {
+  public:
+    GrantArea() noexcept = default;
+    GrantArea(std::byte* data, std::size_t bytes) noexcept : data_(data), bytes_(bytes) {}
+    GrantArea(GrantArea&& other) noexcept;
+    GrantArea& operator=(GrantArea&& other) noexcept;
+    GrantArea(const GrantArea&) = delete;
+    GrantArea& operator=(const GrantArea&) = delete;
+    ~GrantArea() { reset(); }
+
+    std::byte* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return bytes_; }
+    void reset() noexcept;
+
+  private:
+    std::byte* data_ = nullptr;
+    std::size_t bytes_ = 0;
+};
+
 struct EventChannelStatus {
     xen::EvtchnStat status = xen::EvtchnStat::closed;
     xen::DomId remote_domid = 0;
@@ -116,6 +140,11 @@ class Hypervisor {
     std::vector<xen::GntSt> unmap_grant_refs(std::span<const xen::GrantHandle> handles);
     // GNTTABOP_copy, batched, done by the hypervisor.
     std::vector<xen::GntSt> copy_grants(std::span<const GrantCopyRequest> requests);
+    // The pages of `handles` (live mappings of this object), in that order,
+    // in one contiguous area: reserved with mmap(PROT_NONE), then each page
+    // placed with MAP_FIXED. Throws std::invalid_argument for a handle not
+    // held, std::system_error when mmap fails.
+    GrantArea map_area(std::span<const xen::GrantHandle> handles);
     // Live mappings held through this object.
     std::size_t mapping_count() const;
 

@@ -75,6 +75,9 @@ struct Granter {
 struct LocalMapping {
     xen::DomId granter = 0;
     PageMapping mapping;
+    // Where in the granter's memory, and how, for Hypervisor::map_area.
+    std::uint64_t frame = 0;
+    bool readonly = false;
 };
 
 // The error for a call the hypervisor refused as a whole: `what` names the

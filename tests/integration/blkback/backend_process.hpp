@@ -48,6 +48,7 @@ class BackendProcess {
         process_->kill(SIGKILL);
         return process_->wait();
     }
+    pid_t pid() const noexcept { return process_->pid(); }
     // Still running (not exited, not killed).
     bool alive() { return process_->running() && !process_->try_wait(); }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/xen/blkif_features.hpp"
 #include "tests/integration/blkback/blkback_fixture.hpp"
 
 namespace pvsim::test {
@@ -61,11 +62,14 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     const VbdPaths attached =
         tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
     ASSERT_EQ(attached.backend, paths.backend);
-    // xen_blkbk_probe's limits, published before InitWait.
+    // xen_blkbk_probe's limits, published before InitWait: Linux's
+    // defaults, no pvsim-* node being written.
     EXPECT_EQ(read(paths.backend + "/state"), "2");
-    EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "0");
-    EXPECT_EQ(read(paths.backend + "/multi-queue-max-queues"), "1");
-    EXPECT_EQ(read(paths.backend + "/max-ring-page-order"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "256");
+    EXPECT_EQ(read(paths.backend + "/multi-queue-max-queues"),
+              std::to_string(xen::BlkifFeatureConfig::defaults(xen::BlkifEnd::backend).max_queues));
+    EXPECT_EQ(read(paths.backend + "/max-ring-page-order"), "4");
+    EXPECT_EQ(read(paths.backend + "/feature-persistent"), "1");
     // The guest sees its device and may read its backend's directory.
     EXPECT_EQ(guest.ok("xs-read " + paths.frontend + "/backend"), paths.backend);
     EXPECT_EQ(guest.ok("xs-read " + paths.backend + "/state"), "2");
@@ -78,9 +82,10 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     EXPECT_EQ(read(paths.backend + "/physical-sector-size"), "512");
     EXPECT_EQ(read(paths.backend + "/info"), "0");
     EXPECT_EQ(read(paths.backend + "/feature-flush-cache"), "1");
-    EXPECT_EQ(read(paths.backend + "/feature-barrier"), "0");
-    EXPECT_EQ(read(paths.backend + "/feature-discard"), "0");
-    EXPECT_EQ(read(paths.backend + "/feature-persistent"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-barrier"), "1");
+    EXPECT_EQ(read(paths.backend + "/feature-discard"), "1");
+    EXPECT_EQ(read(paths.backend + "/discard-secure"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-persistent"), "1");
     // The guest reads them as blkfront's blkfront_connect does.
     EXPECT_EQ(guest.ok("xs-read " + paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
     frontend_write(guest, paths, "state", "4");

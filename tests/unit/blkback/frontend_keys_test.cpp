@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/vbd_config.hpp"
@@ -99,6 +100,42 @@ TEST_F(FrontendKeysTest, MoreRingPagesOrQueuesThanOfferedAreRefused) {
     EXPECT_NE(ring_error(ENOSYS).find("requested 4 queues"), std::string::npos);
     set("multi-queue-num-queues", "0");
     EXPECT_NE(ring_error(ENOSYS).find("requested 0 queues"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, QueuesOfMultiPageRingsAreReadUpToTheOffer) {
+    set("multi-queue-num-queues", "2");
+    set("ring-page-order", "1");
+    for (const std::string queue : {"queue-0", "queue-1"}) {
+        set(queue + "/ring-ref0", queue == "queue-0" ? "10" : "20");
+        set(queue + "/ring-ref1", queue == "queue-0" ? "11" : "21");
+        set(queue + "/event-channel", queue == "queue-0" ? "6" : "7");
+    }
+    const FrontendRing ring = read_frontend_ring(client_, kFront, RingOffer{1, 2});
+    ASSERT_EQ(ring.queues.size(), 2u);
+    EXPECT_EQ(ring.ring_page_order, 1u);
+    EXPECT_EQ(ring.queues[0].ring_refs, (std::vector<xen::GrantRef>{10, 11}));
+    EXPECT_EQ(ring.queues[1].ring_refs, (std::vector<xen::GrantRef>{20, 21}));
+    EXPECT_EQ(ring.queues[1].event_channel, 7u);
+    client_.rm(std::string(kFront) + "/queue-1/ring-ref1");
+    try {
+        (void)read_frontend_ring(client_, kFront, RingOffer{1, 2});
+        ADD_FAILURE() << "no error";
+    } catch (const NodeError& e) {
+        EXPECT_NE(std::string(e.what()).find("queue-1/ring-ref1: missing"), std::string::npos);
+    }
+}
+
+TEST_F(FrontendKeysTest, TheFeatureConfigurationIsReadAndABadNodeNamed) {
+    const VbdConfig config = read_vbd_config(client_, kBack, kFront);
+    EXPECT_EQ(config.features.max_indirect_segments, 256u);
+    EXPECT_EQ(config.features.max_ring_page_order, 4u);
+    set_back("pvsim-grant-mode", "copy");
+    set_back("pvsim-max-indirect-segments", "0");
+    const VbdConfig copy = read_vbd_config(client_, kBack, kFront);
+    EXPECT_EQ(copy.features.grant_mode, xen::BlkifGrantMode::copy);
+    EXPECT_EQ(copy.features.max_indirect_segments, 0u);
+    set_back("pvsim-max-queues", "99");
+    EXPECT_NE(config_error(EINVAL).find("pvsim-max-queues"), std::string::npos);
 }
 
 TEST_F(FrontendKeysTest, TheVbdConfigurationHasDefaults) {

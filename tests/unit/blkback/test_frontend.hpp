@@ -34,13 +34,21 @@ class TestFrontend {
         std::byte* data = nullptr;
     };
 
-    TestFrontend(hypervisor::Hypervisor& hypervisor, xen::DomId backend, std::size_t data_pages)
+    // A ring of 2^ring_order pages (ring-ref0..N-1), contiguous in this
+    // domain's memory as blkfront allocates it.
+    TestFrontend(hypervisor::Hypervisor& hypervisor, xen::DomId backend, std::size_t data_pages,
+                 unsigned ring_order = 0)
         : hv_(hypervisor),
-          ring_gfn_(hypervisor.memory().allocate_page()),
+          ring_gfn_(allocate_ring(hypervisor, ring_order)),
           ring_(xen::BlkifFrontRing::init_shared(hypervisor.memory().page(ring_gfn_).data(),
-                                                 xen::kXenPageSize)),
+                                                 xen::kXenPageSize << ring_order)),
           ring_ref_(hypervisor.grant_table().grant_access(backend, ring_gfn_, false)),
           channel_(hypervisor.alloc_unbound(backend)) {
+        ring_refs_.push_back(ring_ref_);
+        for (unsigned i = 1; i < (1u << ring_order); ++i) {
+            ring_refs_.push_back(
+                hypervisor.grant_table().grant_access(backend, ring_gfn_ + i, false));
+        }
         for (std::size_t i = 0; i < data_pages; ++i) {
             Page page;
             page.gfn = hypervisor.memory().allocate_page();
@@ -51,6 +59,7 @@ class TestFrontend {
     }
 
     xen::GrantRef ring_ref() const { return ring_ref_; }
+    const std::vector<xen::GrantRef>& ring_refs() const { return ring_refs_; }
     xen::EvtchnPort port() const { return channel_.port(); }
     xen::BlkifFrontRing& ring() { return ring_; }
     xen::SharedRing& shared() { return ring_.shared(); }
@@ -78,6 +87,38 @@ class TestFrontend {
     xen::BlkifRequestSegment segment(std::size_t page_index, std::uint8_t first = 0,
                                      std::uint8_t last = 7) {
         return xen::BlkifRequestSegment{page(page_index).ref, first, last, {0, 0}};
+    }
+
+    // BLKIF_OP_INDIRECT over `indirect_pages` (pages of this frontend whose
+    // first bytes receive the segments).
+    xen::BlkifRequest indirect(xen::BlkifOp op, std::uint64_t id, std::uint64_t sector,
+                               const std::vector<xen::BlkifRequestSegment>& segments,
+                               const std::vector<std::size_t>& indirect_pages) {
+        xen::BlkifRequestIndirect req{};
+        req.operation = xen::BlkifOp::indirect;
+        req.indirect_op = op;
+        req.nr_segments = static_cast<std::uint16_t>(segments.size());
+        req.id = id;
+        req.sector_number = sector;
+        for (std::size_t i = 0; i < segments.size(); ++i) {
+            Page& p = page(indirect_pages.at(i / xen::kBlkifSegmentsPerIndirectFrame));
+            std::memcpy(p.data + (i % xen::kBlkifSegmentsPerIndirectFrame) * sizeof(segments[i]),
+                        &segments[i], sizeof(segments[i]));
+        }
+        for (std::size_t i = 0; i < indirect_pages.size(); ++i) {
+            req.indirect_grefs[i] = page(indirect_pages[i]).ref;
+        }
+        return xen::blkif_request_slot(req);
+    }
+    static xen::BlkifRequest discard(std::uint64_t id, std::uint64_t sector, std::uint64_t sectors,
+                                     bool secure = false) {
+        xen::BlkifRequestDiscard req{};
+        req.operation = xen::BlkifOp::discard;
+        req.flag = secure ? xen::kBlkifDiscardSecure : 0;
+        req.id = id;
+        req.sector_number = sector;
+        req.nr_sectors = sectors;
+        return xen::blkif_request_slot(req);
     }
 
     void queue(const xen::BlkifRequest& request) { ring_.produce_request(request); }
@@ -167,10 +208,22 @@ class TestFrontend {
     }
 
   private:
+    static hypervisor::Gfn allocate_ring(hypervisor::Hypervisor& hypervisor, unsigned order) {
+        // Fresh frames come in order from the allocator; check they did.
+        const hypervisor::Gfn first = hypervisor.memory().allocate_page();
+        for (unsigned i = 1; i < (1u << order); ++i) {
+            if (hypervisor.memory().allocate_page() != first + i) {
+                throw std::runtime_error("ring pages are not contiguous");
+            }
+        }
+        return first;
+    }
+
     hypervisor::Hypervisor& hv_;
     hypervisor::Gfn ring_gfn_;
     xen::BlkifFrontRing ring_;
     xen::GrantRef ring_ref_;
+    std::vector<xen::GrantRef> ring_refs_;
     hypervisor::EventChannel channel_;
     std::vector<Page> pages_;
     std::uint64_t notifications_sent_ = 0;
