@@ -26,7 +26,9 @@ struct GuestBuffer {
     std::size_t length = 0;  // bytes, a multiple of 512, at most pages.size() * 4096
 };
 
-enum class BlockOperation { read, write, flush };
+// discard: the sectors' contents are no longer needed (they read back as
+// zeros where the device supports it: Linux's REQ_OP_DISCARD).
+enum class BlockOperation { read, write, flush, discard };
 
 // status: 0, or a negative errno: -EIO (BLKIF_RSP_ERROR / VIRTIO_BLK_S_IOERR,
 // or sectors past the end of the disk), -EOPNOTSUPP (BLKIF_RSP_EOPNOTSUPP /
@@ -39,7 +41,8 @@ using BlockCompletion = std::function<void(int status)>;
 struct BlockRequest {
     BlockOperation operation = BlockOperation::read;
     std::uint64_t sector = 0;             // in 512-byte units, as blkif and virtio-blk count
-    const GuestBuffer* buffer = nullptr;  // null for flush; must live until completion
+    const GuestBuffer* buffer = nullptr;  // null for flush and discard; must live until completion
+    std::uint64_t discard_sectors = 0;    // discard only: how many sectors from `sector`
     BlockCompletion done;                 // runs on the device's completion thread
 };
 
@@ -57,7 +60,8 @@ class BlockDevice {
     // most once (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY / vring_need_event).
     // Requests larger than one transport request are split. Thread-safe.
     // Blocks while the ring is full. A request that cannot be issued at all
-    // (device failed, bad range) completes with its error.
+    // (device failed, bad range) completes with its error. A discard on a
+    // device that does not support it completes with -EOPNOTSUPP.
     virtual void submit(std::span<BlockRequest> batch) = 0;
 
     // Requests submitted and not yet completed.

@@ -16,6 +16,7 @@
 
 #include "common/xen/xenbus.hpp"
 #include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/queue_set.hpp"
 #include "frontend/blkfront/xenbus_frontend.hpp"
 #include "frontend/block_device.hpp"
 #include "hypervisor/client/hypervisor.hpp"
@@ -54,10 +55,21 @@ class Blkfront final : public BlockDevice {
     // Closes the device now (frontend-initiated): later requests complete
     // with -ENODEV. Idempotent.
     void close() { xenbus_->close(); }
+    // Frontend-initiated reconnect (XenbusFrontend::reconnect()): requests
+    // in flight and submitted meanwhile complete normally once Connected
+    // again. Blocks until then; throws BlkfrontError when it cannot.
+    void reconnect() { xenbus_->reconnect(); }
+    bool reconnecting() const { return xenbus_->reconnecting(); }
+    // Our configuration and what was negotiated with the backend.
+    const xen::BlkifFeatureConfig& features() const noexcept { return xenbus_->features(); }
+    XenbusFrontend::Negotiated negotiated() const { return xenbus_->negotiated(); }
+    std::uint64_t recoveries() const { return xenbus_->recoveries(); }
+    // The rings' data planes.
+    QueueSet& queues() noexcept { return device_; }
 
   private:
     std::unique_ptr<XenbusFrontend> xenbus_;
-    BlkfrontDevice& device_;
+    QueueSet& device_;
 };
 
 // The device directory of `devid` for the domain `hypervisor` speaks for:

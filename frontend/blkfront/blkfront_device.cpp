@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -19,6 +20,23 @@ namespace {
 // else wakes the completion thread (Linux retries its deferred list on a
 // timer too).
 constexpr int kDeferredRetryMs = 10;
+
+unsigned segments_per_request(const DiskInfo& disk) noexcept {
+    // blkfront_gather_backend_features: indirect only when it allows more
+    // than a direct request carries.
+    if (disk.max_indirect_segments <= xen::kBlkifMaxSegmentsPerRequest) {
+        return xen::kBlkifMaxSegmentsPerRequest;
+    }
+    return std::min<unsigned>(disk.max_indirect_segments, xen::kBlkifMaxIndirectSegments);
+}
+
+// The sectors `segment` uses, copied between two pages at the same offset.
+void copy_segment(hypervisor::DomainMemory& memory, const SegmentPlan& segment,
+                  hypervisor::Gfn from, hypervisor::Gfn to) {
+    const std::size_t offset = std::size_t{segment.first_sect} * xen::kBlkifSectorSize;
+    const std::size_t length = segment.sectors() * xen::kBlkifSectorSize;
+    std::memcpy(memory.page(to).data() + offset, memory.page(from).data() + offset, length);
+}
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -42,6 +60,7 @@ BlkfrontDevice::BlkfrontDevice(hypervisor::Hypervisor& hypervisor, void* ring_ar
       channel_(std::move(channel)),
       shadow_(ring_.size()),
       flush_operation_(config_.disk.flush_operation()),
+      max_segments_(segments_per_request(config_.disk)),
       poll_(config_.poll) {
     if (!channel_) {
         throw std::invalid_argument("blkfront " + config_.name + ": no event channel");
@@ -57,6 +76,8 @@ BlkfrontDevice::~BlkfrontDevice() {
     }
     wake();
     thread_.join();
+    std::lock_guard lock(mutex_);
+    free_pool_locked();
 }
 
 std::uint64_t BlkfrontDevice::capacity_sectors() const {
@@ -85,6 +106,11 @@ bool BlkfrontDevice::accepting() const {
     return accepting_;
 }
 
+std::size_t BlkfrontDevice::on_ring() const {
+    std::lock_guard lock(mutex_);
+    return ring_live_ ? shadow_.in_use() : 0;
+}
+
 bool BlkfrontDevice::failed() const {
     std::lock_guard lock(mutex_);
     return failed_;
@@ -100,6 +126,13 @@ BlkfrontCounters BlkfrontDevice::counters() const {
     c.notifications_suppressed = suppressed_.load(std::memory_order_relaxed);
     c.notifications_received = received_.load(std::memory_order_relaxed);
     c.grants_deferred = grants_deferred_.load(std::memory_order_relaxed);
+    c.indirect_requests = indirect_.load(std::memory_order_relaxed);
+    c.data_copies = data_copies_.load(std::memory_order_relaxed);
+    c.discards = discards_.load(std::memory_order_relaxed);
+    c.flushes = flushes_.load(std::memory_order_relaxed);
+    c.persistent_grants = pool_gauge_.load(std::memory_order_relaxed);
+    c.ring_pages =
+        (ring_.size() * sizeof(xen::BlkifSringEntry) + xen::kXenPageSize - 1) / xen::kXenPageSize;
     return c;
 }
 
@@ -130,29 +163,35 @@ void BlkfrontDevice::submit(std::span<BlockRequest> batch) {
     const std::size_t ready_before = ready_.size();
     in_flight_.fetch_add(batch.size(), std::memory_order_acq_rel);
     for (BlockRequest& request : batch) {
-        auto io = std::make_shared<PendingIo>(std::move(request.done));
+        auto io = std::make_shared<PendingIo>(std::move(request));
+        const BlockRequest& whole = io->request;
         int status = 0;
         std::vector<BlkifRequestPlan> plans;
         if (!accepting_) {
             status = -ENODEV;
+        } else if (whole.operation == BlockOperation::discard && !config_.disk.feature_discard) {
+            status = -EOPNOTSUPP;
         } else {
             try {
-                plans = plan_requests(request.operation, request.sector, request.buffer,
-                                      flush_operation_.value_or(xen::BlkifOp::flush_diskcache));
+                plans = plan_requests(whole.operation, whole.sector, whole.buffer,
+                                      flush_operation_.value_or(xen::BlkifOp::flush_diskcache),
+                                      max_segments_, whole.discard_sectors);
             } catch (const std::invalid_argument& e) {
                 spdlog::warn("blkfront {}: request refused: {}", config_.name, e.what());
                 status = -EINVAL;
             }
-            if (status == 0 && request.operation != BlockOperation::flush) {
+            if (status == 0 && whole.operation != BlockOperation::flush) {
                 const std::uint64_t capacity = capacity_.load(std::memory_order_relaxed);
-                const std::uint64_t sectors = buffer_sectors(*request.buffer);
-                if (request.sector > capacity || sectors > capacity - request.sector) {
+                const std::uint64_t sectors = whole.operation == BlockOperation::discard
+                                                  ? whole.discard_sectors
+                                                  : buffer_sectors(*whole.buffer);
+                if (whole.sector > capacity || sectors > capacity - whole.sector) {
                     spdlog::warn("blkfront {}: sectors {}+{} lie past the end ({} sectors)",
-                                 config_.name, request.sector, sectors, capacity);
+                                 config_.name, whole.sector, sectors, capacity);
                     status = -EIO;
                 }
             }
-            if (status != 0 || (request.operation == BlockOperation::flush && !flush_operation_)) {
+            if (status != 0 || (whole.operation == BlockOperation::flush && !flush_operation_)) {
                 plans.clear();
             }
         }
@@ -180,6 +219,11 @@ void BlkfrontDevice::issue_locked(std::unique_lock<std::mutex>& lock, BlkifReque
             finish_part_locked(io, -ENODEV);
             return;
         }
+        if (holding_) {
+            // blkif_recover takes it back with the rest.
+            queued_.push_back(Queued{std::move(plan), io});
+            return;
+        }
         if (!ring_.full() && !shadow_.full() && queued_.empty()) {
             break;
         }
@@ -202,31 +246,161 @@ void BlkfrontDevice::issue_locked(std::unique_lock<std::mutex>& lock, BlkifReque
 void BlkfrontDevice::put_on_ring_locked(const BlkifRequestPlan& plan,
                                         const std::shared_ptr<PendingIo>& io) {
     hypervisor::GrantTable& grants = hypervisor_.grant_table();
-    GrantRefs refs;
+    hypervisor::DomainMemory& memory = hypervisor_.memory();
+    const bool persistent = config_.disk.feature_persistent;
+    ShadowEntry entry;
+    std::uint64_t copies = 0;
     try {
-        // Read/write grants whatever the direction, as Linux's blkfront
-        // grants them: the backend may map a write's pages read-only.
+        GrantRefs segment_refs;
+        segment_refs.reserve(plan.segments.size());
         for (const SegmentPlan& segment : plan.segments) {
-            refs.push_back(grants.grant_access(config_.backend_id, segment.gfn, false));
+            if (persistent) {
+                // blkif_setup_rw_req_grant: a write's data goes into the
+                // persistent page; a read's comes out of it when answered.
+                const PersistentGrant grant = take_persistent_locked();
+                entry.persistent.push_back(grant);
+                if (plan.operation == xen::BlkifOp::write) {
+                    copy_segment(memory, segment, segment.gfn, grant.gfn);
+                    ++copies;
+                }
+                segment_refs.push_back(grant.ref);
+            } else {
+                // Read/write grants whatever the direction, as Linux's
+                // blkfront grants them: the backend may map a write's pages
+                // read-only.
+                entry.grants.push_back(grants.grant_access(config_.backend_id, segment.gfn, false));
+                segment_refs.push_back(entry.grants.back());
+            }
+        }
+        if (plan.indirect()) {
+            GrantRefs frame_refs;
+            std::vector<std::byte*> frames;
+            for (unsigned i = 0; i < plan.indirect_frames(); ++i) {
+                if (persistent) {
+                    const PersistentGrant grant = take_persistent_locked();
+                    entry.persistent.push_back(grant);
+                    frame_refs.push_back(grant.ref);
+                    frames.push_back(memory.page(grant.gfn).data());
+                    continue;
+                }
+                IndirectFrame frame{memory.allocate_page(), 0};
+                try {
+                    frame.ref = grants.grant_access(config_.backend_id, frame.gfn, false);
+                } catch (...) {
+                    memory.free_page(frame.gfn);
+                    throw;
+                }
+                entry.indirect_frames.push_back(frame);
+                frame_refs.push_back(frame.ref);
+                frames.push_back(memory.page(frame.gfn).data());
+            }
+            write_indirect_segments(plan, segment_refs, frames);
+            entry.request = make_indirect_request(plan, 0, config_.handle, frame_refs);
+        } else {
+            entry.request = make_blkif_request(plan, 0, config_.handle, segment_refs);
         }
     } catch (const std::bad_alloc&) {
-        for (xen::GrantRef ref : refs) {
-            grants.try_end_access(ref);  // never seen by the backend
-        }
-        spdlog::warn("blkfront {}: grant table full; request fails with ENOMEM", config_.name);
+        // Nothing of it reached the backend: every grant ends at once.
+        release_entry_locked(entry, nullptr);
+        spdlog::warn("blkfront {}: grant table or memory full; request fails with ENOMEM",
+                     config_.name);
         finish_part_locked(io, -ENOMEM);
         return;
     }
-    const std::uint64_t id = *shadow_.take();
-    ShadowEntry& entry = shadow_.at(id);
-    entry.request =
-        make_blkif_request(plan, id, config_.handle, std::span(refs.data(), refs.size()));
-    entry.grants = refs;
+    if (persistent && plan.operation == xen::BlkifOp::read) {
+        entry.segments = plan.segments;
+    }
     entry.io = io;
-    ring_.produce_request(entry.request);
+    const std::uint64_t id = *shadow_.take();
+    entry.request.id = id;  // at the same offset in every layout
+    ShadowEntry& slot = shadow_.at(id);
+    slot = std::move(entry);
+    ring_.produce_request(slot.request);
     requests_.fetch_add(1, std::memory_order_relaxed);
-    segments_.fetch_add(refs.size(), std::memory_order_relaxed);
-    bytes_.fetch_add(plan.bytes(), std::memory_order_relaxed);
+    segments_.fetch_add(plan.segments.size(), std::memory_order_relaxed);
+    data_copies_.fetch_add(copies, std::memory_order_relaxed);
+    if (plan.operation != xen::BlkifOp::discard) {
+        bytes_.fetch_add(plan.bytes(), std::memory_order_relaxed);
+    }
+    if (plan.indirect()) {
+        indirect_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (plan.operation == xen::BlkifOp::discard) {
+        discards_.fetch_add(1, std::memory_order_relaxed);
+    } else if (plan.operation == xen::BlkifOp::flush_diskcache ||
+               plan.operation == xen::BlkifOp::write_barrier) {
+        flushes_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+PersistentGrant BlkfrontDevice::take_persistent_locked() {
+    if (!pool_free_.empty()) {
+        const PersistentGrant grant = pool_free_.back();
+        pool_free_.pop_back();
+        return grant;
+    }
+    // get_free_grant: the pool grows as the ring fills, up to what the ring
+    // can have in flight (each request holds its own until answered).
+    hypervisor::DomainMemory& memory = hypervisor_.memory();
+    PersistentGrant grant{memory.allocate_page(), 0};
+    try {
+        grant.ref = hypervisor_.grant_table().grant_access(config_.backend_id, grant.gfn, false);
+    } catch (...) {
+        memory.free_page(grant.gfn);
+        throw;
+    }
+    ++pool_size_;
+    pool_gauge_.store(pool_size_, std::memory_order_relaxed);
+    return grant;
+}
+
+void BlkfrontDevice::release_entry_locked(ShadowEntry& entry,
+                                          const std::shared_ptr<PendingIo>& io) {
+    pool_free_.insert(pool_free_.end(), entry.persistent.begin(), entry.persistent.end());
+    entry.persistent.clear();
+    if (io) {
+        end_grants_locked(entry.grants, io);
+        for (const IndirectFrame& frame : entry.indirect_frames) {
+            end_grants_locked({frame.ref}, io, frame.gfn);
+        }
+    } else {
+        for (xen::GrantRef ref : entry.grants) {
+            park_grant(ref, std::nullopt);
+        }
+        for (const IndirectFrame& frame : entry.indirect_frames) {
+            park_grant(frame.ref, frame.gfn);
+        }
+    }
+    entry.grants.clear();
+    entry.indirect_frames.clear();
+}
+
+void BlkfrontDevice::park_grant(xen::GrantRef ref, std::optional<hypervisor::Gfn> page) {
+    hypervisor::GrantTable& grants = hypervisor_.grant_table();
+    if (grants.try_end_access(ref)) {
+        if (page) {
+            hypervisor_.memory().free_page(*page);
+        }
+        return;
+    }
+    // The backend may still map it: parked in the grant table, never
+    // reused while pinned; our page stays allocated for the same reason.
+    grants.end_access(ref);
+}
+
+void BlkfrontDevice::free_pool_locked() {
+    // blkif_free: the persistent grants end with the ring.
+    for (const PersistentGrant& grant : pool_free_) {
+        try {
+            park_grant(grant.ref, grant.gfn);
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: ending persistent grant {}: {}", config_.name, grant.ref,
+                         e.what());
+        }
+    }
+    pool_size_ -= std::min(pool_size_, pool_free_.size());
+    pool_free_.clear();
+    pool_gauge_.store(pool_size_, std::memory_order_relaxed);
 }
 
 void BlkfrontDevice::push_locked() {
@@ -256,12 +430,17 @@ void BlkfrontDevice::finish_part_locked(const std::shared_ptr<PendingIo>& io, in
 }
 
 void BlkfrontDevice::end_grants_locked(const GrantRefs& grants,
-                                       const std::shared_ptr<PendingIo>& io) {
+                                       const std::shared_ptr<PendingIo>& io,
+                                       std::optional<hypervisor::Gfn> page) {
     for (xen::GrantRef ref : grants) {
-        if (!hypervisor_.grant_table().try_end_access(ref)) {
+        if (hypervisor_.grant_table().try_end_access(ref)) {
+            if (page) {
+                hypervisor_.memory().free_page(*page);
+            }
+        } else {
             // Without persistent grants the backend unmaps before it
             // answers; one that did not gets its page kept from reuse.
-            deferred_.push_back(DeferredGrant{ref, io});
+            deferred_.push_back(DeferredGrant{ref, io, page});
             ++io->outstanding;
             grants_deferred_.fetch_add(1, std::memory_order_relaxed);
         }
@@ -296,7 +475,16 @@ std::optional<std::string> BlkfrontDevice::take_responses_locked(bool& worked) {
                           xen::name(op), entry.request.sector_number, xen::name(response.status),
                           static_cast<int>(response.status));
         }
-        end_grants_locked(entry.grants, entry.io);
+        if (status == 0 && !entry.segments.empty()) {
+            // A read through persistent grants: its data is copied out.
+            hypervisor::DomainMemory& memory = hypervisor_.memory();
+            for (std::size_t i = 0; i < entry.segments.size(); ++i) {
+                copy_segment(memory, entry.segments[i], entry.persistent[i].gfn,
+                             entry.segments[i].gfn);
+            }
+            data_copies_.fetch_add(entry.segments.size(), std::memory_order_relaxed);
+        }
+        release_entry_locked(entry, entry.io);
         finish_part_locked(entry.io, status);
     }
     if (freed) {
@@ -310,6 +498,9 @@ bool BlkfrontDevice::retry_deferred_locked() {
     bool progressed = false;
     for (auto it = deferred_.begin(); it != deferred_.end();) {
         if (hypervisor_.grant_table().try_end_access(it->ref)) {
+            if (it->page) {
+                hypervisor_.memory().free_page(*it->page);
+            }
             finish_part_locked(it->io, 0);
             it = deferred_.erase(it);
             progressed = true;
@@ -322,7 +513,7 @@ bool BlkfrontDevice::retry_deferred_locked() {
 
 bool BlkfrontDevice::issue_queued_locked() {
     bool issued = false;
-    while (!queued_.empty() && accepting_ && !ring_.full() && !shadow_.full()) {
+    while (!queued_.empty() && accepting_ && !holding_ && !ring_.full() && !shadow_.full()) {
         Queued next = std::move(queued_.front());
         queued_.pop_front();
         put_on_ring_locked(next.plan, next.io);
@@ -335,19 +526,9 @@ bool BlkfrontDevice::issue_queued_locked() {
 }
 
 void BlkfrontDevice::fail_everything_locked(int status) {
-    hypervisor::GrantTable& grants = hypervisor_.grant_table();
-    const auto park = [&grants](xen::GrantRef ref) {
-        // The backend may still map it: parked in the grant table, never
-        // reused while pinned.
-        if (!grants.try_end_access(ref)) {
-            grants.end_access(ref);
-        }
-    };
     for (std::uint64_t id : shadow_.pending_ids()) {
         ShadowEntry entry = shadow_.release(id);
-        for (xen::GrantRef ref : entry.grants) {
-            park(ref);
-        }
+        release_entry_locked(entry, nullptr);
         finish_part_locked(entry.io, status);
     }
     for (Queued& queued : queued_) {
@@ -355,11 +536,75 @@ void BlkfrontDevice::fail_everything_locked(int status) {
     }
     queued_.clear();
     for (DeferredGrant& deferred : deferred_) {
-        park(deferred.ref);
+        park_grant(deferred.ref, deferred.page);
         finish_part_locked(deferred.io, 0);  // its response came; only the grant lingers
     }
     deferred_.clear();
+    free_pool_locked();
     space_.notify_all();
+}
+
+void BlkfrontDevice::hold() {
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+        push_locked();
+        space_.notify_all();
+    }
+    wake();
+}
+
+std::vector<BlockRequest> BlkfrontDevice::take_unfinished() {
+    std::vector<std::shared_ptr<PendingIo>> taken;
+    {
+        std::unique_lock lock(mutex_);
+        holding_ = true;
+        const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
+            if (!io->recovered) {
+                io->recovered = true;
+                taken.push_back(io);
+            }
+        };
+        // blkif_recover: the shadow entries are the truth; whatever the old
+        // backend did with them, they are issued again.
+        for (std::uint64_t id : shadow_.pending_ids()) {
+            ShadowEntry entry = shadow_.release(id);
+            release_entry_locked(entry, nullptr);
+            take(entry.io);
+        }
+        for (Queued& queued : queued_) {
+            take(queued.io);
+        }
+        queued_.clear();
+        for (DeferredGrant& deferred : deferred_) {
+            park_grant(deferred.ref, deferred.page);
+            finish_part_locked(deferred.io, 0);
+        }
+        deferred_.clear();
+        free_pool_locked();
+        accepting_ = false;
+        ring_live_ = false;
+        if (error_.empty()) {
+            error_ = "ring taken back for a reconnect";
+        }
+        try {
+            channel_.close();
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: closing the event channel: {}", config_.name, e.what());
+        }
+        space_.notify_all();
+        detached_.notify_all();
+    }
+    wake();
+    std::vector<BlockRequest> requests;
+    requests.reserve(taken.size());
+    for (const std::shared_ptr<PendingIo>& io : taken) {
+        BlockRequest request = io->request;
+        request.done = std::move(io->done);
+        requests.push_back(std::move(request));
+    }
+    in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
+    return requests;
 }
 
 void BlkfrontDevice::stop_accepting_locked(const std::string& reason) {
@@ -495,7 +740,7 @@ bool BlkfrontDevice::arm_or_find_work() {
     if (!ready_.empty() || stopping_ || failure_unreported_ || (ring_live_ && detach_requested_)) {
         return true;
     }
-    if (ring_live_ && !queued_.empty() && !ring_.full()) {
+    if (ring_live_ && !holding_ && !queued_.empty() && !ring_.full()) {
         return true;
     }
     // RING_FINAL_CHECK_FOR_RESPONSES: rsp_event = rsp_cons + 1, then look

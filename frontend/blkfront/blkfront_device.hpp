@@ -1,9 +1,9 @@
 // blkfront's data plane for one ring (Linux xen-blkfront.c: blkif_queue_rq,
-// blkif_interrupt, blkif_completion), as the BlockDevice the guest's code
-// uses. It never touches xenstore: the control plane (xenbus_frontend.hpp)
-// hands it a ring page that is already granted, an event channel the
-// backend has bound, and what the backend published about the disk, and
-// tells it when the backend is closing or gone.
+// blkif_interrupt, blkif_completion, blkif_recover), as a BlockDevice (a
+// device with several queues has one per ring behind a QueueSet). It never touches xenstore: the
+// control plane (xenbus_frontend.hpp) hands it a ring page that is already granted, an event
+// channel the backend has bound, and what the backend published about the disk, and tells it when
+// the backend is closing or gone.
 //
 // Submission: each BlockRequest is split into blkif requests
 // (request_builder.hpp); every segment's page is granted to the backend, the
@@ -15,6 +15,19 @@
 // responses free slots; on the completion thread itself (a callback that
 // submits) the rest is queued and issued as slots free, since that thread
 // is the one that frees them.
+//
+// Features, as the control plane negotiated them (config().disk):
+//  - indirect descriptors (max_indirect_segments > 11): a read or write of
+//    up to that many segments is one BLKIF_OP_INDIRECT request, its
+//    segments written into indirect frames granted for the request;
+//  - persistent grants (feature_persistent): as Linux's grants list, a pool
+//    of our own pages granted once for the ring's life (at most what the
+//    ring can have in flight, allocated as needed); a write's data is
+//    copied into pool pages before it is issued, a read's copied out of
+//    them when answered, and indirect frames come from the pool too, so in
+//    steady state no grant is made or ended per request;
+//  - discard (feature_discard): BLKIF_OP_DISCARD for a discard request;
+//    without it a discard completes with -EOPNOTSUPP.
 //
 // Completion: one thread takes responses off the ring, checks each one
 // (response_check.hpp) before trusting it, ends the grants of the request it
@@ -73,6 +86,22 @@ struct BlkfrontCounters {
     std::uint64_t notifications_received = 0;
     // Grants the backend still had mapped when their request was answered.
     std::uint64_t grants_deferred = 0;
+    // BLKIF_OP_INDIRECT requests among `requests`.
+    std::uint64_t indirect_requests = 0;
+    // Segments copied through persistent grants (into them for writes, out
+    // of them for reads).
+    std::uint64_t data_copies = 0;
+    // BLKIF_OP_DISCARD requests, and flushes sent (flush-cache or barrier).
+    std::uint64_t discards = 0;
+    std::uint64_t flushes = 0;
+    // Requests taken back from a ring and issued again after a reconnect
+    // (blkif_recover).
+    std::uint64_t recovered = 0;
+    // Gauges, not counts: grants in the persistent pools now, the queues
+    // (rings) and the pages of each ring.
+    std::uint64_t persistent_grants = 0;
+    std::uint64_t queues = 1;
+    std::uint64_t ring_pages = 1;
 };
 
 struct DataPlaneConfig {
@@ -136,6 +165,19 @@ class BlkfrontDevice final : public BlockDevice {
     // grants and closes the event channel; the ring page is no longer used
     // when this returns. Idempotent.
     void disconnect(const std::string& reason);
+    // blkif requests on the shared ring, not yet answered.
+    std::size_t on_ring() const;
+    // blkif_recover, first half: no request goes on the ring any more (new
+    // ones and those waiting for a slot are queued); responses are still
+    // taken. Wakes submitters waiting for a slot.
+    void hold();
+    // blkif_recover, second half (once no submit() is running): takes back
+    // every request not yet completed (on the ring or queued) whose
+    // callback has not run, without running it, ends the ring's grants
+    // (persistent ones too; any still pinned are parked) and closes the
+    // event channel. The requests come back whole, with their callbacks,
+    // to be issued again on a new ring; the ring page is no longer used.
+    std::vector<BlockRequest> take_unfinished();
     // Fails the device as a bad response would (without calling the
     // FailureHandler): for errors the control plane finds.
     void fail(const std::string& reason);
@@ -154,6 +196,7 @@ class BlkfrontDevice final : public BlockDevice {
     struct DeferredGrant {  // answered, but the backend still maps it
         xen::GrantRef ref;
         std::shared_ptr<PendingIo> io;
+        std::optional<hypervisor::Gfn> page;  // our own page to free once it ends
     };
 
     // The completion thread.
@@ -177,11 +220,22 @@ class BlkfrontDevice final : public BlockDevice {
     void issue_locked(std::unique_lock<std::mutex>& lock, BlkifRequestPlan plan,
                       const std::shared_ptr<PendingIo>& io, bool on_completion_thread);
     void put_on_ring_locked(const BlkifRequestPlan& plan, const std::shared_ptr<PendingIo>& io);
+    // A page of the persistent pool (granted now if the pool has none free).
+    PersistentGrant take_persistent_locked();
+    // Gives an answered (or never issued) entry's persistent grants back to
+    // the pool and ends its other grants, deferring those still mapped
+    // (counted as outstanding parts of `io` when there is one).
+    void release_entry_locked(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io);
+    // Ends every pool grant and frees its page (parks any still pinned).
+    void free_pool_locked();
+    // Ends a grant the backend may still map: parked if pinned.
+    void park_grant(xen::GrantRef ref, std::optional<hypervisor::Gfn> page);
     // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY of everything queued on the ring.
     void push_locked();
     // Ends the grants of an answered request; those still mapped are
     // deferred and counted as outstanding parts of `io`.
-    void end_grants_locked(const GrantRefs& grants, const std::shared_ptr<PendingIo>& io);
+    void end_grants_locked(const GrantRefs& grants, const std::shared_ptr<PendingIo>& io,
+                           std::optional<hypervisor::Gfn> page = std::nullopt);
     // One part of `io` is done.
     void finish_part_locked(const std::shared_ptr<PendingIo>& io, int status);
     // Completes every request still pending with `status`, parking grants
@@ -205,6 +259,10 @@ class BlkfrontDevice final : public BlockDevice {
     hypervisor::EventChannel channel_;
     ShadowTable shadow_;
     std::optional<xen::BlkifOp> flush_operation_;
+    const unsigned max_segments_;  // per request: 11, or the negotiated indirect count
+    std::vector<PersistentGrant> pool_free_;
+    std::size_t pool_size_ = 0;
+    bool holding_ = false;        // blkif_recover under way
     xen::RingIdx published_ = 0;  // req_prod as last pushed
     bool accepting_ = true;
     bool ring_live_ = true;
@@ -222,6 +280,8 @@ class BlkfrontDevice final : public BlockDevice {
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> requests_{0}, segments_{0}, bytes_{0}, responses_{0};
     std::atomic<std::uint64_t> sent_{0}, suppressed_{0}, received_{0}, grants_deferred_{0};
+    std::atomic<std::uint64_t> indirect_{0}, data_copies_{0}, discards_{0}, flushes_{0};
+    std::atomic<std::uint64_t> pool_gauge_{0};
 
     os::EventFd wake_{os::EventFd::Options{.nonblocking = true}};
     AdaptivePoll poll_;   // the completion thread's own

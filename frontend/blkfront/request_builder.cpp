@@ -1,12 +1,16 @@
 #include "frontend/blkfront/request_builder.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 namespace pvsim::frontend::blkfront {
 
 std::uint64_t BlkifRequestPlan::sectors() const noexcept {
+    if (operation == xen::BlkifOp::discard) {
+        return discard_sectors;
+    }
     std::uint64_t total = 0;
     for (const SegmentPlan& segment : segments) {
         total += segment.sectors();
@@ -15,8 +19,27 @@ std::uint64_t BlkifRequestPlan::sectors() const noexcept {
 }
 
 std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint64_t sector,
-                                            const GuestBuffer* buffer,
-                                            xen::BlkifOp flush_operation) {
+                                            const GuestBuffer* buffer, xen::BlkifOp flush_operation,
+                                            unsigned max_segments, std::uint64_t discard_sectors) {
+    if (max_segments < xen::kBlkifMaxSegmentsPerRequest ||
+        max_segments > xen::kBlkifMaxIndirectSegments) {
+        throw std::invalid_argument("max_segments " + std::to_string(max_segments) +
+                                    " is not from 11 to " +
+                                    std::to_string(xen::kBlkifMaxIndirectSegments));
+    }
+    if (operation == BlockOperation::discard) {
+        if (buffer != nullptr && buffer->length != 0) {
+            throw std::invalid_argument("a discard carries no data buffer");
+        }
+        if (discard_sectors == 0) {
+            throw std::invalid_argument("a discard of no sectors");
+        }
+        BlkifRequestPlan plan;
+        plan.operation = xen::BlkifOp::discard;
+        plan.sector = sector;
+        plan.discard_sectors = discard_sectors;
+        return {plan};
+    }
     if (operation == BlockOperation::flush) {
         if (buffer != nullptr && buffer->length != 0) {
             throw std::invalid_argument("a flush carries no data buffer");
@@ -46,7 +69,7 @@ std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint6
     std::uint64_t remaining = buffer_sectors(*buffer);
     std::uint64_t next_sector = sector;
     for (std::size_t page = 0; remaining > 0; ++page) {
-        if (plans.empty() || plans.back().segments.size() == xen::kBlkifMaxSegmentsPerRequest) {
+        if (plans.empty() || plans.back().segments.size() == max_segments) {
             BlkifRequestPlan plan;
             plan.operation = op;
             plan.sector = next_sector;
@@ -71,6 +94,23 @@ xen::BlkifRequest make_blkif_request(const BlkifRequestPlan& plan, std::uint64_t
                                     " segments but " + std::to_string(grefs.size()) +
                                     " grant refs");
     }
+    if (plan.operation == xen::BlkifOp::discard) {
+        if (!grefs.empty()) {
+            throw std::invalid_argument("blkif discard request: no grant refs expected");
+        }
+        xen::BlkifRequestDiscard discard{};
+        discard.operation = xen::BlkifOp::discard;
+        discard.flag = 0;  // discard-secure is never asked for
+        discard.handle = handle;
+        discard.id = id;
+        discard.sector_number = plan.sector;
+        discard.nr_sectors = plan.discard_sectors;
+        return xen::blkif_request_slot(discard);
+    }
+    if (plan.indirect()) {
+        throw std::invalid_argument("blkif request: " + std::to_string(plan.segments.size()) +
+                                    " segments need an indirect request");
+    }
     xen::BlkifRequest request{};
     request.operation = plan.operation;
     request.nr_segments = static_cast<std::uint8_t>(plan.segments.size());
@@ -83,6 +123,54 @@ xen::BlkifRequest make_blkif_request(const BlkifRequestPlan& plan, std::uint64_t
         request.seg[i].last_sect = plan.segments[i].last_sect;
     }
     return request;
+}
+
+xen::BlkifRequest make_indirect_request(const BlkifRequestPlan& plan, std::uint64_t id,
+                                        xen::BlkifVdev handle,
+                                        std::span<const xen::GrantRef> indirect_grefs) {
+    if (plan.operation != xen::BlkifOp::read && plan.operation != xen::BlkifOp::write) {
+        throw std::invalid_argument("blkif indirect request: only reads and writes are indirect");
+    }
+    if (plan.segments.empty() || plan.segments.size() > xen::kBlkifMaxIndirectSegments ||
+        indirect_grefs.size() !=
+            xen::blkif_indirect_frames(static_cast<unsigned>(plan.segments.size()))) {
+        throw std::invalid_argument(
+            "blkif indirect request: " + std::to_string(plan.segments.size()) + " segments but " +
+            std::to_string(indirect_grefs.size()) + " indirect frames");
+    }
+    xen::BlkifRequestIndirect request{};
+    request.operation = xen::BlkifOp::indirect;
+    request.indirect_op = plan.operation;
+    request.nr_segments = static_cast<std::uint16_t>(plan.segments.size());
+    request.id = id;
+    request.sector_number = plan.sector;
+    request.handle = handle;
+    for (std::size_t i = 0; i < indirect_grefs.size(); ++i) {
+        request.indirect_grefs[i] = indirect_grefs[i];
+    }
+    return xen::blkif_request_slot(request);
+}
+
+void write_indirect_segments(const BlkifRequestPlan& plan, std::span<const xen::GrantRef> grefs,
+                             std::span<std::byte* const> frames) {
+    if (grefs.size() != plan.segments.size() ||
+        frames.size() != xen::blkif_indirect_frames(static_cast<unsigned>(plan.segments.size()))) {
+        throw std::invalid_argument("indirect segments: " + std::to_string(plan.segments.size()) +
+                                    " segments, " + std::to_string(grefs.size()) + " refs, " +
+                                    std::to_string(frames.size()) + " frames");
+    }
+    for (std::byte* frame : frames) {
+        std::memset(frame, 0, xen::kXenPageSize);
+    }
+    for (std::size_t i = 0; i < plan.segments.size(); ++i) {
+        xen::BlkifRequestSegment segment{};
+        segment.gref = grefs[i];
+        segment.first_sect = plan.segments[i].first_sect;
+        segment.last_sect = plan.segments[i].last_sect;
+        std::memcpy(frames[i / xen::kBlkifSegmentsPerIndirectFrame] +
+                        (i % xen::kBlkifSegmentsPerIndirectFrame) * sizeof segment,
+                    &segment, sizeof segment);
+    }
 }
 
 }  // namespace pvsim::frontend::blkfront

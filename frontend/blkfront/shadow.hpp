@@ -7,8 +7,10 @@
 //
 // Ids are slot numbers 0 .. size-1 taken from a free list; an entry keeps
 // the request as written to the ring (to check the response's operation),
-// the grant refs of its segments (to end access once answered), and the
-// block request it is part of.
+// the grant refs of its segments and indirect frames (to end access once
+// answered), the persistent grants it borrowed (to copy a read's data out
+// of and give back to the pool), and the block request it is part of,
+// which blkif_recover issues again after a reconnect.
 //
 // Not thread-safe: the data plane guards it with its ring lock.
 #pragma once
@@ -19,9 +21,8 @@
 #include <optional>
 #include <vector>
 
-#include <boost/container/static_vector.hpp>
-
 #include "common/xen/blkif.hpp"
+#include "frontend/blkfront/request_builder.hpp"
 #include "frontend/block_device.hpp"
 
 namespace pvsim::frontend::blkfront {
@@ -32,25 +33,51 @@ namespace pvsim::frontend::blkfront {
 // still has mapped after answering).
 struct PendingIo {
     explicit PendingIo(BlockCompletion completion) : done(std::move(completion)) {}
+    // Keeps what blkif_recover needs to issue `request` again (its
+    // completion is `done`).
+    explicit PendingIo(BlockRequest&& whole) : done(std::move(whole.done)), request(whole) {
+        request.done = nullptr;
+    }
 
     BlockCompletion done;
+    BlockRequest request;  // as submitted, without its completion
     unsigned outstanding = 0;
     int status = 0;
+    // Taken back by blkif_recover: parts still answered are ignored.
+    bool recovered = false;
 
-    // Records one part's outcome; true when that was the last part.
+    // Records one part's outcome; true when that was the last part (never
+    // for a recovered request).
     bool finish_part(int part_status) noexcept {
         if (status == 0 && part_status != 0) {
             status = part_status;
         }
-        return --outstanding == 0;
+        return --outstanding == 0 && !recovered;
     }
 };
 
-using GrantRefs = boost::container::static_vector<xen::GrantRef, xen::kBlkifMaxSegmentsPerRequest>;
+using GrantRefs = std::vector<xen::GrantRef>;
+
+// A page of the guest's, granted to the backend for as long as the ring
+// lives (feature-persistent): data is copied through it.
+struct PersistentGrant {
+    hypervisor::Gfn gfn = 0;
+    xen::GrantRef ref = 0;
+};
+
+// An indirect frame of a request without persistent grants: a page of our
+// own, granted for that request only.
+struct IndirectFrame {
+    hypervisor::Gfn gfn = 0;
+    xen::GrantRef ref = 0;
+};
 
 struct ShadowEntry {
-    xen::BlkifRequest request{};  // as written to the ring
-    GrantRefs grants;
+    xen::BlkifRequest request{};        // as written to the ring
+    GrantRefs grants;                   // per-request grants of data pages, ended when answered
+    std::vector<SegmentPlan> segments;  // the caller's pages (for copying reads out)
+    std::vector<PersistentGrant> persistent;     // borrowed from the pool, by segment then frame
+    std::vector<IndirectFrame> indirect_frames;  // per-request indirect frames
     std::shared_ptr<PendingIo> io;
 };
 

@@ -1,5 +1,6 @@
 #include "frontend/blkfront/xenbus_frontend.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -83,6 +84,17 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
         fatal(ENOENT, message);
         throw BlkfrontError("blkfront " + nodename_ + ": " + message);
     }
+    // Our own configuration, once, at set-up.
+    try {
+        features_ =
+            xen::read_blkif_feature_config(xen::BlkifEnd::frontend, [this](std::string_view node) {
+                return try_read(nodename_ + "/" + std::string(node));
+            });
+    } catch (const std::exception& e) {
+        const std::string message = std::string("reading configuration: ") + e.what();
+        fatal(EINVAL, message);
+        throw BlkfrontError("blkfront " + nodename_ + ": " + message);
+    }
 
     thread_ = std::thread([this] {
         // A handler that throws must not take the control thread (and the
@@ -127,11 +139,13 @@ XenbusFrontend::~XenbusFrontend() {
     } catch (const std::exception& e) {
         spdlog::warn("blkfront {}: removing watches: {}", nodename_, e.what());
     }
+    // A pending timer would keep the control thread running.
+    boost::asio::post(io_, [this] { lost_timer_.cancel(); });
     work_.reset();
     thread_.join();
-    // The data plane before the ring page it reads.
+    // The data planes before the ring pages they read.
     device_.reset();
-    ring_.reset();
+    rings_.clear();
 }
 
 XenbusState XenbusFrontend::state() const {
@@ -144,12 +158,12 @@ XenbusState XenbusFrontend::backend_state() const {
     return backend_state_;
 }
 
-BlkfrontDevice* XenbusFrontend::device() {
+QueueSet* XenbusFrontend::device() {
     std::lock_guard lock(mutex_);
     return device_.get();
 }
 
-BlkfrontDevice& XenbusFrontend::wait_connected() {
+QueueSet& XenbusFrontend::wait_connected() {
     std::unique_lock lock(mutex_);
     const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
         return state_ == XenbusState::connected || failure_.has_value() ||
@@ -196,6 +210,110 @@ void XenbusFrontend::close() {
     run_on_control_thread([this] { finish_close("device closed"); });
 }
 
+bool XenbusFrontend::reconnecting() const {
+    std::lock_guard lock(mutex_);
+    return reconnecting_;
+}
+
+XenbusFrontend::Negotiated XenbusFrontend::negotiated() const {
+    std::lock_guard lock(mutex_);
+    return negotiated_;
+}
+
+std::uint64_t XenbusFrontend::recoveries() const {
+    std::lock_guard lock(mutex_);
+    return recoveries_;
+}
+
+void XenbusFrontend::reconnect() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != XenbusState::connected || failure_ || reconnecting_) {
+            throw BlkfrontError("blkfront " + nodename_ + ": cannot reconnect while " +
+                                (reconnecting_ ? std::string("reconnecting") : state_text(state_)));
+        }
+        reconnecting_ = true;
+    }
+    boost::asio::post(io_, [this] { begin_reconnect(); });
+    std::unique_lock lock(mutex_);
+    const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
+        return (state_ == XenbusState::connected && !reconnecting_) || failure_.has_value() ||
+               (state_ == XenbusState::closed && !reconnecting_);
+    });
+    if (settled && state_ == XenbusState::connected && !failure_) {
+        return;
+    }
+    throw BlkfrontError("blkfront " + nodename_ + ": reconnect " +
+                        (failure_ ? "failed: " + *failure_
+                                  : "did not complete within " +
+                                        std::to_string(options_.connect_timeout.count()) +
+                                        " ms (backend " + state_text(backend_state_) +
+                                        ", frontend " + state_text(state_) + ")"));
+}
+
+void XenbusFrontend::begin_reconnect() {
+    if (state_ != XenbusState::connected || !device_) {
+        std::lock_guard lock(mutex_);
+        reconnecting_ = false;
+        changed_.notify_all();
+        return;
+    }
+    // Nothing new goes on the rings; the backend answers what is there
+    // before it lets go of them.
+    spdlog::info("blkfront {}: reconnecting (frontend-initiated)", nodename_);
+    device_->hold();
+    switch_state(XenbusState::closing);
+}
+
+void XenbusFrontend::take_back_rings(const std::string& why) {
+    std::size_t taken = 0;
+    if (device_) {
+        device_->hold();
+        taken = device_->take_back();
+    }
+    drop_rings();
+    // The dead (or closed) backend's mappings are gone: deferred grants end.
+    hypervisor_.grant_table().reclaim_deferred();
+    {
+        std::lock_guard lock(mutex_);
+        ++recoveries_;
+    }
+    spdlog::info("blkfront {}: {}; {} request(s) to issue again", nodename_, why, taken);
+}
+
+void XenbusFrontend::backend_lost(XenbusState state) {
+    // Not a detach (that starts with the backend's Closing): the backend's
+    // process died and its node was reset. The rings stay as they are, with
+    // what is on them, until the backend's next life shows up in InitWait
+    // (blkif_recover); new requests are held meanwhile.
+    spdlog::warn(
+        "blkfront {}: backend {} went {} while we are Connected; holding requests "
+        "until it is back in InitWait (at most {} ms)",
+        nodename_, backend_path_, state_text(state), options_.connect_timeout.count());
+    backend_lost_ = true;
+    if (device_) {
+        device_->hold();
+    }
+    lost_timer_.expires_after(options_.connect_timeout);
+    lost_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || !backend_lost_) {
+            return;
+        }
+        backend_lost_ = false;
+        const std::string reason = "backend " + backend_path_ + " did not come back within " +
+                                   std::to_string(options_.connect_timeout.count()) + " ms";
+        begin_close(reason);
+        finish_close(reason);
+    });
+}
+
+void XenbusFrontend::drop_rings() {
+    for (Ring& ring : rings_) {
+        ring.channel.close();
+    }
+    rings_.clear();
+}
+
 void XenbusFrontend::run_on_control_thread(std::function<void()> handler) {
     std::packaged_task<void()> task(std::move(handler));
     std::future<void> done = task.get_future();
@@ -235,6 +353,20 @@ void XenbusFrontend::backend_changed() {
         case XenbusState::init_wait:
             if (state_ == XenbusState::initialising) {
                 talk_to_backend();
+            } else if (state_ == XenbusState::connected && !reconnecting_) {
+                // A backend that was restarted does not take over our
+                // rings: blkif_recover onto new ones.
+                spdlog::warn("blkfront {}: backend {} is back in InitWait; recovering", nodename_,
+                             backend_path_);
+                backend_lost_ = false;
+                lost_timer_.cancel();
+                take_back_rings("backend restarted");
+                talk_to_backend();
+            }
+            break;
+        case XenbusState::initialising:
+            if (state_ == XenbusState::connected && !reconnecting_ && !backend_lost_) {
+                backend_lost(state);
             }
             break;
         case XenbusState::connected:
@@ -250,11 +382,41 @@ void XenbusFrontend::backend_changed() {
             connect();
             break;
         case XenbusState::closing:
+            if (reconnecting_) {
+                // Mirroring our Closing: once what is on the rings is
+                // answered, Closed (the backend then lets go of them).
+                if (state_ == XenbusState::closing) {
+                    const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
+                    while (device_ && device_->on_ring() > 0 &&
+                           std::chrono::steady_clock::now() < deadline) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    }
+                    switch_state(XenbusState::closed);
+                }
+                break;
+            }
             // A detach, or the backend mirroring our own Closing: either way
             // Linux's blkfront_closing goes on to Closed.
+            backend_lost_ = false;
+            lost_timer_.cancel();
             close_for_backend("backend " + backend_path_ + " is closing");
             break;
         case XenbusState::closed:
+            if (reconnecting_ &&
+                (state_ == XenbusState::closing || state_ == XenbusState::closed)) {
+                // The backend has let go of the rings: set up anew.
+                take_back_rings("reconnecting");
+                switch_state(XenbusState::initialising);
+                break;
+            }
+            if (state_ == XenbusState::connected && !reconnecting_) {
+                // Closed without a Closing: its process is gone. It may
+                // come back (InitWait), or be taken away (backend_lost).
+                if (!backend_lost_) {
+                    backend_lost(state);
+                }
+                break;
+            }
             if (state_ == XenbusState::closed) {
                 // The backend has unmapped the ring: a grant whose end was
                 // deferred while it was pinned can end now (Linux retries
@@ -293,11 +455,11 @@ void XenbusFrontend::own_directory_changed() {
         if (device_) {
             device_->disconnect(reason);
         }
-        channel_.close();
-        ring_.reset();
+        drop_rings();
         {
             std::lock_guard lock(mutex_);
             failure_ = failure_.value_or(reason);
+            reconnecting_ = false;
         }
         set_state(XenbusState::closed);
         return;
@@ -321,34 +483,90 @@ std::chrono::microseconds XenbusFrontend::read_poll() {
 }
 
 void XenbusFrontend::talk_to_backend() {
-    // setup_blkring: one page, one queue (the backend's
-    // max-ring-page-order and multi-queue-max-queues allow more; pvsim's
-    // blkfront asks for neither, so it writes no ring-page-order and no
-    // multi-queue-num-queues, as Linux does for a single page and queue).
+    // talk_to_blkback / negotiate_mq / setup_blkring: as many queues and
+    // ring pages as both ends allow.
+    unsigned backend_queues = 1;
+    unsigned backend_order = 0;
     try {
-        ring_ = std::make_unique<RingPage>(hypervisor_, backend_id_);
+        if (const auto text = try_read(backend_path_ + "/multi-queue-max-queues")) {
+            backend_queues = static_cast<unsigned>(
+                parse_node_number("multi-queue-max-queues", *text, xen::kBlkifMaxQueues * 1024));
+        }
+        if (const auto text = try_read(backend_path_ + "/max-ring-page-order")) {
+            backend_order =
+                static_cast<unsigned>(parse_node_number("max-ring-page-order", *text, 64));
+        }
+    } catch (const Error& e) {
+        fatal(e.errnum(), std::string("reading backend limits: ") + e.what());
+        return;
+    } catch (const std::invalid_argument& e) {
+        fatal(EINVAL, std::string("reading backend limits: ") + e.what());
+        return;
+    }
+    const unsigned queues = std::max(1u, std::min(features_.max_queues, backend_queues));
+    const unsigned order = std::min(features_.max_ring_page_order, backend_order);
+    drop_rings();
+    try {
+        for (unsigned q = 0; q < queues; ++q) {
+            Ring ring;
+            ring.pages = std::make_unique<RingPage>(hypervisor_, backend_id_, order);
+            rings_.push_back(std::move(ring));
+        }
     } catch (const std::exception& e) {
-        fatal(ENOMEM, std::string("allocating and granting the ring page: ") + e.what());
+        drop_rings();
+        fatal(ENOMEM, std::string("allocating and granting the ring pages: ") + e.what());
         return;
     }
     try {
-        channel_ = hypervisor_.alloc_unbound(backend_id_);
+        for (Ring& ring : rings_) {
+            ring.channel = hypervisor_.alloc_unbound(backend_id_);
+        }
     } catch (const std::exception& e) {
         fatal(ENOSPC, std::string("allocating event channel: ") + e.what());
         return;
     }
-    const std::string ring_ref = std::to_string(ring_->ref());
-    const std::string port = std::to_string(channel_.port());
+    // The ring keys of one queue under `dir` (the device directory, or its
+    // queue-K), as write_per_ring_nodes does.
+    const auto write_ring = [&](xenstore::client::Transaction& t, const std::string& dir,
+                                const Ring& ring) {
+        if (order == 0) {
+            t.write(dir + "/ring-ref", std::to_string(ring.pages->ref()));
+        } else {
+            for (std::size_t i = 0; i < ring.pages->refs().size(); ++i) {
+                t.write(dir + "/ring-ref" + std::to_string(i),
+                        std::to_string(ring.pages->refs()[i]));
+            }
+        }
+        t.write(dir + "/event-channel", std::to_string(ring.channel.port()));
+    };
     bool present = true;
     try {
         present = xenstore_.transact([&](xenstore::client::Transaction& t) {
             if (!t.try_read(nodename_ + "/state")) {
                 return false;
             }
-            t.write(nodename_ + "/ring-ref", ring_ref);
-            t.write(nodename_ + "/event-channel", port);
+            // The keys of an earlier negotiation (a reconnect may take
+            // another ring size or queue count) would mislead the backend.
+            for (const std::string& key : t.directory(nodename_)) {
+                if (key.starts_with("ring-ref") || key.starts_with("queue-") ||
+                    key == "event-channel" || key == "ring-page-order" ||
+                    key == "multi-queue-num-queues") {
+                    t.rm(nodename_ + "/" + key);
+                }
+            }
+            if (order > 0) {
+                t.write(nodename_ + "/ring-page-order", std::to_string(order));
+            }
+            if (queues == 1) {
+                write_ring(t, nodename_, rings_.front());
+            } else {
+                t.write(nodename_ + "/multi-queue-num-queues", std::to_string(queues));
+                for (unsigned q = 0; q < queues; ++q) {
+                    write_ring(t, nodename_ + "/queue-" + std::to_string(q), rings_[q]);
+                }
+            }
             t.write(nodename_ + "/protocol", xen::kXenIoProtoAbiNative);
-            t.write(nodename_ + "/feature-persistent", "0");
+            t.write(nodename_ + "/feature-persistent", features_.persistent ? "1" : "0");
             t.write(nodename_ + "/state",
                     std::to_string(static_cast<std::uint32_t>(XenbusState::initialised)));
             return true;
@@ -361,12 +579,19 @@ void XenbusFrontend::talk_to_backend() {
         spdlog::warn("blkfront {}: device directory gone while connecting", nodename_);
         return;
     }
-    spdlog::info("blkfront {}: ring-ref {}, event-channel {}", nodename_, ring_ref, port);
+    {
+        std::lock_guard lock(mutex_);
+        negotiated_.queues = queues;
+        negotiated_.ring_page_order = order;
+    }
+    spdlog::info("blkfront {}: {} queue(s) of {} ring page(s), ring-ref {}, event-channel {}",
+                 nodename_, queues, 1u << order, rings_.front().pages->ref(),
+                 rings_.front().channel.port());
     set_state(XenbusState::initialised);
 }
 
 void XenbusFrontend::connect() {
-    if (device_) {
+    if (device_ && device_->attached()) {
         // Connected again: a resize (blkfront_connect for a connected
         // device). A value that cannot be read is ignored there, as Linux
         // does: the device keeps working at its old size.
@@ -397,27 +622,67 @@ void XenbusFrontend::connect() {
         fatal(EINVAL, "reading backend fields at " + backend_path_ + ": " + e.what());
         return;
     }
-    DataPlaneConfig config;
-    config.name = nodename_;
-    config.backend_id = backend_id_;
-    config.handle = handle_;
-    config.disk = disk;
-    config.poll = read_poll();
+    if (rings_.empty()) {
+        fatal(EINVAL, "backend connected before our ring keys were written");
+        return;
+    }
+    // blkfront_gather_backend_features: what the backend offers, as far as
+    // our configuration lets us use it.
+    disk.feature_persistent = disk.feature_persistent && features_.persistent;
+    disk.max_indirect_segments =
+        std::min(disk.max_indirect_segments, features_.max_indirect_segments);
+    if (disk.max_indirect_segments <= xen::kBlkifMaxSegmentsPerRequest) {
+        disk.max_indirect_segments = 0;
+    }
+    disk.feature_discard = disk.feature_discard && features_.discard;
+    disk.feature_flush_cache = disk.feature_flush_cache && features_.flush_cache;
+    disk.feature_barrier = disk.feature_barrier && features_.barrier;
+    std::vector<std::unique_ptr<BlkfrontDevice>> queues;
     try {
-        auto device = std::make_unique<BlkfrontDevice>(
-            hypervisor_, ring_->area(), RingPage::bytes(), std::move(channel_), std::move(config),
-            [this](const std::string& reason) {
-                boost::asio::post(io_, [this, reason] { device_failed(reason); });
-            });
-        std::lock_guard lock(mutex_);
-        device_ = std::move(device);
+        const std::chrono::microseconds poll = read_poll();
+        for (std::size_t q = 0; q < rings_.size(); ++q) {
+            DataPlaneConfig config;
+            config.name =
+                rings_.size() == 1 ? nodename_ : nodename_ + "/queue-" + std::to_string(q);
+            config.backend_id = backend_id_;
+            config.handle = handle_;
+            config.disk = disk;
+            config.poll = poll;
+            queues.push_back(std::make_unique<BlkfrontDevice>(
+                hypervisor_, rings_[q].pages->area(), rings_[q].pages->size_bytes(),
+                std::move(rings_[q].channel), std::move(config), [this](const std::string& reason) {
+                    boost::asio::post(io_, [this, reason] { device_failed(reason); });
+                }));
+        }
+        if (!device_) {
+            auto device = std::make_unique<QueueSet>();
+            std::lock_guard lock(mutex_);
+            device_ = std::move(device);
+        }
+        {
+            std::lock_guard lock(mutex_);
+            negotiated_.indirect_segments = disk.max_indirect_segments;
+            negotiated_.persistent = disk.feature_persistent;
+            negotiated_.discard = disk.feature_discard;
+            negotiated_.flush_cache = disk.feature_flush_cache;
+            negotiated_.barrier = disk.feature_barrier;
+        }
+        // blkif_recover's second half: what was held goes on the new rings.
+        device_->attach(std::move(queues));
     } catch (const std::exception& e) {
         fatal(EIO, std::string("starting the data plane: ") + e.what());
         return;
     }
-    spdlog::info("blkfront {}: {} sectors of {} bytes{}, flush {}", nodename_, disk.sectors,
-                 disk.sector_size, disk.read_only() ? ", read-only" : "",
-                 disk.flush_operation() ? xen::name(*disk.flush_operation()) : "none");
+    spdlog::info(
+        "blkfront {}: {} sectors of {} bytes{}, flush {}, {} queue(s), persistent {}, indirect {}, "
+        "discard {}",
+        nodename_, disk.sectors, disk.sector_size, disk.read_only() ? ", read-only" : "",
+        disk.flush_operation() ? xen::name(*disk.flush_operation()) : "none", rings_.size(),
+        disk.feature_persistent, disk.max_indirect_segments, disk.feature_discard);
+    {
+        std::lock_guard lock(mutex_);
+        reconnecting_ = false;
+    }
     switch_state(XenbusState::connected);
 }
 
@@ -468,12 +733,13 @@ void XenbusFrontend::finish_close(const std::string& reason) {
     if (state_ == XenbusState::closed) {
         return;
     }
+    backend_lost_ = false;
+    lost_timer_.cancel();
     // blkif_free: the backend has let go of the ring.
     if (device_) {
         device_->disconnect(reason);
     }
-    channel_.close();
-    ring_.reset();
+    drop_rings();
     switch_state(XenbusState::closed);
 }
 

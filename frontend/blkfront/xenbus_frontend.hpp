@@ -7,14 +7,37 @@
 // backend is Connected, and tells it when the backend goes away.
 //
 // The sequence (DESIGN.md §5, blkif.h, REFERENCES "State sequences"):
-//  - backend InitWait, we Initialising: allocate the ring page in our own
-//    memory, grant it to the backend, allocate an unbound event channel for
-//    it, and write ring-ref, event-channel, protocol (x86_64-abi),
-//    feature-persistent (0) and state Initialised in one transaction,
-//    started over on EAGAIN;
+//  - set-up: our own configuration is read once from the device
+//    directory's "pvsim-*" nodes (common/xen/blkif_features.hpp);
+//  - backend InitWait, we Initialising (talk_to_blkback, setup_blkring):
+//    n = min(our max_queues, the backend's multi-queue-max-queues) rings of
+//    2^order pages, order = min(our max_ring_page_order, the backend's
+//    max-ring-page-order), each granted, with an unbound event channel;
+//    written in one transaction, started over on EAGAIN: ring-ref (order 0)
+//    or ring-page-order + ring-ref0..N-1, event-channel - under queue-K/
+//    with multi-queue-num-queues when n > 1 - protocol (x86_64-abi),
+//    feature-persistent (ours), and state Initialised;
 //  - backend Connected: read sectors, info, sector-size and the feature
-//    nodes, start the data plane, go Connected (Connected again later is a
+//    nodes, negotiate (persistent grants when both offer them, indirect
+//    segments min(ours, the backend's) when above 11, discard, flush-cache
+//    or else barrier when offered and ours allows), start one data plane
+//    per ring behind a QueueSet, go Connected (Connected again later is a
 //    resize: the capacity is read again);
+//  - backend InitWait while we are Connected, without a Closing of ours
+//    (the backend was restarted: blkif_recover): hold new requests, take
+//    every unfinished one back from the rings, end the old rings' grants and
+//    close their channels, and set up again as above (features may differ
+//    now); once the backend is Connected the held requests are issued again
+//    on the new rings and we are Connected;
+//  - backend Closed or Initialising while we are Connected, without a
+//    Closing of either end first (its process died and the toolstack or its
+//    next life reset the node): requests are held and the rings kept until
+//    the backend comes back in InitWait, which is blkif_recover as above;
+//    a backend that is not back within close_timeout is closed as below;
+//  - reconnect() (ours): hold new requests, go Closing; once the backend
+//    closes too, and what was on the rings is answered (at most
+//    close_timeout), Closed, and on the backend's Closed take back what is
+//    unfinished, go Initialising and set up again as above;
 //  - backend Closing (a detach, Linux's blkfront_closing): stop taking
 //    requests, give those on the ring up to close_timeout to complete, then
 //    fail whatever is left with -ENODEV, end the ring grant (deferred while
@@ -48,13 +71,17 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_features.hpp"
 #include "common/xen/xenbus.hpp"
 #include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/queue_set.hpp"
 #include "frontend/blkfront/ring_page.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/client/client.hpp"
@@ -99,11 +126,33 @@ class XenbusFrontend {
     // Blocks until Connected and returns the data plane, which lives as long
     // as this object. Throws BlkfrontError when the device cannot connect
     // (the backend's error text, a bad backend value, connect_timeout).
-    BlkfrontDevice& wait_connected();
+    QueueSet& wait_connected();
 
     // Our own orderly close (see above); blocks until Closed, or forces it
     // after close_timeout. Idempotent.
     void close();
+    // Frontend-initiated reconnect (see above): blocks until Connected
+    // again. Throws BlkfrontError when not Connected to begin with, or not
+    // again within connect_timeout.
+    void reconnect();
+    // True from reconnect() until Connected again (a Closed on the way is
+    // not the end of the device).
+    bool reconnecting() const;
+    // Our configuration, as read at set-up.
+    const xen::BlkifFeatureConfig& features() const noexcept { return features_; }
+    // What the backend offered (its protocol nodes), as last read.
+    struct Negotiated {
+        unsigned queues = 1;
+        unsigned ring_page_order = 0;
+        unsigned indirect_segments = 0;  // 0: plain requests of up to 11 segments
+        bool persistent = false;
+        bool discard = false;
+        bool flush_cache = false;
+        bool barrier = false;
+    };
+    Negotiated negotiated() const;
+    // How many times blkif_recover ran (backend restarts and reconnects).
+    std::uint64_t recoveries() const;
 
     xen::XenbusState state() const;
     xen::XenbusState backend_state() const;
@@ -111,7 +160,7 @@ class XenbusFrontend {
     const std::string& backend_path() const noexcept { return backend_path_; }
     xen::DomId backend_id() const noexcept { return backend_id_; }
     // Null until Connected.
-    BlkfrontDevice* device();
+    QueueSet* device();
 
   private:
     // Control-thread handlers.
@@ -128,6 +177,14 @@ class XenbusFrontend {
     // Takes `state` locally (after it is written, or when it cannot be).
     void set_state(xen::XenbusState state);
     void device_failed(const std::string& reason);
+    // blkif_recover's first half: the rings' unfinished requests are held,
+    // the rings and their channels dropped.
+    void take_back_rings(const std::string& why);
+    void begin_reconnect();
+    void drop_rings();
+    // The backend went Closed/Initialising under a Connected device: hold
+    // and wait (close_timeout) for its InitWait.
+    void backend_lost(xen::XenbusState state);
 
     // The backend's error text, where blkback or xenbus_dev_fatal put it.
     std::optional<std::string> backend_error();
@@ -147,6 +204,7 @@ class XenbusFrontend {
 
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    boost::asio::steady_timer lost_timer_{io_};  // control thread only
 
     mutable std::mutex mutex_;  // guards what other threads read below
     std::condition_variable changed_;
@@ -154,11 +212,20 @@ class XenbusFrontend {
     xen::XenbusState backend_state_ = xen::XenbusState::unknown;
     std::optional<std::string> failure_;  // why this device cannot (or can no longer) work
 
+    xen::BlkifFeatureConfig features_;
+    Negotiated negotiated_;
+    bool reconnecting_ = false;
+    std::uint64_t recoveries_ = 0;
+
     // Control thread only.
-    std::unique_ptr<RingPage> ring_;
-    hypervisor::EventChannel channel_;  // until the data plane takes it
-    std::unique_ptr<BlkfrontDevice> device_;
+    struct Ring {
+        std::unique_ptr<RingPage> pages;
+        hypervisor::EventChannel channel;  // until its data plane takes it
+    };
+    std::vector<Ring> rings_;
+    std::unique_ptr<QueueSet> device_;  // from the first Connected on
     bool in_fatal_ = false;
+    bool backend_lost_ = false;  // held, waiting for the backend's InitWait
 
     xenstore::client::Watch backend_watch_;
     xenstore::client::Watch own_watch_;

@@ -21,7 +21,12 @@
 //       "sector_size","read_only","error","in_flight","counters":COUNTERS.
 //       COUNTERS = blkfront's: "requests","segments","bytes","responses",
 //       "notifications_sent","notifications_suppressed",
-//       "notifications_received","grants_deferred".
+//       "notifications_received","grants_deferred","indirect_requests",
+//       "data_copies","discards","flushes","recovered", and the gauges
+//       "persistent_grants","queues","ring_pages". An open DEVICE also
+//       has "features": what was negotiated ({"persistent","indirect_segments",
+//       "queues","ring_page_order","discard","flush_cache","barrier"}) and
+//       "recoveries" (blkif_recover runs).
 //   {"op":"wait-device","devid":D,"timeout_ms":T}
 //       -> {"ok":true,"device":DEVICE} once D is Connected and open here;
 //       else an error naming its state, or why it failed to open.
@@ -37,6 +42,12 @@
 //       at a time ("busy"); a client that disconnects cancels its job.
 //   {"op":"close","devid":D} -> {"ok":true,"state":6}
 //       Frontend-initiated close (Closing, the backend follows, Closed).
+//   {"op":"reconnect","vdev":"xvda"} (or "devid":D) -> {"ok":true}
+//       Frontend-initiated reconnect (blkfront Closing, the backend closes,
+//       Initialising, renegotiated, Connected); answered once Connected
+//       again. I/O running on the device meanwhile is held and re-issued,
+//       none of it failing; an error when it cannot reconnect within the
+//       connect timeout.
 //   {"op":"forget","devid":D} -> {"ok":true,"forgot":true|false}
 //       Drops what the guest remembers having written to D (the verify
 //       memory that survives detach and re-attach).
@@ -55,6 +66,7 @@ inline constexpr std::string_view kOpWaitDevice = "wait-device";
 inline constexpr std::string_view kOpIo = "io";
 inline constexpr std::string_view kOpClose = "close";
 inline constexpr std::string_view kOpForget = "forget";
+inline constexpr std::string_view kOpReconnect = "reconnect";
 
 // The log file's process name is "pvsim-guest.dom<domid>"
 // (RunDir::log_file).

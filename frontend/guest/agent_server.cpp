@@ -184,9 +184,13 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
             } else if (op == agent::kOpIo) {
                 start_io(request);
                 return;
+            } else if (op == agent::kOpReconnect) {
+                start_reconnect(request);
+                return;
             } else {
-                send(error_reply("unknown op \"" + op +
-                                 "\" (known: ping, devices, wait-device, io, close, forget)"),
+                send(error_reply(
+                         "unknown op \"" + op +
+                         "\" (known: ping, devices, wait-device, io, close, forget, reconnect)"),
                      false);
             }
         } catch (const std::exception& e) {
@@ -216,6 +220,28 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
             try {
                 const xen::XenbusState state = self->server_.probe_.close(devid);
                 return json{{"ok", true}, {"state", static_cast<unsigned>(state)}};
+            } catch (const std::exception& e) {
+                return error_reply(e.what());
+            }
+        });
+    }
+
+    void start_reconnect(const json& request) {
+        // By "vdev" (the scenario verb's name for it) or "devid".
+        std::uint32_t devid = 0;
+        const auto vdev = request.find("vdev");
+        if (vdev != request.end()) {
+            if (!vdev->is_string()) {
+                throw std::invalid_argument("\"vdev\" is not a string");
+            }
+            devid = xen::vdev_number(vdev->get<std::string>());
+        } else {
+            devid = devid_field(request);
+        }
+        run_blocking([self = shared_from_this(), devid] {
+            try {
+                self->server_.probe_.reconnect(devid);
+                return json{{"ok", true}};
             } catch (const std::exception& e) {
                 return error_reply(e.what());
             }

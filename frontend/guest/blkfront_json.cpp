@@ -18,6 +18,19 @@ void for_each_counter(const blkfront::BlkfrontCounters& c, Visit&& visit) {
     visit("notifications_suppressed", c.notifications_suppressed);
     visit("notifications_received", c.notifications_received);
     visit("grants_deferred", c.grants_deferred);
+    visit("indirect_requests", c.indirect_requests);
+    visit("data_copies", c.data_copies);
+    visit("discards", c.discards);
+    visit("flushes", c.flushes);
+    visit("recovered", c.recovered);
+}
+
+// Gauges: what is now, never a difference.
+template <typename Visit>
+void for_each_gauge(const blkfront::BlkfrontCounters& c, Visit&& visit) {
+    visit("persistent_grants", c.persistent_grants);
+    visit("queues", c.queues);
+    visit("ring_pages", c.ring_pages);
 }
 
 }  // namespace
@@ -25,6 +38,7 @@ void for_each_counter(const blkfront::BlkfrontCounters& c, Visit&& visit) {
 nlohmann::json counters_json(const blkfront::BlkfrontCounters& counters) {
     nlohmann::json json = nlohmann::json::object();
     for_each_counter(counters, [&](const char* name, std::uint64_t value) { json[name] = value; });
+    for_each_gauge(counters, [&](const char* name, std::uint64_t value) { json[name] = value; });
     return json;
 }
 
@@ -48,6 +62,15 @@ void add_open_device_fields(nlohmann::json& device, const blkfront::Blkfront& bl
     device["error"] = blkfront.error();
     device["in_flight"] = blkfront.in_flight();
     device["counters"] = counters_json(blkfront.counters());
+    device["features"] = features_json(blkfront.negotiated());
+    device["recoveries"] = blkfront.recoveries();
+}
+
+nlohmann::json features_json(const blkfront::XenbusFrontend::Negotiated& n) {
+    return {{"persistent", n.persistent}, {"indirect_segments", n.indirect_segments},
+            {"queues", n.queues},         {"ring_page_order", n.ring_page_order},
+            {"discard", n.discard},       {"flush_cache", n.flush_cache},
+            {"barrier", n.barrier}};
 }
 
 }  // namespace pvsim::frontend::guest

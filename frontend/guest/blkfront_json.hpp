@@ -16,9 +16,12 @@ nlohmann::json counters_json(const blkfront::BlkfrontCounters& counters);
 nlohmann::json counters_delta(const blkfront::BlkfrontCounters& before,
                               const blkfront::BlkfrontCounters& after);
 
+// The features negotiated with the backend (agent_protocol.hpp, "features").
+nlohmann::json features_json(const blkfront::XenbusFrontend::Negotiated& negotiated);
+
 // What DEVICE carries for an open device besides devid, vdev, nodename and
 // state: backend_state, backend, capacity_sectors, sector_size, read_only,
-// error, in_flight, counters.
+// error, in_flight, counters, features, recoveries.
 void add_open_device_fields(nlohmann::json& device, const blkfront::Blkfront& blkfront);
 
 }  // namespace pvsim::frontend::guest

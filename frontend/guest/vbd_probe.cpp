@@ -252,7 +252,9 @@ void VbdProbe::state_changed(const std::weak_ptr<Slot>& weak, xen::XenbusState s
     spdlog::info("{}: frontend {}", device_text(slot->devid), xen::name(state));
     std::lock_guard lock(mutex_);
     slot->state = state;
-    if (state == xen::XenbusState::closed && !slot->dropped) {
+    // A reconnect passes through Closed; the device stays.
+    if (state == xen::XenbusState::closed && !slot->dropped &&
+        !(slot->device && slot->device->reconnecting())) {
         drop_locked(slot, "its frontend is Closed");
     }
     changed_.notify_all();
@@ -405,6 +407,28 @@ xen::XenbusState VbdProbe::close(std::uint32_t devid) {
     spdlog::info("{}: closing (frontend-initiated)", device_text(devid));
     device->close();
     return device->state();
+}
+
+void VbdProbe::reconnect(std::uint32_t devid) {
+    std::shared_ptr<blkfront::Blkfront> device;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = slots_.find(devid);
+        if (found == slots_.end()) {
+            throw DeviceError(no_device(devid));
+        }
+        if (!found->second->device) {
+            throw DeviceError(device_text(devid) + " is not open yet (" +
+                              std::string(xen::name(found->second->state)) + ")");
+        }
+        device = found->second->device;
+    }
+    spdlog::info("{}: reconnecting (frontend-initiated)", device_text(devid));
+    try {
+        device->reconnect();
+    } catch (const blkfront::BlkfrontError& e) {
+        throw DeviceError(e.what());
+    }
 }
 
 bool VbdProbe::forget(std::uint32_t devid) {

@@ -108,6 +108,10 @@ class VbdProbe {
     // DeviceError as lease() does, except that a busy device is closed too
     // (its run then fails with -ENODEV).
     xen::XenbusState close(std::uint32_t devid);
+    // Frontend-initiated reconnect of an open device
+    // (Blkfront::reconnect()), busy or not: blocks until it is Connected
+    // again. Throws DeviceError as close() does, or naming why it could not.
+    void reconnect(std::uint32_t devid);
     // Drops the written-blocks memory of `devid`; whether there was one.
     bool forget(std::uint32_t devid);
 

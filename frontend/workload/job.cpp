@@ -24,6 +24,8 @@ std::string_view operation_name(BlockOperation operation) {
             return "write";
         case BlockOperation::flush:
             return "flush";
+        case BlockOperation::discard:
+            return "discard";
     }
     return "request";
 }

@@ -48,8 +48,11 @@ TEST_P(BlkEndToEndTest, PatternedDataReachesTheStoreAndOutlivesADetach) {
     // Attach and connect.
     std::optional<StateRecorder> backend_states(std::in_place, dom0_, paths.backend + "/state");
     std::optional<StateRecorder> frontend_states(std::in_place, dom0_, paths.frontend + "/state");
-    ASSERT_EQ(tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", target())).backend,
-              paths.backend);
+    // One queue, so that the ring keys are the flat ones (the default takes
+    // a queue per CPU, up to 4, when the backend offers them).
+    auto vbd = spec(guest.domid(), "xvda", target());
+    vbd.frontend_features.max_queues = 1;
+    ASSERT_EQ(tools::toolstack::attach_vbd(dom0_, vbd).backend, paths.backend);
     guest.ok("blk-open " + std::to_string(kXvda));
     EXPECT_EQ(guest.ok("blk-info"), std::to_string(kSectors) + " 512 0");
     EXPECT_EQ(read(paths.backend + "/state"), "4");
@@ -57,7 +60,9 @@ TEST_P(BlkEndToEndTest, PatternedDataReachesTheStoreAndOutlivesADetach) {
     EXPECT_EQ(guest.ok("blk-states"), "3 4");
     // talk_to_blkback's keys, from the guest's blkfront.
     EXPECT_EQ(read(paths.frontend + "/protocol"), "x86_64-abi");
-    EXPECT_EQ(read(paths.frontend + "/feature-persistent"), "0");
+    EXPECT_EQ(read(paths.frontend + "/feature-persistent"), "1");  // Linux's default
+    EXPECT_EQ(read(paths.frontend + "/multi-queue-num-queues"), "<none>");
+    EXPECT_EQ(read(paths.frontend + "/ring-page-order"), "<none>");
     EXPECT_NE(read(paths.frontend + "/ring-ref"), "<none>");
     EXPECT_NE(read(paths.frontend + "/event-channel"), "<none>");
 

@@ -66,7 +66,7 @@ TEST(ShadowTable, PendingIdsListsWhatIsInFlight) {
 }
 
 TEST(PendingIo, CompletesOnItsLastPartWithTheFirstError) {
-    PendingIo io({});
+    PendingIo io(BlockCompletion{});
     io.outstanding = 3;
     EXPECT_FALSE(io.finish_part(0));
     EXPECT_FALSE(io.finish_part(-EIO));

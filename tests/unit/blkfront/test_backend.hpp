@@ -7,6 +7,11 @@
 // before sleeping). It has no adaptive polling: the notification counts the
 // tests see are the frontend's doing.
 //
+// It can also serve the negotiated features the way blkback does:
+// BLKIF_OP_INDIRECT (the indirect frames mapped and read once), persistent
+// grants (each gref mapped the first time it is seen and kept until the
+// backend goes) and BLKIF_OP_DISCARD (zeros written over the range).
+//
 // For the error tests it can misbehave on purpose: hold requests unanswered
 // and let the test write any responses it likes (unknown ids, answers
 // twice, wrong operations), keep segments mapped after answering, or move
@@ -21,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,11 +50,22 @@ class TestBackend {
         std::uint64_t notifications_received = 0;
         std::uint64_t notifications_suppressed = 0;
         std::uint64_t grant_maps = 0;
+        std::uint64_t indirect_requests = 0;
+        std::uint64_t discards = 0;
     };
 
+    // `max_indirect_segments`: what it serves of BLKIF_OP_INDIRECT (0:
+    // none); `discard`: whether it serves BLKIF_OP_DISCARD. A ring of
+    // several pages is mapped contiguously only when its refs are one page
+    // (tests of multi-page rings use the real backend).
     TestBackend(hypervisor::Hypervisor& hypervisor, xen::DomId frontend, xen::GrantRef ring_ref,
-                xen::EvtchnPort port, std::uint64_t sectors)
-        : hypervisor_(hypervisor), frontend_(frontend), disk_(sectors * xen::kBlkifSectorSize) {
+                xen::EvtchnPort port, std::uint64_t sectors, unsigned max_indirect_segments = 0,
+                bool discard = false)
+        : hypervisor_(hypervisor),
+          frontend_(frontend),
+          disk_(sectors * xen::kBlkifSectorSize),
+          max_indirect_segments_(max_indirect_segments),
+          discard_(discard) {
         const hypervisor::GrantMapRequest map{frontend, ring_ref, false};
         auto mapped = hypervisor_.map_grant_refs({&map, 1});
         if (mapped[0].status != xen::GntSt::okay) {
@@ -66,6 +83,13 @@ class TestBackend {
         wake_.signal();
         thread_.join();
         unmap_kept();
+        std::vector<xen::GrantHandle> persistent;
+        for (const auto& [gref, mapping] : persistent_maps_) {
+            persistent.push_back(mapping.handle);
+        }
+        if (!persistent.empty()) {
+            hypervisor_.unmap_grant_refs(persistent);
+        }
         channel_.close();
         hypervisor_.unmap_grant_refs({&ring_handle_, 1});
     }
@@ -148,6 +172,11 @@ class TestBackend {
         std::lock_guard lock(mutex_);
         read_only_ = read_only;
     }
+    // Keeps every gref mapped once seen (feature-persistent).
+    void set_persistent(bool persistent) {
+        std::lock_guard lock(mutex_);
+        persistent_ = persistent;
+    }
     // Answers every request with `status` instead of serving it.
     void force_status(std::optional<xen::BlkifStatus> status) {
         std::lock_guard lock(mutex_);
@@ -196,75 +225,124 @@ class TestBackend {
     }
 
     void serve_locked() {
-        // Map every data segment of the burst in one batch.
-        std::vector<hypervisor::GrantMapRequest> maps;
-        for (const xen::BlkifRequest& request : held_) {
-            if (request.operation == xen::BlkifOp::read ||
-                request.operation == xen::BlkifOp::write) {
-                for (unsigned i = 0;
-                     i < request.nr_segments && i < xen::kBlkifMaxSegmentsPerRequest; ++i) {
-                    maps.push_back(
-                        {frontend_, request.seg[i].gref, request.operation == xen::BlkifOp::write});
-                }
-            }
-        }
-        std::vector<hypervisor::GrantMapping> mapped;
-        if (!maps.empty()) {
-            mapped = hypervisor_.map_grant_refs(maps);
-            stats_.grant_maps += maps.size();
-        }
-        std::vector<xen::GrantHandle> handles;
-        std::size_t next = 0;
         for (const xen::BlkifRequest& request : held_) {
             xen::BlkifResponse response{};
             response.id = request.id;
             response.operation = request.operation;
-            response.status = serve_one_locked(request, mapped, next);
+            if (request.operation == xen::BlkifOp::indirect) {
+                response.operation =
+                    xen::blkif_request_as<xen::BlkifRequestIndirect>(request).indirect_op;
+            }
+            response.status = serve_one_locked(request);
             put_response_locked(response);
         }
-        for (const hypervisor::GrantMapping& mapping : mapped) {
-            if (mapping.status == xen::GntSt::okay) {
-                handles.push_back(mapping.handle);
-            }
-        }
         held_.clear();
-        if (keep_mapped_) {
-            kept_.insert(kept_.end(), handles.begin(), handles.end());
-        } else if (!handles.empty()) {
-            hypervisor_.unmap_grant_refs(handles);
-        }
         push_locked();
     }
 
-    xen::BlkifStatus serve_one_locked(const xen::BlkifRequest& request,
-                                      const std::vector<hypervisor::GrantMapping>& mapped,
-                                      std::size_t& next) {
-        const bool data =
-            request.operation == xen::BlkifOp::read || request.operation == xen::BlkifOp::write;
-        const std::size_t first = next;
-        if (data) {
-            next += std::min<unsigned>(request.nr_segments, xen::kBlkifMaxSegmentsPerRequest);
+    // The page `gref` grants: from the persistent cache, or mapped now (and
+    // its handle put in `temporary`).
+    std::byte* map_locked(xen::GrantRef gref, bool readonly,
+                          std::vector<xen::GrantHandle>& temporary) {
+        if (persistent_) {
+            if (const auto found = persistent_maps_.find(gref); found != persistent_maps_.end()) {
+                return found->second.page;
+            }
         }
+        const hypervisor::GrantMapRequest map{frontend_, gref, persistent_ ? false : readonly};
+        const auto mapped = hypervisor_.map_grant_refs({&map, 1});
+        ++stats_.grant_maps;
+        if (mapped[0].status != xen::GntSt::okay) {
+            return nullptr;
+        }
+        if (persistent_) {
+            persistent_maps_.emplace(gref, mapped[0]);
+        } else if (keep_mapped_) {
+            kept_.push_back(mapped[0].handle);
+        } else {
+            temporary.push_back(mapped[0].handle);
+        }
+        return mapped[0].page;
+    }
+
+    xen::BlkifStatus serve_one_locked(const xen::BlkifRequest& request) {
+        std::vector<xen::GrantHandle> temporary;
+        const xen::BlkifStatus status = serve_mapped_locked(request, temporary);
+        if (!temporary.empty()) {
+            hypervisor_.unmap_grant_refs(temporary);
+        }
+        return status;
+    }
+
+    xen::BlkifStatus serve_mapped_locked(const xen::BlkifRequest& request,
+                                         std::vector<xen::GrantHandle>& temporary) {
         if (forced_status_) {
             return *forced_status_;
         }
-        if (request.operation == xen::BlkifOp::flush_diskcache ||
-            request.operation == xen::BlkifOp::write_barrier) {
+        xen::BlkifOp op = request.operation;
+        std::vector<xen::BlkifRequestSegment> segments;
+        if (op == xen::BlkifOp::flush_diskcache || op == xen::BlkifOp::write_barrier) {
             return xen::BlkifStatus::okay;
         }
-        if (!data) {
+        if (op == xen::BlkifOp::discard) {
+            if (!discard_) {
+                return xen::BlkifStatus::eopnotsupp;
+            }
+            const auto discard = xen::blkif_request_as<xen::BlkifRequestDiscard>(request);
+            const std::size_t offset = discard.sector_number * xen::kBlkifSectorSize;
+            const std::size_t length = discard.nr_sectors * xen::kBlkifSectorSize;
+            if (offset + length > disk_.size()) {
+                return xen::BlkifStatus::error;
+            }
+            std::fill_n(disk_.begin() + static_cast<std::ptrdiff_t>(offset), length, std::byte{0});
+            ++stats_.discards;
+            return xen::BlkifStatus::okay;
+        }
+        if (op == xen::BlkifOp::indirect) {
+            const auto indirect = xen::blkif_request_as<xen::BlkifRequestIndirect>(request);
+            op = indirect.indirect_op;
+            if (max_indirect_segments_ == 0 || indirect.nr_segments == 0 ||
+                indirect.nr_segments > max_indirect_segments_) {
+                return xen::BlkifStatus::error;
+            }
+            ++stats_.indirect_requests;
+            const unsigned frames = xen::blkif_indirect_frames(indirect.nr_segments);
+            for (unsigned f = 0; f < frames; ++f) {
+                const std::byte* page = map_locked(indirect.indirect_grefs[f], true, temporary);
+                if (page == nullptr) {
+                    return xen::BlkifStatus::error;
+                }
+                const unsigned in_frame = std::min<unsigned>(
+                    xen::kBlkifSegmentsPerIndirectFrame,
+                    indirect.nr_segments - f * xen::kBlkifSegmentsPerIndirectFrame);
+                for (unsigned i = 0; i < in_frame; ++i) {
+                    xen::BlkifRequestSegment segment;
+                    std::memcpy(&segment, page + i * sizeof segment, sizeof segment);
+                    segments.push_back(segment);
+                }
+            }
+        } else if (op == xen::BlkifOp::read || op == xen::BlkifOp::write) {
+            if (request.nr_segments == 0 ||
+                request.nr_segments > xen::kBlkifMaxSegmentsPerRequest) {
+                return xen::BlkifStatus::error;
+            }
+            segments.assign(request.seg, request.seg + request.nr_segments);
+        } else {
             return xen::BlkifStatus::eopnotsupp;
         }
-        if (request.nr_segments == 0 || request.nr_segments > xen::kBlkifMaxSegmentsPerRequest ||
-            (request.operation == xen::BlkifOp::write && read_only_)) {
+        if (op != xen::BlkifOp::read && op != xen::BlkifOp::write) {
+            return xen::BlkifStatus::error;
+        }
+        if (op == xen::BlkifOp::write && read_only_) {
             return xen::BlkifStatus::error;
         }
         std::size_t offset = request.sector_number * xen::kBlkifSectorSize;
-        for (unsigned i = 0; i < request.nr_segments; ++i) {
-            const xen::BlkifRequestSegment& seg = request.seg[i];
-            const hypervisor::GrantMapping& mapping = mapped[first + i];
-            if (seg.first_sect > seg.last_sect || seg.last_sect >= xen::kBlkifSectorsPerFrame ||
-                mapping.status != xen::GntSt::okay) {
+        for (const xen::BlkifRequestSegment& seg : segments) {
+            if (seg.first_sect > seg.last_sect || seg.last_sect >= xen::kBlkifSectorsPerFrame) {
+                return xen::BlkifStatus::error;
+            }
+            std::byte* mapped = map_locked(seg.gref, op == xen::BlkifOp::write, temporary);
+            if (mapped == nullptr) {
                 return xen::BlkifStatus::error;
             }
             const std::size_t length =
@@ -272,8 +350,8 @@ class TestBackend {
             if (offset + length > disk_.size()) {
                 return xen::BlkifStatus::error;
             }
-            std::byte* page = mapping.page + std::size_t{seg.first_sect} * xen::kBlkifSectorSize;
-            if (request.operation == xen::BlkifOp::write) {
+            std::byte* page = mapped + std::size_t{seg.first_sect} * xen::kBlkifSectorSize;
+            if (op == xen::BlkifOp::write) {
                 std::memcpy(disk_.data() + offset, page, length);
             } else {
                 std::memcpy(page, disk_.data() + offset, length);
@@ -316,6 +394,10 @@ class TestBackend {
     bool read_only_ = false;
     std::optional<xen::BlkifStatus> forced_status_;
     std::vector<xen::GrantHandle> kept_;
+    const unsigned max_indirect_segments_;
+    const bool discard_;
+    bool persistent_ = false;
+    std::map<xen::GrantRef, hypervisor::GrantMapping> persistent_maps_;
 
     os::EventFd wake_{os::EventFd::Options{.nonblocking = true}};
     std::atomic<bool> stop_{false};

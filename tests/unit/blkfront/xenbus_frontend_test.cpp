@@ -80,7 +80,8 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
     EXPECT_EQ(read(f_ + "/state"), "4");
     const auto keys = backend.frontend_keys();
     EXPECT_EQ(keys.at("protocol"), "x86_64-abi");
-    EXPECT_EQ(keys.at("feature-persistent"), "0");
+    // Linux blkfront's default: persistent grants asked for.
+    EXPECT_EQ(keys.at("feature-persistent"), "1");
     EXPECT_NE(keys.at("ring-ref"), "<missing>");
     EXPECT_NE(keys.at("event-channel"), "<missing>");
     EXPECT_EQ(device->nodename(), f_);

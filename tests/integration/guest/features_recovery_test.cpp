@@ -1,0 +1,243 @@
+// pvsim-guest's blkfront against the real pvsim-backend with the blkif
+// features both ends negotiate (several queues of multi-page rings, and the
+// fallback when the backend offers less), and recovery (blkif_recover): a
+// verified write workload at depth 32 finishes with no error and verify
+// passing when pvsim-backend is SIGKILLed and started again under it, when
+// the backend's node goes Closed before its next life comes, and when the
+// guest reconnects the device itself (the agent's "reconnect") mid-run.
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "tests/integration/guest/guest_fixture.hpp"
+
+namespace pvsim::test {
+namespace {
+
+using nlohmann::json;
+using xen::XenbusState;
+
+constexpr std::uint64_t kBlock = 4096;
+constexpr std::uint64_t kRegion = 24ull << 20;  // 6144 blocks: long enough to interrupt
+constexpr std::uint64_t kSeed = 0xfeed;
+
+const json kWriteVerify = {{"name", "fill"},  {"rw", "randwrite"}, {"bs", kBlock},  {"iodepth", 32},
+                           {"size", kRegion}, {"seed", kSeed},     {"verify", true}};
+
+const json& job0(const json& reply) {
+    return reply.at("result").at("jobs").at(0);
+}
+
+class GuestFeaturesRecoveryTest : public GuestFixture {
+  protected:
+    AttachedGuest guest_with_features(const std::string& name,
+                                      const tools::toolstack::BlkifFeatureSettings& frontend,
+                                      const tools::toolstack::BlkifFeatureSettings& backend) {
+        const xen::DomId domid = create_guest(name);
+        introduce_guest(domid);
+        auto vbd = spec(domid, "xvda", make_image(name + ".img", kImageBytes));
+        vbd.frontend_features = frontend;
+        vbd.backend_features = backend;
+        AttachedGuest guest;
+        guest.domid = domid;
+        guest.image = vbd.target;
+        guest.paths = tools::toolstack::attach_vbd(dom0_, vbd);
+        return guest;
+    }
+
+    json device_of(AgentClient& client) {
+        const json reply = client.request({{"op", "devices"}});
+        EXPECT_EQ(reply.value("ok", false), true) << reply.dump();
+        return reply.at("devices").at(0);
+    }
+
+    // A verified write job that passed: every block written and read back.
+    void expect_verified(const json& reply, xen::DomId domid) {
+        ASSERT_EQ(reply.value("ok", false), true) << reply.dump() << "\n" << guest_log(domid);
+        EXPECT_EQ(job0(reply).value("error", 1), 0) << reply.dump();
+        EXPECT_EQ(job0(reply).at("write").value("total_ios", 0u), kRegion / kBlock);
+        EXPECT_EQ(job0(reply).at("verify").value("blocks_checked", 0u), kRegion / kBlock);
+        EXPECT_EQ(job0(reply).at("verify").value("blocks_unwritten", 1u), 0u);
+    }
+
+    // Starts the job at depth 32 on `runner` and returns once it is under
+    // way (its first progress line).
+    void start_job(AgentClient& runner, const json& job = kWriteVerify) {
+        runner.send({{"op", "io"}, {"devid", kXvda}, {"job", job}, {"progress_ms", 10}});
+        const auto progress = runner.read();
+        ASSERT_TRUE(progress);
+        ASSERT_TRUE(progress->contains("progress")) << progress->dump();
+    }
+    // The job's final reply.
+    json finish_job(AgentClient& runner) {
+        for (;;) {
+            auto line = runner.read();
+            if (!line) {
+                throw std::runtime_error("the agent closed the connection during io");
+            }
+            if (!line->contains("progress")) {
+                return *line;
+            }
+        }
+    }
+};
+
+TEST_F(GuestFeaturesRecoveryTest, TwoQueuesOfTwoPageRingsCarryVerifiedData) {
+    tools::toolstack::BlkifFeatureSettings front;
+    front.max_queues = 2;
+    front.max_ring_page_order = 1;
+    tools::toolstack::BlkifFeatureSettings back;
+    back.max_queues = 4;
+    back.max_ring_page_order = 2;
+    const AttachedGuest guest = guest_with_features("mq", front, back);
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+
+    // min(ours, the backend's) of each, written as Linux's blkfront does.
+    const std::string& f = guest.paths.frontend;
+    EXPECT_EQ(read(f + "/multi-queue-num-queues"), "2");
+    EXPECT_EQ(read(f + "/ring-page-order"), "1");
+    EXPECT_EQ(read(f + "/ring-ref"), "<none>");
+    EXPECT_EQ(read(f + "/event-channel"), "<none>");
+    for (const char* queue : {"queue-0", "queue-1"}) {
+        EXPECT_NE(read(f + "/" + queue + "/ring-ref0"), "<none>") << queue;
+        EXPECT_NE(read(f + "/" + queue + "/ring-ref1"), "<none>") << queue;
+        EXPECT_EQ(read(f + "/" + queue + "/ring-ref2"), "<none>") << queue;
+        EXPECT_EQ(read(f + "/" + queue + "/ring-ref"), "<none>") << queue;
+        EXPECT_NE(read(f + "/" + queue + "/event-channel"), "<none>") << queue;
+    }
+    EXPECT_EQ(read(f + "/queue-2/event-channel"), "<none>");
+    const json device = device_of(client);
+    EXPECT_EQ(device.at("features").value("queues", 0u), 2u) << device.dump();
+    EXPECT_EQ(device.at("features").value("ring_page_order", 9u), 1u) << device.dump();
+    EXPECT_EQ(device.at("counters").value("queues", 0u), 2u) << device.dump();
+    EXPECT_EQ(device.at("counters").value("ring_pages", 0u), 2u) << device.dump();
+
+    // Two jobs of 8 MiB each, each keeping to a queue of its own, data
+    // verified.
+    json job = kWriteVerify;
+    job["numjobs"] = 2;
+    job["size"] = 8ull << 20;
+    const json reply = io_ok(client, guest.domid, kXvda, job);
+    ASSERT_EQ(reply.value("ok", false), true);
+    for (const json& each : reply.at("result").at("jobs")) {
+        EXPECT_EQ(each.value("error", 1), 0) << reply.dump();
+        EXPECT_EQ(each.at("verify").value("blocks_checked", 0u),
+                  (8ull << 20) / kBlock);  // size is per job
+    }
+    EXPECT_EQ(device_of(client).value("error", "?"), "");
+}
+
+TEST_F(GuestFeaturesRecoveryTest, ABackendOfferingLessGetsOneQueueOfOnePage) {
+    tools::toolstack::BlkifFeatureSettings front;
+    front.max_queues = 4;
+    front.max_ring_page_order = 2;
+    tools::toolstack::BlkifFeatureSettings back;
+    back.max_queues = 1;
+    back.max_ring_page_order = 0;
+    const AttachedGuest guest = guest_with_features("fallback", front, back);
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+
+    const std::string& f = guest.paths.frontend;
+    EXPECT_NE(read(f + "/ring-ref"), "<none>");
+    EXPECT_NE(read(f + "/event-channel"), "<none>");
+    EXPECT_EQ(read(f + "/multi-queue-num-queues"), "<none>");
+    EXPECT_EQ(read(f + "/ring-page-order"), "<none>");
+    EXPECT_EQ(read(f + "/ring-ref0"), "<none>");
+    EXPECT_EQ(read(f + "/queue-0/ring-ref"), "<none>");
+    const json device = device_of(client);
+    EXPECT_EQ(device.at("features").value("queues", 0u), 1u) << device.dump();
+    EXPECT_EQ(device.at("features").value("ring_page_order", 9u), 0u) << device.dump();
+
+    json job = kWriteVerify;
+    job["size"] = 4ull << 20;
+    const json reply = io_ok(client, guest.domid, kXvda, job);
+    ASSERT_EQ(reply.value("ok", false), true);
+    EXPECT_EQ(job0(reply).at("verify").value("blocks_checked", 0u), (4ull << 20) / kBlock);
+}
+
+TEST_F(GuestFeaturesRecoveryTest, SigkilledBackendRestartedMidRunLosesNothing) {
+    const AttachedGuest guest = guest_with_disk("sigkill");
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+    const std::string old_ring =
+        read(guest.paths.frontend + "/queue-0/ring-ref") + read(guest.paths.frontend + "/ring-ref");
+
+    AgentClient runner = agent(guest.domid);
+    start_job(runner);
+    backend_->kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Nothing completes while no backend runs; the device stays Connected.
+    EXPECT_EQ(read(guest.paths.frontend + "/state"), "4");
+    backend_.emplace(hv_);
+
+    const json reply = finish_job(runner);
+    expect_verified(reply, guest.domid);
+    EXPECT_GE(reply.at("frontend").value("recovered", 0u), 1u) << reply.dump();
+    const json device = device_of(client);
+    EXPECT_EQ(device.value("recoveries", 0u), 1u) << device.dump();
+    EXPECT_EQ(device.value("state", 0), 4);
+    EXPECT_EQ(device.value("error", "?"), "");
+    EXPECT_EQ(device.value("in_flight", 1u), 0u);
+    expect_state(guest.paths.backend + "/state", XenbusState::connected);
+    // Fresh ring keys for the backend's new life.
+    EXPECT_NE(
+        read(guest.paths.frontend + "/queue-0/ring-ref") + read(guest.paths.frontend + "/ring-ref"),
+        old_ring);
+    // The device keeps working, and what was written reads back.
+    json check = {
+        {"rw", "randread"}, {"bs", kBlock}, {"iodepth", 32}, {"size", kRegion}, {"verify", true}};
+    const json read_back = io_ok(client, guest.domid, kXvda, check);
+    EXPECT_EQ(job0(read_back).at("verify").value("blocks_checked", 0u), kRegion / kBlock);
+    EXPECT_EQ(job0(read_back).at("verify").value("blocks_unwritten", 1u), 0u);
+}
+
+TEST_F(GuestFeaturesRecoveryTest, BackendClosedThenBackInInitWaitIsRecoveredNotClosed) {
+    const AttachedGuest guest = guest_with_disk("closed");
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+
+    AgentClient runner = agent(guest.domid);
+    start_job(runner);
+    backend_->kill();
+    // What a toolstack cleaning up after the dead backend would write: its
+    // state Closed, without a Closing of either end.
+    dom0_.write(guest.paths.backend + "/state", "6");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(read(guest.paths.frontend + "/state"), "4") << guest_log(guest.domid);
+    backend_.emplace(hv_);
+
+    expect_verified(finish_job(runner), guest.domid);
+    const json device = device_of(client);
+    EXPECT_EQ(device.value("recoveries", 0u), 1u) << device.dump();
+    EXPECT_EQ(device.value("state", 0), 4);
+    EXPECT_EQ(device.value("error", "?"), "");
+}
+
+TEST_F(GuestFeaturesRecoveryTest, ReconnectMidRunLosesNothing) {
+    const AttachedGuest guest = guest_with_disk("reconnect");
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+
+    AgentClient runner = agent(guest.domid);
+    start_job(runner);
+    const json answer = client.request({{"op", "reconnect"}, {"vdev", "xvda"}});
+    EXPECT_EQ(answer.value("ok", false), true) << answer.dump() << "\n" << guest_log(guest.domid);
+    EXPECT_EQ(read(guest.paths.frontend + "/state"), "4");
+
+    expect_verified(finish_job(runner), guest.domid);
+    const json device = device_of(client);
+    EXPECT_EQ(device.value("recoveries", 0u), 1u) << device.dump();
+    EXPECT_EQ(device.value("state", 0), 4);
+    EXPECT_EQ(device.value("error", "?"), "");
+    expect_state(guest.paths.backend + "/state", XenbusState::connected);
+    // Linux's order for it: frontend Closing, backend Closing and Closed,
+    // frontend Closed, Initialising, Initialised, Connected.
+    const std::string log = guest_log(guest.domid);
+    EXPECT_NE(log.find("Connected (4) -> Closing (5)"), std::string::npos) << log;
+    EXPECT_NE(log.find("Closed (6) -> Initialising (1)"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace pvsim::test
