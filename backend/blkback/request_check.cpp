@@ -94,6 +94,10 @@ RequestCheck check_request(const xen::BlkifRequest& copy, const VbdLimits& limit
         }
         case BlkifOp::indirect: {
             const auto indirect = xen::blkif_request_as<xen::BlkifRequestIndirect>(copy);
+            // dispatch_rw_block_io answers with req_operation, the operation
+            // the indirect request carries (blkfront checks the response's
+            // operation against it), whether it is served or refused.
+            req.operation = indirect.indirect_op;
             if (limits.max_indirect_segments == 0) {
                 return refuse(
                     check, BlkifStatus::eopnotsupp,
