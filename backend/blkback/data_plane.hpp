@@ -6,18 +6,16 @@
 //   - reads an indirect request's segments from its indirect pages once
 //     into a private array (xen_blkbk_parse_indirect), then serves it as
 //     any other;
-//   - maps the segments of every request of a burst in one batched
-//     GNTTABOP_map_grant_ref, read-only unless the backend writes into them,
-//     or finds them among the ring's persistent grants
-//     (persistent_grants.hpp); in grant copy mode maps nothing and copies
-//     the data with one batched GNTTABOP_copy per burst and direction,
-//     between the guest's grants and pages of its own memory;
+//   - reaches the segments of every request of a burst at once through
+//     segment_access.hpp (xen_blkbk_map: one batched GNTTABOP_map_grant_ref,
+//     persistent grants, or in grant copy mode one batched GNTTABOP_copy per
+//     burst and direction), the indirect pages the same way;
 //   - holds a BLKIF_OP_WRITE_BARRIER until every earlier request of the
 //     ring is answered (xen_blk_drain_io), then writes and flushes;
 //   - submits the I/O asynchronously to the store's I/O engine, one
 //     io_uring_enter (or pool wake-up) per burst;
-//   - on completion unmaps (batched), writes the response, and pushes the
-//     responses of a whole pass at once with
+//   - on completion unmaps (batched, xen_blkbk_unmap), writes the
+//     response, and pushes the responses of a whole pass at once with
 //     RING_PUSH_RESPONSES_AND_CHECK_NOTIFY, notifying only when it says so;
 //   - before sleeping polls adaptively (adaptive_poll.hpp, DESIGN.md §10),
 //     leaving req_event stale meanwhile so that the frontend need not
@@ -36,7 +34,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,6 +43,7 @@
 #include "backend/blkback/persistent_grants.hpp"
 #include "backend/blkback/request_check.hpp"
 #include "backend/blkback/ring_connection.hpp"
+#include "backend/blkback/segment_access.hpp"
 #include "backend/blkback/vbd_metrics.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "backend/storage/io_engine.hpp"
@@ -101,14 +99,10 @@ class DataPlane {
     // After an exception in loop(): waits for the engine, gives the grants
     // back, and waits to be stopped.
     void drain_after_failure() noexcept;
-    // After the thread: free_persistent_gnts and the copy pages.
-    void release_all() noexcept;
-
     bool serving() const noexcept {
         return !ring_failed_.load(std::memory_order_relaxed) &&
                !stop_requested_.load(std::memory_order_relaxed);
     }
-    bool copy_mode() const noexcept { return grant_mode_ == xen::BlkifGrantMode::copy; }
     bool has_work() noexcept;
     bool barrier_ready() const noexcept { return barrier_waiting_ && pending_.in_use() == 1; }
     bool take_requests();
@@ -116,43 +110,21 @@ class DataPlane {
     void start_burst();
     // A barrier held until the ring drained: now it goes.
     bool dispatch_waiting_barrier();
-    // xen_blkbk_parse_indirect for the indirect requests of burst_.
+    // xen_blkbk_parse_indirect for the indirect requests of burst_: their
+    // segments read once, then checked; a bad one is answered here.
     void read_indirect_segments();
-    // One grant a request needs: where the page is to be recorded.
-    struct GrantUse {
-        std::uint32_t index;
-        xen::GrantRef ref;
-        bool readonly;
-        SegmentGrant* grant;
-        void** page;
-    };
-    // xen_blkbk_map: persistent grants found, the rest mapped in batches.
-    // A use that fails leaves *page null and its request failed.
-    void map_grants(std::vector<GrantUse>& uses);
-    // Copy mode: own pages for the segments of burst_, filled from the guest
-    // for writes (one GNTTABOP_copy batch).
-    void copy_in_segments();
-    void batch_copies(std::span<const hypervisor::GrantCopyRequest> copies,
-                      std::vector<xen::GntSt>& statuses);
-    hypervisor::Gfn take_copy_page();
-    // Gives one page back: unmap batch, persistent table or copy pages.
-    void give_back(SegmentGrant& grant);
-    void set_segment_iov(PendingRequest& pending, unsigned s, std::byte* page);
     bool reap_completions();
     void on_completion(const storage::IoCompletion& completion);
     bool submit(std::uint32_t index);
-    // Puts the slot's grants on the unmap batch (and its read data on the
-    // copy-out batch when `copy_out`).
-    void release_grants(std::uint32_t index, bool copy_out);
+    // Gives the slot's grants back, copying no read data to the guest: a
+    // flush's write is done, or the ring is drained after a failure.
+    void release_grants(std::uint32_t index);
     // The request is done: its grants go, its response waits for
     // flush_retired().
     void retire(std::uint32_t index, xen::BlkifStatus status);
-    // purge_persistent_gnt, when due.
-    void purge_persistent();
     // The copies to the guest, one unmap hypercall for everything released,
     // then the responses.
     void flush_retired();
-    void unmap_batch();
     void make_response(std::uint64_t id, xen::BlkifOp operation, xen::BlkifStatus status);
     void push_responses();
     bool poll_for_work();
@@ -167,26 +139,11 @@ class DataPlane {
     std::unique_ptr<storage::IoEngine> engine_;
     AdaptivePoll poll_;
 
-    const xen::BlkifGrantMode grant_mode_;
-    const bool persistent_;
-
     // The ring thread's own.
     PendingTable pending_;
-    PersistentGrants persistent_grants_;
+    SegmentAccess access_;
     std::vector<std::uint32_t> burst_;
     std::optional<std::uint32_t> barrier_waiting_;
-    std::vector<GrantUse> uses_;
-    std::vector<hypervisor::GrantMapRequest> map_batch_;
-    std::vector<xen::GrantHandle> unmap_batch_;
-    std::vector<hypervisor::GrantCopyRequest> copy_batch_;
-    std::vector<xen::GntSt> copy_statuses_;
-    // Copy mode: pages of our memory for the data, kept for reuse.
-    std::vector<hypervisor::Gfn> free_copy_pages_;
-    std::vector<hypervisor::Gfn> all_copy_pages_;
-    // Copy mode: read data going to the guest, and whose response each is.
-    std::vector<hypervisor::GrantCopyRequest> copy_out_;
-    std::vector<std::size_t> copy_out_retired_;
-    std::vector<hypervisor::Gfn> copy_pages_done_;
     struct Retired {
         std::uint32_t index;
         xen::BlkifStatus status;
