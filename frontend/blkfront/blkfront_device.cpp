@@ -30,14 +30,6 @@ unsigned segments_per_request(const DiskInfo& disk) noexcept {
     return std::min<unsigned>(disk.max_indirect_segments, xen::kBlkifMaxIndirectSegments);
 }
 
-// The sectors `segment` uses, copied between two pages at the same offset.
-void copy_segment(hypervisor::DomainMemory& memory, const SegmentPlan& segment,
-                  hypervisor::Gfn from, hypervisor::Gfn to) {
-    const std::size_t offset = std::size_t{segment.first_sect} * xen::kBlkifSectorSize;
-    const std::size_t length = segment.sectors() * xen::kBlkifSectorSize;
-    std::memcpy(memory.page(to).data() + offset, memory.page(from).data() + offset, length);
-}
-
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -61,6 +53,7 @@ BlkfrontDevice::BlkfrontDevice(hypervisor::Hypervisor& hypervisor, void* ring_ar
       shadow_(ring_.size()),
       flush_operation_(config_.disk.flush_operation()),
       max_segments_(segments_per_request(config_.disk)),
+      pool_(hypervisor, config_.backend_id, config_.name),
       poll_(config_.poll) {
     if (!channel_) {
         throw std::invalid_argument("blkfront " + config_.name + ": no event channel");
@@ -77,7 +70,7 @@ BlkfrontDevice::~BlkfrontDevice() {
     wake();
     thread_.join();
     std::lock_guard lock(mutex_);
-    free_pool_locked();
+    pool_.free_all();
 }
 
 std::uint64_t BlkfrontDevice::capacity_sectors() const {
@@ -130,7 +123,7 @@ BlkfrontCounters BlkfrontDevice::counters() const {
     c.data_copies = data_copies_.load(std::memory_order_relaxed);
     c.discards = discards_.load(std::memory_order_relaxed);
     c.flushes = flushes_.load(std::memory_order_relaxed);
-    c.persistent_grants = pool_gauge_.load(std::memory_order_relaxed);
+    c.persistent_grants = pool_.granted();
     c.ring_pages =
         (ring_.size() * sizeof(xen::BlkifSringEntry) + xen::kXenPageSize - 1) / xen::kXenPageSize;
     return c;
@@ -245,60 +238,11 @@ void BlkfrontDevice::issue_locked(std::unique_lock<std::mutex>& lock, BlkifReque
 
 void BlkfrontDevice::put_on_ring_locked(const BlkifRequestPlan& plan,
                                         const std::shared_ptr<PendingIo>& io) {
-    hypervisor::GrantTable& grants = hypervisor_.grant_table();
-    hypervisor::DomainMemory& memory = hypervisor_.memory();
-    const bool persistent = config_.disk.feature_persistent;
     ShadowEntry entry;
     std::uint64_t copies = 0;
     try {
-        GrantRefs segment_refs;
-        segment_refs.reserve(plan.segments.size());
-        for (const SegmentPlan& segment : plan.segments) {
-            if (persistent) {
-                // blkif_setup_rw_req_grant: a write's data goes into the
-                // persistent page; a read's comes out of it when answered.
-                const PersistentGrant grant = take_persistent_locked();
-                entry.persistent.push_back(grant);
-                if (plan.operation == xen::BlkifOp::write) {
-                    copy_segment(memory, segment, segment.gfn, grant.gfn);
-                    ++copies;
-                }
-                segment_refs.push_back(grant.ref);
-            } else {
-                // Read/write grants whatever the direction, as Linux's
-                // blkfront grants them: the backend may map a write's pages
-                // read-only.
-                entry.grants.push_back(grants.grant_access(config_.backend_id, segment.gfn, false));
-                segment_refs.push_back(entry.grants.back());
-            }
-        }
-        if (plan.indirect()) {
-            GrantRefs frame_refs;
-            std::vector<std::byte*> frames;
-            for (unsigned i = 0; i < plan.indirect_frames(); ++i) {
-                if (persistent) {
-                    const PersistentGrant grant = take_persistent_locked();
-                    entry.persistent.push_back(grant);
-                    frame_refs.push_back(grant.ref);
-                    frames.push_back(memory.page(grant.gfn).data());
-                    continue;
-                }
-                IndirectFrame frame{memory.allocate_page(), 0};
-                try {
-                    frame.ref = grants.grant_access(config_.backend_id, frame.gfn, false);
-                } catch (...) {
-                    memory.free_page(frame.gfn);
-                    throw;
-                }
-                entry.indirect_frames.push_back(frame);
-                frame_refs.push_back(frame.ref);
-                frames.push_back(memory.page(frame.gfn).data());
-            }
-            write_indirect_segments(plan, segment_refs, frames);
-            entry.request = make_indirect_request(plan, 0, config_.handle, frame_refs);
-        } else {
-            entry.request = make_blkif_request(plan, 0, config_.handle, segment_refs);
-        }
+        copies = grant_request(hypervisor_, config_.backend_id, config_.handle, plan,
+                               config_.disk.feature_persistent ? &pool_ : nullptr, entry);
     } catch (const std::bad_alloc&) {
         // Nothing of it reached the backend: every grant ends at once.
         release_entry_locked(entry, nullptr);
@@ -306,9 +250,6 @@ void BlkfrontDevice::put_on_ring_locked(const BlkifRequestPlan& plan,
                      config_.name);
         finish_part_locked(io, -ENOMEM);
         return;
-    }
-    if (persistent && plan.operation == xen::BlkifOp::read) {
-        entry.segments = plan.segments;
     }
     entry.io = io;
     const std::uint64_t id = *shadow_.take();
@@ -333,31 +274,9 @@ void BlkfrontDevice::put_on_ring_locked(const BlkifRequestPlan& plan,
     }
 }
 
-PersistentGrant BlkfrontDevice::take_persistent_locked() {
-    if (!pool_free_.empty()) {
-        const PersistentGrant grant = pool_free_.back();
-        pool_free_.pop_back();
-        return grant;
-    }
-    // get_free_grant: the pool grows as the ring fills, up to what the ring
-    // can have in flight (each request holds its own until answered).
-    hypervisor::DomainMemory& memory = hypervisor_.memory();
-    PersistentGrant grant{memory.allocate_page(), 0};
-    try {
-        grant.ref = hypervisor_.grant_table().grant_access(config_.backend_id, grant.gfn, false);
-    } catch (...) {
-        memory.free_page(grant.gfn);
-        throw;
-    }
-    ++pool_size_;
-    pool_gauge_.store(pool_size_, std::memory_order_relaxed);
-    return grant;
-}
-
 void BlkfrontDevice::release_entry_locked(ShadowEntry& entry,
                                           const std::shared_ptr<PendingIo>& io) {
-    pool_free_.insert(pool_free_.end(), entry.persistent.begin(), entry.persistent.end());
-    entry.persistent.clear();
+    pool_.give_back(entry.persistent);
     if (io) {
         end_grants_locked(entry.grants, io);
         for (const IndirectFrame& frame : entry.indirect_frames) {
@@ -365,42 +284,14 @@ void BlkfrontDevice::release_entry_locked(ShadowEntry& entry,
         }
     } else {
         for (xen::GrantRef ref : entry.grants) {
-            park_grant(ref, std::nullopt);
+            end_or_park_grant(hypervisor_, ref, std::nullopt);
         }
         for (const IndirectFrame& frame : entry.indirect_frames) {
-            park_grant(frame.ref, frame.gfn);
+            end_or_park_grant(hypervisor_, frame.ref, frame.gfn);
         }
     }
     entry.grants.clear();
     entry.indirect_frames.clear();
-}
-
-void BlkfrontDevice::park_grant(xen::GrantRef ref, std::optional<hypervisor::Gfn> page) {
-    hypervisor::GrantTable& grants = hypervisor_.grant_table();
-    if (grants.try_end_access(ref)) {
-        if (page) {
-            hypervisor_.memory().free_page(*page);
-        }
-        return;
-    }
-    // The backend may still map it: parked in the grant table, never
-    // reused while pinned; our page stays allocated for the same reason.
-    grants.end_access(ref);
-}
-
-void BlkfrontDevice::free_pool_locked() {
-    // blkif_free: the persistent grants end with the ring.
-    for (const PersistentGrant& grant : pool_free_) {
-        try {
-            park_grant(grant.ref, grant.gfn);
-        } catch (const std::exception& e) {
-            spdlog::warn("blkfront {}: ending persistent grant {}: {}", config_.name, grant.ref,
-                         e.what());
-        }
-    }
-    pool_size_ -= std::min(pool_size_, pool_free_.size());
-    pool_free_.clear();
-    pool_gauge_.store(pool_size_, std::memory_order_relaxed);
 }
 
 void BlkfrontDevice::push_locked() {
@@ -477,12 +368,8 @@ std::optional<std::string> BlkfrontDevice::take_responses_locked(bool& worked) {
         }
         if (status == 0 && !entry.segments.empty()) {
             // A read through persistent grants: its data is copied out.
-            hypervisor::DomainMemory& memory = hypervisor_.memory();
-            for (std::size_t i = 0; i < entry.segments.size(); ++i) {
-                copy_segment(memory, entry.segments[i], entry.persistent[i].gfn,
-                             entry.segments[i].gfn);
-            }
-            data_copies_.fetch_add(entry.segments.size(), std::memory_order_relaxed);
+            data_copies_.fetch_add(copy_read_out(hypervisor_.memory(), entry),
+                                   std::memory_order_relaxed);
         }
         release_entry_locked(entry, entry.io);
         finish_part_locked(entry.io, status);
@@ -536,75 +423,12 @@ void BlkfrontDevice::fail_everything_locked(int status) {
     }
     queued_.clear();
     for (DeferredGrant& deferred : deferred_) {
-        park_grant(deferred.ref, deferred.page);
+        end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
         finish_part_locked(deferred.io, 0);  // its response came; only the grant lingers
     }
     deferred_.clear();
-    free_pool_locked();
+    pool_.free_all();
     space_.notify_all();
-}
-
-void BlkfrontDevice::hold() {
-    {
-        std::lock_guard lock(mutex_);
-        holding_ = true;
-        push_locked();
-        space_.notify_all();
-    }
-    wake();
-}
-
-std::vector<BlockRequest> BlkfrontDevice::take_unfinished() {
-    std::vector<std::shared_ptr<PendingIo>> taken;
-    {
-        std::unique_lock lock(mutex_);
-        holding_ = true;
-        const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
-            if (!io->recovered) {
-                io->recovered = true;
-                taken.push_back(io);
-            }
-        };
-        // blkif_recover: the shadow entries are the truth; whatever the old
-        // backend did with them, they are issued again.
-        for (std::uint64_t id : shadow_.pending_ids()) {
-            ShadowEntry entry = shadow_.release(id);
-            release_entry_locked(entry, nullptr);
-            take(entry.io);
-        }
-        for (Queued& queued : queued_) {
-            take(queued.io);
-        }
-        queued_.clear();
-        for (DeferredGrant& deferred : deferred_) {
-            park_grant(deferred.ref, deferred.page);
-            finish_part_locked(deferred.io, 0);
-        }
-        deferred_.clear();
-        free_pool_locked();
-        accepting_ = false;
-        ring_live_ = false;
-        if (error_.empty()) {
-            error_ = "ring taken back for a reconnect";
-        }
-        try {
-            channel_.close();
-        } catch (const std::exception& e) {
-            spdlog::warn("blkfront {}: closing the event channel: {}", config_.name, e.what());
-        }
-        space_.notify_all();
-        detached_.notify_all();
-    }
-    wake();
-    std::vector<BlockRequest> requests;
-    requests.reserve(taken.size());
-    for (const std::shared_ptr<PendingIo>& io : taken) {
-        BlockRequest request = io->request;
-        request.done = std::move(io->done);
-        requests.push_back(std::move(request));
-    }
-    in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
-    return requests;
 }
 
 void BlkfrontDevice::stop_accepting_locked(const std::string& reason) {

@@ -6,9 +6,9 @@
 // the backend is closing or gone.
 //
 // Submission: each BlockRequest is split into blkif requests
-// (request_builder.hpp); every segment's page is granted to the backend, the
-// request is tracked in the shadow table (shadow.hpp) and written to the
-// ring; a whole batch is published with one
+// (request_builder.hpp); its pages are granted to the backend
+// (segment_grants.hpp), the request is tracked in the shadow table
+// (shadow.hpp) and written to the ring; a whole batch is published with one
 // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, so the backend is notified at most
 // once per batch, and not at all while its event index says it is awake.
 // A full ring blocks the submitter, after publishing what it queued, until
@@ -20,12 +20,9 @@
 //  - indirect descriptors (max_indirect_segments > 11): a read or write of
 //    up to that many segments is one BLKIF_OP_INDIRECT request, its
 //    segments written into indirect frames granted for the request;
-//  - persistent grants (feature_persistent): as Linux's grants list, a pool
-//    of our own pages granted once for the ring's life (at most what the
-//    ring can have in flight, allocated as needed); a write's data is
-//    copied into pool pages before it is issued, a read's copied out of
-//    them when answered, and indirect frames come from the pool too, so in
-//    steady state no grant is made or ended per request;
+//  - persistent grants (feature_persistent): a pool of our own pages
+//    granted once for the ring's life, data copied through them
+//    (segment_grants.hpp);
 //  - discard (feature_discard): BLKIF_OP_DISCARD for a discard request;
 //    without it a discard completes with -EOPNOTSUPP.
 //
@@ -42,6 +39,9 @@
 // every request still pending completes with -ENODEV, later ones too, and
 // the control plane is told (FailureHandler) so that it can report it in
 // xenstore. Nothing else in the process is affected.
+//
+// blkif_recover's part here (hold(), take_unfinished()) is in recover.cpp,
+// with the control plane's.
 #pragma once
 
 #include <atomic>
@@ -64,6 +64,7 @@
 #include "common/xen/blkif.hpp"
 #include "frontend/blkfront/disk_info.hpp"
 #include "frontend/blkfront/request_builder.hpp"
+#include "frontend/blkfront/segment_grants.hpp"
 #include "frontend/blkfront/shadow.hpp"
 #include "frontend/block_device.hpp"
 #include "hypervisor/client/event_channel.hpp"
@@ -220,16 +221,10 @@ class BlkfrontDevice final : public BlockDevice {
     void issue_locked(std::unique_lock<std::mutex>& lock, BlkifRequestPlan plan,
                       const std::shared_ptr<PendingIo>& io, bool on_completion_thread);
     void put_on_ring_locked(const BlkifRequestPlan& plan, const std::shared_ptr<PendingIo>& io);
-    // A page of the persistent pool (granted now if the pool has none free).
-    PersistentGrant take_persistent_locked();
     // Gives an answered (or never issued) entry's persistent grants back to
     // the pool and ends its other grants, deferring those still mapped
     // (counted as outstanding parts of `io` when there is one).
     void release_entry_locked(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io);
-    // Ends every pool grant and frees its page (parks any still pinned).
-    void free_pool_locked();
-    // Ends a grant the backend may still map: parked if pinned.
-    void park_grant(xen::GrantRef ref, std::optional<hypervisor::Gfn> page);
     // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY of everything queued on the ring.
     void push_locked();
     // Ends the grants of an answered request; those still mapped are
@@ -260,10 +255,9 @@ class BlkfrontDevice final : public BlockDevice {
     ShadowTable shadow_;
     std::optional<xen::BlkifOp> flush_operation_;
     const unsigned max_segments_;  // per request: 11, or the negotiated indirect count
-    std::vector<PersistentGrant> pool_free_;
-    std::size_t pool_size_ = 0;
-    bool holding_ = false;        // blkif_recover under way
-    xen::RingIdx published_ = 0;  // req_prod as last pushed
+    PersistentGrantPool pool_;     // used when config_.disk.feature_persistent
+    bool holding_ = false;         // blkif_recover under way
+    xen::RingIdx published_ = 0;   // req_prod as last pushed
     bool accepting_ = true;
     bool ring_live_ = true;
     bool failed_ = false;
@@ -281,7 +275,6 @@ class BlkfrontDevice final : public BlockDevice {
     std::atomic<std::uint64_t> requests_{0}, segments_{0}, bytes_{0}, responses_{0};
     std::atomic<std::uint64_t> sent_{0}, suppressed_{0}, received_{0}, grants_deferred_{0};
     std::atomic<std::uint64_t> indirect_{0}, data_copies_{0}, discards_{0}, flushes_{0};
-    std::atomic<std::uint64_t> pool_gauge_{0};
 
     os::EventFd wake_{os::EventFd::Options{.nonblocking = true}};
     AdaptivePoll poll_;   // the completion thread's own

@@ -24,11 +24,6 @@ using xenstore::client::Error;
 
 constexpr std::string_view kDomainPrefix = "/local/domain/";
 
-std::string state_text(XenbusState state) {
-    return std::string(xen::name(state)) + " (" +
-           std::to_string(static_cast<std::uint32_t>(state)) + ")";
-}
-
 // "/local/domain/<domid>/<rest>" -> {domid, rest}.
 std::optional<std::pair<std::string, std::string>> split_domain_path(std::string_view path) {
     if (!path.starts_with(kDomainPrefix)) {
@@ -148,6 +143,11 @@ XenbusFrontend::~XenbusFrontend() {
     rings_.clear();
 }
 
+std::string XenbusFrontend::state_text(XenbusState state) {
+    return std::string(xen::name(state)) + " (" +
+           std::to_string(static_cast<std::uint32_t>(state)) + ")";
+}
+
 XenbusState XenbusFrontend::state() const {
     std::lock_guard lock(mutex_);
     return state_;
@@ -223,88 +223,6 @@ XenbusFrontend::Negotiated XenbusFrontend::negotiated() const {
 std::uint64_t XenbusFrontend::recoveries() const {
     std::lock_guard lock(mutex_);
     return recoveries_;
-}
-
-void XenbusFrontend::reconnect() {
-    {
-        std::lock_guard lock(mutex_);
-        if (state_ != XenbusState::connected || failure_ || reconnecting_) {
-            throw BlkfrontError("blkfront " + nodename_ + ": cannot reconnect while " +
-                                (reconnecting_ ? std::string("reconnecting") : state_text(state_)));
-        }
-        reconnecting_ = true;
-    }
-    boost::asio::post(io_, [this] { begin_reconnect(); });
-    std::unique_lock lock(mutex_);
-    const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
-        return (state_ == XenbusState::connected && !reconnecting_) || failure_.has_value() ||
-               (state_ == XenbusState::closed && !reconnecting_);
-    });
-    if (settled && state_ == XenbusState::connected && !failure_) {
-        return;
-    }
-    throw BlkfrontError("blkfront " + nodename_ + ": reconnect " +
-                        (failure_ ? "failed: " + *failure_
-                                  : "did not complete within " +
-                                        std::to_string(options_.connect_timeout.count()) +
-                                        " ms (backend " + state_text(backend_state_) +
-                                        ", frontend " + state_text(state_) + ")"));
-}
-
-void XenbusFrontend::begin_reconnect() {
-    if (state_ != XenbusState::connected || !device_) {
-        std::lock_guard lock(mutex_);
-        reconnecting_ = false;
-        changed_.notify_all();
-        return;
-    }
-    // Nothing new goes on the rings; the backend answers what is there
-    // before it lets go of them.
-    spdlog::info("blkfront {}: reconnecting (frontend-initiated)", nodename_);
-    device_->hold();
-    switch_state(XenbusState::closing);
-}
-
-void XenbusFrontend::take_back_rings(const std::string& why) {
-    std::size_t taken = 0;
-    if (device_) {
-        device_->hold();
-        taken = device_->take_back();
-    }
-    drop_rings();
-    // The dead (or closed) backend's mappings are gone: deferred grants end.
-    hypervisor_.grant_table().reclaim_deferred();
-    {
-        std::lock_guard lock(mutex_);
-        ++recoveries_;
-    }
-    spdlog::info("blkfront {}: {}; {} request(s) to issue again", nodename_, why, taken);
-}
-
-void XenbusFrontend::backend_lost(XenbusState state) {
-    // Not a detach (that starts with the backend's Closing): the backend's
-    // process died and its node was reset. The rings stay as they are, with
-    // what is on them, until the backend's next life shows up in InitWait
-    // (blkif_recover); new requests are held meanwhile.
-    spdlog::warn(
-        "blkfront {}: backend {} went {} while we are Connected; holding requests "
-        "until it is back in InitWait (at most {} ms)",
-        nodename_, backend_path_, state_text(state), options_.connect_timeout.count());
-    backend_lost_ = true;
-    if (device_) {
-        device_->hold();
-    }
-    lost_timer_.expires_after(options_.connect_timeout);
-    lost_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec || !backend_lost_) {
-            return;
-        }
-        backend_lost_ = false;
-        const std::string reason = "backend " + backend_path_ + " did not come back within " +
-                                   std::to_string(options_.connect_timeout.count()) + " ms";
-        begin_close(reason);
-        finish_close(reason);
-    });
 }
 
 void XenbusFrontend::drop_rings() {
@@ -482,114 +400,6 @@ std::chrono::microseconds XenbusFrontend::read_poll() {
     return kDefaultPoll;
 }
 
-void XenbusFrontend::talk_to_backend() {
-    // talk_to_blkback / negotiate_mq / setup_blkring: as many queues and
-    // ring pages as both ends allow.
-    unsigned backend_queues = 1;
-    unsigned backend_order = 0;
-    try {
-        if (const auto text = try_read(backend_path_ + "/multi-queue-max-queues")) {
-            backend_queues = static_cast<unsigned>(
-                parse_node_number("multi-queue-max-queues", *text, xen::kBlkifMaxQueues * 1024));
-        }
-        if (const auto text = try_read(backend_path_ + "/max-ring-page-order")) {
-            backend_order =
-                static_cast<unsigned>(parse_node_number("max-ring-page-order", *text, 64));
-        }
-    } catch (const Error& e) {
-        fatal(e.errnum(), std::string("reading backend limits: ") + e.what());
-        return;
-    } catch (const std::invalid_argument& e) {
-        fatal(EINVAL, std::string("reading backend limits: ") + e.what());
-        return;
-    }
-    const unsigned queues = std::max(1u, std::min(features_.max_queues, backend_queues));
-    const unsigned order = std::min(features_.max_ring_page_order, backend_order);
-    drop_rings();
-    try {
-        for (unsigned q = 0; q < queues; ++q) {
-            Ring ring;
-            ring.pages = std::make_unique<RingPage>(hypervisor_, backend_id_, order);
-            rings_.push_back(std::move(ring));
-        }
-    } catch (const std::exception& e) {
-        drop_rings();
-        fatal(ENOMEM, std::string("allocating and granting the ring pages: ") + e.what());
-        return;
-    }
-    try {
-        for (Ring& ring : rings_) {
-            ring.channel = hypervisor_.alloc_unbound(backend_id_);
-        }
-    } catch (const std::exception& e) {
-        fatal(ENOSPC, std::string("allocating event channel: ") + e.what());
-        return;
-    }
-    // The ring keys of one queue under `dir` (the device directory, or its
-    // queue-K), as write_per_ring_nodes does.
-    const auto write_ring = [&](xenstore::client::Transaction& t, const std::string& dir,
-                                const Ring& ring) {
-        if (order == 0) {
-            t.write(dir + "/ring-ref", std::to_string(ring.pages->ref()));
-        } else {
-            for (std::size_t i = 0; i < ring.pages->refs().size(); ++i) {
-                t.write(dir + "/ring-ref" + std::to_string(i),
-                        std::to_string(ring.pages->refs()[i]));
-            }
-        }
-        t.write(dir + "/event-channel", std::to_string(ring.channel.port()));
-    };
-    bool present = true;
-    try {
-        present = xenstore_.transact([&](xenstore::client::Transaction& t) {
-            if (!t.try_read(nodename_ + "/state")) {
-                return false;
-            }
-            // The keys of an earlier negotiation (a reconnect may take
-            // another ring size or queue count) would mislead the backend.
-            for (const std::string& key : t.directory(nodename_)) {
-                if (key.starts_with("ring-ref") || key.starts_with("queue-") ||
-                    key == "event-channel" || key == "ring-page-order" ||
-                    key == "multi-queue-num-queues") {
-                    t.rm(nodename_ + "/" + key);
-                }
-            }
-            if (order > 0) {
-                t.write(nodename_ + "/ring-page-order", std::to_string(order));
-            }
-            if (queues == 1) {
-                write_ring(t, nodename_, rings_.front());
-            } else {
-                t.write(nodename_ + "/multi-queue-num-queues", std::to_string(queues));
-                for (unsigned q = 0; q < queues; ++q) {
-                    write_ring(t, nodename_ + "/queue-" + std::to_string(q), rings_[q]);
-                }
-            }
-            t.write(nodename_ + "/protocol", xen::kXenIoProtoAbiNative);
-            t.write(nodename_ + "/feature-persistent", features_.persistent ? "1" : "0");
-            t.write(nodename_ + "/state",
-                    std::to_string(static_cast<std::uint32_t>(XenbusState::initialised)));
-            return true;
-        });
-    } catch (const Error& e) {
-        fatal(e.errnum(), std::string("writing ring keys: ") + e.what());
-        return;
-    }
-    if (!present) {
-        spdlog::warn("blkfront {}: device directory gone while connecting", nodename_);
-        return;
-    }
-    {
-        std::lock_guard lock(mutex_);
-        negotiated_.queues = queues;
-        negotiated_.ring_page_order = order;
-    }
-    spdlog::info("blkfront {}: {} queue(s) of {} ring page(s), ring-ref {}, event-channel {}",
-                 nodename_, queues, 1u << order, rings_.front().pages->ref(),
-                 rings_.front().channel.port());
-    set_state(XenbusState::initialised);
-}
-
 void XenbusFrontend::connect() {
     if (device_ && device_->attached()) {
         // Connected again: a resize (blkfront_connect for a connected
@@ -626,17 +436,8 @@ void XenbusFrontend::connect() {
         fatal(EINVAL, "backend connected before our ring keys were written");
         return;
     }
-    // blkfront_gather_backend_features: what the backend offers, as far as
-    // our configuration lets us use it.
-    disk.feature_persistent = disk.feature_persistent && features_.persistent;
-    disk.max_indirect_segments =
-        std::min(disk.max_indirect_segments, features_.max_indirect_segments);
-    if (disk.max_indirect_segments <= xen::kBlkifMaxSegmentsPerRequest) {
-        disk.max_indirect_segments = 0;
-    }
-    disk.feature_discard = disk.feature_discard && features_.discard;
-    disk.feature_flush_cache = disk.feature_flush_cache && features_.flush_cache;
-    disk.feature_barrier = disk.feature_barrier && features_.barrier;
+    // blkfront_gather_backend_features.
+    disk = negotiate_features(std::move(disk), features_);
     std::vector<std::unique_ptr<BlkfrontDevice>> queues;
     try {
         const std::chrono::microseconds poll = read_poll();

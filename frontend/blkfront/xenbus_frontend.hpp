@@ -47,6 +47,10 @@
 //  - our own close (the device is destroyed): go Closing, wait for the
 //    backend to go Closed (at most close_timeout, as Linux's
 //    xenbus_frontend_dev_shutdown waits), then the same.
+// The negotiation itself (queues, ring size, the ring keys, features) is
+// negotiate.hpp's; blkif_recover's part here (reconnect(), take_back_rings,
+// backend_lost) is in recover.cpp, with the data plane's.
+//
 // A fatal error (a backend node that cannot be read or makes no sense, a
 // ring or event channel that cannot be set up, a response the data plane
 // cannot trust) is reported as xenbus_dev_fatal does: "<errno> <message>"
@@ -81,6 +85,7 @@
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/xenbus.hpp"
 #include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/negotiate.hpp"
 #include "frontend/blkfront/queue_set.hpp"
 #include "frontend/blkfront/ring_page.hpp"
 #include "hypervisor/client/hypervisor.hpp"
@@ -190,6 +195,8 @@ class XenbusFrontend {
     std::optional<std::string> backend_error();
     std::optional<std::string> try_read(const std::string& path);
     std::chrono::microseconds read_poll();
+    // "<name> (<number>)", for logs and errors.
+    static std::string state_text(xen::XenbusState state);
     // Runs `handler` on the control thread and waits for it.
     void run_on_control_thread(std::function<void()> handler);
 
@@ -218,10 +225,7 @@ class XenbusFrontend {
     std::uint64_t recoveries_ = 0;
 
     // Control thread only.
-    struct Ring {
-        std::unique_ptr<RingPage> pages;
-        hypervisor::EventChannel channel;  // until its data plane takes it
-    };
+    using Ring = FrontRing;
     std::vector<Ring> rings_;
     std::unique_ptr<QueueSet> device_;  // from the first Connected on
     bool in_fatal_ = false;

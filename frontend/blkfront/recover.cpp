@@ -1,0 +1,183 @@
+// blkif_recover (Linux xen-blkfront.c): a backend that restarted, or a
+// reconnect of our own, gets new rings, and every request the old rings had
+// not finished is taken back and issued again on them, its callback run once,
+// with the outcome of that last issue. Its three parts live with the objects
+// they act on, and are here together so that the whole sequence reads in one
+// place:
+//  - the data plane of a ring (blkfront_device.hpp): hold() stops requests
+//    reaching the ring, take_unfinished() takes them back with their
+//    callbacks and drops the ring's grants and channel;
+//  - the QueueSet (queue_set.hpp) holds what is submitted meanwhile and, on
+//    attach(), issues it all again re-split for the new rings' features;
+//  - the control plane (xenbus_frontend.hpp): reconnect() and a backend back
+//    in InitWait take the rings back (take_back_rings) and negotiate anew
+//    (negotiate.hpp); a backend that went away without a Closing is waited
+//    for (backend_lost), at most connect_timeout.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/xenbus_frontend.hpp"
+
+namespace pvsim::frontend::blkfront {
+
+using xen::XenbusState;
+
+// ---------------------------------------------------------------------------
+// The data plane: taking a ring's requests back
+
+void BlkfrontDevice::hold() {
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+        push_locked();
+        space_.notify_all();
+    }
+    wake();
+}
+
+std::vector<BlockRequest> BlkfrontDevice::take_unfinished() {
+    std::vector<std::shared_ptr<PendingIo>> taken;
+    {
+        std::unique_lock lock(mutex_);
+        holding_ = true;
+        const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
+            if (!io->recovered) {
+                io->recovered = true;
+                taken.push_back(io);
+            }
+        };
+        // blkif_recover: the shadow entries are the truth; whatever the old
+        // backend did with them, they are issued again.
+        for (std::uint64_t id : shadow_.pending_ids()) {
+            ShadowEntry entry = shadow_.release(id);
+            release_entry_locked(entry, nullptr);
+            take(entry.io);
+        }
+        for (Queued& queued : queued_) {
+            take(queued.io);
+        }
+        queued_.clear();
+        for (DeferredGrant& deferred : deferred_) {
+            end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
+            finish_part_locked(deferred.io, 0);
+        }
+        deferred_.clear();
+        pool_.free_all();
+        accepting_ = false;
+        ring_live_ = false;
+        if (error_.empty()) {
+            error_ = "ring taken back for a reconnect";
+        }
+        try {
+            channel_.close();
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: closing the event channel: {}", config_.name, e.what());
+        }
+        space_.notify_all();
+        detached_.notify_all();
+    }
+    wake();
+    std::vector<BlockRequest> requests;
+    requests.reserve(taken.size());
+    for (const std::shared_ptr<PendingIo>& io : taken) {
+        BlockRequest request = io->request;
+        request.done = std::move(io->done);
+        requests.push_back(std::move(request));
+    }
+    in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
+    return requests;
+}
+
+// ---------------------------------------------------------------------------
+// The control plane: when to take the rings back
+
+void XenbusFrontend::reconnect() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != XenbusState::connected || failure_ || reconnecting_) {
+            throw BlkfrontError("blkfront " + nodename_ + ": cannot reconnect while " +
+                                (reconnecting_ ? std::string("reconnecting") : state_text(state_)));
+        }
+        reconnecting_ = true;
+    }
+    boost::asio::post(io_, [this] { begin_reconnect(); });
+    std::unique_lock lock(mutex_);
+    const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
+        return (state_ == XenbusState::connected && !reconnecting_) || failure_.has_value() ||
+               (state_ == XenbusState::closed && !reconnecting_);
+    });
+    if (settled && state_ == XenbusState::connected && !failure_) {
+        return;
+    }
+    throw BlkfrontError("blkfront " + nodename_ + ": reconnect " +
+                        (failure_ ? "failed: " + *failure_
+                                  : "did not complete within " +
+                                        std::to_string(options_.connect_timeout.count()) +
+                                        " ms (backend " + state_text(backend_state_) +
+                                        ", frontend " + state_text(state_) + ")"));
+}
+
+void XenbusFrontend::begin_reconnect() {
+    if (state_ != XenbusState::connected || !device_) {
+        std::lock_guard lock(mutex_);
+        reconnecting_ = false;
+        changed_.notify_all();
+        return;
+    }
+    // Nothing new goes on the rings; the backend answers what is there
+    // before it lets go of them.
+    spdlog::info("blkfront {}: reconnecting (frontend-initiated)", nodename_);
+    device_->hold();
+    switch_state(XenbusState::closing);
+}
+
+void XenbusFrontend::take_back_rings(const std::string& why) {
+    std::size_t taken = 0;
+    if (device_) {
+        device_->hold();
+        taken = device_->take_back();
+    }
+    drop_rings();
+    // The dead (or closed) backend's mappings are gone: deferred grants end.
+    hypervisor_.grant_table().reclaim_deferred();
+    {
+        std::lock_guard lock(mutex_);
+        ++recoveries_;
+    }
+    spdlog::info("blkfront {}: {}; {} request(s) to issue again", nodename_, why, taken);
+}
+
+void XenbusFrontend::backend_lost(XenbusState state) {
+    // Not a detach (that starts with the backend's Closing): the backend's
+    // process died and its node was reset. The rings stay as they are, with
+    // what is on them, until the backend's next life shows up in InitWait
+    // (blkif_recover); new requests are held meanwhile.
+    spdlog::warn(
+        "blkfront {}: backend {} went {} while we are Connected; holding requests "
+        "until it is back in InitWait (at most {} ms)",
+        nodename_, backend_path_, state_text(state), options_.connect_timeout.count());
+    backend_lost_ = true;
+    if (device_) {
+        device_->hold();
+    }
+    lost_timer_.expires_after(options_.connect_timeout);
+    lost_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || !backend_lost_) {
+            return;
+        }
+        backend_lost_ = false;
+        const std::string reason = "backend " + backend_path_ + " did not come back within " +
+                                   std::to_string(options_.connect_timeout.count()) + " ms";
+        begin_close(reason);
+        finish_close(reason);
+    });
+}
+
+}  // namespace pvsim::frontend::blkfront
