@@ -11,6 +11,7 @@
 
 #include "common/os/environment.hpp"
 #include "common/run_dir.hpp"
+#include "tools/cli/bench.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/demo.hpp"
 #include "tools/cli/script.hpp"
@@ -46,6 +47,30 @@ int run(int argc, char** argv) {
     script->add_option("FILE", script_file)->required()->check(CLI::ExistingFile);
     CLI::App* demo = app.add_subcommand("demo", "The whole tour, on its own fresh run");
 
+    auto bench_options = std::make_shared<cli::BenchOptions>();
+    CLI::App* bench = app.add_subcommand(
+        "bench", "One job over several I/O paths side by side, on its own fresh run");
+    bench
+        ->add_option("--paths", bench_options->paths, "Comma-separated: " + cli::bench_path_names())
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& list) -> std::string {
+                try {
+                    (void)cli::parse_bench_paths(list);
+                    return {};
+                } catch (const std::exception& e) {
+                    return e.what();
+                }
+            },
+            "PATHS"));
+    cli::add_job_options(bench,
+                         std::shared_ptr<cli::IoOptions>(bench_options, &bench_options->job));
+    bench->add_option("--filename", bench_options->filename,
+                      "The image every path runs on (default: a written one of --image-size)");
+    bench->add_option("--image-size", bench_options->image_size, "Size of the bench's own image")
+        ->capture_default_str();
+    bench->add_option("--json", bench_options->json_file, "Also write the rows as JSON to FILE");
+
     // The first word that is not an option (or a global option's value)
     // must be a command; CLI11 would only say that one is required.
     for (int i = 1; i < argc; ++i) {
@@ -76,6 +101,12 @@ int run(int argc, char** argv) {
     }
     if (demo->parsed()) {
         return cli::run_demo(up, std::cout, std::cerr);
+    }
+    if (bench->parsed()) {
+        if (bench_options->job.rw == "readwrite") {
+            bench_options->job.rw = "rw";
+        }
+        return cli::run_bench(*bench_options, up, std::cout, std::cerr);
     }
     try {
         cli::Session session(RunDir::resolve(run_dir, os::Environment::process()), std::cout, up);

@@ -53,11 +53,6 @@ toolstack::VbdPaths block_attach(Session& session, const std::string& domain_nam
         throw CommandError("specification=" + spec.specification +
                            ": not supported yet (pvsim serves specification=xen)");
     }
-    if (const std::string features = spec.feature_keys(); !features.empty()) {
-        throw CommandError("DISKSPEC " + features +
-                           ": not supported yet (the blkif feature keys are parsed but not "
-                           "negotiated)");
-    }
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), domain_name);
     if (domain.domid == 0) {
         throw CommandError("block-attach: dom0 runs the backends; attach to a guest");
@@ -86,6 +81,15 @@ toolstack::VbdPaths block_attach(Session& session, const std::string& domain_nam
     vbd.cdrom = spec.cdrom;
     vbd.direct = spec.direct.value_or(false);
     vbd.poll_us = spec.poll_us;
+    vbd.frontend_features = spec.frontend_features;
+    vbd.backend_features = spec.backend_features;
+    try {
+        // What an end would refuse is refused here, before anything is written.
+        (void)toolstack::blkif_config_nodes(vbd.backend_features, xen::BlkifEnd::backend);
+        (void)toolstack::blkif_config_nodes(vbd.frontend_features, xen::BlkifEnd::frontend);
+    } catch (const std::invalid_argument& e) {
+        throw CommandError("DISKSPEC: " + std::string(e.what()));
+    }
 
     auto& xs = session.xenstore();
     toolstack::VbdPaths paths;

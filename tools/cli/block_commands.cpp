@@ -45,7 +45,11 @@ void block_list(Session& session, const std::string& name, bool json) {
         const toolstack::VbdStatus status = toolstack::read_vbd_status(session.xenstore(), paths);
         vbds.push_back(status.to_json());
         std::string features;
+        // What is on; the JSON gives every feature with its value.
         for (const auto& [feature, value] : status.features) {
+            if (value == "0") {
+                continue;
+            }
             features += (features.empty() ? "" : ",") + feature +
                         (value == "1" ? std::string() : "=" + value);
         }

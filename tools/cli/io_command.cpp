@@ -12,8 +12,6 @@
 #include "tools/toolstack/vbd_status.hpp"
 
 namespace pvsim::tools::cli {
-namespace {
-
 nlohmann::json job_json(const IoOptions& options) {
     nlohmann::json job = {{"name", options.name},
                           {"rw", options.rw},
@@ -37,6 +35,8 @@ nlohmann::json job_json(const IoOptions& options) {
     }
     return job;
 }
+
+namespace {
 
 void io(Session& session, const IoOptions& options) {
     const IoOutcome outcome = run_io(session, options);
@@ -113,12 +113,7 @@ nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome) {
     return out;
 }
 
-void add_io_command(CLI::App& app, Selected& selected) {
-    auto options = std::make_shared<IoOptions>();
-    CLI::App* cmd = app.add_subcommand(
-        "io", "Run a workload in the guest on one of its disks (fio's options and meanings)");
-    cmd->add_option("NAME", options->domain, "The guest")->required();
-    cmd->add_option("VDEV", options->vdev, "Its disk (xvda)")->required()->check(vdev_validator());
+void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
     cmd->add_option("--name", options->name, "fio's jobname")->capture_default_str();
     cmd->add_option("--rw,--readwrite", options->rw, "The I/O pattern")
         ->capture_default_str()
@@ -157,6 +152,15 @@ void add_io_command(CLI::App& app, Selected& selected) {
                     "crc32c: every written block carries a checked header; reads check it")
         ->capture_default_str()
         ->check(CLI::IsMember({"none", "crc32c"}));
+}
+
+void add_io_command(CLI::App& app, Selected& selected) {
+    auto options = std::make_shared<IoOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "io", "Run a workload in the guest on one of its disks (fio's options and meanings)");
+    cmd->add_option("NAME", options->domain, "The guest")->required();
+    cmd->add_option("VDEV", options->vdev, "Its disk (xvda)")->required()->check(vdev_validator());
+    add_job_options(cmd, options);
     cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
     cmd->callback([&selected, options] {
         if (options->rw == "readwrite") {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "tools/cli/io_report.hpp"
@@ -42,6 +44,13 @@ struct IoOutcome {
 // Runs the job and returns what it did; throws CommandError when it could
 // not run at all (unknown domain or vdev, bad options the guest refused).
 IoOutcome run_io(Session& session, const IoOptions& options);
+
+// The job as the guest agent takes it ("job" of its "io" op).
+nlohmann::json job_json(const IoOptions& options);
+
+// The job's options (--rw, --bs, --iodepth, ... as `pvsim io` has them,
+// not --json), for the commands that run a job: io and bench.
+void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options);
 
 // The JSON `pvsim io --json` prints: fio's object plus "pvsim": the domain,
 // vdev and the per-request counts.

@@ -26,10 +26,10 @@ std::uint64_t hypercalls_of(const nlohmann::json& counters) {
     return total;
 }
 
-std::uint64_t grant_ops_of(const nlohmann::json& counters) {
-    return counters.value("grant_maps", std::uint64_t{0}) +
-           counters.value("grant_unmaps", std::uint64_t{0}) +
-           counters.value("grant_copies", std::uint64_t{0});
+// A counter of the hypervisor's per-domain stats.
+auto counter(const char* name) {
+    return
+        [name](const nlohmann::json& counters) { return counters.value(name, std::uint64_t{0}); };
 }
 
 template <typename Measure>
@@ -66,8 +66,16 @@ IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& f
     counts.notifications_to_frontend = frontend.value("notifications_received", std::uint64_t{0});
     counts.hypercalls = delta(before, after, guest, hypercalls_of) +
                         (backend == guest ? 0 : delta(before, after, backend, hypercalls_of));
-    counts.grant_ops = delta(before, after, guest, grant_ops_of) +
-                       (backend == guest ? 0 : delta(before, after, backend, grant_ops_of));
+    const auto both = [&](const auto& measure) {
+        return delta(before, after, guest, measure) +
+               (backend == guest ? 0 : delta(before, after, backend, measure));
+    };
+    counts.grant_maps = both(counter("grant_maps"));
+    counts.grant_unmaps = both(counter("grant_unmaps"));
+    counts.grant_copies = both(counter("grant_copies"));
+    counts.grant_ops = counts.grant_maps + counts.grant_unmaps + counts.grant_copies;
+    counts.indirect_requests = frontend.value("indirect_requests", std::uint64_t{0});
+    counts.data_copies = frontend.value("data_copies", std::uint64_t{0});
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
         for (const char* direction : {"read", "write"}) {
             counts.ios +=
@@ -77,19 +85,31 @@ IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& f
     return counts;
 }
 
+double IoCounts::per_request(std::uint64_t count) const {
+    return per(count, requests);
+}
+
 nlohmann::json IoCounts::to_json() const {
-    return {{"requests", requests},
-            {"ios", ios},
-            {"requests_per_io", per(requests, ios)},
-            {"notifications_to_backend", notifications_to_backend},
-            {"notifications_to_frontend", notifications_to_frontend},
-            {"hypercalls", hypercalls},
-            {"grant_ops", grant_ops},
-            {"per_request",
-             {{"notifications_to_backend", per(notifications_to_backend, requests)},
-              {"notifications_to_frontend", per(notifications_to_frontend, requests)},
-              {"hypercalls", per(hypercalls, requests)},
-              {"grant_ops", per(grant_ops, requests)}}}};
+    const std::pair<const char*, std::uint64_t> counted[] = {
+        {"notifications_to_backend", notifications_to_backend},
+        {"notifications_to_frontend", notifications_to_frontend},
+        {"hypercalls", hypercalls},
+        {"grant_maps", grant_maps},
+        {"grant_unmaps", grant_unmaps},
+        {"grant_copies", grant_copies},
+        {"grant_ops", grant_ops},
+        {"indirect_requests", indirect_requests},
+        {"data_copies", data_copies},
+    };
+    nlohmann::json out = {
+        {"requests", requests}, {"ios", ios}, {"requests_per_io", per(requests, ios)}};
+    nlohmann::json per_request_json = nlohmann::json::object();
+    for (const auto& [name, count] : counted) {
+        out[name] = count;
+        per_request_json[name] = per(count, requests);
+    }
+    out["per_request"] = std::move(per_request_json);
+    return out;
 }
 
 // Each unit is chosen by the value as printed, so that what would round up
@@ -158,11 +178,15 @@ std::string render_io_table(const nlohmann::json& result, const IoCounts& counts
     const std::uint64_t requests = counts.requests;
     return table.render() + verify +
            fmt::format(
-               "per request ({} blkif requests for {} I/Os): notifications {:.3f} to "
-               "backend, {:.3f} to frontend; hypercalls {:.2f}; grant ops {:.2f}\n",
-               requests, counts.ios, per(counts.notifications_to_backend, requests),
+               "per request ({} blkif requests for {} I/Os, {} indirect): notifications {:.3f} "
+               "to backend, {:.3f} to frontend; hypercalls {:.2f}; grant maps {:.2f}, unmaps "
+               "{:.2f}, copies {:.2f} (grant ops {:.2f}); data copies {:.2f}\n",
+               requests, counts.ios, counts.indirect_requests,
+               per(counts.notifications_to_backend, requests),
                per(counts.notifications_to_frontend, requests), per(counts.hypercalls, requests),
-               per(counts.grant_ops, requests));
+               per(counts.grant_maps, requests), per(counts.grant_unmaps, requests),
+               per(counts.grant_copies, requests), per(counts.grant_ops, requests),
+               per(counts.data_copies, requests));
 }
 
 }  // namespace pvsim::tools::cli

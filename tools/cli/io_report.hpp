@@ -20,9 +20,16 @@ struct IoCounts {
     std::uint64_t requests = 0;  // blkif requests on the ring
     std::uint64_t notifications_to_backend = 0;
     std::uint64_t notifications_to_frontend = 0;
-    std::uint64_t hypercalls = 0;  // guest's and backend domain's
-    std::uint64_t grant_ops = 0;   // maps + unmaps + copies
-    std::uint64_t ios = 0;         // the job's I/Os (reads + writes)
+    std::uint64_t hypercalls = 0;    // guest's and backend domain's
+    std::uint64_t grant_maps = 0;    // GNTTABOP_map_grant_ref slots
+    std::uint64_t grant_unmaps = 0;  // GNTTABOP_unmap_grant_ref slots
+    std::uint64_t grant_copies = 0;  // GNTTABOP_copy slots
+    std::uint64_t grant_ops = 0;     // maps + unmaps + copies
+    // blkfront's: requests sent as BLKIF_OP_INDIRECT, and segments copied
+    // through its persistent pages (in and out).
+    std::uint64_t indirect_requests = 0;
+    std::uint64_t data_copies = 0;
+    std::uint64_t ios = 0;  // the job's I/Os (reads + writes)
 
     static IoCounts measure(const nlohmann::json& result, const nlohmann::json& frontend,
                             const nlohmann::json& before, const nlohmann::json& after,
@@ -30,6 +37,8 @@ struct IoCounts {
     // {"requests":N,...,"per_request":{"notifications_to_backend":x,...},
     //  "requests_per_io":x}
     nlohmann::json to_json() const;
+    // Count per blkif request (0 without requests).
+    double per_request(std::uint64_t count) const;
 };
 
 // fio-like human summary: one row per job and direction with IOPS,

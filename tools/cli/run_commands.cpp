@@ -7,13 +7,25 @@
 namespace pvsim::tools::cli {
 
 void add_run_commands(CLI::App& app, Selected& selected) {
-    app.add_subcommand("up", "Start the hypervisor, xenstored and dom0 for the run directory")
-        ->callback([&selected] {
-            selected = [](Session& session) {
-                toolstack::start_run(session.run(), session.programs(), session.up_options());
-                session.print("pvsim is up in " + session.run().path().string() + "\n");
-            };
-        });
+    auto on_crash = std::make_shared<std::string>("destroy");
+    CLI::App* up =
+        app.add_subcommand("up", "Start the hypervisor, xenstored and dom0 for the run directory");
+    up->add_option("--dom0-on-crash", *on_crash,
+                   "When dom0's backend dies: destroy (it stays dead) or restart (started again "
+                   "at once, as xl's on_crash=restart)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"destroy", "restart"}));
+    up->callback([&selected, on_crash] {
+        selected = [on_crash](Session& session) {
+            toolstack::UpOptions options = session.up_options();
+            options.dom0_on_crash = *toolstack::parse_dom0_on_crash(*on_crash);
+            toolstack::start_run(session.run(), session.programs(), options);
+            session.print("pvsim is up in " + session.run().path().string() +
+                          (options.dom0_on_crash == toolstack::Dom0OnCrash::restart
+                               ? " (dom0 restarts on a crash)\n"
+                               : "\n"));
+        };
+    });
 
     app.add_subcommand("down",
                        "Detach every disk, destroy every guest, stop the daemons, and leave "

@@ -1,13 +1,18 @@
 // The verbs only scripts have (DESIGN.md §7; issue: scenario scripts):
 // waiting for and forcing xenbus states, reading and writing xenstore,
 // killing and restarting the run's processes, expecting failure, sleeping,
-// and running commands in the background; and two of pvsim's own:
-// make-image (a sparse image file) and unplug (the guest closes a disk
-// itself: a frontend-initiated close, as unplugging it inside a Linux guest
-// does).
+// and running commands in the background; and pvsim's own: make-image (a
+// sparse image file), unplug (the guest closes a disk itself: a
+// frontend-initiated close, as unplugging it inside a Linux guest does),
+// reconnect (the guest takes a disk through Closing and renegotiates it, as
+// blkfront's resume does, its I/O held and re-issued), dom0-on-crash (xl's
+// on_crash for dom0's backend) and expect-clean (nothing of a dead guest is
+// left).
 #include <signal.h>
 #include <string.h>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "common/units.hpp"
@@ -20,6 +25,7 @@
 #include "tools/toolstack/image.hpp"
 #include "tools/toolstack/run.hpp"
 #include "tools/toolstack/run_daemons.hpp"
+#include "tools/toolstack/run_inventory.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 
 namespace pvsim::tools::cli {
@@ -104,14 +110,111 @@ void kill_process(Session& session, const std::string& who, int signal) {
     }
 }
 
+// The vbds connected when dom0 died, each with a watch on its backend's
+// state: the new backend takes each through InitWait (the frontend
+// recovers, blkif_recover) to Connected, and a command run before that
+// would meet a device in the middle of it.
+struct Reconnecting {
+    toolstack::VbdPaths paths;
+    std::shared_ptr<std::atomic<unsigned>> writes;
+    xenstore::client::Watch watch;
+};
+
+std::vector<Reconnecting> watch_connected_vbds(Session& session) {
+    std::vector<Reconnecting> vbds;
+    auto& xs = session.xenstore();
+    for (const auto& domain : toolstack::list_domains(session.control())) {
+        for (const auto& paths : toolstack::list_vbds(xs, domain.domid)) {
+            if (xs.try_read(paths.frontend + "/state") !=
+                std::to_string(static_cast<unsigned>(XenbusState::connected))) {
+                continue;
+            }
+            auto writes = std::make_shared<std::atomic<unsigned>>(0);
+            // The watch fires once when set, then at every write.
+            auto watch = xs.watch(paths.backend + "/state", "pvsim-restart:" + paths.backend,
+                                  [writes](const auto&) { ++*writes; });
+            vbds.push_back({paths, writes, std::move(watch)});
+        }
+    }
+    return vbds;
+}
+
+// Until every vbd is Connected at both ends again, after its backend wrote
+// its state at least once (`rewritten`: the new backend has been at it).
+void wait_reconnected(Session& session, const std::vector<Reconnecting>& vbds, bool rewritten,
+                      std::chrono::milliseconds timeout) {
+    const std::string connected = std::to_string(static_cast<unsigned>(XenbusState::connected));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (const Reconnecting& vbd : vbds) {
+        for (;;) {
+            auto& xs = session.xenstore();
+            if ((!rewritten || vbd.writes->load() >= 2) &&
+                xs.try_read(vbd.paths.backend + "/state") == connected &&
+                xs.try_read(vbd.paths.frontend + "/state") == connected) {
+                break;
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw CommandError("restart dom0: " + vbd.paths.frontend +
+                                   " is not Connected again at both ends after " +
+                                   std::to_string(timeout.count()) + " ms");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+}
+
 void restart(Session& session, const std::string& who) {
     if (who != "dom0") {
         throw CommandError("restart " + who + ": only dom0 can be restarted");
+    }
+    const std::vector<Reconnecting> vbds = watch_connected_vbds(session);
+    if (toolstack::dom0_restarts(session.run())) {
+        // dom0-on-crash restart: its monitor starts it; wait for that.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw CommandError("restart dom0: its monitor did not start it within 10 s");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        // Its monitor may have started it before the watches were set.
+        wait_reconnected(session, vbds, false, std::chrono::seconds(15));
+        return;
     }
     if (toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {
         throw CommandError("restart dom0: it is running (kill dom0 first)");
     }
     toolstack::start_dom0(session.run(), session.programs(), session.up_options());
+    wait_reconnected(session, vbds, true, std::chrono::seconds(15));
+}
+
+// Nothing of a dead guest is left: no pvsim-guest process and no shared
+// memory of a domain the hypervisor no longer runs. Waits up to `timeout`,
+// since the hypervisor frees a domain once its last user lets go.
+void expect_clean(Session& session, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::vector<toolstack::DomainRecord> live;
+        for (auto& domain : toolstack::list_domains(session.control())) {
+            if (domain.state == "running") {
+                live.push_back(std::move(domain));
+            }
+        }
+        const toolstack::RunInventory inventory = toolstack::take_inventory(session.run());
+        const toolstack::RunInventory left = toolstack::left_by_dead_domains(inventory, live);
+        if (left.processes.empty() && left.shared_memory.empty()) {
+            session.print("clean: " + std::to_string(live.size()) + " domain(s) running, " +
+                          std::to_string(inventory.processes.size()) + " process(es), " +
+                          std::to_string(inventory.shared_memory.size()) +
+                          " shared-memory object(s), none of a dead domain\n");
+            return;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw CommandError("left behind by dead domains after " +
+                               std::to_string(timeout.count()) + " ms: " + left.describe());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
 }
 
 // The rest of a verb's words as a command of its own, parsed now so that
@@ -203,6 +306,48 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
     restart_cmd->add_option("WHO", *who, "dom0")->required()->check(CLI::IsMember({"dom0"}));
     restart_cmd->callback(
         [&selected, who] { selected = [who](Session& session) { restart(session, *who); }; });
+
+    auto on_crash = std::make_shared<std::string>();
+    CLI::App* on_crash_cmd = app.add_subcommand(
+        "dom0-on-crash", "What happens when dom0 dies: destroy (it stays dead) or restart");
+    on_crash_cmd->add_option("ACTION", *on_crash, "destroy | restart")
+        ->required()
+        ->check(CLI::IsMember({"destroy", "restart"}));
+    on_crash_cmd->callback([&selected, on_crash] {
+        selected = [on_crash](Session& session) {
+            toolstack::UpOptions options = session.up_options();
+            options.dom0_on_crash = *toolstack::parse_dom0_on_crash(*on_crash);
+            toolstack::set_dom0_on_crash(session.run(), session.programs(), options);
+        };
+    });
+
+    auto reconnect = std::make_shared<std::pair<std::string, std::string>>();
+    CLI::App* reconnect_cmd = app.add_subcommand(
+        "reconnect",
+        "The guest reconnects a disk itself: Closing, renegotiation, its I/O re-issued");
+    reconnect_cmd->add_option("NAME", reconnect->first)->required();
+    reconnect_cmd->add_option("VDEV", reconnect->second)->required()->check(vdev_validator());
+    reconnect_cmd->callback([&selected, reconnect] {
+        selected = [reconnect](Session& session) {
+            const auto domain = toolstack::find_domain(session.control(), reconnect->first);
+            (void)toolstack::require_vbd(session.xenstore(), domain, reconnect->second);
+            // The agent answers once the device is Connected again.
+            toolstack::GuestAgent(session.run(), domain.domid)
+                .request({{"op", "reconnect"}, {"vdev", reconnect->second}});
+        };
+    });
+
+    auto clean_timeout = std::make_shared<std::string>("10s");
+    CLI::App* clean_cmd = app.add_subcommand(
+        "expect-clean",
+        "Nothing of a dead guest is left: no process, no shared memory of a domain not running");
+    clean_cmd->add_option("--timeout", *clean_timeout)->check(duration_validator());
+    clean_cmd->callback([&selected, clean_timeout] {
+        selected = [clean_timeout](Session& session) {
+            expect_clean(session, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      parse_duration(*clean_timeout)));
+        };
+    });
 
     auto duration = std::make_shared<std::string>();
     CLI::App* sleep_cmd = app.add_subcommand("sleep", "Wait for a while (1, 500ms, ...)");

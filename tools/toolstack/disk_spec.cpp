@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/units.hpp"
+#include "common/xen/blkif.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -35,7 +36,7 @@ bool flag(std::string_view key, std::string_view value) {
     if (value == "0" || value == "no" || value == "off") {
         return false;
     }
-    bad_value(key, value, "0 or 1");
+    bad_value(key, value, "on, off, 1 or 0");
 }
 
 std::uint32_t number(std::string_view key, std::string_view value, std::uint32_t min,
@@ -91,27 +92,90 @@ const std::map<std::string, Setter, std::less<>>& setters() {
          }},
         {"direct", [](DiskSpec& d, auto k, auto v) { d.direct = flag(k, v); }},
         {"poll-us", [](DiskSpec& d, auto k, auto v) { d.poll_us = number(k, v, 0, 1000000); }},
-        {"persistent", [](DiskSpec& d, auto k, auto v) { d.persistent = flag(k, v); }},
-        {"queues", [](DiskSpec& d, auto k, auto v) { d.queues = number(k, v, 1, 16); }},
-        {"ring-page-order",
-         [](DiskSpec& d, auto k, auto v) { d.ring_page_order = number(k, v, 0, 4); }},
-        {"max-indirect-segments",
-         [](DiskSpec& d, auto k, auto v) { d.max_indirect_segments = number(k, v, 0, 256); }},
-        {"grant-mode",
-         [](DiskSpec& d, auto k, auto v) {
-             d.grant_mode = one_of(k, v, {"map", "copy"});
-         }},
-        {"discard", [](DiskSpec& d, auto k, auto v) { d.discard = flag(k, v); }},
     };
     return table;
 }
 
+// A blkif feature key sets one end's settings; `end` is the prefix's end,
+// nullopt for an unprefixed key (both ends).
+using FeatureSetter = std::function<void(BlkifFeatureSettings&, std::string_view key,
+                                         std::string_view value, std::optional<xen::BlkifEnd>)>;
+
+// The most segments an end takes: the backend offers up to xen-blkback's
+// MAX_INDIRECT_SEGMENTS, the frontend uses up to what one indirect request
+// can carry; an unprefixed key must suit both.
+std::uint32_t max_segments(std::optional<xen::BlkifEnd> end) {
+    return end == xen::BlkifEnd::frontend ? xen::kBlkifMaxIndirectSegments
+                                          : xen::kBlkifBackendMaxIndirectSegments;
+}
+
+const std::map<std::string, FeatureSetter, std::less<>>& feature_setters() {
+    using S = BlkifFeatureSettings;
+    static const std::map<std::string, FeatureSetter, std::less<>> table = {
+        {"persistent", [](S& f, auto k, auto v, auto) { f.persistent = flag(k, v); }},
+        {"max-indirect-segments",
+         [](S& f, auto k, auto v, auto end) {
+             f.max_indirect_segments = number(k, v, 0, max_segments(end));
+         }},
+        {"ring-page-order",
+         [](S& f, auto k, auto v, auto) {
+             f.max_ring_page_order = number(k, v, 0, xen::kBlkifMaxRingPageOrder);
+         }},
+        {"queues",
+         [](S& f, auto k, auto v, auto) { f.max_queues = number(k, v, 1, xen::kBlkifMaxQueues); }},
+        {"discard", [](S& f, auto k, auto v, auto) { f.discard = flag(k, v); }},
+        {"flush", [](S& f, auto k, auto v, auto) { f.flush_cache = flag(k, v); }},
+        {"barrier", [](S& f, auto k, auto v, auto) { f.barrier = flag(k, v); }},
+        {"grant-mode",
+         [](S& f, auto k, auto v, auto end) {
+             if (end == xen::BlkifEnd::frontend) {
+                 bad_value(k, v, "no frontend- prefix (grant-mode is the backend's choice)");
+             }
+             f.grant_mode = xen::parse_grant_mode(one_of(k, v, {"map", "copy"}));
+         }},
+    };
+    return table;
+}
+
+// A feature key: its setter and the end its prefix names.
+struct FeatureKey {
+    const FeatureSetter* setter = nullptr;
+    std::optional<xen::BlkifEnd> end;
+};
+
+std::optional<FeatureKey> feature_key(std::string_view key) {
+    std::optional<xen::BlkifEnd> end;
+    if (key.starts_with("frontend-")) {
+        end = xen::BlkifEnd::frontend;
+        key.remove_prefix(9);
+    } else if (key.starts_with("backend-")) {
+        end = xen::BlkifEnd::backend;
+        key.remove_prefix(8);
+    }
+    const auto found = feature_setters().find(key);
+    if (found == feature_setters().end()) {
+        return std::nullopt;
+    }
+    return FeatureKey{&found->second, end};
+}
+
+bool known_key(std::string_view key) {
+    return setters().contains(key) || feature_key(key).has_value();
+}
+
 std::string accepted_keys() {
-    std::string keys;
+    std::set<std::string> sorted;
     for (const auto& [key, setter] : setters()) {
+        sorted.insert(key);
+    }
+    for (const auto& [key, setter] : feature_setters()) {
+        sorted.insert(key);
+    }
+    std::string keys;
+    for (const auto& key : sorted) {
         keys += (keys.empty() ? "" : ", ") + key;
     }
-    return keys;
+    return keys + " (the blkif feature keys also with a frontend- or backend- prefix)";
 }
 
 // xl takes everything after "target=" as the path, so that a path may hold
@@ -124,7 +188,7 @@ std::size_t target_end(std::string_view text) {
         const std::string_view item = without_leading_space(next.substr(0, next.find(',')));
         const std::size_t equals = item.find('=');
         if (item == "discard" || item == "no-discard" || item == "cdrom" ||
-            (equals != std::string_view::npos && setters().contains(item.substr(0, equals)))) {
+            (equals != std::string_view::npos && known_key(item.substr(0, equals)))) {
             return comma;
         }
     }
@@ -133,36 +197,17 @@ std::size_t target_end(std::string_view text) {
 
 }  // namespace
 
-std::string DiskSpec::feature_keys() const {
-    std::vector<std::string> items;
-    if (persistent)
-        items.push_back("persistent=" + std::to_string(*persistent));
-    if (queues)
-        items.push_back("queues=" + std::to_string(*queues));
-    if (ring_page_order)
-        items.push_back("ring-page-order=" + std::to_string(*ring_page_order));
-    if (max_indirect_segments) {
-        items.push_back("max-indirect-segments=" + std::to_string(*max_indirect_segments));
-    }
-    if (grant_mode)
-        items.push_back("grant-mode=" + *grant_mode);
-    if (discard)
-        items.push_back("discard=" + std::to_string(*discard));
-    std::string joined;
-    for (const auto& item : items) {
-        joined += (joined.empty() ? "" : ",") + item;
-    }
-    return joined;
-}
-
 DiskSpec parse_disk_spec(std::string_view text) {
     DiskSpec spec;
     std::set<std::string, std::less<>> seen;
     static constexpr std::string_view kPositional[] = {"target", "format", "vdev", "access"};
     std::size_t positional = 0;
+    // Unprefixed feature keys, which a prefixed one overrides for its end.
+    BlkifFeatureSettings both_ends;
     auto apply = [&](std::string_view key, std::string_view value) {
         const auto setter = setters().find(key);
-        if (setter == setters().end()) {
+        const auto feature = setter == setters().end() ? feature_key(key) : std::nullopt;
+        if (setter == setters().end() && !feature) {
             throw ParseError("DISKSPEC: unknown key " + quoted(key) +
                              "; accepted: " + accepted_keys());
         }
@@ -175,7 +220,15 @@ DiskSpec parse_disk_spec(std::string_view text) {
         if (!seen.insert(std::string(key)).second) {
             throw ParseError("DISKSPEC: " + quoted(key) + " given twice");
         }
-        setter->second(spec, key, value);
+        if (!feature) {
+            setter->second(spec, key, value);
+        } else if (!feature->end) {
+            (*feature->setter)(both_ends, key, value, std::nullopt);
+        } else {
+            (*feature->setter)(feature->end == xen::BlkifEnd::frontend ? spec.frontend_features
+                                                                       : spec.backend_features,
+                               key, value, feature->end);
+        }
     };
     for (text = without_leading_space(text); !text.empty(); text = without_leading_space(text)) {
         if (text.starts_with("target=")) {
@@ -219,6 +272,10 @@ DiskSpec parse_disk_spec(std::string_view text) {
     if (spec.cdrom) {
         spec.readonly = true;
     }
+    spec.backend_features = spec.backend_features.or_else(both_ends);
+    // The grant mode is the backend's alone.
+    both_ends.grant_mode.reset();
+    spec.frontend_features = spec.frontend_features.or_else(both_ends);
     return spec;
 }
 

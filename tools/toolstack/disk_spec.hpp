@@ -15,16 +15,31 @@
 //   specification=xen|virtio       the transport (default xen)
 //   direct=0|1                     pvsim: O_DIRECT on the backing store
 //   poll-us=N                      pvsim: both ends' polling window (µs, 0 off)
-// and the blkif feature keys, parsed and checked here:
-//   persistent=0|1, queues=N (1..16), ring-page-order=N (0..4),
-//   max-indirect-segments=N (0..256), grant-mode=map|copy,
-//   discard=0|1 (also xl's bare `discard` / `no-discard`).
+// and pvsim's blkif feature keys (flags take on|off|1|0), each an end's
+// setting as Linux's module parameters are (common/xen/blkif_features.hpp):
+//   persistent=on|off              feature-persistent offered / used
+//   max-indirect-segments=N        the backend's offer (0..256), the
+//                                  frontend's ceiling (0: never indirect)
+//   ring-page-order=N              the end's max-ring-page-order (0..4)
+//   queues=N                       the end's multi-queue-max-queues (1..16)
+//   discard=on|off                 feature-discard (also xl's bare
+//                                  `discard` / `no-discard`)
+//   flush=on|off                   feature-flush-cache
+//   barrier=on|off                 feature-barrier
+//   grant-mode=map|copy            the backend's: map each grant, or have the
+//                                  hypervisor copy (GNTTABOP_copy)
+// A key with a `frontend-` or `backend-` prefix sets that end only; without
+// one it sets both (grant-mode: the backend), and a prefixed key wins over
+// the unprefixed one whatever their order. A key not given leaves the end's
+// Linux default.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "tools/toolstack/vbd_features.hpp"
 
 namespace pvsim::tools::toolstack {
 
@@ -39,15 +54,9 @@ struct DiskSpec {
     std::optional<bool> direct;
     std::optional<std::uint32_t> poll_us;
 
-    std::optional<bool> persistent;
-    std::optional<std::uint32_t> queues;
-    std::optional<std::uint32_t> ring_page_order;
-    std::optional<std::uint32_t> max_indirect_segments;
-    std::optional<std::string> grant_mode;
-    std::optional<bool> discard;
-
-    // The feature keys given, as "key=value" items (for messages).
-    std::string feature_keys() const;
+    // The blkif features asked of each end (unset: the end's default).
+    BlkifFeatureSettings frontend_features;
+    BlkifFeatureSettings backend_features;
 };
 
 // Throws ParseError (common/units.hpp) naming the item and what is accepted,

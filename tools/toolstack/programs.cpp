@@ -22,7 +22,8 @@ std::filesystem::path program(const std::filesystem::path& directory, const char
 
 Programs Programs::in(const std::filesystem::path& directory) {
     return {program(directory, "pvsim-hypervisor"), program(directory, "pvsim-xenstored"),
-            program(directory, "pvsim-backend"), program(directory, "pvsim-guest")};
+            program(directory, "pvsim-backend"), program(directory, "pvsim-guest"),
+            program(directory, "pvsim-monitor")};
 }
 
 Programs Programs::locate(const os::Environment& env) {

@@ -14,6 +14,7 @@ struct Programs {
     std::filesystem::path xenstored;   // pvsim-xenstored
     std::filesystem::path backend;     // pvsim-backend: dom0's (or a driver domain's) blkback
     std::filesystem::path guest;       // pvsim-guest: what every guest domain runs
+    std::filesystem::path monitor;     // pvsim-monitor: restarts dom0's backend on a crash
 
     // $PVSIM_BIN_DIR if set, else the directory of /proc/self/exe. Throws
     // std::runtime_error naming the program that is missing or not

@@ -66,6 +66,37 @@ void start_dom0(const RunDir& run, const Programs& programs, const UpOptions& op
     start_daemon(run, backend);
 }
 
+std::optional<Dom0OnCrash> parse_dom0_on_crash(std::string_view text) noexcept {
+    if (text == "destroy") {
+        return Dom0OnCrash::destroy;
+    }
+    if (text == "restart") {
+        return Dom0OnCrash::restart;
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(Dom0OnCrash action) noexcept {
+    return action == Dom0OnCrash::restart ? "restart" : "destroy";
+}
+
+void set_dom0_on_crash(const RunDir& run, const Programs& programs, const UpOptions& options) {
+    if (options.dom0_on_crash == Dom0OnCrash::destroy) {
+        stop_daemon(run, kDom0Monitor);
+        return;
+    }
+    if (daemon_pid(run, kDom0Monitor)) {
+        return;
+    }
+    DaemonLaunch monitor = launch(kDom0Monitor, programs.monitor, options);
+    monitor.args = {"--io-engine", options.io_engine};
+    start_daemon(run, monitor);
+}
+
+bool dom0_restarts(const RunDir& run) {
+    return daemon_pid(run, kDom0Monitor).has_value();
+}
+
 void start_run(const RunDir& run, const Programs& programs, const UpOptions& options) {
     if (run_is_up(run)) {
         throw std::runtime_error("pvsim is up already in " + run.path().string() +
@@ -75,6 +106,7 @@ void start_run(const RunDir& run, const Programs& programs, const UpOptions& opt
         start_daemon(run, launch(kHypervisorDaemon, programs.hypervisor, options));
         start_daemon(run, launch(kXenstoredDaemon, programs.xenstored, options));
         start_dom0(run, programs, options);
+        set_dom0_on_crash(run, programs, options);
     } catch (const std::exception&) {
         stop_run(run);
         throw;
@@ -90,7 +122,8 @@ RunInventory stop_run(const RunDir& run, const Narrator& narrate_to) {
             narrate("teardown of the guests failed: " + std::string(e.what()));
         }
     }
-    for (const char* daemon : {kDom0Daemon, kXenstoredDaemon}) {
+    // The monitor first: dom0 stopping now is no crash.
+    for (const char* daemon : {kDom0Monitor, kDom0Daemon, kXenstoredDaemon}) {
         if (stop_daemon(run, daemon)) {
             narrate("stopped " + std::string(daemon));
         }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/run_dir.hpp"
 #include "tools/toolstack/programs.hpp"
@@ -21,10 +22,22 @@ inline constexpr const char* kHypervisorDaemon = "pvsim-hypervisor";
 inline constexpr const char* kXenstoredDaemon = "pvsim-xenstored";
 // dom0's backend: what `kill dom0` and `restart dom0` mean.
 inline constexpr const char* kDom0Daemon = "pvsim-backend";
+// What restarts dom0's backend when it dies, when dom0 is configured so.
+inline constexpr const char* kDom0Monitor = "pvsim-monitor";
+
+// What happens when dom0's backend dies other than by `pvsim down`: xl's
+// on_crash actions for a domain, of which two make sense for dom0 here.
+//   destroy  it stays dead (until `restart dom0`): the default
+//   restart  pvsim-monitor, a daemon of the run as xl's per-domain monitor
+//            process is, starts it again at once (as xl's on_crash=restart)
+enum class Dom0OnCrash { destroy, restart };
+std::optional<Dom0OnCrash> parse_dom0_on_crash(std::string_view text) noexcept;
+std::string_view to_string(Dom0OnCrash action) noexcept;
 
 struct UpOptions {
     std::optional<std::string> log_level;  // every daemon's and guest's
     std::string io_engine = "auto";        // dom0's pvsim-backend --io-engine
+    Dom0OnCrash dom0_on_crash = Dom0OnCrash::destroy;
 };
 
 // True when the run's hypervisor answers on its control socket.
@@ -36,6 +49,13 @@ void start_run(const RunDir& run, const Programs& programs, const UpOptions& opt
 
 // Starts dom0's backend again (after it died or was killed).
 void start_dom0(const RunDir& run, const Programs& programs, const UpOptions& options);
+
+// Starts (restart) or stops (destroy) the run's pvsim-monitor, which
+// restarts dom0's backend with `options` whenever it dies. Idempotent.
+void set_dom0_on_crash(const RunDir& run, const Programs& programs, const UpOptions& options);
+
+// Whether the run's dom0 restarts on its own (its pvsim-monitor runs).
+bool dom0_restarts(const RunDir& run);
 
 // Tells what teardown does as it goes ("detached guest1 xvda", ...).
 using Narrator = std::function<void(const std::string&)>;

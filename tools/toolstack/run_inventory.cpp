@@ -1,8 +1,10 @@
 #include "tools/toolstack/run_inventory.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include "common/os/shared_memory.hpp"
 
@@ -11,7 +13,7 @@ namespace {
 
 bool is_pvsim_program(const std::string& name) {
     return name == "pvsim-hypervisor" || name == "pvsim-xenstored" || name == "pvsim-backend" ||
-           name == "pvsim-guest";
+           name == "pvsim-guest" || name == "pvsim-monitor";
 }
 
 // The nul-separated strings of /proc/<pid>/<file>.
@@ -87,6 +89,40 @@ std::string RunInventory::describe() const {
         text += (text.empty() ? "" : ", ") + part;
     }
     return text.empty() ? "nothing" : text;
+}
+
+RunInventory left_by_dead_domains(const RunInventory& inventory,
+                                  const std::vector<DomainRecord>& live) {
+    RunInventory left;
+    const auto is_live_pid = [&](pid_t pid) {
+        return std::any_of(live.begin(), live.end(),
+                           [&](const DomainRecord& d) { return d.pid == pid; });
+    };
+    for (const RunProcess& process : inventory.processes) {
+        if (process.program == "pvsim-guest" && !is_live_pid(process.pid)) {
+            left.processes.push_back(process);
+        }
+    }
+    for (const std::string& name : inventory.shared_memory) {
+        // os::shm_name(tag, "dom<N>.<what>"): the domain is the number after
+        // the last ".dom" that is followed by digits and a '.'.
+        std::optional<xen::DomId> owner;
+        for (std::size_t at = name.find(".dom"); at != std::string::npos;
+             at = name.find(".dom", at + 1)) {
+            unsigned domid = 0;
+            const char* first = name.data() + at + 4;
+            const char* end = name.data() + name.size();
+            const auto [ptr, ec] = std::from_chars(first, end, domid);
+            if (ec == std::errc{} && ptr != first && ptr != end && *ptr == '.') {
+                owner = static_cast<xen::DomId>(domid);
+            }
+        }
+        if (owner && std::none_of(live.begin(), live.end(),
+                                  [&](const DomainRecord& d) { return d.domid == *owner; })) {
+            left.shared_memory.push_back(name);
+        }
+    }
+    return left;
 }
 
 RunInventory take_inventory(const RunDir& run) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/run_dir.hpp"
+#include "tools/toolstack/domain.hpp"
 
 namespace pvsim::tools::toolstack {
 
@@ -28,6 +29,13 @@ struct RunInventory {
     // "2 processes (pvsim-guest 1234, ...), 1 shared-memory object (...)".
     std::string describe() const;
 };
+
+// What of `inventory` belongs to no domain in `live`: a pvsim-guest process
+// whose pid is no live domain's, a shared-memory object of a domain
+// ("...dom<N>.<what>") that is not live. What a dead guest left behind
+// (sockets are not counted: a killed process leaves its socket file).
+RunInventory left_by_dead_domains(const RunInventory& inventory,
+                                  const std::vector<DomainRecord>& live);
 
 // A pvsim program counts as the run's when its environment's PVSIM_RUN_DIR
 // or its --run-dir argument names the run's directory.

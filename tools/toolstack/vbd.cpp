@@ -71,6 +71,10 @@ VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
     }
     const VbdPaths paths =
         VbdPaths::of(spec.backend_domid, spec.domid, xen::vdev_number(spec.vdev));
+    const ConfigNodes backend_config =
+        blkif_config_nodes(spec.backend_features, xen::BlkifEnd::backend);
+    const ConfigNodes frontend_config =
+        blkif_config_nodes(spec.frontend_features, xen::BlkifEnd::frontend);
     using xen::xs::Access;
     const xen::xs::Permissions backend_perms = {{Access::none, spec.backend_domid},
                                                 {Access::read, spec.domid}};
@@ -85,7 +89,6 @@ VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
         {"online", "1"},
         {"removable", spec.cdrom ? "1" : "0"},
         {"bootable", "1"},
-        {"state", state},
         {"dev", spec.vdev},
         {"type", spec.backend_type},
         {"mode", spec.readonly ? "r" : "w"},
@@ -96,7 +99,6 @@ VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
     std::vector<std::pair<std::string, std::string>> front = {
         {"backend", paths.backend},
         {"backend-id", std::to_string(spec.backend_domid)},
-        {"state", state},
         {"virtual-device", std::to_string(paths.devid)},
         {"device-type", device_type},
     };
@@ -104,6 +106,12 @@ VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
         back.emplace_back("poll-us", std::to_string(*spec.poll_us));
         front.emplace_back("poll-us", std::to_string(*spec.poll_us));
     }
+    // Each end reads its configuration once, when it sets the device up:
+    // the nodes go before state=1 (written last).
+    back.insert(back.end(), backend_config.begin(), backend_config.end());
+    front.insert(front.end(), frontend_config.begin(), frontend_config.end());
+    back.emplace_back("state", state);
+    front.emplace_back("state", state);
 
     client.transact([&](Transaction& t) {
         // libxl__device_exists: "device already exists".

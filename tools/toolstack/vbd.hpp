@@ -9,14 +9,17 @@
 // with the virtual-device numbers of common/xen/vbd_interface.hpp.
 //
 // Keys written (libxl's, plus pvsim's own `direct` and `poll-us`, which the
-// backend documents in backend/blkback/vbd_config.hpp):
+// backend documents in backend/blkback/vbd_config.hpp, and each end's
+// blkif feature settings as the "pvsim-*" nodes of
+// common/xen/blkif_features.hpp, only those the spec sets):
 //   backend  /local/domain/<backend>/backend/vbd/<domid>/<devid>
 //            frontend, frontend-id, online=1, removable=0, bootable=1,
-//            state=1, dev, type, mode, device-type, params, direct, poll-us
+//            dev, type, mode, device-type, params, direct, poll-us,
+//            pvsim-*, state=1
 //            perms: n<backend>, r<domid>
 //   frontend /local/domain/<domid>/device/vbd/<devid>
-//            backend, backend-id, state=1, virtual-device, device-type,
-//            poll-us
+//            backend, backend-id, virtual-device, device-type, poll-us,
+//            pvsim-*, state=1
 //            perms: n<domid>, r<backend>
 #pragma once
 
@@ -29,6 +32,7 @@
 
 #include "common/xen/grant_table.hpp"
 #include "common/xen/xenbus.hpp"
+#include "tools/toolstack/vbd_features.hpp"
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -45,6 +49,9 @@ struct VbdSpec {
     // pvsim: the polling window of both ends' loops in µs (0: off); the
     // ends' default (50) when unset.
     std::optional<std::uint32_t> poll_us;
+    // The blkif features asked of each end (unset: the end's default).
+    BlkifFeatureSettings frontend_features;
+    BlkifFeatureSettings backend_features;
 };
 
 struct VbdPaths {
@@ -63,7 +70,8 @@ struct VbdPaths {
 
 // Writes both directories in one transaction (retried on EAGAIN). Throws
 // ParseError for a bad vdev, std::invalid_argument for a spec without a
-// target, and xenstore::client::Error(EEXIST) when the vbd exists already.
+// target or with a feature setting an end would refuse (nothing written),
+// and xenstore::client::Error(EEXIST) when the vbd exists already.
 VbdPaths add_vbd(xenstore::client::Client& client, const VbdSpec& spec);
 
 // Blocks until the node `state_path` holds a state for which `accept`

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "common/xen/blkif.hpp"
+#include "common/xen/blkif_features.hpp"
 #include "common/xen/vbd_interface.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -33,7 +35,44 @@ nlohmann::json state_json(std::optional<xen::XenbusState> state) {
     return {{"state", static_cast<unsigned>(*state)}, {"name", std::string(xen::name(*state))}};
 }
 
+// An end's configuration as it reads it (its "pvsim-*" nodes over Linux's
+// defaults); the defaults when a node is bad (that end reports the error).
+xen::BlkifFeatureConfig end_config(xen::BlkifEnd end, const NodeReader& read) {
+    try {
+        return xen::read_blkif_feature_config(end, read);
+    } catch (const xen::BlkifConfigError&) {
+        return xen::BlkifFeatureConfig::defaults(end);
+    }
+}
+
 }  // namespace
+
+std::map<std::string, std::string> negotiated_features(const NodeReader& back,
+                                                       const NodeReader& front) {
+    const auto flag = [](const std::optional<std::string>& value) { return value == "1"; };
+    // The frontend writes what it chose for persistent grants, the ring and
+    // the queues (blkif.h); for the rest it uses an offer when its own
+    // configuration allows (xen-blkfront's blkfront_gather_backend_features).
+    const xen::BlkifFeatureConfig frontend = end_config(xen::BlkifEnd::frontend, front);
+    const xen::BlkifFeatureConfig backend = end_config(xen::BlkifEnd::backend, back);
+    std::map<std::string, std::string> features;
+    const auto on_off = [](bool on) { return std::string(on ? "1" : "0"); };
+    features["persistent"] =
+        on_off(flag(back("feature-persistent")) && flag(front("feature-persistent")));
+    // xen-blkfront: indirect descriptors only when more than a plain
+    // request's BLKIF_MAX_SEGMENTS_PER_REQUEST segments are offered.
+    const unsigned offered = number(back("feature-max-indirect-segments")).value_or(0);
+    const unsigned segments = std::min(offered, frontend.max_indirect_segments);
+    features["indirect-segments"] =
+        std::to_string(segments > xen::kBlkifMaxSegmentsPerRequest ? segments : 0);
+    features["ring-page-order"] = std::to_string(number(front("ring-page-order")).value_or(0));
+    features["queues"] = std::to_string(number(front("multi-queue-num-queues")).value_or(1));
+    features["discard"] = on_off(flag(back("feature-discard")) && frontend.discard);
+    features["flush-cache"] = on_off(flag(back("feature-flush-cache")) && frontend.flush_cache);
+    features["barrier"] = on_off(flag(back("feature-barrier")) && frontend.barrier);
+    features["grant-mode"] = std::string(xen::to_string(backend.grant_mode));
+    return features;
+}
 
 std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid) {
     const std::string dir = "/local/domain/" + std::to_string(domid) + "/device/vbd";
@@ -86,29 +125,13 @@ VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& pa
     status.frontend_state = state_of(xenstore, paths.frontend);
     status.backend_state = state_of(xenstore, paths.backend);
 
-    // blkif.h: a feature is in use when the backend offers it (and, for the
-    // ones the frontend must ask for, the frontend asked).
-    auto back = [&](const char* key) { return xenstore.try_read(paths.backend + "/" + key); };
-    auto front = [&](const char* key) { return xenstore.try_read(paths.frontend + "/" + key); };
-    for (const char* key : {"feature-flush-cache", "feature-barrier", "feature-discard"}) {
-        if (auto value = back(key); value && *value != "0") {
-            status.features[std::string(key).substr(8)] = *value;
-        }
-    }
-    if (auto offered = back("feature-persistent"); offered && *offered == "1") {
-        if (auto used = front("feature-persistent"); used && *used == "1") {
-            status.features["persistent"] = "1";
-        }
-    }
-    if (auto segments = back("feature-max-indirect-segments"); segments && *segments != "0") {
-        status.features["max-indirect-segments"] = *segments;
-    }
-    if (auto order = front("ring-page-order")) {
-        status.features["ring-page-order"] = *order;
-    }
-    if (auto queues = front("multi-queue-num-queues")) {
-        status.features["queues"] = *queues;
-    }
+    auto back = [&](std::string_view key) {
+        return xenstore.try_read(paths.backend + "/" + std::string(key));
+    };
+    auto front = [&](std::string_view key) {
+        return xenstore.try_read(paths.frontend + "/" + std::string(key));
+    };
+    status.features = negotiated_features(back, front);
     if (auto poll = back("poll-us")) {
         status.features["poll-us"] = *poll;
     }

@@ -4,9 +4,11 @@
 // DESIGN.md §5): the ones "in use" are those both ends agree on.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,12 +27,26 @@ struct VbdStatus {
     std::string access;  // "rw" | "ro"
     std::optional<xen::XenbusState> frontend_state;
     std::optional<xen::XenbusState> backend_state;
-    // Negotiated features: name -> value (e.g. "flush-cache": "1").
+    // The features in use, as negotiated_features gives them, and the
+    // backend's `poll-us` and `direct` (when 1).
     std::map<std::string, std::string> features;
     std::optional<std::string> error;  // either end's error node
 
     nlohmann::json to_json() const;
 };
+
+// A device directory's node (relative name) -> its value, nullopt if absent.
+using NodeReader = std::function<std::optional<std::string>(std::string_view node)>;
+
+// The blkif features in use from what both ends wrote, as blkfront decides
+// (xen-blkfront.c): "persistent" 0|1 (both ends wrote feature-persistent=1),
+// "indirect-segments" N (the backend's offer capped by the frontend's
+// configuration; 0 when that is not above BLKIF_MAX_SEGMENTS_PER_REQUEST),
+// "ring-page-order" N and "queues" N (what the frontend wrote; 0 and 1
+// without), "discard", "flush-cache", "barrier" 0|1 (offered and allowed by
+// the frontend's configuration), "grant-mode" map|copy (the backend's).
+std::map<std::string, std::string> negotiated_features(const NodeReader& backend,
+                                                       const NodeReader& frontend);
 
 // The guest's vbds in devid order (from its device/vbd directory; the
 // backend domain from each one's backend-id).

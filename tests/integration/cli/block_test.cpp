@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "tests/integration/cli/cli_run.hpp"
+#include "xenstore/client/client.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -89,12 +90,95 @@ TEST_F(CliBlockTest, BadInputIsRefusedAndChangesNothing) {
     refused({"block-attach", "g", spec("vdev=xvd1")}, "xvd1");
     refused({"block-attach", "g", spec("vdev=xvdb,format=qcow2")}, "format=qcow2");
     refused({"block-attach", "g", spec("vdev=xvdb,specification=virtio")}, "not supported yet");
-    refused({"block-attach", "g", spec("vdev=xvdb,persistent=1")}, "not supported yet");
     refused({"block-attach", "g", spec("vdev=xvdb,ring-page-order=9")}, "ring-page-order=9");
+    refused({"block-attach", "g", spec("vdev=xvdb,backend-max-indirect-segments=512")},
+            "backend-max-indirect-segments=512");
+    refused({"block-attach", "g", spec("vdev=xvdb,frontend-grant-mode=copy")},
+            "grant-mode is the backend's");
+    refused({"block-attach", "g", spec("vdev=xvdb,persistent=maybe")}, "persistent=maybe");
     refused({"block-attach", "g", "target=/dev/null,vdev=xvdb"}, "not a regular file");
     refused({"block-attach", "g", spec("vdev=xvdb,backend=g")}, "only dom0");
     refused({"block-detach", "g", "xvdb"}, "g has no vdev xvdb");
     refused({"block-detach", "nosuch", "xvda"}, "no domain called");
+}
+
+TEST_F(CliBlockTest, FeatureKeysBecomeEachEndsConfigurationNodes) {
+    const CliResult attach =
+        run_.pvsim({"block-attach", "g",
+                    spec("vdev=xvda,persistent=off,frontend-queues=1,backend-queues=2,"
+                         "backend-ring-page-order=1,max-indirect-segments=64,no-discard,flush=on,"
+                         "barrier=off,grant-mode=copy")});
+    ASSERT_EQ(attach.code, 0) << attach.err;
+    auto xenstore = xenstore::client::Client::connect(RunDir::open(run_.dir()));
+    const std::string back = "/local/domain/0/backend/vbd/1/51712/";
+    const std::string front = "/local/domain/1/device/vbd/51712/";
+    const std::vector<std::pair<std::string, std::string>> expected = {
+        {back + "pvsim-feature-persistent", "0"},      {back + "pvsim-max-queues", "2"},
+        {back + "pvsim-max-ring-page-order", "1"},     {back + "pvsim-max-indirect-segments", "64"},
+        {back + "pvsim-feature-discard", "0"},         {back + "pvsim-feature-flush-cache", "1"},
+        {back + "pvsim-feature-barrier", "0"},         {back + "pvsim-grant-mode", "copy"},
+        {front + "pvsim-feature-persistent", "0"},     {front + "pvsim-max-queues", "1"},
+        {front + "pvsim-max-indirect-segments", "64"}, {front + "pvsim-feature-discard", "0"},
+        {front + "pvsim-feature-flush-cache", "1"},    {front + "pvsim-feature-barrier", "0"},
+    };
+    for (const auto& [node, value] : expected) {
+        EXPECT_EQ(xenstore.try_read(node), value) << node;
+    }
+    // Not given for that end: not written (the end's default stands).
+    EXPECT_FALSE(xenstore.try_read(front + "pvsim-max-ring-page-order").has_value());
+    EXPECT_FALSE(xenstore.try_read(front + "pvsim-grant-mode").has_value());
+    // And no configuration node without a key for it.
+    const auto second = run_.image("second.img", 4 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + second.string() + ",vdev=xvdb"}).code,
+              0);
+    for (const std::string& dir : {std::string("/local/domain/0/backend/vbd/1/51728"),
+                                   std::string("/local/domain/1/device/vbd/51728")}) {
+        for (const std::string& child : xenstore.directory(dir)) {
+            EXPECT_FALSE(child.starts_with("pvsim-")) << dir << "/" << child;
+        }
+    }
+}
+
+TEST_F(CliBlockTest, BlockListShowsWhatBothEndsNegotiated) {
+    const auto b = run_.image("b.img", 4 << 20);
+    const auto c = run_.image("c.img", 4 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          spec("vdev=xvda,persistent=off,max-indirect-segments=64,"
+                               "ring-page-order=2,queues=2,grant-mode=copy,no-discard")})
+                  .code,
+              0);
+    // Offered by one end only: not in use.
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          "target=" + b.string() +
+                              ",vdev=xvdb,frontend-persistent=off,backend-max-indirect-segments=8,"
+                              "frontend-queues=1,backend-queues=4"})
+                  .code,
+              0);
+    // Linux's defaults at both ends.
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + c.string() + ",vdev=xvdc"}).code, 0);
+    const nlohmann::json list = vbds();
+    ASSERT_EQ(list.size(), 3u);
+    const nlohmann::json& a = list[0]["features"];
+    EXPECT_EQ(a["persistent"], "0") << a;
+    EXPECT_EQ(a["indirect-segments"], "64") << a;
+    EXPECT_EQ(a["ring-page-order"], "2") << a;
+    EXPECT_EQ(a["queues"], "2") << a;
+    EXPECT_EQ(a["grant-mode"], "copy") << a;
+    EXPECT_EQ(a["discard"], "0") << a;
+    const nlohmann::json& one_end = list[1]["features"];
+    EXPECT_EQ(one_end["persistent"], "0") << one_end;
+    EXPECT_EQ(one_end["indirect-segments"], "0") << one_end;
+    EXPECT_EQ(one_end["queues"], "1") << one_end;
+    EXPECT_EQ(one_end["grant-mode"], "map") << one_end;
+    const nlohmann::json& linux = list[2]["features"];
+    EXPECT_EQ(linux["persistent"], "1") << linux;
+    EXPECT_EQ(linux["indirect-segments"], "32") << linux;
+    EXPECT_EQ(linux["ring-page-order"], "0") << linux;
+    EXPECT_EQ(linux["grant-mode"], "map") << linux;
+    // The table names what is on.
+    const CliResult table = run_.pvsim({"block-list", "g"});
+    EXPECT_NE(table.out.find("grant-mode=copy"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("indirect-segments=64"), std::string::npos) << table.out;
 }
 
 TEST_F(CliBlockTest, ReadWriteAccessToAFileThatIsNotWritableIsRefused) {

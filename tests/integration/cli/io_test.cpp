@@ -18,13 +18,23 @@ class CliIoTest : public ::testing::Test {
         ASSERT_EQ(run_.pvsim({"up"}).code, 0);
         ASSERT_EQ(run_.pvsim({"create", "g"}).code, 0);
         image_ = run_.image("disk.img", 8 << 20);
-        ASSERT_EQ(
-            run_.pvsim({"block-attach", "g", "target=" + image_.string() + ",vdev=xvda"}).code, 0);
+        // Without persistent grants (Linux's default is with): every
+        // request's grants are mapped and unmapped, which the counts below
+        // pin down exactly.
+        ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                              "target=" + image_.string() + ",vdev=xvda,persistent=off"})
+                      .code,
+                  0);
     }
 
-    CliResult io(std::vector<std::string> options) {
-        options.insert(options.begin(), {"io", "g", "xvda"});
+    CliResult io(std::vector<std::string> options, const std::string& vdev = "xvda") {
+        options.insert(options.begin(), {"io", "g", vdev});
         return run_.pvsim(options);
+    }
+
+    nlohmann::json counts_of(const CliResult& result) {
+        EXPECT_EQ(result.code, 0) << result.err;
+        return result.json()["pvsim"]["counts"];
     }
 
     std::string image_bytes(off_t offset, std::size_t length) const {
@@ -68,7 +78,13 @@ TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
     const nlohmann::json& counts = result["pvsim"]["counts"];
     EXPECT_EQ(counts["requests"], 512);
     EXPECT_EQ(counts["grant_ops"], 1024);
+    EXPECT_EQ(counts["grant_maps"], 512);
+    EXPECT_EQ(counts["grant_unmaps"], 512);
+    EXPECT_EQ(counts["grant_copies"], 0);
+    EXPECT_EQ(counts["data_copies"], 0);
+    EXPECT_EQ(counts["indirect_requests"], 0);
     EXPECT_DOUBLE_EQ(counts["per_request"]["grant_ops"].get<double>(), 2.0);
+    EXPECT_DOUBLE_EQ(counts["per_request"]["grant_maps"].get<double>(), 1.0);
     EXPECT_GT(counts["hypercalls"].get<std::uint64_t>(), 0u);
     // Event suppression: well under one notification per request each way.
     EXPECT_LT(counts["per_request"]["notifications_to_backend"].get<double>(), 1.0);
@@ -81,8 +97,56 @@ TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
     EXPECT_NE(read.out.find("p99.9"), std::string::npos);
     EXPECT_NE(read.out.find("256 blocks checked (256 never written"), std::string::npos)
         << read.out;
-    EXPECT_NE(read.out.find("per request (512 blkif requests for 512 I/Os)"), std::string::npos)
+    EXPECT_NE(read.out.find("per request (512 blkif requests for 512 I/Os, 0 indirect)"),
+              std::string::npos)
         << read.out;
+}
+
+TEST_F(CliIoTest, PersistentGrantsMapNothingInSteadyState) {
+    // Linux's defaults: persistent grants at both ends.
+    const auto disk = run_.image("persistent.img", 8 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + disk.string() + ",vdev=xvdb"}).code, 0);
+    const auto features = run_.pvsim({"block-list", "g", "--json"}).json()[1]["features"];
+    EXPECT_EQ(features["persistent"], "1") << features;
+    const std::vector<std::string> job = {"--rw",   "randwrite", "--bs",  "4k",       "--iodepth",
+                                          "8",      "--size",    "1M",    "--verify", "crc32c",
+                                          "--seed", "5",         "--json"};
+    // The first run fills the pool: each persistent grant is mapped once.
+    const nlohmann::json warm = counts_of(io(job, "xvdb"));
+    EXPECT_GT(warm["grant_maps"].get<std::uint64_t>(), 0u);
+    EXPECT_LE(warm["grant_maps"].get<std::uint64_t>(), 512u);
+    EXPECT_EQ(warm["grant_unmaps"], 0);
+    // Then nothing is mapped or unmapped: the data is copied through the
+    // persistent pages instead, once per segment.
+    const nlohmann::json steady = counts_of(io(job, "xvdb"));
+    EXPECT_EQ(steady["requests"], 512);
+    EXPECT_EQ(steady["grant_maps"], 0);
+    EXPECT_EQ(steady["grant_unmaps"], 0);
+    EXPECT_DOUBLE_EQ(steady["per_request"]["grant_maps"].get<double>(), 0.0);
+    EXPECT_EQ(steady["data_copies"], 512);
+}
+
+TEST_F(CliIoTest, IndirectDescriptorsCarryA1MiBIoInOneRequest) {
+    const auto disk = run_.image("indirect.img", 8 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          "target=" + disk.string() + ",vdev=xvdb,max-indirect-segments=256"})
+                  .code,
+              0);
+    const nlohmann::json counts = counts_of(
+        io({"--rw", "read", "--bs", "1M", "--size", "8M", "--iodepth", "2", "--json"}, "xvdb"));
+    EXPECT_EQ(counts["ios"], 8);
+    EXPECT_EQ(counts["requests"], 8);
+    EXPECT_EQ(counts["indirect_requests"], 8);
+    // Without indirect descriptors a 1 MiB I/O takes ceil(256 / 11) requests.
+    const auto plain = run_.image("plain.img", 8 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          "target=" + plain.string() + ",vdev=xvdc,max-indirect-segments=0"})
+                  .code,
+              0);
+    const nlohmann::json split = counts_of(
+        io({"--rw", "read", "--bs", "1M", "--size", "8M", "--iodepth", "2", "--json"}, "xvdc"));
+    EXPECT_EQ(split["requests"], 8 * 24);
+    EXPECT_EQ(split["indirect_requests"], 0);
 }
 
 TEST_F(CliIoTest, VerifyNamesTheOffsetOfACorruptedBlock) {

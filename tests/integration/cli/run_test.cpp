@@ -2,6 +2,7 @@
 // process, socket or shared-memory object of the run behind (counted
 // independently of pvsim's own teardown check).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 
@@ -46,6 +47,38 @@ TEST(CliRunTest, UpStartsTheDaemonsAndDownLeavesNothing) {
     EXPECT_TRUE(left.processes.empty()) << left.processes.front();
     EXPECT_TRUE(left.shared_memory.empty()) << left.shared_memory.front();
     EXPECT_TRUE(sockets_in(run.dir()).empty()) << sockets_in(run.dir()).front();
+}
+
+TEST(CliRunTest, Dom0ConfiguredToRestartComesBackOnItsOwn) {
+    CliRun run;
+    const CliResult up = run.pvsim({"up", "--dom0-on-crash", "restart"});
+    ASSERT_EQ(up.code, 0) << up.err;
+    EXPECT_NE(up.out.find("dom0 restarts on a crash"), std::string::npos) << up.out;
+    EXPECT_EQ(run.count().processes.size(), 4u);  // and pvsim-monitor
+    const auto backend_pid = [&] { return read_file(run.dir() / "pvsim-backend.pid"); };
+    const std::string first = backend_pid();
+    ASSERT_EQ(::kill(std::stoi(first), SIGKILL), 0);
+    // A new backend, started by nobody but the monitor, serves a new disk.
+    ASSERT_TRUE(eventually(
+        [&] {
+            const std::string now = backend_pid();
+            return !now.empty() && now != first && run.count().processes.size() == 4;
+        },
+        std::chrono::seconds(10)));
+    ASSERT_EQ(run.pvsim({"create", "g"}).code, 0);
+    const auto image = run.image("disk.img", 4 << 20);
+    const CliResult attach =
+        run.pvsim({"block-attach", "g", "target=" + image.string() + ",vdev=xvda"});
+    EXPECT_EQ(attach.code, 0) << attach.err;
+    // An orderly down is no crash: nothing is started again behind it.
+    const CliResult down = run.pvsim({"down"});
+    ASSERT_EQ(down.code, 0) << down.err;
+    const RunCount left = run.count();
+    EXPECT_TRUE(left.processes.empty()) << left.processes.front();
+    EXPECT_TRUE(left.shared_memory.empty()) << left.shared_memory.front();
+    const CliResult bad = run.pvsim({"up", "--dom0-on-crash", "reboot"});
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.err.find("reboot"), std::string::npos) << bad.err;
 }
 
 TEST(CliRunTest, EnvPointsXenstoreToolsAtTheRun) {

@@ -62,8 +62,10 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenario, ::testing::ValuesIn(shipped
 
 TEST(CliScenarioFiles, TheShippedScenariosAreThere) {
     const auto names = shipped_scenarios();
-    for (const char* expected : {"connect-detach", "frontend-close", "detach-during-io",
-                                 "read-only", "reattach-data-intact", "two-guests"}) {
+    for (const char* expected :
+         {"connect-detach", "frontend-close", "detach-during-io", "read-only",
+          "reattach-data-intact", "two-guests", "restart-dom0-during-io",
+          "restart-dom0-on-crash-during-io", "reconnect-during-io", "kill-guest-during-io"}) {
         EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
     }
 }
@@ -150,6 +152,39 @@ TEST_F(CliScriptTest, KillAndRestartDom0AndXenstored) {
     EXPECT_EQ(result.code, 1) << result.out << result.err;
     EXPECT_NE(result.err.find("test.pvsim:7:"), std::string::npos) << result.err;
     EXPECT_NE(result.out.find("failed as expected: restart dom0: it is running"), std::string::npos)
+        << result.out;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+TEST_F(CliScriptTest, ExpectCleanSeesAKilledGuestGoAndReconnectNeedsTheDisk) {
+    const CliResult result =
+        run("create g\n"
+            "create h\n"
+            "kill g\n"
+            "expect-clean --timeout 10s\n"
+            "expect-fail reconnect h xvda\n"
+            "expect-fail reconnect nosuch xvda\n");
+    EXPECT_EQ(result.code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("clean: 2 domain(s) running"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("h has no vdev xvda"), std::string::npos) << result.out;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+TEST_F(CliScriptTest, Dom0OnCrashRestartBringsItBack) {
+    const CliResult result =
+        run("dom0-on-crash restart\n"
+            "kill dom0\n"
+            // Its monitor starts it: `restart dom0` waits for that.
+            "restart dom0\n"
+            "create g\n"
+            "make-image ${PVSIM_RUN_DIR}/d.img 4M\n"
+            "block-attach g target=${PVSIM_RUN_DIR}/d.img,vdev=xvda\n"
+            "dom0-on-crash destroy\n"
+            "kill dom0\n"
+            "sleep 500ms\n"
+            "expect-fail block-attach g target=${PVSIM_RUN_DIR}/d.img,vdev=xvdb\n");
+    EXPECT_EQ(result.code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("is not running; nothing would serve the disk"), std::string::npos)
         << result.out;
     expect_nothing_left(script_run_dir(result.out));
 }

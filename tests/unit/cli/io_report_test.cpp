@@ -65,7 +65,9 @@ const json kFrontend = {{"requests", 1000},
                         {"notifications_sent", 250},
                         {"notifications_suppressed", 750},
                         {"notifications_received", 125},
-                        {"grants_deferred", 0}};
+                        {"grants_deferred", 0},
+                        {"indirect_requests", 10},
+                        {"data_copies", 500}};
 
 json direction(std::uint64_t ios, double iops, double bw_bytes) {
     return {{"io_bytes", ios * 4096},
@@ -105,7 +107,29 @@ TEST(IoCounts, MeasuresDeltasOfTheGuestAndItsBackend) {
     // dom0: 250 + 250 hypercalls + 250 fast sends; guest: 5 + 245.
     EXPECT_EQ(counts.hypercalls, 1000u);
     EXPECT_EQ(counts.grant_ops, 2000u);
+    EXPECT_EQ(counts.grant_maps, 1000u);
+    EXPECT_EQ(counts.grant_unmaps, 1000u);
+    EXPECT_EQ(counts.grant_copies, 0u);
+    EXPECT_EQ(counts.indirect_requests, 10u);
+    EXPECT_EQ(counts.data_copies, 500u);
     EXPECT_EQ(counts.ios, 500u);
+}
+
+TEST(IoCounts, GrantCopiesAreCountedApart) {
+    const json before = json::array({domain_stats(0, "Domain-0", 0, 0, 0, 10, 10, 100),
+                                     domain_stats(kGuest, "g", 0, 0, 0, 0, 0, 0)});
+    const json after = json::array({domain_stats(0, "Domain-0", 0, 0, 0, 12, 12, 1100),
+                                    domain_stats(kGuest, "g", 0, 0, 0, 0, 0, 0)});
+    const IoCounts counts = IoCounts::measure(kResult, kFrontend, before, after, kGuest, 0);
+    EXPECT_EQ(counts.grant_maps, 2u);
+    EXPECT_EQ(counts.grant_unmaps, 2u);
+    EXPECT_EQ(counts.grant_copies, 1000u);
+    EXPECT_EQ(counts.grant_ops, 1004u);
+    EXPECT_DOUBLE_EQ(counts.per_request(counts.grant_copies), 1.0);
+    // A frontend without the newer counters reads as none.
+    const IoCounts old = IoCounts::measure(kResult, {{"requests", 4}}, before, after, kGuest, 0);
+    EXPECT_EQ(old.indirect_requests, 0u);
+    EXPECT_EQ(old.data_copies, 0u);
 }
 
 TEST(IoCounts, PerRequestJson) {
@@ -120,6 +144,14 @@ TEST(IoCounts, PerRequestJson) {
     EXPECT_DOUBLE_EQ(per.at("notifications_to_frontend").get<double>(), 0.125);
     EXPECT_DOUBLE_EQ(per.at("hypercalls").get<double>(), 1.0);
     EXPECT_DOUBLE_EQ(per.at("grant_ops").get<double>(), 2.0);
+    EXPECT_DOUBLE_EQ(per.at("grant_maps").get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(per.at("grant_unmaps").get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(per.at("grant_copies").get<double>(), 0.0);
+    EXPECT_DOUBLE_EQ(per.at("indirect_requests").get<double>(), 0.01);
+    EXPECT_DOUBLE_EQ(per.at("data_copies").get<double>(), 0.5);
+    EXPECT_EQ(j.at("grant_maps"), 1000);
+    EXPECT_EQ(j.at("indirect_requests"), 10);
+    EXPECT_EQ(j.at("data_copies"), 500);
 }
 
 TEST(IoCounts, DomainMissingFromBeforeCountsFromZero) {
@@ -163,8 +195,9 @@ TEST(RenderIoTable, OneRowPerDirectionWithIos) {
               "pvsim.0  write   9999   1.0 MiB/s  38.2us  51.0us  1.00ms  1.50ms  2.50ms\n"
               "pvsim.1  write  1.00M  1.50 GiB/s  38.2us  51.0us  1.00ms  1.50ms  2.50ms\n"
               "verify pvsim.0: 64 blocks checked\n"
-              "per request (1000 blkif requests for 500 I/Os): notifications 0.250 to backend, "
-              "0.125 to frontend; hypercalls 1.00; grant ops 2.00\n");
+              "per request (1000 blkif requests for 500 I/Os, 10 indirect): notifications "
+              "0.250 to backend, 0.125 to frontend; hypercalls 1.00; grant maps 1.00, unmaps "
+              "1.00, copies 0.00 (grant ops 2.00); data copies 0.50\n");
 }
 
 TEST(RenderIoTable, MissingPercentilesShowADash) {
@@ -175,8 +208,9 @@ TEST(RenderIoTable, MissingPercentilesShowADash) {
     const std::string text = render_io_table(result, IoCounts{});
     EXPECT_NE(text.find("j.2"), std::string::npos) << text;
     EXPECT_NE(text.find("  -  "), std::string::npos) << text;
-    EXPECT_NE(text.find("per request (0 blkif requests for 0 I/Os): notifications 0.000"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find("per request (0 blkif requests for 0 I/Os, 0 indirect): notifications 0.000"),
+        std::string::npos)
         << text;
 }
 

@@ -55,13 +55,8 @@ TEST(DiskSpec, Defaults) {
     EXPECT_EQ(spec.specification, "xen");
     EXPECT_FALSE(spec.direct.has_value());
     EXPECT_FALSE(spec.poll_us.has_value());
-    EXPECT_FALSE(spec.persistent.has_value());
-    EXPECT_FALSE(spec.queues.has_value());
-    EXPECT_FALSE(spec.ring_page_order.has_value());
-    EXPECT_FALSE(spec.max_indirect_segments.has_value());
-    EXPECT_FALSE(spec.grant_mode.has_value());
-    EXPECT_FALSE(spec.discard.has_value());
-    EXPECT_EQ(spec.feature_keys(), "");
+    EXPECT_TRUE(spec.frontend_features.empty());
+    EXPECT_TRUE(spec.backend_features.empty());
 }
 
 TEST(DiskSpec, TargetFirstKeepsCommasUpToTheNextKey) {
@@ -72,7 +67,8 @@ TEST(DiskSpec, TargetFirstKeepsCommasUpToTheNextKey) {
     // A flag also ends it.
     const DiskSpec flagged = parse_disk_spec("target=/a,b,c.img,discard,vdev=xvdc");
     EXPECT_EQ(flagged.target, "/a,b,c.img");
-    EXPECT_EQ(flagged.discard, true);
+    EXPECT_EQ(flagged.frontend_features.discard, true);
+    EXPECT_EQ(flagged.backend_features.discard, true);
     EXPECT_EQ(flagged.vdev, "xvdc");
 
     // Something that only looks like a key (an unknown one) stays in the path.
@@ -96,7 +92,7 @@ TEST(DiskSpec, Positional) {
     const DiskSpec mixed = parse_disk_spec("/a.img,raw,xvdb,queues=2");
     EXPECT_EQ(mixed.target, "/a.img");
     EXPECT_EQ(mixed.vdev, "xvdb");
-    EXPECT_EQ(mixed.queues, 2u);
+    EXPECT_EQ(mixed.backend_features.max_queues, 2u);
     EXPECT_FALSE(mixed.readonly);
 }
 
@@ -171,10 +167,11 @@ TEST(DiskSpec, CdromIsReadOnly) {
 }
 
 TEST(DiskSpec, Discard) {
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard").discard, true);
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,no-discard").discard, false);
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=1").discard, true);
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=0").discard, false);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard").backend_features.discard, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,no-discard").backend_features.discard,
+              false);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=1").backend_features.discard, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,discard=0").backend_features.discard, false);
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,discard=2"), "discard=2"));
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,discard,no-discard"),
                          "\"discard\" given twice"));
@@ -221,42 +218,92 @@ TEST(DiskSpec, NumberRanges) {
     }
     const DiskSpec spec = parse_disk_spec(
         "target=/a.img,vdev=xvda,queues=4,ring-page-order=2,max-indirect-segments=32");
-    EXPECT_EQ(spec.queues, 4u);
-    EXPECT_EQ(spec.ring_page_order, 2u);
-    EXPECT_EQ(spec.max_indirect_segments, 32u);
+    for (const BlkifFeatureSettings& end : {spec.frontend_features, spec.backend_features}) {
+        EXPECT_EQ(end.max_queues, 4u);
+        EXPECT_EQ(end.max_ring_page_order, 2u);
+        EXPECT_EQ(end.max_indirect_segments, 32u);
+    }
+}
+
+TEST(DiskSpec, PrefixedNumberRangesAreTheEnds) {
+    // The frontend may use as many segments as one indirect request holds;
+    // the backend offers at most xen-blkback's MAX_INDIRECT_SEGMENTS.
+    const std::string base = "target=/a.img,vdev=xvda,";
+    EXPECT_EQ(parse_disk_spec(base + "frontend-max-indirect-segments=512")
+                  .frontend_features.max_indirect_segments,
+              512u);
+    EXPECT_TRUE(
+        contains(error_of(base + "backend-max-indirect-segments=512"),
+                 "backend-max-indirect-segments=512: expected a whole number from 0 to 256"));
+    EXPECT_TRUE(contains(error_of(base + "max-indirect-segments=257"), "from 0 to 256"));
+    EXPECT_TRUE(contains(error_of(base + "frontend-queues=17"), "frontend-queues=17"));
+    EXPECT_TRUE(contains(error_of(base + "backend-ring-page-order=5"), "from 0 to 4"));
 }
 
 TEST(DiskSpec, FlagsAndGrantMode) {
-    const DiskSpec spec = parse_disk_spec("target=/a.img,vdev=xvda,persistent=0,grant-mode=copy");
-    EXPECT_EQ(spec.persistent, false);
-    EXPECT_EQ(spec.grant_mode, "copy");
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,persistent=1").persistent, true);
-    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,grant-mode=map").grant_mode, "map");
+    const DiskSpec spec = parse_disk_spec(
+        "target=/a.img,vdev=xvda,persistent=off,grant-mode=copy,flush=0,barrier=on");
+    for (const BlkifFeatureSettings& end : {spec.frontend_features, spec.backend_features}) {
+        EXPECT_EQ(end.persistent, false);
+        EXPECT_EQ(end.flush_cache, false);
+        EXPECT_EQ(end.barrier, true);
+    }
+    // The grant mode is the backend's alone.
+    EXPECT_EQ(spec.backend_features.grant_mode, xen::BlkifGrantMode::copy);
+    EXPECT_FALSE(spec.frontend_features.grant_mode.has_value());
+    for (const char* on : {"1", "on", "yes"}) {
+        EXPECT_EQ(parse_disk_spec(std::string("target=/a.img,vdev=xvda,persistent=") + on)
+                      .frontend_features.persistent,
+                  true);
+    }
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,grant-mode=map").backend_features.grant_mode,
+              xen::BlkifGrantMode::map);
     const std::string message = error_of("target=/a.img,vdev=xvda,grant-mode=steal");
     EXPECT_TRUE(contains(message, "grant-mode=steal"));
     EXPECT_TRUE(contains(message, "map, copy"));
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,persistent=2"), "persistent=2"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,flush=maybe"), "on, off, 1 or 0"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,frontend-grant-mode=copy"),
+                         "grant-mode is the backend's"));
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,backend-grant-mode=copy")
+                  .backend_features.grant_mode,
+              xen::BlkifGrantMode::copy);
 }
 
-TEST(DiskSpec, FeatureKeysText) {
-    const DiskSpec spec = parse_disk_spec(
-        "target=/a.img,vdev=xvda,discard,grant-mode=copy,max-indirect-segments=0,"
-        "ring-page-order=1,queues=3,persistent=0");
-    EXPECT_EQ(spec.feature_keys(),
-              "persistent=0,queues=3,ring-page-order=1,max-indirect-segments=0,grant-mode=copy,"
-              "discard=1");
-    // Keys that are not blkif features are not in it.
-    EXPECT_EQ(
-        parse_disk_spec("target=/a.img,vdev=xvda,direct=1,poll-us=5,no-discard").feature_keys(),
-        "discard=0");
+TEST(DiskSpec, PrefixSetsOneEndAndWinsOverTheUnprefixedKey) {
+    const DiskSpec one = parse_disk_spec("target=/a.img,vdev=xvda,frontend-persistent=0");
+    EXPECT_EQ(one.frontend_features.persistent, false);
+    EXPECT_FALSE(one.backend_features.persistent.has_value());
+    EXPECT_TRUE(one.backend_features.empty());
+    for (const char* text : {"target=/a.img,vdev=xvda,queues=4,backend-queues=2",
+                             "target=/a.img,vdev=xvda,backend-queues=2,queues=4"}) {
+        const DiskSpec spec = parse_disk_spec(text);
+        EXPECT_EQ(spec.frontend_features.max_queues, 4u) << text;
+        EXPECT_EQ(spec.backend_features.max_queues, 2u) << text;
+    }
+    const DiskSpec mixed = parse_disk_spec(
+        "target=/"
+        "a.img,vdev=xvda,backend-discard=off,frontend-barrier=0,frontend-ring-page-order=3");
+    EXPECT_EQ(mixed.backend_features.discard, false);
+    EXPECT_FALSE(mixed.frontend_features.discard.has_value());
+    EXPECT_EQ(mixed.frontend_features.barrier, false);
+    EXPECT_EQ(mixed.frontend_features.max_ring_page_order, 3u);
+    EXPECT_FALSE(mixed.backend_features.max_ring_page_order.has_value());
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,backend-queues=1,backend-queues=2"),
+                         "\"backend-queues\" given twice"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,middle-queues=1"),
+                         "unknown key \"middle-queues\""));
+    // A prefixed feature key ends a target= path as any known key does.
+    EXPECT_EQ(parse_disk_spec("target=/a,b.img,frontend-queues=2,vdev=xvda").target, "/a,b.img");
 }
 
 TEST(DiskSpec, UnknownKeyListsTheAcceptedOnes) {
     const std::string message = error_of("target=/a.img,vdev=xvda,colour=blue");
     EXPECT_TRUE(contains(message, "unknown key \"colour\""));
-    for (const char* key : {"access", "backend", "devtype", "direct", "discard", "format",
-                            "grant-mode", "max-indirect-segments", "persistent", "poll-us",
-                            "queues", "ring-page-order", "specification", "target", "vdev"}) {
+    for (const char* key :
+         {"access", "backend", "barrier", "devtype", "direct", "discard", "flush", "format",
+          "grant-mode", "max-indirect-segments", "persistent", "poll-us", "queues",
+          "ring-page-order", "specification", "target", "vdev", "frontend- or backend- prefix"}) {
         EXPECT_TRUE(contains(message, key));
     }
 }

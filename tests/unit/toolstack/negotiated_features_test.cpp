@@ -1,0 +1,81 @@
+// What block-list shows as in use (tools/toolstack/vbd_status.hpp
+// negotiated_features): blkfront's decisions, made again from the nodes
+// both ends wrote and the frontend's configuration.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "tools/toolstack/vbd_status.hpp"
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+using Nodes = std::map<std::string, std::string, std::less<>>;
+
+NodeReader reader(const Nodes& nodes) {
+    return [nodes](std::string_view name) {
+        const auto found = nodes.find(name);
+        return found == nodes.end() ? std::nullopt : std::optional<std::string>(found->second);
+    };
+}
+
+// What Linux's blkback offers with every feature on, and a frontend that
+// took a 4-page ring and 2 queues.
+const Nodes kLinuxBackend = {{"feature-persistent", "1"},  {"feature-max-indirect-segments", "256"},
+                             {"max-ring-page-order", "4"}, {"multi-queue-max-queues", "4"},
+                             {"feature-discard", "1"},     {"feature-flush-cache", "1"},
+                             {"feature-barrier", "1"}};
+
+TEST(NegotiatedFeatures, EverythingOnAtBothEnds) {
+    const Nodes front = {
+        {"feature-persistent", "1"}, {"ring-page-order", "2"}, {"multi-queue-num-queues", "2"}};
+    const auto features = negotiated_features(reader(kLinuxBackend), reader(front));
+    const std::map<std::string, std::string> expected = {
+        {"persistent", "1"},      {"indirect-segments", "32"},
+        {"ring-page-order", "2"}, {"queues", "2"},
+        {"discard", "1"},         {"flush-cache", "1"},
+        {"barrier", "1"},         {"grant-mode", "map"}};
+    EXPECT_EQ(features, expected);
+}
+
+TEST(NegotiatedFeatures, NothingOfferedIsNothingInUse) {
+    const auto features = negotiated_features(reader({}), reader({{"feature-persistent", "1"}}));
+    EXPECT_EQ(features.at("persistent"), "0");
+    EXPECT_EQ(features.at("indirect-segments"), "0");
+    EXPECT_EQ(features.at("ring-page-order"), "0");
+    EXPECT_EQ(features.at("queues"), "1");
+    EXPECT_EQ(features.at("discard"), "0");
+    EXPECT_EQ(features.at("flush-cache"), "0");
+    EXPECT_EQ(features.at("barrier"), "0");
+}
+
+TEST(NegotiatedFeatures, TheFrontendsConfigurationCapsWhatItUses) {
+    const Nodes front = {{"feature-persistent", "0"},
+                         {"pvsim-max-indirect-segments", "128"},
+                         {"pvsim-feature-discard", "0"},
+                         {"pvsim-feature-barrier", "0"}};
+    const auto features = negotiated_features(reader(kLinuxBackend), reader(front));
+    EXPECT_EQ(features.at("persistent"), "0");  // offered, not taken
+    EXPECT_EQ(features.at("indirect-segments"), "128");
+    EXPECT_EQ(features.at("discard"), "0");
+    EXPECT_EQ(features.at("flush-cache"), "1");
+    EXPECT_EQ(features.at("barrier"), "0");
+    // An offer of no more than a plain request's 11 segments: plain requests.
+    Nodes small = kLinuxBackend;
+    small["feature-max-indirect-segments"] = "11";
+    EXPECT_EQ(negotiated_features(reader(small), reader({})).at("indirect-segments"), "0");
+    small["feature-max-indirect-segments"] = "12";
+    EXPECT_EQ(negotiated_features(reader(small), reader({})).at("indirect-segments"), "12");
+}
+
+TEST(NegotiatedFeatures, GrantModeIsTheBackendsConfiguration) {
+    Nodes back = kLinuxBackend;
+    back["pvsim-grant-mode"] = "copy";
+    EXPECT_EQ(negotiated_features(reader(back), reader({})).at("grant-mode"), "copy");
+    // A bad node is that end's error to report; its default is shown.
+    back["pvsim-grant-mode"] = "steal";
+    EXPECT_EQ(negotiated_features(reader(back), reader({})).at("grant-mode"), "map");
+}
+
+}  // namespace
+}  // namespace pvsim::tools::toolstack

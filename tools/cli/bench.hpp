@@ -1,0 +1,52 @@
+// `pvsim bench --paths LIST [job options of pvsim io] [--filename IMAGE]
+// [--json FILE]` (DESIGN.md §10): one job run over several I/O paths
+// (bench_paths.hpp) side by side, in one fresh run, on one image, each path
+// a Xen vbd attached with its feature items (or the storage alone, `local`),
+// and a table of what each path gives: IOPS, bandwidth, completion latency
+// percentiles, and per blkif request the grant maps, unmaps and copies,
+// hypercalls, notifications each way and data copies; each row's ratio to
+// `local` when that is in the list. A benchmark, not a test: the figures
+// are the machine's.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/cli/bench_paths.hpp"
+#include "tools/cli/io_command.hpp"
+#include "tools/toolstack/run.hpp"
+
+namespace pvsim::tools::cli {
+
+struct BenchOptions {
+    std::string paths;  // the --paths list
+    IoOptions job;      // domain, vdev and json unused
+    // The image every path runs on; else one of --image-size in the run's
+    // directory, written through (not sparse) so reads reach the storage.
+    std::optional<std::string> filename;
+    std::string image_size = "64M";
+    std::optional<std::string> json_file;
+};
+
+struct BenchRow {
+    BenchPath path;
+    nlohmann::json result;  // the job's, fio's shape
+    IoCounts counts;
+    std::map<std::string, std::string> features;  // negotiated (block-list's)
+    std::string error;                            // the path failed: why (no figures)
+};
+
+// The row's figures as the table and the JSON give them.
+nlohmann::json bench_row_json(const BenchRow& row, const BenchRow* local);
+std::string render_bench_table(const std::vector<BenchRow>& rows);
+
+// Runs the bench; returns the exit status (0: every path ran its job). A
+// path whose job fails is a row with its error, and the others still run.
+int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::ostream& out,
+              std::ostream& err);
+
+}  // namespace pvsim::tools::cli
