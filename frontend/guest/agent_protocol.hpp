@@ -35,7 +35,7 @@
 //       "runtime_ns","rwmixread","numjobs","seed","verify"} (fio's names
 //       and meanings, all optional). Runs the workload engine on D; every P
 //       ms (0: never, the default) a line {"progress":{"elapsed_ns","ios",
-//       "bytes","read_ios","write_ios"}}; then {"ok":true,"result":RESULT,
+//       "bytes","read_ios","write_ios","trim_ios"}}; then {"ok":true,"result":RESULT,
 //       "frontend":COUNTERS} (RESULT in fio's JSON shape, COUNTERS the
 //       deltas over the run), or {"ok":false,"error":E,"result":RESULT,
 //       "frontend":COUNTERS} when the job ran and failed. One io per device

@@ -99,7 +99,8 @@ json progress_json(const workload::Progress& progress) {
             {"ios", progress.ios},
             {"bytes", progress.bytes},
             {"read_ios", progress.read_ios},
-            {"write_ios", progress.write_ios}};
+            {"write_ios", progress.write_ios},
+            {"trim_ios", progress.trim_ios}};
 }
 
 }  // namespace pvsim::frontend::guest

@@ -15,10 +15,12 @@ namespace pvsim::frontend::guest {
 // "runtime_ns","rwmixread","numjobs","seed","verify"}, every field optional
 // (the engine's defaults). Throws std::invalid_argument naming the field
 // ("job.bs: expected a non-negative integer, got \"4k\"") for a wrong type,
-// a value out of range, an unknown rw or an unknown field.
+// a value out of range, an unknown rw or an unknown field. "rw" takes every
+// mode of workload::parse_rw, the trims (trim, randtrim, trimwrite)
+// included.
 workload::JobOptions parse_job(const nlohmann::json& job);
 
-// {"elapsed_ns","ios","bytes","read_ios","write_ios"}.
+// {"elapsed_ns","ios","bytes","read_ios","write_ios","trim_ios"}.
 nlohmann::json progress_json(const workload::Progress& progress);
 
 }  // namespace pvsim::frontend::guest

@@ -16,6 +16,7 @@ namespace {
 constexpr std::uint64_t kSequenceStream = 0;
 constexpr std::uint64_t kMixStream = 1;
 
+// fio's names: a discard is a trim.
 std::string_view operation_name(BlockOperation operation) {
     switch (operation) {
         case BlockOperation::read:
@@ -25,17 +26,22 @@ std::string_view operation_name(BlockOperation operation) {
         case BlockOperation::flush:
             return "flush";
         case BlockOperation::discard:
-            return "discard";
+            return "trim";
     }
     return "request";
 }
 
-// "Input/output error (-EIO)".
-std::string describe_status(int status) {
+// "Input/output error (-EIO)"; a refused trim says why, as the device's
+// -EOPNOTSUPP means (block_device.hpp).
+std::string describe_status(BlockOperation operation, int status) {
     const int error = -status;
     const char* name = ::strerrorname_np(error);
-    return fmt::format("{} (-{})", std::strerror(error),
-                       name != nullptr ? std::string(name) : std::to_string(error));
+    std::string text = fmt::format("{} (-{})", std::strerror(error),
+                                   name != nullptr ? std::string(name) : std::to_string(error));
+    if (operation == BlockOperation::discard && status == -EOPNOTSUPP) {
+        text += ": the device does not support discard";
+    }
+    return text;
 }
 
 std::uint64_t job_key(const JobOptions& options, const JobPlan& plan, std::uint64_t stream) {
@@ -129,23 +135,42 @@ void Job::submit_or_finish(std::vector<BlockRequest>& batch, bool finished) {
     }
 }
 
+void Job::remember_locked(const Slot& slot, int status) {
+    const bool trim = slot.operation == BlockOperation::discard;
+    if (status == 0 && options_.verify) {
+        written_.record(
+            BlockIdentity{slot.offset, options_.bs, options_.seed, slot.generation, trim});
+    } else if (!(trim && status == -EOPNOTSUPP)) {
+        // Only a completed verify write or trim is known; any other leaves
+        // its range holding something no one can predict. A trim refused
+        // with -EOPNOTSUPP was never carried out (BLKIF_RSP_EOPNOTSUPP):
+        // what was known there still holds.
+        written_.forget(slot.offset, options_.bs);
+    }
+}
+
 void Job::account_locked(Slot& slot, int status, Clock::time_point now) {
     const std::uint64_t latency = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - slot.submitted).count());
     const std::uint64_t bs = options_.bs;
     if (slot.operation == BlockOperation::write) {
-        // Only a completed verify write is known; any other leaves its range
-        // holding something no one can predict.
-        if (status == 0 && options_.verify) {
-            written_.record(BlockIdentity{slot.offset, bs, options_.seed, slot.generation});
-        } else {
-            written_.forget(slot.offset, bs);
-        }
+        remember_locked(slot, status);
         if (status == 0) {
             write_latency_.record(latency);
             write_bytes_ += bs;
             ++writes_;
             write_ios_.fetch_add(1, std::memory_order_relaxed);
+        }
+    } else if (slot.operation == BlockOperation::discard) {
+        remember_locked(slot, status);
+        if (status == 0) {
+            trim_latency_.record(latency);
+            trim_bytes_ += bs;
+            ++trims_;
+            trim_ios_.fetch_add(1, std::memory_order_relaxed);
+            if (options_.rw == RwMode::trimwrite) {
+                owed_writes_.push_back(slot.offset);
+            }
         }
     } else if (status == 0) {
         if (phase_ == Phase::main) {
@@ -160,7 +185,8 @@ void Job::account_locked(Slot& slot, int status, Clock::time_point now) {
     }
     if (status != 0) {
         fail_locked(fmt::format("{} at offset {}: {}", operation_name(slot.operation),
-                                describe_offset(slot.offset), describe_status(status)));
+                                describe_offset(slot.offset),
+                                describe_status(slot.operation, status)));
         return;
     }
     ios_.fetch_add(1, std::memory_order_relaxed);
@@ -196,7 +222,7 @@ void Job::fail_locked(std::string reason) {
     stopping_ = true;
 }
 
-bool Job::may_issue_locked(Clock::time_point now) {
+bool Job::may_continue_locked(Clock::time_point now) {
     if (stopping_) {
         return false;
     }
@@ -204,15 +230,20 @@ bool Job::may_issue_locked(Clock::time_point now) {
         fail_locked("cancelled");
         return false;
     }
-    if (limit_ && issued_ >= *limit_) {
-        return false;
-    }
     return !(phase_ == Phase::main && plan_.deadline && now >= *plan_.deadline);
+}
+
+bool Job::may_issue_locked(Clock::time_point now) {
+    return may_continue_locked(now) && !(limit_ && issued_ >= *limit_);
 }
 
 BlockOperation Job::choose_operation_locked() {
     if (phase_ == Phase::verify) {
         return BlockOperation::read;
+    }
+    if (does_trim(options_.rw)) {
+        // trimwrite's writes are owed_writes_, issued apart.
+        return BlockOperation::discard;
     }
     if (does_read(options_.rw) && does_write(options_.rw)) {
         return mix_.next() % 100 < options_.rwmixread ? BlockOperation::read
@@ -223,37 +254,56 @@ BlockOperation Job::choose_operation_locked() {
 
 void Job::issue_locked(std::vector<BlockRequest>& batch) {
     const Clock::time_point now = Clock::now();
-    while (!idle_.empty() && may_issue_locked(now)) {
-        const std::uint64_t offset = waiting_offset_ ? *waiting_offset_ : sequence_.next();
-        if (in_flight_offsets_.contains(offset)) {
-            // Its completion issues it.
-            waiting_offset_ = offset;
-            break;
+    while (!idle_.empty() && may_continue_locked(now)) {
+        std::uint64_t offset = 0;
+        BlockOperation operation = BlockOperation::read;
+        if (!owed_writes_.empty()) {
+            // trimwrite: a trimmed block is written before any new block.
+            offset = owed_writes_.front();
+            if (in_flight_offsets_.contains(offset)) {
+                break;
+            }
+            owed_writes_.pop_front();
+            operation = BlockOperation::write;
+        } else {
+            if (!may_issue_locked(now)) {
+                break;
+            }
+            offset = waiting_offset_ ? *waiting_offset_ : sequence_.next();
+            if (in_flight_offsets_.contains(offset)) {
+                // Its completion issues it.
+                waiting_offset_ = offset;
+                break;
+            }
+            waiting_offset_.reset();
+            operation = choose_operation_locked();
+            ++issued_;
+            if (operation != BlockOperation::read) {
+                ++blocks_changed_;
+            }
         }
-        waiting_offset_.reset();
         const std::size_t index = idle_.back();
         idle_.pop_back();
         Slot& slot = slots_[index];
         slot.offset = offset;
-        slot.operation = choose_operation_locked();
+        slot.operation = operation;
         slot.generation = 0;
-        if (slot.operation == BlockOperation::write) {
-            ++writes_issued_;
-            if (options_.verify) {
-                slot.generation = written_.next_generation();
-                data_.resize(options_.bs);
-                make_block(BlockIdentity{offset, options_.bs, options_.seed, slot.generation},
-                           data_);
-                copy_to_buffer(memory_, *slot.buffer, data_);
-            }
+        if (operation != BlockOperation::read && options_.verify) {
+            slot.generation = written_.next_generation();
+        }
+        if (operation == BlockOperation::write && options_.verify) {
+            data_.resize(options_.bs);
+            make_block(BlockIdentity{offset, options_.bs, options_.seed, slot.generation}, data_);
+            copy_to_buffer(memory_, *slot.buffer, data_);
         }
         in_flight_offsets_.insert(offset);
-        ++issued_;
         slot.submitted = Clock::now();
+        const bool trim = operation == BlockOperation::discard;
         batch.push_back(BlockRequest{
-            .operation = slot.operation,
+            .operation = operation,
             .sector = offset / kSectorSize,
-            .buffer = slot.buffer,
+            .buffer = trim ? nullptr : slot.buffer,
+            .discard_sectors = trim ? options_.bs / kSectorSize : 0,
             .done = [this, index](int status) { complete(index, status); },
         });
     }
@@ -265,19 +315,22 @@ bool Job::advance_locked(std::vector<BlockRequest>& batch) {
         if (!in_flight_offsets_.empty()) {
             return false;
         }
+        // Writes still owed by trims when the job stopped or ran out of
+        // time are not issued: those blocks stay trimmed.
+        owed_writes_.clear();
         if (phase_ == Phase::main) {
             main_ended_ = Clock::now();
             if (options_.verify && !does_read(options_.rw) && error_.empty() &&
-                writes_issued_ > 0) {
-                // Read back every block written: the first writes_issued_
-                // blocks of the (deterministic) sequence, all of them after a
-                // whole pass.
+                blocks_changed_ > 0) {
+                // Read back every block written or trimmed: the first
+                // blocks_changed_ blocks of the (deterministic) sequence, all
+                // of them after a whole pass.
                 phase_ = Phase::verify;
                 sequence_ =
                     OffsetSequence(plan_.start, plan_.blocks, options_.bs, is_random(options_.rw),
                                    job_key(options_, plan_, kSequenceStream));
                 waiting_offset_.reset();
-                limit_ = std::min(writes_issued_, plan_.blocks);
+                limit_ = std::min(blocks_changed_, plan_.blocks);
                 issued_ = 0;
                 continue;
             }
@@ -296,6 +349,7 @@ JobResult Job::result() const {
     const Clock::duration runtime = main_ended_ - started_;
     result.read = direction(read_bytes_, reads_, read_latency_, runtime);
     result.write = direction(write_bytes_, writes_, write_latency_, runtime);
+    result.trim = direction(trim_bytes_, trims_, trim_latency_, runtime);
     result.verify = verify_;
     result.elapsed_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(ended_ - started_).count());

@@ -6,9 +6,13 @@
 // so the loop runs on the device's thread, not the caller's. Two requests of
 // a job never overlap: a block still in flight is waited for.
 //
-// Phases: the main phase issues the job's reads and writes until its I/O
-// count or runtime is reached; a write-only job with verify then reads back
-// every block it wrote (fio's do_verify), counted apart from its reads.
+// Phases: the main phase issues the job's reads, writes and trims until its
+// I/O count or runtime is reached; a job that does not read (write, trim,
+// trimwrite) with verify then reads back every block it wrote or trimmed
+// (fio's do_verify), counted apart from its reads. trimwrite trims each
+// block and, once the trim completed, writes it (fio's TD_DDIR_TRIMWRITE):
+// that write goes before any new block, and a block's trim and write count
+// as one I/O of the job's limit.
 // An I/O error, a verify mismatch or a cancel stops issuing; what is in
 // flight drains, and the job finishes with the first error.
 #pragma once
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -73,6 +78,9 @@ class Job {
     std::uint64_t write_ios_done() const noexcept {
         return write_ios_.load(std::memory_order_relaxed);
     }
+    std::uint64_t trim_ios_done() const noexcept {
+        return trim_ios_.load(std::memory_order_relaxed);
+    }
 
     // Once finished.
     JobResult result() const;
@@ -90,8 +98,13 @@ class Job {
 
     void complete(std::size_t slot, int status);
     void account_locked(Slot& slot, int status, Clock::time_point now);
+    // What a completed write or trim leaves known in written_.
+    void remember_locked(const Slot& slot, int status);
     void verify_read_locked(const Slot& slot);
     void fail_locked(std::string reason);
+    // Whether the job may go on issuing (no error, cancel or deadline), and
+    // whether it may also start another block (its I/O limit).
+    bool may_continue_locked(Clock::time_point now);
     bool may_issue_locked(Clock::time_point now);
     void issue_locked(std::vector<BlockRequest>& batch);
     // Issues what it can; when nothing is in flight and nothing more may be
@@ -117,20 +130,22 @@ class Job {
     std::unordered_set<std::uint64_t> in_flight_offsets_;
     OffsetSequence sequence_;
     std::optional<std::uint64_t> waiting_offset_;  // next, still in flight
+    std::deque<std::uint64_t> owed_writes_;        // trimwrite: trimmed, to be written
     std::optional<std::uint64_t> limit_;           // I/Os in this phase
     std::uint64_t issued_ = 0;                     // in this phase
-    std::uint64_t writes_issued_ = 0;              // in the main phase
+    std::uint64_t blocks_changed_ = 0;             // written or trimmed, in the main phase
     bool stopping_ = false;
     SplitMix64 mix_;
     std::string error_;
     std::vector<std::byte> data_, expected_;  // a block's bytes, for verify
 
-    LatencyHistogram read_latency_, write_latency_;
-    std::uint64_t read_bytes_ = 0, write_bytes_ = 0, reads_ = 0, writes_ = 0;
+    LatencyHistogram read_latency_, write_latency_, trim_latency_;
+    std::uint64_t read_bytes_ = 0, write_bytes_ = 0, trim_bytes_ = 0;
+    std::uint64_t reads_ = 0, writes_ = 0, trims_ = 0;
     VerifyResult verify_;
     Clock::time_point started_, main_ended_, ended_;
 
-    std::atomic<std::uint64_t> ios_{0}, bytes_{0}, read_ios_{0}, write_ios_{0};
+    std::atomic<std::uint64_t> ios_{0}, bytes_{0}, read_ios_{0}, write_ios_{0}, trim_ios_{0};
 };
 
 }  // namespace pvsim::frontend::workload

@@ -11,7 +11,7 @@
 namespace pvsim::frontend::workload {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, RwMode>, 7> kRwNames{{
+constexpr std::array<std::pair<std::string_view, RwMode>, 10> kRwNames{{
     {"read", RwMode::read},
     {"write", RwMode::write},
     {"randread", RwMode::randread},
@@ -19,6 +19,9 @@ constexpr std::array<std::pair<std::string_view, RwMode>, 7> kRwNames{{
     {"rw", RwMode::rw},
     {"readwrite", RwMode::rw},
     {"randrw", RwMode::randrw},
+    {"trim", RwMode::trim},
+    {"randtrim", RwMode::randtrim},
+    {"trimwrite", RwMode::trimwrite},
 }};
 
 [[noreturn]] void reject(std::string_view option, const std::string& reason) {
@@ -39,8 +42,8 @@ RwMode parse_rw(std::string_view text) {
         }
     }
     throw ParseError(fmt::format(
-        "invalid rw mode \"{}\": expected read, write, randread, randwrite, rw (or readwrite) "
-        "or randrw",
+        "invalid rw mode \"{}\": expected read, write, randread, randwrite, rw (or readwrite), "
+        "randrw, trim, randtrim or trimwrite",
         text));
 }
 
@@ -58,20 +61,33 @@ std::string_view to_string(RwMode mode) {
             return "rw";
         case RwMode::randrw:
             return "randrw";
+        case RwMode::trim:
+            return "trim";
+        case RwMode::randtrim:
+            return "randtrim";
+        case RwMode::trimwrite:
+            return "trimwrite";
     }
     return "unknown";
 }
 
 bool is_random(RwMode mode) noexcept {
-    return mode == RwMode::randread || mode == RwMode::randwrite || mode == RwMode::randrw;
+    return mode == RwMode::randread || mode == RwMode::randwrite || mode == RwMode::randrw ||
+           mode == RwMode::randtrim;
 }
 
 bool does_read(RwMode mode) noexcept {
-    return mode != RwMode::write && mode != RwMode::randwrite;
+    return mode == RwMode::read || mode == RwMode::randread || mode == RwMode::rw ||
+           mode == RwMode::randrw;
 }
 
 bool does_write(RwMode mode) noexcept {
-    return mode != RwMode::read && mode != RwMode::randread;
+    return mode == RwMode::write || mode == RwMode::randwrite || mode == RwMode::rw ||
+           mode == RwMode::randrw || mode == RwMode::trimwrite;
+}
+
+bool does_trim(RwMode mode) noexcept {
+    return mode == RwMode::trim || mode == RwMode::randtrim || mode == RwMode::trimwrite;
 }
 
 void validate(const JobOptions& options, std::uint64_t capacity_bytes) {

@@ -12,18 +12,21 @@
 
 namespace pvsim::frontend::workload {
 
-// fio's rw=: sequential or random, reads, writes or a mix of both.
-enum class RwMode { read, write, randread, randwrite, rw, randrw };
+// fio's rw=: sequential or random, reads, writes or a mix of both; or trims
+// (discards: BlockOperation::discard), sequential or random; or trimwrite,
+// which trims each block of a sequential pass and then writes it.
+enum class RwMode { read, write, randread, randwrite, rw, randrw, trim, randtrim, trimwrite };
 
 // "read", "write", "randread", "randwrite", "rw" (or fio's "readwrite"),
-// "randrw". Throws ParseError (common/units.hpp) naming the text and the
-// accepted values.
+// "randrw", "trim", "randtrim", "trimwrite". Throws ParseError
+// (common/units.hpp) naming the text and the accepted values.
 RwMode parse_rw(std::string_view text);
 std::string_view to_string(RwMode mode);
 
 bool is_random(RwMode mode) noexcept;
 bool does_read(RwMode mode) noexcept;
 bool does_write(RwMode mode) noexcept;
+bool does_trim(RwMode mode) noexcept;
 
 // The unit of every offset and length on a BlockDevice (blkif and
 // virtio-blk count 512-byte sectors).

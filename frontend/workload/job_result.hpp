@@ -1,6 +1,6 @@
 // What a run reports, shaped as fio's JSON output (jobs[].read, jobs[].write,
-// clat_ns, ...; result_json.hpp) where a field means the same, plus pvsim's
-// verify counts and error texts.
+// jobs[].trim, clat_ns, ...; result_json.hpp) where a field means the same,
+// plus pvsim's verify counts and error texts.
 #pragma once
 
 #include <chrono>
@@ -12,7 +12,8 @@
 
 namespace pvsim::frontend::workload {
 
-// fio's jobs[].read / jobs[].write.
+// fio's jobs[].read / jobs[].write / jobs[].trim (a trim's io_bytes are the
+// bytes it discarded).
 struct DirectionResult {
     std::uint64_t io_bytes = 0, total_ios = 0;
     std::uint64_t runtime_ms = 0;
@@ -29,7 +30,7 @@ struct VerifyResult {
 struct JobResult {
     std::string name;
     std::uint32_t jobnum = 0;
-    DirectionResult read, write;
+    DirectionResult read, write, trim;
     VerifyResult verify;
     std::uint64_t elapsed_ms = 0;
     std::string error;  // empty when it passed: the first I/O error or verify mismatch
@@ -47,7 +48,7 @@ struct RunResult {
 struct Progress {
     std::chrono::nanoseconds elapsed{0};
     std::uint64_t ios = 0, bytes = 0;
-    std::uint64_t read_ios = 0, write_ios = 0;
+    std::uint64_t read_ios = 0, write_ios = 0, trim_ios = 0;
 };
 
 }  // namespace pvsim::frontend::workload

@@ -32,9 +32,10 @@ void check_device(const BlockDevice& device, const JobOptions& options) {
         throw std::invalid_argument(fmt::format(
             "bs: {} is not a multiple of the device's {}-byte sectors", options.bs, sector_size));
     }
-    if (does_write(options.rw) && device.read_only()) {
-        throw std::invalid_argument(
-            fmt::format("rw: {} writes, and the device is read-only", to_string(options.rw)));
+    if ((does_write(options.rw) || does_trim(options.rw)) && device.read_only()) {
+        throw std::invalid_argument(fmt::format("rw: {} {}, and the device is read-only",
+                                                to_string(options.rw),
+                                                does_write(options.rw) ? "writes" : "trims"));
     }
 }
 
@@ -46,6 +47,7 @@ Progress progress_of(const std::vector<std::unique_ptr<Job>>& jobs, Clock::time_
         progress.bytes += job->bytes_done();
         progress.read_ios += job->read_ios_done();
         progress.write_ios += job->write_ios_done();
+        progress.trim_ios += job->trim_ios_done();
     }
     return progress;
 }

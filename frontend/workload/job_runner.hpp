@@ -26,12 +26,13 @@ struct RunControl {
 };
 
 // Blocks until every job is done. The buffers are pages of `memory`, all
-// returned at the end, also on error. Writes record what they wrote in
-// `written`, and verifying reads check against it. Throws
-// std::invalid_argument for bad options (validate()) or a write job on a
-// read-only device, std::runtime_error when the guest is short of memory
-// (saying how much is needed). I/O errors and verify mismatches are not
-// thrown: they are in the result.
+// returned at the end, also on error. Writes and trims record what they
+// left in `written`, and verifying reads check against it. Throws
+// std::invalid_argument for bad options (validate()) or a write or trim job
+// on a read-only device, std::runtime_error when the guest is short of
+// memory (saying how much is needed). I/O errors and verify mismatches are
+// not thrown: they are in the result; a trim on a device without discard
+// fails its job with -EOPNOTSUPP, as fio's does.
 RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, WrittenBlocks& written,
                   const JobOptions& options, const RunControl& control = {});
 

@@ -47,6 +47,7 @@ nlohmann::json to_fio_json(const RunResult& result) {
             {"job_runtime", job.elapsed_ms},
             {"read", direction_json(job.read)},
             {"write", direction_json(job.write)},
+            {"trim", direction_json(job.trim)},
             {"verify",
              {{"blocks_checked", job.verify.blocks_checked},
               {"blocks_unwritten", job.verify.blocks_unwritten}}},

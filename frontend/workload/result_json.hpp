@@ -1,6 +1,6 @@
 // A run's result in fio's --output-format=json shape, for the fields that
 // mean the same ("fio version", jobs[].jobname, jobnum, error, elapsed,
-// read/write {io_bytes, io_kbytes, bw_bytes, bw (KiB/s), iops, runtime (ms),
+// read/write/trim {io_bytes, io_kbytes, bw_bytes, bw (KiB/s), iops, runtime (ms),
 // total_ios, clat_ns {min, max, mean, stddev, percentile {"50.000000": N}}}),
 // plus pvsim's jobs[].verify {blocks_checked, blocks_unwritten}, and a
 // top-level "error" text when the run failed.

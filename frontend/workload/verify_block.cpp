@@ -67,6 +67,32 @@ std::string header_problem(const BlockIdentity& expected, const VerifyHeader& he
     return {};
 }
 
+// What is wrong with `found` (the bytes at `at`) where `expected`, a
+// trimmed block, should read back as zeros; "" when they do.
+std::string zeros_problem(const BlockIdentity& expected, std::uint64_t at,
+                          std::span<const std::byte> found) {
+    const auto nonzero =
+        std::find_if(found.begin(), found.end(), [](std::byte b) { return b != std::byte{0}; });
+    if (nonzero == found.end()) {
+        return {};
+    }
+    if (at == expected.offset && found.size() >= kVerifyHeaderSize) {
+        const VerifyHeader header = read_header(found);
+        if (header.magic == kVerifyMagic && header.version == kVerifyVersion &&
+            header.header_size == kVerifyHeaderSize) {
+            return fmt::format(
+                "the block of generation {} found, zeros expected (trimmed at generation {}: the "
+                "discard was lost)",
+                header.generation, expected.generation);
+        }
+    }
+    const std::uint64_t byte = at + static_cast<std::uint64_t>(nonzero - found.begin());
+    return fmt::format(
+        "byte at {} is {:#04x}, 0x00 expected (trimmed at generation {}: zeros "
+        "expected)",
+        describe_offset(byte), static_cast<unsigned>(*nonzero), expected.generation);
+}
+
 }  // namespace
 
 std::string describe_offset(std::uint64_t offset) {
@@ -77,6 +103,10 @@ void make_block(const BlockIdentity& block, std::span<std::byte> out) {
     if (out.size() != block.length || block.length < kVerifyHeaderSize || block.length % 8 != 0) {
         throw std::invalid_argument(
             fmt::format("a verify block of {} bytes in a buffer of {}", block.length, out.size()));
+    }
+    if (block.zeros) {
+        std::fill(out.begin(), out.end(), std::byte{0});
+        return;
     }
     const std::uint64_t key = pattern_key(block);
     for (std::size_t word = kVerifyHeaderSize / 8; word < block.length / 8; ++word) {
@@ -128,6 +158,10 @@ std::string check_block(const BlockIdentity& expected, std::uint64_t at,
     }
     const std::string where = fmt::format("offset {}: ", describe_offset(expected.offset));
     const std::uint64_t skip = at - expected.offset;
+    if (expected.zeros) {
+        std::string problem = zeros_problem(expected, at, found);
+        return problem.empty() ? problem : where + problem;
+    }
     if (skip == 0 && found.size() >= kVerifyHeaderSize) {
         const VerifyHeader header = read_header(found);
         if (std::string problem = header_problem(expected, header); !problem.empty()) {

@@ -29,12 +29,17 @@ inline constexpr std::uint16_t kVerifyVersion = 1;
 inline constexpr std::size_t kVerifyHeaderSize = 48;
 inline constexpr std::size_t kVerifyCrcOffset = 40;
 
-// Which write a block's bytes come from.
+// Which write a block's bytes come from. A trim (discard) is a write of
+// zeros: a discarded range reads back as zeros (Linux's
+// write_zeroes/discard_zeroes_data; pvsim's backends punch a hole or issue
+// BLKDISCARD), so `zeros` blocks have no header and no pattern, and their
+// generation orders them among the writes.
 struct BlockIdentity {
     std::uint64_t offset = 0;  // bytes, where the block starts on the device
     std::uint64_t length = 0;  // bytes, a multiple of 8 and at least the header
     std::uint64_t seed = 0;
     std::uint64_t generation = 0;
+    bool zeros = false;  // trimmed: every byte reads back as zero
 
     friend bool operator==(const BlockIdentity&, const BlockIdentity&) = default;
 };
@@ -50,7 +55,8 @@ struct VerifyHeader {
     std::uint32_t crc32c = 0;
 };
 
-// `out` (block.length bytes) gets the whole block.
+// `out` (block.length bytes) gets the whole block (all zeros for a `zeros`
+// block).
 void make_block(const BlockIdentity& block, std::span<std::byte> out);
 
 // The header at the start of `bytes` (at least kVerifyHeaderSize).
@@ -66,7 +72,10 @@ std::uint32_t block_crc(std::span<const std::byte> block);
 // a misdirected write, corruption); then every byte is compared. Returns ""
 // when all match, else the reason, naming the block's offset in hex and
 // decimal: "offset 0x1000 (4096): generation 3 found, 5 expected (stale
-// data)". `scratch` is reused between calls.
+// data)". A `zeros` block must read back as zeros; a verify block found
+// there instead is named as a lost trim ("offset 0x1000 (4096): the block
+// of generation 3 found, zeros expected (trimmed at generation 5: the
+// discard was lost)"). `scratch` is reused between calls.
 std::string check_block(const BlockIdentity& expected, std::uint64_t at,
                         std::span<const std::byte> found, std::vector<std::byte>& scratch);
 

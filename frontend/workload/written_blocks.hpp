@@ -7,8 +7,12 @@
 // block that was simply never written (fio keeps the same knowledge only
 // within one run, in its io_piece log).
 //
-// A write without verify, or one that failed, leaves its range unknown:
-// afterwards it is only checked for being readable. Thread-safe.
+// A trim (discard) with verify is remembered as a block of zeros
+// (BlockIdentity::zeros), so that later reads check that the range reads
+// back as zeros, until a later write replaces it.
+//
+// A write or trim without verify, or one that failed, leaves its range
+// unknown: afterwards it is only checked for being readable. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +37,9 @@ class WrittenBlocks {
     // so that a later write always carries a larger one.
     std::uint64_t next_generation();
 
-    // `block` was written and completed successfully: its whole range now
-    // holds it, whatever was known there before.
+    // `block` was written (or, a `zeros` block, trimmed) and completed
+    // successfully: its whole range now holds it, whatever was known there
+    // before.
     void record(const BlockIdentity& block);
 
     // [offset, offset + length) holds something unknown now.

@@ -117,8 +117,8 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
     cmd->add_option("--name", options->name, "fio's jobname")->capture_default_str();
     cmd->add_option("--rw,--readwrite", options->rw, "The I/O pattern")
         ->capture_default_str()
-        ->check(
-            CLI::IsMember({"read", "write", "randread", "randwrite", "rw", "readwrite", "randrw"}));
+        ->check(CLI::IsMember({"read", "write", "randread", "randwrite", "rw", "readwrite",
+                               "randrw", "trim", "randtrim", "trimwrite"}));
     cmd->add_option("--bs,--blocksize", options->bs, "Block size of each I/O")
         ->capture_default_str()
         ->check(size_validator());

@@ -55,6 +55,10 @@ std::string percentile(const nlohmann::json& clat, const char* key) {
     return found == percentiles.end() ? "-" : format_latency(found->get<double>());
 }
 
+// fio's three directions, in the order fio prints them (a trim job reports
+// under "trim").
+constexpr const char* kDirections[] = {"read", "write", "trim"};
+
 }  // namespace
 
 IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& frontend,
@@ -77,7 +81,7 @@ IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& f
     counts.indirect_requests = frontend.value("indirect_requests", std::uint64_t{0});
     counts.data_copies = frontend.value("data_copies", std::uint64_t{0});
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
-        for (const char* direction : {"read", "write"}) {
+        for (const char* direction : kDirections) {
             counts.ios +=
                 job.value(direction, nlohmann::json::object()).value("total_ios", std::uint64_t{0});
         }
@@ -155,7 +159,7 @@ std::string render_io_table(const nlohmann::json& result, const IoCounts& counts
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
         const std::string name =
             job.value("jobname", std::string("job")) + "." + std::to_string(job.value("jobnum", 0));
-        for (const char* direction : {"read", "write"}) {
+        for (const char* direction : kDirections) {
             const auto& stats = job.value(direction, nlohmann::json::object());
             if (stats.value("total_ios", std::uint64_t{0}) == 0) {
                 continue;

@@ -149,6 +149,27 @@ TEST_F(CliIoTest, IndirectDescriptorsCarryA1MiBIoInOneRequest) {
     EXPECT_EQ(split["indirect_requests"], 0);
 }
 
+TEST_F(CliIoTest, TrimDiscardsAndReadsBackZeros) {
+    ASSERT_EQ(io({"--rw", "write", "--bs", "64k", "--size", "1M", "--verify", "crc32c"}).code, 0);
+    const CliResult trim =
+        io({"--rw", "trim", "--bs", "64k", "--size", "512k", "--verify", "crc32c"});
+    ASSERT_EQ(trim.code, 0) << trim.err;
+    EXPECT_NE(trim.out.find(" trim "), std::string::npos) << trim.out;  // the table's Dir
+    const CliResult randtrim = io({"--rw", "randtrim", "--bs", "64k", "--offset", "512k", "--size",
+                                   "512k", "--verify", "crc32c", "--json"});
+    ASSERT_EQ(randtrim.code, 0) << randtrim.err;
+    const nlohmann::json job = randtrim.json()["jobs"][0];
+    EXPECT_EQ(job["trim"]["total_ios"], 8);
+    EXPECT_EQ(job["write"]["total_ios"], 0);
+    EXPECT_EQ(randtrim.json()["pvsim"]["counts"]["ios"], 8);
+    // The discarded range is a hole in the image now, and reads as zeros;
+    // the guest remembers the trims, so a read verify expects zeros there.
+    EXPECT_EQ(image_bytes(0, 1 << 20), std::string(1 << 20, '\0'));
+    const CliResult read =
+        io({"--rw", "read", "--bs", "64k", "--size", "1M", "--verify", "crc32c"});
+    EXPECT_EQ(read.code, 0) << read.err;
+}
+
 TEST_F(CliIoTest, VerifyNamesTheOffsetOfACorruptedBlock) {
     ASSERT_EQ(io({"--rw", "write", "--size", "256k", "--verify", "crc32c"}).code, 0);
     // Every block now carries its header; spoil one byte of block 5.

@@ -19,14 +19,24 @@
 //    pvsim-backend's grant hypercalls go to).
 // For flush and barrier a pvsim_test_domain guest also sends a flush over
 // a vbd of the same settings: it reaches the backend only when negotiated
-// (Linux sends none to a backend that writes through). Discard is checked
-// in its negotiation (feature-discard and its parameters, blkfront's
-// "discard"): neither the agent's jobs nor pvsim_test_domain's verbs issue a
-// BLKIF_OP_DISCARD.
+// (Linux sends none to a backend that writes through). For discard a trim
+// job (fio's rw=trim, with verify) over part of the written region follows,
+// then a verified read of the whole region: negotiated, each trim is one
+// BLKIF_OP_DISCARD, the image has a hole there and it reads back as zeros
+// while the rest still verifies; not negotiated, blkfront refuses the trim
+// with -EOPNOTSUPP before it reaches the ring, the job says so, and the data
+// is intact.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
 
 #include "tests/integration/guest/guest_fixture.hpp"
 
@@ -93,6 +103,9 @@ constexpr unsigned kQueues = 2;
 // BLKIF_MAX_SEGMENTS_PER_REQUEST: what a plain request carries.
 constexpr std::uint64_t kPlainSegments = 11;
 constexpr const char* kAbsent = "<none>";
+// The range the discard cases trim, inside the region the write job wrote.
+constexpr std::uint64_t kTrimOffset = 1ull << 20;
+constexpr std::uint64_t kTrimSize = 256ull << 10;
 
 // Every feature off: nothing negotiated but what the case turns on.
 BlkifFeatureSettings all_off(xen::BlkifEnd end) {
@@ -431,6 +444,68 @@ class FeatureMatrixTest : public GuestFixture, public ::testing::WithParamInterf
         guest.ok("blk-close");
         tools::toolstack::detach_vbd(dom0_, paths);
     }
+
+    // For discard: a verified trim job over [kTrimOffset, + kTrimSize) of
+    // the region `w` wrote, then a verified read of the whole region (the
+    // agent remembers the trimmed blocks as zeros expected).
+    void expect_trim_path(AgentClient& client, xen::DomId domid, const std::filesystem::path& image,
+                          const Workload& w) {
+        const auto zeros = [](const std::vector<std::uint8_t>& bytes) {
+            return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
+        };
+        const std::vector<std::uint8_t> before = read_bytes(image, kTrimOffset, kTrimSize);
+        ASSERT_FALSE(zeros(before)) << "the write job left the range to trim empty";
+        const json trim = {{"name", "trim"}, {"rw", "trim"},          {"bs", kSmallBs},
+                           {"iodepth", 8},   {"offset", kTrimOffset}, {"size", kTrimSize},
+                           {"seed", 0x5eed}, {"verify", true}};
+        const json reply = io(client, kXvda, trim).reply;
+        const std::uint64_t blocks = kTrimSize / kSmallBs;
+        const std::string evidence = reply.dump() + "\n" + guest_log(domid);
+        ASSERT_TRUE(reply.contains("result")) << evidence;
+        const json& job = reply.at("result").at("jobs").at(0);
+        const json& front = reply.at("frontend");
+        if (negotiated(Feature::discard)) {
+            ASSERT_EQ(reply.value("ok", false), true) << evidence << "\n" << backend_->log();
+            EXPECT_EQ(job.value("error", 1), 0) << evidence;
+            EXPECT_EQ(job.at("trim").value("total_ios", 0u), blocks) << evidence;
+            EXPECT_EQ(job.at("trim").value("io_bytes", 0u), kTrimSize) << evidence;
+            // The job's own read-back found zeros in every trimmed block.
+            EXPECT_EQ(job.at("verify").value("blocks_checked", 0u), blocks) << evidence;
+            EXPECT_EQ(job.at("write").value("total_ios", 1u), 0u) << evidence;
+            // One BLKIF_OP_DISCARD per trim, no segment; then the reads.
+            EXPECT_EQ(front.value("discards", 0u), blocks) << evidence;
+            EXPECT_EQ(front.value("segments", 0u), blocks) << evidence;
+            EXPECT_TRUE(zeros(read_bytes(image, kTrimOffset, kTrimSize)));
+            // A hole punched in the image, and the blocks around it kept.
+            const int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
+            ASSERT_GE(fd, 0);
+            EXPECT_EQ(::lseek(fd, static_cast<off_t>(kTrimOffset), SEEK_HOLE),
+                      static_cast<off_t>(kTrimOffset));
+            EXPECT_EQ(::lseek(fd, static_cast<off_t>(kTrimOffset), SEEK_DATA),
+                      static_cast<off_t>(kTrimOffset + kTrimSize));
+            ::close(fd);
+            EXPECT_FALSE(zeros(read_bytes(image, kTrimOffset - kSmallBs, kSmallBs)));
+            EXPECT_FALSE(zeros(read_bytes(image, kTrimOffset + kTrimSize, kSmallBs)));
+        } else {
+            EXPECT_EQ(reply.value("ok", true), false) << evidence;
+            EXPECT_EQ(job.value("error", 0), 1) << evidence;
+            EXPECT_THAT(reply.value("error", ""), ::testing::StartsWith("trim at offset "))
+                << evidence;
+            EXPECT_THAT(reply.value("error", ""),
+                        ::testing::HasSubstr("Operation not supported (-EOPNOTSUPP): the device "
+                                             "does not support discard"))
+                << evidence;
+            EXPECT_EQ(job.at("trim").value("total_ios", 1u), 0u) << evidence;
+            // Refused by blkfront: nothing reached the ring.
+            EXPECT_EQ(front.value("discards", 1u), 0u) << evidence;
+            EXPECT_EQ(front.value("requests", 1u), 0u) << evidence;
+            EXPECT_EQ(read_bytes(image, kTrimOffset, kTrimSize), before);
+        }
+
+        // Zeros where trimmed, the written data everywhere else.
+        const json read_back = io_ok(client, domid, kXvda, w.job("read"));
+        ASSERT_NO_FATAL_FAILURE(expect_verified(read_back, w, false, domid));
+    }
 };
 
 TEST_P(FeatureMatrixTest, NegotiatesIffBothEndsOfferAndCarriesVerifiedData) {
@@ -463,6 +538,9 @@ TEST_P(FeatureMatrixTest, NegotiatesIffBothEndsOfferAndCarriesVerifiedData) {
 
     if (feature() == Feature::flush || feature() == Feature::barrier) {
         expect_flush_path();
+    }
+    if (feature() == Feature::discard) {
+        ASSERT_NO_FATAL_FAILURE(expect_trim_path(client, domid, vbd.target, w));
     }
 }
 

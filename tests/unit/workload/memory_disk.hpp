@@ -2,8 +2,10 @@
 // Like blkfront it completes requests on a thread of its own, so callbacks
 // are asynchronous, and a callback may submit. It records what a test wants
 // to assert (the order of I/Os, the most requests in flight, overlapping
-// in-flight requests) and injects faults: an error status, a write silently
-// dropped or written at another offset.
+// in-flight requests) and injects faults: an error status, a write or
+// discard silently dropped, a write written at another offset. A discard
+// zeroes its range, as a punched hole reads back; on a disk without discard
+// it completes with -EOPNOTSUPP, as blkfront's does when not negotiated.
 #pragma once
 
 #include <algorithm>
@@ -31,8 +33,8 @@ namespace pvsim::test {
 class MemoryDisk : public frontend::BlockDevice {
   public:
     struct Fault {
-        int status = 0;                         // non-zero: complete with it, move nothing
-        bool drop = false;                      // a write reports success, writes nothing
+        int status = 0;     // non-zero: complete with it, move nothing
+        bool drop = false;  // a write or discard reports success, changes nothing
         std::optional<std::uint64_t> redirect;  // a write lands at this offset instead
 
         static Fault none() { return Fault{0, false, std::nullopt}; }
@@ -74,7 +76,10 @@ class MemoryDisk : public frontend::BlockDevice {
         ++batches_;
         for (frontend::BlockRequest& request : batch) {
             const std::uint64_t offset = request.sector * 512;
-            const std::uint64_t length = request.buffer ? request.buffer->length : 0;
+            const std::uint64_t length = request.operation == frontend::BlockOperation::discard
+                                             ? request.discard_sectors * 512
+                                         : request.buffer ? request.buffer->length
+                                                          : 0;
             for (const Pending& other : queue_) {
                 overlaps_ += overlap(other.io, offset, length) ? 1 : 0;
             }
@@ -98,6 +103,10 @@ class MemoryDisk : public frontend::BlockDevice {
     void set_fault(FaultRule rule) {
         std::lock_guard lock(mutex_);
         fault_ = std::move(rule);
+    }
+    void set_discard(bool supported) {
+        std::lock_guard lock(mutex_);
+        discard_ = supported;
     }
 
     // What was asked, in submission order; then reset.
@@ -158,11 +167,13 @@ class MemoryDisk : public frontend::BlockDevice {
             const auto delay = delay_;
             const Fault fault =
                 fault_ ? fault_(pending.io.operation, pending.io.offset) : Fault::none();
+            const bool discard = discard_;
             lock.unlock();
             if (delay.count() > 0) {
                 std::this_thread::sleep_for(delay);
             }
-            const int status = fault.status != 0 ? fault.status : move_data(pending, fault);
+            const int status =
+                fault.status != 0 ? fault.status : move_data(pending, fault, discard);
             lock.lock();
             busy_ = false;
             lock.unlock();
@@ -173,13 +184,24 @@ class MemoryDisk : public frontend::BlockDevice {
         }
     }
 
-    int move_data(const Pending& pending, const Fault& fault) {
+    int move_data(const Pending& pending, const Fault& fault, bool discard) {
         const Io& io = pending.io;
         if (io.operation == frontend::BlockOperation::flush) {
             return 0;
         }
+        if (io.operation == frontend::BlockOperation::discard && !discard) {
+            return -EOPNOTSUPP;
+        }
         if (io.offset + io.length > data_.size()) {
             return -EIO;
+        }
+        if (io.operation == frontend::BlockOperation::discard) {
+            if (!fault.drop) {
+                std::lock_guard lock(mutex_);
+                std::fill_n(data_.begin() + static_cast<std::ptrdiff_t>(io.offset), io.length,
+                            std::byte{0});
+            }
+            return 0;
         }
         if (io.operation == frontend::BlockOperation::write && fault.drop) {
             return 0;
@@ -212,6 +234,7 @@ class MemoryDisk : public frontend::BlockDevice {
     bool stopping_ = false;
     std::chrono::microseconds delay_{0};
     FaultRule fault_;
+    bool discard_ = true;
     std::vector<Io> log_;
     std::size_t max_in_flight_ = 0;
     std::size_t overlaps_ = 0;

@@ -1,6 +1,7 @@
 // The verify block format: crc32c, header, pattern, and what a check says.
 #include "frontend/workload/verify_block.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -105,6 +106,28 @@ TEST(VerifyBlock, MismatchesAreExplained) {
     corrupted[3000] ^= std::byte{0x10};
     EXPECT_THAT(check(expected, 0x1000, corrupted), StartsWith("offset 0x1000 (4096): crc32c 0x"));
     EXPECT_THAT(check(expected, 0x1000, corrupted), HasSubstr("(corrupted)"));
+}
+
+TEST(VerifyBlock, ATrimmedBlockMustReadBackAsZeros) {
+    const BlockIdentity trimmed{0x4000, 4096, 9, 6, true};
+    EXPECT_TRUE(
+        std::ranges::all_of(block_of(trimmed), [](std::byte b) { return b == std::byte{0}; }));
+    EXPECT_EQ(check(trimmed, 0x4000, std::vector<std::byte>(4096)), "");
+    EXPECT_EQ(check(trimmed, 0x4200, std::vector<std::byte>(512)), "");
+
+    // The block written before the trim, still there.
+    EXPECT_EQ(check(trimmed, 0x4000, block_of({0x4000, 4096, 9, 4})),
+              "offset 0x4000 (16384): the block of generation 4 found, zeros expected (trimmed at "
+              "generation 6: the discard was lost)");
+    // Anything else non-zero, in the whole block or a part of it.
+    std::vector<std::byte> dirty(1024);
+    dirty[700] = std::byte{0x42};
+    EXPECT_EQ(check(trimmed, 0x4400, dirty),
+              "offset 0x4000 (16384): byte at 0x46bc (18108) is 0x42, 0x00 expected (trimmed at "
+              "generation 6: zeros expected)");
+    EXPECT_THAT(check(trimmed, 0x4000, std::vector<std::byte>(4096, std::byte{0xff})),
+                HasSubstr("byte at 0x4000 (16384) is 0xff"));
+    EXPECT_THROW(check(trimmed, 0x3e00, dirty), std::invalid_argument);
 }
 
 }  // namespace
