@@ -186,6 +186,10 @@ class BlkfrontDevice final : public BlockDevice {
     bool accepting() const;
     // True once a bad response (or fail()) failed the device.
     bool failed() const;
+    // The thread that takes this ring's responses and runs its callbacks:
+    // a submit from it never waits for a slot (it is the one that frees
+    // them), so a callback's submit must come back to this ring.
+    std::thread::id completion_thread() const noexcept { return thread_.get_id(); }
 
   private:
     using Clock = std::chrono::steady_clock;

@@ -132,6 +132,17 @@ bool QueueSet::read_only() const {
 }
 
 std::size_t QueueSet::queue_locked(std::thread::id thread) {
+    // A ring's completion thread (a callback that submits, as a workload
+    // keeps its depth) stays on that ring, as blk-mq completes and
+    // resubmits on the CPU of the hardware queue. Given another ring it
+    // would wait there for a slot on a full ring, while that ring's
+    // completion thread, which frees the slots, may be waiting the same way
+    // on this one: both rings stop for good.
+    for (std::size_t i = 0; i < queues_.size(); ++i) {
+        if (queues_[i]->completion_thread() == thread) {
+            return i;
+        }
+    }
     const auto [it, added] = thread_queue_.try_emplace(thread, next_queue_);
     if (added) {
         next_queue_ = (next_queue_ + 1) % queues_.size();

@@ -3,7 +3,8 @@
 // blkfront_info.rinfo[]). Work is spread by submitting thread, as blk-mq
 // maps each CPU to a hardware queue: a thread is given a queue, round-robin,
 // the first time it submits, and keeps it, so that a workload job stays on
-// one ring.
+// one ring; a ring's own completion thread (a callback that submits) always
+// submits to that ring, where it never waits for a slot.
 //
 // It is also what stays while the rings change under it (blkif_recover):
 // hold() stops requests reaching the rings, take_back() takes every
