@@ -6,8 +6,13 @@
 #include <optional>
 
 #include "common/xen/blkif.hpp"
+#include "common/xen/node_values.hpp"
 
 namespace pvsim::backend::blkback {
+
+using xen::in_quotes;
+using xen::NodeError;
+using xen::parse_node_unsigned;
 namespace {
 
 // xenbus_read_unsigned: the default when the node is missing; a value that

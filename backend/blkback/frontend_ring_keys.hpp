@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/blkback/node_values.hpp"
+#include "common/xen/node_values.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
 #include "xenstore/client/client.hpp"

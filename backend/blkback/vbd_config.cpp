@@ -2,9 +2,13 @@
 
 #include <cerrno>
 
-#include "backend/blkback/node_values.hpp"
+#include "common/xen/node_values.hpp"
 
 namespace pvsim::backend::blkback {
+
+using xen::in_quotes;
+using xen::NodeError;
+using xen::parse_node_unsigned;
 std::optional<OtherEnd> read_frontend(xenstore::client::Client& client,
                                       const std::string& nodename) {
     const std::optional<std::string> path = client.try_read(nodename + "/frontend");

@@ -18,7 +18,7 @@
 #include <optional>
 #include <string>
 
-#include "backend/blkback/node_values.hpp"
+#include "common/xen/node_values.hpp"
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/grant_table.hpp"
 #include "xenstore/client/client.hpp"

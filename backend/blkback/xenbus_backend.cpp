@@ -10,8 +10,13 @@
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "common/xen/blkif.hpp"
+#include "common/xen/node_values.hpp"
 
 namespace pvsim::backend::blkback {
+
+using xen::in_quotes;
+using xen::NodeError;
+using xen::parse_node_unsigned;
 namespace {
 
 using xen::XenbusState;

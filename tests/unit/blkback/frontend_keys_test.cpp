@@ -9,6 +9,7 @@
 
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/vbd_config.hpp"
+#include "common/xen/node_values.hpp"
 #include "tests/support/xenstored_process.hpp"
 
 namespace pvsim::backend::blkback {
@@ -36,7 +37,7 @@ class FrontendKeysTest : public ::testing::Test {
     std::string ring_error(int expected_errno) {
         try {
             (void)read_frontend_ring(client_, kFront);
-        } catch (const NodeError& e) {
+        } catch (const xen::NodeError& e) {
             EXPECT_EQ(e.errnum(), expected_errno) << e.what();
             return e.what();
         }
@@ -46,7 +47,7 @@ class FrontendKeysTest : public ::testing::Test {
     std::string config_error(int expected_errno) {
         try {
             (void)read_vbd_config(client_, kBack, kFront);
-        } catch (const NodeError& e) {
+        } catch (const xen::NodeError& e) {
             EXPECT_EQ(e.errnum(), expected_errno) << e.what();
             return e.what();
         }
@@ -120,7 +121,7 @@ TEST_F(FrontendKeysTest, QueuesOfMultiPageRingsAreReadUpToTheOffer) {
     try {
         (void)read_frontend_ring(client_, kFront, RingOffer{1, 2});
         ADD_FAILURE() << "no error";
-    } catch (const NodeError& e) {
+    } catch (const xen::NodeError& e) {
         EXPECT_NE(std::string(e.what()).find("queue-1/ring-ref1: missing"), std::string::npos);
     }
 }
@@ -179,7 +180,7 @@ TEST_F(FrontendKeysTest, TheFrontendIsNamedByPathAndDomid) {
     EXPECT_EQ(other->path, kFront);
     EXPECT_EQ(other->domid, 1u);
     set_back("frontend-id", "65535");
-    EXPECT_THROW((void)read_frontend(client_, kBack), NodeError);
+    EXPECT_THROW((void)read_frontend(client_, kBack), xen::NodeError);
 }
 
 }  // namespace

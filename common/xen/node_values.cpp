@@ -1,8 +1,8 @@
-#include "backend/blkback/node_values.hpp"
+#include "common/xen/node_values.hpp"
 
 #include <charconv>
 
-namespace pvsim::backend::blkback {
+namespace pvsim::xen {
 
 std::optional<std::uint64_t> parse_node_unsigned(std::string_view text, std::uint64_t max) {
     if (text.empty() || text.front() < '0' || text.front() > '9') {
@@ -17,4 +17,4 @@ std::optional<std::uint64_t> parse_node_unsigned(std::string_view text, std::uin
     return value;
 }
 
-}  // namespace pvsim::backend::blkback
+}  // namespace pvsim::xen

@@ -1,4 +1,4 @@
-// Numbers in xenstore values, as blkback reads them. Linux reads them with
+// Numbers in xenstore values, as the backends read them. Linux reads them with
 // xenbus_scanf("%u"); pvsim is stricter, because anyone may write there
 // (DESIGN.md §8): a value is plain decimal digits and nothing else, and one
 // that is not gets an error naming it.
@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace pvsim::backend::blkback {
+namespace pvsim::xen {
 
 // A node missing or holding a value blkback cannot use, with the errno Linux
 // would give xenbus_dev_fatal (ENOENT missing, EINVAL malformed, ENOSYS not
@@ -34,4 +34,4 @@ inline std::string in_quotes(std::string_view text) {
 std::optional<std::uint64_t> parse_node_unsigned(std::string_view text,
                                                  std::uint64_t max = UINT64_MAX);
 
-}  // namespace pvsim::backend::blkback
+}  // namespace pvsim::xen
