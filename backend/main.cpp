@@ -1,6 +1,7 @@
-// pvsim-backend: the backend daemon of a driver domain (DESIGN.md §1, §5):
-// blkback for every vbd whose backend directory is under this domain's
-// backend/vbd. In dom0 (the usual case, `pvsim up` starts it after the
+// pvsim-backend: the backend daemon of a driver domain (DESIGN.md §1, §5,
+// §6): blkback for every vbd whose backend directory is under this domain's
+// backend/vbd, and a vhost-user-blk device for every directory under its
+// backend/vhost-user-blk. In dom0 (the usual case, `pvsim up` starts it after the
 // hypervisor and xenstored) it reaches the hypervisor through the run
 // directory's control socket and xenstored through its unix socket; started
 // by the hypervisor as a driver domain, it uses its inherited hypercall
@@ -21,6 +22,7 @@
 #include "backend/blkback/blkback_options.hpp"
 #include "backend/blkback/vbd_watcher.hpp"
 #include "backend/storage/make_engine.hpp"
+#include "backend/vhost_user_blk/device_watcher.hpp"
 #include "common/log.hpp"
 #include "common/os/daemon.hpp"
 #include "common/os/environment.hpp"
@@ -52,7 +54,8 @@ xenstore::client::Client connect_xenstore(hypervisor::Hypervisor& hypervisor,
 }
 
 int run(int argc, char** argv) {
-    CLI::App app{"pvsim-backend: blkback for the vbds this domain serves"};
+    CLI::App app{
+        "pvsim-backend: blkback and vhost-user-blk devices for the disks this domain serves"};
     os::DaemonOptions daemon;
     std::string io_engine = "auto";
     os::add_daemon_options(app, daemon);
@@ -95,9 +98,13 @@ int run(int argc, char** argv) {
     boost::asio::io_context io;
     backend::blkback::VbdWatcher watcher(io.get_executor(), hypervisor, client, options);
     watcher.start();
+    backend::vhost_user_blk::DeviceWatcher devices(io.get_executor(), client, hypervisor.domid(),
+                                                   options.engine);
+    devices.start();
     os::serve_until_signalled(
         io,
         [&] {
+            devices.shutdown();
             watcher.shutdown();
             io.stop();
         },

@@ -1,0 +1,88 @@
+// The counters of one vhost-user-blk device, for logs and the bench tables
+// (the virtio contract's "Device" list; DESIGN.md §10: notification counts
+// are what the design controls). Queue threads and the message dispatch
+// write them; any thread may read. They belong to the device and survive a
+// front-end's reconnection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+namespace pvsim::backend::vhost_user_blk {
+
+struct DeviceCounters {
+    // Requests by type (VIRTIO_BLK_T_*), and those of a type the device does
+    // not know or did not offer.
+    std::uint64_t reads = 0;
+    std::uint64_t writes = 0;
+    std::uint64_t flushes = 0;
+    std::uint64_t get_ids = 0;
+    std::uint64_t discards = 0;
+    std::uint64_t write_zeroes = 0;
+    std::uint64_t other_types = 0;
+    std::uint64_t errors = 0;       // answered VIRTIO_BLK_S_IOERR
+    std::uint64_t unsupported = 0;  // answered VIRTIO_BLK_S_UNSUPP
+    std::uint64_t bytes_read = 0;
+    std::uint64_t bytes_written = 0;
+    std::uint64_t indirect_requests = 0;
+    // Used-buffer notifications written to the call eventfd, and used-ring
+    // updates after which vring_need_event (or NO_INTERRUPT) said none.
+    std::uint64_t notifications_sent = 0;
+    std::uint64_t notifications_suppressed = 0;
+    // Kick eventfd reads that found the counter non-zero.
+    std::uint64_t kicks_received = 0;
+    // Chains that could not be walked (returned with nothing written), and
+    // queues stopped for a bad avail index or head.
+    std::uint64_t malformed_chains = 0;
+    std::uint64_t broken_queues = 0;
+    // vhost-user messages refused, and connections closed for a protocol
+    // violation; front-ends served.
+    std::uint64_t bad_messages = 0;
+    std::uint64_t protocol_violations = 0;
+    std::uint64_t connections = 0;
+    // Adaptive polling: work found while polling, and sleeps.
+    std::uint64_t poll_hits = 0;
+    std::uint64_t sleeps = 0;
+
+    std::uint64_t requests() const noexcept {
+        return reads + writes + flushes + get_ids + discards + write_zeroes + other_types;
+    }
+    nlohmann::json to_json() const;
+};
+
+class DeviceMetrics {
+  public:
+    using Counter = std::atomic<std::uint64_t>;
+    static void add(Counter& counter, std::uint64_t n = 1) noexcept {
+        counter.fetch_add(n, std::memory_order_relaxed);
+    }
+
+    DeviceCounters snapshot() const noexcept;
+
+    Counter reads{0};
+    Counter writes{0};
+    Counter flushes{0};
+    Counter get_ids{0};
+    Counter discards{0};
+    Counter write_zeroes{0};
+    Counter other_types{0};
+    Counter errors{0};
+    Counter unsupported{0};
+    Counter bytes_read{0};
+    Counter bytes_written{0};
+    Counter indirect_requests{0};
+    Counter notifications_sent{0};
+    Counter notifications_suppressed{0};
+    Counter kicks_received{0};
+    Counter malformed_chains{0};
+    Counter broken_queues{0};
+    Counter bad_messages{0};
+    Counter protocol_violations{0};
+    Counter connections{0};
+    Counter poll_hits{0};
+    Counter sleeps{0};
+};
+
+}  // namespace pvsim::backend::vhost_user_blk
