@@ -1,6 +1,6 @@
-// The adaptive polling window of every data-plane loop, blkback's and
-// blkfront's alike (DESIGN.md §10), as QEMU
-// sizes its iothreads' busy-wait (util/aio-posix.c, adjust_polling_time,
+// The adaptive polling window of every data-plane loop (blkback, blkfront,
+// the vhost-user-blk device and the virtio-blk driver alike: DESIGN.md §10),
+// as QEMU sizes its iothreads' busy-wait (util/aio-posix.c, adjust_polling_time,
 // with poll-max-ns, poll-grow and poll-shrink): before sleeping, a loop
 // keeps checking for work for up to window(); once it knows how long it
 // really waited for work (`waited`, from the start of polling to the work),
@@ -12,8 +12,20 @@
 #pragma once
 
 #include <chrono>
+#include <thread>
 
 namespace pvsim {
+
+// One step of a polling loop: the x86 PAUSE hint, so that a spinning loop
+// leaves the sibling hyperthread its share and does not flood the memory
+// system with speculative loads (elsewhere a yield).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
 
 class AdaptivePoll {
   public:

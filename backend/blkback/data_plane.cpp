@@ -16,15 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using xen::BlkifStatus;
 
-// A hint to the CPU that this is a spin-wait (x86 PAUSE), so the polling
-// loop leaves the sibling hyperthread its share and does not flood the
-// memory system.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 }  // namespace
 
 DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& store,

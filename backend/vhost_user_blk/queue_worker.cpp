@@ -17,12 +17,6 @@ using Clock = std::chrono::steady_clock;
 using virtio::BlkReqType;
 using virtio::BlkStatus;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 }  // namespace
 
 QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::string name)

@@ -30,14 +30,6 @@ unsigned segments_per_request(const DiskInfo& disk) noexcept {
     return std::min<unsigned>(disk.max_indirect_segments, xen::kBlkifMaxIndirectSegments);
 }
 
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
-}
-
 }  // namespace
 
 BlkfrontDevice::BlkfrontDevice(hypervisor::Hypervisor& hypervisor, void* ring_area,

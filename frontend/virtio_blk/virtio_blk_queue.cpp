@@ -28,14 +28,6 @@ static_assert(sizeof(virtio::VirtioBlkDiscardWriteZeroes) <= kStatusOffset - kDi
 // without writing its status leaves a value no status has, read as -EIO.
 constexpr std::uint8_t kStatusUnset = 0xff;
 
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
-}
-
 }  // namespace
 
 VirtioBlkQueue::VirtioBlkQueue(hypervisor::DomainMemory& memory, QueueConfig config,
