@@ -27,6 +27,17 @@
 //       has "features": what was negotiated ({"persistent","indirect_segments",
 //       "queues","ring_page_order","discard","flush_cache","barrier"}) and
 //       "recoveries" (blkif_recover runs).
+//       Each DEVICE has "transport": "xen" (a vbd) or "virtio" (a virtio-blk
+//       disk, virtio_probe.hpp: also "vhost_user", the device's socket;
+//       "state" in XenbusState's numbers for the driver: 1 opening, 4 open,
+//       5 closing, 6 closed; "backend" the socket; COUNTERS the driver's
+//       "requests","completions","bytes","flushes","discards",
+//       "notifications_sent","notifications_suppressed",
+//       "notifications_received","indirect_requests","data_copies" and the
+//       gauge "queues"; "features" {"queues","event_idx","indirect_desc",
+//       "flush","discard","writeback","seg_max"}).
+//   Requests naming a devid take "transport": "xen" (the default) or
+//   "virtio"; the two kinds of device are numbered apart.
 //   {"op":"wait-device","devid":D,"timeout_ms":T}
 //       -> {"ok":true,"device":DEVICE} once D is Connected and open here;
 //       else an error naming its state, or why it failed to open.

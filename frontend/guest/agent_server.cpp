@@ -71,6 +71,41 @@ std::uint32_t devid_field(const json& request) {
         unsigned_field(request, "devid", std::nullopt, std::numeric_limits<std::uint32_t>::max()));
 }
 
+// The request's "transport": "xen" (a vbd: the default) or "virtio" (a
+// virtio-blk disk); the two number their devices apart.
+bool virtio_transport(const json& request) {
+    const auto found = request.find("transport");
+    if (found == request.end()) {
+        return false;
+    }
+    if (!found->is_string() || (*found != "xen" && *found != "virtio")) {
+        throw RequestError("transport: expected \"xen\" or \"virtio\", got " + found->dump());
+    }
+    return *found == "virtio";
+}
+
+// What a run reads of either kind of device: its BlockDevice and counters.
+struct VbdRunDevice {
+    static BlockDevice& device(DeviceLease& lease) { return lease.device(); }
+    static blkfront::BlkfrontCounters counters(DeviceLease& lease) {
+        return lease.device().counters();
+    }
+    static json delta(const blkfront::BlkfrontCounters& before,
+                      const blkfront::BlkfrontCounters& after) {
+        return counters_delta(before, after);
+    }
+};
+struct VirtioRunDevice {
+    static BlockDevice& device(VirtioLease& lease) { return lease.device(); }
+    static virtio_blk::VirtioBlkCounters counters(VirtioLease& lease) {
+        return lease.device().counters();
+    }
+    static json delta(const virtio_blk::VirtioBlkCounters& before,
+                      const virtio_blk::VirtioBlkCounters& after) {
+        return virtio_counters_delta(before, after);
+    }
+};
+
 json error_reply(const std::string& error) {
     return {{"ok", false}, {"error", error}};
 }
@@ -168,10 +203,15 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                       {"xenstore", server_.probe_.xenstore_connected()}},
                      false);
             } else if (op == agent::kOpDevices) {
-                send({{"ok", true}, {"devices", server_.probe_.devices()}}, false);
+                json devices = server_.probe_.devices();
+                for (json& device : server_.virtio_.devices()) {
+                    devices.push_back(std::move(device));
+                }
+                send({{"ok", true}, {"devices", std::move(devices)}}, false);
             } else if (op == agent::kOpForget) {
                 const std::uint32_t devid = devid_field(request);
-                const bool forgot = server_.probe_.forget(devid);
+                const bool forgot = virtio_transport(request) ? server_.virtio_.forget(devid)
+                                                              : server_.probe_.forget(devid);
                 spdlog::info("{}: written blocks {}", xen::describe_devid(devid),
                              forgot ? "forgotten" : "were not known");
                 send({{"ok", true}, {"forgot", forgot}}, false);
@@ -204,10 +244,13 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
         const auto timeout = std::chrono::milliseconds(
             unsigned_field(request, "timeout_ms", kDefaultWaitMs,
                            static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())));
-        run_blocking([self = shared_from_this(), devid, timeout] {
+        const bool virtio = virtio_transport(request);
+        run_blocking([self = shared_from_this(), devid, timeout, virtio] {
             try {
-                return json{{"ok", true},
-                            {"device", self->server_.probe_.wait_connected(devid, timeout)}};
+                return json{
+                    {"ok", true},
+                    {"device", virtio ? self->server_.virtio_.wait_connected(devid, timeout)
+                                      : self->server_.probe_.wait_connected(devid, timeout)}};
             } catch (const std::exception& e) {
                 return error_reply(e.what());
             }
@@ -216,6 +259,18 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 
     void start_close(const json& request) {
         const std::uint32_t devid = devid_field(request);
+        if (virtio_transport(request)) {
+            run_blocking([self = shared_from_this(), devid] {
+                try {
+                    self->server_.virtio_.close(devid);
+                    return json{{"ok", true},
+                                {"state", static_cast<unsigned>(xen::XenbusState::closed)}};
+                } catch (const std::exception& e) {
+                    return error_reply(e.what());
+                }
+            });
+            return;
+        }
         run_blocking([self = shared_from_this(), devid] {
             try {
                 const xen::XenbusState state = self->server_.probe_.close(devid);
@@ -256,7 +311,18 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
         const auto progress = std::chrono::milliseconds(
             unsigned_field(request, "progress_ms", 0,
                            static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())));
-        auto lease = std::make_shared<DeviceLease>(server_.probe_.lease(devid));
+        if (virtio_transport(request)) {
+            start_run<VirtioRunDevice>(devid, options, progress,
+                                       std::make_shared<VirtioLease>(server_.virtio_.lease(devid)));
+        } else {
+            start_run<VbdRunDevice>(devid, options, progress,
+                                    std::make_shared<DeviceLease>(server_.probe_.lease(devid)));
+        }
+    }
+
+    template <typename RunDevice, typename Lease>
+    void start_run(std::uint32_t devid, const workload::JobOptions& options,
+                   std::chrono::milliseconds progress, std::shared_ptr<Lease> lease) {
         // Bad options get their error before anything runs.
         workload::validate(options, lease->device().capacity_sectors() * workload::kSectorSize);
 
@@ -267,14 +333,15 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                      options.iodepth, options.numjobs, options.verify ? " verify" : "", id_);
         run_blocking([self = shared_from_this(), devid, options, progress, run,
                       lease = std::move(lease)]() mutable {
-            return self->run_io(devid, options, progress, *run, std::move(lease));
+            return self->template run_io<RunDevice>(devid, options, progress, *run,
+                                                    std::move(lease));
         });
     }
 
     // On the io's own thread.
+    template <typename RunDevice, typename Lease>
     json run_io(std::uint32_t devid, const workload::JobOptions& options,
-                std::chrono::milliseconds progress, IoRun& run,
-                std::shared_ptr<DeviceLease> lease) {
+                std::chrono::milliseconds progress, IoRun& run, std::shared_ptr<Lease> lease) {
         workload::RunControl control;
         control.cancel = &run.cancel;
         if (progress.count() > 0) {
@@ -287,13 +354,13 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                 });
             };
         }
-        blkfront::Blkfront& device = lease->device();
-        const blkfront::BlkfrontCounters before = device.counters();
+        BlockDevice& device = RunDevice::device(*lease);
+        const auto before = RunDevice::counters(*lease);
         json reply;
         try {
             const workload::RunResult result =
                 workload::run_job(device, server_.memory_, lease->written(), options, control);
-            const json frontend = counters_delta(before, device.counters());
+            const json frontend = RunDevice::delta(before, RunDevice::counters(*lease));
             if (result.ok()) {
                 reply = {{"ok", true},
                          {"result", workload::to_fio_json(result)},
@@ -399,12 +466,14 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 };
 
 AgentServer::AgentServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
-                         xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe)
+                         xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe,
+                         VirtioProbe& virtio)
     : io_(io),
       socket_path_(socket_path),
       domid_(domid),
       memory_(memory),
       probe_(probe),
+      virtio_(virtio),
       // Whoever connects may run workloads on the guest's disks: this user only.
       sessions_(io, socket_path, "agent socket", [this](std::uint64_t id, os::LocalSocket socket) {
           return std::make_shared<Session>(*this, id, std::move(socket));

@@ -17,6 +17,7 @@
 #include "common/os/session_acceptor.hpp"
 #include "common/xen/grant_table.hpp"
 #include "frontend/guest/vbd_probe.hpp"
+#include "frontend/guest/virtio_probe.hpp"
 #include "frontend/guest/worker_threads.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 
@@ -25,10 +26,11 @@ namespace pvsim::frontend::guest {
 class AgentServer {
   public:
     // Binds and listens at `socket_path` (which must not exist). `memory`
-    // (the guest's own, for I/O buffers) and `probe` must outlive the
-    // server.
+    // (the guest's own, for I/O buffers), `probe` (the vbds) and `virtio`
+    // (the virtio-blk disks) must outlive the server.
     AgentServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
-                xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe);
+                xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe,
+                VirtioProbe& virtio);
     // close(), join().
     ~AgentServer();
     AgentServer(const AgentServer&) = delete;
@@ -49,6 +51,7 @@ class AgentServer {
     const xen::DomId domid_;
     hypervisor::DomainMemory& memory_;
     VbdProbe& probe_;
+    VirtioProbe& virtio_;
     os::SessionAcceptor<Session> sessions_;
     bool closed_ = false;
     WorkerThreads workers_;

@@ -92,6 +92,11 @@ void VbdProbe::start() {
     connect_thread_ = std::thread([this] { connect_xenstore(); });
 }
 
+void VbdProbe::on_xenstore_connected(std::function<void(xenstore::client::Client&)> callback) {
+    std::lock_guard lock(mutex_);
+    on_connected_ = std::move(callback);
+}
+
 bool VbdProbe::xenstore_connected() const {
     std::lock_guard lock(mutex_);
     return connected_;
@@ -112,8 +117,12 @@ void VbdProbe::connect_xenstore() {
             return;
         }
         watch_ = std::move(watch);
+        const auto on_connected = on_connected_;
         lock.unlock();
         spdlog::info("xenstore connected; watching {}", vbd_directory_);
+        if (on_connected) {
+            on_connected(xenstore_);
+        }
     } catch (const std::exception& e) {
         spdlog::error("xenstore: cannot watch {}: {}", vbd_directory_, e.what());
     }
@@ -324,6 +333,7 @@ nlohmann::json VbdProbe::describe_locked(const Slot& slot) const {
     nlohmann::json device = {{"devid", slot.devid},
                              {"vdev", xen::vdev_name(slot.devid)},
                              {"nodename", slot.nodename},
+                             {"transport", "xen"},
                              {"state", static_cast<unsigned>(slot.state)}};
     if (slot.device) {
         add_open_device_fields(device, *slot.device);

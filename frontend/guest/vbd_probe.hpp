@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,6 +92,10 @@ class VbdProbe {
     // waits until xenstored serves this domain (the toolstack introduces it
     // after create).
     void start();
+    // Runs `callback` with the probe's xenstore client on the probing
+    // thread once xenstored serves this domain (the guest's other watchers
+    // start there: virtio_probe.hpp). Before start().
+    void on_xenstore_connected(std::function<void(xenstore::client::Client&)> callback);
     // Whether xenstored has answered yet.
     bool xenstore_connected() const;
 
@@ -142,6 +147,7 @@ class VbdProbe {
     hypervisor::Hypervisor& hypervisor_;
     xenstore::client::Client xenstore_;
     blkfront::BlkfrontOptions options_;
+    std::function<void(xenstore::client::Client&)> on_connected_;
     const std::string vbd_directory_;  // /local/domain/<domid>/device/vbd
 
     mutable std::mutex mutex_;

@@ -14,11 +14,14 @@
 #include "tools/cli/block_attach.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/local_path.hpp"
+#include "tools/cli/qsd_device.hpp"
 #include "tools/cli/table.hpp"
 #include "tools/cli/temporary_run.hpp"
+#include "tools/cli/virtio_attach.hpp"
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/guests.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
@@ -94,6 +97,42 @@ BenchRow run_xen_path(Session& session, const BenchPath& path, const std::string
     return row;
 }
 
+// A virtio-blk disk over pvsim's vhost-user-blk device, or over a
+// qemu-storage-daemon started for this path alone (`index` names its
+// socket and log).
+BenchRow run_virtio_path(Session& session, const BenchPath& path, const std::string& image,
+                         const IoOptions& job, std::size_t index) {
+    std::optional<QsdDevice> qsd;
+    std::string spec = "vdev=" + job.vdev + ",specification=virtio";
+    if (path.virtio == VirtioDevice::qsd) {
+        const std::string stem = "qsd-" + std::to_string(index);
+        qsd.emplace(image, session.run().path() / (stem + ".sock"),
+                    session.run().path() / (stem + ".log"));
+        spec += ",vhost-user=" + qsd->socket().string();
+    } else {
+        spec += ",target=" + image;
+    }
+    const toolstack::VirtioDiskPaths disk =
+        virtio_block_attach(session, job.domain, toolstack::parse_disk_spec(spec));
+    BenchRow row{path, {}, {}, {}, {}};
+    const auto status = toolstack::read_virtio_disk_status(session.xenstore(), disk);
+    row.features = {{"transport", status.transport()}, {"queues", status.num_queues.value_or("1")}};
+    IoOutcome outcome;
+    try {
+        outcome = run_io(session, job);
+    } catch (...) {
+        (void)toolstack::detach_virtio_disk(session.xenstore(), session.run(), disk, true,
+                                            std::chrono::seconds(10));
+        throw;
+    }
+    (void)toolstack::detach_virtio_disk(session.xenstore(), session.run(), disk, false,
+                                        std::chrono::seconds(10));
+    row.error = outcome.error;
+    row.result = outcome.result;
+    row.counts = outcome.counts;
+    return row;
+}
+
 }  // namespace
 
 nlohmann::json bench_row_json(const BenchRow& row, const BenchRow* local) {
@@ -151,9 +190,9 @@ std::string render_bench_table(const std::vector<BenchRow>& rows) {
                    per(c.data_copies)});
     }
     return table.render() + failures +
-           "per blkif request: grant maps, unmaps, copies (hypercall slots), hypercalls, "
-           "notifications to the backend and to the frontend, data copies (segments through "
-           "persistent pages)\n";
+           "per request (blkif, or virtio-blk on the virtio paths): grant maps, unmaps, copies "
+           "(hypercall slots), hypercalls, notifications to the backend and to the frontend, data "
+           "copies (segments through persistent pages)\n";
 }
 
 int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::ostream& out,
@@ -190,7 +229,8 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             const BenchPath& path = paths[i];
             // Each path a disk of its own (xvda, xvdb, ...), as a guest
             // would see several disks attached one after another.
-            job.vdev = "xvd" + std::string(1, static_cast<char>('a' + i));
+            job.vdev = std::string(path.virtio == VirtioDevice::none ? "xvd" : "vd") +
+                       std::string(1, static_cast<char>('a' + i));
             session.print(fmt::format("{}: {} {} iodepth {}{}\n", path.name, job.rw, job.bs,
                                       job.iodepth,
                                       path.features.empty() ? "" : " (" + path.features + ")"));
@@ -199,7 +239,9 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
                 rows.push_back({path, outcome.result, outcome.counts, {}, outcome.error});
             } else {
                 try {
-                    rows.push_back(run_xen_path(session, path, image, job));
+                    rows.push_back(path.virtio == VirtioDevice::none
+                                       ? run_xen_path(session, path, image, job)
+                                       : run_virtio_path(session, path, image, job, i));
                 } catch (const CommandError& e) {
                     // The path could not even connect: the others still run.
                     rows.push_back({path, {}, {}, {}, e.what()});

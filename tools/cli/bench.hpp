@@ -1,9 +1,10 @@
 // `pvsim bench --paths LIST [job options of pvsim io] [--filename IMAGE]
 // [--json FILE]` (DESIGN.md §10): one job run over several I/O paths
 // (bench_paths.hpp) side by side, in one fresh run, on one image, each path
-// a Xen vbd attached with its feature items (or the storage alone, `local`),
+// a Xen vbd attached with its feature items, a virtio-blk disk (on pvsim's
+// vhost-user-blk device or qemu-storage-daemon's), or the storage alone,
 // and a table of what each path gives: IOPS, bandwidth, completion latency
-// percentiles, and per blkif request the grant maps, unmaps and copies,
+// percentiles, and per request the grant maps, unmaps and copies,
 // hypercalls, notifications each way and data copies; each row's ratio to
 // `local` when that is in the list. A benchmark, not a test: the figures
 // are the machine's.

@@ -40,6 +40,8 @@ const std::map<std::string, BenchPath, std::less<>>& named_paths() {
         {"xen-mq", {"xen-mq", false, with("queues=2")}},
         {"xen-copy", {"xen-copy", false, with("grant-mode=copy")}},
         {"xen-all", {"xen-all", false, ""}},
+        {"virtio", {"virtio", false, "", VirtioDevice::pvsim}},
+        {"virtio-qsd", {"virtio-qsd", false, "", VirtioDevice::qsd}},
     };
     return paths;
 }
@@ -91,7 +93,7 @@ std::vector<BenchPath> parse_bench_paths(std::string_view list) {
                         [&](const BenchPath& earlier) { return earlier.name == path.name; })) {
             throw ParseError("bench: path \"" + path.name + "\" given twice");
         }
-        if (path.local) {
+        if (path.local || path.virtio != VirtioDevice::none) {
             continue;
         }
         // The disk itself is the bench's: a path gives blkif feature items

@@ -1,6 +1,6 @@
 // The paths `pvsim bench` compares (DESIGN.md §10): named I/O paths from a
-// guest's block API to the storage, so that the next transports (virtio)
-// add names here rather than options.
+// guest's block API to the storage, each transport adding names here rather
+// than options.
 //   local           the same job on the storage's io_uring engine in one
 //                   process, no hypervisor: what the storage can do
 //   xen             a Xen vbd with every blkif feature off: grants mapped
@@ -13,6 +13,12 @@
 //   xen-copy        xen with the backend in grant-copy mode
 //   xen-all         a Xen vbd with Linux's defaults at both ends
 //   xen:ITEMS       a Xen vbd with these DISKSPEC feature items
+//   virtio          a virtio-blk disk served by pvsim's vhost-user-blk
+//                   device (pvsim-backend) on the same image: no grants,
+//                   the guest's memory shared by fd (DESIGN.md §6)
+//   virtio-qsd      the same driver against qemu-storage-daemon's
+//                   vhost-user-blk export of the same image, started by the
+//                   bench and stopped after the path
 // A list is comma-separated; the items of a `xen:` path run on to the next
 // name, so `xen:persistent=on,queues=2,local` is two paths.
 #pragma once
@@ -23,10 +29,14 @@
 
 namespace pvsim::tools::cli {
 
+// Which vhost-user-blk device serves a virtio path.
+enum class VirtioDevice { none, pvsim, qsd };
+
 struct BenchPath {
     std::string name;      // as given ("xen-mq", "xen:queues=2")
     bool local = false;    // no Xen: the storage in-process
     std::string features;  // DISKSPEC feature items for a xen path ("" for Linux's defaults)
+    VirtioDevice virtio = VirtioDevice::none;  // a virtio-blk disk instead of a vbd
 };
 
 // Throws ParseError naming an unknown path (and listing the known ones), an

@@ -20,8 +20,12 @@ namespace {
 
 using xen::XenbusState;
 
-// The target must exist, be a regular file or a block device, and allow
-// the access asked for, checked as the backend (same user here) will open it.
+std::string end_state(const std::optional<XenbusState>& state) {
+    return state ? std::string(xen::name(*state)) : "gone";
+}
+
+}  // namespace
+
 std::string checked_target(const toolstack::DiskSpec& spec) {
     const std::filesystem::path target = std::filesystem::absolute(spec.target);
     struct stat st {};
@@ -40,18 +44,12 @@ std::string checked_target(const toolstack::DiskSpec& spec) {
     return target.string();
 }
 
-std::string end_state(const std::optional<XenbusState>& state) {
-    return state ? std::string(xen::name(*state)) : "gone";
-}
-
-}  // namespace
-
 toolstack::VbdPaths block_attach(Session& session, const std::string& domain_name,
                                  const toolstack::DiskSpec& spec,
                                  std::chrono::milliseconds timeout) {
     if (spec.specification != "xen") {
         throw CommandError("specification=" + spec.specification +
-                           ": not supported yet (pvsim serves specification=xen)");
+                           ": a virtio disk is attached by virtio_block_attach");
     }
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), domain_name);
     if (domain.domid == 0) {

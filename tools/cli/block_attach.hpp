@@ -14,6 +14,12 @@
 
 namespace pvsim::tools::cli {
 
+// The target must exist, be a regular file or a block device, and allow
+// the access asked for, checked as the backend (same user here) will open
+// it; returns its absolute path. Throws CommandError naming what is wrong.
+std::string checked_target(const toolstack::DiskSpec& spec);
+
+// A Xen vbd (specification=xen; virtio_attach.hpp has virtio's).
 // Returns once frontend and backend are Connected. Throws CommandError with
 // the ends' error text (after removing what it wrote) otherwise.
 toolstack::VbdPaths block_attach(Session& session, const std::string& domain_name,

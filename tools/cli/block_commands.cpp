@@ -7,10 +7,12 @@
 #include "tools/cli/command.hpp"
 #include "tools/cli/table.hpp"
 #include "tools/cli/validators.hpp"
+#include "tools/cli/virtio_attach.hpp"
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guests.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
@@ -29,6 +31,23 @@ struct DetachOptions {
 
 void block_detach(Session& session, const DetachOptions& options) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), options.name);
+    if (toolstack::is_virtio_vdev(options.vdev)) {
+        const auto disk =
+            toolstack::find_virtio_disk(session.xenstore(), domain.domid, options.vdev);
+        if (!disk) {
+            throw CommandError(domain.name + " has no vdev " + options.vdev +
+                               " (see `pvsim block-list " + domain.name + "`)");
+        }
+        // The guest closes its queues first; the device goes after.
+        const std::string outcome = toolstack::detach_virtio_disk(
+            session.xenstore(), session.run(), *disk, options.force, std::chrono::seconds(10));
+        if (outcome != "detached" && !options.force) {
+            throw CommandError("detaching " + options.vdev + " of " + domain.name +
+                               ": the guest did not close it within 10000 ms; the device was "
+                               "removed anyway");
+        }
+        return;
+    }
     const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
     try {
         toolstack::detach_vbd(session.xenstore(), paths, {std::chrono::seconds(10), options.force});
@@ -40,7 +59,8 @@ void block_detach(Session& session, const DetachOptions& options) {
 void block_list(Session& session, const std::string& name, bool json) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), name);
     nlohmann::json vbds = nlohmann::json::array();
-    Table table({"Vdev", ">BE", "Target", "Access", "Frontend", "Backend", "Features"});
+    Table table(
+        {"Vdev", ">BE", "Transport", "Target", "Access", "Frontend", "Backend", "Features"});
     for (const auto& paths : toolstack::list_vbds(session.xenstore(), domain.domid)) {
         const toolstack::VbdStatus status = toolstack::read_vbd_status(session.xenstore(), paths);
         vbds.push_back(status.to_json());
@@ -53,9 +73,20 @@ void block_list(Session& session, const std::string& name, bool json) {
             features += (features.empty() ? "" : ",") + feature +
                         (value == "1" ? std::string() : "=" + value);
         }
-        table.add({status.vdev, std::to_string(paths.backend_domid), status.target, status.access,
-                   state_name(status.frontend_state), state_name(status.backend_state),
-                   features.empty() ? "-" : features});
+        table.add({status.vdev, std::to_string(paths.backend_domid), "xen", status.target,
+                   status.access, state_name(status.frontend_state),
+                   state_name(status.backend_state), features.empty() ? "-" : features});
+    }
+    // virtio disks: no xenbus states; the device's hotplug-status stands
+    // for the back end (an external device has none here).
+    for (const auto& disk : toolstack::list_virtio_disks(session.xenstore(), domain.domid)) {
+        const toolstack::VirtioDiskStatus status =
+            toolstack::read_virtio_disk_status(session.xenstore(), disk);
+        vbds.push_back(status.to_json());
+        table.add({status.vdev, status.external() ? "-" : std::to_string(disk.backend_domid),
+                   status.transport(), status.target.empty() ? "-" : status.target, status.access,
+                   "-", status.external() ? "-" : status.hotplug_status.value_or("-"),
+                   status.num_queues ? "queues=" + *status.num_queues : "-"});
     }
     session.print(json ? vbds.dump(2) + "\n" : table.render());
 }
@@ -72,14 +103,19 @@ void add_block_commands(CLI::App& app, Selected& selected) {
         ->check(disk_spec_validator());
     attach_cmd->callback([&selected, attach] {
         selected = [attach](Session& session) {
-            block_attach(session, attach->first, toolstack::parse_disk_spec(attach->second));
+            const toolstack::DiskSpec spec = toolstack::parse_disk_spec(attach->second);
+            if (spec.specification == "virtio") {
+                virtio_block_attach(session, attach->first, spec);
+            } else {
+                block_attach(session, attach->first, spec);
+            }
         };
     });
 
     auto detach = std::make_shared<DetachOptions>();
     CLI::App* detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a guest");
     detach_cmd->add_option("NAME", detach->name, "The guest")->required();
-    detach_cmd->add_option("VDEV", detach->vdev, "Its vdev (xvda)")
+    detach_cmd->add_option("VDEV", detach->vdev, "Its vdev (xvda, or vda for a virtio disk)")
         ->required()
         ->check(vdev_validator());
     detach_cmd->add_flag("--force", detach->force,

@@ -10,6 +10,7 @@
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 nlohmann::json job_json(const IoOptions& options) {
@@ -43,7 +44,8 @@ void io(Session& session, const IoOptions& options) {
     if (options.json) {
         session.print(io_json(options, outcome).dump(2) + "\n");
     } else {
-        session.print(render_io_table(outcome.result, outcome.counts));
+        session.print(render_io_table(outcome.result, outcome.counts,
+                                      outcome.transport == "virtio" ? "virtio-blk" : "blkif"));
     }
     if (!outcome.error.empty()) {
         throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
@@ -52,28 +54,66 @@ void io(Session& session, const IoOptions& options) {
 
 }  // namespace
 
-IoOutcome run_io(Session& session, const IoOptions& options) {
-    const toolstack::DomainRecord domain =
-        toolstack::find_domain(session.control(), options.domain);
-    const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
+namespace {
+
+// The disk a job runs on: a vbd, or a virtio disk by its vd name.
+struct IoDisk {
+    std::uint32_t devid = 0;
+    xen::DomId backend_domid = 0;  // whose hypercalls count besides the guest's
+    std::string transport;         // "xen" | "virtio"
+};
+
+IoDisk find_io_disk(Session& session, const toolstack::DomainRecord& domain,
+                    const std::string& vdev) {
+    if (toolstack::is_virtio_vdev(vdev)) {
+        const auto disk = toolstack::find_virtio_disk(session.xenstore(), domain.domid, vdev);
+        if (!disk) {
+            throw CommandError(domain.name + " has no vdev " + vdev + " (see `pvsim block-list " +
+                               domain.name + "`)");
+        }
+        const auto status = toolstack::read_virtio_disk_status(session.xenstore(), *disk);
+        if (status.error) {
+            throw CommandError(vdev + " of " + domain.name + ": the device failed: " +
+                               *status.error + " (block-detach it, then attach it again)");
+        }
+        // An external device (qemu-storage-daemon) is no domain: the
+        // guest's own counts are all there is.
+        return {disk->devid, status.external() ? domain.domid : disk->backend_domid, "virtio"};
+    }
+    const auto paths = toolstack::require_vbd(session.xenstore(), domain, vdev);
     // A device whose ends have closed (unplugged, or detached under a
     // workload) stays so until the toolstack removes it: no use waiting.
     const auto status = toolstack::read_vbd_status(session.xenstore(), paths);
     for (const auto& end : {status.frontend_state, status.backend_state}) {
         if (end == xen::XenbusState::closing || end == xen::XenbusState::closed) {
-            throw CommandError(options.vdev + " of " + domain.name + " is " +
-                               std::string(xen::name(*end)) +
+            throw CommandError(vdev + " of " + domain.name + " is " + std::string(xen::name(*end)) +
                                " (block-detach it, then attach it again)");
         }
     }
+    return {paths.devid, paths.backend_domid, "xen"};
+}
+
+}  // namespace
+
+IoOutcome run_io(Session& session, const IoOptions& options) {
+    const toolstack::DomainRecord domain =
+        toolstack::find_domain(session.control(), options.domain);
+    const IoDisk disk = find_io_disk(session, domain, options.vdev);
     toolstack::GuestAgent agent(session.run(), domain.domid);
-    (void)agent.request({{"op", "wait-device"}, {"devid", paths.devid}, {"timeout_ms", 10000}});
+    (void)agent.request({{"op", "wait-device"},
+                         {"transport", disk.transport},
+                         {"devid", disk.devid},
+                         {"timeout_ms", 10000}});
 
     const nlohmann::json before = session.control().stats();
     ProgressLine progress(session, options.progress && !options.json);
     double last_seconds = 0, last_ios = 0;
     const nlohmann::json reply = agent.stream(
-        {{"op", "io"}, {"devid", paths.devid}, {"job", job_json(options)}, {"progress_ms", 500}},
+        {{"op", "io"},
+         {"transport", disk.transport},
+         {"devid", disk.devid},
+         {"job", job_json(options)},
+         {"progress_ms", 500}},
         [&](const nlohmann::json& p) {
             // The IOPS of the last interval: what the run does now.
             const double seconds = p.value("elapsed_ns", 0.0) / 1e9;
@@ -90,6 +130,7 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
     const nlohmann::json after = session.control().stats();
 
     IoOutcome outcome;
+    outcome.transport = disk.transport;
     outcome.error = reply.value("ok", false) ? "" : reply.value("error", std::string("failed"));
     if (!reply.contains("result")) {
         throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
@@ -97,7 +138,7 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
     outcome.result = reply.at("result");
     outcome.counts =
         IoCounts::measure(outcome.result, reply.value("frontend", nlohmann::json::object()), before,
-                          after, domain.domid, paths.backend_domid);
+                          after, domain.domid, disk.backend_domid);
     return outcome;
 }
 
@@ -105,7 +146,7 @@ nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome) {
     nlohmann::json out = outcome.result;
     out["pvsim"] = {{"domain", options.domain},
                     {"vdev", options.vdev},
-                    {"transport", "xen"},
+                    {"transport", outcome.transport},
                     {"counts", outcome.counts.to_json()}};
     if (!outcome.error.empty()) {
         out["pvsim"]["error"] = outcome.error;
@@ -159,7 +200,9 @@ void add_io_command(CLI::App& app, Selected& selected) {
     CLI::App* cmd = app.add_subcommand(
         "io", "Run a workload in the guest on one of its disks (fio's options and meanings)");
     cmd->add_option("NAME", options->domain, "The guest")->required();
-    cmd->add_option("VDEV", options->vdev, "Its disk (xvda)")->required()->check(vdev_validator());
+    cmd->add_option("VDEV", options->vdev, "Its disk (xvda, or vda for a virtio disk)")
+        ->required()
+        ->check(vdev_validator());
     add_job_options(cmd, options);
     cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
     cmd->callback([&selected, options] {

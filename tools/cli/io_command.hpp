@@ -38,7 +38,8 @@ struct IoOptions {
 struct IoOutcome {
     nlohmann::json result;  // fio's shape (jobs[]...)
     IoCounts counts;
-    std::string error;  // empty when the job passed
+    std::string error;              // empty when the job passed
+    std::string transport = "xen";  // "xen" | "virtio"
 };
 
 // Runs the job and returns what it did; throws CommandError when it could

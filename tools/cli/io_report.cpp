@@ -153,7 +153,8 @@ std::string format_latency(double ns) {
     return fmt::format("{:.0f}ns", ns);
 }
 
-std::string render_io_table(const nlohmann::json& result, const IoCounts& counts) {
+std::string render_io_table(const nlohmann::json& result, const IoCounts& counts,
+                            std::string_view request_kind) {
     Table table({"Job", "Dir", ">IOPS", ">BW", ">p50", ">p90", ">p99", ">p99.9", ">max"});
     std::string verify;
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
@@ -182,10 +183,10 @@ std::string render_io_table(const nlohmann::json& result, const IoCounts& counts
     const std::uint64_t requests = counts.requests;
     return table.render() + verify +
            fmt::format(
-               "per request ({} blkif requests for {} I/Os, {} indirect): notifications {:.3f} "
+               "per request ({} {} requests for {} I/Os, {} indirect): notifications {:.3f} "
                "to backend, {:.3f} to frontend; hypercalls {:.2f}; grant maps {:.2f}, unmaps "
                "{:.2f}, copies {:.2f} (grant ops {:.2f}); data copies {:.2f}\n",
-               requests, counts.ios, counts.indirect_requests,
+               requests, request_kind, counts.ios, counts.indirect_requests,
                per(counts.notifications_to_backend, requests),
                per(counts.notifications_to_frontend, requests), per(counts.hypercalls, requests),
                per(counts.grant_maps, requests), per(counts.grant_unmaps, requests),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -44,7 +45,9 @@ struct IoCounts {
 // fio-like human summary: one row per job and direction with IOPS,
 // bandwidth and completion-latency percentiles, then verify and the
 // per-request counts.
-std::string render_io_table(const nlohmann::json& result, const IoCounts& counts);
+// `request_kind` names the transport's requests ("blkif", "virtio-blk").
+std::string render_io_table(const nlohmann::json& result, const IoCounts& counts,
+                            std::string_view request_kind = "blkif");
 
 // "12.3k", "45.6 MiB/s", "38.2us" style formatting for the table.
 std::string format_rate(double per_second);

@@ -7,6 +7,7 @@
 #include "common/xen/xenbus.hpp"
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/vbd.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
@@ -41,7 +42,11 @@ CLI::Validator disk_spec_validator() {
 }
 
 CLI::Validator vdev_validator() {
-    return parsing_with("VDEV", [](const std::string& v) { (void)xen::vdev_number(v); });
+    return parsing_with("VDEV", [](const std::string& v) {
+        if (!toolstack::is_virtio_vdev(v)) {
+            (void)xen::vdev_number(v);
+        }
+    });
 }
 
 CLI::Validator xenbus_state_validator() {

@@ -8,6 +8,7 @@
 
 #include "common/units.hpp"
 #include "common/xen/blkif.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -92,6 +93,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
          }},
         {"direct", [](DiskSpec& d, auto k, auto v) { d.direct = flag(k, v); }},
         {"poll-us", [](DiskSpec& d, auto k, auto v) { d.poll_us = number(k, v, 0, 1000000); }},
+        {"vhost-user", [](DiskSpec& d, auto, auto v) { d.vhost_user = std::string(v); }},
     };
     return table;
 }
@@ -195,6 +197,37 @@ std::size_t target_end(std::string_view text) {
     return text.size();
 }
 
+// specification=virtio: what a virtio disk can be given (disk_spec.hpp).
+void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_keys) {
+    for (const std::string& key : feature_keys) {
+        if (key != "queues") {
+            throw ParseError("DISKSPEC: " + key +
+                             "= is a Xen blkif feature; specification=virtio takes queues=, "
+                             "poll-us=, direct=, access= and vhost-user=");
+        }
+    }
+    if (spec.cdrom) {
+        throw ParseError("DISKSPEC: devtype=cdrom: not with specification=virtio");
+    }
+    if (spec.vhost_user && !spec.target.empty()) {
+        throw ParseError("DISKSPEC: target= and vhost-user= together: the device at " +
+                         *spec.vhost_user + " serves its own image; give one of them");
+    }
+    if (spec.vhost_user && spec.direct) {
+        throw ParseError("DISKSPEC: direct= applies to pvsim's device, not to vhost-user=" +
+                         *spec.vhost_user);
+    }
+    if (!spec.vhost_user && spec.target.empty()) {
+        throw ParseError(
+            "DISKSPEC: no target (target=PATH, or vhost-user=SOCK for a running "
+            "vhost-user-blk device)");
+    }
+    if (!spec.vdev.empty() && !is_virtio_vdev(spec.vdev)) {
+        throw ParseError("DISKSPEC: vdev=" + spec.vdev +
+                         ": a virtio disk is named vd and letters (vda, vdb, ...)");
+    }
+}
+
 }  // namespace
 
 DiskSpec parse_disk_spec(std::string_view text) {
@@ -204,6 +237,8 @@ DiskSpec parse_disk_spec(std::string_view text) {
     std::size_t positional = 0;
     // Unprefixed feature keys, which a prefixed one overrides for its end.
     BlkifFeatureSettings both_ends;
+    // The feature keys given, as written (specification=virtio takes few).
+    std::vector<std::string> feature_keys;
     auto apply = [&](std::string_view key, std::string_view value) {
         const auto setter = setters().find(key);
         const auto feature = setter == setters().end() ? feature_key(key) : std::nullopt;
@@ -219,6 +254,9 @@ DiskSpec parse_disk_spec(std::string_view text) {
         }
         if (!seen.insert(std::string(key)).second) {
             throw ParseError("DISKSPEC: " + quoted(key) + " given twice");
+        }
+        if (feature) {
+            feature_keys.emplace_back(key);
         }
         if (!feature) {
             setter->second(spec, key, value);
@@ -263,11 +301,20 @@ DiskSpec parse_disk_spec(std::string_view text) {
             apply(kPositional[positional++], item);
         }
     }
-    if (spec.target.empty()) {
+    if (spec.specification == "virtio") {
+        check_virtio(spec, feature_keys);
+    } else if (spec.vhost_user) {
+        throw ParseError("DISKSPEC: vhost-user=" + *spec.vhost_user +
+                         ": only with specification=virtio");
+    } else if (spec.target.empty()) {
         throw ParseError("DISKSPEC: no target (target=PATH)");
+    } else if (is_virtio_vdev(spec.vdev)) {
+        throw ParseError("DISKSPEC: vdev=" + spec.vdev +
+                         " names a virtio disk: add specification=virtio, or name a vbd (xvda)");
     }
     if (spec.vdev.empty()) {
-        throw ParseError("DISKSPEC: no vdev (vdev=xvda)");
+        throw ParseError(spec.specification == "virtio" ? "DISKSPEC: no vdev (vdev=vda)"
+                                                        : "DISKSPEC: no vdev (vdev=xvda)");
     }
     if (spec.cdrom) {
         spec.readonly = true;

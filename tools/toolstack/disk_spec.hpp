@@ -13,6 +13,10 @@
 //   devtype=cdrom                  a read-only removable cdrom
 //   backend=DOMAIN                 name or domid of the backend domain (dom0)
 //   specification=xen|virtio       the transport (default xen)
+//   vhost-user=SOCK                pvsim: with specification=virtio, the
+//                                  socket of a vhost-user-blk device already
+//                                  listening (qemu-storage-daemon's export)
+//                                  instead of pvsim's device on a target
 //   direct=0|1                     pvsim: O_DIRECT on the backing store
 //   poll-us=N                      pvsim: both ends' polling window (µs, 0 off)
 // and pvsim's blkif feature keys (flags take on|off|1|0), each an end's
@@ -53,6 +57,7 @@ struct DiskSpec {
     std::string specification = "xen";
     std::optional<bool> direct;
     std::optional<std::uint32_t> poll_us;
+    std::optional<std::string> vhost_user;  // an existing device's socket (virtio)
 
     // The blkif features asked of each end (unset: the end's default).
     BlkifFeatureSettings frontend_features;

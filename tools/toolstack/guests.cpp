@@ -8,6 +8,7 @@
 #include "common/xen/grant_table.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -72,6 +73,9 @@ void destroy_guest(const RunDir& run, hypervisor::ControlClient& control,
         if (report) {
             report(paths, outcome);
         }
+    }
+    for (const VirtioDiskPaths& disk : list_virtio_disks(xenstore, domain.domid)) {
+        (void)detach_virtio_disk(xenstore, run, disk, false, timeout);
     }
     control.destroy(domain.domid);
     forget_domain(xenstore, domain.domid);

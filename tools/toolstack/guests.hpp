@@ -37,8 +37,8 @@ DomainRecord create_guest(const RunDir& run, const Programs& programs,
 // Called with each vbd as it is detached ("xvda": detached / forced).
 using DetachReport = std::function<void(const VbdPaths&, const std::string& outcome)>;
 
-// Detaches every vbd of the guest (orderly, within `timeout` each, forced
-// after), destroys the domain and forgets it in xenstore.
+// Detaches every vbd and virtio disk of the guest (orderly, within
+// `timeout` each, forced after), destroys the domain and forgets it in xenstore.
 void destroy_guest(const RunDir& run, hypervisor::ControlClient& control,
                    xenstore::client::Client& xenstore, const DomainRecord& domain,
                    std::chrono::milliseconds timeout = std::chrono::seconds(10),

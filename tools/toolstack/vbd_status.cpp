@@ -7,6 +7,7 @@
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/vbd_interface.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -98,6 +99,9 @@ std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId d
 
 std::optional<VbdPaths> find_vbd(xenstore::client::Client& xenstore, xen::DomId domid,
                                  std::string_view vdev) {
+    if (is_virtio_vdev(vdev)) {
+        return std::nullopt;  // a virtio disk's name (virtio_disk.hpp)
+    }
     const std::uint32_t devid = xen::vdev_number(vdev);
     for (const VbdPaths& paths : list_vbds(xenstore, domid)) {
         if (paths.devid == devid) {

@@ -89,7 +89,8 @@ TEST_F(CliBlockTest, BadInputIsRefusedAndChangesNothing) {
     refused({"block-attach", "g", "target=" + image_.string()}, "no vdev");
     refused({"block-attach", "g", spec("vdev=xvd1")}, "xvd1");
     refused({"block-attach", "g", spec("vdev=xvdb,format=qcow2")}, "format=qcow2");
-    refused({"block-attach", "g", spec("vdev=xvdb,specification=virtio")}, "not supported yet");
+    refused({"block-attach", "g", spec("vdev=xvdb,specification=virtio")},
+            "a virtio disk is named vd");
     refused({"block-attach", "g", spec("vdev=xvdb,ring-page-order=9")}, "ring-page-order=9");
     refused({"block-attach", "g", spec("vdev=xvdb,backend-max-indirect-segments=512")},
             "backend-max-indirect-segments=512");

@@ -65,9 +65,23 @@ TEST(BenchPaths, XenItemsRunOnToTheNextName) {
     EXPECT_EQ(paths[2].name, "xen");
 }
 
+TEST(BenchPaths, VirtioPathsNameTheirDevice) {
+    const auto paths = parse_bench_paths("virtio,xen:queues=2,virtio-qsd");
+    ASSERT_EQ(paths.size(), 3u);
+    EXPECT_EQ(paths[0].name, "virtio");
+    EXPECT_EQ(paths[0].virtio, VirtioDevice::pvsim);
+    EXPECT_FALSE(paths[0].local);
+    EXPECT_EQ(paths[1].virtio, VirtioDevice::none);
+    EXPECT_EQ(paths[1].features, "queues=2");
+    EXPECT_EQ(paths[2].name, "virtio-qsd");
+    EXPECT_EQ(paths[2].virtio, VirtioDevice::qsd);
+    EXPECT_NE(error_of("virtio,virtio").find("\"virtio\" given twice"), std::string::npos);
+}
+
 TEST(BenchPaths, BadListsAreParseErrors) {
-    EXPECT_NE(error_of("xen,warp").find("unknown path \"warp\"; paths: local, xen"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of("xen,warp").find("unknown path \"warp\"; paths: local, virtio, virtio-qsd, xen"),
+        std::string::npos);
     EXPECT_NE(error_of("").find("no path given"), std::string::npos);
     EXPECT_NE(error_of("xen-mq,xen-mq").find("\"xen-mq\" given twice"), std::string::npos);
     EXPECT_NE(error_of("queues=2").find("unknown path \"queues=2\""), std::string::npos);

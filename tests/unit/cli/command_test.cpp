@@ -137,7 +137,7 @@ TEST(ParseCommand, BadValuesAreRefusedWhileParsing) {
         {"block-attach", "g", "foo=1"},
         {"block-attach", "g", "target=/a.img"},
         {"block-attach", "g"},
-        {"block-detach", "g", "vda"},
+        {"block-detach", "g", "vda1"},
         {"io", "g", "xvda", "--bs", "4q"},
         {"io", "g", "xvda", "--rw", "sideways"},
         {"io", "g", "xvda", "--iodepth", "0"},

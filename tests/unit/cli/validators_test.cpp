@@ -68,10 +68,11 @@ TEST(Validators, DiskSpec) {
 }
 
 TEST(Validators, Vdev) {
-    for (const char* good : {"xvda", "xvdb3", "hdc", "sda1", "51712", "d1p2"}) {
+    // vbd names, and virtio disk names (vda).
+    for (const char* good : {"xvda", "xvdb3", "hdc", "sda1", "51712", "d1p2", "vda", "vdab"}) {
         EXPECT_EQ(verdict(vdev_validator(), good), "") << good;
     }
-    for (const char* bad : {"", "xvd", "vda", "xvdA"}) {
+    for (const char* bad : {"", "xvd", "vda1", "xvdA"}) {
         const std::string message = verdict(vdev_validator(), bad);
         EXPECT_EQ(message,
                   parser_message([](const std::string& t) { return xen::vdev_number(t); }, bad));

@@ -10,6 +10,7 @@
 
 #include "common/units.hpp"
 #include "tools/toolstack/disk_spec.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -179,7 +180,7 @@ TEST(DiskSpec, Discard) {
 
 TEST(DiskSpec, OtherKeys) {
     const DiskSpec spec = parse_disk_spec(
-        "target=/a.img,vdev=xvda,backend=driver-dom,specification=virtio,direct=1,poll-us=50");
+        "target=/a.img,vdev=vda,backend=driver-dom,specification=virtio,direct=1,poll-us=50");
     EXPECT_EQ(spec.backend, "driver-dom");
     EXPECT_EQ(spec.specification, "virtio");
     EXPECT_EQ(spec.direct, true);
@@ -346,6 +347,61 @@ TEST(DiskSpec, EveryErrorIsAParseErrorWithDiskspecInIt) {
     for (const char* bad : {"", "vdev=xvda", "target=/a", "/a,raw,xvda,rw,x", "a=b",
                             "target=/a,vdev=xvda,format=qcow2", "target=/a,vdev=xvda,queues=0"}) {
         EXPECT_TRUE(contains(error_of(bad), "DISKSPEC: ")) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace pvsim::tools::toolstack
+
+namespace pvsim::tools::toolstack {
+namespace {
+
+TEST(DiskSpec, VirtioTakesATargetOrAVhostUserSocketAndQueues) {
+    const DiskSpec own = parse_disk_spec("target=/a.img,vdev=vdb,specification=virtio,queues=4");
+    EXPECT_EQ(own.specification, "virtio");
+    EXPECT_EQ(own.vdev, "vdb");
+    EXPECT_EQ(own.target, "/a.img");
+    EXPECT_FALSE(own.vhost_user);
+    EXPECT_EQ(own.frontend_features.max_queues, 4u);
+    const DiskSpec external = parse_disk_spec("vdev=vda,specification=virtio,vhost-user=/q.sock");
+    EXPECT_EQ(external.vhost_user, "/q.sock");
+    EXPECT_TRUE(external.target.empty());
+    // The order of the keys does not matter.
+    EXPECT_EQ(parse_disk_spec("vhost-user=/q.sock,vdev=vda,specification=virtio").vhost_user,
+              "/q.sock");
+}
+
+TEST(DiskSpec, VirtioRefusesWhatOnlyXenHas) {
+    for (const char* key :
+         {"persistent=on", "max-indirect-segments=8", "ring-page-order=1", "discard=on",
+          "flush=off", "barrier=off", "grant-mode=copy", "frontend-queues=2", "backend-queues=2"}) {
+        const std::string error =
+            error_of(std::string("target=/a.img,vdev=vda,specification=virtio,") + key);
+        EXPECT_TRUE(contains(error, "Xen blkif feature")) << key << ": " << error;
+    }
+    EXPECT_TRUE(contains(error_of("target=/a.iso,vdev=vda,specification=virtio,devtype=cdrom"),
+                         "devtype=cdrom"));
+    EXPECT_TRUE(contains(error_of("vdev=vda,specification=virtio"), "no target"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda,specification=virtio,vhost-user=/q"),
+                         "give one of them"));
+    EXPECT_TRUE(
+        contains(error_of("vdev=vda,specification=virtio,vhost-user=/q,direct=1"), "direct="));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,specification=virtio"),
+                         "a virtio disk is named vd"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,vhost-user=/q"),
+                         "only with specification=virtio"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda"), "add specification=virtio"));
+}
+
+TEST(VirtioDisk, NamesNumberAsLinuxNamesVirtioDisks) {
+    EXPECT_EQ(virtio_devid("vda"), 0u);
+    EXPECT_EQ(virtio_devid("vdb"), 1u);
+    EXPECT_EQ(virtio_devid("vdz"), 25u);
+    EXPECT_EQ(virtio_devid("vdaa"), 26u);
+    EXPECT_EQ(virtio_devid("vdba"), 52u);
+    for (const char* bad : {"vd", "xvda", "vda1", "vdA", "sda", ""}) {
+        EXPECT_FALSE(is_virtio_vdev(bad)) << bad;
+        EXPECT_THROW((void)virtio_devid(bad), ParseError) << bad;
     }
 }
 

@@ -1,0 +1,128 @@
+#include "tools/cli/qsd_device.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "common/os/unique_fd.hpp"
+#include "tools/cli/session.hpp"
+
+namespace pvsim::tools::cli {
+namespace {
+
+constexpr const char* kProgram = "qemu-storage-daemon";
+
+std::string tail_of(const std::filesystem::path& log) {
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string all = text.str();
+    return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
+}
+
+// Whether the child `pid` has ended (and is reaped). The CLI may ignore
+// SIGCHLD (the kernel then reaps its children itself: ECHILD here).
+bool ended(pid_t pid) {
+    int status = 0;
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    return reaped == pid || (reaped < 0 && errno == ECHILD);
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> find_qemu_storage_daemon() {
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
+    while (!dirs.empty()) {
+        const std::size_t colon = dirs.find(':');
+        const std::string_view dir = dirs.substr(0, colon);
+        dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+        const std::filesystem::path candidate =
+            std::filesystem::path(dir.empty() ? "." : dir) / kProgram;
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
+
+QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::path& socket,
+                     const std::filesystem::path& log)
+    : socket_(socket) {
+    const auto program = find_qemu_storage_daemon();
+    if (!program) {
+        throw CommandError(std::string(kProgram) +
+                           " is not installed (it is in the package qemu-system-common)");
+    }
+    std::error_code ignored;
+    std::filesystem::remove(socket_, ignored);
+    // discard=unmap: QEMU's block layer drops discards unless the nodes
+    // are opened with it (bdrv_co_pdiscard), as pvsim's device punches holes.
+    const std::vector<std::string> args = {
+        "--blockdev",
+        "driver=file,node-name=file0,discard=unmap,filename=" + image.string(),
+        "--blockdev",
+        "driver=raw,node-name=disk0,discard=unmap,file=file0",
+        "--export",
+        "type=vhost-user-blk,id=exp0,node-name=disk0,writable=on,addr.type=unix,addr.path=" +
+            socket_.string()};
+    os::UniqueFd out(::open(log.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
+    if (!out) {
+        os::throw_system_error("create " + log.string());
+    }
+    os::SpawnOptions spawn;
+    spawn.fds = {{out.get(), 1}, {out.get(), 2}};
+    // Owned by pid from here: reaped by whoever SIGCHLD's disposition says.
+    pid_ = os::ChildProcess::spawn(*program, args, spawn).release();
+    // The export listens once its socket exists.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::filesystem::exists(socket_)) {
+        if (ended(pid_)) {
+            pid_ = -1;
+            throw CommandError(std::string(kProgram) + " exited at start: " + tail_of(log));
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            stop();
+            throw CommandError(std::string(kProgram) + " did not create " + socket_.string() +
+                               " within 30 s: " + tail_of(log));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+QsdDevice::~QsdDevice() {
+    stop();
+    std::error_code ignored;
+    std::filesystem::remove(socket_, ignored);
+}
+
+void QsdDevice::stop() noexcept {
+    if (pid_ <= 0) {
+        return;
+    }
+    // SIGTERM lets it close the image; one that does not go in 5 s is killed.
+    ::kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!ended(pid_)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid_, SIGKILL);
+            while (!ended(pid_)) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+}
+
+}  // namespace pvsim::tools::cli
