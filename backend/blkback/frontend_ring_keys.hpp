@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "common/xen/node_values.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
+#include "common/xen/node_values.hpp"
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::backend::blkback {

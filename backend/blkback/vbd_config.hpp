@@ -18,9 +18,9 @@
 #include <optional>
 #include <string>
 
-#include "common/xen/node_values.hpp"
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/grant_table.hpp"
+#include "common/xen/node_values.hpp"
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::backend::blkback {
