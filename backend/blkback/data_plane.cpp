@@ -1,10 +1,6 @@
 #include "backend/blkback/data_plane.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -13,7 +9,6 @@
 namespace pvsim::backend::blkback {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using xen::BlkifStatus;
 
 }  // namespace
@@ -27,22 +22,27 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
       metrics_(metrics ? std::move(metrics) : std::make_shared<VbdMetrics>()),
       on_ring_error_(std::move(on_ring_error)),
       name_(std::move(name)),
-      poll_(options.poll_max),
+      loop_(*this, store,
+            data_plane::LoopOptions{.poll_max = options.poll_max,
+                                    .engine = options.engine,
+                                    // One engine slot per ring slot: the
+                                    // frontend cannot have more requests
+                                    // outstanding than the ring holds, so
+                                    // the engine never refuses one.
+                                    .queue_depth = connection_.ring().size()},
+            data_plane::LoopCounters{.notifications_received = &metrics_->notifications_received,
+                                     .poll_hits = &metrics_->poll_hits,
+                                     .sleeps = &metrics_->sleeps},
+            name_),
       pending_(connection_.ring().size(), limits_.max_segments()),
       access_(connection_.hypervisor(), connection_.frontend(), *metrics_, name_,
               SegmentAccess::Options{.grant_mode = options.grant_mode,
                                      .persistent = options.persistent,
                                      .max_persistent_grants = options.max_persistent_grants,
                                      .persistent_timeout = options.persistent_timeout}) {
-    // One engine slot per ring slot: the frontend cannot have more requests
-    // outstanding than the ring holds, so the engine never refuses one.
-    storage::EngineOptions engine_options;
-    engine_options.kind = options.engine;
-    engine_options.queue_depth = pending_.size();
-    engine_ = storage::make_engine(store.io_target(), engine_options);
     burst_.reserve(pending_.size());
     retired_.reserve(pending_.size());
-    thread_ = std::thread([this] { run(); });
+    loop_.start();
 }
 
 DataPlane::~DataPlane() {
@@ -50,109 +50,16 @@ DataPlane::~DataPlane() {
 }
 
 void DataPlane::stop() {
-    if (!thread_.joinable()) {
-        return;
-    }
-    stop_requested_.store(true, std::memory_order_release);
-    stop_event_.signal();
-    thread_.join();
-    access_.release_all();
-}
-
-void DataPlane::run() noexcept {
-    try {
-        loop();
-        return;
-    } catch (const std::exception& e) {
-        fail_ring(std::string("the ring loop failed: ") + e.what());
-    } catch (...) {
-        fail_ring("the ring loop failed");
-    }
-    drain_after_failure();
-}
-
-void DataPlane::loop() {
-    // bind_interdomain left our port pending ("we may have lost
-    // notifications"); the first pass below looks at the ring anyway.
-    (void)connection_.event_channel().poll();
-    for (;;) {
-        bool worked = reap_completions();
-        worked = dispatch_waiting_barrier() || worked;
-        if (serving()) {
-            worked = take_requests() || worked;
-        }
-        push_responses();
-        if (stop_requested_.load(std::memory_order_acquire) && engine_->in_flight() == 0 &&
-            !barrier_waiting_) {
-            return;
-        }
-        if (worked) {
-            continue;
-        }
-        if (poll_for_work()) {
-            continue;
-        }
-        sleep();
+    if (loop_.stop()) {
+        access_.release_all();
     }
 }
 
-bool DataPlane::has_work() noexcept {
-    if (engine_->has_completions() || stop_requested_.load(std::memory_order_relaxed) ||
-        barrier_ready()) {
-        return true;
-    }
-    return serving() && connection_.ring().unconsumed_requests() != 0;
-}
-
-bool DataPlane::poll_for_work() {
-    poll_start_ = Clock::now();
-    if (!poll_.enabled() || poll_.window() == AdaptivePoll::Duration::zero()) {
-        return false;
-    }
-    const Clock::time_point deadline = poll_start_ + poll_.window();
-    for (;;) {
-        if (has_work()) {
-            poll_.record(Clock::now() - poll_start_);
-            VbdMetrics::add(metrics_->poll_hits);
-            return true;
-        }
-        if (Clock::now() >= deadline) {
-            return false;
-        }
-        cpu_relax();
-    }
-}
-
-void DataPlane::sleep() {
-    const bool armed = serving();
+data_plane::Arm DataPlane::arm_and_recheck() {
     // RING_FINAL_CHECK_FOR_REQUESTS: ask for an event at the next request,
     // then look once more, so one pushed meanwhile is not slept through.
-    if (armed && connection_.ring().final_check_for_requests()) {
-        return;
-    }
-    if (engine_->has_completions() || barrier_ready()) {
-        return;
-    }
-    hypervisor::EventChannel& channel = connection_.event_channel();
-    pollfd fds[3] = {
-        {engine_->completion_fd(), POLLIN, 0},
-        {stop_event_.fd(), POLLIN, 0},
-        {channel.fd(), POLLIN, 0},
-    };
-    const nfds_t count = armed ? 3 : 2;
-    VbdMetrics::add(metrics_->sleeps);
-    while (::poll(fds, count, -1) < 0) {
-        if (errno != EINTR) {
-            os::throw_system_error("poll (blkback ring " + name_ + ")");
-        }
-    }
-    poll_.record(Clock::now() - poll_start_);
-    if (armed && (fds[2].revents & POLLIN) != 0 && channel.poll()) {
-        VbdMetrics::add(metrics_->notifications_received);
-    }
-    if ((fds[1].revents & POLLIN) != 0) {
-        (void)stop_event_.try_consume();
-    }
+    return connection_.ring().final_check_for_requests() ? data_plane::Arm::work_found
+                                                         : data_plane::Arm::armed;
 }
 
 bool DataPlane::take_requests() {
@@ -169,7 +76,8 @@ bool DataPlane::take_requests() {
     burst_.clear();
     bool took = false;
     while (ring.req_cons() != rp && !barrier_waiting_) {
-        if (ring.request_cons_overflow(ring.req_cons()) || pending_.full() || engine_->full()) {
+        if (ring.request_cons_overflow(ring.req_cons()) || pending_.full() ||
+            loop_.engine().full()) {
             break;
         }
         const xen::BlkifRequest copy = ring.consume_request();
@@ -222,19 +130,23 @@ bool DataPlane::take_requests() {
     if (!burst_.empty()) {
         start_burst();
     }
-    flush_retired();
+    answer_retired();
     return took;
 }
 
-bool DataPlane::dispatch_waiting_barrier() {
+void DataPlane::answer_retired() {
+    flush_retired();
     if (!barrier_ready()) {
-        return false;
+        return;
     }
     burst_.assign(1, *barrier_waiting_);
     barrier_waiting_.reset();
     start_burst();
     flush_retired();
-    return true;
+}
+
+void DataPlane::completions_reaped() {
+    answer_retired();
 }
 
 void DataPlane::start_burst() {
@@ -259,7 +171,7 @@ void DataPlane::start_burst() {
             retire(index, BlkifStatus::error);
         }
     }
-    engine_->flush_submissions();
+    loop_.engine().flush_submissions();
 }
 
 void DataPlane::read_indirect_segments() {
@@ -302,76 +214,67 @@ bool DataPlane::submit(std::uint32_t index) {
     const CheckedRequest& request = pending.request;
     const std::span<const iovec> iov(pending.iov.data(), request.nr_segments);
     const std::uint64_t offset = request.sector_number * xen::kBlkifSectorSize;
+    storage::IoEngine& engine = loop_.engine();
     switch (request.kind) {
         case IoKind::read:
-            return engine_->submit_read(index, offset, iov);
+            return engine.submit_read(index, offset, iov);
         case IoKind::write:
-            return engine_->submit_write(index, offset, iov);
+            return engine.submit_write(index, offset, iov);
         case IoKind::flush:
         case IoKind::barrier:
             if (pending.stage == PendingRequest::Stage::io && request.nr_segments != 0) {
-                return engine_->submit_write(index, offset, iov);
+                return engine.submit_write(index, offset, iov);
             }
-            return engine_->submit_flush(index);
+            return engine.submit_flush(index);
         case IoKind::discard:
-            return engine_->submit_discard(index, offset, request.bytes());
+            return engine.submit_discard(index, offset, request.bytes());
     }
     return false;
 }
 
-bool DataPlane::reap_completions() {
-    if (!engine_->has_completions()) {
-        return false;
-    }
-    resubmitted_ = false;
-    const std::size_t reaped =
-        engine_->reap([this](const storage::IoCompletion& c) { on_completion(c); });
-    if (resubmitted_) {
-        engine_->flush_submissions();
-    }
-    flush_retired();
-    return reaped != 0;
-}
-
-void DataPlane::on_completion(const storage::IoCompletion& completion) {
-    const auto index = static_cast<std::uint32_t>(completion.tag);
-    PendingRequest& pending = pending_[index];
+data_plane::IoExpectation DataPlane::expect(std::uint32_t index) noexcept {
+    const PendingRequest& pending = pending_[index];
     const CheckedRequest& request = pending.request;
     const bool data_stage = pending.stage == PendingRequest::Stage::io && request.has_data();
-    const std::int64_t expected = data_stage ? static_cast<std::int64_t>(request.bytes()) : 0;
-    if (completion.result != expected) {
-        if (request.kind == IoKind::discard && completion.result == -EOPNOTSUPP) {
-            // dispatch_discard_io: "err == -EOPNOTSUPP" -> BLKIF_RSP_EOPNOTSUPP.
-            retire(index, BlkifStatus::eopnotsupp);
-            return;
-        }
-        if (completion.result < 0) {
-            spdlog::warn("{}: request {} ({}): {}", name_, request.id, xen::name(request.operation),
-                         std::strerror(static_cast<int>(-completion.result)));
-        } else {
-            spdlog::warn("{}: request {} ({}): {} of {} bytes", name_, request.id,
-                         xen::name(request.operation), completion.result, expected);
-        }
-        retire(index, BlkifStatus::error);
-        return;
+    return {.bytes = data_stage ? static_cast<std::int64_t>(request.bytes()) : 0,
+            .may_be_unsupported = request.kind == IoKind::discard};
+}
+
+bool DataPlane::stage_done(std::uint32_t index) {
+    PendingRequest& pending = pending_[index];
+    const CheckedRequest& request = pending.request;
+    if (pending.stage != PendingRequest::Stage::io || !request.has_data()) {
+        return false;
     }
-    if (data_stage) {
-        VbdMetrics::add(
-            request.kind == IoKind::read ? metrics_->bytes_read : metrics_->bytes_written,
-            request.bytes());
-    }
-    if ((request.kind == IoKind::flush || request.kind == IoKind::barrier) && data_stage) {
+    VbdMetrics::add(request.kind == IoKind::read ? metrics_->bytes_read : metrics_->bytes_written,
+                    request.bytes());
+    if (request.kind == IoKind::flush || request.kind == IoKind::barrier) {
         // The data is written; now the flush. The grants can go already.
         release_grants(index);
         pending.stage = PendingRequest::Stage::flush;
-        if (engine_->submit_flush(index)) {
-            resubmitted_ = true;
-            return;
-        }
-        retire(index, BlkifStatus::error);
-        return;
+        return true;
     }
-    retire(index, BlkifStatus::okay);
+    return false;
+}
+
+void DataPlane::complete(std::uint32_t index, data_plane::IoOutcome outcome) {
+    switch (outcome) {
+        case data_plane::IoOutcome::ok:
+            retire(index, BlkifStatus::okay);
+            return;
+        case data_plane::IoOutcome::unsupported:
+            retire(index, BlkifStatus::eopnotsupp);
+            return;
+        case data_plane::IoOutcome::error:
+            retire(index, BlkifStatus::error);
+            return;
+    }
+}
+
+std::string DataPlane::describe(std::uint32_t index) {
+    const CheckedRequest& request = pending_[index].request;
+    return "request " + std::to_string(request.id) + " (" +
+           std::string(xen::name(request.operation)) + ")";
 }
 
 void DataPlane::release_grants(std::uint32_t index) {
@@ -418,7 +321,7 @@ void DataPlane::make_response(std::uint64_t id, xen::BlkifOp operation, BlkifSta
     }
 }
 
-void DataPlane::push_responses() {
+void DataPlane::publish() {
     if (!std::exchange(responses_unpushed_, false)) {
         return;
     }
@@ -430,10 +333,7 @@ void DataPlane::push_responses() {
     }
 }
 
-void DataPlane::fail_ring(const std::string& reason) {
-    if (ring_failed_.exchange(true, std::memory_order_acq_rel)) {
-        return;
-    }
+void DataPlane::on_failure(const std::string& reason) {
     spdlog::error("{}: {}", name_, reason);
     if (on_ring_error_) {
         try {
@@ -444,32 +344,12 @@ void DataPlane::fail_ring(const std::string& reason) {
     }
 }
 
-void DataPlane::drain_after_failure() noexcept {
-    try {
-        while (engine_->in_flight() != 0) {
-            pollfd entry{engine_->completion_fd(), POLLIN, 0};
-            if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
-                break;
-            }
-            engine_->reap([this](const storage::IoCompletion& c) {
-                release_grants(static_cast<std::uint32_t>(c.tag));
-            });
-        }
-        if (barrier_waiting_) {
-            release_grants(*barrier_waiting_);
-            barrier_waiting_.reset();
-        }
-        access_.unmap();
-    } catch (const std::exception& e) {
-        spdlog::error("{}: draining the ring after a failure: {}", name_, e.what());
+void DataPlane::release_after_failure() {
+    if (barrier_waiting_) {
+        release_grants(*barrier_waiting_);
+        barrier_waiting_.reset();
     }
-    while (!stop_requested_.load(std::memory_order_acquire)) {
-        pollfd entry{stop_event_.fd(), POLLIN, 0};
-        if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
-            return;
-        }
-        (void)stop_event_.try_consume();
-    }
+    access_.unmap();
 }
 
 }  // namespace pvsim::backend::blkback

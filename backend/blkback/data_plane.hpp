@@ -17,18 +17,21 @@
 //   - on completion unmaps (batched, xen_blkbk_unmap), writes the
 //     response, and pushes the responses of a whole pass at once with
 //     RING_PUSH_RESPONSES_AND_CHECK_NOTIFY, notifying only when it says so;
-//   - before sleeping polls adaptively (adaptive_poll.hpp, DESIGN.md §10),
-//     leaving req_event stale meanwhile so that the frontend need not
-//     notify, then RING_FINAL_CHECK_FOR_REQUESTS, so no request is ever
-//     left in the ring without an event.
-// A frontend that moves req_prod more than a ring ahead of the responses
-// stops the ring for good (Linux: "Frontend provided bogus ring requests"):
-// the in-flight I/O is still completed and answered, nothing more is taken,
-// and the control plane hears of it through the ring-error handler. It
-// never touches xenstore: that is the control plane's (DESIGN.md §2).
+//   - before sleeping polls adaptively (DESIGN.md §10), leaving req_event
+//     stale meanwhile so that the frontend need not notify, then
+//     RING_FINAL_CHECK_FOR_REQUESTS, so no request is ever left in the ring
+//     without an event.
+// The thread is the backends' service loop (backend/data_plane/
+// service_loop.hpp); this class is the ring's part of it. A frontend that
+// moves req_prod more than a ring ahead of the responses stops the ring for
+// good (Linux: "Frontend provided bogus ring requests"): the in-flight I/O
+// is still completed and answered, nothing more is taken, and the control
+// plane hears of it through the ring-error handler. It hears the same when
+// the loop itself fails (poll(2) failing: DESIGN.md §10); then the I/O in
+// flight is waited for but not answered. It never touches
+// xenstore: that is the control plane's (DESIGN.md §2).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,7 +39,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "backend/blkback/pending_request.hpp"
@@ -45,11 +47,9 @@
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/segment_access.hpp"
 #include "backend/blkback/vbd_metrics.hpp"
+#include "backend/data_plane/service_loop.hpp"
 #include "backend/storage/backing_store.hpp"
-#include "backend/storage/io_engine.hpp"
 #include "backend/storage/make_engine.hpp"
-#include "common/adaptive_poll.hpp"
-#include "common/os/event_fd.hpp"
 #include "common/xen/blkif_features.hpp"
 
 namespace pvsim::backend::blkback {
@@ -89,32 +89,42 @@ class DataPlane {
     void stop();
 
     // The ring was found broken (the handler has been called).
-    bool ring_failed() const noexcept { return ring_failed_.load(std::memory_order_acquire); }
-    std::string_view engine_name() const noexcept { return engine_->name(); }
+    bool ring_failed() const noexcept { return loop_.failed(); }
+    std::string_view engine_name() const noexcept { return loop_.engine().name(); }
     const RingConnection& connection() const noexcept { return connection_; }
 
   private:
-    void run() noexcept;
-    void loop();
-    // After an exception in loop(): waits for the engine, gives the grants
-    // back, and waits to be stopped.
-    void drain_after_failure() noexcept;
-    bool serving() const noexcept {
-        return !ring_failed_.load(std::memory_order_relaxed) &&
-               !stop_requested_.load(std::memory_order_relaxed);
-    }
-    bool has_work() noexcept;
-    bool barrier_ready() const noexcept { return barrier_waiting_ && pending_.in_use() == 1; }
+    friend class data_plane::ServiceLoop<DataPlane>;
+    using Loop = data_plane::ServiceLoop<DataPlane>;
+
+    // The device's part of the service loop (backend/data_plane/service_loop.hpp).
     bool take_requests();
+    bool has_requests() noexcept { return connection_.ring().unconsumed_requests() != 0; }
+    void publish();
+    // blkback leaves req_event stale while it polls: the frontend sees no
+    // need to notify until RING_FINAL_CHECK_FOR_REQUESTS moves it.
+    void suppress_notifications() noexcept {}
+    data_plane::Arm arm_and_recheck();
+    int notify_fd() noexcept { return connection_.event_channel().fd(); }
+    bool consume_notification() { return connection_.event_channel().poll(); }
+    data_plane::IoExpectation expect(std::uint32_t index) noexcept;
+    bool stage_done(std::uint32_t index);
+    void complete(std::uint32_t index, data_plane::IoOutcome outcome);
+    std::string describe(std::uint32_t index);
+    void completions_reaped();
+    void abandon(std::uint32_t index) { release_grants(index); }
+    void release_after_failure();
+    void on_failure(const std::string& reason);
+
+    bool barrier_ready() const noexcept { return barrier_waiting_ && pending_.in_use() == 1; }
     // Maps, copies and submits the requests of burst_.
     void start_burst();
-    // A barrier held until the ring drained: now it goes.
-    bool dispatch_waiting_barrier();
+    // The answers retired so far go out; then a barrier held until the ring
+    // drained goes, if it now has.
+    void answer_retired();
     // xen_blkbk_parse_indirect for the indirect requests of burst_: their
     // segments read once, then checked; a bad one is answered here.
     void read_indirect_segments();
-    bool reap_completions();
-    void on_completion(const storage::IoCompletion& completion);
     bool submit(std::uint32_t index);
     // Gives the slot's grants back, copying no read data to the guest: a
     // flush's write is done, or the ring is drained after a failure.
@@ -126,37 +136,28 @@ class DataPlane {
     // then the responses.
     void flush_retired();
     void make_response(std::uint64_t id, xen::BlkifOp operation, xen::BlkifStatus status);
-    void push_responses();
-    bool poll_for_work();
-    void sleep();
-    void fail_ring(const std::string& reason);
+    void fail_ring(const std::string& reason) { loop_.fail(reason); }
 
     RingConnection connection_;
     const VbdLimits limits_;
     const std::shared_ptr<VbdMetrics> metrics_;
     const RingErrorHandler on_ring_error_;
     const std::string name_;
-    std::unique_ptr<storage::IoEngine> engine_;
-    AdaptivePoll poll_;
+    Loop loop_;
 
     // The ring thread's own.
     PendingTable pending_;
     SegmentAccess access_;
     std::vector<std::uint32_t> burst_;
+    // A BLKIF_OP_WRITE_BARRIER held until every earlier request is
+    // answered; while it waits, some I/O is always in flight.
     std::optional<std::uint32_t> barrier_waiting_;
     struct Retired {
         std::uint32_t index;
         xen::BlkifStatus status;
     };
     std::vector<Retired> retired_;
-    bool resubmitted_ = false;
     bool responses_unpushed_ = false;
-    std::chrono::steady_clock::time_point poll_start_{};
-
-    std::atomic<bool> stop_requested_{false};
-    std::atomic<bool> ring_failed_{false};
-    os::EventFd stop_event_{os::EventFd::Options{.nonblocking = true}};
-    std::thread thread_;
 };
 
 }  // namespace pvsim::backend::blkback

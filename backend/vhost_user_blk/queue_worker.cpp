@@ -1,11 +1,7 @@
 #include "backend/vhost_user_blk/queue_worker.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <exception>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -13,7 +9,6 @@
 namespace pvsim::backend::vhost_user_blk {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using virtio::BlkReqType;
 using virtio::BlkStatus;
 
@@ -34,17 +29,21 @@ QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::str
           .max_bytes =
               context.config.limits().max_request_bytes + sizeof(virtio::VirtioBlkOutHdr) + 1,
       },
-      poll_(context.poll_max) {
-    storage::EngineOptions engine_options;
-    engine_options.kind = context.engine;
-    engine_options.queue_depth = ring_.size();
-    engine_ = storage::make_engine(context.store.io_target(), engine_options);
+      loop_(*this, context.store,
+            data_plane::LoopOptions{.poll_max = context.poll_max,
+                                    .engine = context.engine,
+                                    // One engine slot per queue entry.
+                                    .queue_depth = start.ring.size()},
+            data_plane::LoopCounters{.notifications_received = &context.metrics.kicks_received,
+                                     .poll_hits = &context.metrics.poll_hits,
+                                     .sleeps = &context.metrics.sleeps},
+            name_) {
     pending_.resize(ring_.size());
     free_.reserve(ring_.size());
     for (std::uint32_t i = ring_.size(); i > 0; --i) {
         free_.push_back(i - 1);
     }
-    thread_ = std::thread([this] { run(); });
+    loop_.start();
 }
 
 QueueWorker::~QueueWorker() {
@@ -52,71 +51,18 @@ QueueWorker::~QueueWorker() {
 }
 
 std::uint16_t QueueWorker::stop() {
-    if (thread_.joinable()) {
-        stop_requested_.store(true, std::memory_order_release);
-        stop_event_.signal();
-        thread_.join();
+    if (loop_.stop()) {
         final_avail_idx_ = ring_.last_avail_idx();
     }
     return final_avail_idx_;
 }
 
-void QueueWorker::run() noexcept {
-    try {
-        loop();
-        return;
-    } catch (const std::exception& e) {
-        break_queue(std::string("the queue loop failed: ") + e.what());
+data_plane::Arm QueueWorker::arm_and_recheck() {
+    // Kicks are worth waiting for only while requests can be taken.
+    if (free_.empty()) {
+        return data_plane::Arm::not_armed;
     }
-    // Whatever is still in flight finishes before the buffers may go.
-    try {
-        while (engine_->in_flight() != 0) {
-            pollfd entry{engine_->completion_fd(), POLLIN, 0};
-            if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
-                break;
-            }
-            engine_->reap([](const storage::IoCompletion&) {});
-        }
-    } catch (const std::exception& e) {
-        spdlog::error("{}: draining after a failure: {}", name_, e.what());
-    }
-    while (!stop_requested_.load(std::memory_order_acquire)) {
-        pollfd entry{stop_event_.fd(), POLLIN, 0};
-        if (::poll(&entry, 1, -1) < 0 && errno != EINTR) {
-            return;
-        }
-        (void)stop_event_.try_consume();
-    }
-}
-
-void QueueWorker::loop() {
-    // A kick sent before the queue started is stale: the first pass looks
-    // at the ring anyway.
-    (void)kick_->try_consume();
-    for (;;) {
-        bool worked = reap_completions();
-        if (serving()) {
-            worked = take_requests() || worked;
-        }
-        publish_used();
-        if (stop_requested_.load(std::memory_order_acquire) && engine_->in_flight() == 0) {
-            return;
-        }
-        if (worked) {
-            continue;
-        }
-        if (poll_for_work()) {
-            continue;
-        }
-        sleep();
-    }
-}
-
-bool QueueWorker::has_work() const noexcept {
-    if (engine_->has_completions() || stop_requested_.load(std::memory_order_relaxed)) {
-        return true;
-    }
-    return serving() && !free_.empty() && ring_.has_available();
+    return ring_.enable_notify() ? data_plane::Arm::work_found : data_plane::Arm::armed;
 }
 
 bool QueueWorker::take_requests() {
@@ -127,7 +73,8 @@ bool QueueWorker::take_requests() {
         return false;
     }
     bool took = false;
-    for (std::uint16_t n = *available; n > 0 && !free_.empty() && !engine_->full(); --n) {
+    storage::IoEngine& engine = loop_.engine();
+    for (std::uint16_t n = *available; n > 0 && !free_.empty() && !engine.full(); --n) {
         const std::optional<std::uint16_t> head = ring_.take_head(why);
         if (!head) {
             break_queue(why);
@@ -137,7 +84,7 @@ bool QueueWorker::take_requests() {
         take_one(*head);
     }
     if (took) {
-        engine_->flush_submissions();
+        engine.flush_submissions();
     }
     return took;
 }
@@ -220,23 +167,23 @@ void QueueWorker::take_one(std::uint16_t head) {
 
 bool QueueWorker::submit(std::uint32_t slot) {
     Pending& p = pending_[slot];
+    storage::IoEngine& engine = loop_.engine();
     const BlkRequest& r = p.request;
     if (p.flush_stage) {
-        return engine_->submit_flush(slot);
+        return engine.submit_flush(slot);
     }
     switch (r.req_type()) {
         case BlkReqType::in:
-            return engine_->submit_read(slot, r.offset(), r.data);
+            return engine.submit_read(slot, r.offset(), r.data);
         case BlkReqType::out:
-            return engine_->submit_write(slot, r.offset(), r.data);
+            return engine.submit_write(slot, r.offset(), r.data);
         case BlkReqType::flush:
-            return engine_->submit_flush(slot);
+            return engine.submit_flush(slot);
         case BlkReqType::discard:
-            return engine_->submit_discard(
-                slot, r.range.sector * virtio::kSectorSize,
-                std::uint64_t{r.range.num_sectors} * virtio::kSectorSize);
+            return engine.submit_discard(slot, r.range.sector * virtio::kSectorSize,
+                                         std::uint64_t{r.range.num_sectors} * virtio::kSectorSize);
         case BlkReqType::write_zeroes:
-            return engine_->submit_write_zeroes(
+            return engine.submit_write_zeroes(
                 slot, r.range.sector * virtio::kSectorSize,
                 std::uint64_t{r.range.num_sectors} * virtio::kSectorSize,
                 (r.range.flags & virtio::kBlkWriteZeroesFlagUnmap) != 0);
@@ -245,63 +192,57 @@ bool QueueWorker::submit(std::uint32_t slot) {
     }
 }
 
-bool QueueWorker::reap_completions() {
-    if (!engine_->has_completions()) {
-        return false;
-    }
-    resubmitted_ = false;
-    const std::size_t reaped =
-        engine_->reap([this](const storage::IoCompletion& c) { on_completion(c); });
-    if (resubmitted_) {
-        engine_->flush_submissions();
-    }
-    return reaped != 0;
+data_plane::IoExpectation QueueWorker::expect(std::uint32_t slot) const noexcept {
+    const Pending& p = pending_[slot];
+    const BlkReqType type = p.request.req_type();
+    const bool transfer = !p.flush_stage && (type == BlkReqType::in || type == BlkReqType::out);
+    return {.bytes = transfer ? static_cast<std::int64_t>(p.request.data_bytes) : 0,
+            .may_be_unsupported = type == BlkReqType::discard || type == BlkReqType::write_zeroes};
 }
 
-void QueueWorker::on_completion(const storage::IoCompletion& completion) {
-    const auto slot = static_cast<std::uint32_t>(completion.tag);
+bool QueueWorker::stage_done(std::uint32_t slot) {
     Pending& p = pending_[slot];
     const BlkRequest& r = p.request;
-    const bool transfer =
-        !p.flush_stage && (r.req_type() == BlkReqType::in || r.req_type() == BlkReqType::out);
-    const std::int64_t expected = transfer ? static_cast<std::int64_t>(r.data_bytes) : 0;
-    if (completion.result != expected) {
-        if (completion.result == -EOPNOTSUPP &&
-            (r.req_type() == BlkReqType::discard || r.req_type() == BlkReqType::write_zeroes)) {
-            complete(slot, BlkStatus::unsupp, 1);
-            return;
-        }
-        if (completion.result < 0) {
-            spdlog::warn("{}: request at head {} ({}): {}", name_, p.head,
-                         virtio::name(r.req_type()),
-                         std::strerror(static_cast<int>(-completion.result)));
-        } else {
-            spdlog::warn("{}: request at head {} ({}): {} of {} bytes", name_, p.head,
-                         virtio::name(r.req_type()), completion.result, expected);
-        }
-        complete(slot, BlkStatus::ioerr, 1);
-        return;
-    }
     if (r.req_type() == BlkReqType::in) {
         DeviceMetrics::add(context_.metrics.bytes_read, r.data_bytes);
-        complete(slot, BlkStatus::ok, static_cast<std::uint32_t>(r.data_bytes + 1));
-        return;
+        return false;
     }
-    if (r.req_type() == BlkReqType::out && !p.flush_stage) {
-        DeviceMetrics::add(context_.metrics.bytes_written, r.data_bytes);
-        if (!context_.writeback.load(std::memory_order_relaxed)) {
-            // Writethrough (wce = 0): the write is returned once on stable
-            // storage, as QEMU's virtio-blk does with the cache off.
-            p.flush_stage = true;
-            if (engine_->submit_flush(slot)) {
-                resubmitted_ = true;
-                return;
-            }
-            complete(slot, BlkStatus::ioerr, 1);
+    if (r.req_type() != BlkReqType::out || p.flush_stage) {
+        return false;
+    }
+    DeviceMetrics::add(context_.metrics.bytes_written, r.data_bytes);
+    if (context_.writeback.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    // Writethrough (wce = 0): the write is returned once on stable storage,
+    // as QEMU's virtio-blk does with the cache off.
+    p.flush_stage = true;
+    return true;
+}
+
+void QueueWorker::complete(std::uint32_t slot, data_plane::IoOutcome outcome) {
+    switch (outcome) {
+        case data_plane::IoOutcome::ok: {
+            const BlkRequest& r = pending_[slot].request;
+            // A read returns its data and the status byte.
+            complete(
+                slot, BlkStatus::ok,
+                r.req_type() == BlkReqType::in ? static_cast<std::uint32_t>(r.data_bytes + 1) : 1);
             return;
         }
+        case data_plane::IoOutcome::unsupported:
+            complete(slot, BlkStatus::unsupp, 1);
+            return;
+        case data_plane::IoOutcome::error:
+            complete(slot, BlkStatus::ioerr, 1);
+            return;
     }
-    complete(slot, BlkStatus::ok, 1);
+}
+
+std::string QueueWorker::describe(std::uint32_t slot) const {
+    const Pending& p = pending_[slot];
+    return "request at head " + std::to_string(p.head) + " (" +
+           std::string(virtio::name(p.request.req_type())) + ")";
 }
 
 void QueueWorker::complete(std::uint32_t slot, BlkStatus status, std::uint32_t used_len) {
@@ -320,7 +261,7 @@ void QueueWorker::count_status(BlkStatus status) {
     }
 }
 
-void QueueWorker::publish_used() {
+void QueueWorker::publish() {
     if (!ring_.has_unpublished_used()) {
         return;
     }
@@ -331,63 +272,7 @@ void QueueWorker::publish_used() {
     }
 }
 
-bool QueueWorker::poll_for_work() {
-    poll_start_ = Clock::now();
-    if (!poll_.enabled() || poll_.window() == AdaptivePoll::Duration::zero()) {
-        return false;
-    }
-    // No kicks while polling (the driver saves a system call each request).
-    if (serving()) {
-        ring_.disable_notify();
-    }
-    const Clock::time_point deadline = poll_start_ + poll_.window();
-    for (;;) {
-        if (has_work()) {
-            poll_.record(Clock::now() - poll_start_);
-            DeviceMetrics::add(context_.metrics.poll_hits);
-            return true;
-        }
-        if (Clock::now() >= deadline) {
-            return false;
-        }
-        cpu_relax();
-    }
-}
-
-void QueueWorker::sleep() {
-    // Kicks are worth waiting for only while requests can be taken.
-    const bool armed = serving() && !free_.empty();
-    if (armed && ring_.enable_notify()) {
-        return;
-    }
-    if (engine_->has_completions()) {
-        return;
-    }
-    pollfd fds[3] = {
-        {engine_->completion_fd(), POLLIN, 0},
-        {stop_event_.fd(), POLLIN, 0},
-        {kick_->fd(), POLLIN, 0},
-    };
-    const nfds_t count = armed ? 3 : 2;
-    DeviceMetrics::add(context_.metrics.sleeps);
-    while (::poll(fds, count, -1) < 0) {
-        if (errno != EINTR) {
-            os::throw_system_error("poll (vhost-user-blk queue " + name_ + ")");
-        }
-    }
-    poll_.record(Clock::now() - poll_start_);
-    if (armed && (fds[2].revents & POLLIN) != 0 && kick_->try_consume() != 0) {
-        DeviceMetrics::add(context_.metrics.kicks_received);
-    }
-    if ((fds[1].revents & POLLIN) != 0) {
-        (void)stop_event_.try_consume();
-    }
-}
-
-void QueueWorker::break_queue(const std::string& reason) {
-    if (broken_.exchange(true, std::memory_order_acq_rel)) {
-        return;
-    }
+void QueueWorker::on_failure(const std::string& reason) {
     DeviceMetrics::add(context_.metrics.broken_queues);
     spdlog::error("{}: queue broken, no more requests taken: {}", name_, reason);
 }

@@ -11,11 +11,14 @@
 //     completed and returned, and the reason is logged;
 //   - the used entries of one pass are published together and the driver is
 //     notified only when vring_need_event (or NO_INTERRUPT) says so;
-//   - before sleeping the loop polls adaptively (common/adaptive_poll.hpp,
-//     DESIGN.md §10) with kicks suppressed, then arms avail_event and looks
-//     once more, so nothing published is slept through.
-// It never touches the vhost-user socket: the message dispatch starts and
-// stops it.
+//   - before sleeping the loop polls adaptively (DESIGN.md §10) with kicks
+//     suppressed, then arms avail_event and looks once more, so nothing
+//     published is slept through.
+// The thread is the backends' service loop (backend/data_plane/
+// service_loop.hpp), which blkback's rings run too; this class is the
+// queue's part of it. A loop that fails (poll(2) failing: DESIGN.md §10)
+// breaks the queue as a malformed one does. It never touches the
+// vhost-user socket: the message dispatch starts and stops it.
 #pragma once
 
 #include <atomic>
@@ -25,11 +28,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "backend/data_plane/service_loop.hpp"
 #include "backend/storage/backing_store.hpp"
-#include "backend/storage/io_engine.hpp"
 #include "backend/storage/make_engine.hpp"
 #include "backend/vhost_user_blk/blk_request.hpp"
 #include "backend/vhost_user_blk/desc_chain.hpp"
@@ -37,7 +39,6 @@
 #include "backend/vhost_user_blk/device_metrics.hpp"
 #include "backend/vhost_user_blk/memory_table.hpp"
 #include "backend/vhost_user_blk/vring.hpp"
-#include "common/adaptive_poll.hpp"
 #include "common/os/event_fd.hpp"
 
 namespace pvsim::backend::vhost_user_blk {
@@ -101,7 +102,7 @@ class QueueWorker {
     // take (GET_VRING_BASE's answer). Idempotent.
     std::uint16_t stop();
 
-    bool broken() const noexcept { return broken_.load(std::memory_order_acquire); }
+    bool broken() const noexcept { return loop_.failed(); }
 
   private:
     struct Pending {
@@ -110,25 +111,34 @@ class QueueWorker {
         bool flush_stage = false;  // the data is written; now the flush
     };
 
-    void run() noexcept;
-    void loop();
-    bool serving() const noexcept {
-        return !broken_.load(std::memory_order_relaxed) &&
-               !stop_requested_.load(std::memory_order_relaxed);
-    }
-    bool has_work() const noexcept;
+    friend class data_plane::ServiceLoop<QueueWorker>;
+    using Loop = data_plane::ServiceLoop<QueueWorker>;
+
+    // The device's part of the service loop (backend/data_plane/service_loop.hpp).
     bool take_requests();
+    bool has_requests() const noexcept { return !free_.empty() && ring_.has_available(); }
+    void publish();
+    // VRING_USED_F_NO_NOTIFY / avail_event left behind: the driver saves a
+    // system call per request while the queue polls.
+    void suppress_notifications() { ring_.disable_notify(); }
+    data_plane::Arm arm_and_recheck();
+    int notify_fd() const noexcept { return kick_->fd(); }
+    bool consume_notification() { return kick_->try_consume() != 0; }
+    data_plane::IoExpectation expect(std::uint32_t slot) const noexcept;
+    bool stage_done(std::uint32_t slot);
+    void complete(std::uint32_t slot, data_plane::IoOutcome outcome);
+    std::string describe(std::uint32_t slot) const;
+    void completions_reaped() noexcept {}
+    void abandon(std::uint32_t) noexcept {}
+    void release_after_failure() noexcept {}
+    void on_failure(const std::string& reason);
+
     // One chain from the avail ring: served, answered or dropped.
     void take_one(std::uint16_t head);
     bool submit(std::uint32_t slot);
-    bool reap_completions();
-    void on_completion(const storage::IoCompletion& completion);
     void complete(std::uint32_t slot, virtio::BlkStatus status, std::uint32_t used_len);
     void count_status(virtio::BlkStatus status);
-    void publish_used();
-    bool poll_for_work();
-    void sleep();
-    void break_queue(const std::string& reason);
+    void break_queue(const std::string& reason) { loop_.fail(reason); }
 
     const QueueContext& context_;
     const std::string name_;
@@ -138,20 +148,13 @@ class QueueWorker {
     const std::shared_ptr<CallNotifier> call_;
     const std::uint64_t features_;
     const ChainLimits chain_limits_;
-    std::unique_ptr<storage::IoEngine> engine_;
-    AdaptivePoll poll_;
+    Loop loop_;
 
     // The queue thread's own.
     std::vector<Pending> pending_;
     std::vector<std::uint32_t> free_;
     DescChain chain_;
-    bool resubmitted_ = false;
-    std::chrono::steady_clock::time_point poll_start_{};
 
-    std::atomic<bool> stop_requested_{false};
-    std::atomic<bool> broken_{false};
-    os::EventFd stop_event_{os::EventFd::Options{.nonblocking = true}};
-    std::thread thread_;
     std::uint16_t final_avail_idx_ = 0;
 };
 

@@ -5,16 +5,21 @@
 // image file read back here with pread(2). Each engine is tried.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +27,7 @@
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/vbd_config.hpp"
 #include "backend/storage/backing_store.hpp"
+#include "common/os/unique_fd.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/unit/blkback/test_frontend.hpp"
 
@@ -43,6 +49,30 @@ std::vector<std::byte> pattern(std::size_t bytes, unsigned seed) {
     return out;
 }
 
+// The thread ids of this process.
+std::set<pid_t> thread_ids() {
+    std::set<pid_t> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        out.insert(static_cast<pid_t>(std::stol(entry.path().filename().string())));
+    }
+    return out;
+}
+
+// Whether thread `tid` of this process is blocked in poll(2): the first
+// field of /proc/self/task/<tid>/syscall is the number of the system call it
+// sleeps in ("running" while it runs).
+bool blocked_in_poll(pid_t tid) {
+    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
+    long number = -1;
+    in >> number;
+#ifdef SYS_poll
+    if (number == SYS_poll) {
+        return true;
+    }
+#endif
+    return number == SYS_ppoll;
+}
+
 class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
   protected:
     DataPlaneTest() {
@@ -60,22 +90,32 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
         storage::OpenOptions open;
         open.access = read_only ? storage::Access::read_only : storage::Access::read_write;
         store_.emplace(storage::BackingStore::open(image_, open));
-        VbdLimits limits;
-        limits.sectors = store_->sectors();
-        limits.logical_sector_size = store_->logical_sector_size();
-        limits.read_only = read_only;
-        limits.flush = store_->write_cache();
-        DataPlaneOptions options;
-        options.poll_max = poll;
-        options.engine = GetParam();
-        plane_ = std::make_unique<DataPlane>(
-            RingConnection::connect(be_, 0, front_.ring_ref(), front_.port()), *store_, limits,
-            options, metrics_,
+        read_only_ = read_only;
+        poll_ = poll;
+        plane_ = plane_for(
+            front_, metrics_,
             [this](const std::string& reason) {
                 std::lock_guard lock(mutex_);
                 ring_error_ = reason;
             },
             "test-vbd");
+    }
+
+    // A data plane on `front`'s ring, over the store start() opened.
+    std::unique_ptr<DataPlane> plane_for(TestFrontend& front, std::shared_ptr<VbdMetrics> metrics,
+                                         DataPlane::RingErrorHandler on_ring_error,
+                                         std::string name) {
+        VbdLimits limits;
+        limits.sectors = store_->sectors();
+        limits.logical_sector_size = store_->logical_sector_size();
+        limits.read_only = read_only_;
+        limits.flush = store_->write_cache();
+        DataPlaneOptions options;
+        options.poll_max = poll_;
+        options.engine = GetParam();
+        return std::make_unique<DataPlane>(
+            RingConnection::connect(be_, 0, front.ring_ref(), front.port()), *store_, limits,
+            options, std::move(metrics), std::move(on_ring_error), std::move(name));
     }
 
     std::vector<std::byte> image_bytes(std::uint64_t offset, std::size_t length) {
@@ -103,6 +143,8 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
     TestFrontend front_{fe_hv_, 0, kDataPages};
     std::filesystem::path image_;
     std::optional<storage::BackingStore> store_;
+    bool read_only_ = false;
+    std::chrono::microseconds poll_{50};
     std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
     std::unique_ptr<DataPlane> plane_;
     std::mutex mutex_;
@@ -384,6 +426,87 @@ TEST_P(DataPlaneTest, StoppingAnswersEveryRequestTaken) {
     EXPECT_EQ(c.responses, c.requests);
     EXPECT_EQ(c.grant_maps, c.grant_unmaps);
     EXPECT_EQ(front_.ring().unconsumed_responses(), c.responses);
+}
+
+// DESIGN.md §10: a data-plane loop whose poll(2) fails stops its ring for
+// good and says why, and every other ring keeps running. The failure is
+// real: poll(2) answers EINVAL when it is given more fds than RLIMIT_NOFILE,
+// and a serving loop sleeps on three (I/O completions, stop, the event
+// channel). The other ring sleeps in poll(2) already, so it never calls it
+// while the limit is low.
+TEST_P(DataPlaneTest, ARingWhosePollFailsStopsForGoodAndSaysWhyWhileAnotherRingKeepsServing) {
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    start();
+    // The limit comes back as soon as the failure is reported (on the ring's
+    // thread, before it drains and ends), so only the failing loop runs
+    // without fds.
+    plane_.reset();
+    plane_ = plane_for(
+        front_, metrics_,
+        [&](const std::string& reason) {
+            ::setrlimit(RLIMIT_NOFILE, &saved);
+            std::lock_guard lock(mutex_);
+            ring_error_ = reason;
+        },
+        "test-vbd");
+    TestFrontend other_front(fe_hv_, 0, 1);
+    const auto other_metrics = std::make_shared<VbdMetrics>();
+    std::atomic<bool> other_failed{false};
+    const std::set<pid_t> before = thread_ids();
+    std::unique_ptr<DataPlane> other = plane_for(
+        other_front, other_metrics, [&](const std::string&) { other_failed = true; }, "other-vbd");
+    ASSERT_TRUE(test::eventually([&] {
+        for (const pid_t tid : thread_ids()) {
+            if (!before.contains(tid) && blocked_in_poll(tid)) {
+                return true;
+            }
+        }
+        return false;
+    }));
+    // What needs a new fd on the way to the failure is done once before the
+    // limit goes down: the frontend's first event (its send eventfd comes
+    // from the hypervisor), and UBSan's first check of a std::system_error
+    // caught as a std::exception (its probe opens a pipe).
+    front_.kick();
+    try {
+        os::throw_system_error("poll", EINVAL);
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("poll"), std::string::npos);
+    }
+
+    rlimit low = saved;
+    low.rlim_cur = 2;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    // The kick wakes this ring's loop, which finds nothing and sleeps again.
+    front_.kick();
+    const bool reported = test::eventually([&] { return ring_error().has_value(); });
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    ASSERT_TRUE(reported);
+    EXPECT_NE(ring_error()->find("poll"), std::string::npos) << *ring_error();
+    EXPECT_NE(ring_error()->find(std::strerror(EINVAL)), std::string::npos) << *ring_error();
+    EXPECT_TRUE(plane_->ring_failed());
+
+    // Nothing more is taken from that ring, and it is not retried.
+    front_.queue(TestFrontend::rw(BlkifOp::read, 1, 0, {front_.segment(0)}));
+    front_.push();
+    EXPECT_FALSE(front_.any_response_within(std::chrono::milliseconds(200)));
+    EXPECT_EQ(metrics_->snapshot().requests, 0u);
+
+    // The other ring serves on.
+    const auto data = pattern(4096, 9);
+    std::memcpy(other_front.page(0).data, data.data(), data.size());
+    other_front.queue(TestFrontend::rw(BlkifOp::write, 7, 64, {other_front.segment(0)}));
+    other_front.push();
+    EXPECT_EQ(other_front.wait_responses(1).at(0).status, BlkifStatus::okay);
+    EXPECT_EQ(image_bytes(64 * 512, 4096), data);
+    EXPECT_FALSE(other->ring_failed());
+    EXPECT_FALSE(other_failed);
+
+    // Both still stop cleanly.
+    plane_.reset();
+    other.reset();
+    EXPECT_EQ(be_.mapping_count(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, DataPlaneTest,
