@@ -3,7 +3,7 @@
 // the device directory the toolstack wrote (device/vbd/<devid>), runs the
 // xenbus handshake with the backend (xenbus_frontend.hpp) and returns once
 // the device is Connected; I/O then goes through the data plane
-// (blkfront_device.hpp). Destroying the device closes it in order: Closing,
+// (blkfront_queue.hpp). Destroying the device closes it in order: Closing,
 // the backend disconnects and goes Closed, then Closed.
 #pragma once
 
@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "common/xen/xenbus.hpp"
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/queue_set.hpp"
 #include "frontend/blkfront/xenbus_frontend.hpp"
 #include "frontend/block_device.hpp"
@@ -34,7 +34,7 @@ class Blkfront final : public BlockDevice {
     Blkfront(const Blkfront&) = delete;
     Blkfront& operator=(const Blkfront&) = delete;
 
-    // BlockDevice (see BlkfrontDevice for the errors requests complete with).
+    // BlockDevice (see BlkfrontQueue for the errors requests complete with).
     std::uint64_t capacity_sectors() const override { return device_.capacity_sectors(); }
     std::uint32_t sector_size() const override { return device_.sector_size(); }
     bool read_only() const override { return device_.read_only(); }

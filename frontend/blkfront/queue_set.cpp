@@ -1,5 +1,6 @@
 #include "frontend/blkfront/queue_set.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <utility>
@@ -7,28 +8,9 @@
 #include <spdlog/spdlog.h>
 
 namespace pvsim::frontend::blkfront {
-namespace {
-
-void add_counts(BlkfrontCounters& sum, const BlkfrontCounters& c) {
-    sum.requests += c.requests;
-    sum.segments += c.segments;
-    sum.bytes += c.bytes;
-    sum.responses += c.responses;
-    sum.notifications_sent += c.notifications_sent;
-    sum.notifications_suppressed += c.notifications_suppressed;
-    sum.notifications_received += c.notifications_received;
-    sum.grants_deferred += c.grants_deferred;
-    sum.indirect_requests += c.indirect_requests;
-    sum.data_copies += c.data_copies;
-    sum.discards += c.discards;
-    sum.flushes += c.flushes;
-    sum.recovered += c.recovered;
-}
-
-}  // namespace
 
 QueueSet::~QueueSet() {
-    std::vector<std::unique_ptr<BlkfrontDevice>> queues;
+    std::vector<std::unique_ptr<BlkfrontQueue>> queues;
     {
         std::lock_guard lock(mutex_);
         queues.swap(queues_);
@@ -38,12 +20,12 @@ QueueSet::~QueueSet() {
     complete_held_locked(-ENODEV);
 }
 
-void QueueSet::attach(std::vector<std::unique_ptr<BlkfrontDevice>> queues) {
+void QueueSet::attach(std::vector<std::unique_ptr<BlkfrontQueue>> queues) {
     if (queues.empty()) {
         throw std::invalid_argument("blkfront: attaching no rings");
     }
     std::vector<BlockRequest> held;
-    std::vector<BlkfrontDevice*> targets;
+    std::vector<BlkfrontQueue*> targets;
     {
         std::lock_guard lock(mutex_);
         if (!queues_.empty()) {
@@ -51,8 +33,7 @@ void QueueSet::attach(std::vector<std::unique_ptr<BlkfrontDevice>> queues) {
         }
         queues_ = std::move(queues);
         config_ = std::make_unique<DataPlaneConfig>(queues_.front()->config());
-        thread_queue_.clear();
-        next_queue_ = 0;
+        queue_map_.clear();
         holding_ = false;
         held.swap(held_);
         for (const auto& queue : queues_) {
@@ -83,7 +64,7 @@ void QueueSet::hold() {
 }
 
 std::size_t QueueSet::take_back() {
-    std::vector<std::unique_ptr<BlkfrontDevice>> queues;
+    std::vector<std::unique_ptr<BlkfrontQueue>> queues;
     std::size_t taken = 0;
     {
         std::unique_lock lock(mutex_);
@@ -96,7 +77,7 @@ std::size_t QueueSet::take_back() {
             taken += unfinished.size();
             BlkfrontCounters c = queue->counters();
             c.recovered = unfinished.size();
-            add_counts(retired_, c);
+            add_counters(retired_, counts_only(c));
             for (BlockRequest& request : unfinished) {
                 held_.push_back(std::move(request));
             }
@@ -116,6 +97,25 @@ std::size_t QueueSet::on_ring() const {
     return total;
 }
 
+bool QueueSet::wait_idle(std::chrono::milliseconds timeout) {
+    std::vector<BlkfrontQueue*> queues;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& queue : queues_) {
+            queues.push_back(queue.get());
+        }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (BlkfrontQueue* queue : queues) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (!queue->wait_idle(std::max(left, std::chrono::milliseconds::zero()))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::uint64_t QueueSet::capacity_sectors() const {
     std::lock_guard lock(mutex_);
     return queues_.empty() ? config_->disk.sectors : queues_.front()->capacity_sectors();
@@ -132,22 +132,8 @@ bool QueueSet::read_only() const {
 }
 
 std::size_t QueueSet::queue_locked(std::thread::id thread) {
-    // A ring's completion thread (a callback that submits, as a workload
-    // keeps its depth) stays on that ring, as blk-mq completes and
-    // resubmits on the CPU of the hardware queue. Given another ring it
-    // would wait there for a slot on a full ring, while that ring's
-    // completion thread, which frees the slots, may be waiting the same way
-    // on this one: both rings stop for good.
-    for (std::size_t i = 0; i < queues_.size(); ++i) {
-        if (queues_[i]->completion_thread() == thread) {
-            return i;
-        }
-    }
-    const auto [it, added] = thread_queue_.try_emplace(thread, next_queue_);
-    if (added) {
-        next_queue_ = (next_queue_ + 1) % queues_.size();
-    }
-    return it->second % queues_.size();
+    return queue_map_.queue_for(thread, queues_.size(),
+                                [this](std::size_t i) { return queues_[i]->completion_thread(); });
 }
 
 std::size_t QueueSet::queue_of_this_thread() {
@@ -167,7 +153,7 @@ void QueueSet::submit(std::span<BlockRequest> batch) {
         };
     }
     in_flight_.fetch_add(batch.size(), std::memory_order_acq_rel);
-    BlkfrontDevice* queue = nullptr;
+    BlkfrontQueue* queue = nullptr;
     {
         std::lock_guard lock(mutex_);
         if (holding_ || queues_.empty()) {
@@ -206,15 +192,17 @@ std::string QueueSet::error() const {
 
 BlkfrontCounters QueueSet::counters() const {
     std::lock_guard lock(mutex_);
+    // Every ring's counts (dropped ones too), the persistent grants the
+    // rings hold now, the rings, and the pages of one ring.
     BlkfrontCounters sum = retired_;
-    sum.persistent_grants = 0;
-    sum.queues = queues_.size();
-    sum.ring_pages = 0;
     for (const auto& queue : queues_) {
         const BlkfrontCounters c = queue->counters();
-        add_counts(sum, c);
-        sum.persistent_grants += c.persistent_grants;
+        add_counters(sum, c);
         sum.ring_pages = c.ring_pages;
+    }
+    sum.queues = queues_.size();
+    if (queues_.empty()) {
+        sum.ring_pages = 0;
     }
     return sum;
 }
@@ -278,7 +266,7 @@ void QueueSet::stop_accepting(const std::string& reason) {
 }
 
 void QueueSet::disconnect(const std::string& reason) {
-    std::vector<BlkfrontDevice*> queues;
+    std::vector<BlkfrontQueue*> queues;
     {
         std::lock_guard lock(mutex_);
         for (const auto& queue : queues_) {
@@ -286,7 +274,7 @@ void QueueSet::disconnect(const std::string& reason) {
         }
     }
     // Not under the lock: a callback run meanwhile may submit.
-    for (BlkfrontDevice* queue : queues) {
+    for (BlkfrontQueue* queue : queues) {
         queue->disconnect(reason);
     }
 }

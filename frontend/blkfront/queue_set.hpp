@@ -1,10 +1,7 @@
 // The BlockDevice over all of a blkfront device's rings (Linux
 // xen-blkfront.c with blk-mq: one hardware queue per ring,
 // blkfront_info.rinfo[]). Work is spread by submitting thread, as blk-mq
-// maps each CPU to a hardware queue: a thread is given a queue, round-robin,
-// the first time it submits, and keeps it, so that a workload job stays on
-// one ring; a ring's own completion thread (a callback that submits) always
-// submits to that ring, where it never waits for a slot.
+// maps each CPU to a hardware queue (queue_map.hpp).
 //
 // It is also what stays while the rings change under it (blkif_recover):
 // hold() stops requests reaching the rings, take_back() takes every
@@ -18,7 +15,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -26,8 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/block_device.hpp"
+#include "frontend/queue_map.hpp"
 
 namespace pvsim::frontend::blkfront {
 
@@ -42,11 +39,11 @@ class QueueSet final : public BlockDevice {
 
     // New rings (at least one), after none or after take_back(): what is
     // held is issued on them, spread over them in order.
-    void attach(std::vector<std::unique_ptr<BlkfrontDevice>> queues);
+    void attach(std::vector<std::unique_ptr<BlkfrontQueue>> queues);
     // True while rings are attached.
     bool attached() const;
     // New requests are held here, and each ring puts nothing more on its
-    // shared ring (BlkfrontDevice::hold()).
+    // shared ring (BlkfrontQueue::hold()).
     void hold();
     // After hold(): waits until no submit() is inside a ring, takes back
     // every unfinished request from every ring (to be issued by the next
@@ -54,6 +51,9 @@ class QueueSet final : public BlockDevice {
     std::size_t take_back();
     // Requests on the shared rings now (issued, not yet answered).
     std::size_t on_ring() const;
+    // Waits until no ring has a request on it (or each failed); false if
+    // `timeout` passed first.
+    bool wait_idle(std::chrono::milliseconds timeout);
 
     // BlockDevice (capacity, sector size and read-only are the first ring's:
     // every ring serves the same disk).
@@ -90,16 +90,15 @@ class QueueSet final : public BlockDevice {
 
     mutable std::mutex mutex_;
     std::condition_variable idle_;  // active_submits_ reached 0
-    std::vector<std::unique_ptr<BlkfrontDevice>> queues_;
+    std::vector<std::unique_ptr<BlkfrontQueue>> queues_;
     std::unique_ptr<DataPlaneConfig> config_;  // the last attached first ring's
-    std::map<std::thread::id, std::size_t> thread_queue_;
-    std::size_t next_queue_ = 0;
+    QueueMap queue_map_;
     std::size_t active_submits_ = 0;
     bool holding_ = false;
     bool accepting_ = true;
     std::string stop_reason_;
     std::vector<BlockRequest> held_;
-    BlkfrontCounters retired_;  // counts of rings dropped by take_back()
+    BlkfrontCounters retired_ = counts_only(BlkfrontCounters{});  // rings dropped by take_back()
     std::atomic<std::size_t> in_flight_{0};
 };
 

@@ -4,9 +4,10 @@
 // with the outcome of that last issue. Its three parts live with the objects
 // they act on, and are here together so that the whole sequence reads in one
 // place:
-//  - the data plane of a ring (blkfront_device.hpp): hold() stops requests
-//    reaching the ring, take_unfinished() takes them back with their
-//    callbacks and drops the ring's grants and channel;
+//  - the queue of a ring (blkfront_queue.hpp, request_engine.hpp): hold()
+//    stops requests reaching the ring, take_unfinished() takes them back
+//    with their callbacks and drops the ring's grants and channel
+//    (BlkfrontRing::take_back);
 //  - the QueueSet (queue_set.hpp) holds what is submitted meanwhile and, on
 //    attach(), issues it all again re-split for the new rings' features;
 //  - the control plane (xenbus_frontend.hpp): reconnect() and a backend back
@@ -22,78 +23,12 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/xenbus_frontend.hpp"
 
 namespace pvsim::frontend::blkfront {
 
 using xen::XenbusState;
-
-// ---------------------------------------------------------------------------
-// The data plane: taking a ring's requests back
-
-void BlkfrontDevice::hold() {
-    {
-        std::lock_guard lock(mutex_);
-        holding_ = true;
-        push_locked();
-        space_.notify_all();
-    }
-    wake();
-}
-
-std::vector<BlockRequest> BlkfrontDevice::take_unfinished() {
-    std::vector<std::shared_ptr<PendingIo>> taken;
-    {
-        std::unique_lock lock(mutex_);
-        holding_ = true;
-        const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
-            if (!io->recovered) {
-                io->recovered = true;
-                taken.push_back(io);
-            }
-        };
-        // blkif_recover: the shadow entries are the truth; whatever the old
-        // backend did with them, they are issued again.
-        for (std::uint64_t id : shadow_.pending_ids()) {
-            ShadowEntry entry = shadow_.release(id);
-            release_entry_locked(entry, nullptr);
-            take(entry.io);
-        }
-        for (Queued& queued : queued_) {
-            take(queued.io);
-        }
-        queued_.clear();
-        for (DeferredGrant& deferred : deferred_) {
-            end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
-            finish_part_locked(deferred.io, 0);
-        }
-        deferred_.clear();
-        pool_.free_all();
-        accepting_ = false;
-        ring_live_ = false;
-        if (error_.empty()) {
-            error_ = "ring taken back for a reconnect";
-        }
-        try {
-            channel_.close();
-        } catch (const std::exception& e) {
-            spdlog::warn("blkfront {}: closing the event channel: {}", config_.name, e.what());
-        }
-        space_.notify_all();
-        detached_.notify_all();
-    }
-    wake();
-    std::vector<BlockRequest> requests;
-    requests.reserve(taken.size());
-    for (const std::shared_ptr<PendingIo>& io : taken) {
-        BlockRequest request = io->request;
-        request.done = std::move(io->done);
-        requests.push_back(std::move(request));
-    }
-    in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
-    return requests;
-}
 
 // ---------------------------------------------------------------------------
 // The control plane: when to take the rings back

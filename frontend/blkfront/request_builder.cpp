@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "frontend/request_check.hpp"
+
 namespace pvsim::frontend::blkfront {
 
 std::uint64_t BlkifRequestPlan::sectors() const noexcept {
@@ -27,13 +29,15 @@ std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint6
                                     " is not from 11 to " +
                                     std::to_string(xen::kBlkifMaxIndirectSegments));
     }
+    const BlockRequest whole{.operation = operation,
+                             .sector = sector,
+                             .buffer = buffer,
+                             .discard_sectors = discard_sectors,
+                             .done = {}};
+    if (auto why = malformed(whole)) {
+        throw std::invalid_argument(*why);
+    }
     if (operation == BlockOperation::discard) {
-        if (buffer != nullptr && buffer->length != 0) {
-            throw std::invalid_argument("a discard carries no data buffer");
-        }
-        if (discard_sectors == 0) {
-            throw std::invalid_argument("a discard of no sectors");
-        }
         BlkifRequestPlan plan;
         plan.operation = xen::BlkifOp::discard;
         plan.sector = sector;
@@ -41,26 +45,11 @@ std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint6
         return {plan};
     }
     if (operation == BlockOperation::flush) {
-        if (buffer != nullptr && buffer->length != 0) {
-            throw std::invalid_argument("a flush carries no data buffer");
-        }
         // blkif.h: a flush (or an empty barrier) has nr_segments 0.
         BlkifRequestPlan plan;
         plan.operation = flush_operation;
         plan.sector = sector;
         return {plan};
-    }
-    if (buffer == nullptr) {
-        throw std::invalid_argument("a read or write needs a data buffer");
-    }
-    if (buffer->length == 0 || buffer->length % xen::kBlkifSectorSize != 0) {
-        throw std::invalid_argument("buffer length " + std::to_string(buffer->length) +
-                                    " is not a non-zero multiple of 512 bytes");
-    }
-    if (buffer->length > buffer->pages.size() * xen::kXenPageSize) {
-        throw std::invalid_argument("buffer length " + std::to_string(buffer->length) +
-                                    " exceeds its " + std::to_string(buffer->pages.size()) +
-                                    " pages");
     }
     const xen::BlkifOp op =
         operation == BlockOperation::write ? xen::BlkifOp::write : xen::BlkifOp::read;

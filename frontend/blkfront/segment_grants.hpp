@@ -14,7 +14,7 @@
 // indirect frames are pool pages too, so in steady state no grant is made or
 // ended per request.
 //
-// Nothing here locks: the data plane (blkfront_device.hpp) calls it under
+// Nothing here locks: the data plane (blkfront_queue.hpp) calls it under
 // its ring lock.
 #pragma once
 

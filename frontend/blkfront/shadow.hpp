@@ -24,37 +24,9 @@
 #include "common/xen/blkif.hpp"
 #include "frontend/blkfront/request_builder.hpp"
 #include "frontend/block_device.hpp"
+#include "frontend/pending_io.hpp"
 
 namespace pvsim::frontend::blkfront {
-
-// One BlockRequest in flight, which may have been split into several blkif
-// requests: it completes, with the first error any part met, once nothing
-// of it is outstanding (a blkif request unanswered, or a grant the backend
-// still has mapped after answering).
-struct PendingIo {
-    explicit PendingIo(BlockCompletion completion) : done(std::move(completion)) {}
-    // Keeps what blkif_recover needs to issue `request` again (its
-    // completion is `done`).
-    explicit PendingIo(BlockRequest&& whole) : done(std::move(whole.done)), request(whole) {
-        request.done = nullptr;
-    }
-
-    BlockCompletion done;
-    BlockRequest request;  // as submitted, without its completion
-    unsigned outstanding = 0;
-    int status = 0;
-    // Taken back by blkif_recover: parts still answered are ignored.
-    bool recovered = false;
-
-    // Records one part's outcome; true when that was the last part (never
-    // for a recovered request).
-    bool finish_part(int part_status) noexcept {
-        if (status == 0 && part_status != 0) {
-            status = part_status;
-        }
-        return --outstanding == 0 && !recovered;
-    }
-};
 
 using GrantRefs = std::vector<xen::GrantRef>;
 

@@ -304,10 +304,8 @@ void XenbusFrontend::backend_changed() {
                 // Mirroring our Closing: once what is on the rings is
                 // answered, Closed (the backend then lets go of them).
                 if (state_ == XenbusState::closing) {
-                    const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
-                    while (device_ && device_->on_ring() > 0 &&
-                           std::chrono::steady_clock::now() < deadline) {
-                        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    if (device_) {
+                        device_->wait_idle(options_.close_timeout);
                     }
                     switch_state(XenbusState::closed);
                 }
@@ -438,7 +436,7 @@ void XenbusFrontend::connect() {
     }
     // blkfront_gather_backend_features.
     disk = negotiate_features(std::move(disk), features_);
-    std::vector<std::unique_ptr<BlkfrontDevice>> queues;
+    std::vector<std::unique_ptr<BlkfrontQueue>> queues;
     try {
         const std::chrono::microseconds poll = read_poll();
         for (std::size_t q = 0; q < rings_.size(); ++q) {
@@ -449,7 +447,7 @@ void XenbusFrontend::connect() {
             config.handle = handle_;
             config.disk = disk;
             config.poll = poll;
-            queues.push_back(std::make_unique<BlkfrontDevice>(
+            queues.push_back(std::make_unique<BlkfrontQueue>(
                 hypervisor_, rings_[q].pages->area(), rings_[q].pages->size_bytes(),
                 std::move(rings_[q].channel), std::move(config), [this](const std::string& reason) {
                     boost::asio::post(io_, [this, reason] { device_failed(reason); });
@@ -507,10 +505,7 @@ void XenbusFrontend::close_for_backend(const std::string& reason) {
     // ring grant, still mapped by the backend, is ended when it unmaps.
     stop_requests(reason);
     if (device_) {
-        const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
-        while (device_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
+        device_->wait_idle(options_.close_timeout);
     }
     finish_close(reason);
 }

@@ -3,7 +3,7 @@
 // drivers/xen/xenbus/xenbus_client.c for switching state and reporting
 // fatal errors). It follows the backend's `state` node and its own device
 // directory, and never touches the ring: it hands the data plane
-// (blkfront_device.hpp) a granted ring page and an event channel once the
+// (blkfront_queue.hpp) a granted ring page and an event channel once the
 // backend is Connected, and tells it when the backend goes away.
 //
 // The sequence (DESIGN.md §5, blkif.h, REFERENCES "State sequences"):
@@ -84,7 +84,7 @@
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/xenbus.hpp"
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/negotiate.hpp"
 #include "frontend/blkfront/queue_set.hpp"
 #include "frontend/blkfront/ring_page.hpp"

@@ -3,7 +3,10 @@
 // BlkfrontCounters for the bench tables.
 #pragma once
 
+#include <array>
 #include <cstdint>
+
+#include "common/counter_set.hpp"
 
 namespace pvsim::frontend::virtio_blk {
 
@@ -27,20 +30,20 @@ struct VirtioBlkCounters {
     std::uint64_t data_copies = 0;
     // Gauge: the virtqueues in use.
     std::uint64_t queues = 0;
-};
 
-inline void add_counts(VirtioBlkCounters& sum, const VirtioBlkCounters& c) {
-    sum.requests += c.requests;
-    sum.completions += c.completions;
-    sum.bytes += c.bytes;
-    sum.flushes += c.flushes;
-    sum.discards += c.discards;
-    sum.notifications_sent += c.notifications_sent;
-    sum.notifications_suppressed += c.notifications_suppressed;
-    sum.notifications_received += c.notifications_received;
-    sum.indirect_requests += c.indirect_requests;
-    sum.data_copies += c.data_copies;
-    sum.queues += c.queues;
-}
+    static constexpr auto kFields = std::to_array<CounterField<VirtioBlkCounters>>({
+        {"requests", &VirtioBlkCounters::requests},
+        {"completions", &VirtioBlkCounters::completions},
+        {"bytes", &VirtioBlkCounters::bytes},
+        {"flushes", &VirtioBlkCounters::flushes},
+        {"discards", &VirtioBlkCounters::discards},
+        {"notifications_sent", &VirtioBlkCounters::notifications_sent},
+        {"notifications_suppressed", &VirtioBlkCounters::notifications_suppressed},
+        {"notifications_received", &VirtioBlkCounters::notifications_received},
+        {"indirect_requests", &VirtioBlkCounters::indirect_requests},
+        {"data_copies", &VirtioBlkCounters::data_copies},
+        {"queues", &VirtioBlkCounters::queues, CounterKind::gauge},
+    });
+};
 
 }  // namespace pvsim::frontend::virtio_blk

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "frontend/request_check.hpp"
 #include "frontend/virtio_blk/guest_page.hpp"
 
 namespace pvsim::frontend::virtio_blk {
@@ -25,15 +26,8 @@ std::vector<VirtioBlkRequestPlan> plan_requests(const BlockRequest& request,
             "request limits: no segment, segments under a page, or "
             "discards of no sector");
     }
-    const GuestBuffer* buffer = request.buffer;
-    if (request.operation == BlockOperation::flush ||
-        request.operation == BlockOperation::discard) {
-        if (buffer != nullptr && buffer->length != 0) {
-            throw std::invalid_argument(
-                std::string("a ") +
-                (request.operation == BlockOperation::flush ? "flush" : "discard") +
-                " carries no data buffer");
-        }
+    if (auto why = malformed(request)) {
+        throw std::invalid_argument(*why);
     }
     if (request.operation == BlockOperation::flush) {
         // §5.2.6.1: a flush's sector is 0 (Linux's virtblk_setup_cmd).
@@ -42,9 +36,6 @@ std::vector<VirtioBlkRequestPlan> plan_requests(const BlockRequest& request,
         return {flush};
     }
     if (request.operation == BlockOperation::discard) {
-        if (request.discard_sectors == 0) {
-            throw std::invalid_argument("a discard of no sectors");
-        }
         std::vector<VirtioBlkRequestPlan> plans;
         std::uint64_t sector = request.sector;
         std::uint64_t remaining = request.discard_sectors;
@@ -60,18 +51,7 @@ std::vector<VirtioBlkRequestPlan> plan_requests(const BlockRequest& request,
         }
         return plans;
     }
-    if (buffer == nullptr) {
-        throw std::invalid_argument("a read or write needs a data buffer");
-    }
-    if (buffer->length == 0 || buffer->length % virtio::kSectorSize != 0) {
-        throw std::invalid_argument("buffer length " + std::to_string(buffer->length) +
-                                    " is not a non-zero multiple of 512 bytes");
-    }
-    if (buffer->length > buffer->pages.size() * kPageSize) {
-        throw std::invalid_argument("buffer length " + std::to_string(buffer->length) +
-                                    " exceeds its " + std::to_string(buffer->pages.size()) +
-                                    " pages");
-    }
+    const GuestBuffer* buffer = request.buffer;
     const virtio::BlkReqType type = request.operation == BlockOperation::write
                                         ? virtio::BlkReqType::out
                                         : virtio::BlkReqType::in;

@@ -173,20 +173,9 @@ bool VirtioBlk::read_only() const {
 }
 
 std::size_t VirtioBlk::queue_of_this_thread() {
-    const std::thread::id thread = std::this_thread::get_id();
-    // A queue's completion thread stays on its queue, where a submit never
-    // waits for room (it is the thread that frees it).
-    for (std::size_t i = 0; i < queues_.size(); ++i) {
-        if (queues_[i]->completion_thread() == thread) {
-            return i;
-        }
-    }
     std::lock_guard lock(mutex_);
-    const auto [it, added] = thread_queue_.try_emplace(thread, next_queue_);
-    if (added) {
-        next_queue_ = (next_queue_ + 1) % queues_.size();
-    }
-    return it->second;
+    return queue_map_.queue_for(std::this_thread::get_id(), queues_.size(),
+                                [this](std::size_t i) { return queues_[i]->completion_thread(); });
 }
 
 void VirtioBlk::submit(std::span<BlockRequest> batch) {
@@ -228,7 +217,7 @@ bool VirtioBlk::failed() const {
 VirtioBlkCounters VirtioBlk::counters() const {
     VirtioBlkCounters sum;
     for (const auto& queue : queues_) {
-        add_counts(sum, queue->counters());
+        add_counters(sum, queue->counters());
     }
     return sum;
 }

@@ -12,10 +12,8 @@
 //   then per queue SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR,
 //   SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ENABLE.
 // With several queues (VIRTIO_BLK_F_MQ's num_queues, and protocol MQ) work
-// is spread by submitting thread as blkfront's QueueSet does: a thread is
-// given a queue round-robin the first time it submits and keeps it; a
-// queue's completion thread (a callback that submits) always submits to its
-// own queue.
+// is spread by submitting thread as blkfront's QueueSet does
+// (queue_map.hpp).
 //
 // close() (also run by the destructor) stops accepting, lets what is on
 // the queues complete, stops each ring with GET_VRING_BASE and closes the
@@ -27,7 +25,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -36,6 +33,7 @@
 #include <vector>
 
 #include "frontend/block_device.hpp"
+#include "frontend/queue_map.hpp"
 #include "frontend/virtio_blk/counters.hpp"
 #include "frontend/virtio_blk/negotiate.hpp"
 #include "frontend/virtio_blk/vhost_user_frontend.hpp"
@@ -104,8 +102,7 @@ class VirtioBlk final : public BlockDevice {
     std::vector<std::unique_ptr<VirtioBlkQueue>> queues_;  // fixed once open
 
     mutable std::mutex mutex_;  // what follows
-    std::map<std::thread::id, std::size_t> thread_queue_;
-    std::size_t next_queue_ = 0;
+    QueueMap queue_map_;
     std::string error_;
     bool closed_ = false;
     std::mutex close_mutex_;  // one close() at a time

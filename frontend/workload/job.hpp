@@ -2,7 +2,7 @@
 // with a buffer, and the loop that keeps them in flight. The first batch is
 // submitted in one BlockDevice::submit; after that each completion callback
 // accounts for its request and submits the next ones itself (allowed on a
-// device's completion thread, which then never blocks: blkfront_device.hpp),
+// device's completion thread, which then never blocks: blkfront_queue.hpp),
 // so the loop runs on the device's thread, not the caller's. Two requests of
 // a job never overlap: a block still in flight is waited for.
 //

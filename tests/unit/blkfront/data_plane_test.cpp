@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/ring_page.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/unit/blkfront/blkfront_fixture.hpp"
@@ -45,12 +45,12 @@ class DataPlaneTest : public ::testing::Test {
         hypervisor::EventChannel channel = dom0_.alloc_unbound(0);
         backend_ =
             std::make_unique<test::TestBackend>(dom0_, 0, ring_->ref(), channel.port(), kSectors);
-        device_ = std::make_unique<BlkfrontDevice>(dom0_, ring_->area(), RingPage::bytes(),
-                                                   std::move(channel), std::move(config),
-                                                   [this](const std::string& reason) {
-                                                       std::lock_guard lock(mutex_);
-                                                       failures_.push_back(reason);
-                                                   });
+        device_ = std::make_unique<BlkfrontQueue>(dom0_, ring_->area(), RingPage::bytes(),
+                                                  std::move(channel), std::move(config),
+                                                  [this](const std::string& reason) {
+                                                      std::lock_guard lock(mutex_);
+                                                      failures_.push_back(reason);
+                                                  });
     }
 
     void submit_one(BlockOperation op, std::uint64_t sector, const IoBuffer* buffer,
@@ -75,7 +75,7 @@ class DataPlaneTest : public ::testing::Test {
     hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
     std::unique_ptr<RingPage> ring_;
     std::unique_ptr<test::TestBackend> backend_;
-    std::unique_ptr<BlkfrontDevice> device_;  // destroyed first
+    std::unique_ptr<BlkfrontQueue> device_;  // destroyed first
     std::mutex mutex_;
     std::vector<std::string> failures_;
 };

@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "frontend/blkfront/blkfront_device.hpp"
+#include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/ring_page.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/unit/blkfront/blkfront_fixture.hpp"
@@ -55,8 +55,8 @@ class FeaturesTest : public ::testing::Test {
             std::make_unique<test::TestBackend>(dom0_, 0, ring_->ref(), channel.port(), kSectors,
                                                 ends.backend_indirect, ends.backend_discard);
         backend_->set_persistent(ends.backend_persistent);
-        device_ = std::make_unique<BlkfrontDevice>(dom0_, ring_->area(), RingPage::bytes(),
-                                                   std::move(channel), std::move(config));
+        device_ = std::make_unique<BlkfrontQueue>(dom0_, ring_->area(), RingPage::bytes(),
+                                                  std::move(channel), std::move(config));
     }
 
     int run_one(BlockOperation op, std::uint64_t sector, const IoBuffer* buffer,
@@ -80,7 +80,7 @@ class FeaturesTest : public ::testing::Test {
     hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
     std::unique_ptr<RingPage> ring_;
     std::unique_ptr<test::TestBackend> backend_;
-    std::unique_ptr<BlkfrontDevice> device_;  // destroyed first
+    std::unique_ptr<BlkfrontQueue> device_;  // destroyed first
 };
 
 TEST_F(FeaturesTest, IndirectBothOnCarriesOneMiBInOneRequest) {

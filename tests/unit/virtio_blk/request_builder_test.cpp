@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/block_request.hpp"
+
 #include "common/virtio/vhost_user.hpp"
 #include "frontend/virtio_blk/negotiate.hpp"
 #include "frontend/virtio_blk/request_builder.hpp"
@@ -16,15 +18,7 @@ namespace {
 using virtio::BlkFeature;
 using virtio::BlkReqType;
 
-BlockRequest request_of(BlockOperation operation, std::uint64_t sector, const GuestBuffer* buffer,
-                        std::uint64_t discard_sectors = 0) {
-    BlockRequest request;
-    request.operation = operation;
-    request.sector = sector;
-    request.buffer = buffer;
-    request.discard_sectors = discard_sectors;
-    return request;
-}
+using test::request_of;
 
 TEST(RequestBuilderTest, ContiguousPagesShareADescriptor) {
     const GuestBuffer buffer{.pages = {10, 11, 12, 20, 21}, .length = 5 * 4096};

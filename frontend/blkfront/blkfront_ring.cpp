@@ -1,0 +1,265 @@
+#include "frontend/blkfront/blkfront_ring.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "frontend/blkfront/response_check.hpp"
+
+namespace pvsim::frontend::blkfront {
+namespace {
+
+// How often grants the backend still maps are looked at again while nothing
+// else wakes the completion thread (Linux retries its deferred list on a
+// timer too).
+constexpr std::chrono::milliseconds kDeferredRetry{10};
+
+unsigned segments_per_request(const DiskInfo& disk) noexcept {
+    // blkfront_gather_backend_features: indirect only when it allows more
+    // than a direct request carries.
+    if (disk.max_indirect_segments <= xen::kBlkifMaxSegmentsPerRequest) {
+        return xen::kBlkifMaxSegmentsPerRequest;
+    }
+    return std::min<unsigned>(disk.max_indirect_segments, xen::kBlkifMaxIndirectSegments);
+}
+
+}  // namespace
+
+BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
+                           std::size_t ring_bytes, hypervisor::EventChannel channel,
+                           const DataPlaneConfig& config)
+    : hypervisor_(hypervisor),
+      config_(config),
+      ring_(ring_area, ring_bytes, 0),
+      channel_(std::move(channel)),
+      shadow_(ring_.size()),
+      flush_operation_(config_.disk.flush_operation()),
+      max_segments_(segments_per_request(config_.disk)),
+      pool_(hypervisor, config_.backend_id, config_.name) {
+    if (!channel_) {
+        throw std::invalid_argument("blkfront " + config_.name + ": no event channel");
+    }
+}
+
+BlkfrontRing::~BlkfrontRing() {
+    pool_.free_all();
+}
+
+BlkfrontCounters BlkfrontRing::counters() const {
+    BlkfrontCounters c = counters_.snapshot();
+    c.persistent_grants = pool_.granted();
+    c.queues = 1;
+    c.ring_pages =
+        (ring_.size() * sizeof(xen::BlkifSringEntry) + xen::kXenPageSize - 1) / xen::kXenPageSize;
+    return c;
+}
+
+// ---------------------------------------------------------------------------
+// Submission
+
+std::vector<BlkifRequestPlan> BlkfrontRing::plan(const BlockRequest& request) const {
+    return plan_requests(request.operation, request.sector, request.buffer,
+                         flush_operation_.value_or(xen::BlkifOp::flush_diskcache), max_segments_,
+                         request.discard_sectors);
+}
+
+bool BlkfrontRing::put(Plan& plan, const std::shared_ptr<PendingIo>& io, FinishedIo& finished) {
+    if (!has_room()) {
+        return false;
+    }
+    ShadowEntry entry;
+    std::uint64_t copies = 0;
+    try {
+        copies = grant_request(hypervisor_, config_.backend_id, config_.handle, plan,
+                               config_.disk.feature_persistent ? &pool_ : nullptr, entry);
+    } catch (const std::bad_alloc&) {
+        // Nothing of it reached the backend: every grant ends at once.
+        release_entry(entry, nullptr);
+        spdlog::warn("blkfront {}: grant table or memory full; request fails with ENOMEM",
+                     config_.name);
+        finished.part_done(io, -ENOMEM);
+        return true;
+    }
+    entry.io = io;
+    const std::uint64_t id = *shadow_.take();
+    entry.request.id = id;  // at the same offset in every layout
+    ShadowEntry& slot = shadow_.at(id);
+    slot = std::move(entry);
+    ring_.produce_request(slot.request);
+    counters_.add(&BlkfrontCounters::requests);
+    counters_.add(&BlkfrontCounters::segments, plan.segments.size());
+    counters_.add(&BlkfrontCounters::data_copies, copies);
+    if (plan.operation != xen::BlkifOp::discard) {
+        counters_.add(&BlkfrontCounters::bytes, plan.bytes());
+    }
+    if (plan.indirect()) {
+        counters_.add(&BlkfrontCounters::indirect_requests);
+    }
+    if (plan.operation == xen::BlkifOp::discard) {
+        counters_.add(&BlkfrontCounters::discards);
+    } else if (plan.operation == xen::BlkifOp::flush_diskcache ||
+               plan.operation == xen::BlkifOp::write_barrier) {
+        counters_.add(&BlkfrontCounters::flushes);
+    }
+    return true;
+}
+
+Publish BlkfrontRing::publish() {
+    if (ring_.req_prod_pvt() == published_) {
+        return Publish::nothing;
+    }
+    published_ = ring_.req_prod_pvt();
+    return ring_.push_requests_and_check_notify() ? Publish::notify : Publish::suppressed;
+}
+
+void BlkfrontRing::notify() {
+    channel_.notify();
+}
+
+void BlkfrontRing::release_entry(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io) {
+    pool_.give_back(entry.persistent);
+    if (io) {
+        end_grants(entry.grants, io);
+        for (const IndirectFrame& frame : entry.indirect_frames) {
+            end_grants({frame.ref}, io, frame.gfn);
+        }
+    } else {
+        for (xen::GrantRef ref : entry.grants) {
+            end_or_park_grant(hypervisor_, ref, std::nullopt);
+        }
+        for (const IndirectFrame& frame : entry.indirect_frames) {
+            end_or_park_grant(hypervisor_, frame.ref, frame.gfn);
+        }
+    }
+    entry.grants.clear();
+    entry.indirect_frames.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Completion
+
+void BlkfrontRing::end_grants(const GrantRefs& grants, const std::shared_ptr<PendingIo>& io,
+                              std::optional<hypervisor::Gfn> page) {
+    for (xen::GrantRef ref : grants) {
+        if (hypervisor_.grant_table().try_end_access(ref)) {
+            if (page) {
+                hypervisor_.memory().free_page(*page);
+            }
+        } else {
+            // Without persistent grants the backend unmaps before it
+            // answers; one that did not gets its page kept from reuse.
+            deferred_.push_back(DeferredGrant{ref, io, page});
+            ++io->outstanding;
+            counters_.add(&BlkfrontCounters::grants_deferred);
+        }
+    }
+}
+
+std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, bool& worked) {
+    const xen::RingIdx rsp_prod = ring_.rsp_prod();
+    if (auto why = check_response_prod(ring_, rsp_prod)) {
+        return why;
+    }
+    while (ring_.rsp_cons() != rsp_prod) {
+        const xen::BlkifResponse response = ring_.consume_response();
+        if (auto why = check_response(response, shadow_)) {
+            return why;
+        }
+        ShadowEntry entry = shadow_.release(response.id);
+        counters_.add(&BlkfrontCounters::responses);
+        worked = true;
+        const int status = response_errno(response.status);
+        const xen::BlkifOp op = entry.request.operation;
+        if (status == -EOPNOTSUPP &&
+            (op == xen::BlkifOp::flush_diskcache || op == xen::BlkifOp::write_barrier)) {
+            // blkif_interrupt: the backend turned the feature down after
+            // all; flushes from now on complete at once.
+            spdlog::warn("blkfront {}: {} op failed: not supported by the backend", config_.name,
+                         xen::name(op));
+            flush_operation_.reset();
+        } else if (status != 0) {
+            spdlog::debug("blkfront {}: {} at sector {} answered {} ({})", config_.name,
+                          xen::name(op), entry.request.sector_number, xen::name(response.status),
+                          static_cast<int>(response.status));
+        }
+        if (status == 0 && !entry.segments.empty()) {
+            // A read through persistent grants: its data is copied out.
+            counters_.add(&BlkfrontCounters::data_copies,
+                          copy_read_out(hypervisor_.memory(), entry));
+        }
+        release_entry(entry, entry.io);
+        finished.part_done(entry.io, status);
+    }
+    return std::nullopt;
+}
+
+bool BlkfrontRing::arm() {
+    return ring_.final_check_for_responses();
+}
+
+int BlkfrontRing::notify_fd() const {
+    return channel_ ? channel_.fd() : -1;
+}
+
+bool BlkfrontRing::take_notification() {
+    return channel_ && channel_.poll();
+}
+
+std::optional<std::chrono::milliseconds> BlkfrontRing::retry_interval() const {
+    if (deferred_.empty()) {
+        return std::nullopt;
+    }
+    return kDeferredRetry;
+}
+
+bool BlkfrontRing::retry(FinishedIo& finished) {
+    bool progressed = false;
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+        if (hypervisor_.grant_table().try_end_access(it->ref)) {
+            if (it->page) {
+                hypervisor_.memory().free_page(*it->page);
+            }
+            finished.part_done(it->io, 0);
+            it = deferred_.erase(it);
+            progressed = true;
+        } else {
+            ++it;
+        }
+    }
+    return progressed;
+}
+
+void BlkfrontRing::drop_deferred(FinishedIo& finished) {
+    for (DeferredGrant& deferred : deferred_) {
+        end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
+        finished.part_done(deferred.io, 0);  // its response came; only the grant lingers
+    }
+    deferred_.clear();
+    pool_.free_all();
+}
+
+void BlkfrontRing::fail_all(FinishedIo& finished, int status) {
+    for (std::uint64_t id : shadow_.pending_ids()) {
+        ShadowEntry entry = shadow_.release(id);
+        release_entry(entry, nullptr);
+        finished.part_done(entry.io, status);
+    }
+    drop_deferred(finished);
+}
+
+void BlkfrontRing::close() {
+    if (!channel_) {
+        return;
+    }
+    try {
+        channel_.close();
+    } catch (const std::exception& e) {
+        spdlog::warn("blkfront {}: closing the event channel: {}", config_.name, e.what());
+    }
+}
+
+}  // namespace pvsim::frontend::blkfront
