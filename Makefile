@@ -3,6 +3,8 @@
 #   make test     Debug build with ASan+UBSan, warnings as errors, the tests
 #                 and benchmarks with it, then ctest
 #   make build    optimised build (build/release) of the programs only
+#   make tsan     Debug build with ThreadSanitizer (build/tsan), then the unit
+#                 and integration tests under it
 #   make bench    optimised build (build/bench) of the Google Benchmark targets
 #   make demo     the whole tour: `pvsim demo` from the optimised build
 #   make format   clang-format every source in place
@@ -11,8 +13,9 @@ JOBS ?= $(shell nproc)
 TEST_DIR := build/test
 RELEASE_DIR := build/release
 BENCH_DIR := build/bench
+TSAN_DIR := build/tsan
 
-.PHONY: all deps test build bench demo format clean
+.PHONY: all deps test tsan build bench demo format clean
 
 all: build
 
@@ -24,6 +27,12 @@ test: deps
 	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
+
+tsan: deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	      -DPVSIM_TSAN=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) -R '^(unit|integration)[.]'
 
 build: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
