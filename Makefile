@@ -1,15 +1,21 @@
 # pvsim — the two commands people need are `make test` and `make demo`.
 #   make deps     install what is missing from Debian (scripts/install-deps.sh)
-#   make test     Debug build with ASan+UBSan, warnings as errors, then ctest
-#   make build    optimised build (build/release) for running and benchmarks
+#   make test     Debug build with ASan+UBSan, warnings as errors, the tests
+#                 and benchmarks with it, then ctest
+#   make build    optimised build (build/release) of the programs only
+#   make tsan     Debug build with ThreadSanitizer (build/tsan), then the unit
+#                 and integration tests under it
+#   make bench    optimised build (build/bench) of the Google Benchmark targets
 #   make demo     the whole tour: `pvsim demo` from the optimised build
 #   make format   clang-format every source in place
 
 JOBS ?= $(shell nproc)
 TEST_DIR := build/test
 RELEASE_DIR := build/release
+BENCH_DIR := build/bench
+TSAN_DIR := build/tsan
 
-.PHONY: all deps test build demo format clean
+.PHONY: all deps test tsan build bench demo format clean
 
 all: build
 
@@ -18,13 +24,25 @@ deps:
 
 test: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON
+	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
 
+tsan: deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	      -DPVSIM_TSAN=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) -R '^(unit|integration)[.]'
+
 build: deps
-	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DPVSIM_BUILD_TESTS=OFF
 	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+bench: deps
+	cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DPVSIM_BUILD_TESTS=ON
+	cmake --build $(BENCH_DIR) -j $(JOBS) --target pvsim_benchmarks
 
 demo: build
 	$(RELEASE_DIR)/bin/pvsim demo

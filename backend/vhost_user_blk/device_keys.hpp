@@ -1,6 +1,7 @@
-// The keys the toolstack writes in a vhost-user-blk backend directory
+// The keys of a vhost-user-blk backend directory
 // (/local/domain/<backend>/backend/vhost-user-blk/<frontend-domid>/<devid>/,
-// the virtio contract), read into a server's options:
+// the virtio contract), read into a server's options. pvsim's toolstack
+// writes all but queue-size (tools/toolstack/virtio_disk.hpp):
 //   params      the image path                          (required)
 //   socket      the unix socket to listen on, absolute  (required)
 //   mode        r | w                                    (default w)
@@ -23,12 +24,13 @@ namespace pvsim::backend::vhost_user_blk {
 inline constexpr const char* kBackendType = "vhost-user-blk";
 
 // Whether the directory has what a device needs before it can be read
-// (params and socket): the toolstack writes every key in one transaction,
-// but a directory may be seen before that commits.
+// (params and socket): pvsim's toolstack writes every key in one
+// transaction, but another writer (xenstore-write) may write them one at a
+// time, and the watch fires for each.
 bool device_keys_present(xenstore::client::Client& client, const std::string& nodename);
 
-// The server options of the device at `nodename`. Throws
-// blkback::NodeError naming the key and the value that is wrong.
+// The server options of the device at `nodename`. Throws xen::NodeError
+// (common/xen/node_values.hpp) naming the key and the value that is wrong.
 ServerOptions read_device_keys(xenstore::client::Client& client, const std::string& nodename,
                                storage::EngineKind engine);
 

@@ -23,23 +23,9 @@
 #include "common/os/child_process.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/run_dir.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace pvsim::test {
-
-// Waits for `done` to hold, checking every few milliseconds, for at most
-// `limit`: for effects that happen asynchronously in another process (a
-// death noticed). Not a timing assertion: the limit only bounds a hang.
-inline bool eventually(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
 
 // Blocks until `fd` is readable, for at most `limit`.
 inline bool wait_readable(int fd, std::chrono::milliseconds limit) {

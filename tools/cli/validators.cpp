@@ -12,15 +12,19 @@
 namespace pvsim::tools::cli {
 namespace {
 
+// CLI11 puts the argument's name before a validator's message ("DISKSPEC:
+// ..."), so a parser's message that starts with the name already (as
+// parse_disk_spec's do, for the callers that are not CLI11) gives it once.
 CLI::Validator parsing_with(const std::string& name,
                             const std::function<void(const std::string&)>& parse) {
     return CLI::Validator(
-        [parse](std::string& value) -> std::string {
+        [parse, prefix = name + ": "](std::string& value) -> std::string {
             try {
                 parse(value);
                 return {};
             } catch (const ParseError& e) {
-                return e.what();
+                const std::string message = e.what();
+                return message.starts_with(prefix) ? message.substr(prefix.size()) : message;
             }
         },
         name);

@@ -1,6 +1,7 @@
 // CLI11 validators for pvsim's value syntaxes, so that a bad size, duration
 // or DISKSPEC is refused while the command line (or a script, before its
-// first line runs) is parsed, with the parser's own message.
+// first line runs) is parsed, with the parser's own message (less the
+// argument's name, which CLI11 puts before it).
 #pragma once
 
 #include <CLI/CLI.hpp>

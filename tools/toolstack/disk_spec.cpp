@@ -239,34 +239,39 @@ DiskSpec parse_disk_spec(std::string_view text) {
     BlkifFeatureSettings both_ends;
     // The feature keys given, as written (specification=virtio takes few).
     std::vector<std::string> feature_keys;
-    auto apply = [&](std::string_view key, std::string_view value) {
-        const auto setter = setters().find(key);
-        const auto feature = setter == setters().end() ? feature_key(key) : std::nullopt;
-        if (setter == setters().end() && !feature) {
-            throw ParseError("DISKSPEC: unknown key " + quoted(key) +
-                             "; accepted: " + accepted_keys());
-        }
-        // xl: "Default values apply if the parameter is not specified, or if
-        // it is specified with an empty value (whether positionally or
-        // explicitly)", so an empty value may be given again.
+    // xl: "Default values apply if the parameter is not specified, or if it
+    // is specified with an empty value (whether positionally or
+    // explicitly)", so an empty value may be given again.
+    auto given = [&](std::string_view key, std::string_view value) {
         if (value.empty()) {
-            return;
+            return false;
         }
         if (!seen.insert(std::string(key)).second) {
             throw ParseError("DISKSPEC: " + quoted(key) + " given twice");
         }
-        if (feature) {
-            feature_keys.emplace_back(key);
+        return true;
+    };
+    auto apply = [&](std::string_view key, std::string_view value) {
+        if (const auto setter = setters().find(key); setter != setters().end()) {
+            if (given(key, value)) {
+                setter->second(spec, key, value);
+            }
+            return;
         }
+        const std::optional<FeatureKey> feature = feature_key(key);
         if (!feature) {
-            setter->second(spec, key, value);
-        } else if (!feature->end) {
-            (*feature->setter)(both_ends, key, value, std::nullopt);
-        } else {
-            (*feature->setter)(feature->end == xen::BlkifEnd::frontend ? spec.frontend_features
-                                                                       : spec.backend_features,
-                               key, value, feature->end);
+            throw ParseError("DISKSPEC: unknown key " + quoted(key) +
+                             "; accepted: " + accepted_keys());
         }
+        if (!given(key, value)) {
+            return;
+        }
+        feature_keys.emplace_back(key);
+        BlkifFeatureSettings& settings = !feature->end ? both_ends
+                                         : *feature->end == xen::BlkifEnd::frontend
+                                             ? spec.frontend_features
+                                             : spec.backend_features;
+        (*feature->setter)(settings, key, value, feature->end);
     };
     for (text = without_leading_space(text); !text.empty(); text = without_leading_space(text)) {
         if (text.starts_with("target=")) {

@@ -169,7 +169,8 @@ void add_virtio_backend(Client& client, const VirtioDiskSpec& spec, const Virtio
     if (spec.poll_us) {
         keys.emplace_back("poll-us", std::to_string(*spec.poll_us));
     }
-    // The device starts once params and socket are both there: last.
+    // The device starts once params and socket are both there; in one
+    // transaction it sees every key at once.
     keys.emplace_back("socket", spec.socket);
     client.transact([&](Transaction& t) {
         if (t.try_read(paths.backend)) {

@@ -34,6 +34,8 @@
 #include "frontend/block_device.hpp"
 #include "frontend/virtio_blk/virtio_blk.hpp"
 #include "hypervisor/client/domain_memory.hpp"
+#include "tests/support/block_request.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::test {
@@ -198,45 +200,6 @@ inline std::vector<std::byte> pattern(std::size_t bytes, std::uint64_t seed) {
         out[i] = static_cast<std::byte>(x);
     }
     return out;
-}
-
-// Waits (bounded) for something another thread or process does; not a
-// timing assertion.
-inline bool eventually(const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
-
-// Submits one request and waits for its status (bounded: a hang fails).
-inline int run_one(frontend::BlockDevice& device, frontend::BlockOperation operation,
-                   std::uint64_t sector, const frontend::GuestBuffer* buffer,
-                   std::uint64_t discard_sectors = 0) {
-    std::mutex mutex;
-    std::condition_variable done;
-    std::optional<int> status;
-    frontend::BlockRequest request;
-    request.operation = operation;
-    request.sector = sector;
-    request.buffer = buffer;
-    request.discard_sectors = discard_sectors;
-    request.done = [&](int s) {
-        std::lock_guard lock(mutex);
-        status = s;
-        done.notify_all();
-    };
-    device.submit({&request, 1});
-    std::unique_lock lock(mutex);
-    if (!done.wait_for(lock, std::chrono::seconds(30), [&] { return status.has_value(); })) {
-        ADD_FAILURE() << "request never completed";
-        return -ETIMEDOUT;
-    }
-    return *status;
 }
 
 class QsdTest : public ::testing::Test {

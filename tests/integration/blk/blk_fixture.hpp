@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/blkback/blkback_fixture.hpp"
+#include "tests/support/blkback_fixture.hpp"
 #include "tests/support/test_domain_blk.hpp"
 
 namespace pvsim::test {

@@ -1,4 +1,4 @@
-// Deliberately broken frontends (issue 5, "Per ring"): a ring-ref, an
+// Deliberately broken frontends (DESIGN.md §8, per ring): a ring-ref, an
 // event channel or a protocol that cannot be used, a frontend state that is
 // not one, and a frontend that runs req_prod more than a ring ahead. Each
 // time pvsim-backend writes the error node with the reason (where Linux's
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/xen/vbd_interface.hpp"
-#include "tests/integration/blkback/blkback_fixture.hpp"
+#include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/xen/blkif_features.hpp"
-#include "tests/integration/blkback/blkback_fixture.hpp"
+#include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
 namespace {

@@ -16,8 +16,8 @@
 #include <tuple>
 #include <vector>
 
-#include "tests/integration/blkback/blkback_fixture.hpp"
-#include "tests/unit/blkback/test_frontend.hpp"
+#include "tests/integration/blkback/test_frontend.hpp"
+#include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -30,14 +30,6 @@ using xen::XenbusState;
 constexpr std::uint64_t kImageBytes = 4 << 20;
 
 enum class Target { image_file, loop_device };
-
-std::vector<std::byte> pattern(std::size_t bytes, unsigned seed) {
-    std::vector<std::byte> out(bytes);
-    for (std::size_t i = 0; i < bytes; ++i) {
-        out[i] = static_cast<std::byte>((i * 13 + seed * 101 + (i >> 12)) & 0xff);
-    }
-    return out;
-}
 
 class DataPathTest : public BlkbackFixture,
                      public ::testing::WithParamInterface<std::tuple<Target, std::string, bool>> {
@@ -176,7 +168,7 @@ TEST_P(DataPathTest, PatternedDataGoesInComesBackAndOutlivesADetach) {
               std::string::npos);
 }
 
-// Backend restart (issue 7's recovery protocol): a backend that dies leaves
+// Backend restart (blkif_recover's protocol): a backend that dies leaves
 // the vbd Connected; the new one goes InitWait with its offers, sees the
 // frontend Connected and does NOT map that ring (its slots may hold
 // responses never pushed; the frontend's shadow is the truth). The frontend

@@ -22,8 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "hypervisor/client/control_client.hpp"
-#include "tests/integration/blkback/blkback_fixture.hpp"
 #include "tests/integration/guest/agent_client.hpp"
+#include "tests/support/blkback_fixture.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tools/toolstack/vbd.hpp"
 

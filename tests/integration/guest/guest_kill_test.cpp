@@ -1,7 +1,6 @@
-// A guest SIGKILLed in the middle of a write workload at queue depth 32
-// (issue 7, Recovery), with persistent grants on, off, and in grant copy
-// mode: xenstored forgets the dead domain and removes its nodes (C
-// xenstored's domain_cleanup), blkback sees its frontend gone (Linux's
+// A guest SIGKILLed in the middle of a write workload at queue depth 32,
+// with persistent grants on, off, and in grant copy mode: xenstored forgets the dead domain and
+// removes its nodes (C xenstored's domain_cleanup), blkback sees its frontend gone (Linux's
 // frontend_changed, XenbusStateUnknown), lets its in-flight I/O finish,
 // unmaps every grant and closes its event channels, and the hypervisor then
 // frees the domain's memory. The test counts what is left against what was

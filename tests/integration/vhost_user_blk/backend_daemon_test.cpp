@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "test_frontend.hpp"
-#include "tests/integration/blkback/backend_process.hpp"
+#include "tests/support/backend_process.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/xenstored_process.hpp"
 #include "xenstore/client/client.hpp"

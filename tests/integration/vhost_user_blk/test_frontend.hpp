@@ -23,8 +23,8 @@
 #include "common/os/unique_fd.hpp"
 #include "common/virtio/vhost_user_channel.hpp"
 #include "common/virtio/virtio_blk.hpp"
-#include "guest_queue.hpp"
 #include "tests/support/daemon_process.hpp"
+#include "tests/support/guest_queue.hpp"
 
 namespace pvsim::test {
 

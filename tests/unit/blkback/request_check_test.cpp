@@ -1,4 +1,4 @@
-// Every per-request error of the block path (issue 5, "Per request"), and
+// Every per-request error of the block path (DESIGN.md §8), and
 // what a valid request turns into, checked on the private copy alone.
 #include <gtest/gtest.h>
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/units.hpp"
@@ -151,6 +152,27 @@ TEST(ParseCommand, BadValuesAreRefusedWhileParsing) {
     for (const Context context : {Context::command_line, Context::script}) {
         for (const Words& words : bad) {
             EXPECT_THROW((void)parse_command(words, context), CLI::ParseError) << joined(words);
+        }
+    }
+}
+
+TEST(ParseCommand, ABadDiskSpecIsRefusedNamingDiskSpecOnce) {
+    const std::vector<std::pair<Words, std::string>> bad = {
+        {{"block-attach", "g", "foo=1"}, "DISKSPEC: unknown key \"foo\"; accepted: "},
+        {{"block-attach", "g", "target=/a.img"}, "DISKSPEC: no vdev (vdev=xvda)"},
+        {{"block-attach", "g", "target=/a.img,vdev=xvda,queues=99"},
+         "DISKSPEC: queues=99: expected a whole number from 1 to "},
+    };
+    for (const Context context : {Context::command_line, Context::script}) {
+        for (const auto& [words, start] : bad) {
+            try {
+                (void)parse_command(words, context);
+                ADD_FAILURE() << "accepted " << joined(words);
+            } catch (const CLI::ParseError& e) {
+                const std::string message = e.what();
+                EXPECT_TRUE(message.starts_with(start)) << message;
+                EXPECT_EQ(message.find("DISKSPEC", 1), std::string::npos) << message;
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 
 #include "backend/vhost_user_blk/memory_table.hpp"
 #include "common/os/unique_fd.hpp"
-#include "tests/integration/vhost_user_blk/guest_queue.hpp"
+#include "tests/support/guest_queue.hpp"
 
 namespace {
 

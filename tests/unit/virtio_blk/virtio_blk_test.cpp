@@ -20,6 +20,8 @@
 #include "frontend/virtio_blk/virtio_blk.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 #include "scripted_device.hpp"
+#include "tests/support/block_request.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::test {
@@ -35,42 +37,6 @@ using frontend::virtio_blk::VirtioBlkOptions;
 std::string unique_name() {
     static std::atomic<unsigned> counter{0};
     return os::shm_name("vblktest" + std::to_string(::getpid()), "m" + std::to_string(counter++));
-}
-
-// Waits (bounded) for something another thread does.
-bool eventually(const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
-
-int run_one(frontend::BlockDevice& device, BlockOperation operation, std::uint64_t sector,
-            const GuestBuffer* buffer, std::uint64_t discard_sectors = 0) {
-    std::mutex mutex;
-    std::condition_variable done;
-    std::optional<int> status;
-    BlockRequest request;
-    request.operation = operation;
-    request.sector = sector;
-    request.buffer = buffer;
-    request.discard_sectors = discard_sectors;
-    request.done = [&](int s) {
-        std::lock_guard lock(mutex);
-        status = s;
-        done.notify_all();
-    };
-    device.submit({&request, 1});
-    std::unique_lock lock(mutex);
-    if (!done.wait_for(lock, std::chrono::seconds(30), [&] { return status.has_value(); })) {
-        ADD_FAILURE() << "request never completed";
-        return -ETIMEDOUT;
-    }
-    return *status;
 }
 
 class VirtioBlkTest : public ::testing::Test {

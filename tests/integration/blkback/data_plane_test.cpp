@@ -28,26 +28,19 @@
 #include "backend/blkback/vbd_config.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "common/os/unique_fd.hpp"
+#include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
-#include "tests/unit/blkback/test_frontend.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {
 
+using test::pattern;
 using test::TestFrontend;
 using xen::BlkifOp;
 using xen::BlkifStatus;
 
 constexpr std::uint64_t kImageSectors = 4096;  // 2 MiB
 constexpr std::size_t kDataPages = 64;
-
-std::vector<std::byte> pattern(std::size_t bytes, unsigned seed) {
-    std::vector<std::byte> out(bytes);
-    for (std::size_t i = 0; i < bytes; ++i) {
-        out[i] = static_cast<std::byte>((i * 31 + seed * 7 + (i >> 9)) & 0xff);
-    }
-    return out;
-}
 
 // The thread ids of this process.
 std::set<pid_t> thread_ids() {

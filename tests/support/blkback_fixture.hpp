@@ -3,7 +3,7 @@
 // blkback), with this test process as the toolstack (tools/toolstack/vbd)
 // and, where it needs one, a frontend: either a pvsim_test_domain guest
 // driven verb by verb, or this process's own dom0 connection
-// (tests/unit/blkback/test_frontend.hpp).
+// (tests/integration/blkback/test_frontend.hpp).
 #pragma once
 
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/xen/xenbus.hpp"
-#include "tests/integration/blkback/backend_process.hpp"
+#include "tests/support/backend_process.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/loop_device.hpp"
 #include "tests/support/xenstored_process.hpp"

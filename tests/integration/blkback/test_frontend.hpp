@@ -26,6 +26,16 @@
 
 namespace pvsim::test {
 
+// The bytes a test writes: they differ by offset and by seed, so a block
+// read back from the wrong place or the wrong write does not match.
+inline std::vector<std::byte> pattern(std::size_t bytes, unsigned seed) {
+    std::vector<std::byte> out(bytes);
+    for (std::size_t i = 0; i < bytes; ++i) {
+        out[i] = static_cast<std::byte>((i * 31 + seed * 7 + (i >> 9)) & 0xff);
+    }
+    return out;
+}
+
 class TestFrontend {
   public:
     struct Page {

@@ -15,9 +15,9 @@
 
 #include "frontend/blkfront/blkfront_queue.hpp"
 #include "frontend/blkfront/ring_page.hpp"
+#include "tests/integration/blkfront/blkfront_fixture.hpp"
+#include "tests/integration/blkfront/test_backend.hpp"
 #include "tests/support/hypervisor_process.hpp"
-#include "tests/unit/blkfront/blkfront_fixture.hpp"
-#include "tests/unit/blkfront/test_backend.hpp"
 
 namespace pvsim::frontend::blkfront {
 namespace {

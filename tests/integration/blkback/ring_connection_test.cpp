@@ -7,8 +7,8 @@
 #include <string>
 
 #include "backend/blkback/ring_connection.hpp"
+#include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
-#include "tests/unit/blkback/test_frontend.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {

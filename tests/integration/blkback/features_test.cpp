@@ -22,26 +22,19 @@
 #include "backend/blkback/data_plane.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/storage/backing_store.hpp"
+#include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
-#include "tests/unit/blkback/test_frontend.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {
 
+using test::pattern;
 using test::TestFrontend;
 using xen::BlkifOp;
 using xen::BlkifStatus;
 
 constexpr std::uint64_t kImageSectors = 8192;  // 4 MiB
 constexpr std::size_t kDataPages = 300;
-
-std::vector<std::byte> pattern(std::size_t bytes, unsigned seed) {
-    std::vector<std::byte> out(bytes);
-    for (std::size_t i = 0; i < bytes; ++i) {
-        out[i] = static_cast<std::byte>((i * 31 + seed * 7 + (i >> 9)) & 0xff);
-    }
-    return out;
-}
 
 class FeaturesTest : public ::testing::Test {
   protected:

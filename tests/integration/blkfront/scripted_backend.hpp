@@ -23,8 +23,8 @@
 #include "common/run_dir.hpp"
 #include "common/xen/xenbus.hpp"
 #include "hypervisor/client/hypervisor.hpp"
+#include "tests/integration/blkfront/test_backend.hpp"
 #include "tests/support/hypervisor_process.hpp"
-#include "tests/unit/blkfront/test_backend.hpp"
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::test {

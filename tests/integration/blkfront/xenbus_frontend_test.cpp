@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "frontend/blkfront/blkfront.hpp"
+#include "tests/integration/blkfront/blkfront_fixture.hpp"
+#include "tests/integration/blkfront/scripted_backend.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/xenstored_process.hpp"
-#include "tests/unit/blkfront/blkfront_fixture.hpp"
-#include "tests/unit/blkfront/scripted_backend.hpp"
 
 namespace pvsim::frontend::blkfront {
 namespace {
