@@ -104,6 +104,10 @@ class LiveCounters {
     void add(std::uint64_t Set::*field, std::uint64_t n = 1) noexcept {
         std::atomic_ref<std::uint64_t>(values_.*field).fetch_add(n, std::memory_order_relaxed);
     }
+    // For gauges (grants released).
+    void sub(std::uint64_t Set::*field, std::uint64_t n = 1) noexcept {
+        std::atomic_ref<std::uint64_t>(values_.*field).fetch_sub(n, std::memory_order_relaxed);
+    }
     void set(std::uint64_t Set::*field, std::uint64_t value) noexcept {
         std::atomic_ref<std::uint64_t>(values_.*field).store(value, std::memory_order_relaxed);
     }

@@ -1,5 +1,5 @@
 // The asynchronous block API a guest's code uses (DESIGN.md §5, §6): what
-// blkfront offers, and later the virtio-blk driver, so that the workload
+// blkfront and the virtio-blk driver both offer, so that the workload
 // engine and the tests run unchanged over either transport. Like Linux's
 // blk-mq seen from a driver's user: requests carry buffers in the guest's
 // own memory, are submitted in batches (one notification per batch at most),

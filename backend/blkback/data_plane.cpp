@@ -15,11 +15,11 @@ using xen::BlkifStatus;
 
 DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& store,
                      VbdLimits limits, DataPlaneOptions options,
-                     std::shared_ptr<VbdMetrics> metrics, RingErrorHandler on_ring_error,
-                     std::string name)
+                     std::shared_ptr<LiveCounters<VbdCounters>> metrics,
+                     RingErrorHandler on_ring_error, std::string name)
     : connection_(std::move(connection)),
       limits_(limits),
-      metrics_(metrics ? std::move(metrics) : std::make_shared<VbdMetrics>()),
+      metrics_(metrics ? std::move(metrics) : std::make_shared<LiveCounters<VbdCounters>>()),
       on_ring_error_(std::move(on_ring_error)),
       name_(std::move(name)),
       loop_(*this, store,
@@ -30,9 +30,11 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                                     // outstanding than the ring holds, so
                                     // the engine never refuses one.
                                     .queue_depth = connection_.ring().size()},
-            data_plane::LoopCounters{.notifications_received = &metrics_->notifications_received,
-                                     .poll_hits = &metrics_->poll_hits,
-                                     .sleeps = &metrics_->sleeps},
+            data_plane::LoopCounters{
+                .notifications_received =
+                    [m = metrics_] { m->add(&VbdCounters::notifications_received); },
+                .poll_hits = [m = metrics_] { m->add(&VbdCounters::poll_hits); },
+                .sleeps = [m = metrics_] { m->add(&VbdCounters::sleeps); }},
             name_),
       pending_(connection_.ring().size(), limits_.max_segments()),
       access_(connection_.hypervisor(), connection_.frontend(), *metrics_, name_,
@@ -82,7 +84,7 @@ bool DataPlane::take_requests() {
         }
         const xen::BlkifRequest copy = ring.consume_request();
         took = true;
-        VbdMetrics::add(metrics_->requests);
+        metrics_->add(&VbdCounters::requests);
         const RequestCheck check = check_request(copy, limits_);
         if (!check.ok()) {
             spdlog::debug("{}: request {} ({} {}): {}", name_, copy.id,
@@ -94,23 +96,23 @@ bool DataPlane::take_requests() {
         const CheckedRequest& request = check.request;
         switch (request.kind) {
             case IoKind::read:
-                VbdMetrics::add(metrics_->reads);
+                metrics_->add(&VbdCounters::reads);
                 break;
             case IoKind::write:
-                VbdMetrics::add(metrics_->writes);
+                metrics_->add(&VbdCounters::writes);
                 break;
             case IoKind::flush:
-                VbdMetrics::add(metrics_->flushes);
+                metrics_->add(&VbdCounters::flushes);
                 break;
             case IoKind::barrier:
-                VbdMetrics::add(metrics_->barriers);
+                metrics_->add(&VbdCounters::barriers);
                 break;
             case IoKind::discard:
-                VbdMetrics::add(metrics_->discards);
+                metrics_->add(&VbdCounters::discards);
                 break;
         }
         if (request.indirect) {
-            VbdMetrics::add(metrics_->indirect_requests);
+            metrics_->add(&VbdCounters::indirect_requests);
         }
         const std::uint32_t index = *pending_.take();
         PendingRequest& pending = pending_[index];
@@ -246,8 +248,9 @@ bool DataPlane::stage_done(std::uint32_t index) {
     if (pending.stage != PendingRequest::Stage::io || !request.has_data()) {
         return false;
     }
-    VbdMetrics::add(request.kind == IoKind::read ? metrics_->bytes_read : metrics_->bytes_written,
-                    request.bytes());
+    metrics_->add(
+        request.kind == IoKind::read ? &VbdCounters::bytes_read : &VbdCounters::bytes_written,
+        request.bytes());
     if (request.kind == IoKind::flush || request.kind == IoKind::barrier) {
         // The data is written; now the flush. The grants can go already.
         release_grants(index);
@@ -313,11 +316,11 @@ void DataPlane::make_response(std::uint64_t id, xen::BlkifOp operation, BlkifSta
     response.status = status;
     connection_.ring().produce_response(response);
     responses_unpushed_ = true;
-    VbdMetrics::add(metrics_->responses);
+    metrics_->add(&VbdCounters::responses);
     if (status == BlkifStatus::error) {
-        VbdMetrics::add(metrics_->errors);
+        metrics_->add(&VbdCounters::errors);
     } else if (status == BlkifStatus::eopnotsupp) {
-        VbdMetrics::add(metrics_->unsupported);
+        metrics_->add(&VbdCounters::unsupported);
     }
 }
 
@@ -327,9 +330,9 @@ void DataPlane::publish() {
     }
     if (connection_.ring().push_responses_and_check_notify()) {
         connection_.event_channel().notify();
-        VbdMetrics::add(metrics_->notifications_sent);
+        metrics_->add(&VbdCounters::notifications_sent);
     } else {
-        VbdMetrics::add(metrics_->notifications_suppressed);
+        metrics_->add(&VbdCounters::notifications_suppressed);
     }
 }
 

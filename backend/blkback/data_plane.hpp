@@ -46,7 +46,7 @@
 #include "backend/blkback/request_check.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/segment_access.hpp"
-#include "backend/blkback/vbd_metrics.hpp"
+#include "backend/blkback/vbd_counters.hpp"
 #include "backend/data_plane/service_loop.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "backend/storage/make_engine.hpp"
@@ -76,7 +76,7 @@ class DataPlane {
     // std::system_error when the engine cannot be set up. `name` prefixes
     // log lines (the vbd's backend path).
     DataPlane(RingConnection connection, const storage::BackingStore& store, VbdLimits limits,
-              DataPlaneOptions options, std::shared_ptr<VbdMetrics> metrics,
+              DataPlaneOptions options, std::shared_ptr<LiveCounters<VbdCounters>> metrics,
               RingErrorHandler on_ring_error, std::string name);
     // stop()
     ~DataPlane();
@@ -140,7 +140,7 @@ class DataPlane {
 
     RingConnection connection_;
     const VbdLimits limits_;
-    const std::shared_ptr<VbdMetrics> metrics_;
+    const std::shared_ptr<LiveCounters<VbdCounters>> metrics_;
     const RingErrorHandler on_ring_error_;
     const std::string name_;
     Loop loop_;

@@ -12,7 +12,8 @@
 namespace pvsim::backend::blkback {
 
 SegmentAccess::SegmentAccess(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                             VbdMetrics& metrics, const std::string& name, Options options)
+                             LiveCounters<VbdCounters>& metrics, const std::string& name,
+                             Options options)
     : hypervisor_(hypervisor),
       frontend_(frontend),
       metrics_(metrics),
@@ -28,7 +29,7 @@ void SegmentAccess::release_all() noexcept {
     try {
         // free_persistent_gnts: nothing is in flight any more.
         const std::vector<xen::GrantHandle> handles = persistent_grants_.take_all();
-        VbdMetrics::sub(metrics_.persistent_grants, handles.size());
+        metrics_.sub(&VbdCounters::persistent_grants, handles.size());
         unmap_batch_.insert(unmap_batch_.end(), handles.begin(), handles.end());
         unmap();
     } catch (const std::exception& e) {
@@ -58,7 +59,7 @@ void SegmentAccess::map_segments(PendingTable& pending_table,
         if (!request.has_data()) {
             continue;
         }
-        VbdMetrics::add(metrics_.segments, request.nr_segments);
+        metrics_.add(&VbdCounters::segments, request.nr_segments);
         for (unsigned s = 0; s < request.nr_segments; ++s) {
             uses_.push_back({index, pending.segs[s].gref, request.maps_readonly(),
                              &pending.grants[s], &pending.iov[s].iov_base});
@@ -180,7 +181,7 @@ void SegmentAccess::map_grants(PendingTable& pending_table, std::vector<GrantUse
         }
         try {
             std::vector<hypervisor::GrantMapping> part = hypervisor_.map_grant_refs(map_batch_);
-            VbdMetrics::add(metrics_.map_hypercalls);
+            metrics_.add(&VbdCounters::map_hypercalls);
             mappings.insert(mappings.end(), part.begin(), part.end());
         } catch (const hypervisor::HypercallError& e) {
             spdlog::warn("{}: mapping {} grants: {}", name_, map_batch_.size(), e.what());
@@ -199,10 +200,10 @@ void SegmentAccess::map_grants(PendingTable& pending_table, std::vector<GrantUse
             pending.failed = true;
             *use.grant = SegmentGrant{};
             *use.page = nullptr;
-            VbdMetrics::add(metrics_.grant_map_failures);
+            metrics_.add(&VbdCounters::grant_map_failures);
             continue;
         }
-        VbdMetrics::add(metrics_.grant_maps);
+        metrics_.add(&VbdCounters::grant_maps);
         *use.page = mapping.page;
         std::byte* ignored = nullptr;
         if (persistent_ &&
@@ -211,7 +212,7 @@ void SegmentAccess::map_grants(PendingTable& pending_table, std::vector<GrantUse
             // add_persistent_gnt. A ref met twice in one burst is kept the
             // first time only; the second mapping is this request's alone.
             persistent_grants_.add(use.ref, mapping.handle, mapping.page);
-            VbdMetrics::add(metrics_.persistent_grants);
+            metrics_.add(&VbdCounters::persistent_grants);
             *use.grant = SegmentGrant{SegmentGrant::Kind::persistent, 0, use.ref, 0};
         } else {
             *use.grant = SegmentGrant{SegmentGrant::Kind::mapped, mapping.handle, use.ref, 0};
@@ -239,8 +240,8 @@ void SegmentAccess::batch_copies(std::span<const hypervisor::GrantCopyRequest> c
         try {
             const std::vector<xen::GntSt> got = hypervisor_.copy_grants(part);
             statuses.insert(statuses.end(), got.begin(), got.end());
-            VbdMetrics::add(metrics_.copy_hypercalls);
-            VbdMetrics::add(metrics_.grant_copies, part.size());
+            metrics_.add(&VbdCounters::copy_hypercalls);
+            metrics_.add(&VbdCounters::grant_copies, part.size());
         } catch (const hypervisor::HypercallError& e) {
             spdlog::warn("{}: copying {} grants: {}", name_, part.size(), e.what());
             statuses.resize(statuses.size() + part.size(), xen::GntSt::general_error);
@@ -258,7 +259,7 @@ void SegmentAccess::copy_in_segments(PendingTable& pending_table,
         if (!request.has_data()) {
             continue;
         }
-        VbdMetrics::add(metrics_.segments, request.nr_segments);
+        metrics_.add(&VbdCounters::segments, request.nr_segments);
         for (unsigned s = 0; s < request.nr_segments; ++s) {
             const xen::BlkifRequestSegment& seg = pending.segs[s];
             const hypervisor::Gfn gfn = take_copy_page();
@@ -279,7 +280,7 @@ void SegmentAccess::copy_in_segments(PendingTable& pending_table,
     for (std::size_t i = 0; i < owners.size(); ++i) {
         if (copy_statuses_[i] != xen::GntSt::okay) {
             pending_table[owners[i]].failed = true;
-            VbdMetrics::add(metrics_.grant_map_failures);
+            metrics_.add(&VbdCounters::grant_map_failures);
         }
     }
 }
@@ -351,8 +352,8 @@ void SegmentAccess::purge_persistent() {
     if (handles.empty()) {
         return;
     }
-    VbdMetrics::sub(metrics_.persistent_grants, handles.size());
-    VbdMetrics::add(metrics_.persistent_purged, handles.size());
+    metrics_.sub(&VbdCounters::persistent_grants, handles.size());
+    metrics_.add(&VbdCounters::persistent_purged, handles.size());
     unmap_batch_.insert(unmap_batch_.end(), handles.begin(), handles.end());
 }
 
@@ -363,10 +364,10 @@ void SegmentAccess::unmap() {
                                                                     unmap_batch_.size() - first));
         try {
             const std::vector<xen::GntSt> statuses = hypervisor_.unmap_grant_refs(part);
-            VbdMetrics::add(metrics_.unmap_hypercalls);
+            metrics_.add(&VbdCounters::unmap_hypercalls);
             for (std::size_t i = 0; i < statuses.size(); ++i) {
                 if (statuses[i] == xen::GntSt::okay) {
-                    VbdMetrics::add(metrics_.grant_unmaps);
+                    metrics_.add(&VbdCounters::grant_unmaps);
                 } else {
                     spdlog::warn("{}: unmapping handle {}: {}", name_, part[i],
                                  xen::name(statuses[i]));

@@ -28,7 +28,7 @@
 
 #include "backend/blkback/pending_request.hpp"
 #include "backend/blkback/persistent_grants.hpp"
-#include "backend/blkback/vbd_metrics.hpp"
+#include "backend/blkback/vbd_counters.hpp"
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/grant_table.hpp"
 #include "hypervisor/client/hypervisor.hpp"
@@ -46,8 +46,8 @@ class SegmentAccess {
     };
 
     // `hypervisor`, `metrics` and `name` (the log prefix) must outlive it.
-    SegmentAccess(hypervisor::Hypervisor& hypervisor, xen::DomId frontend, VbdMetrics& metrics,
-                  const std::string& name, Options options);
+    SegmentAccess(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
+                  LiveCounters<VbdCounters>& metrics, const std::string& name, Options options);
     SegmentAccess(const SegmentAccess&) = delete;
     SegmentAccess& operator=(const SegmentAccess&) = delete;
 
@@ -115,7 +115,7 @@ class SegmentAccess {
 
     hypervisor::Hypervisor& hypervisor_;
     const xen::DomId frontend_;
-    VbdMetrics& metrics_;
+    LiveCounters<VbdCounters>& metrics_;
     const std::string& name_;
     const xen::BlkifGrantMode grant_mode_;
     const bool persistent_;

@@ -23,12 +23,9 @@
 //                           not mapped; we wait in InitWait for the
 //                           frontend to recover (blkif_recover) and come to
 //                           Initialised with fresh keys
-//   frontend Closing        -> Closing (mirror), then (*) disconnect and ->
-//                           Closed at once, as issue 5 asks ("on
-//                           Closing/Closed, disconnect and go Closed"):
-//                           Linux waits for the frontend's Closed instead,
-//                           which a frontend waiting in Closing for the
-//                           backend's Closed would never give
+//   frontend Closing        -> Closing (mirror); the ring stays mapped
+//                           until the frontend's Closed, which Linux's
+//                           blkfront gives once it has let go of the ring
 //   frontend Closed         disconnect (let in-flight I/O finish, unbind,
 //                           unmap) -> Closed; when offline, release the
 //                           store (Linux unregisters the device)
@@ -53,7 +50,7 @@
 #include "backend/blkback/blkback_options.hpp"
 #include "backend/blkback/data_plane.hpp"
 #include "backend/blkback/vbd_config.hpp"
-#include "backend/blkback/vbd_metrics.hpp"
+#include "backend/blkback/vbd_counters.hpp"
 #include "backend/blkback/xenbus_device.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "hypervisor/client/hypervisor.hpp"
@@ -124,7 +121,8 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
     BlkbackOptions options_;
     std::optional<VbdConfig> config_;
     std::optional<storage::BackingStore> store_;
-    std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
+    std::shared_ptr<LiveCounters<VbdCounters>> metrics_ =
+        std::make_shared<LiveCounters<VbdCounters>>();
     // One per queue (Linux: one xen_blkif_ring and its thread per queue).
     std::vector<std::unique_ptr<DataPlane>> data_planes_;
     // The frontend was Connected at probe: wait for its Initialised.

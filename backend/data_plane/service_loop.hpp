@@ -62,6 +62,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -96,10 +97,12 @@ enum class Arm {
 };
 
 // The counters the loop itself keeps, in the device's counter set.
+// Each bumps one counter (common/counter_set.hpp's LiveCounters); called at
+// most once a pass, never per request.
 struct LoopCounters {
-    std::atomic<std::uint64_t>* notifications_received = nullptr;
-    std::atomic<std::uint64_t>* poll_hits = nullptr;
-    std::atomic<std::uint64_t>* sleeps = nullptr;
+    std::function<void()> notifications_received;
+    std::function<void()> poll_hits;
+    std::function<void()> sleeps;
 };
 
 struct LoopOptions {
@@ -181,9 +184,9 @@ class ServiceLoop {
     const std::string& name() const noexcept { return name_; }
 
   private:
-    static void count(std::atomic<std::uint64_t>* counter) noexcept {
-        if (counter != nullptr) {
-            counter->fetch_add(1, std::memory_order_relaxed);
+    static void count(const std::function<void()>& counter) noexcept {
+        if (counter) {
+            counter();
         }
     }
 

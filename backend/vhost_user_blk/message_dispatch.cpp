@@ -57,7 +57,7 @@ bool MessageDispatch::reply_ack() const noexcept {
 bool MessageDispatch::handle(Message& message, int socket_fd) {
     const std::string_view what = vhost_user::name(message.request());
     if (!vhost_user::has_supported_version(message.header.flags)) {
-        DeviceMetrics::add(context_.metrics.protocol_violations);
+        context_.metrics.add(&DeviceCounters::protocol_violations);
         spdlog::error("{}: {} ({}) with header version {}: closing the connection", name_, what,
                       message.header.request, vhost_user::flags_version(message.header.flags));
         return false;
@@ -72,12 +72,12 @@ bool MessageDispatch::handle(Message& message, int socket_fd) {
         result = error(e.what());
     }
     if (result.kind == Result::Kind::violation) {
-        DeviceMetrics::add(context_.metrics.protocol_violations);
+        context_.metrics.add(&DeviceCounters::protocol_violations);
         spdlog::error("{}: {}: {}: closing the connection", name_, what, result.reason);
         return false;
     }
     if (result.kind == Result::Kind::error) {
-        DeviceMetrics::add(context_.metrics.bad_messages);
+        context_.metrics.add(&DeviceCounters::bad_messages);
         spdlog::error("{}: {} ({}) refused: {}", name_, what, message.header.request,
                       result.reason);
     }

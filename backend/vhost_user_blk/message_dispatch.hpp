@@ -23,7 +23,7 @@
 #include <string>
 
 #include "backend/vhost_user_blk/device_config.hpp"
-#include "backend/vhost_user_blk/device_metrics.hpp"
+#include "backend/vhost_user_blk/device_counters.hpp"
 #include "backend/vhost_user_blk/memory_table.hpp"
 #include "backend/vhost_user_blk/queue_worker.hpp"
 #include "common/os/event_fd.hpp"

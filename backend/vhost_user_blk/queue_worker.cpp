@@ -34,9 +34,11 @@ QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::str
                                     .engine = context.engine,
                                     // One engine slot per queue entry.
                                     .queue_depth = start.ring.size()},
-            data_plane::LoopCounters{.notifications_received = &context.metrics.kicks_received,
-                                     .poll_hits = &context.metrics.poll_hits,
-                                     .sleeps = &context.metrics.sleeps},
+            data_plane::LoopCounters{
+                .notifications_received =
+                    [&m = context.metrics] { m.add(&DeviceCounters::kicks_received); },
+                .poll_hits = [&m = context.metrics] { m.add(&DeviceCounters::poll_hits); },
+                .sleeps = [&m = context.metrics] { m.add(&DeviceCounters::sleeps); }},
             name_) {
     pending_.resize(ring_.size());
     free_.reserve(ring_.size());
@@ -90,13 +92,13 @@ bool QueueWorker::take_requests() {
 }
 
 void QueueWorker::take_one(std::uint16_t head) {
-    DeviceMetrics& m = context_.metrics;
+    LiveCounters<DeviceCounters>& m = context_.metrics;
     const std::string walk_error = walk_chain(ring_.view(), *memory_, head, chain_limits_, chain_);
     if (!walk_error.empty()) {
         // Nothing in the chain can be trusted, the status byte included: it
         // goes back with nothing written (used len 0).
         spdlog::warn("{}: malformed descriptor chain at head {}: {}", name_, head, walk_error);
-        DeviceMetrics::add(m.malformed_chains);
+        m.add(&DeviceCounters::malformed_chains);
         ring_.add_used(head, 0);
         return;
     }
@@ -108,34 +110,34 @@ void QueueWorker::take_one(std::uint16_t head) {
         parse_request(chain_, context_.config.limits(), features_, p.request);
     if (parsed.disposition == Disposition::drop) {
         spdlog::warn("{}: malformed request at head {}: {}", name_, head, parsed.reason);
-        DeviceMetrics::add(m.malformed_chains);
+        m.add(&DeviceCounters::malformed_chains);
         ring_.add_used(head, 0);
         return;
     }
     if (chain_.indirect) {
-        DeviceMetrics::add(m.indirect_requests);
+        m.add(&DeviceCounters::indirect_requests);
     }
     switch (p.request.req_type()) {
         case BlkReqType::in:
-            DeviceMetrics::add(m.reads);
+            m.add(&DeviceCounters::reads);
             break;
         case BlkReqType::out:
-            DeviceMetrics::add(m.writes);
+            m.add(&DeviceCounters::writes);
             break;
         case BlkReqType::flush:
-            DeviceMetrics::add(m.flushes);
+            m.add(&DeviceCounters::flushes);
             break;
         case BlkReqType::get_id:
-            DeviceMetrics::add(m.get_ids);
+            m.add(&DeviceCounters::get_ids);
             break;
         case BlkReqType::discard:
-            DeviceMetrics::add(m.discards);
+            m.add(&DeviceCounters::discards);
             break;
         case BlkReqType::write_zeroes:
-            DeviceMetrics::add(m.write_zeroes);
+            m.add(&DeviceCounters::write_zeroes);
             break;
         default:
-            DeviceMetrics::add(m.other_types);
+            m.add(&DeviceCounters::other_types);
             break;
     }
     if (parsed.disposition == Disposition::answer) {
@@ -204,13 +206,13 @@ bool QueueWorker::stage_done(std::uint32_t slot) {
     Pending& p = pending_[slot];
     const BlkRequest& r = p.request;
     if (r.req_type() == BlkReqType::in) {
-        DeviceMetrics::add(context_.metrics.bytes_read, r.data_bytes);
+        context_.metrics.add(&DeviceCounters::bytes_read, r.data_bytes);
         return false;
     }
     if (r.req_type() != BlkReqType::out || p.flush_stage) {
         return false;
     }
-    DeviceMetrics::add(context_.metrics.bytes_written, r.data_bytes);
+    context_.metrics.add(&DeviceCounters::bytes_written, r.data_bytes);
     if (context_.writeback.load(std::memory_order_relaxed)) {
         return false;
     }
@@ -255,9 +257,9 @@ void QueueWorker::complete(std::uint32_t slot, BlkStatus status, std::uint32_t u
 
 void QueueWorker::count_status(BlkStatus status) {
     if (status == BlkStatus::ioerr) {
-        DeviceMetrics::add(context_.metrics.errors);
+        context_.metrics.add(&DeviceCounters::errors);
     } else if (status == BlkStatus::unsupp) {
-        DeviceMetrics::add(context_.metrics.unsupported);
+        context_.metrics.add(&DeviceCounters::unsupported);
     }
 }
 
@@ -266,14 +268,14 @@ void QueueWorker::publish() {
         return;
     }
     if (ring_.flush_used() && call_->notify()) {
-        DeviceMetrics::add(context_.metrics.notifications_sent);
+        context_.metrics.add(&DeviceCounters::notifications_sent);
     } else {
-        DeviceMetrics::add(context_.metrics.notifications_suppressed);
+        context_.metrics.add(&DeviceCounters::notifications_suppressed);
     }
 }
 
 void QueueWorker::on_failure(const std::string& reason) {
-    DeviceMetrics::add(context_.metrics.broken_queues);
+    context_.metrics.add(&DeviceCounters::broken_queues);
     spdlog::error("{}: queue broken, no more requests taken: {}", name_, reason);
 }
 

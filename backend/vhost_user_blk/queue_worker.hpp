@@ -36,7 +36,7 @@
 #include "backend/vhost_user_blk/blk_request.hpp"
 #include "backend/vhost_user_blk/desc_chain.hpp"
 #include "backend/vhost_user_blk/device_config.hpp"
-#include "backend/vhost_user_blk/device_metrics.hpp"
+#include "backend/vhost_user_blk/device_counters.hpp"
 #include "backend/vhost_user_blk/memory_table.hpp"
 #include "backend/vhost_user_blk/vring.hpp"
 #include "common/os/event_fd.hpp"
@@ -70,7 +70,7 @@ class CallNotifier {
 struct QueueContext {
     const storage::BackingStore& store;
     const DeviceConfig& config;
-    DeviceMetrics& metrics;
+    LiveCounters<DeviceCounters>& metrics;
     // wce in the config space (VIRTIO_BLK_F_CONFIG_WCE): false makes every
     // write followed by a flush before it is returned (writethrough).
     std::atomic<bool>& writeback;

@@ -138,7 +138,7 @@ void VhostUserBlkServer::run() noexcept {
 }
 
 void VhostUserBlkServer::serve(os::UniqueFd connection) {
-    DeviceMetrics::add(metrics_.connections);
+    metrics_.add(&DeviceCounters::connections);
     {
         std::lock_guard lock(connection_mutex_);
         connection_fd_ = connection.get();
@@ -174,7 +174,7 @@ void VhostUserBlkServer::serve(os::UniqueFd connection) {
             spdlog::info("{}: the front-end disconnected", options_.name);
             break;
         } catch (const vhost_user::ChannelError& e) {
-            DeviceMetrics::add(metrics_.protocol_violations);
+            metrics_.add(&DeviceCounters::protocol_violations);
             spdlog::error("{}: {}: closing the connection", options_.name, e.what());
             break;
         }

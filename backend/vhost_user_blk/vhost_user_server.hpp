@@ -19,7 +19,7 @@
 
 #include "backend/storage/backing_store.hpp"
 #include "backend/vhost_user_blk/device_config.hpp"
-#include "backend/vhost_user_blk/device_metrics.hpp"
+#include "backend/vhost_user_blk/device_counters.hpp"
 #include "backend/vhost_user_blk/queue_worker.hpp"
 #include "common/os/event_fd.hpp"
 #include "common/os/unique_fd.hpp"
@@ -63,7 +63,7 @@ class VhostUserBlkServer {
     const ServerOptions options_;
     storage::BackingStore store_;
     const DeviceConfig config_;
-    DeviceMetrics metrics_;
+    LiveCounters<DeviceCounters> metrics_;
     std::atomic<bool> writeback_;
     QueueContext context_;
     os::UniqueFd listener_;

@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/counter_set.hpp"
 #include "common/virtio/features.hpp"
 #include "common/xen/xenbus.hpp"
 #include "frontend/guest/vbd_probe.hpp"
@@ -46,37 +47,15 @@ std::string disk_text(std::uint32_t devid, const std::string& vdev) {
     return "virtio disk " + std::to_string(devid) + (vdev.empty() ? "" : " (" + vdev + ")");
 }
 
-template <typename Visit>
-void for_each_counter(const virtio_blk::VirtioBlkCounters& c, Visit&& visit) {
-    visit("requests", c.requests);
-    visit("completions", c.completions);
-    visit("bytes", c.bytes);
-    visit("flushes", c.flushes);
-    visit("discards", c.discards);
-    visit("notifications_sent", c.notifications_sent);
-    visit("notifications_suppressed", c.notifications_suppressed);
-    visit("notifications_received", c.notifications_received);
-    visit("indirect_requests", c.indirect_requests);
-    visit("data_copies", c.data_copies);
-}
-
 }  // namespace
 
 nlohmann::json virtio_counters_json(const virtio_blk::VirtioBlkCounters& counters) {
-    nlohmann::json json = nlohmann::json::object();
-    for_each_counter(counters, [&](const char* name, std::uint64_t value) { json[name] = value; });
-    json["queues"] = counters.queues;
-    return json;
+    return counters_json(counters);
 }
 
 nlohmann::json virtio_counters_delta(const virtio_blk::VirtioBlkCounters& before,
                                      const virtio_blk::VirtioBlkCounters& after) {
-    nlohmann::json json = virtio_counters_json(after);
-    for_each_counter(before, [&](const char* name, std::uint64_t value) {
-        const std::uint64_t now = json[name].get<std::uint64_t>();
-        json[name] = now >= value ? now - value : 0;
-    });
-    return json;
+    return counters_json(counter_delta(after, before));
 }
 
 VirtioLease::VirtioLease(VirtioProbe& probe, std::shared_ptr<VirtioSlot> slot,

@@ -142,9 +142,10 @@ TEST_F(ConnectDetachTest, ADetachIsBackendClosingFrontendClosedBackendClosed) {
     EXPECT_EQ(frontend_states.after_initialising(), (std::vector<std::string>{"3", "4", "6"}));
 }
 
-// Frontend-initiated close: frontend 5, backend mirrors 5, frontend 6 once
-// it has let go of the ring, backend 6; then the frontend starts over (Initialising) and the
-// backend prepares for a reconnect (InitWait) and connects the new ring.
+// Frontend-initiated close (Linux xen-blkback/xenbus.c frontend_changed):
+// frontend 5, backend mirrors 5 and keeps the ring, frontend 6 once it has
+// let go of the ring, backend disconnects and goes 6; then the frontend starts over (Initialising)
+// and the backend prepares for a reconnect (InitWait) and connects the new ring.
 TEST_F(ConnectDetachTest, AFrontendThatClosesAndComesBackIsServedAgain) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
@@ -158,6 +159,9 @@ TEST_F(ConnectDetachTest, AFrontendThatClosesAndComesBackIsServedAgain) {
 
     frontend_write(guest, paths, "state", "5");
     expect_state(paths.backend + "/state", XenbusState::closing);
+    // Linux's frontend_changed on Closing only mirrors it: the ring stays
+    // mapped until the frontend is Closed.
+    EXPECT_EQ(guest.ok("end-access " + first.ref), "pinned");
     frontend_write(guest, paths, "state", "6");
     expect_state(paths.backend + "/state", XenbusState::closed);
     EXPECT_EQ(guest.ok("end-access " + first.ref), "ended");

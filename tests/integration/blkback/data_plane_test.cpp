@@ -95,7 +95,8 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
     }
 
     // A data plane on `front`'s ring, over the store start() opened.
-    std::unique_ptr<DataPlane> plane_for(TestFrontend& front, std::shared_ptr<VbdMetrics> metrics,
+    std::unique_ptr<DataPlane> plane_for(TestFrontend& front,
+                                         std::shared_ptr<LiveCounters<VbdCounters>> metrics,
                                          DataPlane::RingErrorHandler on_ring_error,
                                          std::string name) {
         VbdLimits limits;
@@ -138,7 +139,8 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
     std::optional<storage::BackingStore> store_;
     bool read_only_ = false;
     std::chrono::microseconds poll_{50};
-    std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
+    std::shared_ptr<LiveCounters<VbdCounters>> metrics_ =
+        std::make_shared<LiveCounters<VbdCounters>>();
     std::unique_ptr<DataPlane> plane_;
     std::mutex mutex_;
     std::optional<std::string> ring_error_;
@@ -337,7 +339,7 @@ TEST_P(DataPlaneTest, AFrontendRunningAheadOfTheRingStopsItForGood) {
 TEST_P(DataPlaneTest, AtDepth32NotificationsPerRequestStayWellBelowOne) {
     for (const auto poll : {std::chrono::microseconds(50), std::chrono::microseconds(0)}) {
         SCOPED_TRACE("poll-us " + std::to_string(poll.count()));
-        metrics_ = std::make_shared<VbdMetrics>();
+        metrics_ = std::make_shared<LiveCounters<VbdCounters>>();
         plane_.reset();
         start(false, poll);
         const std::uint64_t sent_before = front_.notifications_sent();
@@ -444,7 +446,7 @@ TEST_P(DataPlaneTest, ARingWhosePollFailsStopsForGoodAndSaysWhyWhileAnotherRingK
         },
         "test-vbd");
     TestFrontend other_front(fe_hv_, 0, 1);
-    const auto other_metrics = std::make_shared<VbdMetrics>();
+    const auto other_metrics = std::make_shared<LiveCounters<VbdCounters>>();
     std::atomic<bool> other_failed{false};
     const std::set<pid_t> before = thread_ids();
     std::unique_ptr<DataPlane> other = plane_for(

@@ -125,7 +125,8 @@ class FeaturesTest : public ::testing::Test {
     TestFrontend front_;
     std::filesystem::path image_;
     std::optional<storage::BackingStore> store_;
-    std::shared_ptr<VbdMetrics> metrics_ = std::make_shared<VbdMetrics>();
+    std::shared_ptr<LiveCounters<VbdCounters>> metrics_ =
+        std::make_shared<LiveCounters<VbdCounters>>();
     std::unique_ptr<DataPlane> plane_;
 };
 

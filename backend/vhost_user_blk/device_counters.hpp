@@ -5,10 +5,12 @@
 // front-end's reconnection.
 #pragma once
 
-#include <atomic>
+#include <array>
 #include <cstdint>
 
 #include <nlohmann/json.hpp>
+
+#include "common/counter_set.hpp"
 
 namespace pvsim::backend::vhost_user_blk {
 
@@ -49,40 +51,56 @@ struct DeviceCounters {
     std::uint64_t requests() const noexcept {
         return reads + writes + flushes + get_ids + discards + write_zeroes + other_types;
     }
+    // Every field by its name, and "requests".
     nlohmann::json to_json() const;
+
+    static constexpr auto kFields = std::to_array<CounterField<DeviceCounters>>({
+        {"reads", &DeviceCounters::reads},
+        {"writes", &DeviceCounters::writes},
+        {"flushes", &DeviceCounters::flushes},
+        {"get_ids", &DeviceCounters::get_ids},
+        {"discards", &DeviceCounters::discards},
+        {"write_zeroes", &DeviceCounters::write_zeroes},
+        {"other_types", &DeviceCounters::other_types},
+        {"errors", &DeviceCounters::errors},
+        {"unsupported", &DeviceCounters::unsupported},
+        {"bytes_read", &DeviceCounters::bytes_read},
+        {"bytes_written", &DeviceCounters::bytes_written},
+        {"indirect_requests", &DeviceCounters::indirect_requests},
+        {"notifications_sent", &DeviceCounters::notifications_sent},
+        {"notifications_suppressed", &DeviceCounters::notifications_suppressed},
+        {"kicks_received", &DeviceCounters::kicks_received},
+        {"malformed_chains", &DeviceCounters::malformed_chains},
+        {"broken_queues", &DeviceCounters::broken_queues},
+        {"bad_messages", &DeviceCounters::bad_messages},
+        {"protocol_violations", &DeviceCounters::protocol_violations},
+        {"connections", &DeviceCounters::connections},
+        {"poll_hits", &DeviceCounters::poll_hits},
+        {"sleeps", &DeviceCounters::sleeps},
+    });
 };
 
-class DeviceMetrics {
-  public:
-    using Counter = std::atomic<std::uint64_t>;
-    static void add(Counter& counter, std::uint64_t n = 1) noexcept {
-        counter.fetch_add(n, std::memory_order_relaxed);
-    }
-
-    DeviceCounters snapshot() const noexcept;
-
-    Counter reads{0};
-    Counter writes{0};
-    Counter flushes{0};
-    Counter get_ids{0};
-    Counter discards{0};
-    Counter write_zeroes{0};
-    Counter other_types{0};
-    Counter errors{0};
-    Counter unsupported{0};
-    Counter bytes_read{0};
-    Counter bytes_written{0};
-    Counter indirect_requests{0};
-    Counter notifications_sent{0};
-    Counter notifications_suppressed{0};
-    Counter kicks_received{0};
-    Counter malformed_chains{0};
-    Counter broken_queues{0};
-    Counter bad_messages{0};
-    Counter protocol_violations{0};
-    Counter connections{0};
-    Counter poll_hits{0};
-    Counter sleeps{0};
+Counter writes{0};
+Counter flushes{0};
+Counter get_ids{0};
+Counter discards{0};
+Counter write_zeroes{0};
+Counter other_types{0};
+Counter errors{0};
+Counter unsupported{0};
+Counter bytes_read{0};
+Counter bytes_written{0};
+Counter indirect_requests{0};
+Counter notifications_sent{0};
+Counter notifications_suppressed{0};
+Counter kicks_received{0};
+Counter malformed_chains{0};
+Counter broken_queues{0};
+Counter bad_messages{0};
+Counter protocol_violations{0};
+Counter connections{0};
+Counter poll_hits{0};
+Counter sleeps{0};
 };
 
 }  // namespace pvsim::backend::vhost_user_blk

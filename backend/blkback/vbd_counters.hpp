@@ -1,17 +1,20 @@
-// The counters of one vbd (issue: "Counters per vbd"), in the spirit of
+// The counters of one vbd, in the spirit of
 // Linux blkback's sysfs statistics (xen-blkback/xenbus.c: oo_req, rd_req,
 // wr_req, f_req, rd_sect, wr_sect) plus what DESIGN.md §10 says the design
 // controls: notifications each way and those the event indices suppressed,
 // grant maps and unmaps and the hypercalls that carried them.
 //
-// The ring thread is the only writer; any thread may read. Counts survive a
+// Live, they are a LiveCounters<VbdCounters> (common/counter_set.hpp): the
+// ring threads bump them, any thread takes a snapshot. Counts survive a
 // reconnection of the ring: they belong to the vbd.
 #pragma once
 
-#include <atomic>
+#include <array>
 #include <cstdint>
 
 #include <nlohmann/json.hpp>
+
+#include "common/counter_set.hpp"
 
 namespace pvsim::backend::blkback {
 
@@ -55,52 +58,66 @@ struct VbdCounters {
     std::uint64_t barriers = 0;
 
     std::uint64_t bytes() const noexcept { return bytes_read + bytes_written; }
+    // Every field by its name, and "bytes".
     nlohmann::json to_json() const;
+
+    static constexpr auto kFields = std::to_array<CounterField<VbdCounters>>({
+        {"requests", &VbdCounters::requests},
+        {"reads", &VbdCounters::reads},
+        {"writes", &VbdCounters::writes},
+        {"flushes", &VbdCounters::flushes},
+        {"errors", &VbdCounters::errors},
+        {"unsupported", &VbdCounters::unsupported},
+        {"segments", &VbdCounters::segments},
+        {"bytes_read", &VbdCounters::bytes_read},
+        {"bytes_written", &VbdCounters::bytes_written},
+        {"responses", &VbdCounters::responses},
+        {"notifications_sent", &VbdCounters::notifications_sent},
+        {"notifications_suppressed", &VbdCounters::notifications_suppressed},
+        {"notifications_received", &VbdCounters::notifications_received},
+        {"grant_maps", &VbdCounters::grant_maps},
+        {"grant_unmaps", &VbdCounters::grant_unmaps},
+        {"grant_map_failures", &VbdCounters::grant_map_failures},
+        {"map_hypercalls", &VbdCounters::map_hypercalls},
+        {"unmap_hypercalls", &VbdCounters::unmap_hypercalls},
+        {"poll_hits", &VbdCounters::poll_hits},
+        {"sleeps", &VbdCounters::sleeps},
+        {"persistent_grants", &VbdCounters::persistent_grants, CounterKind::gauge},
+        {"persistent_purged", &VbdCounters::persistent_purged},
+        {"grant_copies", &VbdCounters::grant_copies},
+        {"copy_hypercalls", &VbdCounters::copy_hypercalls},
+        {"indirect_requests", &VbdCounters::indirect_requests},
+        {"discards", &VbdCounters::discards},
+        {"barriers", &VbdCounters::barriers},
+    });
 };
 
-class VbdMetrics {
-  public:
-    using Counter = std::atomic<std::uint64_t>;
-
-    // Bumps one counter; relaxed, since the counters order nothing.
-    static void add(Counter& counter, std::uint64_t n = 1) noexcept {
-        counter.fetch_add(n, std::memory_order_relaxed);
-    }
-    // For the gauges (persistent_grants).
-    static void sub(Counter& counter, std::uint64_t n = 1) noexcept {
-        counter.fetch_sub(n, std::memory_order_relaxed);
-    }
-
-    VbdCounters snapshot() const noexcept;
-    nlohmann::json to_json() const { return snapshot().to_json(); }
-
-    Counter requests{0};
-    Counter reads{0};
-    Counter writes{0};
-    Counter flushes{0};
-    Counter errors{0};
-    Counter unsupported{0};
-    Counter segments{0};
-    Counter bytes_read{0};
-    Counter bytes_written{0};
-    Counter responses{0};
-    Counter notifications_sent{0};
-    Counter notifications_suppressed{0};
-    Counter notifications_received{0};
-    Counter grant_maps{0};
-    Counter grant_unmaps{0};
-    Counter grant_map_failures{0};
-    Counter map_hypercalls{0};
-    Counter unmap_hypercalls{0};
-    Counter poll_hits{0};
-    Counter sleeps{0};
-    Counter persistent_grants{0};
-    Counter persistent_purged{0};
-    Counter grant_copies{0};
-    Counter copy_hypercalls{0};
-    Counter indirect_requests{0};
-    Counter discards{0};
-    Counter barriers{0};
+Counter reads{0};
+Counter writes{0};
+Counter flushes{0};
+Counter errors{0};
+Counter unsupported{0};
+Counter segments{0};
+Counter bytes_read{0};
+Counter bytes_written{0};
+Counter responses{0};
+Counter notifications_sent{0};
+Counter notifications_suppressed{0};
+Counter notifications_received{0};
+Counter grant_maps{0};
+Counter grant_unmaps{0};
+Counter grant_map_failures{0};
+Counter map_hypercalls{0};
+Counter unmap_hypercalls{0};
+Counter poll_hits{0};
+Counter sleeps{0};
+Counter persistent_grants{0};
+Counter persistent_purged{0};
+Counter grant_copies{0};
+Counter copy_hypercalls{0};
+Counter indirect_requests{0};
+Counter discards{0};
+Counter barriers{0};
 };
 
 }  // namespace pvsim::backend::blkback
