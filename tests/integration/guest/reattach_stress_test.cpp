@@ -75,7 +75,8 @@ TEST_F(ReattachStressTest, EveryBackToBackReattachOfOneVdevConnects) {
             ADD_FAILURE() << "attach " << cycle << " of " << total << ": the backend is "
                           << (wait.state ? xen::name(*wait.state) : "missing")
                           << ", not Connected\n"
-                          << backend_->log();
+                          << backend_->log() << "\n"
+                          << guest_log(cycled.domid);
             break;
         }
         ++connected;
