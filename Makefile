@@ -2,6 +2,7 @@
 #   make deps     install what is missing from Debian (scripts/install-deps.sh)
 #   make test     Debug build with ASan+UBSan, warnings as errors, the tests
 #                 and benchmarks with it, then ctest
+#   make stress   the test build's long runs: 500 back-to-back vbd re-attaches
 #   make build    optimised build (build/release) of the programs only
 #   make tsan     Debug build with ThreadSanitizer (build/tsan), then the unit
 #                 and integration tests under it
@@ -15,7 +16,7 @@ RELEASE_DIR := build/release
 BENCH_DIR := build/bench
 TSAN_DIR := build/tsan
 
-.PHONY: all deps test tsan build bench demo format clean
+.PHONY: all deps test stress tsan build bench demo format clean
 
 all: build
 
@@ -33,6 +34,14 @@ tsan: deps
 	      -DPVSIM_TSAN=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
 	cmake --build $(TSAN_DIR) -j $(JOBS)
 	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) -R '^(unit|integration)[.]'
+
+# The re-attach test of `make test` with 500 cycles instead of 50.
+stress: deps
+	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	cmake --build $(TEST_DIR) -j $(JOBS) --target pvsim_integration_guest
+	PVSIM_REATTACH_CYCLES=500 $(TEST_DIR)/tests/pvsim_integration_guest \
+	    --gtest_filter='ReattachStressTest.*'
 
 build: deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

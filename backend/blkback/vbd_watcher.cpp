@@ -1,12 +1,15 @@
 #include "backend/blkback/vbd_watcher.hpp"
 
 #include <cerrno>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+
+#include "common/xen/xenbus.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {
@@ -114,9 +117,9 @@ void VbdWatcher::changed(const std::string& path) {
         rest.substr(slash + 1, end == std::string::npos ? std::string::npos : end - slash - 1);
     const std::string nodename = base_ + "/" + domain + "/" + device;
     // Events below a device we serve are its own keys (ours included):
-    // only the removal of the directory concerns us, and rm fires on the
-    // directory itself too.
-    if (end != std::string::npos && vbds_.contains(nodename)) {
+    // only the directory itself (rm fires on it) and its state (a new
+    // directory's Initialising) concern us.
+    if (end != std::string::npos && vbds_.contains(nodename) && rest.substr(end + 1) != "state") {
         return;
     }
     check_device(domain, device);
@@ -163,7 +166,16 @@ void VbdWatcher::scan_domain(const std::string& domain) {
 void VbdWatcher::check_device(const std::string& domain, const std::string& device) {
     const std::string nodename = base_ + "/" + domain + "/" + device;
     const bool exists = client_.try_read(nodename).has_value();
-    const bool known = vbds_.contains(nodename);
+    bool known = vbds_.contains(nodename);
+    if (exists && known && fresh(nodename)) {
+        // The toolstack removed the directory and wrote it afresh before
+        // the removal was handled: the device we hold belongs to the gone
+        // one. Linux ends the same way: the old device unregistered itself
+        // on Closed, and xenbus_probe_node probes the new Initialising one.
+        spdlog::info("{}: written afresh by the toolstack", nodename);
+        remove(nodename);
+        known = false;
+    }
     if (exists && !known) {
         if (auto vbd =
                 XenbusBackend::probe(executor_, hypervisor_, client_, home_, nodename, options_)) {
@@ -172,6 +184,13 @@ void VbdWatcher::check_device(const std::string& domain, const std::string& devi
     } else if (!exists && known) {
         remove(nodename);
     }
+}
+
+bool VbdWatcher::fresh(const std::string& nodename) const {
+    // A backend switches away from Initialising at probe, and only the
+    // toolstack writes it, into a new directory (libxl__device_generic_add).
+    const std::optional<std::string> state = client_.try_read(nodename + "/state");
+    return state && xen::xenbus_state_from_node(*state) == xen::XenbusState::initialising;
 }
 
 void VbdWatcher::remove(const std::string& nodename) {

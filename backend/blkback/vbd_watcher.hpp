@@ -3,7 +3,9 @@
 // xenbus_probe_devices): watches <home>/backend/vbd and keeps one
 // XenbusBackend per device directory below it, probing a directory when it
 // appears (once it names its frontend) and dropping its XenbusBackend when
-// the toolstack removes it.
+// the toolstack removes it. A directory removed and written afresh before
+// the removal is handled is recognised by its state, Initialising again:
+// the old XenbusBackend goes and the new directory is probed.
 //
 // Runs on the control plane's executor: watch events are posted to it, and
 // every call below must be made from it.
@@ -54,6 +56,9 @@ class VbdWatcher {
     void scan_all();
     void scan_domain(const std::string& domain);
     void check_device(const std::string& domain, const std::string& device);
+    // Whether the directory is a new one no backend has probed: its state
+    // is the toolstack's Initialising.
+    bool fresh(const std::string& nodename) const;
     void remove(const std::string& nodename);
 
     boost::asio::any_io_executor executor_;

@@ -118,13 +118,21 @@ void DeviceWatcher::scan() {
 
 void DeviceWatcher::check_device(const std::string& nodename) {
     const bool exists = client_.try_read(nodename).has_value();
-    const auto found = devices_.find(nodename);
+    auto found = devices_.find(nodename);
     if (!exists) {
         if (found != devices_.end()) {
             spdlog::info("{}: removed by the toolstack", nodename);
             devices_.erase(found);  // stops the server, removes its socket
         }
         return;
+    }
+    if (found != devices_.end() && !client_.try_read(nodename + "/hotplug-status")) {
+        // The toolstack removed the directory and wrote it afresh before
+        // the removal was handled: every directory the device has seen
+        // holds its hotplug-status, a new one does not.
+        spdlog::info("{}: written afresh by the toolstack", nodename);
+        devices_.erase(found);  // stops the server, removes its socket
+        found = devices_.end();
     }
     if (found != devices_.end() || !device_keys_present(client_, nodename)) {
         return;  // served (or failed) already, or not written yet

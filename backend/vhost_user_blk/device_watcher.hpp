@@ -5,7 +5,10 @@
 // directory names its image and socket, and stopped (socket removed) when
 // the toolstack removes the directory. Writes hotplug-status, sectors and
 // sector-size, or hotplug-status "error" with the reason in `error`; a
-// device that failed is not tried again until its directory is removed.
+// device that failed is not tried again until its directory is removed. A
+// directory removed and written afresh before the removal is handled is
+// recognised by its missing hotplug-status: the old device stops and the
+// new one starts.
 //
 // Runs on the control plane's executor: watch events are posted to it.
 #pragma once

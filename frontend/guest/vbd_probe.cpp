@@ -163,9 +163,11 @@ void VbdProbe::rescan() {
         for (const auto& slot : gone) {
             drop_locked(slot, "its directory is gone");
         }
-        std::erase_if(failed_, [&](std::uint32_t devid) { return !present.contains(devid); });
         for (const auto& [devid, nodename] : present) {
-            if (!slots_.contains(devid) && !failed_.contains(devid)) {
+            // A devid whose open failed is not remembered here: its
+            // directory is left Closing or Closed, which is not probed
+            // below, while one written afresh is Initialising again.
+            if (!slots_.contains(devid)) {
                 candidates.emplace_back(devid, nodename);
             }
         }
@@ -230,7 +232,6 @@ void VbdProbe::open_device(std::shared_ptr<Slot> slot) {
         spdlog::error("{}: open failed: {}", device_text(slot->devid), e.what());
         std::lock_guard lock(mutex_);
         open_errors_[slot->devid] = e.what();
-        failed_.insert(slot->devid);
         if (!slot->dropped) {
             drop_locked(slot, "its open failed");
         }
@@ -302,9 +303,17 @@ void VbdProbe::reap() {
             // a run still holding it destroys it when it ends instead.
             device.reset();
         }
-        std::lock_guard lock(mutex_);
-        retiring_.erase(retiring_.find(slot->devid));
-        changed_.notify_all();
+        {
+            std::lock_guard lock(mutex_);
+            retiring_.erase(retiring_.find(slot->devid));
+            changed_.notify_all();
+        }
+        // The toolstack may have removed the directory and written it
+        // afresh while the device was still held: every event of the new
+        // one was seen with the devid taken. Linux ends the same way: the
+        // dropped device is unregistered, and xenbus_probe_node probes an
+        // Initialising directory the next time it looks.
+        rescan();
     }
 }
 

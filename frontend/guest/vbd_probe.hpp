@@ -6,7 +6,9 @@
 // block); a device whose directory goes away, or whose frontend reached
 // Closed (a backend-initiated detach, our own close, or a failure), is
 // dropped, its blkfront destroyed on a thread of its own, so that a
-// re-attach of the same devid opens afresh.
+// re-attach of the same devid opens afresh; device/vbd is read again once
+// it is destroyed, so that a directory written afresh while the device was
+// still held (every event of it seen with the devid taken) is probed.
 //
 // Besides the devices it keeps, per devid, the workload engine's memory of
 // what was written (workload::WrittenBlocks), which outlives the device: a
@@ -156,10 +158,8 @@ class VbdProbe {
     bool shut_down_ = false;
     bool connected_ = false;
     std::map<std::uint32_t, std::shared_ptr<Slot>> slots_;
-    // Why the last open of a devid failed (until it is opened again), and
-    // the devids not to open again while their directory stays.
+    // Why the last open of a devid failed (until it is opened again).
     std::map<std::uint32_t, std::string> open_errors_;
-    std::set<std::uint32_t> failed_;
     std::map<std::uint32_t, std::shared_ptr<workload::WrittenBlocks>> written_;
     // Dropped devices waiting for the reaper, and their devids until their
     // blkfront is gone (a re-attach opens only after that).

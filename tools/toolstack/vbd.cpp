@@ -66,6 +66,10 @@ std::string VbdPaths::frontend_error_node() const {
 }
 
 VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
+    return client.transact([&](Transaction& t) { return add_vbd(t, spec); });
+}
+
+VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
     if (spec.target.empty()) {
         throw std::invalid_argument("vbd " + spec.vdev + ": no target (image file or device)");
     }
@@ -113,29 +117,27 @@ VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
     back.emplace_back("state", state);
     front.emplace_back("state", state);
 
-    client.transact([&](Transaction& t) {
-        // libxl__device_exists: "device already exists".
-        if (t.try_read(paths.backend)) {
-            throw xenstore::client::Error(xen::xs::MessageType::mkdir, paths.backend, EEXIST,
-                                          "EEXIST", "the vbd exists already");
-        }
-        // libxl__device_generic_add: the frontend first, then the backend,
-        // each made, given its permissions, then filled.
-        rm_if_present(t, paths.frontend);
-        t.mkdir(paths.frontend);
-        t.set_perms(paths.frontend, frontend_perms);
-        for (const auto& [key, value] : front) {
-            t.write(paths.frontend + "/" + key, value);
-        }
-        t.mkdir(paths.backend);
-        t.set_perms(paths.backend, backend_perms);
-        for (const auto& [key, value] : back) {
-            t.write(paths.backend + "/" + key, value);
-        }
-        // A previous life's error reports would read as this one's.
-        rm_if_present(t, paths.backend_error_node());
-        rm_if_present(t, paths.frontend_error_node());
-    });
+    // libxl__device_exists: "device already exists".
+    if (t.try_read(paths.backend)) {
+        throw xenstore::client::Error(xen::xs::MessageType::mkdir, paths.backend, EEXIST, "EEXIST",
+                                      "the vbd exists already");
+    }
+    // libxl__device_generic_add: the frontend first, then the backend, each
+    // made, given its permissions, then filled.
+    rm_if_present(t, paths.frontend);
+    t.mkdir(paths.frontend);
+    t.set_perms(paths.frontend, frontend_perms);
+    for (const auto& [key, value] : front) {
+        t.write(paths.frontend + "/" + key, value);
+    }
+    t.mkdir(paths.backend);
+    t.set_perms(paths.backend, backend_perms);
+    for (const auto& [key, value] : back) {
+        t.write(paths.backend + "/" + key, value);
+    }
+    // A previous life's error reports would read as this one's.
+    rm_if_present(t, paths.backend_error_node());
+    rm_if_present(t, paths.frontend_error_node());
     return paths;
 }
 
@@ -243,12 +245,14 @@ void detach_vbd(Client& client, const VbdPaths& paths, const DetachOptions& opti
 }
 
 void destroy_vbd(Client& client, const VbdPaths& paths) {
-    client.transact([&](Transaction& t) {
-        rm_if_present(t, paths.frontend);
-        remove_with_empty_parent(t, paths.backend);
-        rm_if_present(t, paths.backend_error_node());
-        rm_if_present(t, paths.frontend_error_node());
-    });
+    client.transact([&](Transaction& t) { destroy_vbd(t, paths); });
+}
+
+void destroy_vbd(Transaction& t, const VbdPaths& paths) {
+    rm_if_present(t, paths.frontend);
+    remove_with_empty_parent(t, paths.backend);
+    rm_if_present(t, paths.backend_error_node());
+    rm_if_present(t, paths.frontend_error_node());
 }
 
 }  // namespace pvsim::tools::toolstack

@@ -73,6 +73,9 @@ struct VbdPaths {
 // target or with a feature setting an end would refuse (nothing written),
 // and xenstore::client::Error(EEXIST) when the vbd exists already.
 VbdPaths add_vbd(xenstore::client::Client& client, const VbdSpec& spec);
+// The same inside the caller's transaction (libxl__device_generic_add
+// writes in its caller's).
+VbdPaths add_vbd(xenstore::client::Transaction& t, const VbdSpec& spec);
 
 // Blocks until the node `state_path` holds a state for which `accept`
 // returns true (nullopt: missing or not a state) or `timeout` passes.
@@ -116,5 +119,7 @@ void detach_vbd(xenstore::client::Client& client, const VbdPaths& paths,
 // ends left, and the backend's per-domain directory once empty, in one
 // transaction.
 void destroy_vbd(xenstore::client::Client& client, const VbdPaths& paths);
+// The same inside the caller's transaction.
+void destroy_vbd(xenstore::client::Transaction& t, const VbdPaths& paths);
 
 }  // namespace pvsim::tools::toolstack

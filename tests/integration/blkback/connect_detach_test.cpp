@@ -208,6 +208,39 @@ TEST_F(ConnectDetachTest, SigtermDisconnectsEveryVbdAndLeavesItClosed) {
     EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
 }
 
+// A vbd detached and attached again before blkback handles the removal:
+// here the toolstack's removal and its new directory commit together, so
+// every event blkback sees finds the new directory already there, at
+// Initialising. It is a new device all the same (Linux: the old one
+// unregistered itself at Closed, xenbus_probe_node probes an Initialising
+// directory): blkback probes it and goes InitWait.
+TEST_F(ConnectDetachTest, ADirectoryRemovedAndWrittenAfreshAtOnceIsProbedAgain) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, paths, ring);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+
+    // libxl's detach up to the backend's Closed.
+    dom0_.transact([&](xenstore::client::Transaction& t) {
+        t.write(paths.backend + "/online", "0");
+        t.write(paths.backend + "/state", "5");
+    });
+    frontend_write(guest, paths, "state", "6");
+    expect_state(paths.backend + "/state", XenbusState::closed);
+    EXPECT_TRUE(eventually([&] { return backend_->log().find("released") != std::string::npos; }));
+
+    dom0_.transact([&](xenstore::client::Transaction& t) {
+        tools::toolstack::destroy_vbd(t, paths);
+        (void)tools::toolstack::add_vbd(t, spec(guest.domid(), "xvda", image));
+    });
+    expect_state(paths.backend + "/state", XenbusState::init_wait);
+    EXPECT_EQ(read(paths.backend + "/max-ring-page-order"), "4");
+    EXPECT_TRUE(backend_->alive());
+}
+
 TEST_F(ConnectDetachTest, AttachingTheSameVbdTwiceIsRefused) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
