@@ -92,32 +92,4 @@ struct VbdCounters {
     });
 };
 
-Counter reads{0};
-Counter writes{0};
-Counter flushes{0};
-Counter errors{0};
-Counter unsupported{0};
-Counter segments{0};
-Counter bytes_read{0};
-Counter bytes_written{0};
-Counter responses{0};
-Counter notifications_sent{0};
-Counter notifications_suppressed{0};
-Counter notifications_received{0};
-Counter grant_maps{0};
-Counter grant_unmaps{0};
-Counter grant_map_failures{0};
-Counter map_hypercalls{0};
-Counter unmap_hypercalls{0};
-Counter poll_hits{0};
-Counter sleeps{0};
-Counter persistent_grants{0};
-Counter persistent_purged{0};
-Counter grant_copies{0};
-Counter copy_hypercalls{0};
-Counter indirect_requests{0};
-Counter discards{0};
-Counter barriers{0};
-};
-
 }  // namespace pvsim::backend::blkback

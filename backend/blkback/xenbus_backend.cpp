@@ -362,7 +362,8 @@ void XenbusBackend::disconnect() {
         plane->stop();
     }
     data_planes_.clear();
-    spdlog::info("{}: disconnected; counters {}", device_.nodename(), metrics_->to_json().dump());
+    spdlog::info("{}: disconnected; counters {}", device_.nodename(),
+                 metrics_->snapshot().to_json().dump());
 }
 
 void XenbusBackend::release() {
@@ -389,7 +390,7 @@ nlohmann::json XenbusBackend::describe() const {
         {"state", std::string(xen::name(device_.state()))},
         {"connected", connected()},
         {"error", device_.last_error()},
-        {"counters", metrics_->to_json()},
+        {"counters", metrics_->snapshot().to_json()},
     };
     if (config_) {
         out["params"] = config_->params;

@@ -80,27 +80,4 @@ struct DeviceCounters {
     });
 };
 
-Counter writes{0};
-Counter flushes{0};
-Counter get_ids{0};
-Counter discards{0};
-Counter write_zeroes{0};
-Counter other_types{0};
-Counter errors{0};
-Counter unsupported{0};
-Counter bytes_read{0};
-Counter bytes_written{0};
-Counter indirect_requests{0};
-Counter notifications_sent{0};
-Counter notifications_suppressed{0};
-Counter kicks_received{0};
-Counter malformed_chains{0};
-Counter broken_queues{0};
-Counter bad_messages{0};
-Counter protocol_violations{0};
-Counter connections{0};
-Counter poll_hits{0};
-Counter sleeps{0};
-};
-
 }  // namespace pvsim::backend::vhost_user_blk

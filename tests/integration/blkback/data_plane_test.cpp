@@ -205,7 +205,7 @@ TEST_P(DataPlaneTest, WritesLandInTheImageAndReadsBringThemBack) {
     // Every mapping went: the segments' and the ring's.
     EXPECT_EQ(be_.mapping_count(), 0u);
     // The JSON report carries the same counts, bytes being both directions.
-    const nlohmann::json json = metrics_->to_json();
+    const nlohmann::json json = metrics_->snapshot().to_json();
     EXPECT_EQ(json.at("requests"), 5u);
     EXPECT_EQ(json.at("bytes"), counters.bytes_read + counters.bytes_written);
     EXPECT_EQ(json.at("grant_unmaps"), counters.segments);
