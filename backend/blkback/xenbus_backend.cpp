@@ -25,21 +25,11 @@ std::string state_number(XenbusState state) {
     return std::to_string(static_cast<std::uint32_t>(state));
 }
 
-// XS_UNWATCH fails only when the connection is gone, and the watch with it.
-void unwatch_quietly(xenstore::client::Watch& watch) noexcept {
-    try {
-        watch.unwatch();
-    } catch (const std::exception& e) {
-        spdlog::debug("blkback: unwatch {}: {}", watch.path(), e.what());
-    }
-}
-
 }  // namespace
 
 std::shared_ptr<XenbusBackend> XenbusBackend::probe(boost::asio::any_io_executor executor,
                                                     hypervisor::Hypervisor& hypervisor,
                                                     xenstore::client::Client& client,
-                                                    const std::string& home,
                                                     const std::string& nodename,
                                                     const BlkbackOptions& options) {
     std::optional<OtherEnd> frontend;
@@ -51,30 +41,30 @@ std::shared_ptr<XenbusBackend> XenbusBackend::probe(boost::asio::any_io_executor
         // toolstack looks, once, and keeps the device so it is not probed
         // again.
         std::shared_ptr<XenbusBackend> failed(new XenbusBackend(
-            std::move(executor), hypervisor, client, home, nodename, OtherEnd{}, options));
+            std::move(executor), hypervisor, client, nodename, OtherEnd{}, options));
         failed->device_.dev_fatal(e.errnum(), e.what());
         return failed;
     }
     if (!frontend) {
         return nullptr;
     }
-    std::shared_ptr<XenbusBackend> backend(new XenbusBackend(
-        std::move(executor), hypervisor, client, home, nodename, *frontend, options));
+    std::shared_ptr<XenbusBackend> backend(
+        new XenbusBackend(std::move(executor), hypervisor, client, nodename, *frontend, options));
     backend->start();
     return backend;
 }
 
 XenbusBackend::XenbusBackend(boost::asio::any_io_executor executor,
                              hypervisor::Hypervisor& hypervisor, xenstore::client::Client& client,
-                             const std::string& home, const std::string& nodename,
-                             const OtherEnd& frontend, const BlkbackOptions& options)
+                             const std::string& nodename, const OtherEnd& frontend,
+                             const BlkbackOptions& options)
     : executor_(std::move(executor)),
       hypervisor_(hypervisor),
-      device_(client, home, nodename, frontend.path, frontend.domid),
+      device_(client, nodename, frontend.path, frontend.domid),
       options_(options) {}
 
 XenbusBackend::~XenbusBackend() {
-    unwatch_quietly(frontend_watch_);
+    frontend_watch_.stop();
     disconnect();
 }
 
@@ -116,19 +106,12 @@ void XenbusBackend::start() {
     // frontend's Closed then takes it to Closed, so a detach completes.
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
     frontend_watch_ =
-        client.watch(device_.other("state"), "blkback:" + device_.nodename(),
-                     [weak, executor = executor_](const xenstore::client::WatchEvent&) {
-                         boost::asio::post(executor, [weak] {
-                             if (const auto self = weak.lock()) {
-                                 try {
-                                     self->frontend_changed();
-                                 } catch (const std::exception& e) {
-                                     spdlog::error("{}: handling the frontend's state: {}",
-                                                   self->nodename(), e.what());
-                                 }
-                             }
-                         });
-                     });
+        xenstore::client::XenbusWatch(client, executor_, device_.other("state"),
+                                      "blkback:" + device_.nodename(), [weak](const std::string&) {
+                                          if (const auto self = weak.lock()) {
+                                              self->frontend_changed();
+                                          }
+                                      });
     if (store_) {
         device_.switch_state(XenbusState::init_wait);
     }
@@ -368,7 +351,7 @@ void XenbusBackend::disconnect() {
 
 void XenbusBackend::release() {
     disconnect();
-    unwatch_quietly(frontend_watch_);
+    frontend_watch_.stop();
     if (store_) {
         spdlog::info("{}: released {}", device_.nodename(), store_->path().string());
         store_.reset();
@@ -376,7 +359,7 @@ void XenbusBackend::release() {
 }
 
 void XenbusBackend::shutdown() {
-    unwatch_quietly(frontend_watch_);
+    frontend_watch_.stop();
     disconnect();
     device_.switch_state(XenbusState::closed);
     store_.reset();

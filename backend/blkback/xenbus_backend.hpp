@@ -51,29 +51,31 @@
 #include "backend/blkback/data_plane.hpp"
 #include "backend/blkback/vbd_config.hpp"
 #include "backend/blkback/vbd_counters.hpp"
-#include "backend/blkback/xenbus_device.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/client/client.hpp"
+#include "xenstore/client/xenbus_client.hpp"
+#include "xenstore/client/xenbus_probe_backend.hpp"
+#include "xenstore/client/xenbus_watch.hpp"
 
 namespace pvsim::backend::blkback {
 
-class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
+class XenbusBackend : public xenstore::client::BackendDevice,
+                      public std::enable_shared_from_this<XenbusBackend> {
   public:
-    // xen_blkbk_probe for the backend directory `nodename` (under `home`,
-    // this domain's /local/domain/<id>): nullptr while the directory does
+    // xen_blkbk_probe for the backend directory `nodename`: nullptr while
+    // the directory does
     // not yet name its frontend. A device that fails later steps (bad keys,
     // a store that does not open) is returned all the same, in Closing with
     // its error node written, so that it is not probed again.
     static std::shared_ptr<XenbusBackend> probe(boost::asio::any_io_executor executor,
                                                 hypervisor::Hypervisor& hypervisor,
                                                 xenstore::client::Client& client,
-                                                const std::string& home,
                                                 const std::string& nodename,
                                                 const BlkbackOptions& options);
 
     // Disconnects; writes nothing (the directory may be gone).
-    ~XenbusBackend();
+    ~XenbusBackend() override;
     XenbusBackend(const XenbusBackend&) = delete;
     XenbusBackend& operator=(const XenbusBackend&) = delete;
 
@@ -83,7 +85,7 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
     void ring_failed(std::uint64_t generation, const std::string& reason);
     // The daemon is stopping (Linux xenbus_dev_remove): disconnect and go
     // Closed.
-    void shutdown();
+    void shutdown() override;
 
     const std::string& nodename() const noexcept { return device_.nodename(); }
     const std::string& frontend() const noexcept { return device_.otherend(); }
@@ -96,9 +98,8 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
 
   private:
     XenbusBackend(boost::asio::any_io_executor executor, hypervisor::Hypervisor& hypervisor,
-                  xenstore::client::Client& client, const std::string& home,
-                  const std::string& nodename, const OtherEnd& frontend,
-                  const BlkbackOptions& options);
+                  xenstore::client::Client& client, const std::string& nodename,
+                  const OtherEnd& frontend, const BlkbackOptions& options);
 
     // The rest of xen_blkbk_probe and backend_changed: open the store,
     // publish the limits, watch the frontend, InitWait.
@@ -117,7 +118,7 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
 
     boost::asio::any_io_executor executor_;
     hypervisor::Hypervisor& hypervisor_;
-    XenbusDevice device_;
+    xenstore::client::XenbusDevice device_;
     BlkbackOptions options_;
     std::optional<VbdConfig> config_;
     std::optional<storage::BackingStore> store_;
@@ -132,7 +133,7 @@ class XenbusBackend : public std::enable_shared_from_this<XenbusBackend> {
     // Bumped at every connection, so a ring error posted by an earlier data
     // plane is recognised as stale.
     std::uint64_t generation_ = 0;
-    xenstore::client::Watch frontend_watch_;
+    xenstore::client::XenbusWatch frontend_watch_;
 };
 
 }  // namespace pvsim::backend::blkback

@@ -15,27 +15,14 @@
 #include <boost/asio/post.hpp>
 
 #include "frontend/blkfront/disk_info.hpp"
+#include "xenstore/client/xenbus_client.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::frontend::blkfront {
 namespace {
 
 using xen::XenbusState;
 using xenstore::client::Error;
-
-constexpr std::string_view kDomainPrefix = "/local/domain/";
-
-// "/local/domain/<domid>/<rest>" -> {domid, rest}.
-std::optional<std::pair<std::string, std::string>> split_domain_path(std::string_view path) {
-    if (!path.starts_with(kDomainPrefix)) {
-        return std::nullopt;
-    }
-    path.remove_prefix(kDomainPrefix.size());
-    const std::size_t slash = path.find('/');
-    if (slash == std::string_view::npos || slash == 0) {
-        return std::nullopt;
-    }
-    return std::make_pair(std::string(path.substr(0, slash)), std::string(path.substr(slash + 1)));
-}
 
 }  // namespace
 
@@ -47,12 +34,10 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
       nodename_(std::move(nodename)),
       options_(std::move(options)),
       work_(io_.get_executor()) {
-    const auto parts = split_domain_path(nodename_);
-    if (!parts) {
+    if (!xenstore::client::split_domain_path(nodename_)) {
         throw std::invalid_argument("blkfront: '" + nodename_ +
                                     "' is not a device directory under /local/domain/<domid>");
     }
-    error_path_ = std::string(kDomainPrefix) + parts->first + "/error/" + parts->second;
     // blkfront_probe: the handle is the device directory's last component,
     // the virtual device number.
     const std::string_view devid = std::string_view(nodename_).substr(nodename_.rfind('/') + 1);
@@ -103,18 +88,15 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
             }
         }
     });
-    const auto post = [this](void (XenbusFrontend::*handler)()) {
-        return [this, handler](const xenstore::client::WatchEvent&) {
-            boost::asio::post(io_, [this, handler] { (this->*handler)(); });
-        };
-    };
     try {
-        own_watch_ = xenstore_.watch(nodename_, "blkfront:" + nodename_,
-                                     post(&XenbusFrontend::own_directory_changed));
-        backend_watch_ = xenstore_.watch(backend_path_ + "/state", "blkfront-otherend:" + nodename_,
-                                         post(&XenbusFrontend::backend_changed));
+        own_watch_ = xenstore::client::XenbusWatch(
+            xenstore_, io_.get_executor(), nodename_, "blkfront:" + nodename_,
+            [this](const std::string&) { own_directory_changed(); });
+        backend_watch_ = xenstore::client::XenbusWatch(
+            xenstore_, io_.get_executor(), backend_path_ + "/state",
+            "blkfront-otherend:" + nodename_, [this](const std::string&) { backend_changed(); });
     } catch (...) {
-        own_watch_.unwatch();
+        own_watch_.stop();
         work_.reset();
         thread_.join();
         throw;
@@ -128,12 +110,8 @@ XenbusFrontend::~XenbusFrontend() {
     } catch (const std::exception& e) {
         spdlog::error("blkfront {}: closing: {}", nodename_, e.what());
     }
-    try {
-        backend_watch_.unwatch();
-        own_watch_.unwatch();
-    } catch (const std::exception& e) {
-        spdlog::warn("blkfront {}: removing watches: {}", nodename_, e.what());
-    }
+    backend_watch_.stop();
+    own_watch_.stop();
     // A pending timer would keep the control thread running.
     boost::asio::post(io_, [this] { lost_timer_.cancel(); });
     work_.reset();
@@ -544,17 +522,7 @@ void XenbusFrontend::device_failed(const std::string& reason) {
 }
 
 void XenbusFrontend::fatal(int errnum, const std::string& message) {
-    // xenbus_va_dev_error: "<errno> <message>" in error/<nodename>/error.
-    const std::string text = std::to_string(errnum) + " " + message;
-    spdlog::error("blkfront {}: {}", nodename_, text);
-    for (const std::string& path : {error_path_ + "/error", nodename_ + "/error"}) {
-        try {
-            xenstore_.write(path, text);
-        } catch (const Error& e) {
-            spdlog::error("blkfront {}: failed to write error node {}: {}", nodename_, path,
-                          e.what());
-        }
-    }
+    xenstore::client::xenbus_dev_error(xenstore_, nodename_, errnum, message);
     {
         std::lock_guard lock(mutex_);
         failure_ = failure_.value_or(message);
@@ -584,14 +552,7 @@ void XenbusFrontend::switch_state(XenbusState state) {
         return;
     }
     try {
-        const bool present = xenstore_.transact([&](xenstore::client::Transaction& t) {
-            if (!t.try_read(nodename_ + "/state")) {
-                return false;
-            }
-            t.write(nodename_ + "/state", std::to_string(static_cast<std::uint32_t>(state)));
-            return true;
-        });
-        if (!present) {
+        if (!xenstore::client::xenbus_switch_state(xenstore_, nodename_, state)) {
             spdlog::warn("blkfront {}: device directory gone; {} not written", nodename_,
                          state_text(state));
         }
@@ -624,9 +585,8 @@ void XenbusFrontend::set_state(XenbusState state) {
 
 std::optional<std::string> XenbusFrontend::backend_error() {
     std::vector<std::string> paths = {backend_path_ + "/error"};
-    if (const auto parts = split_domain_path(backend_path_)) {
-        paths.push_back(std::string(kDomainPrefix) + parts->first + "/error/" + parts->second +
-                        "/error");
+    if (auto node = xenstore::client::error_node(backend_path_)) {
+        paths.push_back(std::move(*node));
     }
     for (const std::string& path : paths) {
         try {

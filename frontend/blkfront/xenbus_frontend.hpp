@@ -90,6 +90,7 @@
 #include "frontend/blkfront/ring_page.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/client/client.hpp"
+#include "xenstore/client/xenbus_watch.hpp"
 
 namespace pvsim::frontend::blkfront {
 
@@ -203,7 +204,6 @@ class XenbusFrontend {
     hypervisor::Hypervisor& hypervisor_;
     xenstore::client::Client& xenstore_;
     const std::string nodename_;
-    std::string error_path_;  // error/<nodename> under our home, as xenbus_dev_fatal
     BlkfrontOptions options_;
     std::string backend_path_;
     xen::DomId backend_id_ = 0;
@@ -231,8 +231,8 @@ class XenbusFrontend {
     bool in_fatal_ = false;
     bool backend_lost_ = false;  // held, waiting for the backend's InitWait
 
-    xenstore::client::Watch backend_watch_;
-    xenstore::client::Watch own_watch_;
+    xenstore::client::XenbusWatch backend_watch_;
+    xenstore::client::XenbusWatch own_watch_;
     std::thread thread_;
 };
 

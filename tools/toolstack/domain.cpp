@@ -7,6 +7,7 @@
 #include "common/units.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "xenstore/client/error.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -67,13 +68,9 @@ DomainRecord find_domain(hypervisor::ControlClient& control, std::string_view na
                              "\" (see `pvsim list`)");
 }
 
-std::string domain_path(xen::DomId domid) {
-    return "/local/domain/" + std::to_string(domid);
-}
-
 void introduce_domain(xenstore::client::Client& xenstore, const hypervisor::CreatedDomain& domain,
                       const std::string& name, std::uint64_t memory_bytes) {
-    const std::string home = domain_path(domain.domid);
+    const std::string home = xenstore::client::domain_path(domain.domid);
     const xen::xs::Permissions readable = {{Access::none, 0}, {Access::read, domain.domid}};
     const xen::xs::Permissions own = {{Access::none, domain.domid}};
     xenstore.transact([&](xenstore::client::Transaction& t) {
@@ -96,7 +93,7 @@ void introduce_domain(xenstore::client::Client& xenstore, const hypervisor::Crea
 }
 
 void forget_domain(xenstore::client::Client& xenstore, xen::DomId domid) {
-    xenstore.rm(domain_path(domid));
+    xenstore.rm(xenstore::client::domain_path(domid));
     try {
         xenstore.release(domid);
     } catch (const xenstore::client::Error&) {

@@ -50,9 +50,6 @@ DomainRecord find_domain(hypervisor::ControlClient& control, std::string_view na
 
 std::vector<DomainRecord> list_domains(hypervisor::ControlClient& control);
 
-// The xenstore home path of a domain.
-std::string domain_path(xen::DomId domid);
-
 // Writes the home directory and introduces the domain (XS_INTRODUCE with
 // what create answered).
 void introduce_domain(xenstore::client::Client& xenstore, const hypervisor::CreatedDomain& domain,

@@ -2,9 +2,7 @@
 
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -12,6 +10,9 @@
 #include "common/units.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xs_permissions.hpp"
+#include "tools/toolstack/xs_cleanup.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
+#include "xenstore/client/xswait.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -24,23 +25,6 @@ std::string state_text(std::optional<XenbusState> state) {
     return state ? std::string(xen::name(*state)) : std::string("missing");
 }
 
-// XS_RM fails with ENOENT when the parent is missing too.
-void rm_if_present(Transaction& t, const std::string& path) {
-    if (t.try_read(path)) {
-        t.rm(path);
-    }
-}
-
-// Removes `path`, then its parent when that is left empty (libxl's
-// libxl__xs_path_cleanup, stopping at the device-kind directory).
-void remove_with_empty_parent(Transaction& t, const std::string& path) {
-    rm_if_present(t, path);
-    const std::string parent = path.substr(0, path.rfind('/'));
-    if (t.try_read(parent) && t.directory(parent).empty()) {
-        t.rm(parent);
-    }
-}
-
 }  // namespace
 
 VbdPaths VbdPaths::of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid) {
@@ -48,21 +32,17 @@ VbdPaths VbdPaths::of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t 
     paths.devid = devid;
     paths.domid = domid;
     paths.backend_domid = backend_domid;
-    paths.backend = "/local/domain/" + std::to_string(backend_domid) + "/backend/vbd/" +
-                    std::to_string(domid) + "/" + std::to_string(devid);
-    paths.frontend =
-        "/local/domain/" + std::to_string(domid) + "/device/vbd/" + std::to_string(devid);
+    paths.backend = xenstore::client::backend_path(backend_domid, "vbd", domid, devid);
+    paths.frontend = xenstore::client::frontend_path(domid, "vbd", devid);
     return paths;
 }
 
 std::string VbdPaths::backend_error_node() const {
-    return "/local/domain/" + std::to_string(backend_domid) + "/error/backend/vbd/" +
-           std::to_string(domid) + "/" + std::to_string(devid) + "/error";
+    return *xenstore::client::error_node(backend);
 }
 
 std::string VbdPaths::frontend_error_node() const {
-    return "/local/domain/" + std::to_string(domid) + "/error/device/vbd/" + std::to_string(devid) +
-           "/error";
+    return *xenstore::client::error_node(frontend);
 }
 
 VbdPaths add_vbd(Client& client, const VbdSpec& spec) {
@@ -144,44 +124,13 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
 StateWait wait_for_state(Client& client, const std::string& state_path,
                          const std::function<bool(std::optional<XenbusState>)>& accept,
                          std::chrono::milliseconds timeout) {
-    struct Shared {
-        std::mutex mutex;
-        std::condition_variable changed;
-        std::uint64_t events = 0;
+    const auto state_of = [](const std::optional<std::string>& text) {
+        return text ? xen::xenbus_state_from_node(*text) : std::nullopt;
     };
-    auto shared = std::make_shared<Shared>();
-    // The watch fires at registration and at every write of the node; the
-    // value is read here rather than in the callback, so no change is lost
-    // between two events.
-    // xenstored refuses a second watch of one path with the same token on
-    // a connection (EEXIST), and callers may wait on one node from several
-    // threads: the token names this wait.
-    const std::string token =
-        "pvsim-wait-state:" + std::to_string(reinterpret_cast<std::uintptr_t>(shared.get()));
-    xenstore::client::Watch watch = client.watch(state_path, token, [shared](const auto&) {
-        std::lock_guard lock(shared->mutex);
-        ++shared->events;
-        shared->changed.notify_all();
-    });
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    StateWait result;
-    for (;;) {
-        std::uint64_t before = 0;
-        {
-            std::lock_guard lock(shared->mutex);
-            before = shared->events;
-        }
-        const auto text = client.try_read(state_path);
-        result.state = text ? xen::xenbus_state_from_node(*text) : std::nullopt;
-        if (accept(result.state)) {
-            result.accepted = true;
-            return result;
-        }
-        std::unique_lock lock(shared->mutex);
-        if (!shared->changed.wait_until(lock, deadline, [&] { return shared->events != before; })) {
-            return result;
-        }
-    }
+    const xenstore::client::XswaitResult wait = xenstore::client::xswait(
+        client, state_path,
+        [&](const std::optional<std::string>& text) { return accept(state_of(text)); }, timeout);
+    return StateWait{state_of(wait.value), wait.accepted};
 }
 
 std::optional<std::string> read_backend_error(Client& client, const VbdPaths& paths) {

@@ -8,6 +8,7 @@
 #include "common/xen/blkif_features.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -76,7 +77,7 @@ std::map<std::string, std::string> negotiated_features(const NodeReader& back,
 }
 
 std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid) {
-    const std::string dir = "/local/domain/" + std::to_string(domid) + "/device/vbd";
+    const std::string dir = xenstore::client::frontend_directory(domid, "vbd");
     std::vector<std::uint32_t> devids;
     try {
         for (const std::string& child : xenstore.directory(dir)) {

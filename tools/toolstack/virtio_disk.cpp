@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -14,6 +12,9 @@
 #include "common/units.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/xs_cleanup.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
+#include "xenstore/client/xswait.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -31,58 +32,6 @@ std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
         return std::nullopt;
     }
     return value;
-}
-
-void rm_if_present(Transaction& t, const std::string& path) {
-    if (t.try_read(path)) {
-        t.rm(path);
-    }
-}
-
-// Removes `path`, then its parent (the per-domain directory) once empty.
-void remove_with_empty_parent(Transaction& t, const std::string& path) {
-    rm_if_present(t, path);
-    const std::string parent = path.substr(0, path.rfind('/'));
-    if (t.try_read(parent) && t.directory(parent).empty()) {
-        t.rm(parent);
-    }
-}
-
-// Blocks until `accept` returns true for the node's value (nullopt: absent)
-// or `timeout` passes; returns the value seen last and whether accepted.
-std::pair<std::optional<std::string>, bool> wait_for_node(
-    Client& client, const std::string& path,
-    const std::function<bool(const std::optional<std::string>&)>& accept,
-    std::chrono::milliseconds timeout) {
-    struct Shared {
-        std::mutex mutex;
-        std::condition_variable changed;
-        std::uint64_t events = 0;
-    };
-    auto shared = std::make_shared<Shared>();
-    const std::string token =
-        "pvsim-wait-node:" + std::to_string(reinterpret_cast<std::uintptr_t>(shared.get()));
-    xenstore::client::Watch watch = client.watch(path, token, [shared](const auto&) {
-        std::lock_guard lock(shared->mutex);
-        ++shared->events;
-        shared->changed.notify_all();
-    });
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        std::uint64_t before = 0;
-        {
-            std::lock_guard lock(shared->mutex);
-            before = shared->events;
-        }
-        std::optional<std::string> value = client.try_read(path);
-        if (accept(value)) {
-            return {std::move(value), true};
-        }
-        std::unique_lock lock(shared->mutex);
-        if (!shared->changed.wait_until(lock, deadline, [&] { return shared->events != before; })) {
-            return {std::move(value), false};
-        }
-    }
 }
 
 // Whether the guest's agent still lists the virtio disk `devid`; nullopt
@@ -136,12 +85,10 @@ VirtioDiskPaths VirtioDiskPaths::of(xen::DomId backend_domid, xen::DomId domid, 
     paths.domid = domid;
     paths.backend_domid = backend_domid;
     if (!external) {
-        paths.backend = "/local/domain/" + std::to_string(backend_domid) +
-                        "/backend/vhost-user-blk/" + std::to_string(domid) + "/" +
-                        std::to_string(devid);
+        paths.backend =
+            xenstore::client::backend_path(backend_domid, kVirtioDeviceType, domid, devid);
     }
-    paths.frontend = "/local/domain/" + std::to_string(domid) + "/device/vhost-user-blk/" +
-                     std::to_string(devid);
+    paths.frontend = xenstore::client::frontend_path(domid, kVirtioDeviceType, devid);
     return paths;
 }
 
@@ -187,7 +134,7 @@ void add_virtio_backend(Client& client, const VirtioDiskSpec& spec, const Virtio
 
 void wait_virtio_backend(Client& client, const VirtioDiskPaths& paths,
                          std::chrono::milliseconds timeout) {
-    const auto [status, accepted] = wait_for_node(
+    const auto [status, accepted] = xenstore::client::xswait(
         client, paths.backend + "/hotplug-status",
         [](const std::optional<std::string>& value) { return value.has_value(); }, timeout);
     if (accepted && status == "connected") {
@@ -274,7 +221,7 @@ std::string detach_virtio_disk(Client& client, const RunDir& run, const VirtioDi
 }
 
 std::vector<VirtioDiskPaths> list_virtio_disks(Client& client, xen::DomId domid) {
-    const std::string dir = "/local/domain/" + std::to_string(domid) + "/device/vhost-user-blk";
+    const std::string dir = xenstore::client::frontend_directory(domid, kVirtioDeviceType);
     std::vector<std::uint32_t> devids;
     try {
         for (const std::string& child : client.directory(dir)) {

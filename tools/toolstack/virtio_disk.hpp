@@ -44,6 +44,8 @@ bool is_virtio_vdev(std::string_view vdev);
 // The most queues a virtio disk asks for (the device's and the driver's
 // limit).
 inline constexpr unsigned kVirtioMaxQueues = 16;
+// The device type in xenstore paths: backend/<type>, device/<type>.
+inline constexpr const char* kVirtioDeviceType = "vhost-user-blk";
 
 struct VirtioDiskSpec {
     xen::DomId domid = 0;          // the guest
