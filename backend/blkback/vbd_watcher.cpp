@@ -1,11 +1,11 @@
 #include "backend/blkback/vbd_watcher.hpp"
 
-#include <optional>
 #include <string>
 #include <utility>
 
 #include "backend/blkback/xenbus_backend.hpp"
 #include "common/xen/xenbus.hpp"
+#include "xenstore/client/xenbus_client.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {
@@ -24,8 +24,8 @@ xenstore::client::BackendDriver blkback_driver(boost::asio::any_io_executor exec
     // toolstack writes it, into a new directory (libxl__device_generic_add).
     driver.fresh_key = "state";
     driver.fresh = [&client](const std::string& nodename) {
-        const std::optional<std::string> state = client.try_read(nodename + "/state");
-        return state && xen::xenbus_state_from_node(*state) == xen::XenbusState::initialising;
+        return xenstore::client::xenbus_read_driver_state(client, nodename) ==
+               xen::XenbusState::initialising;
     };
     return driver;
 }

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "xenstore/client/xenbus_paths.hpp"
+
 namespace pvsim::frontend::blkfront {
 
 Blkfront::Blkfront(std::unique_ptr<XenbusFrontend> xenbus)
@@ -10,8 +12,7 @@ Blkfront::Blkfront(std::unique_ptr<XenbusFrontend> xenbus)
 Blkfront::~Blkfront() = default;  // ~XenbusFrontend closes
 
 std::string vbd_nodename(const hypervisor::Hypervisor& hypervisor, std::uint32_t devid) {
-    return "/local/domain/" + std::to_string(hypervisor.domid()) + "/device/vbd/" +
-           std::to_string(devid);
+    return xenstore::client::frontend_path(hypervisor.domid(), "vbd", devid);
 }
 
 std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
@@ -25,7 +26,7 @@ std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
                                         std::string_view nodename, BlkfrontOptions options) {
     std::string path(nodename);
     if (!path.starts_with('/')) {
-        path = "/local/domain/" + std::to_string(hypervisor.domid()) + "/" + path;
+        path = xenstore::client::domain_path(hypervisor.domid()) + "/" + path;
     }
     auto xenbus =
         std::make_unique<XenbusFrontend>(hypervisor, xenstore, std::move(path), std::move(options));

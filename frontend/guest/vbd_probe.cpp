@@ -19,6 +19,7 @@
 
 #include "common/xen/vbd_interface.hpp"
 #include "frontend/guest/blkfront_json.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::frontend::guest {
 
@@ -76,7 +77,7 @@ VbdProbe::VbdProbe(hypervisor::Hypervisor& hypervisor, xenstore::client::Client 
     : hypervisor_(hypervisor),
       xenstore_(std::move(xenstore)),
       options_(std::move(options)),
-      vbd_directory_("/local/domain/" + std::to_string(hypervisor.domid()) + "/device/vbd") {
+      vbd_directory_(xenstore::client::frontend_directory(hypervisor.domid(), "vbd")) {
     reaper_ = std::thread([this] { reap(); });
 }
 

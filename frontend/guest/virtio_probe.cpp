@@ -19,6 +19,7 @@
 #include "common/virtio/features.hpp"
 #include "common/xen/xenbus.hpp"
 #include "frontend/guest/vbd_probe.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::frontend::guest {
 
@@ -79,8 +80,7 @@ VirtioLease::~VirtioLease() {
 }
 
 VirtioProbe::VirtioProbe(hypervisor::DomainMemory& memory, xen::DomId domid)
-    : memory_(memory),
-      directory_("/local/domain/" + std::to_string(domid) + "/device/vhost-user-blk") {}
+    : memory_(memory), directory_(xenstore::client::frontend_directory(domid, "vhost-user-blk")) {}
 
 VirtioProbe::~VirtioProbe() {
     shutdown();

@@ -1,33 +1,24 @@
 #include "tools/toolstack/vbd_status.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <stdexcept>
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
+#include "common/xen/node_values.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
+#include "xenstore/client/xenbus_client.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
 
+// A node's value as a number (xen::parse_node_unsigned); nullopt when the
+// node is missing or holds something else.
 std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
-    if (!text) {
-        return std::nullopt;
-    }
-    std::uint32_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc{} || ptr != text->data() + text->size()) {
-        return std::nullopt;
-    }
-    return value;
-}
-
-std::optional<xen::XenbusState> state_of(xenstore::client::Client& xs, const std::string& dir) {
-    const auto text = xs.try_read(dir + "/state");
-    return text ? xen::xenbus_state_from_node(*text) : std::nullopt;
+    const auto value = text ? xen::parse_node_unsigned(*text, UINT32_MAX) : std::nullopt;
+    return value ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*value)) : std::nullopt;
 }
 
 nlohmann::json state_json(std::optional<xen::XenbusState> state) {
@@ -78,19 +69,8 @@ std::map<std::string, std::string> negotiated_features(const NodeReader& back,
 
 std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid) {
     const std::string dir = xenstore::client::frontend_directory(domid, "vbd");
-    std::vector<std::uint32_t> devids;
-    try {
-        for (const std::string& child : xenstore.directory(dir)) {
-            if (const auto devid = number(child)) {
-                devids.push_back(*devid);
-            }
-        }
-    } catch (const xenstore::client::Error&) {
-        return {};  // no device/vbd: no vbds
-    }
-    std::sort(devids.begin(), devids.end());
     std::vector<VbdPaths> vbds;
-    for (const std::uint32_t devid : devids) {
+    for (const std::uint32_t devid : xenstore::client::xenbus_devids(xenstore, dir)) {
         const auto backend_id =
             number(xenstore.try_read(dir + "/" + std::to_string(devid) + "/backend-id"));
         vbds.push_back(VbdPaths::of(static_cast<xen::DomId>(backend_id.value_or(0)), domid, devid));
@@ -127,8 +107,8 @@ VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& pa
     status.vdev = xenstore.try_read(paths.backend + "/dev").value_or(std::to_string(paths.devid));
     status.target = xenstore.try_read(paths.backend + "/params").value_or("");
     status.access = xenstore.try_read(paths.backend + "/mode").value_or("w") == "r" ? "ro" : "rw";
-    status.frontend_state = state_of(xenstore, paths.frontend);
-    status.backend_state = state_of(xenstore, paths.backend);
+    status.frontend_state = xenstore::client::xenbus_read_driver_state(xenstore, paths.frontend);
+    status.backend_state = xenstore::client::xenbus_read_driver_state(xenstore, paths.backend);
 
     auto back = [&](std::string_view key) {
         return xenstore.try_read(paths.backend + "/" + std::string(key));

@@ -4,15 +4,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include "common/units.hpp"
+#include "common/xen/node_values.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
+#include "xenstore/client/xenbus_client.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 #include "xenstore/client/xswait.hpp"
 
@@ -22,16 +23,11 @@ namespace {
 using xenstore::client::Client;
 using xenstore::client::Transaction;
 
+// A node's value as a number (xen::parse_node_unsigned); nullopt when the
+// node is missing or holds something else.
 std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
-    if (!text) {
-        return std::nullopt;
-    }
-    std::uint32_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (text->empty() || ec != std::errc{} || ptr != text->data() + text->size()) {
-        return std::nullopt;
-    }
-    return value;
+    const auto value = text ? xen::parse_node_unsigned(*text, UINT32_MAX) : std::nullopt;
+    return value ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*value)) : std::nullopt;
 }
 
 // Whether the guest's agent still lists the virtio disk `devid`; nullopt
@@ -222,19 +218,8 @@ std::string detach_virtio_disk(Client& client, const RunDir& run, const VirtioDi
 
 std::vector<VirtioDiskPaths> list_virtio_disks(Client& client, xen::DomId domid) {
     const std::string dir = xenstore::client::frontend_directory(domid, kVirtioDeviceType);
-    std::vector<std::uint32_t> devids;
-    try {
-        for (const std::string& child : client.directory(dir)) {
-            if (const auto devid = number(child)) {
-                devids.push_back(*devid);
-            }
-        }
-    } catch (const xenstore::client::Error&) {
-        return {};
-    }
-    std::sort(devids.begin(), devids.end());
     std::vector<VirtioDiskPaths> disks;
-    for (const std::uint32_t devid : devids) {
+    for (const std::uint32_t devid : xenstore::client::xenbus_devids(client, dir)) {
         const std::string node = dir + "/" + std::to_string(devid);
         const bool external = !client.try_read(node + "/backend").has_value();
         const auto backend_id = number(client.try_read(node + "/backend-id"));

@@ -1,9 +1,12 @@
 #include "xenstore/client/xenbus_client.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include "common/xen/node_values.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::xenstore::client {
@@ -58,6 +61,23 @@ std::optional<xen::XenbusState> xenbus_read_driver_state(Client& client, std::st
         return std::nullopt;
     }
     return xen::xenbus_state_from_node(*text);
+}
+
+std::vector<std::uint32_t> xenbus_devids(Client& client, std::string_view directory) {
+    std::vector<std::string> names;
+    try {
+        names = client.directory(std::string(directory));
+    } catch (const Error&) {
+        return {};
+    }
+    std::vector<std::uint32_t> devids;
+    for (const std::string& name : names) {
+        if (const auto devid = xen::parse_node_unsigned(name, UINT32_MAX)) {
+            devids.push_back(static_cast<std::uint32_t>(*devid));
+        }
+    }
+    std::sort(devids.begin(), devids.end());
+    return devids;
 }
 
 XenbusDevice::XenbusDevice(Client& client, std::string nodename, std::string otherend,

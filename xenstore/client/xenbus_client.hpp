@@ -11,9 +11,11 @@
 // with that check.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/xen/grant_table.hpp"
 #include "common/xen/xenbus.hpp"
@@ -38,6 +40,11 @@ void xenbus_dev_error(Client& client, std::string_view nodename, int errnum,
 // a state number; `raw` gets what was there (empty when missing).
 std::optional<xen::XenbusState> xenbus_read_driver_state(Client& client, std::string_view path,
                                                          std::string* raw = nullptr);
+
+// xenbus_directory of a device-kind directory (device/<type>): the devids
+// below it in increasing order, skipping names that are not decimal
+// numbers; none when the directory is missing or cannot be read.
+std::vector<std::uint32_t> xenbus_devids(Client& client, std::string_view directory);
 
 class XenbusDevice {
   public:
