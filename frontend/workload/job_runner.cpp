@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,6 +20,8 @@ namespace {
 // How often the waiting thread looks at the cancel flag when nothing
 // completes (a completion looks at it too).
 constexpr std::chrono::milliseconds kCancelPoll{50};
+// The longest a finished run waits for its last callbacks to return.
+constexpr std::chrono::seconds kDrainLimit{5};
 
 struct Finished {
     std::mutex mutex;
@@ -141,6 +144,13 @@ RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, Written
         finished.changed.wait_until(lock, wake);
     }
     lock.unlock();
+    // A job finishes from its last request's callback, and the device counts
+    // a request in flight until its callback has returned: the run ends once
+    // that tail has run, so that the device is idle for whoever looks next.
+    const Clock::time_point drain_deadline = Clock::now() + kDrainLimit;
+    while (device.in_flight() != 0 && Clock::now() < drain_deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds{50});
+    }
     if (progress_failure) {
         std::rethrow_exception(progress_failure);
     }
