@@ -68,10 +68,14 @@ bool DataPlane::take_requests() {
     xen::BlkifBackRing& ring = connection_.ring();
     const xen::RingIdx rp = ring.req_prod();
     if (ring.request_prod_overflow(rp)) {
-        fail_ring("frontend provided bogus ring requests: req_prod " + std::to_string(rp) + " is " +
+        // __do_block_io_op returns -EACCES and xen_blkif_schedule then only
+        // waits to be stopped (Linux 4.3 to 6.x): the ring halts silently,
+        // xenstore is left alone, the frontend keeps its state.
+        halted_ = true;
+        fail_ring("frontend provided bogus ring requests (" + std::to_string(rp) + " - " +
+                  std::to_string(ring.rsp_prod_pvt()) + " = " +
                   std::to_string(static_cast<xen::RingIdx>(rp - ring.rsp_prod_pvt())) +
-                  " ahead of the responses, more than the " + std::to_string(ring.size()) +
-                  " slots of the ring; halting the ring");
+                  "); halting ring processing");
         return false;
     }
     access_.purge_persistent();
@@ -337,6 +341,10 @@ void DataPlane::publish() {
 }
 
 void DataPlane::on_failure(const std::string& reason) {
+    if (halted_) {
+        spdlog::warn("{}: {}", name_, reason);
+        return;
+    }
     spdlog::error("{}: {}", name_, reason);
     if (on_ring_error_) {
         try {

@@ -67,8 +67,9 @@ struct DataPlaneOptions {
 
 class DataPlane {
   public:
-    // Called once, from the ring thread, when the ring stops for good; must
-    // not block (the control plane posts it to its own thread).
+    // Called once, from the ring thread, when the ring fails for good (not
+    // when it halts on a frontend's overrun); must not block (the control
+    // plane posts it to its own thread).
     using RingErrorHandler = std::function<void(const std::string& reason)>;
 
     // Creates the I/O engine on `store` (which must outlive this object)
@@ -88,7 +89,9 @@ class DataPlane {
     // persistent grant and gives back its copy pages. Idempotent.
     void stop();
 
-    // The ring was found broken (the handler has been called).
+    // The ring takes no more requests: it was halted (a frontend that ran
+    // req_prod more than a ring ahead, which only the log reports, as
+    // xen_blkif_schedule does) or it failed (the handler has been called).
     bool ring_failed() const noexcept { return loop_.failed(); }
     std::string_view engine_name() const noexcept { return loop_.engine().name(); }
     const RingConnection& connection() const noexcept { return connection_; }
@@ -146,6 +149,8 @@ class DataPlane {
     Loop loop_;
 
     // The ring thread's own.
+    // The frontend overran the ring: the failure is logged, not reported.
+    bool halted_ = false;
     PendingTable pending_;
     SegmentAccess access_;
     std::vector<std::uint32_t> burst_;
