@@ -44,6 +44,16 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                                      .persistent_timeout = options.persistent_timeout}) {
     burst_.reserve(pending_.size());
     retired_.reserve(pending_.size());
+    if (!options.journal_run_tag.empty()) {
+        journal_.emplace(
+            options.journal_run_tag,
+            RequestJournal::Ring{connection_.frontend(), connection_.ring_ref(),
+                                 connection_.remote_port(), connection_.ring().size()});
+        if (journal_->inherited() != 0) {
+            spdlog::info("{}: the last backend of this ring left {} request(s) in {}", name_,
+                         journal_->inherited(), journal_->name());
+        }
+    }
     loop_.start();
 }
 
@@ -55,6 +65,8 @@ void DataPlane::stop() {
     if (loop_.stop()) {
         access_.release_all();
     }
+    // Everything taken has been answered and pushed: nothing to replay.
+    journal_.reset();
 }
 
 data_plane::Arm DataPlane::arm_and_recheck() {
@@ -86,7 +98,25 @@ bool DataPlane::take_requests() {
             loop_.engine().full()) {
             break;
         }
-        const xen::BlkifRequest copy = ring.consume_request();
+        // A request the last backend of this ring took and may have
+        // overwritten with a response comes from the journal; the rest from
+        // the ring (RING_COPY_REQUEST).
+        const xen::RingIdx slot = ring.req_cons();
+        std::optional<xen::BlkifRequest> replayed;
+        if (journal_) {
+            replayed = journal_->replay(slot);
+        }
+        xen::BlkifRequest copy;
+        if (replayed) {
+            copy = *replayed;
+            ring.set_req_cons(slot + 1);
+            metrics_->add(&VbdCounters::replayed);
+        } else {
+            copy = ring.consume_request();
+        }
+        if (journal_) {
+            journal_->record(slot, copy);
+        }
         took = true;
         metrics_->add(&VbdCounters::requests);
         const RequestCheck check = check_request(copy, limits_);

@@ -44,6 +44,7 @@
 #include "backend/blkback/pending_request.hpp"
 #include "backend/blkback/persistent_grants.hpp"
 #include "backend/blkback/request_check.hpp"
+#include "backend/blkback/request_journal.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/segment_access.hpp"
 #include "backend/blkback/vbd_counters.hpp"
@@ -63,6 +64,9 @@ struct DataPlaneOptions {
     std::size_t max_persistent_grants = PersistentGrants::kDefaultMax;
     std::chrono::milliseconds persistent_timeout = PersistentGrants::kDefaultTimeout;
     xen::BlkifGrantMode grant_mode = xen::BlkifGrantMode::map;
+    // The run's shared-memory tag: requests taken are kept in a journal for
+    // the next backend of the ring (request_journal.hpp). Empty: none.
+    std::string journal_run_tag;
 };
 
 class DataPlane {
@@ -149,6 +153,7 @@ class DataPlane {
     Loop loop_;
 
     // The ring thread's own.
+    std::optional<RequestJournal> journal_;
     // The frontend overran the ring: the failure is logged, not reported.
     bool halted_ = false;
     PendingTable pending_;

@@ -264,6 +264,7 @@ void XenbusBackend::connect_ring() {
     plane_options.engine = options_.engine;
     plane_options.persistent = persistent_;
     plane_options.grant_mode = features.grant_mode;
+    plane_options.journal_run_tag = options_.journal_run_tag;
     const std::uint64_t generation = ++generation_;
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
     auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {

@@ -73,7 +73,10 @@ TEST_F(FeaturesRecoveryTest, ThePvsimNodesSetTheOffersAndQueuesOfMultiPageRingsC
     fwrite(guest, paths, "feature-persistent", "1");
     fwrite(guest, paths, "state", "3");
     expect_state(paths.backend + "/state", XenbusState::connected);
-    EXPECT_EQ(read(paths.backend + "/feature-discard"), "0");
+    // No discard: the toolstack wrote discard-enable 0, as libxl does for
+    // no-discard, and Linux's xen_blkbk_discard then writes no discard key.
+    EXPECT_EQ(read(paths.backend + "/discard-enable"), "0");
+    EXPECT_EQ(read(paths.backend + "/feature-discard"), "<none>");
     EXPECT_EQ(read(paths.backend + "/feature-barrier"), "0");
     EXPECT_EQ(read(paths.backend + "/feature-flush-cache"), "1");
     EXPECT_EQ(read(paths.backend + "/feature-persistent"), "0");
@@ -111,9 +114,14 @@ TEST_F(FeaturesRecoveryTest, ARestartedBackendMapsTheConnectedFrontendsRingAgain
     backend_->kill();
     // Nobody maps the ring now: its grant could be ended (we keep it).
     backend_.emplace(hv_);
+    // The old backend's Connected is still there: wait for the new one's
+    // connect (its log), then look.
+    ASSERT_TRUE(eventually([&] {
+        const std::string log = backend_->log();
+        return log.find("attaching its live rings") != std::string::npos &&
+               log.find("queue(s) of") != std::string::npos;
+    })) << backend_->log();
     expect_state(paths.backend + "/state", XenbusState::connected);
-    EXPECT_NE(backend_->log().find("attaching its live rings"), std::string::npos)
-        << backend_->log();
     EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "256");
     EXPECT_EQ(read(paths.frontend + "/ring-ref"), old_ref);
     EXPECT_EQ(read(paths.frontend + "/state"), "4");
