@@ -91,6 +91,7 @@ int run(int argc, char** argv) {
                       hypervisor.domid());
         return 1;
     }
+    options.journal_run_tag = run_dir.shm_tag();
     xenstore::client::Client client = connect_xenstore(hypervisor, run_dir);
     spdlog::info("pvsim-backend: dom{}, I/O engine {}", hypervisor.domid(),
                  backend::storage::to_string(options.engine));

@@ -44,6 +44,16 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                                      .persistent_timeout = options.persistent_timeout}) {
     burst_.reserve(pending_.size());
     retired_.reserve(pending_.size());
+    if (!options.journal_run_tag.empty()) {
+        journal_.emplace(
+            options.journal_run_tag,
+            RequestJournal::Ring{connection_.frontend(), connection_.ring_ref(),
+                                 connection_.remote_port(), connection_.ring().size()});
+        if (journal_->inherited() != 0) {
+            spdlog::info("{}: the last backend of this ring left {} request(s) in {}", name_,
+                         journal_->inherited(), journal_->name());
+        }
+    }
     loop_.start();
 }
 
@@ -55,6 +65,8 @@ void DataPlane::stop() {
     if (loop_.stop()) {
         access_.release_all();
     }
+    // Everything taken has been answered and pushed: nothing to replay.
+    journal_.reset();
 }
 
 data_plane::Arm DataPlane::arm_and_recheck() {
@@ -68,10 +80,14 @@ bool DataPlane::take_requests() {
     xen::BlkifBackRing& ring = connection_.ring();
     const xen::RingIdx rp = ring.req_prod();
     if (ring.request_prod_overflow(rp)) {
-        fail_ring("frontend provided bogus ring requests: req_prod " + std::to_string(rp) + " is " +
+        // __do_block_io_op returns -EACCES and xen_blkif_schedule then only
+        // waits to be stopped (Linux 4.3 to 6.x): the ring halts silently,
+        // xenstore is left alone, the frontend keeps its state.
+        halted_ = true;
+        fail_ring("frontend provided bogus ring requests (" + std::to_string(rp) + " - " +
+                  std::to_string(ring.rsp_prod_pvt()) + " = " +
                   std::to_string(static_cast<xen::RingIdx>(rp - ring.rsp_prod_pvt())) +
-                  " ahead of the responses, more than the " + std::to_string(ring.size()) +
-                  " slots of the ring; halting the ring");
+                  "); halting ring processing");
         return false;
     }
     access_.purge_persistent();
@@ -82,7 +98,25 @@ bool DataPlane::take_requests() {
             loop_.engine().full()) {
             break;
         }
-        const xen::BlkifRequest copy = ring.consume_request();
+        // A request the last backend of this ring took and may have
+        // overwritten with a response comes from the journal; the rest from
+        // the ring (RING_COPY_REQUEST).
+        const xen::RingIdx slot = ring.req_cons();
+        std::optional<xen::BlkifRequest> replayed;
+        if (journal_) {
+            replayed = journal_->replay(slot);
+        }
+        xen::BlkifRequest copy;
+        if (replayed) {
+            copy = *replayed;
+            ring.set_req_cons(slot + 1);
+            metrics_->add(&VbdCounters::replayed);
+        } else {
+            copy = ring.consume_request();
+        }
+        if (journal_) {
+            journal_->record(slot, copy);
+        }
         took = true;
         metrics_->add(&VbdCounters::requests);
         const RequestCheck check = check_request(copy, limits_);
@@ -337,6 +371,10 @@ void DataPlane::publish() {
 }
 
 void DataPlane::on_failure(const std::string& reason) {
+    if (halted_) {
+        spdlog::warn("{}: {}", name_, reason);
+        return;
+    }
     spdlog::error("{}: {}", name_, reason);
     if (on_ring_error_) {
         try {

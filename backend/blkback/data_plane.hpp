@@ -44,6 +44,7 @@
 #include "backend/blkback/pending_request.hpp"
 #include "backend/blkback/persistent_grants.hpp"
 #include "backend/blkback/request_check.hpp"
+#include "backend/blkback/request_journal.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/segment_access.hpp"
 #include "backend/blkback/vbd_counters.hpp"
@@ -63,12 +64,16 @@ struct DataPlaneOptions {
     std::size_t max_persistent_grants = PersistentGrants::kDefaultMax;
     std::chrono::milliseconds persistent_timeout = PersistentGrants::kDefaultTimeout;
     xen::BlkifGrantMode grant_mode = xen::BlkifGrantMode::map;
+    // The run's shared-memory tag: requests taken are kept in a journal for
+    // the next backend of the ring (request_journal.hpp). Empty: none.
+    std::string journal_run_tag;
 };
 
 class DataPlane {
   public:
-    // Called once, from the ring thread, when the ring stops for good; must
-    // not block (the control plane posts it to its own thread).
+    // Called once, from the ring thread, when the ring fails for good (not
+    // when it halts on a frontend's overrun); must not block (the control
+    // plane posts it to its own thread).
     using RingErrorHandler = std::function<void(const std::string& reason)>;
 
     // Creates the I/O engine on `store` (which must outlive this object)
@@ -88,7 +93,9 @@ class DataPlane {
     // persistent grant and gives back its copy pages. Idempotent.
     void stop();
 
-    // The ring was found broken (the handler has been called).
+    // The ring takes no more requests: it was halted (a frontend that ran
+    // req_prod more than a ring ahead, which only the log reports, as
+    // xen_blkif_schedule does) or it failed (the handler has been called).
     bool ring_failed() const noexcept { return loop_.failed(); }
     std::string_view engine_name() const noexcept { return loop_.engine().name(); }
     const RingConnection& connection() const noexcept { return connection_; }
@@ -146,6 +153,9 @@ class DataPlane {
     Loop loop_;
 
     // The ring thread's own.
+    std::optional<RequestJournal> journal_;
+    // The frontend overran the ring: the failure is logged, not reported.
+    bool halted_ = false;
     PendingTable pending_;
     SegmentAccess access_;
     std::vector<std::uint32_t> burst_;

@@ -8,7 +8,12 @@
 //                          with its ring-ref(s) and event-channel
 //   ring-page-order        at the top; missing means one page via
 //                          "ring-ref"; present (even 0), 2^order pages via
-//                          "ring-ref0".."ring-refN-1", up to the offer
+//                          "ring-ref0".."ring-refN-1", up to the offer.
+//                          This is Linux 5.11 and later (blkif->multi_ref,
+//                          "xen-blkback: fix compatibility bug with single
+//                          page rings"); 5.0-5.10 fell back from ring-ref0
+//                          to ring-ref, and so mapped a stale ring-ref0 left
+//                          by an earlier frontend.
 //   ring-ref, event-channel
 // Anything blkback cannot use is a NodeError naming the node and value,
 // which the control plane turns into the error node and Closing.

@@ -48,15 +48,20 @@ std::vector<xen::GrantHandle> PersistentGrants::purge(Clock::time_point now) {
     }
     next_purge_ = now + kPurgeInterval;
     const std::size_t count = grants_.size();
-    if (count < max_ || (count == max_ && !overflow_)) {
-        return out;
+    // Below the bound (or at it without an overflow) num_clean is 0, and
+    // only grants unused for the timeout go: purge_persistent_gnt's first
+    // pass ("!scan_used && !persistent_gnt_timeout() -> continue") runs
+    // whatever the count (Linux 4.2 to 6.x).
+    std::size_t num_clean = 0;
+    if (count > max_ || (count == max_ && overflow_)) {
+        overflow_ = false;
+        // "num_clean = (max_pgrants / 100) * LRU_PERCENT_CLEAN; num_clean =
+        // persistent_gnt_c - max_pgrants + num_clean; num_clean = min(...)".
+        // At least one, so that a table smaller than 20 grants still turns
+        // over.
+        num_clean = count - max_ + std::max<std::size_t>(1, max_ / 100 * kPercentClean);
+        num_clean = std::min(num_clean, count);
     }
-    overflow_ = false;
-    // "num_clean = (max_pgrants / 100) * LRU_PERCENT_CLEAN; num_clean =
-    // persistent_gnt_c - max_pgrants + num_clean; num_clean = min(...)".
-    // At least one, so that a table smaller than 20 grants still turns over.
-    std::size_t num_clean = count - max_ + std::max<std::size_t>(1, max_ / 100 * kPercentClean);
-    num_clean = std::min(num_clean, count);
 
     std::vector<std::pair<Clock::time_point, xen::GrantRef>> idle;
     for (const auto& [ref, grant] : grants_) {
@@ -68,7 +73,8 @@ std::vector<xen::GrantHandle> PersistentGrants::purge(Clock::time_point now) {
     // Timed-out grants go whatever their number; then the least recently
     // used until num_clean have gone.
     for (const auto& [last_used, ref] : idle) {
-        const bool timed_out = now - last_used > timeout_;
+        // persistent_gnt_timeout: "jiffies - last_used >= HZ * pgrant_timeout".
+        const bool timed_out = now - last_used >= timeout_;
         if (!timed_out && out.size() >= num_clean) {
             break;
         }

@@ -7,10 +7,11 @@
 //
 // Bounded as Linux bounds them (xen_blkif_max_pgrants, 1056 per ring): a
 // grant met when the table is full is mapped for its request only, and the
-// table remembers it overflowed. purge() then, at most every
-// kPurgeInterval (LRU_INTERVAL), drops grants no request is using: first
-// those unused for longer than the timeout (xen_blkif_pgrant_timeout), then,
-// if that is not enough, the least recently used, down to 5% under the bound
+// table remembers it overflowed. purge(), at most every kPurgeInterval
+// (LRU_INTERVAL), drops grants no request is using: always those unused
+// for the timeout (xen_blkif_pgrant_timeout, 60 s), however few the grants;
+// then, when the table is over its bound or overflowed and that was not
+// enough, the least recently used, down to 5% under the bound
 // (LRU_PERCENT_CLEAN; at least one grant). A grant a request holds is never
 // dropped.
 //
@@ -69,9 +70,8 @@ class PersistentGrants {
     // put_persistent_gnt: the request is done with it.
     void put(xen::GrantRef ref, Clock::time_point now = Clock::now());
 
-    // purge_persistent_gnt, if due at `now` (every kPurgeInterval) and the
-    // table is over its bound or overflowed: the handles to unmap, their
-    // grants gone from the table.
+    // purge_persistent_gnt, if due at `now` (every kPurgeInterval): the
+    // handles to unmap, their grants gone from the table.
     std::vector<xen::GrantHandle> purge(Clock::time_point now = Clock::now());
     // free_persistent_gnts: every grant not in use, for the final unmap.
     std::vector<xen::GrantHandle> take_all();

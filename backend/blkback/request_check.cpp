@@ -80,12 +80,12 @@ RequestCheck check_request(const xen::BlkifRequest& copy, const VbdLimits& limit
             if (!limits.discard) {
                 return refuse(check, BlkifStatus::eopnotsupp, "discard is not offered");
             }
-            // dispatch_discard_io: "if ((req->u.discard.flag &
-            // BLKIF_DISCARD_SECURE) && !blkif->vbd.discard_secure)" -> EOPNOTSUPP.
-            req.secure = (discard.flag & xen::kBlkifDiscardSecure) != 0;
-            if (req.secure && !limits.discard_secure) {
-                return refuse(check, BlkifStatus::eopnotsupp, "secure discard is not offered");
-            }
+            // dispatch_discard_io (Linux 3.7 to 6.x): BLKIF_DISCARD_SECURE
+            // is honoured only when the vbd offers "discard-secure"
+            // ("blkif->vbd.discard_secure && (req->u.discard.flag &
+            // BLKIF_DISCARD_SECURE)"); otherwise the flag is ignored and
+            // the range is discarded plainly, never refused.
+            req.secure = limits.discard_secure && (discard.flag & xen::kBlkifDiscardSecure) != 0;
             req.sector_number = discard.sector_number;
             req.nr_sectors = discard.nr_sectors;
             std::string_view reason;

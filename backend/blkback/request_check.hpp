@@ -6,8 +6,10 @@
 // ring, no grant, no I/O.
 //
 // Errors answer that one request only:
-//   an operation the vbd does not offer (barrier, flush, discard, indirect,
-//   secure discard)                        -> BLKIF_RSP_EOPNOTSUPP
+//   an operation the vbd does not offer (barrier, flush, discard,
+//   indirect)                              -> BLKIF_RSP_EOPNOTSUPP
+// BLKIF_DISCARD_SECURE on a vbd without "discard-secure" is ignored: the
+// range is discarded plainly, as dispatch_discard_io does.
 //   0 or more than 11 segments (read/write), more than 11 (flush/barrier),
 //   an indirect request of 0 or more segments than offered, or whose
 //   indirect_op is not read or write, first_sect > last_sect,
@@ -39,7 +41,7 @@ struct VbdLimits {
     bool flush = false;
     bool barrier = false;
     bool discard = false;
-    // "discard-secure": pvsim writes 0, so BLKIF_DISCARD_SECURE is refused.
+    // "discard-secure": pvsim writes 0, so BLKIF_DISCARD_SECURE is ignored.
     bool discard_secure = false;
     // "feature-max-indirect-segments" (0: BLKIF_OP_INDIRECT not offered).
     unsigned max_indirect_segments = 0;
@@ -82,7 +84,7 @@ struct CheckedRequest {
     bool indirect = false;
     std::uint8_t nr_indirect_pages = 0;
     std::array<xen::GrantRef, xen::kBlkifMaxIndirectPagesPerRequest> indirect_grefs{};
-    // BLKIF_DISCARD_SECURE asked (and offered).
+    // BLKIF_DISCARD_SECURE asked and offered (asked alone is ignored).
     bool secure = false;
 
     std::uint64_t bytes() const noexcept { return nr_sectors * xen::kBlkifSectorSize; }

@@ -1,6 +1,7 @@
 #include "backend/blkback/vbd_config.hpp"
 
 #include <cerrno>
+#include <limits>
 
 #include "common/xen/node_values.hpp"
 
@@ -47,6 +48,16 @@ VbdConfig read_vbd_config(xenstore::client::Client& client, const std::string& n
             throw NodeError(EINVAL, "direct " + in_quotes(*direct) + " is neither 0 nor 1");
         }
         config.direct = *direct == "1";
+    }
+    // xen_blkbk_discard: xenbus_read_unsigned(dev->nodename,
+    // "discard-enable", 1); libxl writes 0 for read-only disks and
+    // no-discard.
+    if (const auto enable = client.try_read(nodename + "/discard-enable")) {
+        const auto value = parse_node_unsigned(*enable, std::numeric_limits<std::uint32_t>::max());
+        if (!value) {
+            throw NodeError(EINVAL, "discard-enable " + in_quotes(*enable) + " is not a number");
+        }
+        config.discard_enable = *value != 0;
     }
     if (const auto poll = client.try_read(nodename + "/poll-us")) {
         const auto value = parse_node_unsigned(*poll, kMaxPollUs);

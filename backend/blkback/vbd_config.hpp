@@ -5,6 +5,9 @@
 //   params                  the image file or block device
 //   mode                    "w" or "r" (Linux: writable iff it holds a 'w')
 //   direct                  pvsim's: 1 opens the store with O_DIRECT
+//   discard-enable          libxl's: 0 and no discard is offered (Linux's
+//                           xen_blkbk_discard then writes no discard key);
+//                           missing means 1
 //   poll-us                 pvsim's: the data plane's polling window in µs
 //                           (default 50, 0 turns polling off; DESIGN.md §10)
 //   pvsim-*                 the blkif features this end offers and how it
@@ -46,6 +49,7 @@ struct VbdConfig {
     std::string mode;
     bool read_only = false;
     bool direct = false;
+    bool discard_enable = true;
     std::chrono::microseconds poll_us = kDefaultPollUs;
     bool cdrom = false;
     xen::BlkifFeatureConfig features = xen::BlkifFeatureConfig::defaults(xen::BlkifEnd::backend);

@@ -21,6 +21,7 @@ namespace pvsim::backend::blkback {
 // A consistent-enough copy for reports (each field read atomically).
 struct VbdCounters {
     std::uint64_t requests = 0;       // taken off the ring, good or bad
+    std::uint64_t replayed = 0;       // of those, taken from the journal (a restart)
     std::uint64_t reads = 0;          // rd_req
     std::uint64_t writes = 0;         // wr_req
     std::uint64_t flushes = 0;        // f_req
@@ -63,6 +64,7 @@ struct VbdCounters {
 
     static constexpr auto kFields = std::to_array<CounterField<VbdCounters>>({
         {"requests", &VbdCounters::requests},
+        {"replayed", &VbdCounters::replayed},
         {"reads", &VbdCounters::reads},
         {"writes", &VbdCounters::writes},
         {"flushes", &VbdCounters::flushes},

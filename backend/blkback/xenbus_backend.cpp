@@ -90,14 +90,12 @@ void XenbusBackend::start() {
         if (!published) {
             return;  // removed meanwhile
         }
-        // Recovery: a frontend already Connected now was connected to an
-        // earlier life of this backend.
+        // A restarted backend: a frontend already Connected keeps its rings,
+        // which connect_ring attaches live (xen_blkif_map's
+        // BACK_RING_ATTACH) once the otherend watch fires.
         if (device_.read_otherend_state() == XenbusState::connected) {
-            stale_frontend_ = true;
-            spdlog::info(
-                "{}: frontend {} is Connected to a ring of an earlier backend; "
-                "waiting for it to reconnect",
-                device_.nodename(), device_.otherend());
+            spdlog::info("{}: frontend {} is Connected; attaching its live rings",
+                         device_.nodename(), device_.otherend());
         }
     }
     // The otherend watch (Linux's watch_otherend): fires once now, and at
@@ -165,7 +163,6 @@ void XenbusBackend::frontend_changed() {
                   xen::name(frontend));
     switch (frontend) {
         case XenbusState::initialising:
-            stale_frontend_ = false;
             if (device_.state() == XenbusState::closed && store_) {
                 spdlog::info("{}: prepare for reconnect", device_.nodename());
                 device_.switch_state(XenbusState::init_wait);
@@ -176,28 +173,18 @@ void XenbusBackend::frontend_changed() {
             // "Ensure we connect even when two watches fire in close
             // succession and we miss the intermediate value of
             // frontend_state."
-            if (frontend == XenbusState::initialised) {
-                stale_frontend_ = false;
-            }
             if (device_.state() == XenbusState::connected || !store_) {
-                break;
-            }
-            if (stale_frontend_) {
-                spdlog::debug("{}: not connecting the rings of an earlier backend",
-                              device_.nodename());
                 break;
             }
             connect_ring();
             break;
         case XenbusState::closing:
-            stale_frontend_ = false;
             // frontend_changed: mirror Closing and wait for the frontend's
             // Closed, which comes once it has let go of the ring
             // (blkfront_closing); the disconnect happens then.
             device_.switch_state(XenbusState::closing);
             break;
         case XenbusState::closed:
-            stale_frontend_ = false;
             disconnect();
             device_.switch_state(XenbusState::closed);
             if (device_.is_online()) {
@@ -206,7 +193,13 @@ void XenbusBackend::frontend_changed() {
             release();
             break;
         case XenbusState::unknown:
+            // The frontend is gone: device_unregister -> xenbus_dev_remove
+            // (Linux 5.6+, blkback has allow_rebind): the watch goes, the
+            // rings and the store are released, and Closed is written only
+            // when the toolstack has forced the state to Closing, which
+            // libxl's forced detach waits for.
             release();
+            close_if_forced();
             break;
         default:
             device_.dev_fatal(EINVAL, "saw state " + state_number(frontend) + " at frontend");
@@ -247,13 +240,14 @@ void XenbusBackend::connect_ring() {
     limits.read_only = config_->read_only;
     limits.flush = features.flush_cache && store_->write_cache();
     limits.barrier = features.barrier && store_->write_cache();
-    limits.discard = features.discard && store_->discard_supported();
+    limits.discard = features.discard && config_->discard_enable && store_->discard_supported();
     limits.max_indirect_segments = features.max_indirect_segments;
     DataPlaneOptions plane_options;
     plane_options.poll_max = config_->poll_us;
     plane_options.engine = options_.engine;
     plane_options.persistent = persistent_;
     plane_options.grant_mode = features.grant_mode;
+    plane_options.journal_run_tag = options_.journal_run_tag;
     const std::uint64_t generation = ++generation_;
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
     auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {
@@ -309,7 +303,9 @@ bool XenbusBackend::publish_disk() {
                 features.flush_cache && store_->write_cache() ? "1" : "0");
         t.write(device_.node("feature-barrier"),
                 features.barrier && store_->write_cache() ? "1" : "0");
-        if (features.discard && store_->discard_supported()) {
+        if (!config_->discard_enable) {
+            // xen_blkbk_discard returns before writing any discard key.
+        } else if (features.discard && store_->discard_supported()) {
             t.write(device_.node("feature-discard"), "1");
             t.write(device_.node("discard-granularity"),
                     std::to_string(store_->discard_granularity()));
@@ -361,8 +357,22 @@ void XenbusBackend::release() {
 void XenbusBackend::shutdown() {
     frontend_watch_.stop();
     disconnect();
-    device_.switch_state(XenbusState::closed);
+    close_if_forced();
     store_.reset();
+}
+
+void XenbusBackend::close_if_forced() {
+    // xenbus_dev_remove: "If the toolstack has forced the device state to
+    // closing then set the state to closed now to allow it to be cleaned
+    // up." blkback allows rebinding, so that is the only Closed written.
+    try {
+        if (device_.client().try_read(device_.node("state")) ==
+            state_number(XenbusState::closing)) {
+            device_.switch_state(XenbusState::closed);
+        }
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: reading the state at removal: {}", device_.nodename(), e.what());
+    }
 }
 
 nlohmann::json XenbusBackend::describe() const {

@@ -9,27 +9,33 @@
 // indirect segments, ring page order, queues) before InitWait, and
 // discard, flush and barrier at Connected when the store can do them.
 //
-// States, as Linux's frontend_changed, with changes marked (*):
+// States, as Linux's frontend_changed (5.6+, blkback with allow_rebind):
 //   frontend Initialising   we are Closed -> InitWait (reconnect)
 //   frontend Initialised or Connected, we are not Connected
 //                           read the ring keys (queue-K/ too); map, bind,
 //                           start one data plane per queue; publish sectors,
 //                           sector-size, physical-sector-size, info and the
-//                           features in one transaction; -> Connected
-//                           (*) except a frontend found Connected when the
-//                           vbd was probed: its ring belonged to an earlier
-//                           backend (slots may hold responses never pushed,
-//                           the frontend's shadow is the truth), so it is
-//                           not mapped; we wait in InitWait for the
-//                           frontend to recover (blkif_recover) and come to
-//                           Initialised with fresh keys
+//                           features in one transaction; -> Connected.
+//                           A frontend found Connected when the vbd is
+//                           probed (this backend was restarted) is the same
+//                           case: its live rings are attached where their
+//                           responses stopped (BACK_RING_ATTACH at rsp_prod,
+//                           xen_blkif_map), so the requests between rsp_prod
+//                           and req_prod are served again and the frontend
+//                           never leaves Connected
 //   frontend Closing        -> Closing (mirror); the ring stays mapped
 //                           until the frontend's Closed, which Linux's
 //                           blkfront gives once it has let go of the ring
 //   frontend Closed         disconnect (let in-flight I/O finish, unbind,
 //                           unmap) -> Closed; when offline, release the
 //                           store (Linux unregisters the device)
-//   frontend gone (Unknown) disconnect and release the store
+//   frontend gone (Unknown) disconnect and release the store; Closed only
+//                           when the toolstack forced Closing
+//                           (xenbus_dev_remove)
+// The daemon stopping is Linux's unbind (xenbus_dev_remove with
+// allow_rebind): every ring is disconnected, and the state is left as it
+// is unless the toolstack forced Closing, so that the next backend
+// reattaches the live rings.
 // Anything wrong (a store that does not open, ring keys that cannot be
 // used, a ring the data plane found broken) is xenbus_dev_fatal: the error
 // node and Closing; nothing crashes and other vbds are untouched.
@@ -83,8 +89,9 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void frontend_changed();
     // The data plane of connection `generation` stopped its ring.
     void ring_failed(std::uint64_t generation, const std::string& reason);
-    // The daemon is stopping (Linux xenbus_dev_remove): disconnect and go
-    // Closed.
+    // The daemon is stopping (Linux xenbus_dev_remove of a driver with
+    // allow_rebind): disconnect; Closed only if the toolstack forced
+    // Closing, otherwise the state stays for the next backend to reattach.
     void shutdown() override;
 
     const std::string& nodename() const noexcept { return device_.nodename(); }
@@ -115,6 +122,8 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void disconnect();
     // Disconnected for good: the store goes too (device_unregister).
     void release();
+    // The end of xenbus_dev_remove: Closed if the toolstack forced Closing.
+    void close_if_forced();
 
     boost::asio::any_io_executor executor_;
     hypervisor::Hypervisor& hypervisor_;
@@ -126,8 +135,6 @@ class XenbusBackend : public xenstore::client::BackendDevice,
         std::make_shared<LiveCounters<VbdCounters>>();
     // One per queue (Linux: one xen_blkif_ring and its thread per queue).
     std::vector<std::unique_ptr<DataPlane>> data_planes_;
-    // The frontend was Connected at probe: wait for its Initialised.
-    bool stale_frontend_ = false;
     // Persistent grants in use on the connected rings.
     bool persistent_ = false;
     // Bumped at every connection, so a ring error posted by an earlier data

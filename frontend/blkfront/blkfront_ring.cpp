@@ -38,6 +38,7 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
       channel_(std::move(channel)),
       shadow_(ring_.size()),
       flush_operation_(config_.disk.flush_operation()),
+      discard_(config_.disk.feature_discard),
       max_segments_(segments_per_request(config_.disk)),
       pool_(hypervisor, config_.backend_id, config_.name) {
     if (!channel_) {
@@ -172,15 +173,25 @@ std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, 
         ShadowEntry entry = shadow_.release(response.id);
         counters_.add(&BlkfrontCounters::responses);
         worked = true;
-        const int status = response_errno(response.status);
+        int status = response_errno(response.status);
         const xen::BlkifOp op = entry.request.operation;
-        if (status == -EOPNOTSUPP &&
-            (op == xen::BlkifOp::flush_diskcache || op == xen::BlkifOp::write_barrier)) {
+        const bool flush = op == xen::BlkifOp::flush_diskcache || op == xen::BlkifOp::write_barrier;
+        if (flush && (status == -EOPNOTSUPP || (response.status == xen::BlkifStatus::error &&
+                                                entry.request.nr_segments == 0))) {
             // blkif_interrupt: the backend turned the feature down after
-            // all; flushes from now on complete at once.
+            // all ("op failed", or "empty op failed"); the request completes
+            // as success (BLK_STS_NOTSUPP -> BLK_STS_OK) and flushes from now
+            // on complete at once.
             spdlog::warn("blkfront {}: {} op failed: not supported by the backend", config_.name,
                          xen::name(op));
             flush_operation_.reset();
+            status = 0;
+        } else if (op == xen::BlkifOp::discard && status == -EOPNOTSUPP) {
+            // blkif_interrupt: the request fails (BLK_STS_NOTSUPP) and
+            // discard is turned off.
+            spdlog::warn("blkfront {}: {} op failed: not supported by the backend", config_.name,
+                         xen::name(op));
+            discard_ = false;
         } else if (status != 0) {
             spdlog::debug("blkfront {}: {} at sector {} answered {} ({})", config_.name,
                           xen::name(op), entry.request.sector_number, xen::name(response.status),

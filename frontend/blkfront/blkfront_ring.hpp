@@ -18,11 +18,16 @@
 //    up to that many segments is one BLKIF_OP_INDIRECT request;
 //  - persistent grants (feature_persistent): data is copied through a pool
 //    of pages granted once for the ring's life;
-//  - discard (feature_discard): BLKIF_OP_DISCARD;
+//  - discard (feature_discard): BLKIF_OP_DISCARD; one answered
+//    BLKIF_RSP_EOPNOTSUPP fails with -EOPNOTSUPP and turns discard off
+//    (blkif_interrupt, Linux 4.x to 6.x: feature_discard = 0);
 //  - flush: BLKIF_OP_FLUSH_DISKCACHE or BLKIF_OP_WRITE_BARRIER as
 //    offered; without either a flush completes at once (the backend writes
-//    through), and a flush answered BLKIF_RSP_EOPNOTSUPP turns flushes off
-//    (blkif_interrupt).
+//    through). A flush answered BLKIF_RSP_EOPNOTSUPP, or BLKIF_RSP_ERROR
+//    with no segment, completes as success and turns flushes off
+//    (blkif_interrupt: BLK_STS_NOTSUPP -> BLK_STS_OK, feature_flush = 0).
+// Linux keeps these per device; pvsim per ring, so each queue learns it
+// from its own first refusal.
 //
 // Not thread-safe: the queue calls it under its lock.
 #pragma once
@@ -124,7 +129,7 @@ class BlkfrontRing {
 
     // The transport (request_engine.hpp).
     std::vector<Plan> plan(const BlockRequest& request) const;
-    bool supports_discard() const noexcept { return config_.disk.feature_discard; }
+    bool supports_discard() const noexcept { return discard_; }
     bool flush_reaches_device() const noexcept { return flush_operation_.has_value(); }
     std::uint32_t sector_size() const noexcept { return config_.disk.sector_size; }
     bool read_only() const noexcept { return config_.disk.read_only(); }
@@ -182,6 +187,7 @@ class BlkfrontRing {
     hypervisor::EventChannel channel_;
     ShadowTable shadow_;
     std::optional<xen::BlkifOp> flush_operation_;
+    bool discard_;                 // feature_discard, until the backend refuses one
     const unsigned max_segments_;  // per request: 11, or the negotiated indirect count
     PersistentGrantPool pool_;     // used when config_.disk.feature_persistent
     xen::RingIdx published_ = 0;   // req_prod as last pushed

@@ -1,19 +1,18 @@
-// blkif_recover (Linux xen-blkfront.c): a backend that restarted, or a
-// reconnect of our own, gets new rings, and every request the old rings had
-// not finished is taken back and issued again on them, its callback run once,
-// with the outcome of that last issue. Its three parts live with the objects
-// they act on, and are here together so that the whole sequence reads in one
-// place:
+// blkif_recover (Linux xen-blkfront.c): a reconnect of our own (what Linux
+// runs at resume after save/restore, blkfront_resume; pvsim's `reconnect`)
+// gets new rings, and every request the old rings had not finished is taken
+// back and issued again on them, its callback run once, with the outcome of
+// that last issue. A backend that restarts does not need it: it attaches
+// the live rings (xen-blkback's xen_blkif_map, BACK_RING_ATTACH). Its three parts live with the
+// objects they act on, and are here together so that the whole sequence reads in one place:
 //  - the queue of a ring (blkfront_queue.hpp, request_engine.hpp): hold()
 //    stops requests reaching the ring, take_unfinished() takes them back
 //    with their callbacks and drops the ring's grants and channel
 //    (BlkfrontRing::take_back);
 //  - the QueueSet (queue_set.hpp) holds what is submitted meanwhile and, on
 //    attach(), issues it all again re-split for the new rings' features;
-//  - the control plane (xenbus_frontend.hpp): reconnect() and a backend back
-//    in InitWait take the rings back (take_back_rings) and negotiate anew
-//    (negotiate.hpp); a backend that went away without a Closing is waited
-//    for (backend_lost), at most connect_timeout.
+//  - the control plane (xenbus_frontend.hpp): reconnect() takes the rings
+//    back (take_back_rings) and negotiates anew (negotiate.hpp).
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -87,32 +86,6 @@ void XenbusFrontend::take_back_rings(const std::string& why) {
         ++recoveries_;
     }
     spdlog::info("blkfront {}: {}; {} request(s) to issue again", nodename_, why, taken);
-}
-
-void XenbusFrontend::backend_lost(XenbusState state) {
-    // Not a detach (that starts with the backend's Closing): the backend's
-    // process died and its node was reset. The rings stay as they are, with
-    // what is on them, until the backend's next life shows up in InitWait
-    // (blkif_recover); new requests are held meanwhile.
-    spdlog::warn(
-        "blkfront {}: backend {} went {} while we are Connected; holding requests "
-        "until it is back in InitWait (at most {} ms)",
-        nodename_, backend_path_, state_text(state), options_.connect_timeout.count());
-    backend_lost_ = true;
-    if (device_) {
-        device_->hold();
-    }
-    lost_timer_.expires_after(options_.connect_timeout);
-    lost_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec || !backend_lost_) {
-            return;
-        }
-        backend_lost_ = false;
-        const std::string reason = "backend " + backend_path_ + " did not come back within " +
-                                   std::to_string(options_.connect_timeout.count()) + " ms";
-        begin_close(reason);
-        finish_close(reason);
-    });
 }
 
 }  // namespace pvsim::frontend::blkfront

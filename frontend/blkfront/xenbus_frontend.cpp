@@ -112,8 +112,6 @@ XenbusFrontend::~XenbusFrontend() {
     }
     backend_watch_.stop();
     own_watch_.stop();
-    // A pending timer would keep the control thread running.
-    boost::asio::post(io_, [this] { lost_timer_.cancel(); });
     work_.reset();
     thread_.join();
     // The data planes before the ring pages they read.
@@ -244,27 +242,19 @@ void XenbusFrontend::backend_changed() {
     }
     changed_.notify_all();
 
-    // blkback_changed.
+    // blkback_changed (Linux xen-blkfront.c, 4.x to 6.x).
     switch (state) {
         case XenbusState::init_wait:
+            // "if (dev->state != XenbusStateInitialising) break;": a backend
+            // that restarted under a Connected frontend goes InitWait ->
+            // Connected on the live rings (xen_blkif_map's
+            // BACK_RING_ATTACH); there is nothing for us to do.
             if (state_ == XenbusState::initialising) {
-                talk_to_backend();
-            } else if (state_ == XenbusState::connected && !reconnecting_) {
-                // A backend that was restarted does not take over our
-                // rings: blkif_recover onto new ones.
-                spdlog::warn("blkfront {}: backend {} is back in InitWait; recovering", nodename_,
-                             backend_path_);
-                backend_lost_ = false;
-                lost_timer_.cancel();
-                take_back_rings("backend restarted");
                 talk_to_backend();
             }
             break;
         case XenbusState::initialising:
-            if (state_ == XenbusState::connected && !reconnecting_ && !backend_lost_) {
-                backend_lost(state);
-            }
-            break;
+            break;  // blkback_changed ignores it
         case XenbusState::connected:
             if (state_ != XenbusState::initialised && state_ != XenbusState::connected) {
                 if (state_ != XenbusState::initialising) {
@@ -291,8 +281,6 @@ void XenbusFrontend::backend_changed() {
             }
             // A detach, or the backend mirroring our own Closing: either way
             // Linux's blkfront_closing goes on to Closed.
-            backend_lost_ = false;
-            lost_timer_.cancel();
             close_for_backend("backend " + backend_path_ + " is closing");
             break;
         case XenbusState::closed:
@@ -303,14 +291,6 @@ void XenbusFrontend::backend_changed() {
                 switch_state(XenbusState::initialising);
                 break;
             }
-            if (state_ == XenbusState::connected && !reconnecting_) {
-                // Closed without a Closing: its process is gone. It may
-                // come back (InitWait), or be taken away (backend_lost).
-                if (!backend_lost_) {
-                    backend_lost(state);
-                }
-                break;
-            }
             if (state_ == XenbusState::closed) {
                 // The backend has unmapped the ring: a grant whose end was
                 // deferred while it was pinned can end now (Linux retries
@@ -318,9 +298,15 @@ void XenbusFrontend::backend_changed() {
                 hypervisor_.grant_table().reclaim_deferred();
                 break;
             }
-            // Missed the backend's Closing, or it is the answer to ours.
-            begin_close("backend " + backend_path_ + " closed");
-            finish_close("backend " + backend_path_ + " closed");
+            if (state_ == XenbusState::closing) {
+                // The answer to our own Closing.
+                finish_close("backend " + backend_path_ + " closed");
+                break;
+            }
+            // "case XenbusStateClosed: ... fallthrough; case
+            // XenbusStateClosing: blkfront_closing": a Closed without a
+            // Closing first closes us as a Closing does, straight to Closed.
+            close_for_backend("backend " + backend_path_ + " closed");
             break;
         default:
             break;
@@ -507,8 +493,6 @@ void XenbusFrontend::finish_close(const std::string& reason) {
     if (state_ == XenbusState::closed) {
         return;
     }
-    backend_lost_ = false;
-    lost_timer_.cancel();
     // blkif_free: the backend has let go of the ring.
     if (device_) {
         device_->disconnect(reason);
@@ -518,7 +502,20 @@ void XenbusFrontend::finish_close(const std::string& reason) {
 }
 
 void XenbusFrontend::device_failed(const std::string& reason) {
-    fatal(EPROTO, reason);
+    // blkif_interrupt's "err:" (Linux 5.16 to 6.x, hardened by XSA-396):
+    // info->connected = BLKIF_STATE_ERROR and "disabled for further use".
+    // xenstore is left alone: no error node, no Closing; the device closes
+    // when the toolstack detaches it. Unlike Linux, whose requests then
+    // wait for ever, pvsim's fail with -ENODEV so a job ends.
+    spdlog::error("blkfront {}: {}; disabled for further use", nodename_, reason);
+    {
+        std::lock_guard lock(mutex_);
+        failure_ = failure_.value_or(reason);
+    }
+    changed_.notify_all();
+    if (device_ && !device_->failed()) {
+        device_->fail(reason);
+    }
 }
 
 void XenbusFrontend::fatal(int errnum, const std::string& message) {

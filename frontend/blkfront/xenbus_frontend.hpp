@@ -23,17 +23,11 @@
 //    or else barrier when offered and ours allows), start one data plane
 //    per ring behind a QueueSet, go Connected (Connected again later is a
 //    resize: the capacity is read again);
-//  - backend InitWait while we are Connected, without a Closing of ours
-//    (the backend was restarted: blkif_recover): hold new requests, take
-//    every unfinished one back from the rings, end the old rings' grants and
-//    close their channels, and set up again as above (features may differ
-//    now); once the backend is Connected the held requests are issued again
-//    on the new rings and we are Connected;
-//  - backend Closed or Initialising while we are Connected, without a
-//    Closing of either end first (its process died and the toolstack or its
-//    next life reset the node): requests are held and the rings kept until
-//    the backend comes back in InitWait, which is blkif_recover as above;
-//    a backend that is not back within close_timeout is closed as below;
+//  - backend InitWait or Initialising while we are Connected (its process
+//    was restarted): nothing; blkback_changed acts on InitWait only while
+//    Initialising. The new backend attaches our live rings where their
+//    responses stopped and goes Connected, which is a resize for us; we
+//    never leave Connected, and what was on the rings is served by it;
 //  - reconnect() (ours): hold new requests, go Closing; once the backend
 //    closes too, and what was on the rings is answered (at most
 //    close_timeout), Closed, and on the backend's Closed take back what is
@@ -43,13 +37,15 @@
 //    fail whatever is left with -ENODEV, end the ring grant (deferred while
 //    the backend still maps it), close the event channel and go straight to
 //    Closed, as xenbus_frontend_closed does; the backend disconnects after;
-//  - backend Closed without a Closing first: the same at once.
+//  - backend Closed without a Closing first (blkback_changed falls
+//    through to blkfront_closing): the same at once, even while Connected.
 //  - our own close (the device is destroyed): go Closing, wait for the
 //    backend to go Closed (at most close_timeout, as Linux's
 //    xenbus_frontend_dev_shutdown waits), then the same.
 // The negotiation itself (queues, ring size, the ring keys, features) is
-// negotiate.hpp's; blkif_recover's part here (reconnect(), take_back_rings,
-// backend_lost) is in recover.cpp, with the data plane's.
+// negotiate.hpp's; blkif_recover's part here (reconnect() and
+// take_back_rings, what Linux runs at resume after save/restore) is in
+// recover.cpp, with the data plane's.
 //
 // A fatal error (a backend node that cannot be read or makes no sense, a
 // ring or event channel that cannot be set up, a response the data plane
@@ -79,7 +75,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
@@ -188,9 +183,6 @@ class XenbusFrontend {
     void take_back_rings(const std::string& why);
     void begin_reconnect();
     void drop_rings();
-    // The backend went Closed/Initialising under a Connected device: hold
-    // and wait (close_timeout) for its InitWait.
-    void backend_lost(xen::XenbusState state);
 
     // The backend's error text, where blkback or xenbus_dev_fatal put it.
     std::optional<std::string> backend_error();
@@ -211,7 +203,6 @@ class XenbusFrontend {
 
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-    boost::asio::steady_timer lost_timer_{io_};  // control thread only
 
     mutable std::mutex mutex_;  // guards what other threads read below
     std::condition_variable changed_;
@@ -229,7 +220,6 @@ class XenbusFrontend {
     std::vector<Ring> rings_;
     std::unique_ptr<QueueSet> device_;  // from the first Connected on
     bool in_fatal_ = false;
-    bool backend_lost_ = false;  // held, waiting for the backend's InitWait
 
     xenstore::client::XenbusWatch backend_watch_;
     xenstore::client::XenbusWatch own_watch_;

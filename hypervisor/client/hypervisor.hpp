@@ -52,8 +52,9 @@ struct GrantMapping {
 };
 
 // One side of a grant copy: a grant ref of `domid` (gref = true) or a frame
-// of `domid` (DOMID_SELF for one's own memory; another domain's frames need
-// dom0), and an offset in that page.
+// of one's own memory (DOMID_SELF or one's domid; another domain's frame is
+// GNTST_permission_denied for every caller, dom0 included, as in Xen 4.15
+// and later), and an offset in that page.
 struct GrantCopyPtr {
     bool gref = false;
     std::uint64_t ref_or_gfn = 0;

@@ -83,7 +83,7 @@ static_assert(sizeof(BatchHeader) == 8);
 // --- welcome ---------------------------------------------------------------
 
 // Flags of Welcome.
-inline constexpr std::uint32_t kWelcomePrivileged = 1u << 0;  // dom0: may foreign_map, copy gmfns
+inline constexpr std::uint32_t kWelcomePrivileged = 1u << 0;  // dom0: may foreign_map
 
 // The first message on every connection (op welcome, result 0), with three
 // fds in this order: the domain's memory, its grant table frames, its

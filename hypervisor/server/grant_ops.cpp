@@ -303,15 +303,22 @@ void GrantOps::copy(Domain& caller, std::span<wire::GrantCopyOp> ops) {
         xen::GrantRef ref = 0;
         bool readonly = false;
     };
-    // gnttab_copy_lock_domain: a frame may be named only in one's own
-    // memory (dom0 may name any domain's).
+    // gnttab_copy_lock_domain (Xen 4.15 and later): the domain is looked up
+    // first (GNTST_bad_domain), then "only the local domain may reference
+    // via frame": a frame of any other domain is GNTST_permission_denied,
+    // for dom0 as for any guest; other domains' memory is reached through
+    // their grants only.
     const auto lock_domain = [&](const wire::GrantCopyPtr& ptr, bool gref, Side& side) {
         const xen::DomId domid = resolve(ptr.domid, caller);
-        if (!gref && domid != caller.domid() && caller.domid() != 0) {
+        side.domain = domains_.find_running(domid);
+        if (side.domain == nullptr) {
+            return GntSt::bad_domain;
+        }
+        if (!gref && side.domain != &caller) {
+            side.domain = nullptr;
             return GntSt::permission_denied;
         }
-        side.domain = domains_.find_running(domid);
-        return side.domain == nullptr ? GntSt::bad_domain : GntSt::okay;
+        return GntSt::okay;
     };
     // gnttab_copy_claim_buf: pin a granted entry (reading for the source,
     // writing for the destination), or check the frame.

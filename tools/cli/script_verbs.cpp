@@ -111,8 +111,8 @@ void kill_process(Session& session, const std::string& who, int signal) {
 }
 
 // The vbds connected when dom0 died, each with a watch on its backend's
-// state: the new backend takes each through InitWait (the frontend
-// recovers, blkif_recover) to Connected, and a command run before that
+// state: the new backend takes each through InitWait to Connected on the
+// live rings (the frontend stays Connected), and a command run before that
 // would meet a device in the middle of it.
 struct Reconnecting {
     toolstack::VbdPaths paths;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/units.hpp"
+#include "common/xen/blkif.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
@@ -79,12 +80,21 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"device-type", device_type},
         {"params", spec.target},
         {"direct", spec.direct ? "1" : "0"},
+        // libxl__device_disk_add: discard_enable defaults to readwrite, and
+        // no-discard turns it off.
+        {"discard-enable",
+         !spec.readonly && spec.backend_features.discard.value_or(true) ? "1" : "0"},
     };
     std::vector<std::pair<std::string, std::string>> front = {
         {"backend", paths.backend},
         {"backend-id", std::to_string(spec.backend_domid)},
         {"virtual-device", std::to_string(paths.devid)},
         {"device-type", device_type},
+        // libxl__device_disk_add: "trusted" (Linux blkfront bounces data
+        // through its own pages when 0, XSA-403), and for a PV guest the
+        // native "protocol" (old frontends relied on the toolstack for it).
+        {"trusted", "1"},
+        {"protocol", std::string(xen::kXenIoProtoAbiNative)},
     };
     if (spec.poll_us) {
         back.emplace_back("poll-us", std::to_string(*spec.poll_us));

@@ -62,6 +62,11 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     const VbdPaths attached =
         tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
     ASSERT_EQ(attached.backend, paths.backend);
+    // libxl__device_disk_add's keys: discard-enable (readwrite by default),
+    // and in the frontend directory trusted and a PV guest's protocol.
+    EXPECT_EQ(read(paths.backend + "/discard-enable"), "1");
+    EXPECT_EQ(read(paths.frontend + "/trusted"), "1");
+    EXPECT_EQ(read(paths.frontend + "/protocol"), "x86_64-abi");
     // xen_blkbk_probe's limits, published before InitWait: Linux's
     // defaults, no pvsim-* node being written.
     EXPECT_EQ(read(paths.backend + "/state"), "2");
@@ -110,6 +115,29 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     // The ring and port were given back: the guest can end its grant.
     EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
     EXPECT_TRUE(backend_->alive());
+}
+
+// libxl writes discard-enable 0 for a read-only disk (and for no-discard);
+// Linux's xen_blkbk_discard then returns before writing any discard key,
+// and a discard request is not offered (dispatch_discard_io is never
+// reached: EOPNOTSUPP).
+TEST_F(ConnectDetachTest, DiscardEnableZeroOffersNoDiscard) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    auto vbd = spec(guest.domid(), "xvda", make_image("disk.img", kImageBytes));
+    vbd.readonly = true;
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, vbd);
+    EXPECT_EQ(read(paths.backend + "/discard-enable"), "0");
+    hand_over(guest, paths, make_ring(guest));
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(read(paths.backend + "/feature-discard"), "<none>");
+    EXPECT_EQ(read(paths.backend + "/discard-granularity"), "<none>");
+    EXPECT_EQ(read(paths.backend + "/discard-secure"), "<none>");
+
+    auto writable = spec(guest.domid(), "xvdb", make_image("other.img", kImageBytes));
+    writable.backend_features.discard = false;
+    const VbdPaths other = tools::toolstack::attach_vbd(dom0_, writable);
+    EXPECT_EQ(read(other.backend + "/discard-enable"), "0");
 }
 
 // libxl's detach as Linux's ends answer it: the toolstack sets the backend
@@ -190,21 +218,74 @@ TEST_F(ConnectDetachTest, AFrontendThatClosesAndComesBackIsServedAgain) {
     EXPECT_TRUE(backend_->alive());
 }
 
-TEST_F(ConnectDetachTest, SigtermDisconnectsEveryVbdAndLeavesItClosed) {
+// A guest that dies during libxl's forced detach: the toolstack wrote the
+// backend Closing, then the frontend's directory goes (its state reads
+// XenbusStateUnknown). Linux frontend_changed: Unknown -> device_unregister
+// -> xenbus_dev_remove, which writes Closed because the toolstack forced
+// Closing (drivers/xen/xenbus/xenbus_probe.c, 5.6+); QEMU's
+// xen_device_frontend_changed does the same. libxl waits for that Closed.
+TEST_F(ConnectDetachTest, AFrontendGoneAfterAForcedClosingLeavesTheBackendClosed) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, paths, ring);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+
+    dom0_.transact([&](xenstore::client::Transaction& t) {
+        t.write(paths.backend + "/online", "0");
+        t.write(paths.backend + "/state", "5");
+    });
+    dom0_.rm(paths.frontend);
+    expect_state(paths.backend + "/state", XenbusState::closed);
+    EXPECT_TRUE(eventually([&] { return backend_->log().find("released") != std::string::npos; }))
+        << backend_->log();
+    EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
+    EXPECT_TRUE(backend_->alive());
+}
+
+// Without a forced Closing, a frontend that goes leaves the backend's state
+// as it was (xenbus_dev_remove writes Closed only after a forced Closing,
+// since blkback allows rebinding).
+TEST_F(ConnectDetachTest, AFrontendGoneWithoutAForcedClosingLeavesTheStateAlone) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    const GuestRing ring = make_ring(guest);
+    hand_over(guest, paths, ring);
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    dom0_.rm(paths.frontend);
+    ASSERT_TRUE(eventually([&] { return backend_->log().find("released") != std::string::npos; }))
+        << backend_->log();
+    EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
+    EXPECT_EQ(read(paths.backend + "/state"), "4");
+}
+
+// SIGTERM is Linux's unbind of blkback (xenbus_dev_remove, 5.6+, where
+// blkback has allow_rebind): every ring is disconnected and unmapped, and
+// the state is left as it is, so that the next backend attaches the live
+// rings; only a vbd the toolstack forced to Closing is written Closed.
+TEST_F(ConnectDetachTest, SigtermDisconnectsEveryVbdAndLeavesItsStateForTheNextBackend) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
     const auto image = make_image("disk.img", kImageBytes);
     const VbdPaths a = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
     const VbdPaths b = tools::toolstack::attach_vbd(
         dom0_, spec(guest.domid(), "xvdb", make_image("other.img", kImageBytes)));
+    const VbdPaths c = tools::toolstack::attach_vbd(
+        dom0_, spec(guest.domid(), "xvdc", make_image("third.img", kImageBytes)));
     const GuestRing ring = make_ring(guest);
     hand_over(guest, a, ring);
     expect_state(a.backend + "/state", XenbusState::connected);
+    dom0_.write(c.backend + "/state", "5");
 
     const os::ExitStatus status = backend_->stop();
     EXPECT_TRUE(status.success()) << status.describe() << "\n" << backend_->log();
-    EXPECT_EQ(read(a.backend + "/state"), "6");
-    EXPECT_EQ(read(b.backend + "/state"), "6");
+    EXPECT_EQ(read(a.backend + "/state"), "4");
+    EXPECT_EQ(read(b.backend + "/state"), "2");
+    EXPECT_EQ(read(c.backend + "/state"), "6");
     EXPECT_EQ(guest.ok("end-access " + ring.ref), "ended");
 }
 

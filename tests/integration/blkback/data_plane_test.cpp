@@ -308,7 +308,10 @@ TEST_P(DataPlaneTest, FlushesSucceedAndAFlushWithDataWritesIt) {
     EXPECT_EQ(be_.mapping_count(), 0u);
 }
 
-TEST_P(DataPlaneTest, AFrontendRunningAheadOfTheRingStopsItForGood) {
+// Linux __do_block_io_op: RING_REQUEST_PROD_OVERFLOW -> -EACCES, and
+// xen_blkif_schedule then waits for kthread_should_stop(): the ring halts
+// and nothing is reported to the control plane.
+TEST_P(DataPlaneTest, AFrontendRunningAheadOfTheRingHaltsItSilently) {
     start();
     front_.queue(TestFrontend::rw(BlkifOp::read, 1, 0, {front_.segment(0)}));
     front_.push();
@@ -319,9 +322,8 @@ TEST_P(DataPlaneTest, AFrontendRunningAheadOfTheRingStopsItForGood) {
     const xen::RingIdx rsp = xen::ring_index(shared.rsp_prod).load();
     xen::ring_index(shared.req_prod).store(rsp + 33);
     front_.kick();
-    ASSERT_TRUE(test::eventually([&] { return ring_error().has_value(); }));
-    EXPECT_NE(ring_error()->find("bogus ring requests"), std::string::npos) << *ring_error();
-    EXPECT_TRUE(plane_->ring_failed());
+    ASSERT_TRUE(test::eventually([&] { return plane_->ring_failed(); }));
+    EXPECT_FALSE(ring_error().has_value()) << *ring_error();
     // Nothing more is taken from that ring.
     front_.kick();
     EXPECT_FALSE(front_.any_response_within(std::chrono::milliseconds(200)));

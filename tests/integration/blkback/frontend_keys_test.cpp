@@ -76,6 +76,18 @@ TEST_F(FrontendKeysTest, AMissingProtocolIsNativeAndRingPageOrderZeroUsesRingRef
     EXPECT_EQ(ring.ring_ref, 9u);
 }
 
+// Linux 5.11+ read_per_ring_refs ("xen-blkback: fix compatibility bug with
+// single page rings"): without ring-page-order the ring is "ring-ref" even
+// when a stale "ring-ref0" of an earlier frontend is still there, and with
+// ring-page-order 0 it is "ring-ref0" with no fallback to "ring-ref".
+TEST_F(FrontendKeysTest, RingPageOrderAloneChoosesBetweenRingRefAndRingRef0) {
+    set("ring-ref0", "9");
+    EXPECT_EQ(read_frontend_ring(client_, kFront).ring_ref, 8u);
+    set("ring-page-order", "0");
+    client_.rm(std::string(kFront) + "/ring-ref0");
+    EXPECT_NE(ring_error(EINVAL).find("ring-ref0: missing"), std::string::npos);
+}
+
 TEST_F(FrontendKeysTest, AnotherProtocolIsRefused) {
     set("protocol", "x86_32-abi");
     EXPECT_NE(ring_error(ENOSYS).find("unknown fe protocol x86_32-abi"), std::string::npos);

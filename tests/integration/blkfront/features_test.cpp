@@ -207,6 +207,17 @@ TEST_F(FeaturesTest, DiscardNotNegotiatedFailsWithEopnotsuppAndSendsNothing) {
     EXPECT_EQ(backend_->stats().requests, 0u);
 }
 
+// Linux blkif_interrupt, BLKIF_OP_DISCARD: an EOPNOTSUPP answer fails the
+// request (BLK_STS_NOTSUPP) and sets feature_discard = 0, so the next
+// discard is refused before it reaches the ring.
+TEST_F(FeaturesTest, ADiscardTheBackendRefusesFailsAndTurnsDiscardOff) {
+    start({.discard = true, .backend_discard = false});
+    EXPECT_EQ(run_one(BlockOperation::discard, 8, nullptr, 16), -EOPNOTSUPP);
+    EXPECT_EQ(backend_->stats().requests, 1u);
+    EXPECT_EQ(run_one(BlockOperation::discard, 8, nullptr, 16), -EOPNOTSUPP);
+    EXPECT_EQ(backend_->stats().requests, 1u);
+}
+
 TEST_F(FeaturesTest, TakeUnfinishedHandsBackEveryRequestWithoutRunningItsCallback) {
     start({.frontend_indirect = 256,
            .backend_indirect = 256,

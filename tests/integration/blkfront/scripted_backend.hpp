@@ -153,6 +153,22 @@ class ScriptedBackend {
         });
     }
 
+    // What a Linux 5.6+ blkback writes when it is unbound and bound again
+    // under a Connected frontend: xenbus_dev_remove leaves the state alone
+    // (allow_rebind), xen_blkbk_probe switches to InitWait, then
+    // frontend_changed finds the frontend Connected and connect_ring ->
+    // connect() publishes the disk and switches to Connected. The ring is
+    // served throughout by the same TestBackend: with nothing in flight,
+    // BACK_RING_ATTACH at rsp_prod is where it already is.
+    void rebind() {
+        switch_state(xen::XenbusState::init_wait);
+        record(xen::XenbusState::connected);
+        xs_.transact([&](xenstore::client::Transaction& t) {
+            t.write(b_ + "/sectors", std::to_string(script_.sectors));
+            t.write(b_ + "/state", "4");
+        });
+    }
+
   private:
     void record(xen::XenbusState state) {
         std::lock_guard lock(mutex_);

@@ -86,6 +86,28 @@ TEST(RequestCheck, OperationsNotOfferedAreNotSupported) {
     }
 }
 
+// Linux dispatch_discard_io: "blkif->vbd.discard_secure &&
+// (req->u.discard.flag & BLKIF_DISCARD_SECURE)" chooses a secure erase;
+// without discard-secure the flag is ignored and the discard is plain.
+TEST(RequestCheck, ASecureDiscardWithoutDiscardSecureIsAPlainDiscard) {
+    VbdLimits limits = disk();
+    limits.discard = true;
+    xen::BlkifRequestDiscard discard{};
+    discard.operation = BlkifOp::discard;
+    discard.flag = xen::kBlkifDiscardSecure;
+    discard.id = 7;
+    discard.sector_number = 8;
+    discard.nr_sectors = 16;
+    const BlkifRequest req = xen::blkif_request_slot(discard);
+    const auto plain = check_request(req, limits);
+    EXPECT_EQ(plain.status, BlkifStatus::okay);
+    EXPECT_FALSE(plain.request.secure);
+    limits.discard_secure = true;
+    const auto secure = check_request(req, limits);
+    EXPECT_EQ(secure.status, BlkifStatus::okay);
+    EXPECT_TRUE(secure.request.secure);
+}
+
 TEST(RequestCheck, AFlushOfAStoreWithoutCacheIsNotSupported) {
     VbdLimits limits = disk();
     limits.flush = false;

@@ -331,17 +331,26 @@ TEST_F(GrantCopyTest, RangesMustStayInsideThePage) {
     EXPECT_EQ(flags(guest_, 8), xen::kGtfPermitAccess);  // no pin left behind by any slot
 }
 
-TEST_F(GrantCopyTest, FramesOfAnotherDomainNeedDom0) {
+// Xen 4.15+ gnttab_copy_lock_domain: "Only the local domain may reference
+// via frame" (buf->domain != current->domain && !is_gref ->
+// GNTST_permission_denied), after the domain lookup (GNTST_bad_domain).
+TEST_F(GrantCopyTest, FramesOfAnotherDomainAreDeniedToEveryCallerDom0Included) {
     std::memcpy(guest_.page(3), "secret", 6);
     const auto from_guest = copy_op(ptr(3, guest_.domid(), 0), ptr(1, xen::kDomidSelf, 0), 6, 0);
     EXPECT_EQ(copy_one(other_, from_guest), GntSt::permission_denied);
     EXPECT_EQ(other_.page(1)[0], std::byte{0});
+    EXPECT_EQ(copy_one(dom0_, from_guest), GntSt::permission_denied);
+    EXPECT_EQ(dom0_.page(1)[0], std::byte{0});
+    // A frame of the destination side is checked the same way.
+    EXPECT_EQ(copy_one(dom0_, copy_op(ptr(1, xen::kDomidSelf, 0), ptr(3, guest_.domid(), 0), 6, 0)),
+              GntSt::permission_denied);
     // Naming oneself by domid is the same as DOMID_SELF.
     EXPECT_EQ(
         copy_one(other_, copy_op(ptr(2, other_.domid(), 0), ptr(1, xen::kDomidSelf, 0), 6, 0)),
         GntSt::okay);
-    EXPECT_EQ(copy_one(dom0_, from_guest), GntSt::okay);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(dom0_.page(1)), 6), "secret");
+    // A frame of a domain that does not exist: the lookup fails first.
+    EXPECT_EQ(copy_one(dom0_, copy_op(ptr(3, 4000, 0), ptr(1, xen::kDomidSelf, 0), 6, 0)),
+              GntSt::bad_domain);
     // Unknown domain, frame past the end, ref past the table.
     EXPECT_EQ(copy_one(other_, copy_op(ptr(8, 4000, 0), ptr(1, xen::kDomidSelf, 0), 6,
                                        xen::kGntcopySourceGref)),
