@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build make pkg-config clang-format
+  lld                     # the linker (GNU ld works, three times slower)
   # libraries
   libboost-dev            # Asio, Interprocess (header-only)
   libspdlog-dev libfmt-dev
