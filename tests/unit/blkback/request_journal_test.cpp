@@ -10,10 +10,10 @@
 namespace pvsim::backend::blkback {
 namespace {
 
-const std::string kRunTag = "journaltest" + std::to_string(::getpid());
-constexpr RequestJournal::Ring kRing{.frontend = 3, .ring_ref = 8, .port = 5, .slots = 32};
+const std::string kJournalRunTag = "journaltest" + std::to_string(::getpid());
+constexpr RequestJournal::Ring kJournalRing{.frontend = 3, .ring_ref = 8, .port = 5, .slots = 32};
 
-xen::BlkifRequest request(std::uint64_t id) {
+xen::BlkifRequest taken(std::uint64_t id) {
     xen::BlkifRequest req{};
     req.operation = xen::BlkifOp::write;
     req.nr_segments = 1;
@@ -23,14 +23,14 @@ xen::BlkifRequest request(std::uint64_t id) {
 }
 
 TEST(RequestJournal, TheNextBackendOfTheSameRingReplaysWhatWasTaken) {
-    RequestJournal first(kRunTag, kRing);
+    RequestJournal first(kJournalRunTag, kJournalRing);
     EXPECT_EQ(first.inherited(), 0u);
     EXPECT_FALSE(first.replay(40).has_value());
     // Indices wrap the 32 slots: 40 and 41 sit in slots 8 and 9.
-    first.record(40, request(7));
-    first.record(41, request(9));
+    first.record(40, taken(7));
+    first.record(41, taken(9));
     // Opened again while the first still maps it, as after a kill.
-    RequestJournal next(kRunTag, kRing);
+    RequestJournal next(kJournalRunTag, kJournalRing);
     EXPECT_EQ(next.inherited(), 2u);
     ASSERT_TRUE(next.replay(40).has_value());
     EXPECT_EQ(next.replay(40)->id, 7u);
@@ -42,12 +42,12 @@ TEST(RequestJournal, TheNextBackendOfTheSameRingReplaysWhatWasTaken) {
 
 TEST(RequestJournal, AnotherRingStartsEmpty) {
     {
-        RequestJournal left(kRunTag, kRing);
-        left.record(1, request(1));
+        RequestJournal left(kJournalRunTag, kJournalRing);
+        left.record(1, taken(1));
     }
-    RequestJournal::Ring other = kRing;
+    RequestJournal::Ring other = kJournalRing;
     other.port = 6;
-    RequestJournal fresh(kRunTag, other);
+    RequestJournal fresh(kJournalRunTag, other);
     EXPECT_EQ(fresh.inherited(), 0u);
     EXPECT_FALSE(fresh.replay(1).has_value());
 }
