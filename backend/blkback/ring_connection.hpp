@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/errno_error.hpp"
 #include "common/xen/blkif.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
@@ -27,14 +28,9 @@ namespace pvsim::backend::blkback {
 
 // Why a ring could not be connected, with the errno Linux would pass to
 // xenbus_dev_fatal.
-class RingConnectError : public std::runtime_error {
+class RingConnectError : public ErrnoError {
   public:
-    RingConnectError(int errnum, const std::string& what)
-        : std::runtime_error(what), errnum_(errnum) {}
-    int errnum() const noexcept { return errnum_; }
-
-  private:
-    int errnum_;
+    RingConnectError(int errnum, const std::string& what) : ErrnoError(errnum, what) {}
 };
 
 class RingConnection {

@@ -10,18 +10,16 @@
 #include <string>
 #include <string_view>
 
+#include "common/errno_error.hpp"
+
 namespace pvsim::xen {
 
 // A node missing or holding a value blkback cannot use, with the errno Linux
 // would give xenbus_dev_fatal (ENOENT missing, EINVAL malformed, ENOSYS not
 // supported).
-class NodeError : public std::runtime_error {
+class NodeError : public ErrnoError {
   public:
-    NodeError(int errnum, const std::string& what) : std::runtime_error(what), errnum_(errnum) {}
-    int errnum() const noexcept { return errnum_; }
-
-  private:
-    int errnum_;
+    NodeError(int errnum, const std::string& what) : ErrnoError(errnum, what) {}
 };
 
 // `text` in single quotes, for error messages.

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/errno_error.hpp"
 #include "common/os/unique_fd.hpp"
 #include "hypervisor/protocol/hypercall.hpp"
 
@@ -23,14 +24,10 @@ namespace pvsim::hypervisor {
 
 // The hypervisor refused a call as a whole (ReplyHeader::result < 0), or the
 // connection failed. `error()` is the positive errno.
-class HypercallError : public std::runtime_error {
+class HypercallError : public ErrnoError {
   public:
-    HypercallError(std::string what, int error)
-        : std::runtime_error(std::move(what)), error_(error) {}
-    int error() const noexcept { return error_; }
-
-  private:
-    int error_;
+    HypercallError(std::string what, int error) : ErrnoError(error, std::move(what)) {}
+    int error() const noexcept { return errnum(); }
 };
 
 struct HypercallReply {

@@ -28,9 +28,8 @@ std::string describe(xen::xs::MessageType request, std::string_view subject,
 
 Error::Error(xen::xs::MessageType request, std::string_view subject, int errnum,
              std::string error_name, std::string_view detail)
-    : std::runtime_error(describe(request, subject, error_name, detail)),
+    : ErrnoError(errnum, describe(request, subject, error_name, detail)),
       request_(request),
-      errnum_(errnum),
       error_name_(std::move(error_name)) {}
 
 }  // namespace pvsim::xenstore::client

@@ -5,15 +5,15 @@
 // no sense) are reported the same way, with their own errno.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "common/errno_error.hpp"
 #include "common/xen/xs_wire.hpp"
 
 namespace pvsim::xenstore::client {
 
-class Error : public std::runtime_error {
+class Error : public ErrnoError {
   public:
     // what() reads "xenstore READ /x/y: ENOENT", with " (detail)" after it
     // when there is one. `subject` is what the request was about (a path, a
@@ -21,9 +21,8 @@ class Error : public std::runtime_error {
     Error(xen::xs::MessageType request, std::string_view subject, int errnum,
           std::string error_name, std::string_view detail = {});
 
-    // The errno: ENOENT for "ENOENT"; EINVAL for a name xsd_errors does not
+    // errnum(): ENOENT for "ENOENT"; EINVAL for a name xsd_errors does not
     // have, as libxenstore does.
-    int errnum() const noexcept { return errnum_; }
     // The name as xenstored sent it ("ENOENT"), or the errno's symbolic name
     // for failures found on this side ("E2BIG", "ECONNRESET", "EPROTO").
     const std::string& error_name() const noexcept { return error_name_; }
@@ -32,7 +31,6 @@ class Error : public std::runtime_error {
 
   private:
     xen::xs::MessageType request_;
-    int errnum_;
     std::string error_name_;
 };
 

@@ -4,21 +4,17 @@
 // throw XsError and Xenstore::handle() turns it into that reply.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 
+#include "common/errno_error.hpp"
 #include "common/xen/xs_wire.hpp"
 
 namespace pvsim::xenstore::store {
 
-class XsError : public std::runtime_error {
+// what() is the errno's xsd_errors name ("ENOENT"), as XS_ERROR carries it.
+class XsError : public ErrnoError {
   public:
-    explicit XsError(int errnum)
-        : std::runtime_error(std::string(xen::xs::error_name(errnum))), errnum_(errnum) {}
-    int errnum() const noexcept { return errnum_; }
-
-  private:
-    int errnum_;
+    explicit XsError(int errnum) : ErrnoError(errnum, std::string(xen::xs::error_name(errnum))) {}
 };
 
 }  // namespace pvsim::xenstore::store

@@ -115,11 +115,13 @@ TEST_F(FeaturesRecoveryTest, ARestartedBackendMapsTheConnectedFrontendsRingAgain
     // Nobody maps the ring now: its grant could be ended (we keep it).
     backend_.emplace(hv_);
     // The old backend's Connected is still there: wait for the new one's
-    // connect (its log), then look.
+    // connect, logged after its "attaching" (the log file is the run's, so
+    // the old backend's own connect line is in it too), then look.
     ASSERT_TRUE(eventually([&] {
         const std::string log = backend_->log();
-        return log.find("attaching its live rings") != std::string::npos &&
-               log.find("queue(s) of") != std::string::npos;
+        const std::size_t attaching = log.find("attaching its live rings");
+        return attaching != std::string::npos &&
+               log.find("queue(s) of", attaching) != std::string::npos;
     })) << backend_->log();
     expect_state(paths.backend + "/state", XenbusState::connected);
     EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "256");
