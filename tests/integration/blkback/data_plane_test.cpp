@@ -403,7 +403,12 @@ TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     EXPECT_EQ(c.requests, static_cast<std::uint64_t>(kRequests));
     // The first push finds req_event at its initial 1 and notifies.
     EXPECT_LE(front_.notifications_sent(), 2u) << c.to_json().dump();
-    EXPECT_GE(c.poll_hits, static_cast<std::uint64_t>(kRequests - 1)) << c.to_json().dump();
+    // Most are found by polling. Not all need be: on a loaded machine the
+    // window can pass while the frontend is descheduled, and then the
+    // re-check after arming (RING_FINAL_CHECK_FOR_REQUESTS) finds the
+    // request, again without a notification. The notification counts above
+    // and below are what this pins.
+    EXPECT_GE(c.poll_hits, static_cast<std::uint64_t>(kRequests / 2)) << c.to_json().dump();
     // And the responses need none either: the frontend never armed rsp_event
     // past its first value.
     EXPECT_LE(c.notifications_sent, 1u);
