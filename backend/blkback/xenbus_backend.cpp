@@ -366,8 +366,8 @@ void XenbusBackend::close_if_forced() {
     // closing then set the state to closed now to allow it to be cleaned
     // up." blkback allows rebinding, so that is the only Closed written.
     try {
-        if (device_.client().try_read(device_.node("state")) ==
-            state_number(XenbusState::closing)) {
+        if (xenstore::client::xenbus_read_driver_state(device_.client(), device_.nodename()) ==
+            XenbusState::closing) {
             device_.switch_state(XenbusState::closed);
         }
     } catch (const std::exception& e) {

@@ -49,7 +49,18 @@ void hand_over(TestGuest& guest, const VbdPaths& paths, const GuestRing& ring) {
     frontend_write(guest, paths, "state", "3");
 }
 
-class ConnectDetachTest : public BlkbackFixture {};
+class ConnectDetachTest : public BlkbackFixture {
+  protected:
+    // xvda of `guest` attached on disk.img and Connected on a fresh ring.
+    VbdPaths connected_vbd(TestGuest& guest, GuestRing& ring) {
+        const VbdPaths paths = tools::toolstack::attach_vbd(
+            dom0_, spec(guest.domid(), "xvda", make_image("disk.img", kImageBytes)));
+        ring = make_ring(guest);
+        hand_over(guest, paths, ring);
+        expect_state(paths.backend + "/state", XenbusState::connected);
+        return paths;
+    }
+};
 
 TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     TestGuest guest(hv_, "guest");
@@ -227,11 +238,8 @@ TEST_F(ConnectDetachTest, AFrontendThatClosesAndComesBackIsServedAgain) {
 TEST_F(ConnectDetachTest, AFrontendGoneAfterAForcedClosingLeavesTheBackendClosed) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
-    const auto image = make_image("disk.img", kImageBytes);
-    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
-    const GuestRing ring = make_ring(guest);
-    hand_over(guest, paths, ring);
-    expect_state(paths.backend + "/state", XenbusState::connected);
+    GuestRing ring;
+    const VbdPaths paths = connected_vbd(guest, ring);
 
     dom0_.transact([&](xenstore::client::Transaction& t) {
         t.write(paths.backend + "/online", "0");
@@ -251,11 +259,8 @@ TEST_F(ConnectDetachTest, AFrontendGoneAfterAForcedClosingLeavesTheBackendClosed
 TEST_F(ConnectDetachTest, AFrontendGoneWithoutAForcedClosingLeavesTheStateAlone) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
-    const auto image = make_image("disk.img", kImageBytes);
-    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
-    const GuestRing ring = make_ring(guest);
-    hand_over(guest, paths, ring);
-    expect_state(paths.backend + "/state", XenbusState::connected);
+    GuestRing ring;
+    const VbdPaths paths = connected_vbd(guest, ring);
     dom0_.rm(paths.frontend);
     ASSERT_TRUE(eventually([&] { return backend_->log().find("released") != std::string::npos; }))
         << backend_->log();
