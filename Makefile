@@ -25,20 +25,23 @@ deps:
 
 test: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON \
+	      -DPVSIM_UNITY_BUILD=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
 
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	      -DPVSIM_TSAN=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	      -DPVSIM_TSAN=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON \
+	      -DPVSIM_UNITY_BUILD=ON
 	cmake --build $(TSAN_DIR) -j $(JOBS)
 	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) -R '^(unit|integration)[.]'
 
 # The re-attach test of `make test` with 500 cycles instead of 50.
 stress: deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON
+	      -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=ON \
+	      -DPVSIM_UNITY_BUILD=ON
 	cmake --build $(TEST_DIR) -j $(JOBS) --target pvsim_integration_guest
 	PVSIM_REATTACH_CYCLES=500 $(TEST_DIR)/tests/pvsim_integration_guest \
 	    --gtest_filter='ReattachStressTest.*'

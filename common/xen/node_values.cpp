@@ -17,4 +17,9 @@ std::optional<std::uint64_t> parse_node_unsigned(std::string_view text, std::uin
     return value;
 }
 
+std::optional<std::uint32_t> parse_node_u32(const std::optional<std::string>& text) {
+    const auto value = text ? parse_node_unsigned(*text, UINT32_MAX) : std::nullopt;
+    return value ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*value)) : std::nullopt;
+}
+
 }  // namespace pvsim::xen

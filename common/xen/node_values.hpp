@@ -32,4 +32,8 @@ inline std::string in_quotes(std::string_view text) {
 std::optional<std::uint64_t> parse_node_unsigned(std::string_view text,
                                                  std::uint64_t max = UINT64_MAX);
 
+// A node's value as read (nullopt when the node is missing) parsed as a
+// 32-bit parse_node_unsigned; nullopt when missing or not such a number.
+std::optional<std::uint32_t> parse_node_u32(const std::optional<std::string>& text);
+
 }  // namespace pvsim::xen

@@ -20,6 +20,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/counter_set.hpp"
 #include "common/os/unix_socket.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "frontend/guest/agent_protocol.hpp"
@@ -90,19 +91,11 @@ struct VbdRunDevice {
     static blkfront::BlkfrontCounters counters(DeviceLease& lease) {
         return lease.device().counters();
     }
-    static json delta(const blkfront::BlkfrontCounters& before,
-                      const blkfront::BlkfrontCounters& after) {
-        return counters_delta(before, after);
-    }
 };
 struct VirtioRunDevice {
     static BlockDevice& device(VirtioLease& lease) { return lease.device(); }
     static virtio_blk::VirtioBlkCounters counters(VirtioLease& lease) {
         return lease.device().counters();
-    }
-    static json delta(const virtio_blk::VirtioBlkCounters& before,
-                      const virtio_blk::VirtioBlkCounters& after) {
-        return virtio_counters_delta(before, after);
     }
 };
 
@@ -360,7 +353,7 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
         try {
             const workload::RunResult result =
                 workload::run_job(device, server_.memory_, lease->written(), options, control);
-            const json frontend = RunDevice::delta(before, RunDevice::counters(*lease));
+            const json frontend = counters_json(counter_delta(RunDevice::counters(*lease), before));
             if (result.ok()) {
                 reply = {{"ok", true},
                          {"result", workload::to_fio_json(result)},

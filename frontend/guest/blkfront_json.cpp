@@ -5,15 +5,6 @@
 
 namespace pvsim::frontend::guest {
 
-nlohmann::json counters_json(const blkfront::BlkfrontCounters& counters) {
-    return pvsim::counters_json(counters);
-}
-
-nlohmann::json counters_delta(const blkfront::BlkfrontCounters& before,
-                              const blkfront::BlkfrontCounters& after) {
-    return pvsim::counters_json(counter_delta(after, before));
-}
-
 void add_open_device_fields(nlohmann::json& device, const blkfront::Blkfront& blkfront) {
     device["state"] = static_cast<unsigned>(blkfront.state());
     device["backend_state"] = static_cast<unsigned>(blkfront.backend_state());

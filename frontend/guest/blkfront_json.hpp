@@ -9,13 +9,6 @@
 
 namespace pvsim::frontend::guest {
 
-// COUNTERS: every blkfront counter by its name.
-nlohmann::json counters_json(const blkfront::BlkfrontCounters& counters);
-
-// COUNTERS of what happened between `before` and `after`.
-nlohmann::json counters_delta(const blkfront::BlkfrontCounters& before,
-                              const blkfront::BlkfrontCounters& after);
-
 // The features negotiated with the backend (agent_protocol.hpp, "features").
 nlohmann::json features_json(const blkfront::XenbusFrontend::Negotiated& negotiated);
 

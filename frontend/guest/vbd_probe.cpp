@@ -19,6 +19,7 @@
 
 #include "common/xen/vbd_interface.hpp"
 #include "frontend/guest/blkfront_json.hpp"
+#include "xenstore/client/xenbus_client.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::frontend::guest {
@@ -44,18 +45,6 @@ std::string no_device(std::uint32_t devid) {
 
 std::string device_text(std::uint32_t devid) {
     return "device " + xen::describe_devid(devid);
-}
-
-// A device directory's name: the virtual-device number in decimal.
-std::optional<std::uint32_t> parse_devid(const std::string& name) {
-    if (name.empty() || name.size() > 10 || name.find_first_not_of("0123456789") != name.npos) {
-        return std::nullopt;
-    }
-    const unsigned long long value = std::stoull(name);
-    if (value > UINT32_MAX) {
-        return std::nullopt;
-    }
-    return static_cast<std::uint32_t>(value);
 }
 
 }  // namespace
@@ -132,18 +121,7 @@ void VbdProbe::connect_xenstore() {
 void VbdProbe::rescan() {
     std::map<std::uint32_t, std::string> present;  // devid -> its directory
     try {
-        for (const std::string& name : xenstore_.directory(vbd_directory_)) {
-            if (const auto devid = parse_devid(name)) {
-                present.emplace(*devid, vbd_directory_ + "/" + name);
-            } else {
-                spdlog::warn("{}/{}: not a virtual-device number; ignored", vbd_directory_, name);
-            }
-        }
-    } catch (const xenstore::client::Error& e) {
-        if (e.errnum() != ENOENT) {
-            spdlog::warn("reading {}: {}", vbd_directory_, e.what());
-            return;
-        }
+        present = xenstore::client::xenbus_read_devices(xenstore_, vbd_directory_);
     } catch (const std::exception& e) {
         spdlog::warn("reading {}: {}", vbd_directory_, e.what());
         return;

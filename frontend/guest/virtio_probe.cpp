@@ -7,7 +7,6 @@
 #include "frontend/guest/virtio_probe.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -17,8 +16,10 @@
 
 #include "common/counter_set.hpp"
 #include "common/virtio/features.hpp"
+#include "common/xen/node_values.hpp"
 #include "common/xen/xenbus.hpp"
 #include "frontend/guest/vbd_probe.hpp"
+#include "xenstore/client/xenbus_client.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::frontend::guest {
@@ -35,29 +36,11 @@ struct VirtioSlot {
 
 namespace {
 
-std::optional<std::uint32_t> parse_number(const std::string& text) {
-    std::uint32_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 std::string disk_text(std::uint32_t devid, const std::string& vdev) {
     return "virtio disk " + std::to_string(devid) + (vdev.empty() ? "" : " (" + vdev + ")");
 }
 
 }  // namespace
-
-nlohmann::json virtio_counters_json(const virtio_blk::VirtioBlkCounters& counters) {
-    return counters_json(counters);
-}
-
-nlohmann::json virtio_counters_delta(const virtio_blk::VirtioBlkCounters& before,
-                                     const virtio_blk::VirtioBlkCounters& after) {
-    return counters_json(counter_delta(after, before));
-}
 
 VirtioLease::VirtioLease(VirtioProbe& probe, std::shared_ptr<VirtioSlot> slot,
                          std::shared_ptr<virtio_blk::VirtioBlk> device,
@@ -123,18 +106,7 @@ void VirtioProbe::rescan() {
     }
     std::map<std::uint32_t, std::string> present;  // devid -> its directory
     try {
-        for (const std::string& name : xenstore->directory(directory_)) {
-            if (const auto devid = parse_number(name)) {
-                present.emplace(*devid, directory_ + "/" + name);
-            } else {
-                spdlog::warn("{}/{}: not a device number; ignored", directory_, name);
-            }
-        }
-    } catch (const xenstore::client::Error& e) {
-        if (e.errnum() != ENOENT) {
-            spdlog::warn("reading {}: {}", directory_, e.what());
-            return;
-        }
+        present = xenstore::client::xenbus_read_devices(*xenstore, directory_);
     } catch (const std::exception& e) {
         spdlog::warn("reading {}: {}", directory_, e.what());
         return;
@@ -182,7 +154,7 @@ void VirtioProbe::rescan() {
             slot->socket = *socket;
             slot->vdev = xenstore->try_read(nodename + "/virtual-device").value_or("");
             if (const auto queues = xenstore->try_read(nodename + "/num-queues")) {
-                const auto n = parse_number(*queues);
+                const auto n = xen::parse_node_u32(queues);
                 if (!n || *n < 1 || *n > virtio_blk::kMaxQueues) {
                     error = "num-queues \"" + *queues + "\": expected 1 to " +
                             std::to_string(virtio_blk::kMaxQueues);
@@ -191,7 +163,7 @@ void VirtioProbe::rescan() {
                 }
             }
             if (const auto poll = xenstore->try_read(nodename + "/poll-us")) {
-                const auto n = parse_number(*poll);
+                const auto n = xen::parse_node_u32(poll);
                 if (!n) {
                     error = "poll-us \"" + *poll + "\": expected a whole number of microseconds";
                 } else {
@@ -309,7 +281,7 @@ nlohmann::json VirtioProbe::describe_locked(const Slot& slot) const {
         device["read_only"] = blk.read_only();
         device["error"] = blk.error();
         device["in_flight"] = blk.in_flight();
-        device["counters"] = virtio_counters_json(blk.counters());
+        device["counters"] = counters_json(blk.counters());
         device["features"] = {
             {"queues", blk.queue_count()},
             {"event_idx", virtio::has_feature(disk.features, virtio::Feature::event_idx)},

@@ -123,10 +123,4 @@ class VirtioProbe {
     WorkerThreads workers_;  // openers and closers
 };
 
-// The counters of a virtio-blk driver by name (agent_protocol.hpp COUNTERS
-// on this path): VirtioBlkCounters' names, and the gauge "queues".
-nlohmann::json virtio_counters_json(const virtio_blk::VirtioBlkCounters& counters);
-nlohmann::json virtio_counters_delta(const virtio_blk::VirtioBlkCounters& before,
-                                     const virtio_blk::VirtioBlkCounters& after);
-
 }  // namespace pvsim::frontend::guest

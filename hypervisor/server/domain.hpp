@@ -155,4 +155,10 @@ class Domain {
     os::SharedMemory info_;
 };
 
+// The domain a hypercall argument names: DOMID_SELF is the caller itself
+// (Xen's rcu_lock_domain_by_any_id).
+inline xen::DomId resolve_domid_self(xen::DomId domid, const Domain& caller) {
+    return domid == xen::kDomidSelf ? caller.domid() : domid;
+}
+
 }  // namespace pvsim::hypervisor::server

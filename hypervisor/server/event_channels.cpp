@@ -5,10 +5,6 @@
 namespace pvsim::hypervisor::server {
 namespace {
 
-xen::DomId resolve(xen::DomId domid, const Domain& caller) {
-    return domid == xen::kDomidSelf ? caller.domid() : domid;
-}
-
 void clear_pending(const Domain& domain, xen::EvtchnPort port) {
     domain.shared_info().pending_word(port).fetch_and(~wire::SharedInfoView::bit(port));
 }
@@ -53,7 +49,7 @@ void EventChannels::open_port(Domain& domain, xen::EvtchnPort port, Port entry,
 int EventChannels::alloc_unbound(Domain& caller, ConnectionId connection,
                                  wire::EvtchnAllocUnbound& op, std::vector<os::UniqueFd>& fds) {
     // evtchn_alloc_unbound.
-    const xen::DomId remote = resolve(op.remote_dom, caller);
+    const xen::DomId remote = resolve_domid_self(op.remote_dom, caller);
     if (domains_.find_running(remote) == nullptr) {
         return -ESRCH;
     }
@@ -70,7 +66,7 @@ int EventChannels::bind_interdomain(Domain& caller, ConnectionId connection,
                                     wire::EvtchnBindInterdomain& op,
                                     std::vector<os::UniqueFd>& fds) {
     // evtchn_bind_interdomain, in its order of checks.
-    Domain* remote = domains_.find_running(resolve(op.remote_dom, caller));
+    Domain* remote = domains_.find_running(resolve_domid_self(op.remote_dom, caller));
     if (remote == nullptr) {
         return -ESRCH;
     }
@@ -179,7 +175,7 @@ int EventChannels::unmask(Domain& caller, xen::EvtchnPort port) {
 int EventChannels::status(Domain& caller, wire::EvtchnStatusOp& op) {
     // evtchn_status: look the domain up, then check the caller may see it
     // (XSM_TARGET: itself, or a privileged caller).
-    const xen::DomId domid = resolve(op.dom, caller);
+    const xen::DomId domid = resolve_domid_self(op.dom, caller);
     const Domain* domain = domains_.find(domid);
     if (domain == nullptr) {
         return -ESRCH;

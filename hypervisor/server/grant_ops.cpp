@@ -56,11 +56,6 @@ GntSt set_status_v1(xen::GrantEntryV1& entry, xen::DomId caller, bool readonly, 
     }
 }
 
-// DOMID_SELF names the caller itself.
-xen::DomId resolve(xen::DomId domid, const Domain& caller) {
-    return domid == xen::kDomidSelf ? caller.domid() : domid;
-}
-
 }  // namespace
 
 GntSt GrantOps::pin(Domain& granter, xen::GrantRef ref, xen::DomId caller, bool readonly, bool map,
@@ -230,7 +225,7 @@ std::vector<os::UniqueFd> GrantOps::foreign_map(Domain& caller, ConnectionId con
         op.host_addr = wire::kNoFd;
         op.handle = 0;
         const auto fail = [&op](GntSt status) { op.status = static_cast<std::int16_t>(status); };
-        Domain* owner = domains_.find_running(resolve(op.dom, caller));
+        Domain* owner = domains_.find_running(resolve_domid_self(op.dom, caller));
         if (owner == nullptr) {
             fail(GntSt::bad_domain);
             continue;
@@ -309,7 +304,7 @@ void GrantOps::copy(Domain& caller, std::span<wire::GrantCopyOp> ops) {
     // for dom0 as for any guest; other domains' memory is reached through
     // their grants only.
     const auto lock_domain = [&](const wire::GrantCopyPtr& ptr, bool gref, Side& side) {
-        const xen::DomId domid = resolve(ptr.domid, caller);
+        const xen::DomId domid = resolve_domid_self(ptr.domid, caller);
         side.domain = domains_.find_running(domid);
         if (side.domain == nullptr) {
             return GntSt::bad_domain;

@@ -11,6 +11,7 @@
 
 #include "common/xen/xenbus.hpp"
 #include "frontend/blkfront/blkfront.hpp"
+#include "tests/support/test_domain_reply.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -23,10 +24,6 @@ constexpr std::size_t kSector = 512;
 constexpr std::size_t kSectorsPerPage = xen::kXenPageSize / kSector;
 // How long one batch may take before the verb gives up on it.
 constexpr auto kBatchTimeout = std::chrono::seconds(30);
-
-std::string ok(const std::string& text = {}) {
-    return text.empty() ? "ok" : "ok " + text;
-}
 
 // The completions of one submit batch. Shared with the callbacks, so that a
 // batch given up on (timeout) stays valid until its last callback has run.

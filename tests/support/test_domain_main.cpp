@@ -52,6 +52,7 @@
 #include "common/os/environment.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "tests/support/test_domain_blk.hpp"
+#include "tests/support/test_domain_reply.hpp"
 #include "tests/support/test_domain_xenstore.hpp"
 
 namespace {
@@ -60,6 +61,7 @@ using pvsim::hypervisor::EventChannel;
 using pvsim::hypervisor::GrantMapping;
 using pvsim::hypervisor::Hypervisor;
 namespace xen = pvsim::xen;
+using pvsim::test::ok;
 
 class TestDomain {
   public:
@@ -221,9 +223,6 @@ class TestDomain {
     }
 
   private:
-    static std::string ok(const std::string& value = {}) {
-        return value.empty() ? "ok" : "ok " + value;
-    }
     static std::string error(const std::string& text) { return "error " + text; }
     static void check_range(std::size_t offset, std::size_t length) {
         if (offset > xen::kXenPageSize || length > xen::kXenPageSize - offset) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/xen/xs_ring.hpp"
+#include "tests/support/test_domain_reply.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -14,10 +15,6 @@ std::string rest_of_line(std::istream& in) {
     std::string rest;
     std::getline(in >> std::ws, rest);
     return rest;
-}
-
-std::string ok(const std::string& text = {}) {
-    return text.empty() ? "ok" : "ok " + text;
 }
 
 }  // namespace

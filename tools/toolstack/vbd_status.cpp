@@ -14,13 +14,6 @@
 namespace pvsim::tools::toolstack {
 namespace {
 
-// A node's value as a number (xen::parse_node_unsigned); nullopt when the
-// node is missing or holds something else.
-std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
-    const auto value = text ? xen::parse_node_unsigned(*text, UINT32_MAX) : std::nullopt;
-    return value ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*value)) : std::nullopt;
-}
-
 nlohmann::json state_json(std::optional<xen::XenbusState> state) {
     if (!state) {
         return nullptr;
@@ -54,12 +47,14 @@ std::map<std::string, std::string> negotiated_features(const NodeReader& back,
         on_off(flag(back("feature-persistent")) && flag(front("feature-persistent")));
     // xen-blkfront: indirect descriptors only when more than a plain
     // request's BLKIF_MAX_SEGMENTS_PER_REQUEST segments are offered.
-    const unsigned offered = number(back("feature-max-indirect-segments")).value_or(0);
+    const unsigned offered = xen::parse_node_u32(back("feature-max-indirect-segments")).value_or(0);
     const unsigned segments = std::min(offered, frontend.max_indirect_segments);
     features["indirect-segments"] =
         std::to_string(segments > xen::kBlkifMaxSegmentsPerRequest ? segments : 0);
-    features["ring-page-order"] = std::to_string(number(front("ring-page-order")).value_or(0));
-    features["queues"] = std::to_string(number(front("multi-queue-num-queues")).value_or(1));
+    features["ring-page-order"] =
+        std::to_string(xen::parse_node_u32(front("ring-page-order")).value_or(0));
+    features["queues"] =
+        std::to_string(xen::parse_node_u32(front("multi-queue-num-queues")).value_or(1));
     features["discard"] = on_off(flag(back("feature-discard")) && frontend.discard);
     features["flush-cache"] = on_off(flag(back("feature-flush-cache")) && frontend.flush_cache);
     features["barrier"] = on_off(flag(back("feature-barrier")) && frontend.barrier);
@@ -71,8 +66,8 @@ std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId d
     const std::string dir = xenstore::client::frontend_directory(domid, "vbd");
     std::vector<VbdPaths> vbds;
     for (const std::uint32_t devid : xenstore::client::xenbus_devids(xenstore, dir)) {
-        const auto backend_id =
-            number(xenstore.try_read(dir + "/" + std::to_string(devid) + "/backend-id"));
+        const auto backend_id = xen::parse_node_u32(
+            xenstore.try_read(dir + "/" + std::to_string(devid) + "/backend-id"));
         vbds.push_back(VbdPaths::of(static_cast<xen::DomId>(backend_id.value_or(0)), domid, devid));
     }
     return vbds;

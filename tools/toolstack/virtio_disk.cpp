@@ -23,13 +23,6 @@ namespace {
 using xenstore::client::Client;
 using xenstore::client::Transaction;
 
-// A node's value as a number (xen::parse_node_unsigned); nullopt when the
-// node is missing or holds something else.
-std::optional<std::uint32_t> number(const std::optional<std::string>& text) {
-    const auto value = text ? xen::parse_node_unsigned(*text, UINT32_MAX) : std::nullopt;
-    return value ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*value)) : std::nullopt;
-}
-
 // Whether the guest's agent still lists the virtio disk `devid`; nullopt
 // when the agent does not answer (the guest is gone).
 std::optional<bool> guest_holds(const RunDir& run, xen::DomId domid, std::uint32_t devid) {
@@ -222,7 +215,7 @@ std::vector<VirtioDiskPaths> list_virtio_disks(Client& client, xen::DomId domid)
     for (const std::uint32_t devid : xenstore::client::xenbus_devids(client, dir)) {
         const std::string node = dir + "/" + std::to_string(devid);
         const bool external = !client.try_read(node + "/backend").has_value();
-        const auto backend_id = number(client.try_read(node + "/backend-id"));
+        const auto backend_id = xen::parse_node_u32(client.try_read(node + "/backend-id"));
         disks.push_back(VirtioDiskPaths::of(static_cast<xen::DomId>(backend_id.value_or(0)), domid,
                                             devid, external));
     }

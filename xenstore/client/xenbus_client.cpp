@@ -1,6 +1,7 @@
 #include "xenstore/client/xenbus_client.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <utility>
 
@@ -63,20 +64,36 @@ std::optional<xen::XenbusState> xenbus_read_driver_state(Client& client, std::st
     return xen::xenbus_state_from_node(*text);
 }
 
-std::vector<std::uint32_t> xenbus_devids(Client& client, std::string_view directory) {
+std::map<std::uint32_t, std::string> xenbus_read_devices(Client& client,
+                                                         std::string_view directory) {
+    std::map<std::uint32_t, std::string> devices;
     std::vector<std::string> names;
     try {
         names = client.directory(std::string(directory));
-    } catch (const Error&) {
-        return {};
+    } catch (const Error& e) {
+        if (e.errnum() == ENOENT) {
+            return devices;
+        }
+        throw;
     }
-    std::vector<std::uint32_t> devids;
     for (const std::string& name : names) {
-        if (const auto devid = xen::parse_node_unsigned(name, UINT32_MAX)) {
-            devids.push_back(static_cast<std::uint32_t>(*devid));
+        if (const auto devid = xen::parse_node_u32(name)) {
+            devices.emplace(*devid, std::string(directory) + "/" + name);
+        } else {
+            spdlog::warn("{}/{}: not a device number; ignored", directory, name);
         }
     }
-    std::sort(devids.begin(), devids.end());
+    return devices;
+}
+
+std::vector<std::uint32_t> xenbus_devids(Client& client, std::string_view directory) {
+    std::vector<std::uint32_t> devids;
+    try {
+        for (const auto& [devid, path] : xenbus_read_devices(client, directory)) {
+            devids.push_back(devid);
+        }
+    } catch (const Error&) {
+    }
     return devids;
 }
 

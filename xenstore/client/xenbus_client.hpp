@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,9 +42,17 @@ void xenbus_dev_error(Client& client, std::string_view nodename, int errnum,
 std::optional<xen::XenbusState> xenbus_read_driver_state(Client& client, std::string_view path,
                                                          std::string* raw = nullptr);
 
-// xenbus_directory of a device-kind directory (device/<type>): the devids
-// below it in increasing order, skipping names that are not decimal
-// numbers; none when the directory is missing or cannot be read.
+// xenbus_directory of a device-kind directory (device/<type>, as
+// xenbus_probe_devices reads it): devid -> the device's directory, for each
+// name below it that is a decimal number (any other name is logged and
+// skipped); none when the directory is missing. Throws Error when it cannot
+// be read otherwise, so that a probe does not take a failed read for every
+// device gone.
+std::map<std::uint32_t, std::string> xenbus_read_devices(Client& client,
+                                                         std::string_view directory);
+
+// The devids of xenbus_read_devices in increasing order; none when the
+// directory cannot be read.
 std::vector<std::uint32_t> xenbus_devids(Client& client, std::string_view directory);
 
 class XenbusDevice {

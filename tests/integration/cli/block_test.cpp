@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <map>
 
 #include "tests/integration/cli/cli_run.hpp"
 #include "xenstore/client/client.hpp"
@@ -25,12 +26,34 @@ class CliBlockTest : public ::testing::Test {
         return list.json();
     }
 
+    // Every node under dom0's backend directory and the guest's device
+    // directory, read from xenstore itself (in this process: a refused
+    // command is checked without starting two more programs).
+    std::map<std::string, std::string> vbd_nodes() {
+        auto xenstore = xenstore::client::Client::connect(RunDir::open(run_.dir()));
+        std::map<std::string, std::string> nodes;
+        std::vector<std::string> pending = {"/local/domain/0/backend", "/local/domain/1/device"};
+        while (!pending.empty()) {
+            const std::string path = pending.back();
+            pending.pop_back();
+            const auto value = xenstore.try_read(path);
+            if (!value) {
+                continue;
+            }
+            nodes[path] = *value;
+            for (const std::string& child : xenstore.directory(path)) {
+                pending.push_back(path + "/" + child);
+            }
+        }
+        return nodes;
+    }
+
     void refused(const std::vector<std::string>& args, const std::string& message) {
-        const nlohmann::json before = vbds();
+        const auto before = vbd_nodes();
         const CliResult result = run_.pvsim(args);
         EXPECT_NE(result.code, 0) << args.back();
         EXPECT_NE(result.err.find(message), std::string::npos) << args.back() << ": " << result.err;
-        EXPECT_EQ(vbds(), before) << args.back();
+        EXPECT_EQ(vbd_nodes(), before) << args.back();
     }
 
     std::string spec(const std::string& rest = "vdev=xvda") const {
@@ -218,6 +241,10 @@ TEST_F(CliBlockTest, ReadWriteAccessToAFileThatIsNotWritableIsRefused) {
     EXPECT_EQ(ro.code, 0) << ro.err;
 }
 
+// xl since Xen 4.15 (main_blockdetach: libxl_device_disk_safe_remove without
+// -f, libxl_device_disk_destroy with it): a detach the backend never answers
+// fails after LIBXL_DESTROY_TIMEOUT (10 s) and changes nothing; only
+// --force removes the vbd.
 TEST_F(CliBlockTest, DetachWithoutABackendNeedsForce) {
     ASSERT_EQ(run_.pvsim({"block-attach", "g", spec()}).code, 0);
     // dom0's backend is gone: nothing will close the vbd.
