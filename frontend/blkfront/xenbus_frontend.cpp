@@ -107,7 +107,8 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
 
 // The guest's ABI, which Linux's blkfront has compiled in
 // (XEN_IO_PROTO_ABI_NATIVE): pvsim's guest takes it from the "protocol"
-// node the toolstack writes for a PV guest (libxl__device_disk_add), so that
+// node the toolstack writes for a PV guest (libxl__device_disk_add, from
+// xc_domain_get_native_protocol), so that
 // one guest process can be a 64-bit or a 32-bit guest. Missing: native.
 xen::BlkifProtocol XenbusFrontend::read_guest_protocol() {
     const std::optional<std::string> text = try_read(nodename_ + "/protocol");

@@ -93,7 +93,8 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"device-type", device_type},
         // libxl__device_disk_add: "trusted" (Linux blkfront bounces data
         // through its own pages when 0, XSA-403), and for a PV guest its
-        // ABI's "protocol" (old frontends relied on the toolstack for it;
+        // ABI's "protocol" (xc_domain_get_native_protocol: x86_32-abi for a
+        // 32-bit guest; old frontends relied on the toolstack for it;
         // pvsim's blkfront takes its ring layout from it).
         {"trusted", "1"},
         {"protocol", std::string(xen::to_string(spec.protocol))},
