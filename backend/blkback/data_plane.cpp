@@ -77,7 +77,7 @@ data_plane::Arm DataPlane::arm_and_recheck() {
 }
 
 bool DataPlane::take_requests() {
-    xen::BlkifBackRing& ring = connection_.ring();
+    xen::BlkifBackRings& ring = connection_.ring();
     const xen::RingIdx rp = ring.req_prod();
     if (ring.request_prod_overflow(rp)) {
         // __do_block_io_op returns -EACCES and xen_blkif_schedule then only
@@ -100,7 +100,9 @@ bool DataPlane::take_requests() {
         }
         // A request the last backend of this ring took and may have
         // overwritten with a response comes from the journal; the rest from
-        // the ring (RING_COPY_REQUEST).
+        // the ring (RING_COPY_REQUEST; on a 32-bit ring the copy is then
+        // translated, blkif_get_x86_32_req). The journal keeps the native
+        // request, whatever the ring's layout.
         const xen::RingIdx slot = ring.req_cons();
         std::optional<xen::BlkifRequest> replayed;
         if (journal_) {
@@ -343,6 +345,8 @@ void DataPlane::flush_retired() {
     retired_.clear();
 }
 
+// make_response: the response is written in the layout of the ring
+// (blkback.c switches on blkif->blk_protocol for RING_GET_RESPONSE).
 void DataPlane::make_response(std::uint64_t id, xen::BlkifOp operation, BlkifStatus status) {
     xen::BlkifResponse response{};
     response.id = id;

@@ -1,8 +1,9 @@
 // The data plane of one vbd ring (Linux xen-blkback/blkback.c: the
 // xen_blkif_schedule thread, __do_block_io_op, dispatch_rw_block_io,
 // xen_blkbk_map, end_block_io_op, make_response): one thread per ring that
-//   - takes each request off the shared ring once (RING_COPY_REQUEST) and
-//     checks the private copy (request_check.hpp);
+//   - takes each request off the shared ring once (RING_COPY_REQUEST; on
+//     an x86_32-abi ring the copy is then translated to the native layout,
+//     blkif_get_x86_32_req) and checks the private copy (request_check.hpp);
 //   - reads an indirect request's segments from its indirect pages once
 //     into a private array (xen_blkbk_parse_indirect), then serves it as
 //     any other;

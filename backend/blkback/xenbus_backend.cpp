@@ -221,7 +221,8 @@ void XenbusBackend::connect_ring() {
                                   RingOffer{features.max_ring_page_order, features.max_queues});
         for (const FrontendQueue& queue : keys.queues) {
             connections.push_back(RingConnection::connect(hypervisor_, device_.otherend_id(),
-                                                          queue.ring_refs, queue.event_channel));
+                                                          queue.ring_refs, queue.event_channel,
+                                                          keys.abi));
         }
     } catch (const NodeError& e) {
         device_.dev_fatal(e.errnum(), e.what());

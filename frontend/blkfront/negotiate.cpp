@@ -29,7 +29,8 @@ RingLayout negotiate_rings(const xen::BlkifFeatureConfig& ours, const BackendNod
 }
 
 void write_ring_keys(xenstore::client::Transaction& t, const std::string& nodename, unsigned order,
-                     std::span<const FrontRing> rings, bool persistent) {
+                     std::span<const FrontRing> rings, bool persistent,
+                     xen::BlkifProtocol protocol) {
     // The ring keys of one queue under `dir` (the device directory, or its
     // queue-K), as write_per_ring_nodes does.
     const auto write_ring = [&](const std::string& dir, const FrontRing& ring) {
@@ -60,7 +61,8 @@ void write_ring_keys(xenstore::client::Transaction& t, const std::string& nodena
             write_ring(nodename + "/queue-" + std::to_string(q), rings[q]);
         }
     }
-    t.write(nodename + "/protocol", xen::kXenIoProtoAbiNative);
+    // talk_to_blkback: XEN_IO_PROTO_ABI_NATIVE, the guest's own layout.
+    t.write(nodename + "/protocol", xen::to_string(protocol));
     t.write(nodename + "/feature-persistent", persistent ? "1" : "0");
 }
 
@@ -120,7 +122,7 @@ void XenbusFrontend::talk_to_backend() {
             if (!t.try_read(nodename_ + "/state")) {
                 return false;
             }
-            write_ring_keys(t, nodename_, order, rings_, features_.persistent);
+            write_ring_keys(t, nodename_, order, rings_, features_.persistent, protocol_);
             t.write(nodename_ + "/state",
                     std::to_string(static_cast<std::uint32_t>(xen::XenbusState::initialised)));
             return true;
