@@ -19,6 +19,7 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                      RingErrorHandler on_ring_error, std::string name)
     : connection_(std::move(connection)),
       limits_(limits),
+      capacity_(limits.sectors),
       metrics_(metrics ? std::move(metrics) : std::make_shared<LiveCounters<VbdCounters>>()),
       on_ring_error_(std::move(on_ring_error)),
       name_(std::move(name)),
@@ -91,6 +92,9 @@ bool DataPlane::take_requests() {
         return false;
     }
     access_.purge_persistent();
+    // One load a pass, not a system call: the control plane re-reads the
+    // target's size (XenbusBackend's periodic check).
+    limits_.sectors = capacity_.load(std::memory_order_acquire);
     burst_.clear();
     bool took = false;
     while (ring.req_cons() != rp && !barrier_waiting_) {

@@ -32,6 +32,7 @@
 // xenstore: that is the control plane's (DESIGN.md §2).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -97,6 +98,13 @@ class DataPlane {
     // req_prod more than a ring ahead, which only the log reports, as
     // xen_blkif_schedule does) or it failed (the handler has been called).
     bool ring_failed() const noexcept { return loop_.failed(); }
+    // The vbd's capacity changed (xen_vbd_resize): requests are checked
+    // against `sectors` from the ring thread's next pass on, as Linux's
+    // xen_vbd_translate checks each one against vbd_sz, the device's live
+    // size. Any thread.
+    void set_capacity(std::uint64_t sectors) noexcept {
+        capacity_.store(sectors, std::memory_order_release);
+    }
     std::string_view engine_name() const noexcept { return loop_.engine().name(); }
     const RingConnection& connection() const noexcept { return connection_; }
 
@@ -146,7 +154,9 @@ class DataPlane {
     void fail_ring(const std::string& reason) { loop_.fail(reason); }
 
     RingConnection connection_;
-    const VbdLimits limits_;
+    // The ring thread's own; its `sectors` follows capacity_.
+    VbdLimits limits_;
+    std::atomic<std::uint64_t> capacity_;
     const std::shared_ptr<LiveCounters<VbdCounters>> metrics_;
     const RingErrorHandler on_ring_error_;
     const std::string name_;

@@ -36,6 +36,8 @@
 // allow_rebind): every ring is disconnected, and the state is left as it
 // is unless the toolstack forced Closing, so that the next backend
 // reattaches the live rings.
+// While Connected it checks the target's size every 100 ms and publishes a
+// change as xen_vbd_resize does (vbd_resize.hpp).
 // Anything wrong (a store that does not open, ring keys that cannot be
 // used, a ring the data plane found broken) is xenbus_dev_fatal: the error
 // node and Closing; nothing crashes and other vbds are untouched.
@@ -51,6 +53,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "backend/blkback/blkback_options.hpp"
@@ -118,6 +121,10 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void connect_ring();
     // connect(): the disk's keys in one transaction, then Connected.
     bool publish_disk();
+    // xen_blkif_schedule's size check, every kResizeCheckInterval while
+    // connected (vbd_resize.hpp).
+    void schedule_resize_check();
+    void check_resize();
     // xen_blkif_disconnect. Idempotent.
     void disconnect();
     // Disconnected for good: the store goes too (device_unregister).
@@ -141,6 +148,9 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     // plane is recognised as stale.
     std::uint64_t generation_ = 0;
     xenstore::client::XenbusWatch frontend_watch_;
+    boost::asio::steady_timer resize_timer_;
+    // The size could not be read: said once, not every 100 ms.
+    bool size_unreadable_ = false;
 };
 
 }  // namespace pvsim::backend::blkback
