@@ -68,6 +68,13 @@ struct DataPlaneOptions {
     // The run's shared-memory tag: requests taken are kept in a journal for
     // the next backend of the ring (request_journal.hpp). Empty: none.
     std::string journal_run_tag;
+    // The store answered a flush or barrier (IoKind::flush, IoKind::barrier)
+    // -EOPNOTSUPP: Linux's __end_block_io_op then writes
+    // feature-flush-cache or feature-barrier 0 (xen_blkbk_flush_diskcache,
+    // xen_blkbk_barrier) and answers BLKIF_RSP_EOPNOTSUPP. Called from the
+    // ring thread, at each such answer; must not block (the control plane
+    // posts it to its own thread).
+    std::function<void(IoKind)> on_flush_refused;
 };
 
 class DataPlane {
@@ -159,6 +166,7 @@ class DataPlane {
     std::atomic<std::uint64_t> capacity_;
     const std::shared_ptr<LiveCounters<VbdCounters>> metrics_;
     const RingErrorHandler on_ring_error_;
+    const std::function<void(IoKind)> on_flush_refused_;
     const std::string name_;
     Loop loop_;
 

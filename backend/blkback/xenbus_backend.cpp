@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "backend/blkback/backend_nodes.hpp"
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/vbd_resize.hpp"
@@ -259,6 +260,13 @@ void XenbusBackend::connect_ring() {
     plane_options.journal_run_tag = options_.journal_run_tag;
     const std::uint64_t generation = ++generation_;
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
+    plane_options.on_flush_refused = [weak, generation, executor = executor_](IoKind kind) {
+        boost::asio::post(executor, [weak, generation, kind] {
+            if (const auto self = weak.lock()) {
+                self->flush_refused(generation, kind);
+            }
+        });
+    };
     auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {
         boost::asio::post(executor, [weak, generation, reason] {
             if (const auto self = weak.lock()) {
@@ -383,6 +391,25 @@ void XenbusBackend::ring_failed(std::uint64_t generation, const std::string& rea
     }
     // Linux halts such a ring with -EACCES (__do_block_io_op).
     device_.dev_fatal(EACCES, reason);
+}
+
+void XenbusBackend::flush_refused(std::uint64_t generation, IoKind kind) {
+    if (generation != generation_ || data_planes_.empty()) {
+        return;
+    }
+    // xen_blkbk_flush_diskcache(XBT_NIL, be, 0) / xen_blkbk_barrier(XBT_NIL,
+    // be, 0): the frontend learns it at its next connect; the request was
+    // answered BLKIF_RSP_EOPNOTSUPP, which blkfront acts on at once.
+    const std::string_view key =
+        kind == IoKind::barrier ? "feature-barrier" : "feature-flush-cache";
+    spdlog::warn("{}: {} refused by {} (not supported); {} = 0", device_.nodename(),
+                 kind == IoKind::barrier ? "write barrier" : "flush diskcache",
+                 store_ ? store_->path().string() : "the store", key);
+    try {
+        (void)write_backend_nodes(device_, {{key, "0"}});
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: writing {}: {}", device_.nodename(), key, e.what());
+    }
 }
 
 void XenbusBackend::disconnect() {

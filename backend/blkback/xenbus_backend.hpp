@@ -7,7 +7,9 @@
 //
 // It offers what the vbd's pvsim-* nodes allow (persistent grants,
 // indirect segments, ring page order, queues) before InitWait, and
-// discard, flush and barrier at Connected when the store can do them.
+// discard, flush and barrier at Connected when the store can do them; a
+// flush or barrier the store then refuses turns its key to 0, as Linux's
+// __end_block_io_op does.
 //
 // States, as Linux's frontend_changed (5.6+, blkback with allow_rebind):
 //   frontend Initialising   we are Closed -> InitWait (reconnect)
@@ -92,6 +94,9 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void frontend_changed();
     // The data plane of connection `generation` stopped its ring.
     void ring_failed(std::uint64_t generation, const std::string& reason);
+    // Its store refused a flush or a barrier (__end_block_io_op):
+    // feature-flush-cache or feature-barrier is written 0.
+    void flush_refused(std::uint64_t generation, IoKind kind);
     // The daemon is stopping (Linux xenbus_dev_remove of a driver with
     // allow_rebind): disconnect; Closed only if the toolstack forced
     // Closing, otherwise the state stays for the next backend to reattach.
