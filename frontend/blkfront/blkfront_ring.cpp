@@ -76,7 +76,7 @@ BlkfrontCounters BlkfrontRing::counters() const {
 std::vector<BlkifRequestPlan> BlkfrontRing::plan(const BlockRequest& request) const {
     return plan_requests(request.operation, request.sector, request.buffer,
                          flush_operation_.value_or(xen::BlkifOp::flush_diskcache), max_segments_,
-                         request.discard_sectors);
+                         request.discard_sectors, config_.disk.discard_granularity);
 }
 
 bool BlkfrontRing::put(Plan& plan, const std::shared_ptr<PendingIo>& io, FinishedIo& finished) {

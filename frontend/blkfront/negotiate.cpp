@@ -74,6 +74,11 @@ DiskInfo negotiate_features(DiskInfo offered, const xen::BlkifFeatureConfig& our
         disk.max_indirect_segments = 0;
     }
     disk.feature_discard = disk.feature_discard && ours.discard;
+    if (!disk.feature_discard) {
+        disk.discard_granularity = 0;
+        disk.discard_alignment = 0;
+        disk.feature_secdiscard = false;
+    }
     disk.feature_flush_cache = disk.feature_flush_cache && ours.flush_cache;
     disk.feature_barrier = disk.feature_barrier && ours.barrier;
     return disk;

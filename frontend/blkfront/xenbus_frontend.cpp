@@ -448,6 +448,9 @@ void XenbusFrontend::connect() {
             negotiated_.indirect_segments = disk.max_indirect_segments;
             negotiated_.persistent = disk.feature_persistent;
             negotiated_.discard = disk.feature_discard;
+            negotiated_.discard_granularity = disk.discard_granularity;
+            negotiated_.discard_alignment = disk.discard_alignment;
+            negotiated_.secure_discard = disk.feature_secdiscard;
             negotiated_.flush_cache = disk.feature_flush_cache;
             negotiated_.barrier = disk.feature_barrier;
         }

@@ -150,6 +150,10 @@ class XenbusFrontend {
         unsigned indirect_segments = 0;  // 0: plain requests of up to 11 segments
         bool persistent = false;
         bool discard = false;
+        // The queue limits blkif_set_queue_limits sets from them (bytes).
+        std::uint32_t discard_granularity = 0;
+        std::uint32_t discard_alignment = 0;
+        bool secure_discard = false;
         bool flush_cache = false;
         bool barrier = false;
     };
