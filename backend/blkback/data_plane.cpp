@@ -19,8 +19,10 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                      RingErrorHandler on_ring_error, std::string name)
     : connection_(std::move(connection)),
       limits_(limits),
+      capacity_(limits.sectors),
       metrics_(metrics ? std::move(metrics) : std::make_shared<LiveCounters<VbdCounters>>()),
       on_ring_error_(std::move(on_ring_error)),
+      on_flush_refused_(options.on_flush_refused),
       name_(std::move(name)),
       loop_(*this, store,
             data_plane::LoopOptions{.poll_max = options.poll_max,
@@ -77,7 +79,7 @@ data_plane::Arm DataPlane::arm_and_recheck() {
 }
 
 bool DataPlane::take_requests() {
-    xen::BlkifBackRing& ring = connection_.ring();
+    xen::BlkifBackRings& ring = connection_.ring();
     const xen::RingIdx rp = ring.req_prod();
     if (ring.request_prod_overflow(rp)) {
         // __do_block_io_op returns -EACCES and xen_blkif_schedule then only
@@ -91,6 +93,9 @@ bool DataPlane::take_requests() {
         return false;
     }
     access_.purge_persistent();
+    // One load a pass, not a system call: the control plane re-reads the
+    // target's size (XenbusBackend's periodic check).
+    limits_.sectors = capacity_.load(std::memory_order_acquire);
     burst_.clear();
     bool took = false;
     while (ring.req_cons() != rp && !barrier_waiting_) {
@@ -100,7 +105,9 @@ bool DataPlane::take_requests() {
         }
         // A request the last backend of this ring took and may have
         // overwritten with a response comes from the journal; the rest from
-        // the ring (RING_COPY_REQUEST).
+        // the ring (RING_COPY_REQUEST; on a 32-bit ring the copy is then
+        // translated, blkif_get_x86_32_req). The journal keeps the native
+        // request, whatever the ring's layout.
         const xen::RingIdx slot = ring.req_cons();
         std::optional<xen::BlkifRequest> replayed;
         if (journal_) {
@@ -272,8 +279,11 @@ data_plane::IoExpectation DataPlane::expect(std::uint32_t index) noexcept {
     const PendingRequest& pending = pending_[index];
     const CheckedRequest& request = pending.request;
     const bool data_stage = pending.stage == PendingRequest::Stage::io && request.has_data();
+    // A device may refuse a discard, and a flush or barrier
+    // (__end_block_io_op's BLK_STS_NOTSUPP): each answered EOPNOTSUPP.
     return {.bytes = data_stage ? static_cast<std::int64_t>(request.bytes()) : 0,
-            .may_be_unsupported = request.kind == IoKind::discard};
+            .may_be_unsupported = request.kind == IoKind::discard ||
+                                  request.kind == IoKind::flush || request.kind == IoKind::barrier};
 }
 
 bool DataPlane::stage_done(std::uint32_t index) {
@@ -299,9 +309,21 @@ void DataPlane::complete(std::uint32_t index, data_plane::IoOutcome outcome) {
         case data_plane::IoOutcome::ok:
             retire(index, BlkifStatus::okay);
             return;
-        case data_plane::IoOutcome::unsupported:
+        case data_plane::IoOutcome::unsupported: {
+            const IoKind kind = pending_[index].request.kind;
+            if ((kind == IoKind::flush || kind == IoKind::barrier) && on_flush_refused_) {
+                // __end_block_io_op: "flush diskcache op failed, not
+                // supported" / "write barrier op failed, not supported".
+                try {
+                    on_flush_refused_(kind);
+                } catch (const std::exception& e) {
+                    spdlog::error("{}: reporting the refused {}: {}", name_,
+                                  kind == IoKind::flush ? "flush" : "barrier", e.what());
+                }
+            }
             retire(index, BlkifStatus::eopnotsupp);
             return;
+        }
         case data_plane::IoOutcome::error:
             retire(index, BlkifStatus::error);
             return;
@@ -343,6 +365,8 @@ void DataPlane::flush_retired() {
     retired_.clear();
 }
 
+// make_response: the response is written in the layout of the ring
+// (blkback.c switches on blkif->blk_protocol for RING_GET_RESPONSE).
 void DataPlane::make_response(std::uint64_t id, xen::BlkifOp operation, BlkifStatus status) {
     xen::BlkifResponse response{};
     response.id = id;

@@ -1,8 +1,9 @@
 // The data plane of one vbd ring (Linux xen-blkback/blkback.c: the
 // xen_blkif_schedule thread, __do_block_io_op, dispatch_rw_block_io,
 // xen_blkbk_map, end_block_io_op, make_response): one thread per ring that
-//   - takes each request off the shared ring once (RING_COPY_REQUEST) and
-//     checks the private copy (request_check.hpp);
+//   - takes each request off the shared ring once (RING_COPY_REQUEST; on
+//     an x86_32-abi ring the copy is then translated to the native layout,
+//     blkif_get_x86_32_req) and checks the private copy (request_check.hpp);
 //   - reads an indirect request's segments from its indirect pages once
 //     into a private array (xen_blkbk_parse_indirect), then serves it as
 //     any other;
@@ -32,6 +33,7 @@
 // xenstore: that is the control plane's (DESIGN.md §2).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -67,6 +69,13 @@ struct DataPlaneOptions {
     // The run's shared-memory tag: requests taken are kept in a journal for
     // the next backend of the ring (request_journal.hpp). Empty: none.
     std::string journal_run_tag;
+    // The store answered a flush or barrier (IoKind::flush, IoKind::barrier)
+    // -EOPNOTSUPP: Linux's __end_block_io_op then writes
+    // feature-flush-cache or feature-barrier 0 (xen_blkbk_flush_diskcache,
+    // xen_blkbk_barrier) and answers BLKIF_RSP_EOPNOTSUPP. Called from the
+    // ring thread, at each such answer; must not block (the control plane
+    // posts it to its own thread).
+    std::function<void(IoKind)> on_flush_refused;
 };
 
 class DataPlane {
@@ -97,6 +106,13 @@ class DataPlane {
     // req_prod more than a ring ahead, which only the log reports, as
     // xen_blkif_schedule does) or it failed (the handler has been called).
     bool ring_failed() const noexcept { return loop_.failed(); }
+    // The vbd's capacity changed (xen_vbd_resize): requests are checked
+    // against `sectors` from the ring thread's next pass on, as Linux's
+    // xen_vbd_translate checks each one against vbd_sz, the device's live
+    // size. Any thread.
+    void set_capacity(std::uint64_t sectors) noexcept {
+        capacity_.store(sectors, std::memory_order_release);
+    }
     std::string_view engine_name() const noexcept { return loop_.engine().name(); }
     const RingConnection& connection() const noexcept { return connection_; }
 
@@ -146,9 +162,12 @@ class DataPlane {
     void fail_ring(const std::string& reason) { loop_.fail(reason); }
 
     RingConnection connection_;
-    const VbdLimits limits_;
+    // The ring thread's own; its `sectors` follows capacity_.
+    VbdLimits limits_;
+    std::atomic<std::uint64_t> capacity_;
     const std::shared_ptr<LiveCounters<VbdCounters>> metrics_;
     const RingErrorHandler on_ring_error_;
+    const std::function<void(IoKind)> on_flush_refused_;
     const std::string name_;
     Loop loop_;
 

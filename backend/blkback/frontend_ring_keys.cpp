@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/node_values.hpp"
 
 namespace pvsim::backend::blkback {
@@ -74,11 +75,14 @@ FrontendRing read_frontend_ring(xenstore::client::Client& client, const std::str
                                 const RingOffer& offer) {
     FrontendRing ring;
     ring.protocol = client.try_read(frontend + "/protocol").value_or("");
-    if (!ring.protocol.empty() && ring.protocol != xen::kXenIoProtoAbiNative) {
-        // connect_ring: "unknown fe protocol %s" -> -ENOSYS. Linux also
-        // translates x86_32-abi; pvsim has only the native layout.
-        throw NodeError(ENOSYS, "unknown fe protocol " + ring.protocol + " (only " +
-                                    std::string(xen::kXenIoProtoAbiNative) + " is served)");
+    if (!ring.protocol.empty()) {
+        // connect_ring: XEN_IO_PROTO_ABI_NATIVE, _X86_32 and _X86_64 are
+        // known; any other string is "unknown fe protocol %s" -> -ENOSYS.
+        const std::optional<xen::BlkifProtocol> known = xen::parse_blkif_protocol(ring.protocol);
+        if (!known) {
+            throw NodeError(ENOSYS, "unknown fe protocol " + ring.protocol);
+        }
+        ring.abi = *known;
     }
     ring.persistent = read_unsigned(client, frontend + "/feature-persistent", 0) != 0;
 

@@ -1,7 +1,12 @@
 // The keys a frontend writes to hand its ring(s) over, read as Linux
 // blkback's connect_ring and read_per_ring_refs read them
 // (xen-blkback/xenbus.c; blkif.h "Frontend Transport Parameters"):
-//   protocol               missing means native; pvsim speaks x86_64-abi only
+//   protocol               x86_64-abi (native) or x86_32-abi: the layout of
+//                          the ring's slots (common/xen/blkif_x86_32.hpp);
+//                          any other string is refused. Missing means
+//                          native here; Linux on x86 assumes x86_32-abi
+//                          (common.h BLKIF_PROTOCOL_DEFAULT), a difference
+//                          no frontend that writes the node can see
 //   feature-persistent     1: the frontend uses persistent grants
 //   multi-queue-num-queues missing means 1 (flat keys); n > 1: one
 //                          queue-K/ directory per queue, K = 0..n-1, each
@@ -22,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
 #include "common/xen/node_values.hpp"
@@ -45,8 +51,9 @@ struct FrontendRing {
     // Queue 0's first ring ref and its port.
     xen::GrantRef ring_ref = 0;
     xen::EvtchnPort event_channel = 0;
-    // As written, or "" when missing.
+    // As written, or "" when missing; and the layout it names.
     std::string protocol;
+    xen::BlkifProtocol abi = xen::BlkifProtocol::x86_64;
     bool persistent = false;
     unsigned ring_page_order = 0;
     std::vector<FrontendQueue> queues;

@@ -13,9 +13,12 @@
 // backend is a process that can be killed between writing a response and
 // pushing it; the journal keeps the request copies (RING_COPY_REQUEST's,
 // made anyway) in a shared-memory object of the run, one entry per slot,
-// each tagged with its ring index. The next backend of the same ring (same
-// frontend, first ring-ref and event channel) replays from it the entries
-// whose index it is about to take, and reads the ring for the rest.
+// each tagged with its ring index. An entry is always the native request:
+// on an x86_32-abi ring, the one translated from the copy
+// (blkif_get_x86_32_req), so that replay needs no layout of its own and a
+// replayed request is served exactly as it was the first time. The next backend of the same ring
+// (same frontend, first ring-ref and event channel) replays from it the entries whose index it is
+// about to take, and reads the ring for the rest.
 //
 // A clean stop removes the object (nothing is left unanswered then);
 // `pvsim down` removes any a killed backend left. One ring thread owns it.

@@ -31,7 +31,7 @@ bool valid_page_count(std::size_t pages) noexcept {
 
 RingConnection RingConnection::connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
                                        std::span<const xen::GrantRef> ring_refs,
-                                       xen::EvtchnPort port) {
+                                       xen::EvtchnPort port, xen::BlkifProtocol protocol) {
     std::string what = "mapping ring-ref";
     for (const xen::GrantRef ref : ring_refs) {
         what += " " + std::to_string(ref);
@@ -79,10 +79,14 @@ RingConnection RingConnection::connect(hypervisor::Hypervisor& hypervisor, xen::
         }
         ring_memory = area.data();
     }
-    std::optional<xen::BlkifBackRing> ring;
+    std::optional<xen::BlkifBackRings> ring;
+    const std::size_t ring_bytes = handles.size() * xen::kXenPageSize;
     try {
-        ring.emplace(
-            xen::BlkifBackRing::attach_live(ring_memory, handles.size() * xen::kXenPageSize));
+        if (protocol == xen::BlkifProtocol::x86_32) {
+            ring.emplace(xen::BlkifX86_32BackRing::attach_live(ring_memory, ring_bytes));
+        } else {
+            ring.emplace(xen::BlkifBackRing::attach_live(ring_memory, ring_bytes));
+        }
     } catch (const std::invalid_argument& e) {
         area.reset();
         unmap_quietly(hypervisor, handles);
@@ -105,7 +109,7 @@ RingConnection RingConnection::connect(hypervisor::Hypervisor& hypervisor, xen::
 RingConnection::RingConnection(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
                                std::vector<xen::GrantRef> ring_refs, xen::EvtchnPort remote_port,
                                std::vector<xen::GrantHandle> handles, hypervisor::GrantArea area,
-                               xen::BlkifBackRing ring, hypervisor::EventChannel channel)
+                               xen::BlkifBackRings ring, hypervisor::EventChannel channel)
     : hypervisor_(&hypervisor),
       frontend_(frontend),
       ring_refs_(std::move(ring_refs)),

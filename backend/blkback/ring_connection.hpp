@@ -19,6 +19,7 @@
 
 #include "common/errno_error.hpp"
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_rings.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
 #include "hypervisor/client/event_channel.hpp"
@@ -37,16 +38,21 @@ class RingConnection {
   public:
     // Maps `ring_refs` of `frontend` (1, 2, 4, 8 or 16 of them; read/write:
     // the backend writes the responses) in one batch, into one contiguous
-    // area, attaches the back ring of blkif_ring_size(order) slots, and binds
+    // area, attaches the back ring of blkif_ring_size(order) slots in the
+    // layout of `protocol` (xen_blkif_map: BACK_RING_ATTACH on
+    // blk_rings->native or ->x86_32 as blkif->blk_protocol says), and binds
     // `port`. Throws RingConnectError naming the ref or port when a grant
     // does not map (with its GNTST_ status), the frontend claims more
     // requests than the ring holds, or the port cannot be bound; nothing is
     // left mapped or bound then. `hypervisor` must outlive the connection.
     static RingConnection connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                                  std::span<const xen::GrantRef> ring_refs, xen::EvtchnPort port);
+                                  std::span<const xen::GrantRef> ring_refs, xen::EvtchnPort port,
+                                  xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64);
     static RingConnection connect(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
-                                  xen::GrantRef ring_ref, xen::EvtchnPort port) {
-        return connect(hypervisor, frontend, std::span<const xen::GrantRef>(&ring_ref, 1), port);
+                                  xen::GrantRef ring_ref, xen::EvtchnPort port,
+                                  xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64) {
+        return connect(hypervisor, frontend, std::span<const xen::GrantRef>(&ring_ref, 1), port,
+                       protocol);
     }
 
     RingConnection(RingConnection&& other) noexcept;
@@ -61,14 +67,14 @@ class RingConnection {
     const std::vector<xen::GrantRef>& ring_refs() const noexcept { return ring_refs_; }
     xen::EvtchnPort remote_port() const noexcept { return remote_port_; }
     hypervisor::Hypervisor& hypervisor() const noexcept { return *hypervisor_; }
-    xen::BlkifBackRing& ring() noexcept { return ring_; }
+    xen::BlkifBackRings& ring() noexcept { return ring_; }
     hypervisor::EventChannel& event_channel() noexcept { return channel_; }
 
   private:
     RingConnection(hypervisor::Hypervisor& hypervisor, xen::DomId frontend,
                    std::vector<xen::GrantRef> ring_refs, xen::EvtchnPort remote_port,
                    std::vector<xen::GrantHandle> handles, hypervisor::GrantArea area,
-                   xen::BlkifBackRing ring, hypervisor::EventChannel channel);
+                   xen::BlkifBackRings ring, hypervisor::EventChannel channel);
     // Unbinds, then unmaps. Idempotent; never throws.
     void release() noexcept;
 
@@ -78,7 +84,7 @@ class RingConnection {
     xen::EvtchnPort remote_port_ = 0;
     std::vector<xen::GrantHandle> handles_;
     hypervisor::GrantArea area_;
-    xen::BlkifBackRing ring_;
+    xen::BlkifBackRings ring_;
     hypervisor::EventChannel channel_;
 };
 

@@ -7,8 +7,10 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "backend/blkback/backend_nodes.hpp"
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/ring_connection.hpp"
+#include "backend/blkback/vbd_resize.hpp"
 #include "common/xen/blkif.hpp"
 #include "common/xen/node_values.hpp"
 
@@ -61,7 +63,8 @@ XenbusBackend::XenbusBackend(boost::asio::any_io_executor executor,
     : executor_(std::move(executor)),
       hypervisor_(hypervisor),
       device_(client, nodename, frontend.path, frontend.domid),
-      options_(options) {}
+      options_(options),
+      resize_timer_(executor_) {}
 
 XenbusBackend::~XenbusBackend() {
     frontend_watch_.stop();
@@ -221,7 +224,8 @@ void XenbusBackend::connect_ring() {
                                   RingOffer{features.max_ring_page_order, features.max_queues});
         for (const FrontendQueue& queue : keys.queues) {
             connections.push_back(RingConnection::connect(hypervisor_, device_.otherend_id(),
-                                                          queue.ring_refs, queue.event_channel));
+                                                          queue.ring_refs, queue.event_channel,
+                                                          keys.abi));
         }
     } catch (const NodeError& e) {
         device_.dev_fatal(e.errnum(), e.what());
@@ -234,6 +238,13 @@ void XenbusBackend::connect_ring() {
     // && the frontend's feature-persistent.
     persistent_ = features.persistent && !copy && keys.persistent;
 
+    // vbd_sz is the device's live size: the target may have changed since
+    // it was opened.
+    try {
+        (void)store_->refresh_size();
+    } catch (const std::system_error& e) {
+        spdlog::warn("{}: {}; publishing the size read before", device_.nodename(), e.what());
+    }
     VbdLimits limits;
     limits.sectors = store_->sectors();
     limits.logical_sector_size = store_->logical_sector_size();
@@ -250,6 +261,13 @@ void XenbusBackend::connect_ring() {
     plane_options.journal_run_tag = options_.journal_run_tag;
     const std::uint64_t generation = ++generation_;
     std::weak_ptr<XenbusBackend> weak = weak_from_this();
+    plane_options.on_flush_refused = [weak, generation, executor = executor_](IoKind kind) {
+        boost::asio::post(executor, [weak, generation, kind] {
+            if (const auto self = weak.lock()) {
+                self->flush_refused(generation, kind);
+            }
+        });
+    };
     auto on_ring_error = [weak, generation, executor = executor_](const std::string& reason) {
         boost::asio::post(executor, [weak, generation, reason] {
             if (const auto self = weak.lock()) {
@@ -287,6 +305,50 @@ void XenbusBackend::connect_ring() {
         return;
     }
     device_.switch_state(XenbusState::connected);
+    schedule_resize_check();
+}
+
+void XenbusBackend::schedule_resize_check() {
+    resize_timer_.expires_after(kResizeCheckInterval);
+    resize_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        const auto self = weak.lock();
+        if (!ec && self) {
+            self->check_resize();
+        }
+    });
+}
+
+void XenbusBackend::check_resize() {
+    if (data_planes_.empty() || !store_ || device_.state() != XenbusState::connected) {
+        return;  // disconnected meanwhile: the next connect starts it again
+    }
+    bool changed = false;
+    try {
+        changed = store_->refresh_size();
+        size_unreadable_ = false;
+    } catch (const std::system_error& e) {
+        if (!std::exchange(size_unreadable_, true)) {
+            spdlog::warn("{}: reading the size of {}: {}", device_.nodename(),
+                         store_->path().string(), e.what());
+        }
+    }
+    if (changed) {
+        // xen_vbd_resize: the ring threads check against the new size first
+        // (vbd->size, then vbd_sz in xen_vbd_translate), then the frontend
+        // hears of it; a transaction that fails is not tried again.
+        const std::uint64_t sectors = store_->sectors();
+        spdlog::info("{}: VBD Resize: dom{}, new size {} sectors", device_.nodename(),
+                     device_.otherend_id(), sectors);
+        for (const auto& plane : data_planes_) {
+            plane->set_capacity(sectors);
+        }
+        try {
+            (void)write_vbd_resize(device_, sectors);
+        } catch (const std::exception& e) {
+            spdlog::warn("{}: writing the new size: {}", device_.nodename(), e.what());
+        }
+    }
+    schedule_resize_check();
 }
 
 bool XenbusBackend::publish_disk() {
@@ -332,7 +394,27 @@ void XenbusBackend::ring_failed(std::uint64_t generation, const std::string& rea
     device_.dev_fatal(EACCES, reason);
 }
 
+void XenbusBackend::flush_refused(std::uint64_t generation, IoKind kind) {
+    if (generation != generation_ || data_planes_.empty()) {
+        return;
+    }
+    // xen_blkbk_flush_diskcache(XBT_NIL, be, 0) / xen_blkbk_barrier(XBT_NIL,
+    // be, 0): the frontend learns it at its next connect; the request was
+    // answered BLKIF_RSP_EOPNOTSUPP, which blkfront acts on at once.
+    const std::string_view key =
+        kind == IoKind::barrier ? "feature-barrier" : "feature-flush-cache";
+    spdlog::warn("{}: {} refused by {} (not supported); {} = 0", device_.nodename(),
+                 kind == IoKind::barrier ? "write barrier" : "flush diskcache",
+                 store_ ? store_->path().string() : "the store", key);
+    try {
+        (void)write_backend_nodes(device_, {{key, "0"}});
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: writing {}: {}", device_.nodename(), key, e.what());
+    }
+}
+
 void XenbusBackend::disconnect() {
+    resize_timer_.cancel();
     if (data_planes_.empty()) {
         return;
     }

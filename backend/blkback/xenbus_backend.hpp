@@ -7,7 +7,9 @@
 //
 // It offers what the vbd's pvsim-* nodes allow (persistent grants,
 // indirect segments, ring page order, queues) before InitWait, and
-// discard, flush and barrier at Connected when the store can do them.
+// discard, flush and barrier at Connected when the store can do them; a
+// flush or barrier the store then refuses turns its key to 0, as Linux's
+// __end_block_io_op does.
 //
 // States, as Linux's frontend_changed (5.6+, blkback with allow_rebind):
 //   frontend Initialising   we are Closed -> InitWait (reconnect)
@@ -36,6 +38,8 @@
 // allow_rebind): every ring is disconnected, and the state is left as it
 // is unless the toolstack forced Closing, so that the next backend
 // reattaches the live rings.
+// While Connected it checks the target's size every 100 ms and publishes a
+// change as xen_vbd_resize does (vbd_resize.hpp).
 // Anything wrong (a store that does not open, ring keys that cannot be
 // used, a ring the data plane found broken) is xenbus_dev_fatal: the error
 // node and Closing; nothing crashes and other vbds are untouched.
@@ -51,6 +55,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "backend/blkback/blkback_options.hpp"
@@ -89,6 +94,9 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void frontend_changed();
     // The data plane of connection `generation` stopped its ring.
     void ring_failed(std::uint64_t generation, const std::string& reason);
+    // Its store refused a flush or a barrier (__end_block_io_op):
+    // feature-flush-cache or feature-barrier is written 0.
+    void flush_refused(std::uint64_t generation, IoKind kind);
     // The daemon is stopping (Linux xenbus_dev_remove of a driver with
     // allow_rebind): disconnect; Closed only if the toolstack forced
     // Closing, otherwise the state stays for the next backend to reattach.
@@ -118,6 +126,10 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     void connect_ring();
     // connect(): the disk's keys in one transaction, then Connected.
     bool publish_disk();
+    // xen_blkif_schedule's size check, every kResizeCheckInterval while
+    // connected (vbd_resize.hpp).
+    void schedule_resize_check();
+    void check_resize();
     // xen_blkif_disconnect. Idempotent.
     void disconnect();
     // Disconnected for good: the store goes too (device_unregister).
@@ -141,6 +153,9 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     // plane is recognised as stale.
     std::uint64_t generation_ = 0;
     xenstore::client::XenbusWatch frontend_watch_;
+    boost::asio::steady_timer resize_timer_;
+    // The size could not be read: said once, not every 100 ms.
+    bool size_unreadable_ = false;
 };
 
 }  // namespace pvsim::backend::blkback

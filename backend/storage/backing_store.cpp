@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace pvsim::backend::storage {
 namespace {
@@ -130,6 +131,22 @@ BackingStore BackingStore::open(const std::filesystem::path& path, const OpenOpt
     return store;
 }
 
+std::uint64_t BackingStore::read_size_bytes() const {
+    if (block_device_) {
+        return device_ioctl<std::uint64_t>(fd_.get(), BLKGETSIZE64, "BLKGETSIZE64", path_);
+    }
+    struct stat info {};
+    if (::fstat(fd_.get(), &info) < 0) {
+        os::throw_system_error("fstat " + path_.string());
+    }
+    return static_cast<std::uint64_t>(info.st_size);
+}
+
+bool BackingStore::refresh_size() {
+    const std::uint64_t bytes = read_size_bytes() / kSectorSize * kSectorSize;
+    return std::exchange(size_bytes_, bytes) != bytes;
+}
+
 void BackingStore::describe_file(const OpenOptions& options) {
     logical_sector_size_ = options.direct ? direct_io_alignment(fd_.get()) : kSectorSize;
     physical_sector_size_ = logical_sector_size_;
@@ -149,7 +166,7 @@ void BackingStore::describe_block_device() {
         throw std::system_error(EROFS, std::system_category(),
                                 "cannot open " + path_.string() + " for writing");
     }
-    size_bytes_ = device_ioctl<std::uint64_t>(fd, BLKGETSIZE64, "BLKGETSIZE64", path_);
+    size_bytes_ = read_size_bytes();
     logical_sector_size_ =
         static_cast<std::uint32_t>(device_ioctl<int>(fd, BLKSSZGET, "BLKSSZGET", path_));
     physical_sector_size_ = device_ioctl<unsigned int>(fd, BLKPBSZGET, "BLKPBSZGET", path_);

@@ -72,10 +72,21 @@ class BackingStore {
     // Writes may sit in a volatile cache until a flush (feature-flush-cache).
     bool write_cache() const noexcept { return write_cache_; }
 
+    // Reads the size again (fstat of a file, BLKGETSIZE64 of a device),
+    // as Linux blkback's vbd_sz reads the device's capacity live: the
+    // target may have grown or shrunk since it was opened (truncate(1),
+    // lvextend, losetup -c). A size that is no longer a whole number of
+    // 512-byte sectors counts its whole sectors only, as the block layer's
+    // capacity does. Returns whether it changed. Throws std::system_error
+    // when the system call fails (the size is left as it was). One system
+    // call: for the control plane's periodic check, never per request.
+    bool refresh_size();
+
   private:
     BackingStore() = default;
     void describe_file(const OpenOptions& options);
     void describe_block_device();
+    std::uint64_t read_size_bytes() const;
 
     std::filesystem::path path_;
     os::UniqueFd fd_;

@@ -27,6 +27,15 @@ unsigned segments_per_request(const DiskInfo& disk) noexcept {
     return std::min<unsigned>(disk.max_indirect_segments, xen::kBlkifMaxIndirectSegments);
 }
 
+// FRONT_RING_INIT over the initialised pages, with the slots of our
+// guest's layout (the shared header is the same in both).
+xen::BlkifFrontRings make_ring(xen::BlkifProtocol protocol, void* area, std::size_t bytes) {
+    if (protocol == xen::BlkifProtocol::x86_32) {
+        return xen::BlkifX86_32FrontRing(area, bytes, 0);
+    }
+    return xen::BlkifFrontRing(area, bytes, 0);
+}
+
 }  // namespace
 
 BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
@@ -34,7 +43,7 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
                            const DataPlaneConfig& config)
     : hypervisor_(hypervisor),
       config_(config),
-      ring_(ring_area, ring_bytes, 0),
+      ring_(make_ring(config.protocol, ring_area, ring_bytes)),
       channel_(std::move(channel)),
       shadow_(ring_.size()),
       flush_operation_(config_.disk.flush_operation()),
@@ -54,8 +63,10 @@ BlkfrontCounters BlkfrontRing::counters() const {
     BlkfrontCounters c = counters_.snapshot();
     c.persistent_grants = pool_.granted();
     c.queues = 1;
-    c.ring_pages =
-        (ring_.size() * sizeof(xen::BlkifSringEntry) + xen::kXenPageSize - 1) / xen::kXenPageSize;
+    const std::size_t entry = ring_.protocol() == xen::BlkifProtocol::x86_32
+                                  ? sizeof(xen::BlkifX86_32SringEntry)
+                                  : sizeof(xen::BlkifSringEntry);
+    c.ring_pages = (ring_.size() * entry + xen::kXenPageSize - 1) / xen::kXenPageSize;
     return c;
 }
 
@@ -65,7 +76,7 @@ BlkfrontCounters BlkfrontRing::counters() const {
 std::vector<BlkifRequestPlan> BlkfrontRing::plan(const BlockRequest& request) const {
     return plan_requests(request.operation, request.sector, request.buffer,
                          flush_operation_.value_or(xen::BlkifOp::flush_diskcache), max_segments_,
-                         request.discard_sectors);
+                         request.discard_sectors, config_.disk.discard_granularity);
 }
 
 bool BlkfrontRing::put(Plan& plan, const std::shared_ptr<PendingIo>& io, FinishedIo& finished) {

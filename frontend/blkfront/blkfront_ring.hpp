@@ -43,6 +43,7 @@
 
 #include "common/counter_set.hpp"
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_rings.hpp"
 #include "frontend/blkfront/disk_info.hpp"
 #include "frontend/blkfront/request_builder.hpp"
 #include "frontend/blkfront/segment_grants.hpp"
@@ -112,6 +113,9 @@ struct DataPlaneConfig {
     xen::BlkifVdev handle = 0;  // blkif_request.handle: the virtual device number
     DiskInfo disk;
     std::chrono::microseconds poll{50};  // "poll-us": the polling window's maximum, 0 = off
+    // The ring's layout, our guest's ("protocol"): the native one, or that of
+    // a 32-bit x86 guest (common/xen/blkif_x86_32.hpp).
+    xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64;
 };
 
 class BlkfrontRing {
@@ -183,7 +187,7 @@ class BlkfrontRing {
 
     hypervisor::Hypervisor& hypervisor_;
     const DataPlaneConfig config_;
-    xen::BlkifFrontRing ring_;
+    xen::BlkifFrontRings ring_;
     hypervisor::EventChannel channel_;
     ShadowTable shadow_;
     std::optional<xen::BlkifOp> flush_operation_;

@@ -85,6 +85,18 @@ DiskInfo read_disk_info(const BackendNodeReader& read) {
     disk.feature_barrier = parse_node_flag("feature-barrier", read("feature-barrier"));
     disk.feature_discard = parse_node_flag("feature-discard", read("feature-discard"));
     disk.feature_persistent = parse_node_flag("feature-persistent", read("feature-persistent"));
+    if (disk.feature_discard) {
+        // blkfront_setup_discard: xenbus_read_unsigned(..., 0) for each.
+        if (const auto granularity = read("discard-granularity")) {
+            disk.discard_granularity = static_cast<std::uint32_t>(
+                parse_node_number("discard-granularity", *granularity, kU32));
+        }
+        if (const auto alignment = read("discard-alignment")) {
+            disk.discard_alignment = static_cast<std::uint32_t>(
+                parse_node_number("discard-alignment", *alignment, kU32));
+        }
+        disk.feature_secdiscard = parse_node_flag("discard-secure", read("discard-secure"));
+    }
     if (const auto indirect = read("feature-max-indirect-segments")) {
         disk.max_indirect_segments = static_cast<std::uint32_t>(
             parse_node_number("feature-max-indirect-segments", *indirect, kU32));

@@ -31,8 +31,16 @@ struct DiskInfo {
     bool feature_flush_cache = false;          // "feature-flush-cache"
     bool feature_barrier = false;              // "feature-barrier"
     bool feature_discard = false;              // "feature-discard"
-    bool feature_persistent = false;           // "feature-persistent"
-    std::uint32_t max_indirect_segments = 0;   // "feature-max-indirect-segments"
+    // blkfront_setup_discard (Linux 4.x-6.x), read only with feature-discard:
+    // "discard-granularity" and "discard-alignment" in bytes (0 when not
+    // given) and "discard-secure"; blkif_set_queue_limits makes them the
+    // queue's discard_granularity, discard_alignment and, with
+    // discard-secure, max_secure_erase_sectors.
+    std::uint32_t discard_granularity = 0;
+    std::uint32_t discard_alignment = 0;
+    bool feature_secdiscard = false;
+    bool feature_persistent = false;          // "feature-persistent"
+    std::uint32_t max_indirect_segments = 0;  // "feature-max-indirect-segments"
 
     bool read_only() const noexcept { return (info & xen::kVdiskReadonly) != 0; }
 

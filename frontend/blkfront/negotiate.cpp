@@ -29,7 +29,8 @@ RingLayout negotiate_rings(const xen::BlkifFeatureConfig& ours, const BackendNod
 }
 
 void write_ring_keys(xenstore::client::Transaction& t, const std::string& nodename, unsigned order,
-                     std::span<const FrontRing> rings, bool persistent) {
+                     std::span<const FrontRing> rings, bool persistent,
+                     xen::BlkifProtocol protocol) {
     // The ring keys of one queue under `dir` (the device directory, or its
     // queue-K), as write_per_ring_nodes does.
     const auto write_ring = [&](const std::string& dir, const FrontRing& ring) {
@@ -60,7 +61,8 @@ void write_ring_keys(xenstore::client::Transaction& t, const std::string& nodena
             write_ring(nodename + "/queue-" + std::to_string(q), rings[q]);
         }
     }
-    t.write(nodename + "/protocol", xen::kXenIoProtoAbiNative);
+    // talk_to_blkback: XEN_IO_PROTO_ABI_NATIVE, the guest's own layout.
+    t.write(nodename + "/protocol", xen::to_string(protocol));
     t.write(nodename + "/feature-persistent", persistent ? "1" : "0");
 }
 
@@ -72,6 +74,11 @@ DiskInfo negotiate_features(DiskInfo offered, const xen::BlkifFeatureConfig& our
         disk.max_indirect_segments = 0;
     }
     disk.feature_discard = disk.feature_discard && ours.discard;
+    if (!disk.feature_discard) {
+        disk.discard_granularity = 0;
+        disk.discard_alignment = 0;
+        disk.feature_secdiscard = false;
+    }
     disk.feature_flush_cache = disk.feature_flush_cache && ours.flush_cache;
     disk.feature_barrier = disk.feature_barrier && ours.barrier;
     return disk;
@@ -120,7 +127,7 @@ void XenbusFrontend::talk_to_backend() {
             if (!t.try_read(nodename_ + "/state")) {
                 return false;
             }
-            write_ring_keys(t, nodename_, order, rings_, features_.persistent);
+            write_ring_keys(t, nodename_, order, rings_, features_.persistent, protocol_);
             t.write(nodename_ + "/state",
                     std::to_string(static_cast<std::uint32_t>(xen::XenbusState::initialised)));
             return true;

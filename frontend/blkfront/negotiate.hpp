@@ -10,7 +10,8 @@
 // backend's max-ring-page-order). Their keys go in one transaction: ring-ref
 // (order 0) or ring-page-order + ring-ref0..N-1, and event-channel - under
 // queue-K/ with multi-queue-num-queues when n > 1 - then protocol
-// (x86_64-abi) and feature-persistent (ours).
+// (our guest's ring layout: x86_64-abi, or x86_32-abi for a 32-bit guest)
+// and feature-persistent (ours).
 //
 // The features, once the backend is Connected: persistent grants when both
 // offer them, indirect segments min(ours, the backend's) when above 11,
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "common/xen/blkif_features.hpp"
+#include "common/xen/blkif_x86_32.hpp"
 #include "frontend/blkfront/disk_info.hpp"
 #include "frontend/blkfront/ring_page.hpp"
 #include "hypervisor/client/event_channel.hpp"
@@ -52,7 +54,8 @@ RingLayout negotiate_rings(const xen::BlkifFeatureConfig& ours, const BackendNod
 // mislead the backend), then writes those of `rings` (2^order pages each),
 // protocol and feature-persistent. The state is the caller's to write.
 void write_ring_keys(xenstore::client::Transaction& t, const std::string& nodename, unsigned order,
-                     std::span<const FrontRing> rings, bool persistent);
+                     std::span<const FrontRing> rings, bool persistent,
+                     xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64);
 
 // blkfront_gather_backend_features: what the backend offers in `offered`,
 // as far as our configuration lets us use it.

@@ -20,9 +20,27 @@ std::uint64_t BlkifRequestPlan::sectors() const noexcept {
     return total;
 }
 
+namespace {
+
+// bio_discard_limit: the sectors the discard request starting at `sector`
+// may cover.
+std::uint64_t discard_limit(std::uint64_t sector, std::uint64_t granularity_sectors) {
+    const std::uint64_t aligned =
+        (sector + granularity_sectors - 1) / granularity_sectors * granularity_sectors;
+    if (aligned != sector) {
+        return aligned - sector;
+    }
+    constexpr std::uint64_t kUintMax = 0xffffffffu;
+    const std::uint64_t granularity_bytes = granularity_sectors * xen::kBlkifSectorSize;
+    return kUintMax / granularity_bytes * granularity_bytes / xen::kBlkifSectorSize;
+}
+
+}  // namespace
+
 std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint64_t sector,
                                             const GuestBuffer* buffer, xen::BlkifOp flush_operation,
-                                            unsigned max_segments, std::uint64_t discard_sectors) {
+                                            unsigned max_segments, std::uint64_t discard_sectors,
+                                            std::uint32_t discard_granularity) {
     if (max_segments < xen::kBlkifMaxSegmentsPerRequest ||
         max_segments > xen::kBlkifMaxIndirectSegments) {
         throw std::invalid_argument("max_segments " + std::to_string(max_segments) +
@@ -38,11 +56,19 @@ std::vector<BlkifRequestPlan> plan_requests(BlockOperation operation, std::uint6
         throw std::invalid_argument(*why);
     }
     if (operation == BlockOperation::discard) {
-        BlkifRequestPlan plan;
-        plan.operation = xen::BlkifOp::discard;
-        plan.sector = sector;
-        plan.discard_sectors = discard_sectors;
-        return {plan};
+        const std::uint64_t granularity =
+            std::max<std::uint64_t>(discard_granularity / xen::kBlkifSectorSize, 1);
+        std::vector<BlkifRequestPlan> plans;
+        for (std::uint64_t next = sector, left = discard_sectors; left != 0;) {
+            BlkifRequestPlan plan;
+            plan.operation = xen::BlkifOp::discard;
+            plan.sector = next;
+            plan.discard_sectors = std::min(left, discard_limit(next, granularity));
+            next += plan.discard_sectors;
+            left -= plan.discard_sectors;
+            plans.push_back(std::move(plan));
+        }
+        return plans;
     }
     if (operation == BlockOperation::flush) {
         // blkif.h: a flush (or an empty barrier) has nr_segments 0.

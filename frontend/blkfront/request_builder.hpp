@@ -66,10 +66,19 @@ inline std::uint64_t buffer_sectors(const GuestBuffer& buffer) noexcept {
 // flush takes no buffer and travels as `flush_operation`; a discard takes
 // no buffer and `discard_sectors` (non-zero) sectors. Throws
 // std::invalid_argument saying what is wrong with the request.
+//
+// A discard is split as Linux's block layer splits one for blkfront's queue
+// (block/blk-lib.c __blkdev_issue_discard and bio_discard_limit, 6.x; the
+// queue's discard_granularity is the backend's discard-granularity,
+// blkif_set_queue_limits): a range that does not start on a
+// `discard_granularity` boundary (bytes; 0 or 512: any sector) ends its
+// first request at the next boundary, so that every later one starts
+// aligned, and no request is longer than UINT_MAX bytes rounded down to the
+// granularity.
 std::vector<BlkifRequestPlan> plan_requests(
     BlockOperation operation, std::uint64_t sector, const GuestBuffer* buffer,
     xen::BlkifOp flush_operation, unsigned max_segments = xen::kBlkifMaxSegmentsPerRequest,
-    std::uint64_t discard_sectors = 0);
+    std::uint64_t discard_sectors = 0, std::uint32_t discard_granularity = 0);
 
 // The ring slot for a direct `plan` (at most 11 segments, or none), with
 // `grefs[i]` granting segment i's page and `id` the shadow entry it is

@@ -11,7 +11,7 @@ std::string op_text(xen::BlkifOp op) {
 
 }  // namespace
 
-std::optional<std::string> check_response_prod(const xen::BlkifFrontRing& ring,
+std::optional<std::string> check_response_prod(const xen::BlkifFrontRings& ring,
                                                xen::RingIdx rsp_prod) {
     if (ring.response_prod_overflow(rsp_prod)) {
         return "illegal number of responses: rsp_prod " + std::to_string(rsp_prod) + " is " +

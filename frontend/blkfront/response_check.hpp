@@ -11,12 +11,13 @@
 #include <string>
 
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_rings.hpp"
 #include "frontend/blkfront/shadow.hpp"
 
 namespace pvsim::frontend::blkfront {
 
 // Why `rsp_prod` cannot be believed, or nullopt.
-std::optional<std::string> check_response_prod(const xen::BlkifFrontRing& ring,
+std::optional<std::string> check_response_prod(const xen::BlkifFrontRings& ring,
                                                xen::RingIdx rsp_prod);
 
 // Why `response` (a private copy, taken once off the ring) cannot be

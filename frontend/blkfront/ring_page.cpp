@@ -67,6 +67,8 @@ RingPage::RingPage(hypervisor::Hypervisor& hypervisor, xen::DomId backend, unsig
     gfn_ = allocate_contiguous(hypervisor_.memory(), pages);
     area_ = hypervisor_.memory().page(gfn_).data();
     try {
+        // SHARED_RING_INIT touches the header alone, the same in every
+        // layout: the slots are the data plane's (native or x86_32-abi).
         xen::BlkifFrontRing::init_shared(area_, size_bytes());
         for (std::size_t i = 0; i < pages; ++i) {
             refs_.push_back(hypervisor_.grant_table().grant_access(backend, gfn_ + i, false));

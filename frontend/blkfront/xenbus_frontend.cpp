@@ -70,6 +70,7 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
             xen::read_blkif_feature_config(xen::BlkifEnd::frontend, [this](std::string_view node) {
                 return try_read(nodename_ + "/" + std::string(node));
             });
+        protocol_ = read_guest_protocol();
     } catch (const std::exception& e) {
         const std::string message = std::string("reading configuration: ") + e.what();
         fatal(EINVAL, message);
@@ -102,6 +103,25 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
         throw;
     }
     spdlog::info("blkfront {}: backend {} (domain {})", nodename_, backend_path_, backend_id_);
+}
+
+// The guest's ABI, which Linux's blkfront has compiled in
+// (XEN_IO_PROTO_ABI_NATIVE): pvsim's guest takes it from the "protocol"
+// node the toolstack writes for a PV guest (libxl__device_disk_add, from
+// xc_domain_get_native_protocol), so that
+// one guest process can be a 64-bit or a 32-bit guest. Missing: native.
+xen::BlkifProtocol XenbusFrontend::read_guest_protocol() {
+    const std::optional<std::string> text = try_read(nodename_ + "/protocol");
+    if (!text) {
+        return xen::BlkifProtocol::x86_64;
+    }
+    const std::optional<xen::BlkifProtocol> protocol = xen::parse_blkif_protocol(*text);
+    if (!protocol) {
+        throw std::invalid_argument("protocol '" + *text + "' is neither " +
+                                    std::string(xen::kXenIoProtoAbiNative) + " nor " +
+                                    std::string(xen::kXenIoProtoAbiX86_32));
+    }
+    return *protocol;
 }
 
 XenbusFrontend::~XenbusFrontend() {
@@ -411,6 +431,7 @@ void XenbusFrontend::connect() {
             config.handle = handle_;
             config.disk = disk;
             config.poll = poll;
+            config.protocol = protocol_;
             queues.push_back(std::make_unique<BlkfrontQueue>(
                 hypervisor_, rings_[q].pages->area(), rings_[q].pages->size_bytes(),
                 std::move(rings_[q].channel), std::move(config), [this](const std::string& reason) {
@@ -427,6 +448,9 @@ void XenbusFrontend::connect() {
             negotiated_.indirect_segments = disk.max_indirect_segments;
             negotiated_.persistent = disk.feature_persistent;
             negotiated_.discard = disk.feature_discard;
+            negotiated_.discard_granularity = disk.discard_granularity;
+            negotiated_.discard_alignment = disk.discard_alignment;
+            negotiated_.secure_discard = disk.feature_secdiscard;
             negotiated_.flush_cache = disk.feature_flush_cache;
             negotiated_.barrier = disk.feature_barrier;
         }

@@ -8,14 +8,16 @@
 //
 // The sequence (DESIGN.md §5, blkif.h, REFERENCES "State sequences"):
 //  - set-up: our own configuration is read once from the device
-//    directory's "pvsim-*" nodes (common/xen/blkif_features.hpp);
+//    directory's "pvsim-*" nodes (common/xen/blkif_features.hpp), and our
+//    guest's ring layout from its "protocol" node (x86_64-abi when missing,
+//    or x86_32-abi: common/xen/blkif_x86_32.hpp);
 //  - backend InitWait, we Initialising (talk_to_blkback, setup_blkring):
 //    n = min(our max_queues, the backend's multi-queue-max-queues) rings of
 //    2^order pages, order = min(our max_ring_page_order, the backend's
 //    max-ring-page-order), each granted, with an unbound event channel;
 //    written in one transaction, started over on EAGAIN: ring-ref (order 0)
 //    or ring-page-order + ring-ref0..N-1, event-channel - under queue-K/
-//    with multi-queue-num-queues when n > 1 - protocol (x86_64-abi),
+//    with multi-queue-num-queues when n > 1 - protocol (that layout),
 //    feature-persistent (ours), and state Initialised;
 //  - backend Connected: read sectors, info, sector-size and the feature
 //    nodes, negotiate (persistent grants when both offer them, indirect
@@ -148,6 +150,10 @@ class XenbusFrontend {
         unsigned indirect_segments = 0;  // 0: plain requests of up to 11 segments
         bool persistent = false;
         bool discard = false;
+        // The queue limits blkif_set_queue_limits sets from them (bytes).
+        std::uint32_t discard_granularity = 0;
+        std::uint32_t discard_alignment = 0;
+        bool secure_discard = false;
         bool flush_cache = false;
         bool barrier = false;
     };
@@ -187,6 +193,7 @@ class XenbusFrontend {
     // The backend's error text, where blkback or xenbus_dev_fatal put it.
     std::optional<std::string> backend_error();
     std::optional<std::string> try_read(const std::string& path);
+    xen::BlkifProtocol read_guest_protocol();
     std::chrono::microseconds read_poll();
     // "<name> (<number>)", for logs and errors.
     static std::string state_text(xen::XenbusState state);
@@ -211,6 +218,8 @@ class XenbusFrontend {
     std::optional<std::string> failure_;  // why this device cannot (or can no longer) work
 
     xen::BlkifFeatureConfig features_;
+    // Our guest's ring layout, as read at set-up (read_guest_protocol).
+    xen::BlkifProtocol protocol_ = xen::BlkifProtocol::x86_64;
     Negotiated negotiated_;
     bool reconnecting_ = false;
     std::uint64_t recoveries_ = 0;

@@ -25,7 +25,8 @@
 //       "data_copies","discards","flushes","recovered", and the gauges
 //       "persistent_grants","queues","ring_pages". An open DEVICE also
 //       has "features": what was negotiated ({"persistent","indirect_segments",
-//       "queues","ring_page_order","discard","flush_cache","barrier"}) and
+//       "queues","ring_page_order","discard","flush_cache","barrier",
+//       "discard_granularity","discard_alignment","secure_discard"}) and
 //       "recoveries" (blkif_recover runs).
 //       Each DEVICE has "transport": "xen" (a vbd) or "virtio" (a virtio-blk
 //       disk, virtio_probe.hpp: also "vhost_user", the device's socket;

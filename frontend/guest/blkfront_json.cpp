@@ -20,10 +20,16 @@ void add_open_device_fields(nlohmann::json& device, const blkfront::Blkfront& bl
 }
 
 nlohmann::json features_json(const blkfront::XenbusFrontend::Negotiated& n) {
-    return {{"persistent", n.persistent}, {"indirect_segments", n.indirect_segments},
-            {"queues", n.queues},         {"ring_page_order", n.ring_page_order},
-            {"discard", n.discard},       {"flush_cache", n.flush_cache},
-            {"barrier", n.barrier}};
+    return {{"persistent", n.persistent},
+            {"indirect_segments", n.indirect_segments},
+            {"queues", n.queues},
+            {"ring_page_order", n.ring_page_order},
+            {"discard", n.discard},
+            {"flush_cache", n.flush_cache},
+            {"barrier", n.barrier},
+            {"discard_granularity", n.discard_granularity},
+            {"discard_alignment", n.discard_alignment},
+            {"secure_discard", n.secure_discard}};
 }
 
 }  // namespace pvsim::frontend::guest

@@ -1,9 +1,12 @@
 // pvsim block-attach | block-detach | block-list (DESIGN.md §7), xl's: the
 // DISKSPEC is checked in full before anything is written, attach returns
 // once both ends are Connected (or fails with the ends' error text, leaving
-// nothing behind), detach is libxl's orderly remove.
+// nothing behind), detach is libxl's orderly remove; and block-resize
+// (block_resize.hpp).
+#include "common/units.hpp"
 #include "common/xen/xenbus.hpp"
 #include "tools/cli/block_attach.hpp"
+#include "tools/cli/block_resize.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/table.hpp"
 #include "tools/cli/validators.hpp"
@@ -122,6 +125,29 @@ void add_block_commands(CLI::App& app, Selected& selected) {
                          "Remove the device even when the backend does not close in time");
     detach_cmd->callback([&selected, detach] {
         selected = [detach](Session& session) { block_detach(session, *detach); };
+    });
+
+    auto resize = std::make_shared<std::pair<ResizeOptions, std::string>>();
+    CLI::App* resize_cmd = app.add_subcommand(
+        "block-resize",
+        "Publish a disk's new size to its guest online (with SIZE, set the image file's size "
+        "first)");
+    resize_cmd->add_option("NAME", resize->first.name, "The guest")->required();
+    resize_cmd->add_option("VDEV", resize->first.vdev, "Its vdev (xvda)")
+        ->required()
+        ->check(vdev_validator());
+    resize_cmd->add_option("SIZE", resize->second, "The image's new size (64M, 1G, ...)")
+        ->check(size_validator());
+    resize_cmd->callback([&selected, resize] {
+        selected = [resize](Session& session) {
+            ResizeOptions options = resize->first;
+            if (!resize->second.empty()) {
+                options.bytes = parse_size(resize->second);
+            }
+            const std::uint64_t sectors = block_resize(session, options);
+            session.print(options.vdev + " of " + options.name + ": " + std::to_string(sectors) +
+                          " sectors (" + format_size(sectors * 512) + ")\n");
+        };
     });
 
     auto list = std::make_shared<std::pair<std::string, bool>>();

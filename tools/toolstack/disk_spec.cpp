@@ -8,6 +8,7 @@
 
 #include "common/units.hpp"
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_x86_32.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -94,6 +95,11 @@ const std::map<std::string, Setter, std::less<>>& setters() {
         {"direct", [](DiskSpec& d, auto k, auto v) { d.direct = flag(k, v); }},
         {"poll-us", [](DiskSpec& d, auto k, auto v) { d.poll_us = number(k, v, 0, 1000000); }},
         {"vhost-user", [](DiskSpec& d, auto, auto v) { d.vhost_user = std::string(v); }},
+        {"protocol",
+         [](DiskSpec& d, auto k, auto v) {
+             d.protocol = xen::parse_blkif_protocol(
+                 one_of(k, v, {xen::kXenIoProtoAbiNative, xen::kXenIoProtoAbiX86_32}));
+         }},
     };
     return table;
 }
@@ -208,6 +214,11 @@ void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_
     }
     if (spec.cdrom) {
         throw ParseError("DISKSPEC: devtype=cdrom: not with specification=virtio");
+    }
+    if (spec.protocol) {
+        throw ParseError(
+            "DISKSPEC: protocol= is the layout of a Xen block ring; not with "
+            "specification=virtio");
     }
     if (spec.vhost_user && !spec.target.empty()) {
         throw ParseError("DISKSPEC: target= and vhost-user= together: the device at " +

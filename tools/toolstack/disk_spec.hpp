@@ -19,6 +19,10 @@
 //                                  instead of pvsim's device on a target
 //   direct=0|1                     pvsim: O_DIRECT on the backing store
 //   poll-us=N                      pvsim: both ends' polling window (µs, 0 off)
+//   protocol=x86_64-abi|x86_32-abi pvsim: the guest's ABI, written as the
+//                                  frontend's "protocol" node as libxl does
+//                                  for a PV guest (default x86_64-abi);
+//                                  blkfront lays its ring out in it
 // and pvsim's blkif feature keys (flags take on|off|1|0), each an end's
 // setting as Linux's module parameters are (common/xen/blkif_features.hpp):
 //   persistent=on|off              feature-persistent offered / used
@@ -43,6 +47,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/xen/blkif_x86_32.hpp"
 #include "tools/toolstack/vbd_features.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -58,6 +63,8 @@ struct DiskSpec {
     std::optional<bool> direct;
     std::optional<std::uint32_t> poll_us;
     std::optional<std::string> vhost_user;  // an existing device's socket (virtio)
+    // The guest's ring layout (unset: x86_64-abi, the native one).
+    std::optional<xen::BlkifProtocol> protocol;
 
     // The blkif features asked of each end (unset: the end's default).
     BlkifFeatureSettings frontend_features;

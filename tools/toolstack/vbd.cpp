@@ -9,6 +9,7 @@
 
 #include "common/units.hpp"
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
@@ -91,10 +92,12 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"virtual-device", std::to_string(paths.devid)},
         {"device-type", device_type},
         // libxl__device_disk_add: "trusted" (Linux blkfront bounces data
-        // through its own pages when 0, XSA-403), and for a PV guest the
-        // native "protocol" (old frontends relied on the toolstack for it).
+        // through its own pages when 0, XSA-403), and for a PV guest its
+        // ABI's "protocol" (xc_domain_get_native_protocol: x86_32-abi for a
+        // 32-bit guest; old frontends relied on the toolstack for it;
+        // pvsim's blkfront takes its ring layout from it).
         {"trusted", "1"},
-        {"protocol", std::string(xen::kXenIoProtoAbiNative)},
+        {"protocol", std::string(xen::to_string(spec.protocol))},
     };
     if (spec.poll_us) {
         back.emplace_back("poll-us", std::to_string(*spec.poll_us));

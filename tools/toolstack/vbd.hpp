@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/grant_table.hpp"
 #include "common/xen/xenbus.hpp"
 #include "tools/toolstack/vbd_features.hpp"
@@ -49,6 +50,9 @@ struct VbdSpec {
     // pvsim: the polling window of both ends' loops in µs (0: off); the
     // ends' default (50) when unset.
     std::optional<std::uint32_t> poll_us;
+    // The guest's ABI: the frontend's "protocol" node, whose ring layout
+    // pvsim's blkfront then uses.
+    xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64;
     // The blkif features asked of each end (unset: the end's default).
     BlkifFeatureSettings frontend_features;
     BlkifFeatureSettings backend_features;

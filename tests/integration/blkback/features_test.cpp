@@ -5,7 +5,8 @@
 // pvsim-hypervisor and a frontend in the test process
 // (test_frontend.hpp). The counts the design fixes are checked too: a
 // 1 MiB I/O is one indirect request; persistent grants in steady state
-// make no map or unmap hypercall; copy mode maps nothing but the ring.
+// make no map or unmap hypercall; copy mode maps nothing but the ring. A
+// frontend speaking x86_32-abi is served from its 108-byte slots.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -38,7 +39,9 @@ constexpr std::size_t kDataPages = 300;
 
 class FeaturesTest : public ::testing::Test {
   protected:
-    explicit FeaturesTest(unsigned ring_order = 0) : front_(fe_hv_, 0, kDataPages, ring_order) {
+    explicit FeaturesTest(unsigned ring_order = 0,
+                          xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64)
+        : front_(fe_hv_, 0, kDataPages, ring_order, protocol) {
         image_ = hv_.temp_path() / "disk.img";
         const int fd = ::open(image_.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
         EXPECT_GE(fd, 0);
@@ -76,8 +79,9 @@ class FeaturesTest : public ::testing::Test {
         }
         options.engine = storage::EngineKind::sync;
         plane_ = std::make_unique<DataPlane>(
-            RingConnection::connect(be_, 0, front_.ring_refs(), front_.port()), *store_, l, options,
-            metrics_, nullptr, "test-vbd");
+            RingConnection::connect(be_, 0, front_.ring_refs(), front_.port(),
+                                    front_.ring().protocol()),
+            *store_, l, options, metrics_, nullptr, "test-vbd");
     }
     std::vector<std::byte> image_bytes(std::uint64_t offset, std::size_t length) {
         std::vector<std::byte> out(length);
@@ -415,6 +419,109 @@ TEST_F(MultiPageRingTest, AFourPageRingHolds128RequestsInFlight) {
     plane_.reset();
     EXPECT_EQ(metrics_->snapshot().requests, 128u);
     EXPECT_EQ(be_.mapping_count(), 0u);
+}
+
+// A 32-bit x86 guest's ring (protocol x86_32-abi): Linux xen-blkback/common.h
+// struct blkif_x86_32_request (108 bytes, __packed) and struct blkif_response
+// __packed (12 bytes), 32 slots of 108 bytes after the 64-byte header.
+class X86_32RingTest : public FeaturesTest {
+  protected:
+    X86_32RingTest() : FeaturesTest(0, xen::BlkifProtocol::x86_32) {}
+
+    // The slot of ring index `idx`, as bytes.
+    const std::byte* slot(xen::RingIdx idx) {
+        return reinterpret_cast<const std::byte*>(&front_.shared()) + 64 + (idx % 32) * 108;
+    }
+    template <class T>
+    T at(xen::RingIdx idx, std::size_t offset) {
+        T value;
+        std::memcpy(&value, slot(idx) + offset, sizeof value);
+        return value;
+    }
+};
+
+TEST_F(X86_32RingTest, ReadsWritesAndFlushesTravelInThe32BitLayoutBothWays) {
+    start({});
+    const auto data = pattern(11 * 4096, 7);
+    fill(0, data);
+    front_.queue(TestFrontend::rw(BlkifOp::write, 0x1122334455667788, 40, segments(0, 11)));
+    // blkif_x86_32_request_rw: nr_segments at 1, id at 4, sector_number at
+    // 12, seg[] at 20 (8 bytes each).
+    EXPECT_EQ(at<std::uint8_t>(0, 0), 1u);
+    EXPECT_EQ(at<std::uint8_t>(0, 1), 11u);
+    EXPECT_EQ(at<std::uint64_t>(0, 4), 0x1122334455667788u);
+    EXPECT_EQ(at<std::uint64_t>(0, 12), 40u);
+    EXPECT_EQ(at<xen::GrantRef>(0, 20 + 10 * 8), front_.page(10).ref);
+    EXPECT_EQ(at<std::uint8_t>(0, 20 + 10 * 8 + 5), 7u);  // seg[10].last_sect
+    front_.queue(TestFrontend::rw(BlkifOp::flush_diskcache, 2, 0, {}));
+    front_.push();
+    const auto written = front_.wait_responses(2);
+    EXPECT_EQ(written.at(0).id, 0x1122334455667788u);
+    EXPECT_EQ(written.at(0).status, BlkifStatus::okay);
+    EXPECT_EQ(written.at(1).operation, BlkifOp::flush_diskcache);
+    EXPECT_EQ(written.at(1).status, BlkifStatus::okay);
+    // struct blkif_response __packed: id at 0, operation at 8, status at 10;
+    // the response to the request in slot 1 starts 108 bytes into the slots.
+    EXPECT_EQ(at<std::uint64_t>(1, 0), 2u);
+    EXPECT_EQ(at<std::uint8_t>(1, 8), 3u);
+    EXPECT_EQ(at<std::int16_t>(1, 10), 0);
+    EXPECT_EQ(image_bytes(40 * 512, data.size()), data);
+
+    clear(20, 11);
+    EXPECT_EQ(one(TestFrontend::rw(BlkifOp::read, 3, 40, segments(20, 11))), BlkifStatus::okay);
+    EXPECT_TRUE(pages_hold(20, data));
+    const auto c = metrics_->snapshot();
+    EXPECT_EQ(c.writes, 1u);
+    EXPECT_EQ(c.reads, 1u);
+    EXPECT_EQ(c.flushes, 1u);
+}
+
+TEST_F(X86_32RingTest, IndirectRequestsDiscardsAndUnknownOperationsAreTranslated) {
+    open_store();
+    ASSERT_TRUE(store_->discard_supported());
+    start({});
+    const auto data = pattern(256 * 4096, 8);
+    fill(0, data);
+    front_.queue(front_.indirect(BlkifOp::write, 1, 64, segments(0, 256), {kIndirectPage}));
+    // blkif_x86_32_request_indirect: indirect_op at 1, nr_segments at 2, id
+    // at 4, handle at 20, indirect_grefs[] at 24.
+    EXPECT_EQ(at<std::uint8_t>(0, 1), 1u);
+    EXPECT_EQ(at<std::uint16_t>(0, 2), 256u);
+    EXPECT_EQ(at<std::uint64_t>(0, 4), 1u);
+    EXPECT_EQ(at<xen::GrantRef>(0, 24), front_.page(kIndirectPage).ref);
+    front_.push();
+    EXPECT_EQ(front_.wait_responses(1).at(0).status, BlkifStatus::okay);
+    EXPECT_EQ(image_bytes(64 * 512, data.size()), data);
+    clear(0, 256);
+    EXPECT_EQ(one(front_.indirect(BlkifOp::read, 2, 64, segments(0, 256), {kIndirectPage})),
+              BlkifStatus::okay);
+    EXPECT_TRUE(pages_hold(0, data));
+
+    // blkif_x86_32_request_discard: sector_number at 12, nr_sectors at 20.
+    front_.queue(TestFrontend::discard(3, 64, 32));
+    EXPECT_EQ(at<std::uint64_t>(2, 12), 64u);
+    EXPECT_EQ(at<std::uint64_t>(2, 20), 32u);
+    front_.push();
+    EXPECT_EQ(front_.wait_responses(1).at(0).status, BlkifStatus::okay);
+    const auto image = image_bytes(64 * 512, 48 * 512);
+    for (std::size_t i = 0; i < 32 * 512; ++i) {
+        ASSERT_EQ(image[i], std::byte{0}) << i;
+    }
+    EXPECT_EQ(std::memcmp(image.data() + 32 * 512, data.data() + 32 * 512, 16 * 512), 0);
+
+    // An operation blkif_get_x86_32_req does not know: only u.other.id is
+    // read, and the answer is BLKIF_RSP_EOPNOTSUPP with that id.
+    xen::BlkifRequest unknown{};
+    unknown.operation = static_cast<BlkifOp>(0x42);
+    unknown.id = 0xabcdef0123;
+    front_.queue(unknown);
+    front_.push();
+    const auto answer = front_.wait_responses(1).at(0);
+    EXPECT_EQ(answer.id, 0xabcdef0123u);
+    EXPECT_EQ(answer.status, BlkifStatus::eopnotsupp);
+    const auto c = metrics_->snapshot();
+    EXPECT_EQ(c.indirect_requests, 2u);
+    EXPECT_EQ(c.discards, 1u);
 }
 
 TEST(PersistentGrantsTable, BoundedPurgesTheLeastRecentlyUsedAndNeverAnActiveOne) {

@@ -88,9 +88,16 @@ TEST_F(FrontendKeysTest, RingPageOrderAloneChoosesBetweenRingRefAndRingRef0) {
     EXPECT_NE(ring_error(EINVAL).find("ring-ref0: missing"), std::string::npos);
 }
 
-TEST_F(FrontendKeysTest, AnotherProtocolIsRefused) {
+// Linux xen-blkback/xenbus.c connect_ring: x86_32-abi and x86_64-abi (the
+// native one) are known and choose the ring's layout; any other protocol,
+// e.g. XEN_IO_PROTO_ABI_ARM, is "unknown fe protocol %s" with -ENOSYS.
+TEST_F(FrontendKeysTest, BothX86ProtocolsChooseTheLayoutAndAnyOtherIsRefused) {
     set("protocol", "x86_32-abi");
-    EXPECT_NE(ring_error(ENOSYS).find("unknown fe protocol x86_32-abi"), std::string::npos);
+    EXPECT_EQ(read_frontend_ring(client_, kFront).abi, xen::BlkifProtocol::x86_32);
+    set("protocol", "x86_64-abi");
+    EXPECT_EQ(read_frontend_ring(client_, kFront).abi, xen::BlkifProtocol::x86_64);
+    set("protocol", "arm-abi");
+    EXPECT_NE(ring_error(ENOSYS).find("unknown fe protocol arm-abi"), std::string::npos);
 }
 
 TEST_F(FrontendKeysTest, BadOrMissingRingRefAndPortAreRefused) {

@@ -6,7 +6,8 @@
 // requests are pushed in batches with RING_PUSH_REQUESTS_AND_CHECK_NOTIFY,
 // and it sleeps on its event channel only after
 // RING_FINAL_CHECK_FOR_RESPONSES. It can also misbehave on purpose (write
-// the shared indices directly).
+// the shared indices directly). It lays its ring out as a 64-bit guest
+// does, or as a 32-bit one (x86_32-abi) when asked.
 #pragma once
 
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/xen/blkif.hpp"
+#include "common/xen/blkif_rings.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 
 namespace pvsim::test {
@@ -45,13 +47,13 @@ class TestFrontend {
     };
 
     // A ring of 2^ring_order pages (ring-ref0..N-1), contiguous in this
-    // domain's memory as blkfront allocates it.
+    // domain's memory as blkfront allocates it, in `protocol`'s layout.
     TestFrontend(hypervisor::Hypervisor& hypervisor, xen::DomId backend, std::size_t data_pages,
-                 unsigned ring_order = 0)
+                 unsigned ring_order = 0, xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64)
         : hv_(hypervisor),
           ring_gfn_(allocate_ring(hypervisor, ring_order)),
-          ring_(xen::BlkifFrontRing::init_shared(hypervisor.memory().page(ring_gfn_).data(),
-                                                 xen::kXenPageSize << ring_order)),
+          ring_(make_ring(protocol, hypervisor.memory().page(ring_gfn_).data(),
+                          xen::kXenPageSize << ring_order)),
           ring_ref_(hypervisor.grant_table().grant_access(backend, ring_gfn_, false)),
           channel_(hypervisor.alloc_unbound(backend)) {
         ring_refs_.push_back(ring_ref_);
@@ -71,7 +73,7 @@ class TestFrontend {
     xen::GrantRef ring_ref() const { return ring_ref_; }
     const std::vector<xen::GrantRef>& ring_refs() const { return ring_refs_; }
     xen::EvtchnPort port() const { return channel_.port(); }
-    xen::BlkifFrontRing& ring() { return ring_; }
+    xen::BlkifFrontRings& ring() { return ring_; }
     xen::SharedRing& shared() { return ring_.shared(); }
     Page& page(std::size_t i) { return pages_.at(i); }
     std::size_t page_count() const { return pages_.size(); }
@@ -218,6 +220,15 @@ class TestFrontend {
     }
 
   private:
+    static xen::BlkifFrontRings make_ring(xen::BlkifProtocol protocol, std::byte* area,
+                                          std::size_t bytes) {
+        xen::BlkifFrontRing native = xen::BlkifFrontRing::init_shared(area, bytes);
+        if (protocol == xen::BlkifProtocol::x86_32) {
+            return xen::BlkifX86_32FrontRing(area, bytes);
+        }
+        return native;
+    }
+
     static hypervisor::Gfn allocate_ring(hypervisor::Hypervisor& hypervisor, unsigned order) {
         // Fresh frames come in order from the allocator; check they did.
         const hypervisor::Gfn first = hypervisor.memory().allocate_page();
@@ -231,7 +242,7 @@ class TestFrontend {
 
     hypervisor::Hypervisor& hv_;
     hypervisor::Gfn ring_gfn_;
-    xen::BlkifFrontRing ring_;
+    xen::BlkifFrontRings ring_;
     xen::GrantRef ring_ref_;
     std::vector<xen::GrantRef> ring_refs_;
     hypervisor::EventChannel channel_;

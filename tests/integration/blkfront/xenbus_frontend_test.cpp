@@ -325,6 +325,20 @@ TEST_F(XenbusFrontendTest, DeviceDirectoryWithoutBackendDetailsCannotOpen) {
     EXPECT_EQ(read(f_ + "/state"), "5");  // xenbus_dev_fatal: Closing
 }
 
+// The guest's ABI is the toolstack's "protocol" node: one blkfront has no
+// ring layout for is a configuration error, reported before any ring.
+TEST_F(XenbusFrontendTest, AGuestProtocolWithoutAnX86LayoutCannotOpen) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    toolstack_.write(f_ + "/protocol", "arm-abi");
+    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    EXPECT_NE(error.find("reading configuration: protocol 'arm-abi' is neither x86_64-abi nor "
+                         "x86_32-abi"),
+              std::string::npos)
+        << error;
+    EXPECT_EQ(read(f_ + "/error").rfind(std::to_string(EINVAL) + " reading configuration", 0), 0u);
+    EXPECT_EQ(read(f_ + "/ring-ref"), "<none>");
+}
+
 TEST_F(XenbusFrontendTest, AbsentBackendTimesOutAndTheFrontendClosesAnyway) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     BlkfrontOptions opts = options();

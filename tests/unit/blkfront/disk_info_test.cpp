@@ -90,6 +90,32 @@ TEST_F(DiskInfoTest, BadValuesAreNamedWithTheirText) {
     EXPECT_NE(error().find("'feature-flush-cache' = 'yes'"), std::string::npos);
 }
 
+// blkfront_setup_discard (Linux 4.x-6.x): the discard limits are read only
+// when feature-discard is on, each 0 when missing; a bad one is an error.
+TEST_F(DiskInfoTest, DiscardLimitsAreReadWithFeatureDiscardOnlyAsBlkfrontSetupDiscard) {
+    nodes_["discard-granularity"] = "4096";
+    nodes_["discard-alignment"] = "512";
+    nodes_["discard-secure"] = "1";
+    DiskInfo disk = read();
+    EXPECT_EQ(disk.discard_granularity, 0u);
+    EXPECT_EQ(disk.discard_alignment, 0u);
+    EXPECT_FALSE(disk.feature_secdiscard);
+    nodes_["feature-discard"] = "1";
+    disk = read();
+    EXPECT_EQ(disk.discard_granularity, 4096u);
+    EXPECT_EQ(disk.discard_alignment, 512u);
+    EXPECT_TRUE(disk.feature_secdiscard);
+    nodes_.erase("discard-granularity");
+    nodes_.erase("discard-alignment");
+    nodes_.erase("discard-secure");
+    disk = read();
+    EXPECT_EQ(disk.discard_granularity, 0u);
+    EXPECT_EQ(disk.discard_alignment, 0u);
+    EXPECT_FALSE(disk.feature_secdiscard);
+    nodes_["discard-granularity"] = "4k";
+    EXPECT_NE(error().find("'discard-granularity' = '4k'"), std::string::npos);
+}
+
 TEST(NodeNumber, PlainDecimalOnly) {
     EXPECT_EQ(parse_node_number("k", "0", 10), 0u);
     EXPECT_EQ(parse_node_number("k", "10", 10), 10u);

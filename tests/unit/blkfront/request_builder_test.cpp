@@ -149,5 +149,31 @@ TEST(RequestBuilder, SlotCarriesIdHandleSectorAndSegmentsWithPaddingZero) {
     EXPECT_THROW(make_blkif_request(plans[0], 0, 0, one), std::invalid_argument);
 }
 
+// __blkdev_issue_discard's split for a queue with the backend's
+// discard-granularity (bio_discard_limit, Linux 6.x): the first request ends
+// at the first granularity boundary, the rest start on one; without a
+// granularity, one request.
+TEST(RequestBuilder, DiscardIsSplitAtTheFirstGranularityBoundaryAsBioDiscardLimit) {
+    auto ranges = [](std::uint64_t sector, std::uint64_t sectors, std::uint32_t granularity) {
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+        for (const auto& plan :
+             plan_requests(BlockOperation::discard, sector, nullptr, kFlush,
+                           xen::kBlkifMaxSegmentsPerRequest, sectors, granularity)) {
+            EXPECT_EQ(plan.operation, xen::BlkifOp::discard);
+            out.emplace_back(plan.sector, plan.discard_sectors);
+        }
+        return out;
+    };
+    using Ranges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+    EXPECT_EQ(ranges(3, 100, 0), (Ranges{{3, 100}}));
+    EXPECT_EQ(ranges(3, 100, 512), (Ranges{{3, 100}}));
+    EXPECT_EQ(ranges(3, 100, 4096), (Ranges{{3, 5}, {8, 95}}));
+    EXPECT_EQ(ranges(8, 100, 4096), (Ranges{{8, 100}}));
+    EXPECT_EQ(ranges(3, 4, 4096), (Ranges{{3, 4}}));
+    // No request longer than UINT_MAX bytes rounded down to the granularity.
+    const std::uint64_t cap = 0xffffffffull / 4096 * 4096 / 512;
+    EXPECT_EQ(ranges(0, cap + 8, 4096), (Ranges{{0, cap}, {cap, 8}}));
+}
+
 }  // namespace
 }  // namespace pvsim::frontend::blkfront

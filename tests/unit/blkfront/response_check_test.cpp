@@ -69,14 +69,17 @@ TEST_F(ResponseCheck, IndirectRequestIsAnsweredWithItsInnerOperation) {
     EXPECT_TRUE(check_response(response(id, xen::BlkifOp::indirect), shadow_));
 }
 
-TEST(ResponseProd, MoreResponsesThanSlotsIsRefused) {
+TEST(ResponseProd, MoreResponsesThanSlotsIsRefusedInEitherLayout) {
     alignas(64) static std::byte page[xen::kXenPageSize];
-    auto ring = xen::BlkifFrontRing::init_shared(page, sizeof page);
-    EXPECT_FALSE(check_response_prod(ring, 0));
-    EXPECT_FALSE(check_response_prod(ring, 32));
-    const auto why = check_response_prod(ring, 33);
-    ASSERT_TRUE(why);
-    EXPECT_NE(why->find("illegal number of responses"), std::string::npos) << *why;
+    const xen::BlkifFrontRings native = xen::BlkifFrontRing::init_shared(page, sizeof page);
+    const xen::BlkifFrontRings x86_32 = xen::BlkifX86_32FrontRing(page, sizeof page);
+    for (const xen::BlkifFrontRings* ring : {&native, &x86_32}) {
+        EXPECT_FALSE(check_response_prod(*ring, 0));
+        EXPECT_FALSE(check_response_prod(*ring, 32));
+        const auto why = check_response_prod(*ring, 33);
+        ASSERT_TRUE(why);
+        EXPECT_NE(why->find("illegal number of responses"), std::string::npos) << *why;
+    }
 }
 
 TEST(ResponseStatus, MapsToErrnoAsLinuxDoes) {

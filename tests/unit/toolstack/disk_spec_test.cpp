@@ -56,6 +56,7 @@ TEST(DiskSpec, Defaults) {
     EXPECT_EQ(spec.specification, "xen");
     EXPECT_FALSE(spec.direct.has_value());
     EXPECT_FALSE(spec.poll_us.has_value());
+    EXPECT_FALSE(spec.protocol.has_value());
     EXPECT_TRUE(spec.frontend_features.empty());
     EXPECT_TRUE(spec.backend_features.empty());
 }
@@ -191,6 +192,17 @@ TEST(DiskSpec, OtherKeys) {
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,direct=maybe"), "direct=maybe"));
 }
 
+// The guest's ABI: the two x86 layouts Linux's blkback knows, nothing else.
+TEST(DiskSpec, ProtocolIsOneOfTheTwoX86Layouts) {
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,protocol=x86_32-abi").protocol,
+              xen::BlkifProtocol::x86_32);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,protocol=x86_64-abi").protocol,
+              xen::BlkifProtocol::x86_64);
+    const std::string error = error_of("target=/a.img,vdev=xvda,protocol=arm-abi");
+    EXPECT_TRUE(contains(error, "protocol=arm-abi: expected one of x86_64-abi, x86_32-abi"))
+        << error;
+}
+
 struct Range {
     const char* key;
     std::uint32_t min, max;
@@ -303,7 +315,7 @@ TEST(DiskSpec, UnknownKeyListsTheAcceptedOnes) {
     EXPECT_TRUE(contains(message, "unknown key \"colour\""));
     for (const char* key :
          {"access", "backend", "barrier", "devtype", "direct", "discard", "flush", "format",
-          "grant-mode", "max-indirect-segments", "persistent", "poll-us", "queues",
+          "grant-mode", "max-indirect-segments", "persistent", "poll-us", "protocol", "queues",
           "ring-page-order", "specification", "target", "vdev", "frontend- or backend- prefix"}) {
         EXPECT_TRUE(contains(message, key));
     }
@@ -381,6 +393,9 @@ TEST(DiskSpec, VirtioRefusesWhatOnlyXenHas) {
     }
     EXPECT_TRUE(contains(error_of("target=/a.iso,vdev=vda,specification=virtio,devtype=cdrom"),
                          "devtype=cdrom"));
+    EXPECT_TRUE(
+        contains(error_of("target=/a.img,vdev=vda,specification=virtio,protocol=x86_32-abi"),
+                 "protocol= is the layout of a Xen block ring"));
     EXPECT_TRUE(contains(error_of("vdev=vda,specification=virtio"), "no target"));
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda,specification=virtio,vhost-user=/q"),
                          "give one of them"));
