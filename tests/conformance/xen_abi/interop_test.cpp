@@ -19,7 +19,9 @@
 #include "tests/support/page_buffer.hpp"
 
 namespace pvsim::xen {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace interop_test {
 
 using test::PageBuffer;
 
@@ -197,5 +199,5 @@ INSTANTIATE_TEST_SUITE_P(Orders, Interop,
                                     (std::get<1>(test_info.param) == 0 ? "_fresh" : "_nearwrap");
                          });
 
-}  // namespace
+}  // namespace interop_test
 }  // namespace pvsim::xen

@@ -16,7 +16,9 @@
 #include "tests/integration/blk/blk_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace notification_test {
 
 using tools::toolstack::VbdPaths;
 
@@ -82,5 +84,5 @@ TEST_F(BlkNotificationTest, AtDepth32BothDirectionsNotifyWellBelowOncePerRequest
     guest.ok("blk-close");
 }
 
-}  // namespace
+}  // namespace notification_test
 }  // namespace pvsim::test

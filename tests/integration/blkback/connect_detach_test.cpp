@@ -14,7 +14,9 @@
 #include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace connect_detach_test {
 
 using tools::toolstack::VbdPaths;
 using xen::XenbusState;
@@ -357,5 +359,5 @@ TEST_F(ConnectDetachTest, ASecondBackendForTheSameDomainRefusesToStart) {
     expect_state(paths.backend + "/state", XenbusState::init_wait);
 }
 
-}  // namespace
+}  // namespace connect_detach_test
 }  // namespace pvsim::test

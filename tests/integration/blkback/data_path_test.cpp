@@ -20,7 +20,9 @@
 #include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace data_path_test {
 
 using tools::toolstack::VbdPaths;
 using xen::BlkifOp;
@@ -218,5 +220,5 @@ INSTANTIATE_TEST_SUITE_P(
                (std::get<2>(param_info.param) ? "_direct" : "");
     });
 
-}  // namespace
+}  // namespace data_path_test
 }  // namespace pvsim::test

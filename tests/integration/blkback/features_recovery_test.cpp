@@ -13,7 +13,9 @@
 #include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace features_recovery_test {
 
 using tools::toolstack::VbdPaths;
 using xen::XenbusState;
@@ -131,5 +133,5 @@ TEST_F(FeaturesRecoveryTest, ARestartedBackendMapsTheConnectedFrontendsRingAgain
     EXPECT_EQ(guest.ok("end-access " + old_ref), "pinned");
 }
 
-}  // namespace
+}  // namespace features_recovery_test
 }  // namespace pvsim::test

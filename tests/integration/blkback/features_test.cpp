@@ -27,7 +27,9 @@
 #include "tests/support/hypervisor_process.hpp"
 
 namespace pvsim::backend::blkback {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace features_test {
 
 using test::pattern;
 using test::TestFrontend;
@@ -578,5 +580,5 @@ TEST(PersistentGrantsTable, GrantsIdleForTheTimeoutArePurgedEvenBelowTheBound) {
     EXPECT_EQ(table.size(), 1u);
 }
 
-}  // namespace
+}  // namespace features_test
 }  // namespace pvsim::backend::blkback

@@ -19,7 +19,9 @@
 #include "tests/support/hypervisor_process.hpp"
 
 namespace pvsim::frontend::blkfront {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace features_test {
 
 using test::Completions;
 using test::IoBuffer;
@@ -261,5 +263,5 @@ TEST_F(FeaturesTest, TakeUnfinishedHandsBackEveryRequestWithoutRunningItsCallbac
     }
 }
 
-}  // namespace
+}  // namespace features_test
 }  // namespace pvsim::frontend::blkfront

@@ -14,7 +14,9 @@
 #include "tests/integration/guest/guest_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace features_recovery_test {
 
 using nlohmann::json;
 using xen::XenbusState;
@@ -273,5 +275,5 @@ TEST_F(GuestFeaturesRecoveryTest, ReconnectMidRunLosesNothing) {
     EXPECT_NE(log.find("Closed (6) -> Initialising (1)"), std::string::npos) << log;
 }
 
-}  // namespace
+}  // namespace features_recovery_test
 }  // namespace pvsim::test

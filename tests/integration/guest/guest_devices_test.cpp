@@ -10,7 +10,9 @@
 #include "tests/integration/guest/guest_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace guest_devices_test {
 
 using nlohmann::json;
 
@@ -242,5 +244,5 @@ TEST_F(GuestDevicesTest, CloseIsFrontendInitiated) {
     EXPECT_EQ(read(guest.paths.frontend + "/state"), "<none>");
 }
 
-}  // namespace
+}  // namespace guest_devices_test
 }  // namespace pvsim::test

@@ -31,7 +31,9 @@
 #include "tools/toolstack/domain.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace guest_kill_test {
 
 using nlohmann::json;
 
@@ -301,5 +303,5 @@ INSTANTIATE_TEST_SUITE_P(GrantModes, GuestKillTest, ::testing::ValuesIn(kCases),
                              return std::string(each.param.name);
                          });
 
-}  // namespace
+}  // namespace guest_kill_test
 }  // namespace pvsim::test

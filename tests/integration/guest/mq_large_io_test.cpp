@@ -14,7 +14,9 @@
 #include "tests/integration/guest/guest_fixture.hpp"
 
 namespace pvsim::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace mq_large_io_test {
 
 using nlohmann::json;
 
@@ -128,5 +130,5 @@ TEST_F(GuestMqLargeIoTest, OneMibIoAtDepthEightOverTwoQueuesOfPlainRequests) {
     expect_large_io_completes(guest, (kPagesPerIo + 10) / 11, false);
 }
 
-}  // namespace
+}  // namespace mq_large_io_test
 }  // namespace pvsim::test

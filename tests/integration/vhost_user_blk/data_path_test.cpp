@@ -9,7 +9,9 @@
 
 #include "server_fixture.hpp"
 
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace data_path_test {
 
 using namespace pvsim::test;
 using pvsim::backend::vhost_user_blk::DeviceConfig;
@@ -279,4 +281,4 @@ TEST_F(VhostUserBlkData, ADisabledQueueTakesNothingUntilEnabledAgain) {
     EXPECT_EQ(counters().reads, 2u);
 }
 
-}  // namespace
+}  // namespace data_path_test

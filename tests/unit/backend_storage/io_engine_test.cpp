@@ -21,7 +21,9 @@
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::backend::storage::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace io_engine_test {
 
 using pvsim::test::TempDir;
 using pvsim::xen::test::PageBuffer;
@@ -430,5 +432,5 @@ INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
                                          EngineKind::sync),
                          kind_name);
 
-}  // namespace
+}  // namespace io_engine_test
 }  // namespace pvsim::backend::storage::test

@@ -12,7 +12,9 @@
 #include "domains_fixture.hpp"
 
 namespace pvsim::hypervisor::server::test {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace hypercall_dispatch_test {
 
 using wire::Op;
 
@@ -208,5 +210,5 @@ TEST_F(DispatchTest, VirqDomExcIsDom0sAndBindsOnce) {
     EXPECT_EQ(dom0_.ports[out.port].incoming->try_consume(), 1u);
 }
 
-}  // namespace
+}  // namespace hypercall_dispatch_test
 }  // namespace pvsim::hypervisor::server::test

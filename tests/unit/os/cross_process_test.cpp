@@ -24,7 +24,9 @@
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::os {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace cross_process_test {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -221,5 +223,5 @@ TEST_F(CrossProcess, RemovingARunLeavesNothingBehind) {
     }
 }
 
-}  // namespace
+}  // namespace cross_process_test
 }  // namespace pvsim::os

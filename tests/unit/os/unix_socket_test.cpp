@@ -20,7 +20,9 @@
 #include "tests/support/temp_dir.hpp"
 
 namespace pvsim::os {
-namespace {
+// This file's own names, apart from those of the other files of its folder,
+// which compiles as one translation unit.
+namespace unix_socket_test {
 
 using ::testing::HasSubstr;
 
@@ -340,5 +342,5 @@ TEST(AsyncReceive, SeveralMessagesInSequence) {
     EXPECT_EQ(fds_seen, 2u);
 }
 
-}  // namespace
+}  // namespace unix_socket_test
 }  // namespace pvsim::os
