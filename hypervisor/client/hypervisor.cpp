@@ -488,6 +488,7 @@ std::size_t Hypervisor::mapping_count() const {
 EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
     const std::string what = "EVTCHNOP_alloc_unbound(dom " + std::to_string(remote_domid) + ")";
     wire::EvtchnAllocUnbound op{};
+    op.dom = xen::kDomidSelf;
     op.remote_dom = remote_domid;
     HypercallReply reply = session_->channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
     if (reply.result < 0) {
@@ -499,6 +500,21 @@ EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
         throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);
     }
     return EventChannel(session_, out.port, received_eventfd(std::move(reply.fds[0]), what));
+}
+
+xen::EvtchnPort Hypervisor::alloc_unbound_in(xen::DomId domid, xen::DomId remote_domid) {
+    const std::string what = "EVTCHNOP_alloc_unbound(in dom " + std::to_string(domid) +
+                             ", for dom " + std::to_string(remote_domid) + ")";
+    wire::EvtchnAllocUnbound op{};
+    op.dom = domid;
+    op.remote_dom = remote_domid;
+    HypercallReply reply = session_->channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    const auto out = reply_as<wire::EvtchnAllocUnbound>(reply, what);
+    check_port(out.port, what);
+    return out.port;
 }
 
 EventChannel Hypervisor::take_store_event_channel() {

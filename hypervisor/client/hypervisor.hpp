@@ -153,6 +153,11 @@ class Hypervisor {
     // Xen's errno (ESRCH unknown domain, EINVAL bad or not unbound port,
     // ENOSPC no free port).
     EventChannel alloc_unbound(xen::DomId remote_domid);
+    // EVTCHNOP_alloc_unbound with `dom` another domain, as libxl makes a new
+    // domain's xenstore and console ports (xc_evtchn_alloc_unbound): the
+    // port is that domain's, so only its number comes back. Privileged
+    // callers only (EPERM otherwise); remote_domid is not looked up.
+    xen::EvtchnPort alloc_unbound_in(xen::DomId domid, xen::DomId remote_domid);
     EventChannel bind_interdomain(xen::DomId remote_domid, xen::EvtchnPort remote_port);
     // A guest's xenstore event channel (store_evtchn()), unbound with remote
     // dom0 until xenstored binds it after XS_INTRODUCE. Once only; throws

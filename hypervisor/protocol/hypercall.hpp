@@ -202,13 +202,18 @@ static_assert(sizeof(GrantCopyOp) == 40);  // as struct gnttab_copy on x86-64
 
 // --- event channels (event_channel.h) --------------------------------------
 
-// EVTCHNOP_alloc_unbound: IN remote_dom (kDomidSelf allowed); OUT port. One
-// fd attached: the port's incoming eventfd (see EventChannel).
+// EVTCHNOP_alloc_unbound (event_channel.h: struct evtchn_alloc_unbound):
+// IN dom, the domain the port is made in (kDomidSelf, or any domain for a
+// privileged caller), and remote_dom, who may bind it (kDomidSelf: the
+// caller); OUT port. A port of the caller's own domain comes with one fd,
+// its incoming eventfd (see EventChannel); a port made in another domain
+// with none: it is that domain's, not the caller's.
 struct EvtchnAllocUnbound {
+    xen::DomId dom;
     xen::DomId remote_dom;
-    std::uint16_t reserved;
     xen::EvtchnPort port;
 };
+static_assert(sizeof(EvtchnAllocUnbound) == 8);  // as struct evtchn_alloc_unbound
 
 // EVTCHNOP_bind_interdomain: IN remote_dom, remote_port; OUT local_port and
 // generation. Two fds attached: the new port's incoming eventfd (already

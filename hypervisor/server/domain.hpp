@@ -33,6 +33,10 @@ namespace pvsim::hypervisor::server {
 // tools), each like a Linux /dev/xen/gntdev + evtchn open file: the ports and
 // mappings it makes are its own and go when it goes.
 using ConnectionId = std::uint64_t;
+// The owner of what belongs to a domain rather than to one of its
+// connections (a port a privileged caller made in it): connections are
+// numbered from 1.
+inline constexpr ConnectionId kNoConnection = 0;
 
 // Xen reserves frame 0 of every domain for the xenstore ring here
 // (start_info.store_mfn); the domain's allocator starts above it.

@@ -48,16 +48,34 @@ void EventChannels::open_port(Domain& domain, xen::EvtchnPort port, Port entry,
 
 int EventChannels::alloc_unbound(Domain& caller, ConnectionId connection,
                                  wire::EvtchnAllocUnbound& op, std::vector<os::UniqueFd>& fds) {
-    // evtchn_alloc_unbound.
-    const xen::DomId remote = resolve_domid_self(op.remote_dom, caller);
-    if (domains_.find_running(remote) == nullptr) {
+    // evtchn_alloc_unbound (Xen 4.17), in its order of checks: the domain
+    // the port is made in, a free port there, then xsm_evtchn_unbound
+    // (XSM_TARGET: the domain itself, or a privileged caller). remote_dom is
+    // not looked up: a port offered to a domain that does not exist can
+    // never be bound, and DOMID_SELF there means the caller, not `dom`.
+    Domain* domain = domains_.find_running(resolve_domid_self(op.dom, caller));
+    if (domain == nullptr) {
         return -ESRCH;
     }
-    const xen::EvtchnPort port = free_port(caller);
+    const xen::EvtchnPort port = free_port(*domain);
     if (port == xen::kInvalidEvtchnPort) {
         return -ENOSPC;
     }
-    open_port(caller, port, Port{PortState::unbound, remote, 0, 0, connection, os::EventFd()}, fds);
+    const bool own = domain == &caller;
+    if (!own && caller.domid() != 0) {
+        return -EPERM;
+    }
+    const xen::DomId remote = op.remote_dom == xen::kDomidSelf ? caller.domid() : op.remote_dom;
+    // A port made in another domain belongs to that domain, not to the
+    // caller's connection: it outlives the caller, and no fd goes back.
+    std::vector<os::UniqueFd> incoming;
+    open_port(
+        *domain, port,
+        Port{PortState::unbound, remote, 0, 0, own ? connection : kNoConnection, os::EventFd()},
+        incoming);
+    if (own) {
+        fds.push_back(std::move(incoming.front()));
+    }
     op.port = port;
     return 0;
 }

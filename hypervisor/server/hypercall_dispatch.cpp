@@ -106,6 +106,7 @@ HypercallReply HypercallDispatcher::welcome(Domain& domain, ConnectionId connect
         // The guest's first connection, before its code runs: what libxl
         // does for a new domain's xenstore channel.
         wire::EvtchnAllocUnbound op{};
+        op.dom = xen::kDomidSelf;
         op.remote_dom = 0;
         std::vector<os::UniqueFd> fds;
         if (const int result = events_.alloc_unbound(domain, connection, op, fds); result != 0) {

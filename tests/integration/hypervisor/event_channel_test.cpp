@@ -124,6 +124,17 @@ TEST_F(EventChannelTest, AnUnboundPortDropsSends) {
     EXPECT_FALSE(unbound.poll());
 }
 
+// libxl's xc_evtchn_alloc_unbound(domid, store_domid) for a new domain: a
+// port made by dom0 in the guest, which dom0 then binds as the guest's own.
+TEST_F(EventChannelTest, Dom0AllocatesAPortInAGuestAndBindsIt) {
+    const xen::EvtchnPort port = dom0_.alloc_unbound_in(guest_.domid(), 0);
+    const auto status = dom0_.evtchn_status(guest_.domid(), port);
+    EXPECT_EQ(status.status, EvtchnStat::unbound);
+    EXPECT_EQ(status.remote_domid, 0);
+    EventChannel bound = dom0_.bind_interdomain(guest_.domid(), port);
+    EXPECT_EQ(dom0_.evtchn_status(guest_.domid(), port).status, EvtchnStat::interdomain);
+}
+
 TEST_F(EventChannelTest, BindErrorsAreXensErrnos) {
     auto expect_errno = [](int error, auto&& call) {
         try {
@@ -135,7 +146,10 @@ TEST_F(EventChannelTest, BindErrorsAreXensErrnos) {
     };
     // Unknown domain.
     expect_errno(ESRCH, [&] { dom0_.bind_interdomain(999, 1); });
-    expect_errno(ESRCH, [&] { dom0_.alloc_unbound(999); });
+    // evtchn_alloc_unbound looks up `dom`, never remote_dom (Xen 4.17).
+    expect_errno(ESRCH, [&] { dom0_.alloc_unbound_in(999, 0); });
+    EXPECT_EQ(dom0_.evtchn_status(xen::kDomidSelf, dom0_.alloc_unbound(999).port()).remote_domid,
+              999);
     // A port that is not unbound, and one offered to another domain.
     expect_errno(EINVAL, [&] { dom0_.bind_interdomain(guest_.domid(), 900); });
     TestGuest other(hv_, "other");

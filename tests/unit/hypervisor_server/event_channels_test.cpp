@@ -25,7 +25,7 @@ class EventChannelsTest : public DomainsFixture {
     // alloc_unbound by `caller` for `remote`; the port, and its incoming fd.
     std::pair<xen::EvtchnPort, os::EventFd> alloc(Domain& caller, ConnectionId connection,
                                                   xen::DomId remote) {
-        wire::EvtchnAllocUnbound op{remote, 0, 0};
+        wire::EvtchnAllocUnbound op{xen::kDomidSelf, remote, 0};
         std::vector<os::UniqueFd> fds;
         EXPECT_EQ(events_.alloc_unbound(caller, connection, op, fds), 0);
         EXPECT_EQ(fds.size(), 1u);
@@ -81,19 +81,73 @@ TEST_F(EventChannelsTest, AllocUnboundTakesTheLowestFreePort) {
     EXPECT_EQ(alloc(guest_, kGuestConnection, 0).first, 1u);
 }
 
+// evtchn_alloc_unbound (Xen 4.17): ESRCH for `dom` not running, ENOSPC
+// when `dom` has no free port; remote_dom is never looked up.
 TEST_F(EventChannelsTest, AllocUnboundErrors) {
     wire::EvtchnAllocUnbound op{999, 0, 0};
     std::vector<os::UniqueFd> fds;
-    EXPECT_EQ(events_.alloc_unbound(guest_, kGuestConnection, op, fds), -ESRCH);
+    EXPECT_EQ(events_.alloc_unbound(dom0_, kDom0Connection, op, fds), -ESRCH);
     other_.set_dying();
-    op.remote_dom = other_.domid();
-    EXPECT_EQ(events_.alloc_unbound(guest_, kGuestConnection, op, fds), -ESRCH);
+    op.dom = other_.domid();
+    EXPECT_EQ(events_.alloc_unbound(dom0_, kDom0Connection, op, fds), -ESRCH);
     EXPECT_TRUE(fds.empty());
     for (xen::EvtchnPort port = 1; port < wire::kMaxEvtchnPorts; ++port) {
         alloc(guest_, kGuestConnection, 0);
     }
-    op.remote_dom = 0;
+    op.dom = xen::kDomidSelf;
     EXPECT_EQ(events_.alloc_unbound(guest_, kGuestConnection, op, fds), -ENOSPC);
+}
+
+TEST_F(EventChannelsTest, AllocUnboundOffersThePortToADomainWithoutLookingItUp) {
+    // A port for a domain that does not exist, and one for a dying domain:
+    // Xen makes both (nobody can ever bind the first).
+    auto [unknown, unknown_fd] = alloc(guest_, kGuestConnection, 999);
+    EXPECT_EQ(status(guest_, xen::kDomidSelf, unknown).remote_dom, 999);
+    other_.set_dying();
+    auto [dying, dying_fd] = alloc(guest_, kGuestConnection, other_.domid());
+    EXPECT_EQ(status(guest_, xen::kDomidSelf, dying).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::unbound));
+}
+
+// event_channel.h: "If the caller is unprivileged then <dom> must be
+// DOMID_SELF" (xsm_evtchn_unbound, XSM_TARGET); libxl makes a new domain's
+// xenstore port this way (xc_evtchn_alloc_unbound(domid, store_domid)).
+TEST_F(EventChannelsTest, APrivilegedCallerAllocatesAPortInAnotherDomainThatIsThatDomains) {
+    wire::EvtchnAllocUnbound op{guest_.domid(), 0, 0};
+    std::vector<os::UniqueFd> fds;
+    ASSERT_EQ(events_.alloc_unbound(dom0_, kDom0Connection, op, fds), 0);
+    // The port is the guest's: no fd goes back to dom0, it is not in dom0's
+    // table, and dom0's connection going does not close it.
+    EXPECT_TRUE(fds.empty());
+    EXPECT_EQ(status(dom0_, xen::kDomidSelf, op.port).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::closed));
+    EXPECT_EQ(status(dom0_, guest_.domid(), op.port).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::unbound));
+    EXPECT_EQ(status(dom0_, guest_.domid(), op.port).remote_dom, 0);
+    EXPECT_EQ(events_.close_connection(dom0_, kDom0Connection), 0u);
+    EXPECT_EQ(events_.close_connection(guest_, kDom0Connection), 0u);
+    EXPECT_EQ(status(guest_, xen::kDomidSelf, op.port).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::unbound));
+    // remote_dom DOMID_SELF is the caller, not `dom`.
+    wire::EvtchnAllocUnbound self{guest_.domid(), xen::kDomidSelf, 0};
+    ASSERT_EQ(events_.alloc_unbound(dom0_, kDom0Connection, self, fds), 0);
+    EXPECT_EQ(status(guest_, xen::kDomidSelf, self.port).remote_dom, dom0_.domid());
+    // dom0 binds it as it would the guest's own.
+    const Bound bound = bind(dom0_, kDom0Connection, guest_.domid(), op.port);
+    EXPECT_EQ(status(guest_, xen::kDomidSelf, op.port).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::interdomain));
+    EXPECT_NE(bound.port, 0u);
+}
+
+TEST_F(EventChannelsTest, AnUnprivilegedCallerCannotAllocateInAnotherDomain) {
+    for (const xen::DomId dom : {dom0_.domid(), other_.domid()}) {
+        wire::EvtchnAllocUnbound op{dom, 0, 0};
+        std::vector<os::UniqueFd> fds;
+        EXPECT_EQ(events_.alloc_unbound(guest_, kGuestConnection, op, fds), -EPERM);
+        EXPECT_TRUE(fds.empty());
+    }
+    EXPECT_EQ(status(other_, xen::kDomidSelf, 1).status,
+              static_cast<std::uint32_t>(xen::EvtchnStat::closed));
 }
 
 TEST_F(EventChannelsTest, BindConnectsBothEndsAndMakesTheLocalPortPending) {

@@ -108,8 +108,8 @@ TEST_F(DispatchTest, ForeignMapsAreDom0sAlone) {
 }
 
 TEST_F(DispatchTest, EventChannelRepliesCarryTheirFds) {
-    const HypercallReply alloc =
-        call(guest_, Op::evtchn_alloc_unbound, bytes_of(wire::EvtchnAllocUnbound{0, 0, 0}));
+    const HypercallReply alloc = call(guest_, Op::evtchn_alloc_unbound,
+                                      bytes_of(wire::EvtchnAllocUnbound{xen::kDomidSelf, 0, 0}));
     ASSERT_EQ(alloc.result, 0);
     ASSERT_EQ(alloc.fds.size(), 1u);
     wire::EvtchnAllocUnbound allocated{};
