@@ -251,6 +251,41 @@ TEST_F(GuestFeaturesRecoveryTest, ABackendSetClosedUnderAConnectedFrontendCloses
         << guest_log(guest.domid);
 }
 
+// A detach while a job holds the disk (xl block-detach under a running
+// fio): Linux 6.1's blkfront_closing does not wait for the disk's holders.
+// It stops the queues, marks the disk dead (blk_mark_disk_dead) and goes
+// straight to Closed (xenbus_frontend_closed); the job's I/O then fails.
+// (Linux 5.17 and older refused instead: "Device in use; refusing to
+// close", frontend Closing until the last blkif_release.) The detach is
+// libxl's, and completes without --force.
+TEST_F(GuestFeaturesRecoveryTest, ADetachUnderARunningJobClosesAtOnceAndFailsTheJob) {
+    const AttachedGuest guest = guest_with_disk("busy");
+    AgentClient client = agent(guest.domid);
+    wait_device(client, guest.domid, kXvda);
+
+    AgentClient runner = agent(guest.domid);
+    json job = kWriteVerify;
+    // Far more I/O than the test lasts: only the detach ends it.
+    job["io_size"] = 64ull << 30;
+    job["runtime_ns"] = 60'000'000'000ll;
+    start_job(runner, job);
+    const auto started = std::chrono::steady_clock::now();
+    tools::toolstack::detach_vbd(dom0_, guest.paths);
+    const json reply = finish_job(runner);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+    // The job failed on the device going away (pvsim's block devices say
+    // ENODEV, block_device.hpp, where Linux's dead disk fails a bio with
+    // EIO), not on verify.
+    const std::string text = reply.dump();
+    EXPECT_EQ(reply.value("ok", true), false) << text;
+    EXPECT_EQ(job0(reply).value("error", 0), 1) << text;
+    EXPECT_NE(reply.value("error", "").find("(-ENODEV)"), std::string::npos) << text;
+    // The frontend never wrote Closing: 4 then 6, as blkfront_closing.
+    const std::string log = guest_log(guest.domid);
+    EXPECT_NE(log.find("Connected (4) -> Closed (6)"), std::string::npos) << log;
+    EXPECT_EQ(log.find("-> Closing (5)"), std::string::npos) << log;
+}
+
 TEST_F(GuestFeaturesRecoveryTest, ReconnectMidRunLosesNothing) {
     const AttachedGuest guest = guest_with_disk("reconnect");
     AgentClient client = agent(guest.domid);
