@@ -44,6 +44,14 @@ struct BlockRequest {
     const GuestBuffer* buffer = nullptr;  // null for flush and discard; must live until completion
     std::uint64_t discard_sectors = 0;    // discard only: how many sectors from `sector`
     BlockCompletion done;                 // runs on the device's completion thread
+    // write only: Linux's REQ_FUA (a direct write with O_SYNC or O_DSYNC,
+    // block/fops.c dio_bio_write_op): done only once the data is on stable
+    // storage. As blk-flush.c's blk_flush_policy sequences it: passed down
+    // where the transport has FUA (blkfront to a barrier-only backend: a
+    // WRITE_BARRIER with the data), else the write and then a flush
+    // (REQ_FSEQ_POSTFLUSH), and a plain write where no flush reaches the
+    // device (no write cache).
+    bool fua = false;
 };
 
 class BlockDevice {

@@ -37,6 +37,10 @@
 //                                      split a checked request (throws
 //                                      std::invalid_argument if it cannot)
 //   bool supports_discard() const;     false: a discard fails -EOPNOTSUPP
+//   bool supports_fua() const;         true: a write with fua goes to the
+//                                      ring as it is (plan() carries it);
+//                                      false: the engine sequences it as
+//                                      blk-flush.c does (write, then flush)
 //   bool flush_reaches_device() const; false: a flush completes at once with
 //                                      0 (the device writes through)
 //   bool put(Plan&, const std::shared_ptr<PendingIo>&, FinishedIo&);
@@ -226,6 +230,8 @@ class RequestEngine : public BlockDevice {
     // The completion thread.
     void run();
     bool serve_locked();
+    // A write with fua on a transport without FUA (blk_flush_policy).
+    void sequence_fua(PendingIo& io);
     void run_callbacks(std::vector<std::shared_ptr<PendingIo>>& done);
     // Polls the ring (and the flag set when local work arrives) until the
     // window since `idle_since` ends; true if work showed up.

@@ -133,6 +133,9 @@ void RequestEngine<Transport>::submit(std::span<BlockRequest> batch) {
     const std::uint64_t capacity = capacity_.load(std::memory_order_relaxed);
     for (BlockRequest& request : batch) {
         auto io = std::make_shared<PendingIo>(std::move(request));
+        if (io->request.fua && !transport_.supports_fua()) {
+            sequence_fua(*io);
+        }
         const BlockRequest& whole = io->request;
         int status = 0;
         std::vector<Plan> plans;
@@ -429,6 +432,29 @@ bool RequestEngine<Transport>::serve_locked() {
         worked = true;
     }
     return worked;
+}
+
+template <class Transport>
+void RequestEngine<Transport>::sequence_fua(PendingIo& io) {
+    // blk_flush_policy (Linux 6.1 block/blk-flush.c): with no write cache
+    // (no flush reaches the device) FUA means nothing and the write goes
+    // plain; with one but no FUA, the write is followed by a flush
+    // (REQ_FSEQ_POSTFLUSH) and the request completes with the flush.
+    io.request.fua = false;
+    if (!transport_.flush_reaches_device()) {
+        return;
+    }
+    io.done = [this, done = std::move(io.done)](int status) mutable {
+        if (status != 0) {
+            done(status);
+            return;
+        }
+        // On the completion thread: submit() queues it if the ring is full.
+        // The write is still counted in flight until this returns, so
+        // wait_idle() cannot see a gap before the flush.
+        BlockRequest flush{.operation = BlockOperation::flush, .done = std::move(done)};
+        submit(std::span(&flush, 1));
+    };
 }
 
 template <class Transport>

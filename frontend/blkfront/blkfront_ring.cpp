@@ -74,6 +74,20 @@ BlkfrontCounters BlkfrontRing::counters() const {
 // Submission
 
 std::vector<BlkifRequestPlan> BlkfrontRing::plan(const BlockRequest& request) const {
+    if (request.fua) {
+        // blkif_queue_rw_req (Linux 6.1): a FUA write to a backend with
+        // barriers and no flush-cache goes as BLKIF_OP_WRITE_BARRIER with
+        // its data ("a barrier request a superset of FUA"). A barrier is
+        // never indirect (blkif.h: indirect_op is a read or a write; Linux
+        // BUG_ONs a FUA request there), so it is split at 11 segments.
+        std::vector<BlkifRequestPlan> plans = plan_requests(
+            request.operation, request.sector, request.buffer, xen::BlkifOp::write_barrier,
+            xen::kBlkifMaxSegmentsPerRequest, 0, config_.disk.discard_granularity);
+        for (BlkifRequestPlan& part : plans) {
+            part.operation = xen::BlkifOp::write_barrier;
+        }
+        return plans;
+    }
     return plan_requests(request.operation, request.sector, request.buffer,
                          flush_operation_.value_or(xen::BlkifOp::flush_diskcache), max_segments_,
                          request.discard_sectors, config_.disk.discard_granularity);

@@ -135,6 +135,9 @@ class BlkfrontRing {
     std::vector<Plan> plan(const BlockRequest& request) const;
     bool supports_discard() const noexcept { return discard_; }
     bool flush_reaches_device() const noexcept { return flush_operation_.has_value(); }
+    // Linux's feature_fua: "feature-barrier" without "feature-flush-cache"
+    // (blkfront_gather_backend_features), off once a barrier is refused.
+    bool supports_fua() const noexcept { return flush_operation_ == xen::BlkifOp::write_barrier; }
     std::uint32_t sector_size() const noexcept { return config_.disk.sector_size; }
     bool read_only() const noexcept { return config_.disk.read_only(); }
     bool has_room() const noexcept { return !ring_.full() && !shadow_.full(); }

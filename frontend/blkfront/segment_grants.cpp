@@ -73,7 +73,8 @@ std::uint64_t grant_request(hypervisor::Hypervisor& hypervisor, xen::DomId backe
             // persistent page; a read's comes out of it when answered.
             const PersistentGrant grant = pool->take();
             entry.persistent.push_back(grant);
-            if (plan.operation == xen::BlkifOp::write) {
+            if (plan.operation == xen::BlkifOp::write ||
+                plan.operation == xen::BlkifOp::write_barrier) {
                 copy_segment(memory, segment, segment.gfn, grant.gfn);
                 ++copies;
             }

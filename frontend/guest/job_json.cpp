@@ -84,11 +84,16 @@ workload::JobOptions parse_job(const json& job) {
                 bad_field(key, "true or false", value);
             }
             options.verify = value.get<bool>();
+        } else if (key == "sync") {
+            if (!value.is_boolean()) {
+                bad_field(key, "true or false", value);
+            }
+            options.sync = value.get<bool>();
         } else {
             throw std::invalid_argument(
                 "job." + key +
                 ": unknown field (known: name, rw, bs, iodepth, offset, size, io_size, "
-                "runtime_ns, rwmixread, numjobs, seed, verify)");
+                "runtime_ns, rwmixread, numjobs, seed, verify, sync)");
         }
     }
     return options;

@@ -61,6 +61,8 @@ class VirtioBlkVq {
     }
     bool supports_discard() const noexcept { return config_.disk.discard; }
     bool flush_reaches_device() const noexcept { return config_.disk.flush; }
+    // virtio-blk has no FUA (virtio 1.2 §5.2.6): a write and a flush.
+    bool supports_fua() const noexcept { return false; }
     std::uint32_t sector_size() const noexcept { return config_.disk.sector_size; }
     bool read_only() const noexcept { return config_.disk.read_only; }
     bool has_room() const noexcept { return !free_tokens_.empty() && vq_.free_descriptors() > 0; }

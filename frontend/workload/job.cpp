@@ -305,6 +305,7 @@ void Job::issue_locked(std::vector<BlockRequest>& batch) {
             .buffer = trim ? nullptr : slot.buffer,
             .discard_sectors = trim ? options_.bs / kSectorSize : 0,
             .done = [this, index](int status) { complete(index, status); },
+            .fua = operation == BlockOperation::write && options_.sync,
         });
     }
 }

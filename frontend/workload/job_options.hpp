@@ -1,6 +1,6 @@
 // What one `pvsim io` job does, in fio's option names and meanings (fio(1),
 // "JOB PARAMETERS": rw, bs, iodepth, offset, size, io_size, runtime,
-// rwmixread, numjobs, randseed, verify), so that people's habits carry over
+// rwmixread, numjobs, randseed, verify, sync), so that people's habits carry over
 // (DESIGN.md §7), and the checks that keep a job inside its device.
 #pragma once
 
@@ -53,6 +53,10 @@ struct JobOptions {
     std::uint32_t numjobs = 1;
     std::uint64_t seed = 0x89abcdef;  // fio's randseed
     bool verify = false;              // fio's --verify=crc32c
+    // fio's --sync=1 (or sync, dsync): writes are synchronous, which for a
+    // direct write to a block device Linux sends as REQ_FUA (block/fops.c
+    // dio_bio_write_op), so each write is a BlockRequest with fua.
+    bool sync = false;
 };
 
 // Checks the options against a device of `capacity_bytes`: sizes and

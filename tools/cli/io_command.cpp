@@ -21,7 +21,9 @@ nlohmann::json job_json(const IoOptions& options) {
                           {"offset", parse_size(options.offset)},
                           {"rwmixread", options.rwmixread},
                           {"numjobs", options.numjobs},
-                          {"verify", options.verify == "crc32c"}};
+                          {"verify", options.verify == "crc32c"},
+                          // O_SYNC and O_DSYNC alike make a direct write REQ_FUA.
+                          {"sync", options.sync != "0" && options.sync != "none"}};
     if (options.size) {
         job["size"] = parse_size(*options.size);
     }
@@ -193,6 +195,11 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
                     "crc32c: every written block carries a checked header; reads check it")
         ->capture_default_str()
         ->check(CLI::IsMember({"none", "crc32c"}));
+    cmd->add_option("--sync", options->sync,
+                    "1, sync or dsync: synchronous writes, which reach the disk as FUA writes "
+                    "(a write barrier to a barrier-only blkback, else a write and a flush)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"0", "1", "none", "sync", "dsync"}));
 }
 
 void add_io_command(CLI::App& app, Selected& selected) {

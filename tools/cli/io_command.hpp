@@ -31,6 +31,7 @@ struct IoOptions {
     std::uint32_t numjobs = 1;
     std::optional<std::uint64_t> seed;
     std::string verify = "none";  // none | crc32c
+    std::string sync = "0";       // fio's --sync: 0 | 1 | none | sync | dsync
     bool json = false;
     bool progress = true;  // a live line on a terminal (never with json)
 };

@@ -80,6 +80,7 @@ IoCounts IoCounts::measure(const nlohmann::json& result, const nlohmann::json& f
     counts.grant_ops = counts.grant_maps + counts.grant_unmaps + counts.grant_copies;
     counts.indirect_requests = frontend.value("indirect_requests", std::uint64_t{0});
     counts.data_copies = frontend.value("data_copies", std::uint64_t{0});
+    counts.flushes = frontend.value("flushes", std::uint64_t{0});
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
         for (const char* direction : kDirections) {
             counts.ios +=
@@ -104,6 +105,7 @@ nlohmann::json IoCounts::to_json() const {
         {"grant_ops", grant_ops},
         {"indirect_requests", indirect_requests},
         {"data_copies", data_copies},
+        {"flushes", flushes},
     };
     nlohmann::json out = {
         {"requests", requests}, {"ios", ios}, {"requests_per_io", per(requests, ios)}};

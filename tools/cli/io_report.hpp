@@ -30,6 +30,9 @@ struct IoCounts {
     // through its persistent pages (in and out).
     std::uint64_t indirect_requests = 0;
     std::uint64_t data_copies = 0;
+    // Requests that flush: BLKIF_OP_FLUSH_DISKCACHE and WRITE_BARRIER
+    // (with data or without), VIRTIO_BLK_T_FLUSH.
+    std::uint64_t flushes = 0;
     std::uint64_t ios = 0;  // the job's I/Os (reads + writes)
 
     static IoCounts measure(const nlohmann::json& result, const nlohmann::json& frontend,

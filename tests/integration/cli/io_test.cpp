@@ -217,6 +217,7 @@ TEST_F(CliIoTest, BadOptionsAreRefused) {
         {{"--rw", "sideways"}, "sideways"},
         {{"--iodepth", "0"}, "iodepth"},
         {{"--verify", "md5"}, "md5"},
+        {{"--sync", "maybe"}, "maybe"},
         {{"--size", "1G"}, "size"},
         {{"--bs", "1000"}, "bs"},
     };

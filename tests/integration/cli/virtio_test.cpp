@@ -92,6 +92,14 @@ TEST_F(CliVirtioTest, PvsimDeviceServesVerifiedIoAndDetachesCleanly) {
                                       "4", "--verify", "crc32c"});
     ASSERT_EQ(read.code, 0) << read.err;
     EXPECT_EQ(read.json()["jobs"][0]["verify"]["blocks_checked"], 32);
+    // fio's --sync=1: a FUA write, and virtio-blk has no FUA, so each write
+    // is followed by a VIRTIO_BLK_T_FLUSH (blk_flush_policy's POSTFLUSH);
+    // then verify reads each block back.
+    const CliResult sync = io("vda", {"--rw", "randwrite", "--bs", "4k", "--size", "256k",
+                                      "--iodepth", "4", "--sync", "1", "--verify", "crc32c"});
+    ASSERT_EQ(sync.code, 0) << sync.err;
+    EXPECT_EQ(sync.json()["pvsim"]["counts"]["requests"], 3 * 64) << sync.out;
+    EXPECT_EQ(sync.json()["pvsim"]["counts"]["flushes"], 64) << sync.out;
 
     const CliResult detached = run_.pvsim({"block-detach", "g", "vda"});
     ASSERT_EQ(detached.code, 0) << detached.err;
