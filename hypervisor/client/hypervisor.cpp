@@ -485,36 +485,43 @@ std::size_t Hypervisor::mapping_count() const {
     return session_->mappings.size();
 }
 
-EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
-    const std::string what = "EVTCHNOP_alloc_unbound(dom " + std::to_string(remote_domid) + ")";
-    wire::EvtchnAllocUnbound op{};
-    op.dom = xen::kDomidSelf;
-    op.remote_dom = remote_domid;
-    HypercallReply reply = session_->channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
-    if (reply.result < 0) {
-        throw refused(what, reply.result);
-    }
-    const auto out = reply_as<wire::EvtchnAllocUnbound>(reply, what);
-    check_port(out.port, what);
-    if (reply.fds.size() != 1) {
-        throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);
-    }
-    return EventChannel(session_, out.port, received_eventfd(std::move(reply.fds[0]), what));
-}
+namespace {
 
-xen::EvtchnPort Hypervisor::alloc_unbound_in(xen::DomId domid, xen::DomId remote_domid) {
-    const std::string what = "EVTCHNOP_alloc_unbound(in dom " + std::to_string(domid) +
-                             ", for dom " + std::to_string(remote_domid) + ")";
+// EVTCHNOP_alloc_unbound in `domid` for `remote_domid`: the reply, checked,
+// and the new port.
+template <class Channel>
+xen::EvtchnPort alloc_unbound_call(Channel& channel, xen::DomId domid, xen::DomId remote_domid,
+                                   const std::string& what, HypercallReply& reply) {
     wire::EvtchnAllocUnbound op{};
     op.dom = domid;
     op.remote_dom = remote_domid;
-    HypercallReply reply = session_->channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
+    reply = channel.call(wire::Op::evtchn_alloc_unbound, bytes_of(op));
     if (reply.result < 0) {
         throw refused(what, reply.result);
     }
     const auto out = reply_as<wire::EvtchnAllocUnbound>(reply, what);
     check_port(out.port, what);
     return out.port;
+}
+
+}  // namespace
+
+EventChannel Hypervisor::alloc_unbound(xen::DomId remote_domid) {
+    const std::string what = "EVTCHNOP_alloc_unbound(dom " + std::to_string(remote_domid) + ")";
+    HypercallReply reply;
+    const xen::EvtchnPort port =
+        alloc_unbound_call(session_->channel, xen::kDomidSelf, remote_domid, what, reply);
+    if (reply.fds.size() != 1) {
+        throw HypercallError(what + ": expected the port's eventfd with the reply", EPROTO);
+    }
+    return EventChannel(session_, port, received_eventfd(std::move(reply.fds[0]), what));
+}
+
+xen::EvtchnPort Hypervisor::alloc_unbound_in(xen::DomId domid, xen::DomId remote_domid) {
+    const std::string what = "EVTCHNOP_alloc_unbound(in dom " + std::to_string(domid) +
+                             ", for dom " + std::to_string(remote_domid) + ")";
+    HypercallReply reply;
+    return alloc_unbound_call(session_->channel, domid, remote_domid, what, reply);
 }
 
 EventChannel Hypervisor::take_store_event_channel() {
