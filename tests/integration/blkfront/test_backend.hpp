@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -114,6 +115,12 @@ class TestBackend {
     std::vector<xen::BlkifRequest> seen() {
         std::lock_guard lock(mutex_);
         return seen_;
+    }
+    // The frontend's frames every grant it mapped named (as the hypervisor
+    // gave them: what the frontend let it reach), the ring aside.
+    std::set<std::uint64_t> mapped_frames() {
+        std::lock_guard lock(mutex_);
+        return mapped_frames_;
     }
 
     // While holding, requests are taken off the ring but not served.
@@ -255,6 +262,7 @@ class TestBackend {
         if (mapped[0].status != xen::GntSt::okay) {
             return nullptr;
         }
+        mapped_frames_.insert(mapped[0].frame);
         if (persistent_) {
             persistent_maps_.emplace(gref, mapped[0]);
         } else if (keep_mapped_) {
@@ -388,6 +396,7 @@ class TestBackend {
     std::vector<std::byte> disk_;
     Stats stats_;
     std::vector<xen::BlkifRequest> seen_;
+    std::set<std::uint64_t> mapped_frames_;
     std::vector<xen::BlkifRequest> held_;
     bool holding_ = false;
     bool keep_mapped_ = false;
