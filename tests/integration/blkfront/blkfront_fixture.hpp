@@ -1,9 +1,13 @@
 // What the blkfront tests share: I/O buffers in the domain's own memory
 // (whole pages, as GuestBuffer wants them) with patterned contents, and a
-// collector of completion callbacks to wait on.
+// collector of completion callbacks to wait on, and one request run to its
+// completion.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -112,6 +116,20 @@ inline frontend::BlockRequest make_request(frontend::BlockOperation operation, s
     request.buffer = buffer;
     request.done = std::move(done);
     return request;
+}
+
+// Submits one request of `op` to `device` and waits for its status
+// (`buffer` null for a flush or discard).
+inline int run_one(frontend::BlockDevice& device, frontend::BlockOperation op, std::uint64_t sector,
+                   const IoBuffer* buffer, std::uint64_t discard_sectors = 0) {
+    Completions done;
+    frontend::BlockRequest request =
+        make_request(op, sector, buffer ? &buffer->guest() : nullptr, done.callback());
+    request.discard_sectors = discard_sectors;
+    device.submit({&request, 1});
+    EXPECT_TRUE(done.wait_for(1));
+    const std::vector<int> statuses = done.statuses();
+    return statuses.empty() ? -ETIMEDOUT : statuses.front();
 }
 
 }  // namespace pvsim::test

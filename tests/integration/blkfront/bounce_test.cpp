@@ -26,9 +26,7 @@ namespace pvsim::frontend::blkfront {
 // which compiles as one translation unit.
 namespace bounce_test {
 
-using test::Completions;
 using test::IoBuffer;
-using test::make_request;
 
 constexpr std::uint64_t kSectors = 16384;  // 8 MiB
 constexpr std::size_t kIoBytes = 256 * 1024;
@@ -61,17 +59,11 @@ class BounceTest : public ::testing::Test {
     }
 
     int run_one(BlockOperation op, std::uint64_t sector, const IoBuffer& buffer) {
-        Completions done;
-        BlockRequest request = make_request(op, sector, &buffer.guest(), done.callback());
-        device_->submit({&request, 1});
-        EXPECT_TRUE(done.wait_for(1));
-        return done.statuses().at(0);
+        return test::run_one(*device_, op, sector, &buffer);
     }
 
     std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
-        const std::vector<std::byte> disk = backend_->disk();
-        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
-        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+        return backend_->disk_bytes(sector, length);
     }
 
     // The frames of `buffer` the backend mapped.

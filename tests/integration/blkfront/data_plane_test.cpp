@@ -66,9 +66,7 @@ class DataPlaneTest : public ::testing::Test {
     }
 
     std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
-        const std::vector<std::byte> disk = backend_->disk();
-        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
-        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+        return backend_->disk_bytes(sector, length);
     }
 
     test::HypervisorProcess hv_;

@@ -63,19 +63,11 @@ class FeaturesTest : public ::testing::Test {
 
     int run_one(BlockOperation op, std::uint64_t sector, const IoBuffer* buffer,
                 std::uint64_t discard_sectors = 0) {
-        Completions done;
-        BlockRequest request =
-            make_request(op, sector, buffer ? &buffer->guest() : nullptr, done.callback());
-        request.discard_sectors = discard_sectors;
-        device_->submit({&request, 1});
-        EXPECT_TRUE(done.wait_for(1));
-        return done.statuses().at(0);
+        return test::run_one(*device_, op, sector, buffer, discard_sectors);
     }
 
     std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
-        const std::vector<std::byte> disk = backend_->disk();
-        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
-        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+        return backend_->disk_bytes(sector, length);
     }
 
     test::HypervisorProcess hv_;

@@ -37,9 +37,7 @@ using backend::blkback::DataPlaneOptions;
 using backend::blkback::RingConnection;
 using backend::blkback::VbdCounters;
 using backend::blkback::VbdLimits;
-using test::Completions;
 using test::IoBuffer;
-using test::make_request;
 
 constexpr std::uint64_t kSectors = 8192;  // 4 MiB
 constexpr std::size_t kIoBytes = 64 * 1024;
@@ -87,11 +85,7 @@ class PersistentPurgeTest : public ::testing::Test {
     }
 
     int run_one(BlockOperation op, std::uint64_t sector, const IoBuffer& buffer) {
-        Completions done;
-        BlockRequest request = make_request(op, sector, &buffer.guest(), done.callback());
-        device_->submit({&request, 1});
-        EXPECT_TRUE(done.wait_for(1));
-        return done.statuses().at(0);
+        return test::run_one(*device_, op, sector, &buffer);
     }
 
     // Writes `seed`'s pattern over kIoBytes at `sector` and reads it back.

@@ -102,6 +102,12 @@ class TestBackend {
         std::lock_guard lock(mutex_);
         return disk_;
     }
+    // `length` bytes of the disk from `sector`.
+    std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
+        std::lock_guard lock(mutex_);
+        const auto begin = disk_.begin() + static_cast<std::ptrdiff_t>(sector * 512);
+        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+    }
     void write_disk(std::size_t offset, const std::vector<std::byte>& bytes) {
         std::lock_guard lock(mutex_);
         std::copy(bytes.begin(), bytes.end(), disk_.begin() + static_cast<std::ptrdiff_t>(offset));
