@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "frontend/blkfront/blkfront_ring.hpp"
 #include "frontend/block_device.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 
@@ -116,6 +117,18 @@ inline frontend::BlockRequest make_request(frontend::BlockOperation operation, s
     request.buffer = buffer;
     request.done = std::move(done);
     return request;
+}
+
+// The data plane of xvda (51712) served by domain 0: `sectors`, and a
+// backend that flushes its cache.
+inline frontend::blkfront::DataPlaneConfig xvda_config(std::uint64_t sectors) {
+    frontend::blkfront::DataPlaneConfig config;
+    config.name = "device/vbd/51712";
+    config.backend_id = 0;
+    config.handle = 51712;
+    config.disk.sectors = sectors;
+    config.disk.feature_flush_cache = true;
+    return config;
 }
 
 // Submits one request of `op` to `device` and waits for its status

@@ -41,11 +41,7 @@ struct Case {
 class BounceTest : public ::testing::Test {
   protected:
     void start(const Case& c) {
-        DataPlaneConfig config;
-        config.name = "device/vbd/51712";
-        config.backend_id = 0;
-        config.handle = 51712;
-        config.disk.sectors = kSectors;
+        DataPlaneConfig config = test::xvda_config(kSectors);
         config.disk.feature_persistent = c.persistent;
         config.disk.max_indirect_segments = c.indirect;
         config.trusted = c.trusted;

@@ -29,13 +29,7 @@ using test::make_request;
 constexpr std::uint64_t kSectors = 8192;  // 4 MiB
 
 DataPlaneConfig default_config() {
-    DataPlaneConfig config;
-    config.name = "device/vbd/51712";
-    config.backend_id = 0;
-    config.handle = 51712;
-    config.disk.sectors = kSectors;
-    config.disk.feature_flush_cache = true;
-    return config;
+    return test::xvda_config(kSectors);
 }
 
 class DataPlaneTest : public ::testing::Test {

@@ -42,12 +42,7 @@ struct Ends {
 class FeaturesTest : public ::testing::Test {
   protected:
     void start(const Ends& ends) {
-        DataPlaneConfig config;
-        config.name = "device/vbd/51712";
-        config.backend_id = 0;
-        config.handle = 51712;
-        config.disk.sectors = kSectors;
-        config.disk.feature_flush_cache = true;
+        DataPlaneConfig config = test::xvda_config(kSectors);
         config.disk.max_indirect_segments = ends.frontend_indirect;
         config.disk.feature_persistent = ends.persistent;
         config.disk.feature_discard = ends.discard;

@@ -69,11 +69,7 @@ class PersistentPurgeTest : public ::testing::Test {
         plane_ = std::make_unique<DataPlane>(
             RingConnection::connect(back_, 0, ring_->ref(), channel.port()), *store_, limits,
             options, metrics_, nullptr, "purge-vbd");
-        DataPlaneConfig config;
-        config.name = "device/vbd/51712";
-        config.backend_id = 0;
-        config.handle = 51712;
-        config.disk.sectors = kSectors;
+        DataPlaneConfig config = test::xvda_config(kSectors);
         config.disk.feature_persistent = true;
         config.purge_interval = kFrontendInterval;
         device_ = std::make_unique<BlkfrontQueue>(front_, ring_->area(), RingPage::bytes(),
