@@ -71,8 +71,10 @@
 //   std::size_t on_ring() const;       parts issued and not yet answered
 //   std::optional<std::chrono::milliseconds> retry_interval() const;
 //   bool retry(FinishedIo&);           work the transport deferred (grants
-//                                      the backend still maps), retried
-//                                      at least every retry_interval
+//                                      the backend still maps) or does on
+//                                      a timer (blkfront's persistent-grant
+//                                      purge), on the completion thread at
+//                                      least every retry_interval
 //   void fail_all(FinishedIo&, int status);
 //                                      finish every part still out with
 //                                      `status`; nothing of the ring is

@@ -56,6 +56,10 @@ inline constexpr GrantRef kGnttabNrReservedEntries = 8;
 inline constexpr GrantRef kGnttabReservedConsole = 0;
 inline constexpr GrantRef kGnttabReservedXenstore = 1;
 
+// Linux include/xen/grant_table.h (5.12+): INVALID_GRANT_REF, a ref no grant
+// has; a driver marks with it an entry whose grant it has ended.
+inline constexpr GrantRef kInvalidGrantRef = ~GrantRef{0};
+
 // grant_table.h: GTF_* entry types (the low two bits).
 inline constexpr std::uint16_t kGtfInvalid = 0;         // GTF_invalid
 inline constexpr std::uint16_t kGtfPermitAccess = 1;    // GTF_permit_access

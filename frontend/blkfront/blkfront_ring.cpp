@@ -49,7 +49,11 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
       flush_operation_(config_.disk.flush_operation()),
       discard_(config_.disk.feature_discard),
       max_segments_(segments_per_request(config_.disk)),
-      pool_(hypervisor, config_.backend_id, config_.name) {
+      pool_(hypervisor, config_.backend_id, config_.name, config_.disk.feature_persistent),
+      // talk_to_blkback: bounce = !trusted; blkfront_gather_backend_features:
+      // persistent grants bounce too.
+      bounce_(!config_.trusted || config_.disk.feature_persistent),
+      next_purge_(std::chrono::steady_clock::now() + config_.purge_interval) {
     if (!channel_) {
         throw std::invalid_argument("blkfront " + config_.name + ": no event channel");
     }
@@ -62,6 +66,7 @@ BlkfrontRing::~BlkfrontRing() {
 BlkfrontCounters BlkfrontRing::counters() const {
     BlkfrontCounters c = counters_.snapshot();
     c.persistent_grants = pool_.granted();
+    c.pool_pages = pool_.pages();
     c.queues = 1;
     const std::size_t entry = ring_.protocol() == xen::BlkifProtocol::x86_32
                                   ? sizeof(xen::BlkifX86_32SringEntry)
@@ -101,7 +106,7 @@ bool BlkfrontRing::put(Plan& plan, const std::shared_ptr<PendingIo>& io, Finishe
     std::uint64_t copies = 0;
     try {
         copies = grant_request(hypervisor_, config_.backend_id, config_.handle, plan,
-                               config_.disk.feature_persistent ? &pool_ : nullptr, entry);
+                               bounce_ ? &pool_ : nullptr, entry);
     } catch (const std::bad_alloc&) {
         // Nothing of it reached the backend: every grant ends at once.
         release_entry(entry, nullptr);
@@ -147,7 +152,7 @@ void BlkfrontRing::notify() {
 }
 
 void BlkfrontRing::release_entry(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io) {
-    pool_.give_back(entry.persistent);
+    pool_.give_back(entry.pooled);
     if (io) {
         end_grants(entry.grants, io);
         for (const IndirectFrame& frame : entry.indirect_frames) {
@@ -223,7 +228,7 @@ std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, 
                           static_cast<int>(response.status));
         }
         if (status == 0 && !entry.segments.empty()) {
-            // A read through persistent grants: its data is copied out.
+            // A read through the pool: its data is copied out.
             counters_.add(&BlkfrontCounters::data_copies,
                           copy_read_out(hypervisor_.memory(), entry));
         }
@@ -246,13 +251,39 @@ bool BlkfrontRing::take_notification() {
 }
 
 std::optional<std::chrono::milliseconds> BlkfrontRing::retry_interval() const {
-    if (deferred_.empty()) {
-        return std::nullopt;
+    std::optional<std::chrono::milliseconds> interval;
+    if (!deferred_.empty()) {
+        interval = kDeferredRetry;
     }
-    return kDeferredRetry;
+    // purge_persistent_grants skips a ring that holds no persistent grant;
+    // so does the wait for it.
+    if (pool_.persistent() && pool_.granted() != 0) {
+        const auto until = std::chrono::ceil<std::chrono::milliseconds>(
+            next_purge_ - std::chrono::steady_clock::now());
+        const std::chrono::milliseconds purge = std::max(until, std::chrono::milliseconds(0));
+        interval = interval ? std::min(*interval, purge) : purge;
+    }
+    return interval;
+}
+
+void BlkfrontRing::purge_if_due() {
+    if (!pool_.persistent()) {
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_purge_) {
+        return;
+    }
+    next_purge_ = now + config_.purge_interval;
+    if (const std::size_t ended = pool_.purge(); ended != 0) {
+        counters_.add(&BlkfrontCounters::persistent_purged, ended);
+        spdlog::debug("blkfront {}: ended {} persistent grant(s) the backend let go", config_.name,
+                      ended);
+    }
 }
 
 bool BlkfrontRing::retry(FinishedIo& finished) {
+    purge_if_due();
     bool progressed = false;
     for (auto it = deferred_.begin(); it != deferred_.end();) {
         if (hypervisor_.grant_table().try_end_access(it->ref)) {

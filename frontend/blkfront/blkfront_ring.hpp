@@ -17,7 +17,15 @@
 //  - indirect descriptors (max_indirect_segments > 11): a read or write of
 //    up to that many segments is one BLKIF_OP_INDIRECT request;
 //  - persistent grants (feature_persistent): data is copied through a pool
-//    of pages granted once for the ring's life;
+//    of pages whose grants are kept from one request to the next
+//    (grant_pool.hpp); every purge_interval (Linux's blkfront_delay_work,
+//    HZ * 10) the completion thread ends those the backend has stopped
+//    mapping (purge_persistent_grants), under the ring lock it already
+//    holds for completions, so submitters and the purge never race;
+//  - bounce (info->bounce: persistent grants, or trusted=0 in our own
+//    directory, XSA-403): data is copied through the pool's pages, never
+//    granting a page of the caller's; without persistent grants each pool
+//    grant ends when its request is answered;
 //  - discard (feature_discard): BLKIF_OP_DISCARD; one answered
 //    BLKIF_RSP_EOPNOTSUPP fails with -EOPNOTSUPP and turns discard off
 //    (blkif_interrupt, Linux 4.x to 6.x: feature_discard = 0);
@@ -45,6 +53,7 @@
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_rings.hpp"
 #include "frontend/blkfront/disk_info.hpp"
+#include "frontend/blkfront/grant_pool.hpp"
 #include "frontend/blkfront/request_builder.hpp"
 #include "frontend/blkfront/segment_grants.hpp"
 #include "frontend/blkfront/shadow.hpp"
@@ -72,18 +81,22 @@ struct BlkfrontCounters {
     std::uint64_t grants_deferred = 0;
     // BLKIF_OP_INDIRECT requests among `requests`.
     std::uint64_t indirect_requests = 0;
-    // Segments copied through persistent grants (into them for writes, out
-    // of them for reads).
+    // Segments copied through the grant pool (into it for writes, out of it
+    // for reads): with persistent grants or bounce.
     std::uint64_t data_copies = 0;
+    // Persistent grants ended by the periodic purge (the backend had
+    // stopped mapping them).
+    std::uint64_t persistent_purged = 0;
     // BLKIF_OP_DISCARD requests, and flushes sent (flush-cache or barrier).
     std::uint64_t discards = 0;
     std::uint64_t flushes = 0;
     // Requests taken back from a ring and issued again after a reconnect
     // (blkif_recover).
     std::uint64_t recovered = 0;
-    // Gauges, not counts: grants in the persistent pools now, the queues
-    // (rings) and the pages of each ring.
+    // Gauges, not counts: grants the grant pools hold now, the pools' pages
+    // (granted or not), the queues (rings) and the pages of each ring.
     std::uint64_t persistent_grants = 0;
+    std::uint64_t pool_pages = 0;
     std::uint64_t queues = 1;
     std::uint64_t ring_pages = 1;
 
@@ -98,14 +111,20 @@ struct BlkfrontCounters {
         {"grants_deferred", &BlkfrontCounters::grants_deferred},
         {"indirect_requests", &BlkfrontCounters::indirect_requests},
         {"data_copies", &BlkfrontCounters::data_copies},
+        {"persistent_purged", &BlkfrontCounters::persistent_purged},
         {"discards", &BlkfrontCounters::discards},
         {"flushes", &BlkfrontCounters::flushes},
         {"recovered", &BlkfrontCounters::recovered},
         {"persistent_grants", &BlkfrontCounters::persistent_grants, CounterKind::gauge},
+        {"pool_pages", &BlkfrontCounters::pool_pages, CounterKind::gauge},
         {"queues", &BlkfrontCounters::queues, CounterKind::gauge},
         {"ring_pages", &BlkfrontCounters::ring_pages, CounterKind::gauge},
     });
 };
+
+// blkfront_delay_work's period (Linux 4.19+: schedule_delayed_work(...,
+// HZ * 10)).
+inline constexpr std::chrono::milliseconds kPersistentPurgeInterval{10000};
 
 struct DataPlaneConfig {
     std::string name;  // the device in logs and errors, e.g. "device/vbd/51712"
@@ -116,6 +135,12 @@ struct DataPlaneConfig {
     // The ring's layout, our guest's ("protocol"): the native one, or that of
     // a 32-bit x86 guest (common/xen/blkif_x86_32.hpp).
     xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64;
+    // "trusted" in our own directory (talk_to_blkback, Linux 5.19+): false
+    // bounces every request's data through the grant pool.
+    bool trusted = true;
+    // How often persistent grants the backend let go are ended
+    // (blkfront_delay_work: HZ * 10); shorter in tests.
+    std::chrono::milliseconds purge_interval = kPersistentPurgeInterval;
 };
 
 class BlkfrontRing {
@@ -153,6 +178,7 @@ class BlkfrontRing {
     int hangup_fd() const noexcept { return -1; }
     std::string hangup_reason() const { return {}; }
     std::size_t on_ring() const noexcept { return shadow_.in_use(); }
+    // Deferred grants, and the persistent grant purge when due.
     std::optional<std::chrono::milliseconds> retry_interval() const;
     bool retry(FinishedIo& finished);
     void fail_all(FinishedIo& finished, int status);
@@ -187,6 +213,8 @@ class BlkfrontRing {
     // Ends (or parks) every deferred grant: the request it belongs to had
     // its response.
     void drop_deferred(FinishedIo& finished);
+    // blkfront_delay_work's turn for this ring, if due.
+    void purge_if_due();
 
     hypervisor::Hypervisor& hypervisor_;
     const DataPlaneConfig config_;
@@ -196,8 +224,10 @@ class BlkfrontRing {
     std::optional<xen::BlkifOp> flush_operation_;
     bool discard_;                 // feature_discard, until the backend refuses one
     const unsigned max_segments_;  // per request: 11, or the negotiated indirect count
-    PersistentGrantPool pool_;     // used when config_.disk.feature_persistent
-    xen::RingIdx published_ = 0;   // req_prod as last pushed
+    GrantPool pool_;               // rinfo->grants
+    const bool bounce_;            // info->bounce: data goes through pool_
+    std::chrono::steady_clock::time_point next_purge_;
+    xen::RingIdx published_ = 0;  // req_prod as last pushed
     std::vector<DeferredGrant> deferred_;
 
     LiveCounters<BlkfrontCounters> counters_;

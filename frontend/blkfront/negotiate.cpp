@@ -84,9 +84,28 @@ DiskInfo negotiate_features(DiskInfo offered, const xen::BlkifFeatureConfig& our
     return disk;
 }
 
+// talk_to_blkback (Linux 5.19+, XSA-403): "Check if backend is trusted",
+// info->bounce = !xenbus_read_unsigned(dev->nodename, "trusted", 1): our own
+// directory's node, which the toolstack writes (libxl__device_disk_add, Xen
+// 4.17+). Missing, or not a number, is xenbus_read_unsigned's default.
+bool XenbusFrontend::read_trusted() {
+    try {
+        return parse_node_flag("trusted", try_read(nodename_ + "/trusted"), true);
+    } catch (const std::invalid_argument& e) {
+        spdlog::warn("blkfront {}: {}; the backend is trusted", nodename_, e.what());
+        return true;
+    }
+}
+
 // The control plane's side: talk_to_blkback / negotiate_mq / setup_blkring,
 // as many queues and ring pages as both ends allow.
 void XenbusFrontend::talk_to_backend() {
+    try {
+        trusted_ = read_trusted();
+    } catch (const xenstore::client::Error& e) {
+        fatal(e.errnum(), std::string("reading trusted: ") + e.what());
+        return;
+    }
     RingLayout layout;
     try {
         layout = negotiate_rings(features_, [this](std::string_view key) {

@@ -1,10 +1,6 @@
 #include "frontend/blkfront/segment_grants.hpp"
 
-#include <algorithm>
 #include <cstring>
-#include <exception>
-
-#include <spdlog/spdlog.h>
 
 namespace pvsim::frontend::blkfront {
 namespace {
@@ -19,49 +15,9 @@ void copy_segment(hypervisor::DomainMemory& memory, const SegmentPlan& segment,
 
 }  // namespace
 
-PersistentGrant PersistentGrantPool::take() {
-    if (!free_.empty()) {
-        const PersistentGrant grant = free_.back();
-        free_.pop_back();
-        return grant;
-    }
-    // get_free_grant: the pool grows as the ring fills, up to what the ring
-    // can have in flight (each request holds its own until answered).
-    hypervisor::DomainMemory& memory = hypervisor_.memory();
-    PersistentGrant grant{memory.allocate_page(), 0};
-    try {
-        grant.ref = hypervisor_.grant_table().grant_access(backend_id_, grant.gfn, false);
-    } catch (...) {
-        memory.free_page(grant.gfn);
-        throw;
-    }
-    ++size_;
-    gauge_.store(size_, std::memory_order_relaxed);
-    return grant;
-}
-
-void PersistentGrantPool::give_back(std::vector<PersistentGrant>& grants) {
-    free_.insert(free_.end(), grants.begin(), grants.end());
-    grants.clear();
-}
-
-void PersistentGrantPool::free_all() {
-    // blkif_free: the persistent grants end with the ring.
-    for (const PersistentGrant& grant : free_) {
-        try {
-            end_or_park_grant(hypervisor_, grant.ref, grant.gfn);
-        } catch (const std::exception& e) {
-            spdlog::warn("blkfront {}: ending persistent grant {}: {}", name_, grant.ref, e.what());
-        }
-    }
-    size_ -= std::min(size_, free_.size());
-    free_.clear();
-    gauge_.store(size_, std::memory_order_relaxed);
-}
-
 std::uint64_t grant_request(hypervisor::Hypervisor& hypervisor, xen::DomId backend_id,
-                            xen::BlkifVdev handle, const BlkifRequestPlan& plan,
-                            PersistentGrantPool* pool, ShadowEntry& entry) {
+                            xen::BlkifVdev handle, const BlkifRequestPlan& plan, GrantPool* pool,
+                            ShadowEntry& entry) {
     hypervisor::GrantTable& grants = hypervisor.grant_table();
     hypervisor::DomainMemory& memory = hypervisor.memory();
     std::uint64_t copies = 0;
@@ -70,9 +26,9 @@ std::uint64_t grant_request(hypervisor::Hypervisor& hypervisor, xen::DomId backe
     for (const SegmentPlan& segment : plan.segments) {
         if (pool != nullptr) {
             // blkif_setup_rw_req_grant: a write's data goes into the
-            // persistent page; a read's comes out of it when answered.
-            const PersistentGrant grant = pool->take();
-            entry.persistent.push_back(grant);
+            // pool page (need_copy); a read's comes out of it when answered.
+            const PoolGrant grant = pool->take();
+            entry.pooled.push_back(grant);
             if (plan.operation == xen::BlkifOp::write ||
                 plan.operation == xen::BlkifOp::write_barrier) {
                 copy_segment(memory, segment, segment.gfn, grant.gfn);
@@ -92,8 +48,9 @@ std::uint64_t grant_request(hypervisor::Hypervisor& hypervisor, xen::DomId backe
         std::vector<std::byte*> frames;
         for (unsigned i = 0; i < plan.indirect_frames(); ++i) {
             if (pool != nullptr) {
-                const PersistentGrant grant = pool->take();
-                entry.persistent.push_back(grant);
+                // get_indirect_grant: with bounce, a pool page.
+                const PoolGrant grant = pool->take();
+                entry.pooled.push_back(grant);
                 frame_refs.push_back(grant.ref);
                 frames.push_back(memory.page(grant.gfn).data());
                 continue;
@@ -122,7 +79,7 @@ std::uint64_t grant_request(hypervisor::Hypervisor& hypervisor, xen::DomId backe
 
 std::uint64_t copy_read_out(hypervisor::DomainMemory& memory, const ShadowEntry& entry) {
     for (std::size_t i = 0; i < entry.segments.size(); ++i) {
-        copy_segment(memory, entry.segments[i], entry.persistent[i].gfn, entry.segments[i].gfn);
+        copy_segment(memory, entry.segments[i], entry.pooled[i].gfn, entry.segments[i].gfn);
     }
     return entry.segments.size();
 }

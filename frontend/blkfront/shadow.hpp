@@ -8,8 +8,8 @@
 // Ids are slot numbers 0 .. size-1 taken from a free list; an entry keeps
 // the request as written to the ring (to check the response's operation),
 // the grant refs of its segments and indirect frames (to end access once
-// answered), the persistent grants it borrowed (to copy a read's data out
-// of and give back to the pool), and the block request it is part of,
+// answered), the pool grants it borrowed (to copy a read's data out of and
+// give back to the pool), and the block request it is part of,
 // which blkif_recover issues again after a reconnect.
 //
 // Not thread-safe: the data plane guards it with its ring lock.
@@ -30,14 +30,15 @@ namespace pvsim::frontend::blkfront {
 
 using GrantRefs = std::vector<xen::GrantRef>;
 
-// A page of the guest's, granted to the backend for as long as the ring
-// lives (feature-persistent): data is copied through it.
-struct PersistentGrant {
+// A page of the ring's own grant pool (grant_pool.hpp, Linux's struct
+// grant): data is copied through it, and its grant is kept between requests
+// with persistent grants. kInvalidGrantRef while it has none.
+struct PoolGrant {
     hypervisor::Gfn gfn = 0;
-    xen::GrantRef ref = 0;
+    xen::GrantRef ref = xen::kInvalidGrantRef;
 };
 
-// An indirect frame of a request without persistent grants: a page of our
+// An indirect frame of a request without a grant pool: a page of our
 // own, granted for that request only.
 struct IndirectFrame {
     hypervisor::Gfn gfn = 0;
@@ -48,7 +49,7 @@ struct ShadowEntry {
     xen::BlkifRequest request{};        // as written to the ring
     GrantRefs grants;                   // per-request grants of data pages, ended when answered
     std::vector<SegmentPlan> segments;  // the caller's pages (for copying reads out)
-    std::vector<PersistentGrant> persistent;     // borrowed from the pool, by segment then frame
+    std::vector<PoolGrant> pooled;      // borrowed from the pool, by segment then frame
     std::vector<IndirectFrame> indirect_frames;  // per-request indirect frames
     std::shared_ptr<PendingIo> io;
 };

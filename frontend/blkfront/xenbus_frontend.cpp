@@ -432,6 +432,7 @@ void XenbusFrontend::connect() {
             config.disk = disk;
             config.poll = poll;
             config.protocol = protocol_;
+            config.trusted = trusted_;
             queues.push_back(std::make_unique<BlkfrontQueue>(
                 hypervisor_, rings_[q].pages->area(), rings_[q].pages->size_bytes(),
                 std::move(rings_[q].channel), std::move(config), [this](const std::string& reason) {
@@ -453,6 +454,7 @@ void XenbusFrontend::connect() {
             negotiated_.secure_discard = disk.feature_secdiscard;
             negotiated_.flush_cache = disk.feature_flush_cache;
             negotiated_.barrier = disk.feature_barrier;
+            negotiated_.bounce = !trusted_ || disk.feature_persistent;
         }
         // blkif_recover's second half: what was held goes on the new rings.
         device_->attach(std::move(queues));
@@ -462,10 +464,11 @@ void XenbusFrontend::connect() {
     }
     spdlog::info(
         "blkfront {}: {} sectors of {} bytes{}, flush {}, {} queue(s), persistent {}, indirect {}, "
-        "discard {}",
+        "discard {}, bounce {}",
         nodename_, disk.sectors, disk.sector_size, disk.read_only() ? ", read-only" : "",
         disk.flush_operation() ? xen::name(*disk.flush_operation()) : "none", rings_.size(),
-        disk.feature_persistent, disk.max_indirect_segments, disk.feature_discard);
+        disk.feature_persistent, disk.max_indirect_segments, disk.feature_discard,
+        !trusted_ || disk.feature_persistent);
     {
         std::lock_guard lock(mutex_);
         reconnecting_ = false;

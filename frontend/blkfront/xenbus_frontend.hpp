@@ -12,6 +12,7 @@
 //    guest's ring layout from its "protocol" node (x86_64-abi when missing,
 //    or x86_32-abi: common/xen/blkif_x86_32.hpp);
 //  - backend InitWait, we Initialising (talk_to_blkback, setup_blkring):
+//    "trusted" is read from our own directory (0: bounce, grant_pool.hpp);
 //    n = min(our max_queues, the backend's multi-queue-max-queues) rings of
 //    2^order pages, order = min(our max_ring_page_order, the backend's
 //    max-ring-page-order), each granted, with an unbound event channel;
@@ -156,6 +157,9 @@ class XenbusFrontend {
         bool secure_discard = false;
         bool flush_cache = false;
         bool barrier = false;
+        // info->bounce: data goes through blkfront's own granted pages
+        // (trusted=0 in our directory, or persistent grants).
+        bool bounce = false;
     };
     Negotiated negotiated() const;
     // How many times blkif_recover ran (backend restarts and reconnects).
@@ -194,6 +198,7 @@ class XenbusFrontend {
     std::optional<std::string> backend_error();
     std::optional<std::string> try_read(const std::string& path);
     xen::BlkifProtocol read_guest_protocol();
+    bool read_trusted();
     std::chrono::microseconds read_poll();
     // "<name> (<number>)", for logs and errors.
     static std::string state_text(xen::XenbusState state);
@@ -225,6 +230,7 @@ class XenbusFrontend {
     std::uint64_t recoveries_ = 0;
 
     // Control thread only.
+    bool trusted_ = true;  // "trusted", as talk_to_blkback last read it
     using Ring = FrontRing;
     std::vector<Ring> rings_;
     std::unique_ptr<QueueSet> device_;  // from the first Connected on

@@ -22,10 +22,11 @@
 //       COUNTERS = blkfront's: "requests","segments","bytes","responses",
 //       "notifications_sent","notifications_suppressed",
 //       "notifications_received","grants_deferred","indirect_requests",
-//       "data_copies","discards","flushes","recovered", and the gauges
-//       "persistent_grants","queues","ring_pages". An open DEVICE also
-//       has "features": what was negotiated ({"persistent","indirect_segments",
-//       "queues","ring_page_order","discard","flush_cache","barrier",
+//       "data_copies","persistent_purged","discards","flushes","recovered",
+//       and the gauges "persistent_grants","pool_pages","queues",
+//       "ring_pages". An open DEVICE also has "features": what was
+//       negotiated ({"persistent","indirect_segments","queues",
+//       "ring_page_order","discard","flush_cache","barrier","bounce",
 //       "discard_granularity","discard_alignment","secure_discard"}) and
 //       "recoveries" (blkif_recover runs).
 //       Each DEVICE has "transport": "xen" (a vbd) or "virtio" (a virtio-blk

@@ -27,6 +27,7 @@ nlohmann::json features_json(const blkfront::XenbusFrontend::Negotiated& n) {
             {"discard", n.discard},
             {"flush_cache", n.flush_cache},
             {"barrier", n.barrier},
+            {"bounce", n.bounce},
             {"discard_granularity", n.discard_granularity},
             {"discard_alignment", n.discard_alignment},
             {"secure_discard", n.secure_discard}};

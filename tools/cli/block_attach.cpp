@@ -80,6 +80,7 @@ toolstack::VbdPaths block_attach(Session& session, const std::string& domain_nam
     vbd.direct = spec.direct.value_or(false);
     vbd.poll_us = spec.poll_us;
     vbd.protocol = spec.protocol.value_or(xen::BlkifProtocol::x86_64);
+    vbd.trusted = spec.trusted.value_or(true);
     vbd.frontend_features = spec.frontend_features;
     vbd.backend_features = spec.backend_features;
     try {

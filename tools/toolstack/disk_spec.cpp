@@ -3,7 +3,10 @@
 #include <charconv>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/units.hpp"
@@ -95,6 +98,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
         {"direct", [](DiskSpec& d, auto k, auto v) { d.direct = flag(k, v); }},
         {"poll-us", [](DiskSpec& d, auto k, auto v) { d.poll_us = number(k, v, 0, 1000000); }},
         {"vhost-user", [](DiskSpec& d, auto, auto v) { d.vhost_user = std::string(v); }},
+        {"trusted", [](DiskSpec& d, auto k, auto v) { d.trusted = flag(k, v); }},
         {"protocol",
          [](DiskSpec& d, auto k, auto v) {
              d.protocol = xen::parse_blkif_protocol(
@@ -186,6 +190,28 @@ std::string accepted_keys() {
     return keys + " (the blkif feature keys also with a frontend- or backend- prefix)";
 }
 
+// xl's items without a value (xl-disk-configuration: `discard` /
+// `no-discard`, `cdrom`; Xen 4.17's `trusted` / `untrusted`) as the KEY=VALUE
+// they stand for.
+struct BareFlag {
+    std::string_view key;
+    std::string_view value;
+};
+
+std::optional<BareFlag> bare_flag(std::string_view item) {
+    static constexpr std::pair<std::string_view, BareFlag> kFlags[] = {
+        {"discard", {"discard", "1"}},   {"no-discard", {"discard", "0"}},
+        {"cdrom", {"devtype", "cdrom"}}, {"trusted", {"trusted", "1"}},
+        {"untrusted", {"trusted", "0"}},
+    };
+    for (const auto& [name, flag] : kFlags) {
+        if (item == name) {
+            return flag;
+        }
+    }
+    return std::nullopt;
+}
+
 // xl takes everything after "target=" as the path, so that a path may hold
 // commas. pvsim also accepts target= first (as `target=IMG,vdev=xvda`): the
 // path ends at the first comma that starts another known item.
@@ -195,7 +221,7 @@ std::size_t target_end(std::string_view text) {
         const std::string_view next = text.substr(comma + 1);
         const std::string_view item = without_leading_space(next.substr(0, next.find(',')));
         const std::size_t equals = item.find('=');
-        if (item == "discard" || item == "no-discard" || item == "cdrom" ||
+        if (bare_flag(item) ||
             (equals != std::string_view::npos && known_key(item.substr(0, equals)))) {
             return comma;
         }
@@ -219,6 +245,11 @@ void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_
         throw ParseError(
             "DISKSPEC: protocol= is the layout of a Xen block ring; not with "
             "specification=virtio");
+    }
+    if (spec.trusted) {
+        throw ParseError(
+            "DISKSPEC: trusted/untrusted tells Xen's blkfront whether to bounce its data "
+            "(XSA-403); not with specification=virtio");
     }
     if (spec.vhost_user && !spec.target.empty()) {
         throw ParseError("DISKSPEC: target= and vhost-user= together: the device at " +
@@ -297,10 +328,8 @@ DiskSpec parse_disk_spec(std::string_view text) {
         const std::size_t equals = item.find('=');
         if (equals != std::string_view::npos) {
             apply(item.substr(0, equals), item.substr(equals + 1));
-        } else if (item == "discard" || item == "no-discard") {
-            apply("discard", item == "discard" ? "1" : "0");
-        } else if (item == "cdrom") {
-            apply("devtype", "cdrom");
+        } else if (const auto flag_item = bare_flag(item)) {
+            apply(flag_item->key, flag_item->value);
         } else {
             // xl: a positional item goes to the first positional parameter
             // not yet given (by name or position); an empty one leaves that

@@ -23,6 +23,12 @@
 //                                  frontend's "protocol" node as libxl does
 //                                  for a PV guest (default x86_64-abi);
 //                                  blkfront lays its ring out in it
+//   trusted / untrusted            xl's (Xen 4.17+): whether the guest may
+//                                  trust the backend, written as the
+//                                  frontend's "trusted" node 1|0 (default
+//                                  trusted); with untrusted, blkfront
+//                                  bounces data through pages of its own
+//                                  (Linux 5.19+, XSA-403). Also trusted=on|off
 // and pvsim's blkif feature keys (flags take on|off|1|0), each an end's
 // setting as Linux's module parameters are (common/xen/blkif_features.hpp):
 //   persistent=on|off              feature-persistent offered / used
@@ -65,6 +71,8 @@ struct DiskSpec {
     std::optional<std::string> vhost_user;  // an existing device's socket (virtio)
     // The guest's ring layout (unset: x86_64-abi, the native one).
     std::optional<xen::BlkifProtocol> protocol;
+    // libxl_device_disk.trusted (unset: trusted, libxl's default).
+    std::optional<bool> trusted;
 
     // The blkif features asked of each end (unset: the end's default).
     BlkifFeatureSettings frontend_features;

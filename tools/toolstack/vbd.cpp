@@ -91,12 +91,13 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"backend-id", std::to_string(spec.backend_domid)},
         {"virtual-device", std::to_string(paths.devid)},
         {"device-type", device_type},
-        // libxl__device_disk_add: "trusted" (Linux blkfront bounces data
-        // through its own pages when 0, XSA-403), and for a PV guest its
+        // libxl__device_disk_add (Xen 4.17+): "trusted" from the disk's
+        // trusted setting (Linux blkfront, 5.19+, bounces data through its
+        // own pages when 0, XSA-403; so does pvsim's), and for a PV guest its
         // ABI's "protocol" (xc_domain_get_native_protocol: x86_32-abi for a
         // 32-bit guest; old frontends relied on the toolstack for it;
         // pvsim's blkfront takes its ring layout from it).
-        {"trusted", "1"},
+        {"trusted", spec.trusted ? "1" : "0"},
         {"protocol", std::string(xen::to_string(spec.protocol))},
     };
     if (spec.poll_us) {

@@ -18,8 +18,8 @@
 //            pvsim-*, state=1
 //            perms: n<backend>, r<domid>
 //   frontend /local/domain/<domid>/device/vbd/<devid>
-//            backend, backend-id, virtual-device, device-type, poll-us,
-//            pvsim-*, state=1
+//            backend, backend-id, virtual-device, device-type, trusted,
+//            protocol, poll-us, pvsim-*, state=1
 //            perms: n<domid>, r<backend>
 #pragma once
 
@@ -53,6 +53,10 @@ struct VbdSpec {
     // The guest's ABI: the frontend's "protocol" node, whose ring layout
     // pvsim's blkfront then uses.
     xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64;
+    // libxl_device_disk.trusted: the frontend's "trusted" node; false makes
+    // Linux's blkfront (5.19+) and pvsim's bounce data through their own
+    // pages (XSA-403).
+    bool trusted = true;
     // The blkif features asked of each end (unset: the end's default).
     BlkifFeatureSettings frontend_features;
     BlkifFeatureSettings backend_features;

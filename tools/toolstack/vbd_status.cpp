@@ -43,8 +43,12 @@ std::map<std::string, std::string> negotiated_features(const NodeReader& back,
     const xen::BlkifFeatureConfig backend = end_config(xen::BlkifEnd::backend, back);
     std::map<std::string, std::string> features;
     const auto on_off = [](bool on) { return std::string(on ? "1" : "0"); };
-    features["persistent"] =
-        on_off(flag(back("feature-persistent")) && flag(front("feature-persistent")));
+    const bool persistent = flag(back("feature-persistent")) && flag(front("feature-persistent"));
+    features["persistent"] = on_off(persistent);
+    // xen-blkfront (5.19+): info->bounce = !trusted (the frontend's node,
+    // xenbus_read_unsigned(..., "trusted", 1)), and persistent grants bounce.
+    const bool trusted = xen::parse_node_u32(front("trusted")).value_or(1) != 0;
+    features["bounce"] = on_off(!trusted || persistent);
     // xen-blkfront: indirect descriptors only when more than a plain
     // request's BLKIF_MAX_SEGMENTS_PER_REQUEST segments are offered.
     const unsigned offered = xen::parse_node_u32(back("feature-max-indirect-segments")).value_or(0);

@@ -40,6 +40,8 @@ using NodeReader = std::function<std::optional<std::string>(std::string_view nod
 
 // The blkif features in use from what both ends wrote, as blkfront decides
 // (xen-blkfront.c): "persistent" 0|1 (both ends wrote feature-persistent=1),
+// "bounce" 0|1 (data through blkfront's own pages: the frontend's trusted
+// node is 0, or persistent grants are in use),
 // "indirect-segments" N (the backend's offer capped by the frontend's
 // configuration; 0 when that is not above BLKIF_MAX_SEGMENTS_PER_REQUEST),
 // "ring-page-order" N and "queues" N (what the frontend wrote; 0 and 1

@@ -1,9 +1,13 @@
 // What the blkfront tests share: I/O buffers in the domain's own memory
 // (whole pages, as GuestBuffer wants them) with patterned contents, and a
-// collector of completion callbacks to wait on.
+// collector of completion callbacks to wait on, and one request run to its
+// completion.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -12,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "frontend/blkfront/blkfront_ring.hpp"
 #include "frontend/block_device.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 
@@ -112,6 +117,32 @@ inline frontend::BlockRequest make_request(frontend::BlockOperation operation, s
     request.buffer = buffer;
     request.done = std::move(done);
     return request;
+}
+
+// The data plane of xvda (51712) served by domain 0: `sectors`, and a
+// backend that flushes its cache.
+inline frontend::blkfront::DataPlaneConfig xvda_config(std::uint64_t sectors) {
+    frontend::blkfront::DataPlaneConfig config;
+    config.name = "device/vbd/51712";
+    config.backend_id = 0;
+    config.handle = 51712;
+    config.disk.sectors = sectors;
+    config.disk.feature_flush_cache = true;
+    return config;
+}
+
+// Submits one request of `op` to `device` and waits for its status
+// (`buffer` null for a flush or discard).
+inline int run_one(frontend::BlockDevice& device, frontend::BlockOperation op, std::uint64_t sector,
+                   const IoBuffer* buffer, std::uint64_t discard_sectors = 0) {
+    Completions done;
+    frontend::BlockRequest request =
+        make_request(op, sector, buffer ? &buffer->guest() : nullptr, done.callback());
+    request.discard_sectors = discard_sectors;
+    device.submit({&request, 1});
+    EXPECT_TRUE(done.wait_for(1));
+    const std::vector<int> statuses = done.statuses();
+    return statuses.empty() ? -ETIMEDOUT : statuses.front();
 }
 
 }  // namespace pvsim::test

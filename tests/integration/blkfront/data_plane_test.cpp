@@ -29,13 +29,7 @@ using test::make_request;
 constexpr std::uint64_t kSectors = 8192;  // 4 MiB
 
 DataPlaneConfig default_config() {
-    DataPlaneConfig config;
-    config.name = "device/vbd/51712";
-    config.backend_id = 0;
-    config.handle = 51712;
-    config.disk.sectors = kSectors;
-    config.disk.feature_flush_cache = true;
-    return config;
+    return test::xvda_config(kSectors);
 }
 
 class DataPlaneTest : public ::testing::Test {
@@ -66,9 +60,7 @@ class DataPlaneTest : public ::testing::Test {
     }
 
     std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
-        const std::vector<std::byte> disk = backend_->disk();
-        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
-        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+        return backend_->disk_bytes(sector, length);
     }
 
     test::HypervisorProcess hv_;

@@ -42,12 +42,7 @@ struct Ends {
 class FeaturesTest : public ::testing::Test {
   protected:
     void start(const Ends& ends) {
-        DataPlaneConfig config;
-        config.name = "device/vbd/51712";
-        config.backend_id = 0;
-        config.handle = 51712;
-        config.disk.sectors = kSectors;
-        config.disk.feature_flush_cache = true;
+        DataPlaneConfig config = test::xvda_config(kSectors);
         config.disk.max_indirect_segments = ends.frontend_indirect;
         config.disk.feature_persistent = ends.persistent;
         config.disk.feature_discard = ends.discard;
@@ -63,19 +58,11 @@ class FeaturesTest : public ::testing::Test {
 
     int run_one(BlockOperation op, std::uint64_t sector, const IoBuffer* buffer,
                 std::uint64_t discard_sectors = 0) {
-        Completions done;
-        BlockRequest request =
-            make_request(op, sector, buffer ? &buffer->guest() : nullptr, done.callback());
-        request.discard_sectors = discard_sectors;
-        device_->submit({&request, 1});
-        EXPECT_TRUE(done.wait_for(1));
-        return done.statuses().at(0);
+        return test::run_one(*device_, op, sector, buffer, discard_sectors);
     }
 
     std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
-        const std::vector<std::byte> disk = backend_->disk();
-        const auto begin = disk.begin() + static_cast<std::ptrdiff_t>(sector * 512);
-        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+        return backend_->disk_bytes(sector, length);
     }
 
     test::HypervisorProcess hv_;

@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -101,6 +102,12 @@ class TestBackend {
         std::lock_guard lock(mutex_);
         return disk_;
     }
+    // `length` bytes of the disk from `sector`.
+    std::vector<std::byte> disk_bytes(std::uint64_t sector, std::size_t length) {
+        std::lock_guard lock(mutex_);
+        const auto begin = disk_.begin() + static_cast<std::ptrdiff_t>(sector * 512);
+        return {begin, begin + static_cast<std::ptrdiff_t>(length)};
+    }
     void write_disk(std::size_t offset, const std::vector<std::byte>& bytes) {
         std::lock_guard lock(mutex_);
         std::copy(bytes.begin(), bytes.end(), disk_.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -114,6 +121,12 @@ class TestBackend {
     std::vector<xen::BlkifRequest> seen() {
         std::lock_guard lock(mutex_);
         return seen_;
+    }
+    // The frontend's frames every grant it mapped named (as the hypervisor
+    // gave them: what the frontend let it reach), the ring aside.
+    std::set<std::uint64_t> mapped_frames() {
+        std::lock_guard lock(mutex_);
+        return mapped_frames_;
     }
 
     // While holding, requests are taken off the ring but not served.
@@ -255,6 +268,7 @@ class TestBackend {
         if (mapped[0].status != xen::GntSt::okay) {
             return nullptr;
         }
+        mapped_frames_.insert(mapped[0].frame);
         if (persistent_) {
             persistent_maps_.emplace(gref, mapped[0]);
         } else if (keep_mapped_) {
@@ -388,6 +402,7 @@ class TestBackend {
     std::vector<std::byte> disk_;
     Stats stats_;
     std::vector<xen::BlkifRequest> seen_;
+    std::set<std::uint64_t> mapped_frames_;
     std::vector<xen::BlkifRequest> held_;
     bool holding_ = false;
     bool keep_mapped_ = false;

@@ -120,6 +120,8 @@ TEST_F(CliBlockTest, BadInputIsRefusedAndChangesNothing) {
     refused({"block-attach", "g", spec("vdev=xvdb,frontend-grant-mode=copy")},
             "grant-mode is the backend's");
     refused({"block-attach", "g", spec("vdev=xvdb,persistent=maybe")}, "persistent=maybe");
+    refused({"block-attach", "g", spec("vdev=xvdb,trusted=maybe")}, "trusted=maybe");
+    refused({"block-attach", "g", spec("vdev=xvdb,trusted,untrusted")}, "\"trusted\" given twice");
     refused({"block-attach", "g", "target=/dev/null,vdev=xvdb"}, "not a regular file");
     refused({"block-attach", "g", spec("vdev=xvdb,backend=g")}, "only dom0");
     refused({"block-detach", "g", "xvdb"}, "g has no vdev xvdb");
@@ -161,6 +163,27 @@ TEST_F(CliBlockTest, FeatureKeysBecomeEachEndsConfigurationNodes) {
             EXPECT_FALSE(child.starts_with("pvsim-")) << dir << "/" << child;
         }
     }
+}
+
+// xl's untrusted (Xen 4.17+): libxl writes trusted=0 in the frontend's
+// directory, and blkfront bounces (Linux 5.19+); trusted, the default, is 1.
+TEST_F(CliBlockTest, UntrustedWritesTrustedZeroAndBlockListShowsTheBounce) {
+    const auto b = run_.image("b.img", 4 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", spec("vdev=xvda,persistent=off,untrusted")}).code,
+              0);
+    ASSERT_EQ(
+        run_.pvsim({"block-attach", "g", "target=" + b.string() + ",vdev=xvdb,persistent=off"})
+            .code,
+        0);
+    auto xenstore = xenstore::client::Client::connect(RunDir::open(run_.dir()));
+    EXPECT_EQ(xenstore.try_read("/local/domain/1/device/vbd/51712/trusted"), "0");
+    EXPECT_EQ(xenstore.try_read("/local/domain/1/device/vbd/51728/trusted"), "1");
+    const nlohmann::json list = vbds();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0]["features"]["bounce"], "1") << list[0];
+    EXPECT_EQ(list[1]["features"]["bounce"], "0") << list[1];
+    const CliResult table = run_.pvsim({"block-list", "g"});
+    EXPECT_NE(table.out.find("bounce"), std::string::npos) << table.out;
 }
 
 TEST_F(CliBlockTest, BlockListShowsWhatBothEndsNegotiated) {

@@ -126,6 +126,37 @@ TEST_F(CliIoTest, PersistentGrantsMapNothingInSteadyState) {
     EXPECT_EQ(steady["data_copies"], 512);
 }
 
+// xl's untrusted, without persistent grants: blkfront copies every segment
+// through pages of its own (Linux 5.19+ bounce), granted per request; the
+// same job on a trusted disk copies nothing. The data verifies either way.
+TEST_F(CliIoTest, AnUntrustedBackendIsGivenCopiesOfEverySegmentAndTheDataVerifies) {
+    const auto untrusted = run_.image("untrusted.img", 8 << 20);
+    const auto trusted = run_.image("trusted.img", 8 << 20);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          "target=" + untrusted.string() + ",vdev=xvdb,persistent=off,untrusted"})
+                  .code,
+              0);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g",
+                          "target=" + trusted.string() + ",vdev=xvdc,persistent=off"})
+                  .code,
+              0);
+    // Written, then read back and verified: 256 writes, 256 reads.
+    const std::vector<std::string> job = {"--rw",   "randwrite", "--bs",  "4k",       "--iodepth",
+                                          "8",      "--size",    "1M",    "--verify", "crc32c",
+                                          "--seed", "9",         "--json"};
+    const nlohmann::json bounced = counts_of(io(job, "xvdb"));
+    EXPECT_EQ(bounced["requests"], 512);
+    // Every segment of every read and write, one page each.
+    EXPECT_EQ(bounced["data_copies"], 512);
+    // Each request's grants are its own: mapped and unmapped per request.
+    EXPECT_EQ(bounced["grant_maps"], 512);
+    EXPECT_EQ(bounced["grant_unmaps"], 512);
+    const nlohmann::json direct = counts_of(io(job, "xvdc"));
+    EXPECT_EQ(direct["requests"], 512);
+    EXPECT_EQ(direct["data_copies"], 0);
+    EXPECT_EQ(direct["grant_maps"], 512);
+}
+
 TEST_F(CliIoTest, IndirectDescriptorsCarryA1MiBIoInOneRequest) {
     const auto disk = run_.image("indirect.img", 8 << 20);
     ASSERT_EQ(run_.pvsim({"block-attach", "g",

@@ -31,9 +31,11 @@ const json& job0(const json& reply) {
 class GuestMqLargeIoTest : public GuestFixture {
   protected:
     // DISKSPEC queues=2 with `features` for both ends: both ends' max_queues
-    // set, every other feature as `features` has it (unset: the default).
+    // set, every other feature as `features` has it (unset: the default);
+    // `trusted` false is DISKSPEC untrusted.
     AttachedGuest guest_with_two_queues(const std::string& name,
-                                        tools::toolstack::BlkifFeatureSettings features = {}) {
+                                        tools::toolstack::BlkifFeatureSettings features = {},
+                                        bool trusted = true) {
         features.max_queues = 2;
         AttachedGuest guest;
         guest.domid = create_guest(name);
@@ -41,6 +43,7 @@ class GuestMqLargeIoTest : public GuestFixture {
         auto vbd = spec(guest.domid, "xvda", make_image(name + ".img", kImageBytes));
         vbd.frontend_features = features;
         vbd.backend_features = features;
+        vbd.trusted = trusted;
         guest.image = vbd.target;
         guest.paths = tools::toolstack::attach_vbd(dom0_, vbd);
         return guest;
@@ -109,6 +112,7 @@ TEST_F(GuestMqLargeIoTest, OneMibIoAtDepthEightOverTwoQueuesWithLinuxDefaults) {
         const json device = wait_device(client, guest.domid, kXvda);
         EXPECT_EQ(device.at("features").value("indirect_segments", 0u), 32u) << device.dump();
         EXPECT_EQ(device.at("features").value("persistent", false), true) << device.dump();
+        EXPECT_EQ(device.at("features").value("bounce", false), true) << device.dump();
     }
     // 256 pages in 32-segment indirect requests.
     expect_large_io_completes(guest, kPagesPerIo / 32, true);
@@ -125,9 +129,38 @@ TEST_F(GuestMqLargeIoTest, OneMibIoAtDepthEightOverTwoQueuesOfPlainRequests) {
         const json device = wait_device(client, guest.domid, kXvda);
         EXPECT_EQ(device.at("features").value("indirect_segments", 1u), 0u) << device.dump();
         EXPECT_EQ(device.at("features").value("persistent", true), false) << device.dump();
+        EXPECT_EQ(device.at("features").value("bounce", true), false) << device.dump();
     }
     // 256 pages in requests of 11 segments.
     expect_large_io_completes(guest, (kPagesPerIo + 10) / 11, false);
+    AgentClient client = agent(guest.domid);
+    const json device = wait_device(client, guest.domid, kXvda);
+    EXPECT_EQ(device.at("counters").value("data_copies", 1u), 0u) << device.dump();
+}
+
+// DISKSPEC untrusted (Linux 5.19+ blkfront's bounce, XSA-403) over the same
+// plain requests: every segment goes through blkfront's own pages, granted
+// per request, and everything still verifies.
+TEST_F(GuestMqLargeIoTest, OneMibIoAtDepthEightOverTwoQueuesBouncedForAnUntrustedBackend) {
+    tools::toolstack::BlkifFeatureSettings plain;
+    plain.persistent = false;
+    plain.max_indirect_segments = 0;
+    const AttachedGuest guest = guest_with_two_queues("mquntrusted", plain, false);
+    {
+        AgentClient client = agent(guest.domid);
+        const json device = wait_device(client, guest.domid, kXvda);
+        EXPECT_EQ(device.at("features").value("persistent", true), false) << device.dump();
+        EXPECT_EQ(device.at("features").value("bounce", false), true) << device.dump();
+    }
+    expect_large_io_completes(guest, (kPagesPerIo + 10) / 11, false);
+    AgentClient client = agent(guest.domid);
+    const json device = wait_device(client, guest.domid, kXvda);
+    const json& counters = device.at("counters");
+    // Every segment was copied, into the pool for a write, out for a read.
+    EXPECT_EQ(counters.value("data_copies", 0u), counters.value("segments", 1u)) << device.dump();
+    EXPECT_GT(counters.value("pool_pages", 0u), 0u) << device.dump();
+    // Each grant ended when its request was answered.
+    EXPECT_EQ(counters.value("persistent_grants", 1u), 0u) << device.dump();
 }
 
 }  // namespace mq_large_io_test

@@ -57,6 +57,7 @@ TEST(DiskSpec, Defaults) {
     EXPECT_FALSE(spec.direct.has_value());
     EXPECT_FALSE(spec.poll_us.has_value());
     EXPECT_FALSE(spec.protocol.has_value());
+    EXPECT_FALSE(spec.trusted.has_value());
     EXPECT_TRUE(spec.frontend_features.empty());
     EXPECT_TRUE(spec.backend_features.empty());
 }
@@ -203,6 +204,25 @@ TEST(DiskSpec, ProtocolIsOneOfTheTwoX86Layouts) {
         << error;
 }
 
+// xl's trusted / untrusted (Xen 4.17+), as bare flags or trusted=on|off,
+// wherever they stand.
+TEST(DiskSpec, TrustedAndUntrustedAreTheFrontendsTrustedNode) {
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,untrusted").trusted, false);
+    EXPECT_EQ(parse_disk_spec("untrusted,/a.img,,xvda").trusted, false);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,trusted").trusted, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,trusted=off").trusted, false);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,trusted=1").trusted, true);
+    // After target=, the flag ends the path as a known item does.
+    const DiskSpec last = parse_disk_spec("vdev=xvda,target=/a,b.img,untrusted");
+    EXPECT_EQ(last.target, "/a,b.img");
+    EXPECT_EQ(last.trusted, false);
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,trusted=maybe"),
+                         "DISKSPEC: trusted=maybe: expected on, off, 1 or 0"));
+    EXPECT_TRUE(
+        contains(error_of("target=/a.img,vdev=xvda,trusted,untrusted"), "\"trusted\" given twice"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,untrusted=1"), "untrusted"));
+}
+
 struct Range {
     const char* key;
     std::uint32_t min, max;
@@ -314,9 +334,10 @@ TEST(DiskSpec, UnknownKeyListsTheAcceptedOnes) {
     const std::string message = error_of("target=/a.img,vdev=xvda,colour=blue");
     EXPECT_TRUE(contains(message, "unknown key \"colour\""));
     for (const char* key :
-         {"access", "backend", "barrier", "devtype", "direct", "discard", "flush", "format",
-          "grant-mode", "max-indirect-segments", "persistent", "poll-us", "protocol", "queues",
-          "ring-page-order", "specification", "target", "vdev", "frontend- or backend- prefix"}) {
+         {"access",        "backend", "barrier",  "devtype",    "direct",
+          "discard",       "flush",   "format",   "grant-mode", "max-indirect-segments",
+          "persistent",    "poll-us", "protocol", "queues",     "ring-page-order",
+          "specification", "target",  "trusted",  "vdev",       "frontend- or backend- prefix"}) {
         EXPECT_TRUE(contains(message, key));
     }
 }
@@ -396,6 +417,8 @@ TEST(DiskSpec, VirtioRefusesWhatOnlyXenHas) {
     EXPECT_TRUE(
         contains(error_of("target=/a.img,vdev=vda,specification=virtio,protocol=x86_32-abi"),
                  "protocol= is the layout of a Xen block ring"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda,specification=virtio,untrusted"),
+                         "trusted/untrusted tells Xen's blkfront"));
     EXPECT_TRUE(contains(error_of("vdev=vda,specification=virtio"), "no target"));
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda,specification=virtio,vhost-user=/q"),
                          "give one of them"));

@@ -31,16 +31,16 @@ TEST(NegotiatedFeatures, EverythingOnAtBothEnds) {
         {"feature-persistent", "1"}, {"ring-page-order", "2"}, {"multi-queue-num-queues", "2"}};
     const auto features = negotiated_features(reader(kLinuxBackend), reader(front));
     const std::map<std::string, std::string> expected = {
-        {"persistent", "1"},      {"indirect-segments", "32"},
-        {"ring-page-order", "2"}, {"queues", "2"},
-        {"discard", "1"},         {"flush-cache", "1"},
-        {"barrier", "1"},         {"grant-mode", "map"}};
+        {"persistent", "1"},      {"bounce", "1"},  {"indirect-segments", "32"},
+        {"ring-page-order", "2"}, {"queues", "2"},  {"discard", "1"},
+        {"flush-cache", "1"},     {"barrier", "1"}, {"grant-mode", "map"}};
     EXPECT_EQ(features, expected);
 }
 
 TEST(NegotiatedFeatures, NothingOfferedIsNothingInUse) {
     const auto features = negotiated_features(reader({}), reader({{"feature-persistent", "1"}}));
     EXPECT_EQ(features.at("persistent"), "0");
+    EXPECT_EQ(features.at("bounce"), "0");
     EXPECT_EQ(features.at("indirect-segments"), "0");
     EXPECT_EQ(features.at("ring-page-order"), "0");
     EXPECT_EQ(features.at("queues"), "1");
@@ -66,6 +66,21 @@ TEST(NegotiatedFeatures, TheFrontendsConfigurationCapsWhatItUses) {
     EXPECT_EQ(negotiated_features(reader(small), reader({})).at("indirect-segments"), "0");
     small["feature-max-indirect-segments"] = "12";
     EXPECT_EQ(negotiated_features(reader(small), reader({})).at("indirect-segments"), "12");
+}
+
+// xen-blkfront (5.19+): info->bounce = !trusted, and persistent grants
+// bounce too; a frontend without the node (older toolstacks) trusts.
+TEST(NegotiatedFeatures, BounceIsAnUntrustedBackendOrPersistentGrants) {
+    const Nodes no_persistent = {{"feature-persistent", "0"}};
+    EXPECT_EQ(negotiated_features(reader(kLinuxBackend), reader(no_persistent)).at("bounce"), "0");
+    Nodes untrusted = no_persistent;
+    untrusted["trusted"] = "0";
+    EXPECT_EQ(negotiated_features(reader(kLinuxBackend), reader(untrusted)).at("bounce"), "1");
+    untrusted["trusted"] = "1";
+    EXPECT_EQ(negotiated_features(reader(kLinuxBackend), reader(untrusted)).at("bounce"), "0");
+    EXPECT_EQ(negotiated_features(reader(kLinuxBackend), reader({{"feature-persistent", "1"}}))
+                  .at("bounce"),
+              "1");
 }
 
 TEST(NegotiatedFeatures, GrantModeIsTheBackendsConfiguration) {
