@@ -14,7 +14,7 @@ unsigned online_cpus() noexcept {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-std::string quoted(std::string_view text) {
+std::string in_quotes(std::string_view text) {
     return "\"" + std::string(text) + "\"";
 }
 
@@ -23,8 +23,9 @@ unsigned read_number(std::string_view node, const std::string& value, unsigned l
     const auto* end = value.data() + value.size();
     const auto [ptr, ec] = std::from_chars(value.data(), end, number);
     if (value.empty() || ec != std::errc{} || ptr != end || number < low || number > high) {
-        throw BlkifConfigError(std::string(node) + " " + quoted(value) + " is not a number from " +
-                               std::to_string(low) + " to " + std::to_string(high));
+        throw BlkifConfigError(std::string(node) + " " + in_quotes(value) +
+                               " is not a number from " + std::to_string(low) + " to " +
+                               std::to_string(high));
     }
     return number;
 }
@@ -33,7 +34,7 @@ bool read_flag(std::string_view node, const std::string& value) {
     if (value == "0" || value == "1") {
         return value == "1";
     }
-    throw BlkifConfigError(std::string(node) + " " + quoted(value) + " is not 0 or 1");
+    throw BlkifConfigError(std::string(node) + " " + in_quotes(value) + " is not 0 or 1");
 }
 
 }  // namespace
@@ -80,7 +81,7 @@ BlkifFeatureConfig read_blkif_feature_config(BlkifEnd end, const BlkifNodeReader
         }
         const auto mode = parse_grant_mode(*value);
         if (!mode) {
-            throw BlkifConfigError(std::string(node::grant_mode) + " " + quoted(*value) +
+            throw BlkifConfigError(std::string(node::grant_mode) + " " + in_quotes(*value) +
                                    " is not map or copy");
         }
         config.grant_mode = *mode;

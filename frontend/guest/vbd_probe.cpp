@@ -37,6 +37,10 @@ struct VbdSlot {
 
 namespace {
 
+// How long an unplug or a resume waits for an open in progress: as long as
+// the agent's wait-device by default.
+constexpr std::chrono::seconds kOpenWait{30};
+
 // "no device 51712 (xvda?)": the name is a guess from the number.
 std::string no_device(std::uint32_t devid) {
     const std::string name = xen::vdev_name(devid);
@@ -388,39 +392,35 @@ DeviceLease VbdProbe::lease(std::uint32_t devid) {
     return DeviceLease(*this, slot, slot->device, written);
 }
 
-xen::XenbusState VbdProbe::close(std::uint32_t devid) {
-    std::shared_ptr<blkfront::Blkfront> device;
-    {
-        std::lock_guard lock(mutex_);
+std::shared_ptr<blkfront::Blkfront> VbdProbe::opened_device(std::uint32_t devid) {
+    const auto deadline = std::chrono::steady_clock::now() + kOpenWait;
+    std::unique_lock lock(mutex_);
+    for (;;) {
         const auto found = slots_.find(devid);
         if (found == slots_.end()) {
             throw DeviceError(no_device(devid));
         }
-        if (!found->second->device) {
-            throw DeviceError(device_text(devid) + " is not open yet (" +
-                              std::string(xen::name(found->second->state)) + ")");
+        const Slot& slot = *found->second;
+        if (slot.device) {
+            return slot.device;
         }
-        device = found->second->device;
+        if (interrupted_ || slot.dropped ||
+            changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+            throw DeviceError(device_text(devid) + " is not open yet (" +
+                              std::string(xen::name(slot.state)) + ")");
+        }
     }
+}
+
+xen::XenbusState VbdProbe::close(std::uint32_t devid) {
+    const std::shared_ptr<blkfront::Blkfront> device = opened_device(devid);
     spdlog::info("{}: closing (frontend-initiated)", device_text(devid));
     device->close();
     return device->state();
 }
 
 void VbdProbe::reconnect(std::uint32_t devid) {
-    std::shared_ptr<blkfront::Blkfront> device;
-    {
-        std::lock_guard lock(mutex_);
-        const auto found = slots_.find(devid);
-        if (found == slots_.end()) {
-            throw DeviceError(no_device(devid));
-        }
-        if (!found->second->device) {
-            throw DeviceError(device_text(devid) + " is not open yet (" +
-                              std::string(xen::name(found->second->state)) + ")");
-        }
-        device = found->second->device;
-    }
+    const std::shared_ptr<blkfront::Blkfront> device = opened_device(devid);
     spdlog::info("{}: reconnecting (frontend-initiated)", device_text(devid));
     try {
         device->reconnect();

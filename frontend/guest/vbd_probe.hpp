@@ -144,6 +144,13 @@ class VbdProbe {
     void reap();
     void release_lease(Slot& slot);
     std::shared_ptr<Slot> open_slot_locked(std::uint32_t devid) const;
+    // The device of `devid` once its open finishes (at most kOpenWait):
+    // Linux's driver core holds the device lock across blkfront's probe,
+    // so an unplug or a resume that comes while it is still opening (the
+    // toolstack saw Connected before the probe returned) waits for it.
+    // Throws DeviceError for a devid unknown here, dropped, or not open in
+    // time.
+    std::shared_ptr<blkfront::Blkfront> opened_device(std::uint32_t devid);
     nlohmann::json describe_locked(const Slot& slot) const;
 
     hypervisor::Hypervisor& hypervisor_;

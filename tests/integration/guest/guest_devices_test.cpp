@@ -244,5 +244,24 @@ TEST_F(GuestDevicesTest, CloseIsFrontendInitiated) {
     EXPECT_EQ(read(guest.paths.frontend + "/state"), "<none>");
 }
 
+// The toolstack returns from an attach once blkfront writes Connected, a
+// moment before the guest's probe has the opened device in hand; an unplug
+// sent in that moment waits for the open (Linux's driver core holds the
+// device lock across blkfront's probe) instead of failing "not open yet".
+TEST_F(GuestDevicesTest, AnUnplugRightAfterTheAttachReturnsWaitsForTheOpen) {
+    const xen::DomId domid = create_guest("quick");
+    introduce_guest(domid);
+    AgentClient client = agent(domid);
+    for (int round = 0; round < 5; ++round) {
+        const auto paths = tools::toolstack::attach_vbd(
+            dom0_,
+            spec(domid, "xvda", make_image("quick" + std::to_string(round) + ".img", kImageBytes)));
+        const json reply = client.request({{"op", "close"}, {"devid", kXvda}});
+        ASSERT_EQ(reply.value("ok", false), true) << reply.dump() << guest_log(domid);
+        EXPECT_EQ(reply.value("state", 0), 6);
+        tools::toolstack::detach_vbd(dom0_, paths);
+    }
+}
+
 }  // namespace guest_devices_test
 }  // namespace pvsim::test
