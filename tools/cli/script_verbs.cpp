@@ -1,5 +1,5 @@
-// The verbs only scripts have (DESIGN.md §7; issue: scenario scripts):
-// waiting for and forcing xenbus states, reading and writing xenstore,
+// The verbs only scripts have (DESIGN.md §7):
+// waiting for, holding and forcing xenbus states, reading and writing xenstore,
 // killing and restarting the run's processes, expecting failure, sleeping,
 // and running commands in the background; and pvsim's own: make-image (a
 // sparse image file), unplug (the guest closes a disk itself: a
@@ -55,6 +55,43 @@ void wait_state(Session& session, const StateOptions& options) {
         throw CommandError(options.end + " of " + options.domain + " " + options.vdev + " is " +
                            (wait.state ? std::string(xen::name(*wait.state)) : "gone") + ", not " +
                            std::string(xen::name(wanted)) + ", after " + options.timeout);
+    }
+}
+
+// An end of a vbd stays in STATE for `options.timeout`: its state node
+// reads STATE now and is not written meanwhile. An end writes its state
+// only when it changes (xenbus_switch_state), and a watch fires once when
+// set and then at every write, so a state left and taken again, however
+// quickly, is seen: the count of writes is lossless where sampling the
+// value is not.
+void hold_state(Session& session, const StateOptions& options) {
+    const XenbusState held = *xen::xenbus_state_from_name(options.state);
+    const auto duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(options.timeout));
+    const std::string node = state_node(session, options);
+    const std::string what = options.end + " of " + options.domain + " " + options.vdev;
+    auto& xs = session.xenstore();
+    auto writes = std::make_shared<std::atomic<unsigned>>(0);
+    const auto watch = xs.watch(node, "pvsim-hold-state:" + node, [writes](const auto&) {
+        writes->fetch_add(1, std::memory_order_relaxed);
+    });
+    const auto now = xs.try_read(node);
+    const auto state = now ? xen::xenbus_state_from_node(*now) : std::nullopt;
+    if (state != held) {
+        throw CommandError(what + " is " +
+                           (state ? std::string(xen::name(*state)) : now.value_or("gone")) +
+                           ", not " + std::string(xen::name(held)));
+    }
+    // The event of the watch being set, then none for `duration`.
+    const auto left = [&] { return writes->load(std::memory_order_relaxed) > 1; };
+    const auto deadline = std::chrono::steady_clock::now() + duration;
+    while (!left() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (left()) {
+        throw CommandError(what + " left " + std::string(xen::name(held)) +
+                           ": its state was written (now " + xs.try_read(node).value_or("gone") +
+                           ")");
     }
 }
 
@@ -249,6 +286,20 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
             };
         });
     }
+
+    auto hold = std::make_shared<StateOptions>();
+    CLI::App* hold_cmd = app.add_subcommand(
+        "hold-state",
+        "Assert an end of a vbd stays in STATE, its state never written, for DURATION");
+    hold_cmd->add_option("NAME", hold->domain)->required();
+    hold_cmd->add_option("VDEV", hold->vdev)->required()->check(vdev_validator());
+    hold_cmd->add_option("END", hold->end)
+        ->required()
+        ->check(CLI::IsMember({"frontend", "backend"}));
+    hold_cmd->add_option("STATE", hold->state)->required()->check(xenbus_state_validator());
+    hold_cmd->add_option("--for", hold->timeout)->required()->check(duration_validator());
+    hold_cmd->callback(
+        [&selected, hold] { selected = [hold](Session& session) { hold_state(session, *hold); }; });
 
     auto read = std::make_shared<std::vector<std::string>>();
     CLI::App* read_cmd = app.add_subcommand("xenstore-read", "Print a node, or assert its value");

@@ -65,7 +65,8 @@ TEST(CliScenarioFiles, TheShippedScenariosAreThere) {
     for (const char* expected :
          {"connect-detach", "frontend-close", "detach-during-io", "read-only",
           "reattach-data-intact", "two-guests", "restart-dom0-during-io",
-          "restart-dom0-on-crash-during-io", "reconnect-during-io", "kill-guest-during-io"}) {
+          "restart-dom0-on-crash-during-io", "restart-dom0-repeatedly-during-io",
+          "reconnect-during-io", "kill-guest-during-io"}) {
         EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
     }
 }
@@ -133,6 +134,32 @@ TEST_F(CliScriptTest, AFailedBackgroundCommandFailsTheWait) {
     const CliResult result = run("background xenstore-read /nonexistent\nsleep 100ms\nwait\n");
     EXPECT_EQ(result.code, 1);
     EXPECT_NE(result.err.find("test.pvsim:3: wait: background xenstore-read /nonexistent"),
+              std::string::npos)
+        << result.err;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
+// hold-state counts writes, not values: a state written again, even with
+// the value it had, is a write the end should not have made.
+TEST_F(CliScriptTest, HoldStateFailsOnAnyWriteOfTheStateNode) {
+    const CliResult result =
+        run("create g\n"
+            "make-image ${PVSIM_RUN_DIR}/disk.img 8M\n"
+            "block-attach g target=${PVSIM_RUN_DIR}/disk.img,vdev=xvda\n"
+            "hold-state g xvda frontend Connected --for 200ms\n"
+            "expect-fail hold-state g xvda backend InitWait --for 100ms\n"
+            "background hold-state g xvda frontend Connected --for 5s\n"
+            "sleep 200ms\n"
+            "set-state g xvda frontend Connected\n"
+            "wait\n");
+    EXPECT_EQ(result.code, 1) << result.out << result.err;
+    EXPECT_NE(result.out.find("failed as expected: backend of g xvda is Connected, not InitWait"),
+              std::string::npos)
+        << result.out;
+    EXPECT_NE(result.err.find("test.pvsim:9: wait: background hold-state g xvda frontend"),
+              std::string::npos)
+        << result.err;
+    EXPECT_NE(result.err.find("frontend of g xvda left Connected: its state was written"),
               std::string::npos)
         << result.err;
     expect_nothing_left(script_run_dir(result.out));
