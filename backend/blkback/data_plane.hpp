@@ -129,6 +129,9 @@ class DataPlane {
     void suppress_notifications() noexcept {}
     data_plane::Arm arm_and_recheck();
     int notify_fd() noexcept { return connection_.event_channel().fd(); }
+    // xen_blkif_schedule (Linux 6.1) waits at most LRU_INTERVAL, then
+    // purges: idle persistent grants go even when no request comes.
+    int sleep_timeout_ms() const noexcept { return access_.persistent_purge_timeout_ms(); }
     bool consume_notification() { return connection_.event_channel().poll(); }
     data_plane::IoExpectation expect(std::uint32_t index) noexcept;
     bool stage_done(std::uint32_t index);

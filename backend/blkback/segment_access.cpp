@@ -344,6 +344,13 @@ std::span<const std::size_t> SegmentAccess::copy_reads_to_guest() {
     return copy_out_failed_;
 }
 
+int SegmentAccess::persistent_purge_timeout_ms() const noexcept {
+    if (!persistent_ || persistent_grants_.size() == 0) {
+        return -1;
+    }
+    return static_cast<int>(PersistentGrants::kPurgeInterval.count());
+}
+
 void SegmentAccess::purge_persistent() {
     if (!persistent_) {
         return;

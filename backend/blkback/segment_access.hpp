@@ -85,6 +85,9 @@ class SegmentAccess {
     // purge_persistent_gnt, when due: the purged grants go onto the unmap
     // batch.
     void purge_persistent();
+    // While grants are kept: the purge interval (LRU_INTERVAL), for the
+    // loop's sleep; -1 without any.
+    int persistent_purge_timeout_ms() const noexcept;
     // free_persistent_gnts, unmapped, and the copy pages freed: once nothing
     // is in flight any more. Never throws.
     void release_all() noexcept;

@@ -11,8 +11,8 @@
 
 namespace pvsim::backend::data_plane {
 
-void wait_for_events(pollfd* fds, nfds_t count) {
-    while (::poll(fds, count, -1) < 0) {
+void wait_for_events(pollfd* fds, nfds_t count, int timeout_ms) {
+    while (::poll(fds, count, timeout_ms) < 0) {
         if (errno != EINTR) {
             os::throw_system_error("poll");
         }

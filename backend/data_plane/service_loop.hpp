@@ -32,6 +32,11 @@
 //                                 RING_FINAL_CHECK_FOR_REQUESTS, virtio's
 //                                 avail_event). Called while serving.
 //   int notify_fd() const         readable when the other end notified.
+//   int sleep_timeout_ms() const  how long the loop may sleep with nothing
+//                                 to do before the device has timed work
+//                                 (-1: for ever); after such a wake the loop
+//                                 makes a pass (blkback: the persistent-grant
+//                                 purge, xen_blkif_schedule's LRU_INTERVAL).
 //   bool consume_notification()   takes it; whether there was one.
 //   IoExpectation expect(slot)    what the slot's current I/O stage moves.
 //   bool stage_done(slot)         that stage did all it was asked: counted;
@@ -114,9 +119,10 @@ struct LoopOptions {
     unsigned queue_depth = 0;
 };
 
-// Blocks in poll(2) until one of fds[0..count) is ready; retries on EINTR.
-// Throws std::system_error ("poll: ...") on any other failure.
-void wait_for_events(pollfd* fds, nfds_t count);
+// Blocks in poll(2) until one of fds[0..count) is ready or `timeout_ms`
+// passed (-1: no timeout); retries on EINTR. Throws std::system_error
+// ("poll: ...") on any other failure.
+void wait_for_events(pollfd* fds, nfds_t count, int timeout_ms = -1);
 // A failed I/O stage, logged as "<name>: <what>: <strerror>" or "<name>:
 // <what>: N of M bytes".
 void warn_io_failed(std::string_view name, const std::string& what, std::int64_t result,
@@ -306,7 +312,7 @@ class ServiceLoop {
             {device_.notify_fd(), POLLIN, 0},
         };
         count(counters_.sleeps);
-        wait_for_events(fds, armed ? 3 : 2);
+        wait_for_events(fds, armed ? 3 : 2, device_.sleep_timeout_ms());
         poll_.record(Clock::now() - poll_start_);
         if (armed && (fds[2].revents & POLLIN) != 0 && device_.consume_notification()) {
             count(counters_.notifications_received);

@@ -123,6 +123,7 @@ class QueueWorker {
     void suppress_notifications() { ring_.disable_notify(); }
     data_plane::Arm arm_and_recheck();
     int notify_fd() const noexcept { return kick_->fd(); }
+    int sleep_timeout_ms() const noexcept { return -1; }  // no timed work
     bool consume_notification() { return kick_->try_consume() != 0; }
     data_plane::IoExpectation expect(std::uint32_t slot) const noexcept;
     bool stage_done(std::uint32_t slot);
