@@ -1,8 +1,8 @@
 // pvsim-backend judged by Linux's frontend: every frontend state here is
 // one a LinuxBlkfrontPeer wrote because Linux 6.1's blkback_changed, given
 // what pvsim's blkback did, writes it; every backend state is one
-// pvsim-backend logged writing (tests/support/xenbus_state_log.hpp), so a
-// state replaced at once still counts. The expected sequences are Linux's:
+// pvsim-backend logged writing (BlkbackFixture::backend_writes), so a state
+// replaced at once still counts. The expected sequences are Linux's:
 // the function that writes each state is named beside it.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,7 +15,6 @@
 #include "tests/integration/blkback/linux_blkfront_peer.hpp"
 #include "tests/support/blkback_fixture.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/xenbus_state_log.hpp"
 
 namespace pvsim::test {
 // This file's own names, apart from those of the other files of its folder,
@@ -45,14 +44,15 @@ class LinuxFrontendPeerTest : public BlkbackFixture {
                                                  : peer_->writes().back())
             << "\n"
             << backend_->log();
-        ASSERT_EQ(backend_writes(), (States{XenbusState::init_wait, XenbusState::connected}));
+        ASSERT_EQ(backend_writes(2), (States{XenbusState::init_wait, XenbusState::connected}));
     }
 
-    // The states pvsim-backend wrote to the vbd's state node, in order.
-    States backend_writes() { return logged_state_writes(backend_->log(), paths_.backend); }
-
+    // pvsim-backend's writes to the vbd's state, once `count` are logged.
+    States backend_writes(std::size_t count) {
+        return BlkbackFixture::backend_writes(paths_.backend, count);
+    }
     bool backend_wrote(const States& states) {
-        return eventually([&] { return backend_writes() == states; }, kStateTimeout);
+        return eventually([&] { return backend_writes(0) == states; }, kStateTimeout);
     }
 
     hypervisor::Hypervisor fe_hv_ = hv_.connect_dom0();
@@ -68,7 +68,7 @@ TEST_F(LinuxFrontendPeerTest, AttachIsInitWaitInitialisedConnectedConnectedAsLin
     // connect -> Connected; blkback_changed(Connected) -> blkfront_connect
     // -> Connected.
     EXPECT_EQ(peer_->writes(), (States{XenbusState::initialised, XenbusState::connected}));
-    EXPECT_EQ(backend_writes(), (States{XenbusState::init_wait, XenbusState::connected}));
+    EXPECT_EQ(backend_writes(2), (States{XenbusState::init_wait, XenbusState::connected}));
     // What blkfront_connect gathered from pvsim's blkback.
     const auto disk = peer_->connected_disk();
     EXPECT_EQ(disk.sectors, kPeerImageBytes / 512);
@@ -97,7 +97,7 @@ TEST_F(LinuxFrontendPeerTest, ToolstackDetachClosesTheFrontendThenTheBackend) {
     EXPECT_EQ(peer_->writes(),
               (States{XenbusState::initialised, XenbusState::connected, XenbusState::closed}));
     // Closing is the toolstack's write, not blkback's.
-    EXPECT_EQ(backend_writes(),
+    EXPECT_EQ(backend_writes(3),
               (States{XenbusState::init_wait, XenbusState::connected, XenbusState::closed}));
     EXPECT_FALSE(dom0_.try_read(paths_.frontend));
     // The backend unmapped the ring before it said Closed.
@@ -164,7 +164,7 @@ TEST_F(LinuxFrontendPeerTest, AGrownImageIsReadAgainByTheFrontendWithoutAStateCh
     })) << backend_->log();
     EXPECT_NE(backend_->log().find("VBD Resize"), std::string::npos);
     EXPECT_EQ(peer_->writes(), (States{XenbusState::initialised, XenbusState::connected}));
-    EXPECT_EQ(backend_writes(), (States{XenbusState::init_wait, XenbusState::connected}));
+    EXPECT_EQ(backend_writes(2), (States{XenbusState::init_wait, XenbusState::connected}));
     EXPECT_EQ(read(paths_.backend + "/state"), "4");
 }
 
