@@ -76,26 +76,32 @@ class LinuxBlkfrontPeer {
         return changed_.wait_for(lock, limit, [&] { return done(*this); });
     }
     bool wait_for_state(xen::XenbusState state) {
-        return wait_until([state](const LinuxBlkfrontPeer& p) { return p.state_ == state; });
+        return wait_until([state](const LinuxBlkfrontPeer& p) { return p.state() == state; });
     }
 
-    // Called with the lock held (from wait_until's predicate) or after.
+    // For wait_until's predicate, which runs with the peer's lock held.
     xen::XenbusState state() const { return state_; }
-    const std::vector<xen::XenbusState>& written() const { return written_; }
-    const std::vector<xen::XenbusState>& seen() const { return seen_; }
     const Disk& disk() const { return disk_; }
     unsigned capacity_updates() const { return capacity_updates_; }
-    const std::vector<std::string>& errors() const { return errors_; }
 
-    // Copies, for a test thread while the peer runs.
+    // Copies, for a test thread while the peer runs. The states this end
+    // wrote, in order (only those written: none once
+    // its node is gone).
     std::vector<xen::XenbusState> writes() {
         std::lock_guard lock(mutex_);
         return written_;
+    }
+    // The backend state blkback_changed was given at each watch event.
+    std::vector<xen::XenbusState> seen() {
+        std::lock_guard lock(mutex_);
+        return seen_;
     }
     Disk connected_disk() {
         std::lock_guard lock(mutex_);
         return disk_;
     }
+    // What a watch event's handling threw (a xenstore or grant call that
+    // failed), which Linux would have reported as an error.
     std::vector<std::string> failures() {
         std::lock_guard lock(mutex_);
         return errors_;
@@ -157,9 +163,7 @@ class LinuxBlkfrontPeer {
                 // new size.
                 if (state_ != xen::XenbusState::initialised &&
                     state_ != xen::XenbusState::connected) {
-                    if (!talk_to_blkback()) {
-                        break;
-                    }
+                    talk_to_blkback();
                 }
                 blkfront_connect();
                 break;
@@ -176,8 +180,9 @@ class LinuxBlkfrontPeer {
 
     // Linux 6.1 talk_to_blkback: setup_blkring (the ring's pages granted to
     // the backend, an unbound port), then one transaction of the ring's
-    // keys, and Initialised.
-    bool talk_to_blkback() {
+    // keys, and Initialised. A failure throws, which ends blkback_changed
+    // there as Linux's error return does (no blkfront_connect).
+    void talk_to_blkback() {
         const std::string& be = paths_.backend;
         const std::string& fe = paths_.frontend;
         const unsigned ring_page_order = static_cast<unsigned>(std::min<std::uint64_t>(
@@ -202,7 +207,6 @@ class LinuxBlkfrontPeer {
             t.write(fe + "/feature-persistent", kFeaturePersistent ? "1" : "0");
         });
         switch_state(xen::XenbusState::initialised);
-        return true;
     }
 
     // Linux 6.1 blkfront_connect.

@@ -39,10 +39,8 @@ class LinuxFrontendPeerTest : public BlkbackFixture {
     void attach_connected() {
         attach();
         ASSERT_TRUE(peer_->wait_for_state(XenbusState::connected))
-            << "peer is "
-            << xen::name(peer_->writes().empty() ? XenbusState::initialising
-                                                 : peer_->writes().back())
-            << "\n"
+            << "peer wrote " << ::testing::PrintToString(peer_->writes()) << " having seen "
+            << ::testing::PrintToString(peer_->seen()) << "\n"
             << backend_->log();
         ASSERT_EQ(backend_writes(2), (States{XenbusState::init_wait, XenbusState::connected}));
     }
@@ -102,6 +100,31 @@ TEST_F(LinuxFrontendPeerTest, ToolstackDetachClosesTheFrontendThenTheBackend) {
     EXPECT_FALSE(dom0_.try_read(paths_.frontend));
     // The backend unmapped the ring before it said Closed.
     EXPECT_TRUE(fe_hv_.grant_table().try_end_access(peer_->ring()->ring_ref()));
+}
+
+// A frontend whose req_prod runs more than a ring ahead halts that ring in
+// blkback (__do_block_io_op -EACCES; xen_blkif_schedule then only waits to
+// be stopped): no state is written by either end. libxl's detach then goes
+// as ever: blkfront_closing -> Closed, and blkback, the halted ring
+// released, Closed.
+TEST_F(LinuxFrontendPeerTest, AHaltedRingChangesNoStateAndIsReleasedAtTheDetach) {
+    attach_connected();
+    TestFrontend& ring = *peer_->ring();
+    ring.shared().req_prod = 0x41414141;
+    ring.kick();
+    ASSERT_TRUE(eventually([&] {
+        return backend_->log().find("halting ring processing") != std::string::npos;
+    })) << backend_->log();
+    EXPECT_EQ(peer_->writes(), (States{XenbusState::initialised, XenbusState::connected}));
+    EXPECT_EQ(backend_writes(2), (States{XenbusState::init_wait, XenbusState::connected}));
+    EXPECT_EQ(read(paths_.backend + "/error"), "<none>");
+
+    tools::toolstack::detach_vbd(dom0_, paths_);
+    EXPECT_EQ(peer_->writes(),
+              (States{XenbusState::initialised, XenbusState::connected, XenbusState::closed}));
+    EXPECT_EQ(backend_writes(3),
+              (States{XenbusState::init_wait, XenbusState::connected, XenbusState::closed}));
+    EXPECT_TRUE(fe_hv_.grant_table().try_end_access(ring.ring_ref()));
 }
 
 // Linux 5.5+ blkback (allow_rebind) reattaches a Connected frontend's live
