@@ -12,15 +12,16 @@
 
 #include <chrono>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/xen/xenbus.hpp"
 #include "tests/support/backend_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/loop_device.hpp"
+#include "tests/support/xenbus_state_log.hpp"
 #include "tests/support/xenstored_process.hpp"
 #include "tools/toolstack/vbd.hpp"
 #include "xenstore/client/client.hpp"
@@ -28,39 +29,6 @@
 namespace pvsim::test {
 
 inline constexpr auto kStateTimeout = std::chrono::seconds(20);
-
-// Every value a state node takes, in order (consecutive repeats once).
-class StateRecorder {
-  public:
-    StateRecorder(xenstore::client::Client& client, const std::string& path)
-        : watch_(client.watch(path, "recorder:" + path, [this, &client, path](const auto&) {
-              const auto value = client.try_read(path);
-              std::lock_guard lock(mutex_);
-              if (value && (values_.empty() || values_.back() != *value)) {
-                  values_.push_back(*value);
-              }
-          })) {}
-    ~StateRecorder() { watch_.unwatch(); }
-
-    std::vector<std::string> values() {
-        std::lock_guard lock(mutex_);
-        return values_;
-    }
-    // Without the leading "1" the toolstack wrote, which the other end may
-    // have replaced before the watch event was read.
-    std::vector<std::string> after_initialising() {
-        std::vector<std::string> out = values();
-        if (!out.empty() && out.front() == "1") {
-            out.erase(out.begin());
-        }
-        return out;
-    }
-
-  private:
-    std::mutex mutex_;
-    std::vector<std::string> values_;
-    xenstore::client::Watch watch_;
-};
 
 class BlkbackFixture : public ::testing::Test {
   protected:
@@ -108,6 +76,19 @@ class BlkbackFixture : public ::testing::Test {
             << path << " is " << (wait.state ? xen::name(*wait.state) : "missing") << ", not "
             << xen::name(state) << "\n"
             << backend_->log();
+    }
+
+    // The states pvsim-backend wrote to the device `nodename` (its backend
+    // directory), in order, across restarts: from its log, since a watch
+    // that reads the node when it fires can miss a state replaced at once.
+    // A state the toolstack wrote there is not among them. A state is
+    // logged just after it is written: this waits until `count` are there.
+    std::vector<xen::XenbusState> backend_writes(const std::string& nodename,
+                                                 std::size_t count = 0) {
+        (void)eventually(
+            [&] { return logged_state_writes(backend_->log(), nodename).size() >= count; },
+            kStateTimeout);
+        return logged_state_writes(backend_->log(), nodename);
     }
 
     std::string read(const std::string& path) { return dom0_.try_read(path).value_or("<none>"); }
