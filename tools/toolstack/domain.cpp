@@ -94,6 +94,10 @@ void introduce_domain(xenstore::client::Client& xenstore, const hypervisor::Crea
 
 void forget_domain(xenstore::client::Client& xenstore, xen::DomId domid) {
     xenstore.rm(xenstore::client::domain_path(domid));
+    // libxl__destroy_domid: the domain's libxl record goes with it.
+    if (xenstore.try_read(xenstore::client::libxl_domain_path(domid))) {
+        xenstore.rm(xenstore::client::libxl_domain_path(domid));
+    }
     try {
         xenstore.release(domid);
     } catch (const xenstore::client::Error&) {

@@ -36,6 +36,7 @@ VbdPaths VbdPaths::of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t 
     paths.backend_domid = backend_domid;
     paths.backend = xenstore::client::backend_path(backend_domid, "vbd", domid, devid);
     paths.frontend = xenstore::client::frontend_path(domid, "vbd", devid);
+    paths.libxl = xenstore::client::libxl_device_path(domid, "vbd", devid);
     return paths;
 }
 
@@ -129,6 +130,15 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
     for (const auto& [key, value] : back) {
         t.write(paths.backend + "/" + key, value);
     }
+    // libxl's own record (Xen 4.17 libxl__device_generic_add): where both
+    // ends are, and a copy of every backend node, so that the toolstack
+    // need not trust the backend's directory. Only dom0 may read it.
+    rm_if_present(t, paths.libxl);
+    t.write(paths.libxl + "/frontend", paths.frontend);
+    t.write(paths.libxl + "/backend", paths.backend);
+    for (const auto& [key, value] : back) {
+        t.write(paths.libxl + "/" + key, value);
+    }
     // A previous life's error reports would read as this one's.
     rm_if_present(t, paths.backend_error_node());
     rm_if_present(t, paths.frontend_error_node());
@@ -214,6 +224,10 @@ void destroy_vbd(Client& client, const VbdPaths& paths) {
 void destroy_vbd(Transaction& t, const VbdPaths& paths) {
     rm_if_present(t, paths.frontend);
     remove_with_empty_parent(t, paths.backend);
+    // libxl__device_destroy cleans up the libxl path with the two others.
+    if (!paths.libxl.empty()) {
+        rm_if_present(t, paths.libxl);
+    }
     rm_if_present(t, paths.backend_error_node());
     rm_if_present(t, paths.frontend_error_node());
 }

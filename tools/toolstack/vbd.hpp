@@ -68,6 +68,7 @@ struct VbdPaths {
     xen::DomId backend_domid = 0;
     std::string backend;   // /local/domain/<backend>/backend/vbd/<domid>/<devid>
     std::string frontend;  // /local/domain/<domid>/device/vbd/<devid>
+    std::string libxl;     // /libxl/<domid>/device/vbd/<devid>: the toolstack's record
 
     static VbdPaths of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid);
     // The nodes xenbus_dev_fatal writes for each end (error/<nodename>/error

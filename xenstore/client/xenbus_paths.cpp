@@ -29,6 +29,14 @@ std::string frontend_path(xen::DomId frontend, std::string_view type, std::uint3
     return frontend_directory(frontend, type) + "/" + std::to_string(devid);
 }
 
+std::string libxl_domain_path(xen::DomId domid) {
+    return "/libxl/" + std::to_string(domid);
+}
+
+std::string libxl_device_path(xen::DomId domid, std::string_view type, std::uint32_t devid) {
+    return libxl_domain_path(domid) + "/device/" + std::string(type) + "/" + std::to_string(devid);
+}
+
 std::optional<DomainRelative> split_domain_path(std::string_view path) {
     if (!path.starts_with(kLocalDomain)) {
         return std::nullopt;

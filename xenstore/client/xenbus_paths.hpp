@@ -6,6 +6,7 @@
 //   <backend's>/backend/<type>/<frontend domid>/<devid>       backend_path
 //   <frontend's>/device/<type>/<devid>                        frontend_path
 //   <domain's>/error/<nodename below the domain>/error        error_node
+//   /libxl/<domid>[/device/<type>/<devid>]      libxl_domain_path, libxl_device_path
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,11 @@ std::string backend_path(xen::DomId backend, std::string_view type, xen::DomId f
 // "/local/domain/<frontend>/device/<type>"; with a devid, the device's.
 std::string frontend_directory(xen::DomId frontend, std::string_view type);
 std::string frontend_path(xen::DomId frontend, std::string_view type, std::uint32_t devid);
+
+// libxl's own record of a domain, "/libxl/<domid>" (libxl__xs_libxl_path),
+// and of one of its devices below it (libxl__device_libxl_path).
+std::string libxl_domain_path(xen::DomId domid);
+std::string libxl_device_path(xen::DomId domid, std::string_view type, std::uint32_t devid);
 
 // A node under /local/domain/<domid>/ as its domain path and the rest:
 // "/local/domain/1/device/vbd/51712" -> {"/local/domain/1",

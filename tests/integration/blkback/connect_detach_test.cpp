@@ -158,6 +158,35 @@ TEST_F(ConnectDetachTest, DiscardEnableZeroOffersNoDiscard) {
     EXPECT_EQ(read(other.backend + "/discard-enable"), "0");
 }
 
+// libxl__device_generic_add (Xen 4.17) keeps its own record of the vbd in
+// /libxl/<domid>/device/vbd/<devid>: where both ends are and a copy of the
+// backend's nodes as written (its state stays Initialising: "won't ever be
+// updated"), readable by dom0 only; libxl__device_destroy removes it with
+// the two directories.
+TEST_F(ConnectDetachTest, TheToolstackKeepsLibxlsRecordOfTheVbdAndRemovesItWithIt) {
+    TestGuest guest(hv_, "guest");
+    introduce(guest);
+    const auto image = make_image("disk.img", kImageBytes);
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
+    EXPECT_EQ(paths.libxl, "/libxl/" + std::to_string(guest.domid()) + "/device/vbd/" +
+                               std::to_string(paths.devid));
+    EXPECT_EQ(read(paths.libxl + "/frontend"), paths.frontend);
+    EXPECT_EQ(read(paths.libxl + "/backend"), paths.backend);
+    EXPECT_EQ(read(paths.libxl + "/params"), image.string());
+    EXPECT_EQ(read(paths.libxl + "/mode"), "w");
+    EXPECT_EQ(read(paths.libxl + "/frontend-id"), std::to_string(guest.domid()));
+    hand_over(guest, paths, make_ring(guest));
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(read(paths.libxl + "/state"), "1");
+    EXPECT_EQ(guest.command("xs-read " + paths.libxl + "/params").rfind("error", 0), 0u);
+
+    // The device destroyed (the test's frontend does not close by itself).
+    tools::toolstack::destroy_vbd(dom0_, paths);
+    EXPECT_EQ(read(paths.libxl), "<none>");
+    EXPECT_EQ(read(paths.backend), "<none>");
+    EXPECT_EQ(read(paths.frontend), "<none>");
+}
+
 // Frontend-initiated close (Linux xen-blkback/xenbus.c frontend_changed):
 // frontend 5, backend mirrors 5 and keeps the ring, frontend 6 once it has
 // let go of the ring, backend disconnects and goes 6; then the frontend starts over (Initialising)
