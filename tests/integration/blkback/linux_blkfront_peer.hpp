@@ -100,6 +100,10 @@ class LinuxBlkfrontPeer {
         std::lock_guard lock(mutex_);
         return disk_;
     }
+    unsigned capacity_update_count() {
+        std::lock_guard lock(mutex_);
+        return capacity_updates_;
+    }
     // What a watch event's handling threw (a xenstore or grant call that
     // failed), which Linux would have reported as an error.
     std::vector<std::string> failures() {

@@ -134,7 +134,7 @@ TEST_F(LinuxFrontendPeerTest, AHaltedRingChangesNoStateAndIsReleasedAtTheDetach)
 // BLKIF_STATE_CONNECTED): the frontend never leaves Connected.
 TEST_F(LinuxFrontendPeerTest, ARestartedBackendReattachesAndTheFrontendStaysConnected) {
     attach_connected();
-    const unsigned updates_before = peer_->capacity_updates();
+    const unsigned updates_before = peer_->capacity_update_count();
     backend_->kill();
     backend_.emplace(hv_);
     ASSERT_TRUE(backend_wrote({XenbusState::init_wait, XenbusState::connected,
