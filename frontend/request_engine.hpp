@@ -232,7 +232,8 @@ class RequestEngine : public BlockDevice {
     // The completion thread.
     void run();
     bool serve_locked();
-    // A write with fua on a transport without FUA (blk_flush_policy).
+    // A write with fua on a transport without FUA (blk_flush_policy), or
+    // fua on anything but a write (dropped).
     void sequence_fua(PendingIo& io);
     void run_callbacks(std::vector<std::shared_ptr<PendingIo>>& done);
     // Polls the ring (and the flag set when local work arrives) until the

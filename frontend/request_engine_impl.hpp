@@ -133,7 +133,8 @@ void RequestEngine<Transport>::submit(std::span<BlockRequest> batch) {
     const std::uint64_t capacity = capacity_.load(std::memory_order_relaxed);
     for (BlockRequest& request : batch) {
         auto io = std::make_shared<PendingIo>(std::move(request));
-        if (io->request.fua && !transport_.supports_fua()) {
+        if (io->request.fua &&
+            (io->request.operation != BlockOperation::write || !transport_.supports_fua())) {
             sequence_fua(*io);
         }
         const BlockRequest& whole = io->request;
@@ -439,9 +440,11 @@ void RequestEngine<Transport>::sequence_fua(PendingIo& io) {
     // blk_flush_policy (Linux 6.1 block/blk-flush.c): with no write cache
     // (no flush reaches the device) FUA means nothing and the write goes
     // plain; with one but no FUA, the write is followed by a flush
-    // (REQ_FSEQ_POSTFLUSH) and the request completes with the flush.
+    // (REQ_FSEQ_POSTFLUSH) and the request completes with the flush. FUA
+    // on anything but a write means nothing: it is dropped, so that no
+    // transport turns a read into a barrier.
     io.request.fua = false;
-    if (!transport_.flush_reaches_device()) {
+    if (io.request.operation != BlockOperation::write || !transport_.flush_reaches_device()) {
         return;
     }
     io.done = [this, done = std::move(io.done)](int status) mutable {

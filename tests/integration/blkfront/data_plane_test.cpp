@@ -192,6 +192,36 @@ TEST_F(DataPlaneTest, BarrierBackendGetsAnEmptyBarrierForAFlush) {
     EXPECT_EQ(backend_->seen()[0].nr_segments, 0);
 }
 
+// blkif_queue_rw_req (Linux 6.1): with feature-barrier and no
+// feature-flush-cache blkfront has FUA, and a FUA write is one
+// BLKIF_OP_WRITE_BARRIER carrying its data. FUA on a read means nothing: it
+// stays a plain read, never a barrier.
+TEST_F(DataPlaneTest, ToABarrierOnlyBackendAFuaWriteIsABarrierWithItsDataAndAFuaReadAPlainRead) {
+    DataPlaneConfig config = default_config();
+    config.disk.feature_flush_cache = false;
+    config.disk.feature_barrier = true;
+    start(config);
+    IoBuffer out(dom0_.memory(), xen::kXenPageSize);
+    out.fill(7);
+    IoBuffer in(dom0_.memory(), xen::kXenPageSize);
+    for (const auto& [op, buffer] :
+         {std::pair{BlockOperation::write, &out}, std::pair{BlockOperation::read, &in}}) {
+        Completions done;
+        BlockRequest request = make_request(op, 8, &buffer->guest(), done.callback());
+        request.fua = true;
+        device_->submit({&request, 1});
+        ASSERT_TRUE(done.wait_for(1));
+        EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    }
+    const auto seen = backend_->seen();
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].operation, xen::BlkifOp::write_barrier);
+    EXPECT_EQ(seen[0].nr_segments, 1);
+    EXPECT_EQ(seen[1].operation, xen::BlkifOp::read);
+    // (That the barrier's data lands is SyncWriteTest's, against blkback:
+    // this test backend takes a barrier as a flush alone.)
+}
+
 // Linux blkif_interrupt, BLKIF_OP_FLUSH_DISKCACHE / WRITE_BARRIER: an
 // EOPNOTSUPP answer is BLK_STS_NOTSUPP, turned into BLK_STS_OK, and
 // feature_flush = 0; so is a BLKIF_RSP_ERROR to a flush with no segment
