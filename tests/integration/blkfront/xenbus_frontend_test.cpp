@@ -1,6 +1,6 @@
 // blkfront's control plane against a real pvsim-xenstored and
 // pvsim-hypervisor, with the toolstack and blkback played by the test
-// (scripted_backend.hpp), the frontend running as dom0: the handshake key
+// (linux_blkback_peer.hpp), the frontend running as dom0: the handshake key
 // for key, the state sequences of connect and detach (Linux's), and every
 // way the device can fail to connect or fail later, each reported with its
 // reason.
@@ -14,7 +14,7 @@
 
 #include "frontend/blkfront/blkfront.hpp"
 #include "tests/integration/blkfront/blkfront_fixture.hpp"
-#include "tests/integration/blkfront/scripted_backend.hpp"
+#include "tests/integration/blkfront/linux_blkback_peer.hpp"
 #include "tests/support/hypervisor_process.hpp"
 #include "tests/support/xenstored_process.hpp"
 
@@ -23,8 +23,8 @@ namespace {
 
 using test::Completions;
 using test::IoBuffer;
+using test::LinuxBlkbackPeer;
 using test::make_request;
-using test::ScriptedBackend;
 using xen::XenbusState;
 
 constexpr std::uint32_t kDevid = 51712;  // xvda
@@ -71,7 +71,7 @@ using S = XenbusState;
 
 TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
 
@@ -146,7 +146,7 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
 
 TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     device.reset();
@@ -162,9 +162,9 @@ TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
 
 TEST_F(XenbusFrontendTest, BackendErrorBeforeConnectingIsWhatOpenThrows) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend::Script script;
+    LinuxBlkbackPeer::Script script;
     script.fail_with = "2 opening /images/missing.img: No such file or directory";
-    ScriptedBackend backend(hv_, 0, kDevid, script);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
     const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
     EXPECT_NE(error.find(f_), std::string::npos) << error;
@@ -180,10 +180,10 @@ TEST_F(XenbusFrontendTest, BackendErrorBeforeConnectingIsWhatOpenThrows) {
 
 TEST_F(XenbusFrontendTest, BackendErrorIsFoundWhereXenbusDevFatalPutsIt) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend::Script script;
+    LinuxBlkbackPeer::Script script;
     script.fail_with = "13 mode w on a read-only image";
     script.error_only_where_linux_puts_it = true;
-    ScriptedBackend backend(hv_, 0, kDevid, script);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
     const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
     EXPECT_NE(error.find("13 mode w on a read-only image"), std::string::npos) << error;
@@ -191,9 +191,9 @@ TEST_F(XenbusFrontendTest, BackendErrorIsFoundWhereXenbusDevFatalPutsIt) {
 
 TEST_F(XenbusFrontendTest, BadBackendValueIsAFatalErrorReportedInXenstore) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend::Script script;
+    LinuxBlkbackPeer::Script script;
     script.sectors_text = "lots";
-    ScriptedBackend backend(hv_, 0, kDevid, script);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
     const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
     EXPECT_NE(error.find("reading backend fields at " + b_), std::string::npos) << error;
@@ -215,7 +215,7 @@ TEST_F(XenbusFrontendTest, BadBackendValueIsAFatalErrorReportedInXenstore) {
 // blkfront_closing -> Closed).
 TEST_F(XenbusFrontendTest, BadResponseDisablesTheDeviceAndLeavesXenstoreAlone) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     backend.data()->hold();
@@ -256,7 +256,7 @@ TEST_F(XenbusFrontendTest, BadResponseDisablesTheDeviceAndLeavesXenstoreAlone) {
 // the frontend Connected with its ring, and I/O goes on.
 TEST_F(XenbusFrontendTest, ABackendReboundUnderUsLeavesUsConnectedOnTheSameRing) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     const std::string ring_ref = read(f_ + "/ring-ref");
@@ -282,7 +282,7 @@ TEST_F(XenbusFrontendTest, ABackendReboundUnderUsLeavesUsConnectedOnTheSameRing)
 
 TEST_F(XenbusFrontendTest, ConnectedAgainIsAResize) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     backend.resize(16384);
@@ -301,7 +301,7 @@ TEST_F(XenbusFrontendTest, ConnectedAgainIsAResize) {
 
 TEST_F(XenbusFrontendTest, PollWindowComesFromTheDeviceDirectory) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid, "0");
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     EXPECT_EQ(device->poll(), std::chrono::microseconds(0));
@@ -350,9 +350,36 @@ TEST_F(XenbusFrontendTest, AbsentBackendTimesOutAndTheFrontendClosesAnyway) {
     EXPECT_EQ(read(f_ + "/state"), "6");
 }
 
+// libxl's forced detach (Xen 4.17 libxl__initiate_device_generic_remove
+// with force: the frontend directory removed in the same transaction as
+// online=0 and backend Closing): the frontend's device goes away without
+// its directory coming back (__xenbus_switch_state writes nothing to a
+// node that has gone), and Linux's blkback sees the frontend Unknown
+// (frontend_changed -> device_unregister), so xenbus_dev_remove finds its
+// state forced to Closing and writes Closed, which is what libxl waits for.
+TEST_F(XenbusFrontendTest, AForcedDetachTakesTheDeviceAwayAndTheBackendClosesForTheToolstack) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    toolstack_.transact([&](xenstore::client::Transaction& t) {
+        t.rm(f_);
+        t.write(b_ + "/online", "0");
+        t.write(b_ + "/state", "5");
+    });
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_TRUE(backend.removed());
+    EXPECT_EQ(backend.written(), (std::vector<S>{S::init_wait, S::connected, S::closed}));
+    EXPECT_EQ(backend.data(), nullptr);
+    device.reset();
+    EXPECT_FALSE(toolstack_.try_read(f_ + "/state").has_value());
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
 TEST_F(XenbusFrontendTest, RemovedDeviceDirectoryTakesTheDeviceAwayWithoutRecreatingIt) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
-    ScriptedBackend backend(hv_, 0, kDevid, {});
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
     auto device = open_blkfront(dom0_, xs_, kDevid, options());
     toolstack_.rm(f_);
