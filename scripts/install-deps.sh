@@ -9,6 +9,7 @@ packages=(
   # toolchain
   g++ cmake ninja-build make pkg-config clang-format
   lld                     # the linker (GNU ld works, three times slower)
+  clang-14 libclang-rt-14-dev  # the sanitizer build's compiler and its runtimes
   # libraries
   libboost-dev            # Asio, Interprocess (header-only)
   libspdlog-dev libfmt-dev

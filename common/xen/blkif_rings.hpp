@@ -60,7 +60,10 @@ T to_layout(const BlkifResponse& rsp) noexcept {
 
 }  // namespace blkif_rings_detail
 
-template <template <RingMessage, RingMessage> class End>
+// End is FrontRing or BackRing, whose parameters are RingMessages; the
+// template template parameter is unconstrained because clang 14 crashes on
+// a constrained one.
+template <template <class, class> class End>
 class BlkifRings {
   public:
     using Native = End<BlkifRequest, BlkifResponse>;

@@ -170,8 +170,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
 
 ControlServer::ControlServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
                              ControlBackend& backend)
-    : io_(io),
-      backend_(backend),
+    : backend_(backend),
       // Nobody but this user may reach the toolstack's privileged channel.
       sessions_(io, socket_path, "control socket",
                 [this](std::uint64_t id, os::LocalSocket socket) {

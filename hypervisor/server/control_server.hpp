@@ -57,7 +57,6 @@ class ControlServer {
   private:
     class Session;
 
-    boost::asio::io_context& io_;
     ControlBackend& backend_;
     os::SessionAcceptor<Session> sessions_;
 };
