@@ -21,6 +21,7 @@ packages=(
   libxen-dev              # Xen public headers: xen/io/ring.h, blkif.h, xs_wire.h
   xenstore-utils          # xenstore-read/-write/-ls/... against pvsim-xenstored
   qemu-system-common      # qemu-storage-daemon (vhost-user-blk export)
+  fio                     # pvsim bench's baseline row, on the same image
 )
 
 missing=()

@@ -66,9 +66,16 @@ int run(int argc, char** argv) {
     cli::add_job_options(bench,
                          std::shared_ptr<cli::IoOptions>(bench_options, &bench_options->job));
     bench->add_option("--filename", bench_options->filename,
-                      "The image every path runs on (default: a written one of --image-size)");
+                      "The image every path runs on (default: a written one of --image-size); "
+                      "laid out, written, from --offset and --size when missing");
     bench->add_option("--image-size", bench_options->image_size, "Size of the bench's own image")
         ->capture_default_str();
+    bench
+        ->add_option("--baseline", bench_options->baseline,
+                     "What the vs column is against: fio (fio itself on the image, its best "
+                     "engine) or local (pvsim's storage path alone)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fio", "local"}));
     bench->add_option("--json", bench_options->json_file, "Also write the rows as JSON to FILE");
 
     // The first word that is not an option (or a global option's value)

@@ -4,15 +4,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <ostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/os/unique_fd.hpp"
 #include "common/units.hpp"
 #include "tools/cli/block_attach.hpp"
+#include "tools/cli/child_program.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/cli/fio_baseline.hpp"
 #include "tools/cli/local_path.hpp"
 #include "tools/cli/qsd_device.hpp"
 #include "tools/cli/table.hpp"
@@ -75,6 +80,89 @@ void make_written_image(const std::filesystem::path& path, std::uint64_t bytes) 
     }
 }
 
+// The image the paths run on, and whether the bench lays it out.
+struct BenchImage {
+    std::filesystem::path path;
+    std::uint64_t bytes = 0;
+    bool create = false;
+};
+
+// The bytes a job needs of its image: --offset, then --size per job (fio's
+// offset_increment). Throws CommandError when --size is not given.
+std::uint64_t job_span(const IoOptions& job) {
+    if (!job.size) {
+        throw CommandError(
+            "--filename names a file that does not exist: give --size to have "
+            "it laid out, as fio does");
+    }
+    return parse_size(job.offset) + parse_size(*job.size) * job.numjobs;
+}
+
+// --filename as fio takes it: an existing file must hold the job's region;
+// a missing one is laid out later (written, not sparse).
+BenchImage plan_user_image(const std::string& filename, const IoOptions& job) {
+    BenchImage image{std::filesystem::absolute(filename), 0, false};
+    std::error_code error;
+    const auto status = std::filesystem::status(image.path, error);
+    if (!std::filesystem::exists(status)) {
+        image.bytes = job_span(job);
+        image.create = true;
+        return image;
+    }
+    if (std::filesystem::is_regular_file(status)) {
+        image.bytes = std::filesystem::file_size(image.path);
+    } else if (std::filesystem::is_block_file(status)) {
+        os::UniqueFd fd(::open(image.path.c_str(), O_RDONLY | O_CLOEXEC));
+        const off_t end = fd ? ::lseek(fd.get(), 0, SEEK_END) : -1;
+        if (end < 0) {
+            throw CommandError("--filename " + filename + ": " + std::strerror(errno));
+        }
+        image.bytes = static_cast<std::uint64_t>(end);
+    } else {
+        throw CommandError("--filename " + filename + " is neither a file nor a block device");
+    }
+    if (job.size && image.bytes < job_span(job)) {
+        throw CommandError(fmt::format(
+            "--filename {} is {} bytes, shorter than the job's {} (--offset {} + --size {} x "
+            "--numjobs {})",
+            filename, image.bytes, job_span(job), job.offset, *job.size, job.numjobs));
+    }
+    return image;
+}
+
+// Each job's region on `image`: --size, else what pvsim's job takes by
+// default (frontend/workload job_size: the image from --offset, shared
+// among the jobs, whole blocks).
+std::uint64_t job_bytes(const IoOptions& job, const BenchImage& image) {
+    if (job.size) {
+        return parse_size(*job.size);
+    }
+    const std::uint64_t offset = parse_size(job.offset);
+    const std::uint64_t bs = parse_size(job.bs);
+    const std::uint64_t share = image.bytes > offset ? (image.bytes - offset) / job.numjobs : 0;
+    return share / bs * bs;
+}
+
+// fio's row: its best engine's figures, every engine's IOPS in the log.
+BenchRow run_fio_row(const std::filesystem::path& fio, const IoOptions& job,
+                     const BenchImage& image, const std::filesystem::path& scratch) {
+    BenchPath path;
+    path.name = "fio";
+    path.fio = true;
+    const std::vector<FioRun> runs =
+        run_fio_engines(fio, job, image.path.string(), job_bytes(job, image), scratch);
+    const FioRun* best = best_fio_run(runs);
+    if (best == nullptr) {
+        return {path, {}, {}, {}, runs.front().error};
+    }
+    std::map<std::string, std::string> features = {{"engine", best->engine}};
+    for (const FioRun& run : runs) {
+        features["iops_" + run.engine] =
+            run.error.empty() ? fmt::format("{:.0f}", run.iops) : "failed: " + run.error;
+    }
+    return {path, best->result, {}, features, {}};
+}
+
 BenchRow run_xen_path(Session& session, const BenchPath& path, const std::string& image,
                       const IoOptions& job) {
     const toolstack::DiskSpec disk =
@@ -135,7 +223,22 @@ BenchRow run_virtio_path(Session& session, const BenchPath& path, const std::str
 
 }  // namespace
 
-nlohmann::json bench_row_json(const BenchRow& row, const BenchRow* local) {
+BenchBaselines bench_baselines(const std::vector<BenchRow>& rows) {
+    BenchBaselines baselines;
+    for (const BenchRow& row : rows) {
+        if (!row.error.empty()) {
+            continue;
+        }
+        if (row.path.local) {
+            baselines.local = &row;
+        } else if (row.path.fio) {
+            baselines.fio = &row;
+        }
+    }
+    return baselines;
+}
+
+nlohmann::json bench_row_json(const BenchRow& row, const BenchBaselines& baselines) {
     const Figures f = figures_of(row.result);
     nlohmann::json out = {{"path", row.path.name},
                           {"diskspec_features", row.path.features},
@@ -147,21 +250,20 @@ nlohmann::json bench_row_json(const BenchRow& row, const BenchRow* local) {
     if (!row.error.empty()) {
         out["error"] = row.error;
     }
-    if (local != nullptr && local != &row) {
-        const Figures base = figures_of(local->result);
-        out["ratio_to_local"] = base.iops > 0 ? f.iops / base.iops : 0.0;
+    for (const auto& [key, base] :
+         {std::pair{"ratio_to_local", baselines.local}, std::pair{"ratio_to_fio", baselines.fio}}) {
+        if (base != nullptr && base != &row) {
+            const double base_iops = figures_of(base->result).iops;
+            out[key] = base_iops > 0 ? f.iops / base_iops : 0.0;
+        }
     }
     return out;
 }
 
-std::string render_bench_table(const std::vector<BenchRow>& rows) {
-    const BenchRow* local = nullptr;
-    for (const BenchRow& row : rows) {
-        if (row.path.local && row.error.empty()) {
-            local = &row;
-        }
-    }
-    Table table({"Path", ">IOPS", ">MB/s", ">p50", ">p99", ">p99.9", ">vs local", ">req/IO",
+std::string render_bench_table(const std::vector<BenchRow>& rows, const std::string& baseline) {
+    const BenchBaselines baselines = bench_baselines(rows);
+    const BenchRow* base = baseline == "fio" ? baselines.fio : baselines.local;
+    Table table({"Path", ">IOPS", ">MB/s", ">p50", ">p99", ">p99.9", ">vs " + baseline, ">req/IO",
                  ">maps", ">unmaps", ">copies", ">hcalls", ">ntf>be", ">ntf>fe", ">data cp"});
     std::string failures;
     for (const BenchRow& row : rows) {
@@ -172,16 +274,19 @@ std::string render_bench_table(const std::vector<BenchRow>& rows) {
         const Figures f = figures_of(row.result);
         const IoCounts& c = row.counts;
         const auto per = [&](std::uint64_t count) {
-            return row.path.local ? std::string("-") : fmt::format("{:.2f}", c.per_request(count));
+            return row.path.has_requests() ? fmt::format("{:.2f}", c.per_request(count))
+                                           : std::string("-");
         };
         std::string ratio = "-";
-        if (local != nullptr && local != &row) {
-            const double base = figures_of(local->result).iops;
-            ratio = base > 0 ? fmt::format("{:.2f}", f.iops / base) : "-";
+        if (base != nullptr && base != &row) {
+            const double base_iops = figures_of(base->result).iops;
+            ratio = base_iops > 0 ? fmt::format("{:.2f}", f.iops / base_iops) : "-";
         }
-        table.add({row.path.name, format_rate(f.iops), fmt::format("{:.1f}", f.bw_bytes / 1e6),
+        const std::string name =
+            row.path.fio ? "fio (" + row.features.at("engine") + ")" : row.path.name;
+        table.add({name, format_rate(f.iops), fmt::format("{:.1f}", f.bw_bytes / 1e6),
                    format_latency(f.p50), format_latency(f.p99), format_latency(f.p999), ratio,
-                   row.path.local || c.ios == 0
+                   !row.path.has_requests() || c.ios == 0
                        ? std::string("-")
                        : fmt::format("{:.2f}",
                                      static_cast<double>(c.requests) / static_cast<double>(c.ios)),
@@ -197,11 +302,24 @@ std::string render_bench_table(const std::vector<BenchRow>& rows) {
 
 int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::ostream& out,
               std::ostream& err) {
+    // Everything is checked before anything starts.
     std::vector<BenchPath> paths;
+    std::optional<BenchImage> user_image;
     try {
         paths = parse_bench_paths(options.paths);
+        if (options.filename) {
+            user_image = plan_user_image(*options.filename, options.job);
+        }
     } catch (const ParseError& e) {
         err << "pvsim " << e.what() << "\n";
+        return 2;
+    } catch (const CommandError& e) {
+        err << "pvsim bench: " << e.what() << "\n";
+        return 2;
+    }
+    const std::optional<std::filesystem::path> fio = find_program("fio");
+    if (options.baseline == "fio" && !fio) {
+        err << "pvsim bench: fio is not installed (the package fio); or --baseline local\n";
         return 2;
     }
     TemporaryRun temporary("bench");
@@ -211,12 +329,23 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
     bool passed = false;
     try {
         toolstack::start_run(run, session.programs(), up);
-        std::string image;
-        if (options.filename) {
-            image = std::filesystem::absolute(*options.filename).string();
+        BenchImage image;
+        if (user_image) {
+            image = *user_image;
+            if (image.create) {
+                session.print(
+                    fmt::format("laying out {} ({} bytes)\n", image.path.string(), image.bytes));
+                make_written_image(image.path, image.bytes);
+            }
         } else {
-            image = (run.path() / "bench.img").string();
-            make_written_image(image, parse_size(options.image_size));
+            image = {run.path() / "bench.img", parse_size(options.image_size), true};
+            make_written_image(image.path, image.bytes);
+        }
+        if (fio) {
+            session.print(fmt::format("fio: {} {} iodepth {}, engines {}\n", options.job.rw,
+                                      options.job.bs, options.job.iodepth,
+                                      fmt::join(kFioEngines, ", ")));
+            rows.push_back(run_fio_row(*fio, options.job, image, run.path()));
         }
         toolstack::GuestSpec guest{"bench", 256ull << 20, up.log_level};
         toolstack::create_guest(run, session.programs(), session.control(), session.xenstore(),
@@ -235,13 +364,14 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
                                       job.iodepth,
                                       path.features.empty() ? "" : " (" + path.features + ")"));
             if (path.local) {
-                const IoOutcome outcome = run_local_job(job, image);
+                const IoOutcome outcome = run_local_job(job, image.path);
                 rows.push_back({path, outcome.result, outcome.counts, {}, outcome.error});
             } else {
                 try {
-                    rows.push_back(path.virtio == VirtioDevice::none
-                                       ? run_xen_path(session, path, image, job)
-                                       : run_virtio_path(session, path, image, job, i));
+                    rows.push_back(
+                        path.virtio == VirtioDevice::none
+                            ? run_xen_path(session, path, image.path.string(), job)
+                            : run_virtio_path(session, path, image.path.string(), job, i));
                 } catch (const CommandError& e) {
                     // The path could not even connect: the others still run.
                     rows.push_back({path, {}, {}, {}, e.what()});
@@ -262,20 +392,16 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         err << "logs kept in " << run.path().string() << "\n";
         return 1;
     }
-    session.print(render_bench_table(rows));
+    session.print(render_bench_table(rows, options.baseline));
     if (options.json_file) {
-        const BenchRow* local = nullptr;
-        for (const BenchRow& row : rows) {
-            if (row.path.local && row.error.empty()) {
-                local = &row;
-            }
-        }
+        const BenchBaselines baselines = bench_baselines(rows);
         nlohmann::json json_rows = nlohmann::json::array();
         for (const BenchRow& row : rows) {
-            json_rows.push_back(bench_row_json(row, local));
+            json_rows.push_back(bench_row_json(row, baselines));
         }
         const nlohmann::json document = {{"job", job_json(options.job)},
                                          {"image", options.filename.value_or("")},
+                                         {"baseline", options.baseline},
                                          {"paths", json_rows}};
         std::ofstream file(*options.json_file);
         file << document.dump(2) << "\n";

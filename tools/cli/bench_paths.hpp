@@ -37,6 +37,10 @@ struct BenchPath {
     bool local = false;    // no Xen: the storage in-process
     std::string features;  // DISKSPEC feature items for a xen path ("" for Linux's defaults)
     VirtioDevice virtio = VirtioDevice::none;  // a virtio-blk disk instead of a vbd
+    bool fio = false;  // fio itself on the image (fio_baseline.hpp; the bench adds it)
+
+    // Whether the path goes through a transport whose requests are counted.
+    bool has_requests() const noexcept { return !local && !fio; }
 };
 
 // Throws ParseError naming an unknown path (and listing the known ones), an

@@ -2,18 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "common/os/unique_fd.hpp"
+#include "tools/cli/child_program.hpp"
 #include "tools/cli/session.hpp"
 
 namespace pvsim::tools::cli {
@@ -21,38 +17,10 @@ namespace {
 
 constexpr const char* kProgram = "qemu-storage-daemon";
 
-std::string tail_of(const std::filesystem::path& log) {
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string all = text.str();
-    return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
-}
-
-// Whether the child `pid` has ended (and is reaped). The CLI may ignore
-// SIGCHLD (the kernel then reaps its children itself: ECHILD here).
-bool ended(pid_t pid) {
-    int status = 0;
-    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    return reaped == pid || (reaped < 0 && errno == ECHILD);
-}
-
 }  // namespace
 
 std::optional<std::filesystem::path> find_qemu_storage_daemon() {
-    const char* path = std::getenv("PATH");
-    std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
-    while (!dirs.empty()) {
-        const std::size_t colon = dirs.find(':');
-        const std::string_view dir = dirs.substr(0, colon);
-        dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
-        const std::filesystem::path candidate =
-            std::filesystem::path(dir.empty() ? "." : dir) / kProgram;
-        if (::access(candidate.c_str(), X_OK) == 0) {
-            return candidate;
-        }
-    }
-    return std::nullopt;
+    return find_program(kProgram);
 }
 
 QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::path& socket,
@@ -86,14 +54,14 @@ QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::
     // The export listens once its socket exists.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!std::filesystem::exists(socket_)) {
-        if (ended(pid_)) {
+        if (child_ended(pid_)) {
             pid_ = -1;
-            throw CommandError(std::string(kProgram) + " exited at start: " + tail_of(log));
+            throw CommandError(std::string(kProgram) + " exited at start: " + log_tail(log));
         }
         if (std::chrono::steady_clock::now() > deadline) {
             stop();
             throw CommandError(std::string(kProgram) + " did not create " + socket_.string() +
-                               " within 30 s: " + tail_of(log));
+                               " within 30 s: " + log_tail(log));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -112,10 +80,10 @@ void QsdDevice::stop() noexcept {
     // SIGTERM lets it close the image; one that does not go in 5 s is killed.
     ::kill(pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!ended(pid_)) {
+    while (!child_ended(pid_)) {
         if (std::chrono::steady_clock::now() > deadline) {
             ::kill(pid_, SIGKILL);
-            while (!ended(pid_)) {
+            while (!child_ended(pid_)) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             }
             break;
