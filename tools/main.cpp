@@ -5,10 +5,12 @@
 // failure.
 #include <signal.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "common/log.hpp"
 #include "common/os/environment.hpp"
 #include "common/run_dir.hpp"
 #include "tools/cli/bench.hpp"
@@ -30,7 +32,18 @@ int run(int argc, char** argv) {
                    "The run's directory (else $PVSIM_RUN_DIR, $XDG_RUNTIME_DIR/pvsim, "
                    "/tmp/pvsim-$UID)");
     app.add_option("--log-level", up.log_level,
-                   "Log level of the daemons and guests started (trace ... off; else $PVSIM_LOG)");
+                   "Log level of the daemons and guests started (trace ... off; else $PVSIM_LOG)")
+        ->check(CLI::Validator(
+            [](std::string& level) -> std::string {
+                // Checked here, before anything starts, as the daemons will.
+                try {
+                    (void)parse_log_level(level, "--log-level");
+                    return {};
+                } catch (const std::exception& e) {
+                    return e.what();
+                }
+            },
+            "LEVEL"));
     app.add_option("--io-engine", up.io_engine, "dom0's I/O engine: auto, io_uring, threads, sync")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "io_uring", "threads", "sync"}));
@@ -96,7 +109,10 @@ int run(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help is a "parse error" of status 0; every other one is a usage
+        // error: 2, as the shell's builtins and most commands use, not
+        // CLI11's own 105, 106, 109...
+        return app.exit(e) == 0 ? 0 : 2;
     }
     if (script->parsed()) {
         cli::ScriptOptions options;
@@ -115,8 +131,25 @@ int run(int argc, char** argv) {
         }
         return cli::run_bench(*bench_options, up, std::cout, std::cerr);
     }
+    // Only `up` makes a run directory: every other command works on a run
+    // that is there, and one that reads (list, env, down...) creates nothing.
+    const os::Environment env = os::Environment::process();
+    const std::string command = app.get_subcommands().front()->get_name();
+    if (command != "up") {
+        const std::filesystem::path dir = resolve_run_dir_path(run_dir, env);
+        std::error_code ignored;
+        if (!std::filesystem::exists(dir, ignored)) {
+            if (command == "down") {
+                std::cout << "nothing is up in " << dir.string() << "\n";
+                return 0;
+            }
+            std::cerr << "pvsim " << command << ": no run in " << dir.string()
+                      << " (pvsim up first, or --run-dir)\n";
+            return 1;
+        }
+    }
     try {
-        cli::Session session(RunDir::resolve(run_dir, os::Environment::process()), std::cout, up);
+        cli::Session session(RunDir::resolve(run_dir, env), std::cout, up);
         selected(session);
     } catch (const std::exception& e) {
         std::cout.flush();

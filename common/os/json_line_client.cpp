@@ -39,14 +39,17 @@ UniqueFd connect_to(const std::filesystem::path& socket_path) {
 }  // namespace
 
 JsonLineClient::JsonLineClient(const std::filesystem::path& socket_path, std::string peer,
-                               std::size_t max_line)
-    : socket_(connect_to(socket_path)), peer_(std::move(peer)), max_line_(max_line) {}
+                               std::size_t max_request, std::size_t max_reply)
+    : socket_(connect_to(socket_path)),
+      peer_(std::move(peer)),
+      max_request_(max_request),
+      max_reply_(max_reply) {}
 
 void JsonLineClient::send(const nlohmann::json& message) {
     const std::string line = message.dump() + "\n";
-    if (line.size() > max_line_) {
+    if (line.size() > max_request_) {
         throw std::invalid_argument("request to " + peer_ + " of " + std::to_string(line.size()) +
-                                    " bytes, at most " + std::to_string(max_line_));
+                                    " bytes, at most " + std::to_string(max_request_));
     }
     send_with_fds(socket_.get(), std::as_bytes(std::span(line.data(), line.size())));
 }
@@ -56,9 +59,9 @@ nlohmann::json JsonLineClient::receive(std::vector<UniqueFd>* fds) {
     // to the newline belongs to this line.
     std::size_t newline;
     while ((newline = buffer_.find('\n')) == std::string::npos) {
-        if (buffer_.size() > max_line_) {
+        if (buffer_.size() > max_reply_) {
             throw std::runtime_error("reply from " + peer_ + " longer than " +
-                                     std::to_string(max_line_) + " bytes");
+                                     std::to_string(max_reply_) + " bytes");
         }
         std::byte chunk[4096];
         ReceivedData received = receive_with_fds(socket_.get(), chunk, kMaxFdsPerMessage);

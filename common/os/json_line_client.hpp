@@ -21,10 +21,12 @@ class JsonLineClient {
   public:
     // Connects to `socket_path`; throws std::system_error (ENOENT,
     // ECONNREFUSED, ...) naming it when nothing listens there. `peer` names
-    // the other end in errors ("pvsim-hypervisor"); a line longer than
-    // `max_line` bytes either way is refused.
+    // the other end in errors ("pvsim-hypervisor"); a request longer than
+    // `max_request` bytes (what the peer accepts) is refused, and so is a
+    // reply longer than `max_reply` (a bound on a broken peer, not on any
+    // reply a valid request can get).
     JsonLineClient(const std::filesystem::path& socket_path, std::string peer,
-                   std::size_t max_line);
+                   std::size_t max_request, std::size_t max_reply);
 
     void send(const nlohmann::json& message);
     // The next line, which must be a JSON object; fds that arrived with its
@@ -39,7 +41,8 @@ class JsonLineClient {
   private:
     UniqueFd socket_;
     std::string peer_;
-    std::size_t max_line_;
+    std::size_t max_request_;
+    std::size_t max_reply_;
     std::string buffer_;  // bytes received past the last line
 };
 

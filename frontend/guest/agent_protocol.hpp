@@ -72,6 +72,10 @@
 namespace pvsim::frontend::guest::agent {
 
 inline constexpr std::size_t kMaxAgentLine = 64 * 1024;
+// What a client accepts of a reply: a bound on a broken agent only. An io
+// reply grows with its jobs (fio's shape, about 2 KiB each; 64 jobs at most)
+// and a list with the devices, far below this.
+inline constexpr std::size_t kMaxAgentReply = 16 * 1024 * 1024;
 
 inline constexpr std::string_view kOpPing = "ping";
 inline constexpr std::string_view kOpDevices = "devices";

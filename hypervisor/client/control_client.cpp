@@ -6,7 +6,7 @@
 
 namespace pvsim::hypervisor {
 ControlClient::ControlClient(const std::filesystem::path& socket_path)
-    : connection_(socket_path, "pvsim-hypervisor", wire::kMaxControlLine) {}
+    : connection_(socket_path, "pvsim-hypervisor", wire::kMaxControlLine, wire::kMaxControlLine) {}
 
 nlohmann::json ControlClient::request(const nlohmann::json& message,
                                       std::vector<os::UniqueFd>* fds) {

@@ -55,7 +55,7 @@ std::size_t expand_variable(const std::string& line, std::size_t i, std::string&
 
 // Written by hand: the quoting is the small subset of the shell's that a
 // script line needs ('...', "...", backslash, $VARIABLES outside single
-// quotes), and an unclosed quote must be an error, which
+// quotes, # comments), and an unclosed quote must be an error, which
 // boost::escaped_list_separator does not report.
 std::vector<std::string> split(const std::string& line, bool expand) {
     std::vector<std::string> words;
@@ -78,6 +78,10 @@ std::vector<std::string> split(const std::string& line, bool expand) {
             } else {
                 word += c;
             }
+        } else if (c == '#' && !in_word) {
+            // POSIX 2.3 rule 10: a # that would start a word starts a
+            // comment, to the end of the line.
+            break;
         } else if (c == '\'' || c == '"') {
             quote = c;
             in_word = true;
@@ -178,9 +182,14 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
 
     Session session(*run, out, options.up);
     int status = 0;
+    // Only what this script started is torn down: a run that was up already
+    // (another user's, or a live one named with --run-dir) is refused and
+    // left as it was, and start_run takes down what it half started.
+    bool started = false;
     try {
         session.print("run directory " + run->path().string() + "\n");
         toolstack::start_run(*run, session.programs(), options.up);
+        started = true;
         StateMonitor monitor(session);
         for (const ScriptLine& line : lines) {
             session.print(monitor.timestamp() + "> " + line.command.text + "\n");
@@ -205,8 +214,11 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
         err << file.string() << ": " << e.what() << "\n";
         status = 1;
     }
-    // Teardown either way; background commands still running end with it.
     session.disconnect();
+    if (!started) {
+        return status;
+    }
+    // Teardown either way; background commands still running end with it.
     const toolstack::RunInventory left = toolstack::stop_run(*run);
     try {
         session.background().wait();

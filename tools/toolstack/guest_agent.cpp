@@ -16,7 +16,8 @@ os::JsonLineClient connect_agent(const RunDir& run, xen::DomId domid,
     for (;;) {
         try {
             return os::JsonLineClient(run.guest_agent_socket(domid), peer,
-                                      frontend::guest::agent::kMaxAgentLine);
+                                      frontend::guest::agent::kMaxAgentLine,
+                                      frontend::guest::agent::kMaxAgentReply);
         } catch (const std::system_error& e) {
             if (std::chrono::steady_clock::now() >= deadline) {
                 throw std::runtime_error(peer + " does not answer: " + e.what());

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/os/daemon.hpp"
 #include "common/os/shared_memory.hpp"
 #include "hypervisor/client/control_client.hpp"
 #include "tools/toolstack/guests.hpp"
@@ -98,6 +99,14 @@ bool dom0_restarts(const RunDir& run) {
 }
 
 void start_run(const RunDir& run, const Programs& programs, const UpOptions& options) {
+    // One start at a time per run directory: a second `pvsim up` meanwhile
+    // would race the first for every socket and shared-memory name. The
+    // kernel drops the lock if this process dies.
+    const auto starting = os::lock_instance(run.path() / "starting.lock");
+    if (!starting) {
+        throw std::runtime_error("pvsim is being started in " + run.path().string() +
+                                 " by another command");
+    }
     if (run_is_up(run)) {
         throw std::runtime_error("pvsim is up already in " + run.path().string() +
                                  " (pvsim down first, or use another --run-dir)");

@@ -241,6 +241,19 @@ TEST_F(CliIoTest, MixedJobsAndSeveralJobsRun) {
     EXPECT_GE(timed.json()["jobs"][0]["read"]["runtime"].get<int>(), 250);
 }
 
+// The most jobs --numjobs allows: the agent's reply carries all of them,
+// whatever its size (each job is fio's whole object).
+TEST_F(CliIoTest, TheMostJobsTheOptionAllowsAllReport) {
+    const CliResult many = io({"--rw", "randread", "--numjobs", "64", "--size", "64k", "--json"});
+    ASSERT_EQ(many.code, 0) << many.err;
+    EXPECT_GT(many.out.size(), 64u * 1024u);
+    const nlohmann::json result = many.json();
+    ASSERT_EQ(result["jobs"].size(), 64u);
+    for (const auto& job : result["jobs"]) {
+        EXPECT_EQ(job["read"]["total_ios"].get<int>(), 16) << job;
+    }
+}
+
 TEST_F(CliIoTest, BadOptionsAreRefused) {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
         {{"--bs", "4q"}, "4q"},

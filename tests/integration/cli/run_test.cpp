@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <thread>
 
 #include "tests/integration/cli/cli_run.hpp"
 
@@ -113,6 +115,37 @@ TEST(CliRunTest, UpTwiceIsRefusedAndChangesNothing) {
     EXPECT_EQ(run.pvsim({"list"}).code, 0);
 }
 
+// Two `pvsim up` at once on one run directory: one starts the run, the
+// other is refused with the reason, and neither trips over the other's
+// sockets or shared memory.
+TEST(CliRunTest, TwoUpsAtOnceStartOneRunAndTheOtherSaysWhy) {
+    CliRun run;
+    CliResult results[2];
+    std::thread second([&] { results[1] = run.pvsim({"up"}); });
+    results[0] = run.pvsim({"up"});
+    second.join();
+    const int winners = (results[0].code == 0) + (results[1].code == 0);
+    ASSERT_EQ(winners, 1) << results[0].err << results[1].err;
+    const CliResult& loser = results[0].code == 0 ? results[1] : results[0];
+    EXPECT_TRUE(loser.err.find("pvsim is being started in") != std::string::npos ||
+                loser.err.find("pvsim is up already in") != std::string::npos)
+        << loser.err;
+    EXPECT_EQ(run.pvsim({"list"}).code, 0);
+}
+
+// A bad global option is refused by the parser, before any command starts
+// anything: usage error, exit 2, no run directory.
+TEST(CliRunTest, ABadLogLevelIsRefusedBeforeAnythingStarts) {
+    TempDir scratch;
+    const auto dir = scratch.path() / "run";
+    const CliResult result =
+        run_cli(scratch.path(), {"--run-dir", dir.string(), "--log-level", "verbose", "up"});
+    EXPECT_EQ(result.code, 2);
+    EXPECT_NE(result.err.find("verbose"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("trace, debug, info"), std::string::npos) << result.err;
+    EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
 TEST(CliRunTest, CommandsOnARunThatIsNotUpSaySo) {
     CliRun run;
     for (const std::vector<std::string>& args : {std::vector<std::string>{"list"},
@@ -128,6 +161,28 @@ TEST(CliRunTest, CommandsOnARunThatIsNotUpSaySo) {
     // down on a run that is not up has nothing to do.
     const CliResult down = run.pvsim({"down"});
     EXPECT_EQ(down.code, 0) << down.err;
+}
+
+// Only `up` makes a run directory: commands on one that does not exist say
+// so and create nothing (nor its parent).
+TEST(CliRunTest, CommandsOnARunDirectoryThatDoesNotExistCreateNothing) {
+    TempDir scratch;
+    const auto missing = scratch.path() / "no" / "run";
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"list"}, {"env"}, {"block-list", "g"}, {"create", "g"}}) {
+        std::vector<std::string> full = {"--run-dir", missing.string()};
+        full.insert(full.end(), args.begin(), args.end());
+        const CliResult result = run_cli(scratch.path(), full);
+        EXPECT_EQ(result.code, 1) << args[0];
+        EXPECT_NE(result.err.find("pvsim " + args[0] + ": no run in " + missing.string()),
+                  std::string::npos)
+            << args[0] << ": " << result.err;
+        EXPECT_FALSE(std::filesystem::exists(scratch.path() / "no")) << args[0];
+    }
+    const CliResult down = run_cli(scratch.path(), {"--run-dir", missing.string(), "down"});
+    EXPECT_EQ(down.code, 0) << down.err;
+    EXPECT_NE(down.out.find("nothing is up in " + missing.string()), std::string::npos) << down.out;
+    EXPECT_FALSE(std::filesystem::exists(scratch.path() / "no"));
 }
 
 }  // namespace

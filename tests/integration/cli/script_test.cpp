@@ -121,6 +121,24 @@ TEST_F(CliScriptTest, TheFirstFailingLineStopsTheScriptAndTheRunIsTornDown) {
     expect_nothing_left(run_dir);
 }
 
+// A script given a live run with --run-dir is refused, and the live run is
+// left exactly as it was: a command tears down only what it started.
+TEST_F(CliScriptTest, AScriptRefusedALiveRunLeavesItRunning) {
+    CliRun live;
+    ASSERT_EQ(live.pvsim({"up"}).code, 0);
+    ASSERT_EQ(live.pvsim({"create", "g"}).code, 0);
+    const RunCount before = live.count();
+    const CliResult result = live.pvsim({"script", script("create h\n").string()});
+    EXPECT_EQ(result.code, 1);
+    EXPECT_NE(result.err.find("pvsim is up already in " + live.dir().string()), std::string::npos)
+        << result.err;
+    EXPECT_EQ(live.count().processes, before.processes);
+    const CliResult list = live.pvsim({"list"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_NE(list.out.find("g "), std::string::npos) << list.out;
+    EXPECT_EQ(list.out.find("h "), std::string::npos) << list.out;
+}
+
 TEST_F(CliScriptTest, ExpectFailFailsWhenTheCommandSucceeds) {
     const CliResult result = run("create g\nexpect-fail xenstore-read /local/domain/1/name\n");
     EXPECT_EQ(result.code, 1);

@@ -1,6 +1,6 @@
 // How a script line becomes words (tools/cli/script.hpp): the shell's
-// quoting (POSIX 2.2: '...', "...", backslash) and its $NAME / ${NAME}
-// expansion, with errors for what a shell would also refuse.
+// quoting (POSIX 2.2: '...', "...", backslash), its # comments and its
+// $NAME / ${NAME} expansion, with errors for what a shell would also refuse.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -52,6 +52,15 @@ TEST(SplitWords, BackslashOutsideQuotes) {
     EXPECT_EQ(split_words(R"(a\ b c)"), (Words{"a b", "c"}));
     EXPECT_EQ(split_words(R"(\'x\")"), (Words{R"('x")"}));
     EXPECT_EQ(split_words(R"(a\\b)"), (Words{R"(a\b)"}));
+}
+
+// POSIX 2.3 rule 10: a # that starts a word comments out the rest of the
+// line; one inside a word or quotes is itself.
+TEST(SplitWords, AHashStartingAWordIsACommentToTheEndOfTheLine) {
+    EXPECT_EQ(split_words("create g  # the guest, then 'its disk"), (Words{"create", "g"}));
+    EXPECT_EQ(split_words("# all of it"), Words{});
+    EXPECT_EQ(split_words(R"(write /a b#c '#d' \#e)"), (Words{"write", "/a", "b#c", "#d", "#e"}));
+    EXPECT_EQ(split_script_line("sleep 1 #$UNSET_IN_A_COMMENT"), (Words{"sleep", "1"}));
 }
 
 TEST(SplitWords, UnclosedQuoteIsAParseError) {
