@@ -102,6 +102,13 @@ LoopDevice::~LoopDevice() {
     }
 }
 
+void refresh_loop_capacity(const std::filesystem::path& device) {
+    const os::UniqueFd fd = loop_device::open_or_throw(device, O_RDONLY);
+    if (::ioctl(fd.get(), LOOP_SET_CAPACITY, 0) != 0) {
+        os::throw_system_error("LOOP_SET_CAPACITY " + device.string());
+    }
+}
+
 void detach_loop_device(const std::filesystem::path& device) {
     const os::UniqueFd fd = loop_device::open_or_throw(device, O_RDONLY);
     if (::ioctl(fd.get(), LOOP_CLR_FD, 0) != 0 && errno != ENXIO) {

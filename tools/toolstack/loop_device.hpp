@@ -47,6 +47,11 @@ class LoopDevice {
     dev_t rdev_ = 0;
 };
 
+// LOOP_SET_CAPACITY on `device` (`losetup -c`): a loop device keeps the
+// size its file had when bound until told, so a grown image reaches blkback
+// only through this. Throws std::system_error.
+void refresh_loop_capacity(const std::filesystem::path& device);
+
 // LOOP_CLR_FD on `device`. A device still open elsewhere (blkback has not
 // yet let go) is cleared by the kernel when its last opener closes it
 // (loop_clr_fd sets LO_FLAGS_AUTOCLEAR). Throws std::system_error; a device

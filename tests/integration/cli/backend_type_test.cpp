@@ -1,8 +1,9 @@
 // xl's backendtype= through pvsim: a qdisk disk (QEMU's xen-block) lives
 // under backend/qdisk and serves verified I/O; a phy disk on an image file
-// gets the block hotplug step's loop device, which its detach removes
-// (libxl's remove after the backend closed); block-list shows which backend
-// serves each disk; tap is refused naming the key.
+// gets the block hotplug step's loop device, which block-resize refreshes
+// and its detach removes (libxl's remove after the backend closed);
+// block-list shows which backend serves each disk; tap is refused naming
+// the key.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -113,6 +114,10 @@ TEST_F(CliBackendTypeTest, APhyImageGetsALoopDeviceThatDetachRemoves) {
     EXPECT_NE(run_.pvsim({"block-list", "g"}).out.find("phy"), std::string::npos);
 
     verified_io();
+    // A grown image reaches blkback through the loop device (losetup -c).
+    const CliResult resize = run_.pvsim({"block-resize", "g", "xvda", "16M"});
+    ASSERT_EQ(resize.code, 0) << resize.err;
+    EXPECT_NE(resize.out.find("32768 sectors"), std::string::npos) << resize.out;
     const CliResult detach = run_.pvsim({"block-detach", "g", "xvda"});
     ASSERT_EQ(detach.code, 0) << detach.err;
     EXPECT_FALSE(read(backend));
