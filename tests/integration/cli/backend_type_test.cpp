@@ -127,6 +127,29 @@ TEST_F(CliBackendTypeTest, APhyImageGetsALoopDeviceThatDetachRemoves) {
         << *loop << " still bound";
 }
 
+// destroy (and `down`, which destroys every guest the same way) detaches
+// each disk as libxl does, the hotplug step's remove included.
+TEST_F(CliBackendTypeTest, DestroyingTheGuestRemovesItsLoopDevice) {
+    if (!std::filesystem::exists("/dev/loop-control") || ::geteuid() != 0) {
+        GTEST_SKIP() << "no loop device can be made here (no /dev/loop-control, or not root): "
+                        "APhyImageGetsALoopDeviceThatDetachRemoves checks the error";
+    }
+    const CliResult attach = run_.pvsim(
+        {"block-attach", "g", "target=" + image_.string() + ",vdev=xvda,backendtype=phy"});
+    ASSERT_EQ(attach.code, 0) << attach.err;
+    const std::optional<std::string> loop = read("/local/domain/0/backend/vbd/1/51712/node");
+    ASSERT_TRUE(loop && loop->starts_with("/dev/loop")) << loop.value_or("<none>");
+    const std::filesystem::path backing =
+        "/sys/block/" + std::filesystem::path(*loop).filename().string() + "/loop/backing_file";
+    EXPECT_TRUE(std::filesystem::exists(backing));
+    const CliResult destroy = run_.pvsim({"destroy", "g"});
+    ASSERT_EQ(destroy.code, 0) << destroy.err;
+    EXPECT_FALSE(read("/local/domain/0/backend/vbd/1"));
+    EXPECT_TRUE(
+        eventually([&] { return !std::filesystem::exists(backing); }, std::chrono::seconds(10)))
+        << *loop << " still bound";
+}
+
 TEST_F(CliBackendTypeTest, TapIsRefusedNamingTheKey) {
     const CliResult tap = run_.pvsim(
         {"block-attach", "g", "target=" + image_.string() + ",vdev=xvda,backendtype=tap"});
