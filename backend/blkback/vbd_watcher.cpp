@@ -12,13 +12,13 @@ namespace {
 
 xenstore::client::BackendDriver blkback_driver(boost::asio::any_io_executor executor,
                                                hypervisor::Hypervisor& hypervisor,
-                                               xenstore::client::Client& client,
+                                               xenstore::client::Client& client, DeviceKind kind,
                                                BlkbackOptions options) {
     xenstore::client::BackendDriver driver;
-    driver.type = "vbd";
-    driver.probe = [executor = std::move(executor), &hypervisor, &client,
+    driver.type = std::string(to_string(kind));
+    driver.probe = [executor = std::move(executor), &hypervisor, &client, kind,
                     options](const std::string& nodename) {
-        return XenbusBackend::probe(executor, hypervisor, client, nodename, options);
+        return XenbusBackend::probe(executor, hypervisor, client, nodename, kind, options);
     };
     // A backend switches away from Initialising at probe, and only the
     // toolstack writes it, into a new directory (libxl__device_generic_add).
@@ -35,6 +35,18 @@ xenstore::client::BackendDriver blkback_driver(boost::asio::any_io_executor exec
 VbdWatcher::VbdWatcher(boost::asio::any_io_executor executor, hypervisor::Hypervisor& hypervisor,
                        xenstore::client::Client& client, BlkbackOptions options)
     : bus_(executor, client, hypervisor.domid(),
-           blkback_driver(executor, hypervisor, client, options)) {}
+           blkback_driver(executor, hypervisor, client, DeviceKind::vbd, options)),
+      qdisk_bus_(executor, client, hypervisor.domid(),
+                 blkback_driver(executor, hypervisor, client, DeviceKind::qdisk, options)) {}
+
+void VbdWatcher::start() {
+    bus_.start();
+    qdisk_bus_.start();
+}
+
+void VbdWatcher::shutdown() {
+    bus_.shutdown();
+    qdisk_bus_.shutdown();
+}
 
 }  // namespace pvsim::backend::blkback

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "backend/blkback/backend_nodes.hpp"
+#include "backend/blkback/device_node.hpp"
 #include "backend/blkback/frontend_ring_keys.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/vbd_resize.hpp"
@@ -32,7 +33,7 @@ std::string state_number(XenbusState state) {
 std::shared_ptr<XenbusBackend> XenbusBackend::probe(boost::asio::any_io_executor executor,
                                                     hypervisor::Hypervisor& hypervisor,
                                                     xenstore::client::Client& client,
-                                                    const std::string& nodename,
+                                                    const std::string& nodename, DeviceKind kind,
                                                     const BlkbackOptions& options) {
     std::optional<OtherEnd> frontend;
     try {
@@ -43,37 +44,42 @@ std::shared_ptr<XenbusBackend> XenbusBackend::probe(boost::asio::any_io_executor
         // toolstack looks, once, and keeps the device so it is not probed
         // again.
         std::shared_ptr<XenbusBackend> failed(new XenbusBackend(
-            std::move(executor), hypervisor, client, nodename, OtherEnd{}, options));
+            std::move(executor), hypervisor, client, nodename, OtherEnd{}, kind, options));
         failed->device_.dev_fatal(e.errnum(), e.what());
         return failed;
     }
     if (!frontend) {
         return nullptr;
     }
-    std::shared_ptr<XenbusBackend> backend(
-        new XenbusBackend(std::move(executor), hypervisor, client, nodename, *frontend, options));
+    std::shared_ptr<XenbusBackend> backend(new XenbusBackend(
+        std::move(executor), hypervisor, client, nodename, *frontend, kind, options));
     backend->start();
     return backend;
 }
 
 XenbusBackend::XenbusBackend(boost::asio::any_io_executor executor,
                              hypervisor::Hypervisor& hypervisor, xenstore::client::Client& client,
-                             const std::string& nodename, const OtherEnd& frontend,
+                             const std::string& nodename, const OtherEnd& frontend, DeviceKind kind,
                              const BlkbackOptions& options)
     : executor_(std::move(executor)),
       hypervisor_(hypervisor),
       device_(client, nodename, frontend.path, frontend.domid),
+      kind_(kind),
       options_(options),
       resize_timer_(executor_) {}
 
 XenbusBackend::~XenbusBackend() {
     frontend_watch_.stop();
+    backend_watch_.stop();
     disconnect();
 }
 
 void XenbusBackend::start() {
     xenstore::client::Client& client = device_.client();
-    if (open_store()) {
+    // A vbd opens its device when physical-device comes; a qdisk opens
+    // params now (QEMU's xen-block realizes its drive before InitWait).
+    const bool usable = read_config() && (kind_ == DeviceKind::vbd || open_store(config_->params));
+    if (usable) {
         // xen_blkbk_probe publishes its limits before InitWait.
         const bool published = client.transact([&](xenstore::client::Transaction& t) {
             if (!t.try_read(device_.node("state"))) {
@@ -113,36 +119,95 @@ void XenbusBackend::start() {
                                               self->frontend_changed();
                                           }
                                       });
-    if (store_) {
-        device_.switch_state(XenbusState::init_wait);
+    if (!usable) {
+        return;
+    }
+    if (kind_ == DeviceKind::vbd) {
+        // xen_blkbk_probe: the watch on physical-device, which fires once
+        // now (nothing there yet: "wait for the hotplug scripts") and at
+        // every write of it (backend_changed).
+        backend_watch_ = xenstore::client::XenbusWatch(
+            client, executor_, device_.node("physical-device"),
+            "blkback-physical-device:" + device_.nodename(), [weak](const std::string&) {
+                if (const auto self = weak.lock()) {
+                    self->physical_device_changed();
+                }
+            });
+    }
+    device_.switch_state(XenbusState::init_wait);
+}
+
+void XenbusBackend::physical_device_changed() {
+    if (!backend_watch_) {
+        return;  // released
+    }
+    const std::optional<std::string> text =
+        device_.client().try_read(device_.node("physical-device"));
+    if (!text) {
+        return;  // "Ignore it, and wait for the hotplug scripts."
+    }
+    const std::optional<xen::PhysicalDevice> device = xen::parse_physical_device(*text);
+    if (!device) {
+        device_.dev_fatal(EINVAL, "reading physical-device " + in_quotes(*text));
+        return;
+    }
+    if (physical_device_) {
+        if (*physical_device_ != *device) {
+            spdlog::warn("{}: changing physical device (from {} to {}) not supported.",
+                         device_.nodename(), xen::to_node(*physical_device_),
+                         xen::to_node(*device));
+        }
+        return;
+    }
+    std::filesystem::path path;
+    try {
+        path = device_node_of(*device);
+    } catch (const std::exception& e) {
+        // xen_vbd_create: "device %08x could not be opened", -ENOENT.
+        device_.dev_fatal(ENOENT, std::string("creating vbd structure: ") + e.what());
+        return;
+    }
+    if (!open_store(path)) {
+        return;
+    }
+    physical_device_ = *device;
+    // xen_update_blkif_status: connect now if the frontend was ready first.
+    const std::optional<XenbusState> frontend = device_.read_otherend_state();
+    if ((frontend == XenbusState::initialised || frontend == XenbusState::connected) &&
+        device_.state() != XenbusState::connected) {
+        connect_ring();
     }
 }
 
-bool XenbusBackend::open_store() {
+bool XenbusBackend::read_config() {
     try {
-        config_ = read_vbd_config(device_.client(), device_.nodename(), device_.otherend());
+        config_ = read_vbd_config(device_.client(), device_.nodename(), device_.otherend(), kind_);
+        return true;
     } catch (const NodeError& e) {
         device_.dev_fatal(e.errnum(), e.what());
         return false;
     }
+}
+
+bool XenbusBackend::open_store(const std::filesystem::path& path) {
     try {
         storage::OpenOptions open_options;
         open_options.access =
             config_->read_only ? storage::Access::read_only : storage::Access::read_write;
         open_options.direct = config_->direct;
-        store_ = storage::BackingStore::open(config_->params, open_options);
+        store_ = storage::BackingStore::open(path, open_options);
     } catch (const std::system_error& e) {
-        device_.dev_fatal(e.code().value(), "opening " + config_->params + ": " + e.what());
+        device_.dev_fatal(e.code().value(), "opening " + path.string() + ": " + e.what());
         return false;
     } catch (const std::exception& e) {
-        device_.dev_fatal(EINVAL, "opening " + config_->params + ": " + e.what());
+        device_.dev_fatal(EINVAL, "opening " + path.string() + ": " + e.what());
         return false;
     }
     const xen::BlkifFeatureConfig& f = config_->features;
     spdlog::info(
         "{}: dom{} {} -> {} ({}{}{}, {} sectors, poll-us {}; persistent {}, indirect {}, "
         "ring order {}, queues {}, discard {}, flush {}, barrier {}, grant mode {})",
-        device_.nodename(), device_.otherend_id(), device_.otherend(), config_->params,
+        device_.nodename(), device_.otherend_id(), device_.otherend(), path.string(),
         store_->is_block_device() ? "block device" : "image file",
         config_->read_only ? ", read-only" : "", config_->direct ? ", O_DIRECT" : "",
         store_->sectors(), config_->poll_us.count(), f.persistent, f.max_indirect_segments,
@@ -430,6 +495,7 @@ void XenbusBackend::disconnect() {
 void XenbusBackend::release() {
     disconnect();
     frontend_watch_.stop();
+    backend_watch_.stop();
     if (store_) {
         spdlog::info("{}: released {}", device_.nodename(), store_->path().string());
         store_.reset();
@@ -438,6 +504,7 @@ void XenbusBackend::release() {
 
 void XenbusBackend::shutdown() {
     frontend_watch_.stop();
+    backend_watch_.stop();
     disconnect();
     close_if_forced();
     store_.reset();
@@ -460,6 +527,7 @@ void XenbusBackend::close_if_forced() {
 nlohmann::json XenbusBackend::describe() const {
     nlohmann::json out{
         {"backend", device_.nodename()},
+        {"type", std::string(to_string(kind_))},
         {"frontend", device_.otherend()},
         {"frontend_id", device_.otherend_id()},
         {"state", std::string(xen::name(device_.state()))},
@@ -467,6 +535,9 @@ nlohmann::json XenbusBackend::describe() const {
         {"error", device_.last_error()},
         {"counters", metrics_->snapshot().to_json()},
     };
+    if (physical_device_) {
+        out["physical_device"] = xen::to_node(*physical_device_);
+    }
     if (config_) {
         out["params"] = config_->params;
         out["mode"] = config_->mode;

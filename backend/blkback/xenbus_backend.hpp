@@ -1,9 +1,20 @@
 // The control plane of one vbd (Linux xen-blkback/xenbus.c: struct
 // backend_info with xen_blkbk_probe, backend_changed, frontend_changed,
-// connect_ring, connect, and xenbus_probe.c's removal): it opens the store
-// the toolstack named, publishes blkback's limits and goes InitWait, follows
-// the frontend's state, hands a connected ring to a DataPlane and takes it
-// back at disconnect. It never touches the ring itself (DESIGN.md §2).
+// connect_ring, connect, and xenbus_probe.c's removal): it opens the store,
+// publishes blkback's limits and goes InitWait, follows the frontend's
+// state, hands a connected ring to a DataPlane and takes it back at
+// disconnect. It never touches the ring itself (DESIGN.md §2).
+//
+// Which store, by the directory's kind (vbd_config.hpp):
+//   vbd    as Linux 6.1's blkback: InitWait at probe with a watch on
+//          physical-device (xen_blkbk_probe); when the toolstack's hotplug
+//          step writes it, the device it names is opened (backend_changed,
+//          xen_vbd_create) and, the frontend being ready, the ring
+//          connected (xen_update_blkif_status). Until then the vbd stays
+//          InitWait whatever the frontend does. A physical-device changed
+//          once set is ignored with Linux's warning ("changing physical
+//          device (from %x:%x to %x:%x) not supported.")
+//   qdisk  as QEMU's xen-block: params is opened before InitWait
 //
 // It offers what the vbd's pvsim-* nodes allow (persistent grants,
 // indirect segments, ring page order, queues) before InitWait, and
@@ -49,6 +60,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +75,7 @@
 #include "backend/blkback/vbd_config.hpp"
 #include "backend/blkback/vbd_counters.hpp"
 #include "backend/storage/backing_store.hpp"
+#include "common/xen/physical_device.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/client/client.hpp"
 #include "xenstore/client/xenbus_client.hpp"
@@ -82,7 +95,7 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     static std::shared_ptr<XenbusBackend> probe(boost::asio::any_io_executor executor,
                                                 hypervisor::Hypervisor& hypervisor,
                                                 xenstore::client::Client& client,
-                                                const std::string& nodename,
+                                                const std::string& nodename, DeviceKind kind,
                                                 const BlkbackOptions& options);
 
     // Disconnects; writes nothing (the directory may be gone).
@@ -92,6 +105,8 @@ class XenbusBackend : public xenstore::client::BackendDevice,
 
     // The frontend's state node changed (or may have): read it and act.
     void frontend_changed();
+    // backend_changed: the vbd's physical-device node changed (or may have).
+    void physical_device_changed();
     // The data plane of connection `generation` stopped its ring.
     void ring_failed(std::uint64_t generation, const std::string& reason);
     // Its store refused a flush or a barrier (__end_block_io_op):
@@ -114,14 +129,16 @@ class XenbusBackend : public xenstore::client::BackendDevice,
   private:
     XenbusBackend(boost::asio::any_io_executor executor, hypervisor::Hypervisor& hypervisor,
                   xenstore::client::Client& client, const std::string& nodename,
-                  const OtherEnd& frontend, const BlkbackOptions& options);
+                  const OtherEnd& frontend, DeviceKind kind, const BlkbackOptions& options);
 
-    // The rest of xen_blkbk_probe and backend_changed: open the store,
-    // publish the limits, watch the frontend, InitWait.
+    // The rest of xen_blkbk_probe: read the keys (a qdisk opens its store
+    // here), publish the limits, watch the frontend (and a vbd's
+    // physical-device), InitWait.
     void start();
-    // Reads the vbd's keys and opens its store; on failure, the error node
-    // and Closing.
-    bool open_store();
+    // Reads the directory's keys; on failure, the error node and Closing.
+    bool read_config();
+    // Opens `path` as the store; on failure, the error node and Closing.
+    bool open_store(const std::filesystem::path& path);
     // connect_ring + xen_update_blkif_status.
     void connect_ring();
     // connect(): the disk's keys in one transaction, then Connected.
@@ -140,8 +157,11 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     boost::asio::any_io_executor executor_;
     hypervisor::Hypervisor& hypervisor_;
     xenstore::client::XenbusDevice device_;
+    DeviceKind kind_;
     BlkbackOptions options_;
     std::optional<VbdConfig> config_;
+    // A vbd's device, once opened (Linux's be->major, be->minor).
+    std::optional<xen::PhysicalDevice> physical_device_;
     std::optional<storage::BackingStore> store_;
     std::shared_ptr<LiveCounters<VbdCounters>> metrics_ =
         std::make_shared<LiveCounters<VbdCounters>>();
@@ -153,6 +173,8 @@ class XenbusBackend : public xenstore::client::BackendDevice,
     // plane is recognised as stale.
     std::uint64_t generation_ = 0;
     xenstore::client::XenbusWatch frontend_watch_;
+    // A vbd's watch on its physical-device (Linux's be->backend_watch).
+    xenstore::client::XenbusWatch backend_watch_;
     boost::asio::steady_timer resize_timer_;
     // The size could not be read: said once, not every 100 ms.
     bool size_unreadable_ = false;

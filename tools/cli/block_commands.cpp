@@ -62,8 +62,8 @@ void block_detach(Session& session, const DetachOptions& options) {
 void block_list(Session& session, const std::string& name, bool json) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), name);
     nlohmann::json vbds = nlohmann::json::array();
-    Table table(
-        {"Vdev", ">BE", "Transport", "Target", "Access", "Frontend", "Backend", "Features"});
+    Table table({"Vdev", ">BE", "Transport", "Type", "Target", "Access", "Frontend", "Backend",
+                 "Features"});
     for (const auto& paths : toolstack::list_vbds(session.xenstore(), domain.domid)) {
         const toolstack::VbdStatus status = toolstack::read_vbd_status(session.xenstore(), paths);
         vbds.push_back(status.to_json());
@@ -76,8 +76,8 @@ void block_list(Session& session, const std::string& name, bool json) {
             features += (features.empty() ? "" : ",") + feature +
                         (value == "1" ? std::string() : "=" + value);
         }
-        table.add({status.vdev, std::to_string(paths.backend_domid), "xen", status.target,
-                   status.access, state_name(status.frontend_state),
+        table.add({status.vdev, std::to_string(paths.backend_domid), "xen", status.type,
+                   status.target, status.access, state_name(status.frontend_state),
                    state_name(status.backend_state), features.empty() ? "-" : features});
     }
     // virtio disks: no xenbus states; the device's hotplug-status stands
@@ -87,8 +87,9 @@ void block_list(Session& session, const std::string& name, bool json) {
             toolstack::read_virtio_disk_status(session.xenstore(), disk);
         vbds.push_back(status.to_json());
         table.add({status.vdev, status.external() ? "-" : std::to_string(disk.backend_domid),
-                   status.transport(), status.target.empty() ? "-" : status.target, status.access,
-                   "-", status.external() ? "-" : status.hotplug_status.value_or("-"),
+                   status.transport(), "-", status.target.empty() ? "-" : status.target,
+                   status.access, "-",
+                   status.external() ? "-" : status.hotplug_status.value_or("-"),
                    status.num_queues ? "queues=" + *status.num_queues : "-"});
     }
     session.print(json ? vbds.dump(2) + "\n" : table.render());
@@ -101,7 +102,12 @@ void add_block_commands(CLI::App& app, Selected& selected) {
     CLI::App* attach_cmd = app.add_subcommand(
         "block-attach", "Attach a disk to a guest (xl's DISKSPEC: target=PATH,vdev=xvda,...)");
     attach_cmd->add_option("NAME", attach->first, "The guest")->required();
-    attach_cmd->add_option("DISKSPEC", attach->second, "target=PATH,vdev=xvda,access=rw,...")
+    attach_cmd
+        ->add_option("DISKSPEC", attach->second,
+                     "target=PATH,vdev=xvda,access=rw,backendtype=phy|qdisk,... "
+                     "(phy: blkback on the device the block hotplug step names, a loop "
+                     "device for a file; qdisk: the backend opens the image itself; "
+                     "default phy for a block device, qdisk for a file)")
         ->required()
         ->check(disk_spec_validator());
     attach_cmd->callback([&selected, attach] {

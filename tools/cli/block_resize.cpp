@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "backend/storage/backing_store.hpp"
@@ -13,6 +14,7 @@
 #include "common/xen/xenbus.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/loop_device.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 #include "xenstore/client/xswait.hpp"
@@ -100,6 +102,16 @@ std::uint64_t block_resize(Session& session, const ResizeOptions& options) {
                                " is not a positive whole number of 512-byte sectors");
         }
         set_image_size(status.target, *options.bytes);
+    }
+    // A phy disk on an image file is served through the block hotplug
+    // step's loop device, which sees the file's new size only when told
+    // (an administrator's `losetup -c`).
+    if (const auto loop = xs.try_read(paths.backend + "/node"); loop && !loop->empty()) {
+        try {
+            toolstack::refresh_loop_capacity(*loop);
+        } catch (const std::system_error& e) {
+            throw CommandError(std::string(e.what()));
+        }
     }
     const std::uint64_t sectors = target_sectors(status.target);
 

@@ -5,7 +5,9 @@
 // xen_vbd_resize, backend/blkback/vbd_resize.hpp) and tells the frontend.
 // With SIZE, the image file is set to that size first (as `virsh
 // blockresize` does); without, the target is taken as it is now (a block
-// device resized by its own tools). Either way the command returns once
+// device resized by its own tools). A phy disk on an image file is served
+// through the block hotplug step's loop device, which is told the file's
+// size (LOOP_SET_CAPACITY, `losetup -c`). Either way the command returns once
 // the backend has published the target's size in `sectors` and the
 // guest's blkfront reports it as its capacity.
 //

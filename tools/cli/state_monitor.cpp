@@ -69,7 +69,7 @@ std::string StateMonitor::timestamp() const {
 }
 
 // /local/domain/<d>/device/vbd/<devid>/state, or
-// /local/domain/<b>/backend/vbd/<d>/<devid>/state.
+// /local/domain/<b>/backend/{vbd,qdisk}/<d>/<devid>/state.
 std::optional<StateMonitor::Node> StateMonitor::describe(const std::string& path) {
     const auto parts = split(path);
     std::optional<std::uint32_t> domid, devid;
@@ -78,8 +78,8 @@ std::optional<StateMonitor::Node> StateMonitor::describe(const std::string& path
         domid = number(parts[2]);
         devid = number(parts[5]);
         end = "frontend";
-    } else if (parts.size() == 8 && parts[3] == "backend" && parts[4] == "vbd" &&
-               parts[7] == "state") {
+    } else if (parts.size() == 8 && parts[3] == "backend" &&
+               (parts[4] == "vbd" || parts[4] == "qdisk") && parts[7] == "state") {
         domid = number(parts[5]);
         devid = number(parts[6]);
         end = "backend ";

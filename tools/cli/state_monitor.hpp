@@ -1,7 +1,7 @@
 // Prints every xenbus state change of every vbd of a run as it happens,
 // with the time since the monitor started, for scripts and the demo
 // (DESIGN.md §7): one watch on /local/domain, filtered to the `state`
-// nodes of device/vbd (frontends) and backend/vbd (backends).
+// nodes of device/vbd (frontends) and backend/vbd, backend/qdisk (backends).
 //
 //   [   0.215s] web xvda backend  InitWait (was Initialising)
 #pragma once

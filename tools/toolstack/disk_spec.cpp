@@ -91,6 +91,16 @@ const std::map<std::string, Setter, std::less<>>& setters() {
              d.cdrom = one_of(k, v, {"disk", "cdrom"}) == "cdrom";
          }},
         {"backend", [](DiskSpec& d, auto, auto v) { d.backend = std::string(v); }},
+        {"backendtype",
+         [](DiskSpec& d, auto k, auto v) {
+             d.backendtype = parse_disk_backend(v);
+             if (!d.backendtype) {
+                 bad_value(k, v,
+                           "phy or qdisk (tap, blktap, has no backend in pvsim; phy is "
+                           "Linux's blkback, qdisk QEMU's xen-block)");
+             }
+         }},
+        {"direct-io-safe", [](DiskSpec& d, auto k, auto v) { d.direct_io_safe = flag(k, v); }},
         {"specification",
          [](DiskSpec& d, auto k, auto v) {
              d.specification = one_of(k, v, {"xen", "virtio"});
@@ -202,7 +212,7 @@ std::optional<BareFlag> bare_flag(std::string_view item) {
     static constexpr std::pair<std::string_view, BareFlag> kFlags[] = {
         {"discard", {"discard", "1"}},   {"no-discard", {"discard", "0"}},
         {"cdrom", {"devtype", "cdrom"}}, {"trusted", {"trusted", "1"}},
-        {"untrusted", {"trusted", "0"}},
+        {"untrusted", {"trusted", "0"}}, {"direct-io-safe", {"direct-io-safe", "1"}},
     };
     for (const auto& [name, flag] : kFlags) {
         if (item == name) {
@@ -250,6 +260,11 @@ void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_
         throw ParseError(
             "DISKSPEC: trusted/untrusted tells Xen's blkfront whether to bounce its data "
             "(XSA-403); not with specification=virtio");
+    }
+    if (spec.backendtype || spec.direct_io_safe) {
+        throw ParseError(
+            "DISKSPEC: backendtype= and direct-io-safe choose and tune a Xen disk backend; "
+            "not with specification=virtio");
     }
     if (spec.vhost_user && !spec.target.empty()) {
         throw ParseError("DISKSPEC: target= and vhost-user= together: the device at " +

@@ -12,6 +12,18 @@
 //   format=raw                     the only format a raw backend serves
 //   devtype=cdrom                  a read-only removable cdrom
 //   backend=DOMAIN                 name or domid of the backend domain (dom0)
+//   backendtype=phy|qdisk          xl's: phy is Linux's blkback (backend/vbd,
+//                                  the block hotplug step names the device;
+//                                  a file gets a loop device, which needs
+//                                  root), qdisk is QEMU's xen-block
+//                                  (backend/qdisk, opens the image itself).
+//                                  Default: phy for a block device, qdisk
+//                                  for a file (disk_backend.hpp). tap is
+//                                  refused
+//   direct-io-safe                 xl's flag: direct-io-safe=1 in the
+//                                  backend directory; qdisk then opens the
+//                                  image O_DIRECT, blkback ignores it (also
+//                                  direct-io-safe=on|off)
 //   specification=xen|virtio       the transport (default xen)
 //   vhost-user=SOCK                pvsim: with specification=virtio, the
 //                                  socket of a vhost-user-blk device already
@@ -54,6 +66,7 @@
 #include <string_view>
 
 #include "common/xen/blkif_x86_32.hpp"
+#include "tools/toolstack/disk_backend.hpp"
 #include "tools/toolstack/vbd_features.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -65,6 +78,8 @@ struct DiskSpec {
     bool readonly = false;
     bool cdrom = false;
     std::string backend = "0";
+    std::optional<DiskBackend> backendtype;
+    std::optional<bool> direct_io_safe;
     std::string specification = "xen";
     std::optional<bool> direct;
     std::optional<std::uint32_t> poll_us;

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <limits>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xs_permissions.hpp"
+#include "tools/toolstack/block_script.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 #include "xenstore/client/xswait.hpp"
@@ -29,12 +31,15 @@ std::string state_text(std::optional<XenbusState> state) {
 
 }  // namespace
 
-VbdPaths VbdPaths::of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid) {
+VbdPaths VbdPaths::of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid,
+                      DiskBackend type) {
     VbdPaths paths;
     paths.devid = devid;
     paths.domid = domid;
     paths.backend_domid = backend_domid;
-    paths.backend = xenstore::client::backend_path(backend_domid, "vbd", domid, devid);
+    paths.type = type;
+    paths.backend = xenstore::client::backend_path(backend_domid, std::string(backend_kind(type)),
+                                                   domid, devid);
     paths.frontend = xenstore::client::frontend_path(domid, "vbd", devid);
     paths.libxl = xenstore::client::libxl_device_path(domid, "vbd", devid);
     return paths;
@@ -56,8 +61,9 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
     if (spec.target.empty()) {
         throw std::invalid_argument("vbd " + spec.vdev + ": no target (image file or device)");
     }
+    const DiskBackend type = select_disk_backend(spec.backend, spec.target);
     const VbdPaths paths =
-        VbdPaths::of(spec.backend_domid, spec.domid, xen::vdev_number(spec.vdev));
+        VbdPaths::of(spec.backend_domid, spec.domid, xen::vdev_number(spec.vdev), type);
     const ConfigNodes backend_config =
         blkif_config_nodes(spec.backend_features, xen::BlkifEnd::backend);
     const ConfigNodes frontend_config =
@@ -77,10 +83,12 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"removable", spec.cdrom ? "1" : "0"},
         {"bootable", "1"},
         {"dev", spec.vdev},
-        {"type", spec.backend_type},
+        {"type", std::string(to_string(type))},
         {"mode", spec.readonly ? "r" : "w"},
         {"device-type", device_type},
-        {"params", spec.target},
+        // device_disk_add: phy's params is the target, and its script the
+        // block script; qdisk's params is <format>:<target>.
+        {"params", type == DiskBackend::qdisk ? "raw:" + spec.target : spec.target},
         {"direct", spec.direct ? "1" : "0"},
         // libxl__device_disk_add: discard_enable defaults to readwrite, and
         // no-discard turns it off.
@@ -101,6 +109,12 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"trusted", spec.trusted ? "1" : "0"},
         {"protocol", std::string(xen::to_string(spec.protocol))},
     };
+    if (type == DiskBackend::phy) {
+        back.emplace_back("script", std::string(kBlockScript));
+    }
+    if (spec.direct_io_safe) {
+        back.emplace_back("direct-io-safe", "1");
+    }
     if (spec.poll_us) {
         back.emplace_back("poll-us", std::to_string(*spec.poll_us));
         front.emplace_back("poll-us", std::to_string(*spec.poll_us));
@@ -185,6 +199,15 @@ VbdPaths attach_vbd(Client& client, const VbdSpec& spec, std::chrono::millisecon
                                                   : " after " + std::to_string(timeout.count()) +
                                                         " ms (is pvsim-backend running?)"));
     }
+    // device_hotplug, once the backend is InitWait; a failed script fails
+    // the attach with its hotplug-error (device_hotplug_child_death_cb).
+    if (paths.type == DiskBackend::phy) {
+        if (const auto error = block_hotplug_add(client, paths.backend)) {
+            throw std::runtime_error("vbd " + spec.vdev + " of dom" + std::to_string(spec.domid) +
+                                     ": hotplug script " + std::string(kBlockScript) +
+                                     " failed: " + *error);
+        }
+    }
     return paths;
 }
 
@@ -214,7 +237,23 @@ void detach_vbd(Client& client, const VbdPaths& paths, const DetachOptions& opti
                                      std::to_string(options.timeout.count()) + " ms");
         }
     }
+    // libxl__device_hotplug on removal: the script's remove once the
+    // backend has closed (or the removal is forced), before the directory
+    // that names what it made goes. A failure is reported once the
+    // directories are gone all the same, as libxl goes on to destroy.
+    std::optional<std::string> remove_error;
+    if (present && paths.type == DiskBackend::phy) {
+        try {
+            block_hotplug_remove(client, paths.backend);
+        } catch (const std::system_error& e) {
+            remove_error = e.what();
+        }
+    }
     destroy_vbd(client, paths);
+    if (remove_error) {
+        throw std::runtime_error("detaching " + paths.backend + ": hotplug script " +
+                                 std::string(kBlockScript) + " remove: " + *remove_error);
+    }
 }
 
 void destroy_vbd(Client& client, const VbdPaths& paths) {

@@ -3,19 +3,27 @@
 // libxl__device_generic_add, libxl__initiate_device_generic_remove,
 // libxl__device_destroy; DESIGN.md §5):
 //   attach  both device directories with their permissions in one
-//           transaction, then wait for the backend to reach InitWait
+//           transaction, then wait for the backend to reach InitWait, then
+//           (phy) run the block hotplug step (block_script.hpp) and check
+//           its hotplug-status (device_hotplug)
 //   detach  online=0 and state=Closing on the backend in one transaction,
-//           wait for the backend to reach Closed, remove both directories
-// with the virtual-device numbers of common/xen/vbd_interface.hpp.
+//           wait for the backend to reach Closed, run the hotplug step's
+//           remove (phy), remove both directories
+// with the virtual-device numbers of common/xen/vbd_interface.hpp. The
+// backend directory is under backend/vbd for phy and backend/qdisk for
+// qdisk (disk_backend.hpp, libxl__device_from_disk); the frontend's is
+// always device/vbd.
 //
 // Keys written (libxl's, plus pvsim's own `direct` and `poll-us`, which the
 // backend documents in backend/blkback/vbd_config.hpp, and each end's
 // blkif feature settings as the "pvsim-*" nodes of
 // common/xen/blkif_features.hpp, only those the spec sets):
-//   backend  /local/domain/<backend>/backend/vbd/<domid>/<devid>
+//   backend  /local/domain/<backend>/backend/<vbd|qdisk>/<domid>/<devid>
 //            frontend, frontend-id, online=1, removable=0, bootable=1,
-//            dev, type, mode, device-type, params, direct, poll-us,
-//            pvsim-*, state=1
+//            dev, type (phy|qdisk), mode, device-type, params (phy: the
+//            target; qdisk: raw:<target>), script=block (phy),
+//            direct-io-safe=1 (when asked), direct, poll-us, pvsim-*,
+//            state=1
 //            perms: n<backend>, r<domid>
 //   frontend /local/domain/<domid>/device/vbd/<devid>
 //            backend, backend-id, virtual-device, device-type, trusted,
@@ -33,6 +41,7 @@
 #include "common/xen/blkif_x86_32.hpp"
 #include "common/xen/grant_table.hpp"
 #include "common/xen/xenbus.hpp"
+#include "tools/toolstack/disk_backend.hpp"
 #include "tools/toolstack/vbd_features.hpp"
 #include "xenstore/client/client.hpp"
 
@@ -44,9 +53,13 @@ struct VbdSpec {
     std::string vdev = "xvda";
     std::string target;  // "params": an image file or block device
     bool readonly = false;
-    std::string backend_type = "phy";  // "type"
-    bool cdrom = false;                // device-type cdrom instead of disk
-    bool direct = false;               // pvsim: O_DIRECT on the store
+    // xl's backendtype (unset: select_disk_backend's choice for target).
+    std::optional<DiskBackend> backend;
+    bool cdrom = false;   // device-type cdrom instead of disk
+    bool direct = false;  // pvsim: O_DIRECT on the store
+    // xl's direct-io-safe: the backend dir's direct-io-safe=1, which QEMU's
+    // xen-block turns into O_DIRECT and Linux's blkback ignores.
+    bool direct_io_safe = false;
     // pvsim: the polling window of both ends' loops in µs (0: off); the
     // ends' default (50) when unset.
     std::optional<std::uint32_t> poll_us;
@@ -66,11 +79,13 @@ struct VbdPaths {
     std::uint32_t devid = 0;
     xen::DomId domid = 0;
     xen::DomId backend_domid = 0;
-    std::string backend;   // /local/domain/<backend>/backend/vbd/<domid>/<devid>
+    DiskBackend type = DiskBackend::phy;
+    std::string backend;   // /local/domain/<backend>/backend/<vbd|qdisk>/<domid>/<devid>
     std::string frontend;  // /local/domain/<domid>/device/vbd/<devid>
     std::string libxl;     // /libxl/<domid>/device/vbd/<devid>: the toolstack's record
 
-    static VbdPaths of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid);
+    static VbdPaths of(xen::DomId backend_domid, xen::DomId domid, std::uint32_t devid,
+                       DiskBackend type = DiskBackend::phy);
     // The nodes xenbus_dev_fatal writes for each end (error/<nodename>/error
     // under the end's home).
     std::string backend_error_node() const;
@@ -102,10 +117,11 @@ std::optional<std::string> read_backend_error(xenstore::client::Client& client,
                                               const VbdPaths& paths);
 
 // libxl's block-attach: add_vbd, then wait for the backend to reach
-// InitWait or beyond. Throws std::runtime_error with the backend's error
-// when it goes Closing or Closed instead, or when it does not answer within
-// `timeout` (is pvsim-backend running?); the directories stay for the
-// caller to inspect or detach.
+// InitWait or beyond, then for phy the block hotplug step. Throws
+// std::runtime_error with the backend's error when it goes Closing or
+// Closed instead, when it does not answer within `timeout` (is
+// pvsim-backend running?), or with the hotplug step's hotplug-error; the
+// directories stay for the caller to inspect or detach.
 VbdPaths attach_vbd(xenstore::client::Client& client, const VbdSpec& spec,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -118,9 +134,10 @@ struct DetachOptions {
 
 // libxl__initiate_device_generic_remove then libxl__device_destroy: online=0
 // and (unless already Closed) state=Closing in one transaction, wait for the
-// backend's Closed, remove both directories. Throws std::runtime_error
-// naming the state reached when the backend is not Closed in time and
-// `force` is false (the directories then stay).
+// backend's Closed, run the hotplug step's remove (a loop device it made
+// goes), remove both directories. Throws std::runtime_error naming the
+// state reached when the backend is not Closed in time and `force` is false
+// (the directories then stay).
 void detach_vbd(xenstore::client::Client& client, const VbdPaths& paths,
                 const DetachOptions& options = {});
 

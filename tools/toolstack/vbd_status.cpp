@@ -72,7 +72,14 @@ std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId d
     for (const std::uint32_t devid : xenstore::client::xenbus_devids(xenstore, dir)) {
         const auto backend_id = xen::parse_node_u32(
             xenstore.try_read(dir + "/" + std::to_string(devid) + "/backend-id"));
-        vbds.push_back(VbdPaths::of(static_cast<xen::DomId>(backend_id.value_or(0)), domid, devid));
+        const auto backend_domid = static_cast<xen::DomId>(backend_id.value_or(0));
+        // Where the backend is, as libxl__device_disk_from_xenstore reads it
+        // from its own record (backend/vbd or backend/qdisk); the phy
+        // backend's place when there is no record.
+        const VbdPaths record = VbdPaths::of(backend_domid, domid, devid);
+        const std::optional<std::string> backend = xenstore.try_read(record.libxl + "/backend");
+        const VbdPaths qdisk = VbdPaths::of(backend_domid, domid, devid, DiskBackend::qdisk);
+        vbds.push_back(backend == qdisk.backend ? qdisk : record);
     }
     return vbds;
 }
@@ -104,7 +111,12 @@ VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& pa
     VbdStatus status;
     status.paths = paths;
     status.vdev = xenstore.try_read(paths.backend + "/dev").value_or(std::to_string(paths.devid));
+    status.type = std::string(to_string(paths.type));
+    // libxl__device_disk_from_xenstore: a qdisk's params is format:path.
     status.target = xenstore.try_read(paths.backend + "/params").value_or("");
+    if (paths.type == DiskBackend::qdisk && status.target.find(':') != std::string::npos) {
+        status.target = status.target.substr(status.target.find(':') + 1);
+    }
     status.access = xenstore.try_read(paths.backend + "/mode").value_or("w") == "r" ? "ro" : "rw";
     status.frontend_state = xenstore::client::xenbus_read_driver_state(xenstore, paths.frontend);
     status.backend_state = xenstore::client::xenbus_read_driver_state(xenstore, paths.backend);
@@ -134,6 +146,7 @@ nlohmann::json VbdStatus::to_json() const {
                           {"devid", paths.devid},
                           {"backend_domid", paths.backend_domid},
                           {"target", target},
+                          {"backendtype", type},
                           {"access", access},
                           {"specification", "xen"},
                           {"frontend", state_json(frontend_state)},

@@ -23,7 +23,8 @@ namespace pvsim::tools::toolstack {
 struct VbdStatus {
     VbdPaths paths;
     std::string vdev;    // backend's "dev" (the name given at attach)
-    std::string target;  // backend's "params"
+    std::string type;    // "phy" | "qdisk": where the backend directory is
+    std::string target;  // backend's "params" (a qdisk's without its format)
     std::string access;  // "rw" | "ro"
     std::optional<xen::XenbusState> frontend_state;
     std::optional<xen::XenbusState> backend_state;
@@ -51,7 +52,8 @@ std::map<std::string, std::string> negotiated_features(const NodeReader& backend
                                                        const NodeReader& frontend);
 
 // The guest's vbds in devid order (from its device/vbd directory; the
-// backend domain from each one's backend-id).
+// backend domain from each one's backend-id, the backend's directory,
+// backend/vbd or backend/qdisk, from the toolstack's record).
 std::vector<VbdPaths> list_vbds(xenstore::client::Client& xenstore, xen::DomId domid);
 
 VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& paths);

@@ -43,7 +43,11 @@ class BlkEndToEndTest : public BlkFixture, public ::testing::WithParamInterface<
 TEST_P(BlkEndToEndTest, PatternedDataReachesTheStoreAndOutlivesADetach) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
-    const VbdPaths paths = VbdPaths::of(0, guest.domid(), kXvda);
+    // The loop device goes to phy (the block hotplug step names it), the
+    // image file to qdisk (disk_backend.hpp).
+    const VbdPaths paths =
+        VbdPaths::of(0, guest.domid(), kXvda,
+                     tools::toolstack::select_disk_backend(std::nullopt, target().string()));
 
     // Attach and connect.
     // One queue, so that the ring keys are the flat ones (the default takes

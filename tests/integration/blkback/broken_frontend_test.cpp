@@ -159,7 +159,9 @@ TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
             << e.what();
         EXPECT_NE(std::string(e.what()).find("missing.img"), std::string::npos) << e.what();
     }
-    const VbdPaths bad = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdb"));
+    // A missing target is not a block device: qdisk, which opens it itself.
+    const VbdPaths bad = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdb"),
+                                      tools::toolstack::DiskBackend::qdisk);
     expect_fatal(bad, "2", "opening " + (hv_.temp_path() / "missing.img").string());
     // The frontend closes on the backend's Closing; the backend follows to
     // Closed, and the detach completes.

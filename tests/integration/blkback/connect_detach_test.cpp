@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/xen/blkif_features.hpp"
+#include "tests/integration/blkback/guest_ring.hpp"
 #include "tests/support/blkback_fixture.hpp"
 
 namespace pvsim::test {
@@ -25,34 +26,6 @@ using tools::toolstack::VbdPaths;
 using xen::XenbusState;
 
 constexpr std::uint64_t kImageBytes = 8 << 20;
-
-// The guest's side of blkfront's talk_to_blkback, verb by verb.
-struct GuestRing {
-    std::uint64_t gfn = 0;
-    std::string ref;
-    std::string port;
-};
-
-GuestRing make_ring(TestGuest& guest) {
-    GuestRing ring;
-    ring.gfn = guest.ok_number("alloc-page");
-    ring.ref = guest.ok("grant 0 " + std::to_string(ring.gfn) + " rw");
-    ring.port = guest.ok("alloc-unbound 0");
-    return ring;
-}
-
-void frontend_write(TestGuest& guest, const VbdPaths& paths, const std::string& key,
-                    const std::string& value) {
-    guest.ok("xs-write " + paths.frontend + "/" + key + " " + value);
-}
-
-void hand_over(TestGuest& guest, const VbdPaths& paths, const GuestRing& ring) {
-    frontend_write(guest, paths, "ring-ref", ring.ref);
-    frontend_write(guest, paths, "event-channel", ring.port);
-    frontend_write(guest, paths, "protocol", "x86_64-abi");
-    frontend_write(guest, paths, "feature-persistent", "0");
-    frontend_write(guest, paths, "state", "3");
-}
 
 class ConnectDetachTest : public BlkbackFixture {
   protected:
@@ -71,7 +44,9 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
     const auto image = make_image("disk.img", kImageBytes);
-    const VbdPaths paths = VbdPaths::of(0, guest.domid(), 51712);
+    // An image file goes to qdisk unless phy is asked for (disk_backend.hpp).
+    const VbdPaths paths =
+        VbdPaths::of(0, guest.domid(), 51712, tools::toolstack::DiskBackend::qdisk);
 
     const VbdPaths attached =
         tools::toolstack::attach_vbd(dom0_, spec(guest.domid(), "xvda", image));
@@ -172,7 +147,8 @@ TEST_F(ConnectDetachTest, TheToolstackKeepsLibxlsRecordOfTheVbdAndRemovesItWithI
                                std::to_string(paths.devid));
     EXPECT_EQ(read(paths.libxl + "/frontend"), paths.frontend);
     EXPECT_EQ(read(paths.libxl + "/backend"), paths.backend);
-    EXPECT_EQ(read(paths.libxl + "/params"), image.string());
+    // A qdisk's params is <format>:<path> (device_disk_add).
+    EXPECT_EQ(read(paths.libxl + "/params"), "raw:" + image.string());
     EXPECT_EQ(read(paths.libxl + "/mode"), "w");
     EXPECT_EQ(read(paths.libxl + "/frontend-id"), std::to_string(guest.domid()));
     hand_over(guest, paths, make_ring(guest));

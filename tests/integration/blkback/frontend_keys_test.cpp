@@ -44,9 +44,9 @@ class FrontendKeysTest : public ::testing::Test {
         ADD_FAILURE() << "no error";
         return {};
     }
-    std::string config_error(int expected_errno) {
+    std::string config_error(int expected_errno, DeviceKind kind = DeviceKind::vbd) {
         try {
-            (void)read_vbd_config(client_, kBack, kFront);
+            (void)read_vbd_config(client_, kBack, kFront, kind);
         } catch (const xen::NodeError& e) {
             EXPECT_EQ(e.errnum(), expected_errno) << e.what();
             return e.what();
@@ -185,8 +185,28 @@ TEST_F(FrontendKeysTest, BadVbdConfigurationIsRefusedNamingIt) {
     set_back("direct", "0");
     client_.rm(std::string(kBack) + "/mode");
     EXPECT_NE(config_error(ENOENT).find("mode"), std::string::npos);
+    set_back("mode", "w");
+    // blkback never reads params (it opens physical-device); QEMU's
+    // xen-block cannot do without it.
     client_.rm(std::string(kBack) + "/params");
-    EXPECT_NE(config_error(ENOENT).find("params"), std::string::npos);
+    EXPECT_EQ(read_vbd_config(client_, kBack, kFront).params, "");
+    EXPECT_NE(config_error(ENOENT, DeviceKind::qdisk).find("params"), std::string::npos);
+}
+
+TEST_F(FrontendKeysTest, AQdiskOpensTheImageItsParamsNameAndHonoursDirectIoSafe) {
+    set_back("params", "raw:/tmp/disk.img");
+    set_back("direct-io-safe", "1");
+    const VbdConfig qdisk = read_vbd_config(client_, kBack, kFront, DeviceKind::qdisk);
+    EXPECT_EQ(qdisk.params, "/tmp/disk.img");
+    EXPECT_TRUE(qdisk.direct);
+    // Linux's blkback ignores direct-io-safe.
+    EXPECT_FALSE(read_vbd_config(client_, kBack, kFront, DeviceKind::vbd).direct);
+    EXPECT_EQ(qdisk_image_path("aio:/a:b"), "/a:b");
+    EXPECT_EQ(qdisk_image_path("/plain"), "/plain");
+    set_back("params", "qcow2:/tmp/disk.qcow2");
+    EXPECT_NE(config_error(ENOSYS, DeviceKind::qdisk).find("format 'qcow2'"), std::string::npos);
+    set_back("params", "raw:");
+    EXPECT_NE(config_error(EINVAL, DeviceKind::qdisk).find("names no image"), std::string::npos);
 }
 
 TEST_F(FrontendKeysTest, TheFrontendIsNamedByPathAndDomid) {

@@ -136,7 +136,8 @@ TEST_F(CliBlockTest, FeatureKeysBecomeEachEndsConfigurationNodes) {
                          "barrier=off,grant-mode=copy")});
     ASSERT_EQ(attach.code, 0) << attach.err;
     auto xenstore = xenstore::client::Client::connect(RunDir::open(run_.dir()));
-    const std::string back = "/local/domain/0/backend/vbd/1/51712/";
+    // An image file: the qdisk backend's directory (disk_backend.hpp).
+    const std::string back = "/local/domain/0/backend/qdisk/1/51712/";
     const std::string front = "/local/domain/1/device/vbd/51712/";
     const std::vector<std::pair<std::string, std::string>> expected = {
         {back + "pvsim-feature-persistent", "0"},      {back + "pvsim-max-queues", "2"},
@@ -157,7 +158,7 @@ TEST_F(CliBlockTest, FeatureKeysBecomeEachEndsConfigurationNodes) {
     const auto second = run_.image("second.img", 4 << 20);
     ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + second.string() + ",vdev=xvdb"}).code,
               0);
-    for (const std::string& dir : {std::string("/local/domain/0/backend/vbd/1/51728"),
+    for (const std::string& dir : {std::string("/local/domain/0/backend/qdisk/1/51728"),
                                    std::string("/local/domain/1/device/vbd/51728")}) {
         for (const std::string& child : xenstore.directory(dir)) {
             EXPECT_FALSE(child.starts_with("pvsim-")) << dir << "/" << child;

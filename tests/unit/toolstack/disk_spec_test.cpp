@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/units.hpp"
+#include "tools/toolstack/disk_backend.hpp"
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
@@ -340,6 +341,22 @@ TEST(DiskSpec, UnknownKeyListsTheAcceptedOnes) {
           "specification", "target",  "trusted",  "vdev",       "frontend- or backend- prefix"}) {
         EXPECT_TRUE(contains(message, key));
     }
+}
+
+// xl's backendtype= (phy|qdisk; tap refused, naming the key) and its
+// direct-io-safe flag.
+TEST(DiskSpec, BackendTypeAndDirectIoSafe) {
+    const DiskSpec plain = parse_disk_spec("target=/a.img,vdev=xvda");
+    EXPECT_FALSE(plain.backendtype.has_value());
+    EXPECT_FALSE(plain.direct_io_safe.has_value());
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,backendtype=qdisk").backendtype,
+              DiskBackend::qdisk);
+    const DiskSpec phy = parse_disk_spec("vdev=xvda,backendtype=phy,direct-io-safe,target=/a.img");
+    EXPECT_EQ(phy.backendtype, DiskBackend::phy);
+    EXPECT_EQ(phy.direct_io_safe, true);
+    EXPECT_EQ(parse_disk_spec("target=/a.img,vdev=xvda,direct-io-safe=off").direct_io_safe, false);
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,backendtype=tap"), "backendtype=tap"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,backendtype=tap"), "phy or qdisk"));
 }
 
 TEST(DiskSpec, KeyTwice) {

@@ -1,0 +1,177 @@
+// The hotplug step between the toolstack and blkback, as Xen 4.17's libxl
+// and block script and Linux 6.1's blkback share the work: pvsim-backend
+// waits in InitWait for physical-device (xen_blkbk_probe's watch,
+// backend_changed), opens the device it names and connects; a changed
+// physical-device is ignored; the block step's failure (hotplug-status
+// error) is the attach's error. And the qdisk backend, which opens params
+// itself (QEMU's xen-block), under backend/qdisk.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "common/xen/physical_device.hpp"
+#include "tests/integration/blkback/guest_ring.hpp"
+#include "tests/support/blkback_fixture.hpp"
+#include "tools/toolstack/block_script.hpp"
+
+namespace pvsim::test {
+namespace hotplug_test {
+
+using tools::toolstack::DiskBackend;
+using tools::toolstack::VbdPaths;
+using xen::XenbusState;
+
+constexpr std::uint64_t kImageBytes = 8 << 20;
+
+std::string physical_device_of(const std::filesystem::path& device) {
+    struct stat st {};
+    EXPECT_EQ(::stat(device.c_str(), &st), 0) << device;
+    return xen::to_node(xen::PhysicalDevice::of(st.st_rdev));
+}
+
+class BlkbackHotplugTest : public BlkbackFixture {
+  protected:
+    void SetUp() override { introduce(guest_); }
+
+    // The loop devices stand for dom0's block devices; without a loop
+    // driver there is no block device to give blkback.
+    static bool loop_driver() { return std::filesystem::exists("/dev/loop-control"); }
+
+    TestGuest guest_{hv_, "guest"};
+};
+
+TEST_F(BlkbackHotplugTest, BlkbackStaysInInitWaitUntilPhysicalDeviceAppearsThenConnects) {
+    if (!loop_driver()) {
+        GTEST_SKIP() << "no /dev/loop-control: no loop device to stand for a block device";
+    }
+    const LoopDevice loop(make_image("disk.img", kImageBytes));
+    // The directories alone (add_vbd): the hotplug step is this test's to run.
+    const VbdPaths paths =
+        tools::toolstack::add_vbd(dom0_, spec(guest_.domid(), "xvda", loop.path()));
+    ASSERT_EQ(paths.type, DiskBackend::phy);
+    EXPECT_NE(paths.backend.find("/backend/vbd/"), std::string::npos) << paths.backend;
+    EXPECT_EQ(read(paths.backend + "/script"), "block");
+    EXPECT_EQ(read(paths.backend + "/type"), "phy");
+    EXPECT_EQ(read(paths.backend + "/params"), loop.path().string());
+    expect_state(paths.backend + "/state", XenbusState::init_wait);
+
+    // The frontend is ready, the device is not named: no connection.
+    hand_over(guest_, paths, make_ring(guest_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(read(paths.backend + "/state"), "2");
+    EXPECT_EQ(read(paths.backend + "/sectors"), "<none>");
+
+    ASSERT_EQ(tools::toolstack::block_hotplug_add(dom0_, paths.backend), std::nullopt);
+    EXPECT_EQ(read(paths.backend + "/physical-device"), physical_device_of(loop.path()));
+    EXPECT_EQ(read(paths.backend + "/physical-device-path"),
+              std::filesystem::canonical(loop.path()).string());
+    EXPECT_EQ(read(paths.backend + "/hotplug-status"), "connected");
+    // A block device gets no loop device of the step's.
+    EXPECT_EQ(read(paths.backend + "/node"), "<none>");
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(read(paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
+    EXPECT_EQ(backend_writes(paths.backend, 2),
+              (std::vector<XenbusState>{XenbusState::init_wait, XenbusState::connected}));
+    tools::toolstack::destroy_vbd(dom0_, paths);
+}
+
+TEST_F(BlkbackHotplugTest, AChangedPhysicalDeviceIsIgnoredWithLinuxsWarning) {
+    if (!loop_driver()) {
+        GTEST_SKIP() << "no /dev/loop-control: no loop device to stand for a block device";
+    }
+    const LoopDevice first(make_image("first.img", kImageBytes));
+    const LoopDevice second(make_image("second.img", 2 * kImageBytes));
+    const VbdPaths paths =
+        tools::toolstack::attach_vbd(dom0_, spec(guest_.domid(), "xvda", first.path()));
+    hand_over(guest_, paths, make_ring(guest_));
+    expect_state(paths.backend + "/state", XenbusState::connected);
+
+    const std::string from = physical_device_of(first.path());
+    const std::string to = physical_device_of(second.path());
+    dom0_.write(paths.backend + "/physical-device", to);
+    EXPECT_TRUE(eventually(
+        [&] {
+            return backend_->log().find("changing physical device (from " + from + " to " + to +
+                                        ") not supported.") != std::string::npos;
+        },
+        kStateTimeout))
+        << backend_->log();
+    // Still the first device, still connected.
+    EXPECT_EQ(read(paths.backend + "/state"), "4");
+    EXPECT_EQ(read(paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
+    tools::toolstack::destroy_vbd(dom0_, paths);
+}
+
+// xen-hotplug-common.sh's fatal: hotplug-error and hotplug-status=error,
+// which libxl reports as the attach's failure; blkback, never given a
+// device, stays InitWait until the directory goes.
+TEST_F(BlkbackHotplugTest, AHotplugErrorIsTheAttachsError) {
+    auto missing = spec(guest_.domid(), "xvda", hv_.temp_path() / "missing.img");
+    missing.backend = DiskBackend::phy;
+    try {
+        (void)tools::toolstack::attach_vbd(dom0_, missing);
+        ADD_FAILURE() << "attached a missing target";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(
+                      "hotplug script block failed: " + (hv_.temp_path() / "missing.img").string() +
+                      " does not exist."),
+                  std::string::npos)
+            << e.what();
+    }
+    const VbdPaths paths = VbdPaths::of(0, guest_.domid(), 51712);
+    EXPECT_EQ(read(paths.backend + "/hotplug-status"), "error");
+    EXPECT_EQ(read(paths.backend + "/physical-device"), "<none>");
+    EXPECT_EQ(read(paths.backend + "/state"), "2");
+    tools::toolstack::detach_vbd(dom0_, paths, {std::chrono::milliseconds(0), true});
+    EXPECT_EQ(read(paths.backend), "<none>");
+
+    // The block script's refusal of a file without a write bit for a
+    // writable disk (checked before any loop device is made).
+    const auto image = make_image("read-only.img", kImageBytes);
+    std::filesystem::permissions(image, std::filesystem::perms::owner_read);
+    auto read_only = spec(guest_.domid(), "xvdb", image);
+    read_only.backend = DiskBackend::phy;
+    try {
+        (void)tools::toolstack::attach_vbd(dom0_, read_only);
+        ADD_FAILURE() << "attached a read-only file read-write";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is read-only, and so I will not mount it read-write"),
+                  std::string::npos)
+            << e.what();
+    }
+    const VbdPaths second = VbdPaths::of(0, guest_.domid(), 51728);
+    EXPECT_EQ(read(second.backend + "/node"), "<none>");
+    tools::toolstack::detach_vbd(dom0_, second, {std::chrono::milliseconds(0), true});
+}
+
+// QEMU's xen-block: backend/qdisk, params raw:<path> opened by the backend
+// itself, no script and no physical-device; direct-io-safe opens it
+// O_DIRECT.
+TEST_F(BlkbackHotplugTest, AQdiskOpensItsParamsWithoutAHotplugStep) {
+    const auto image = make_image("disk.img", kImageBytes);
+    auto qdisk = spec(guest_.domid(), "xvda", image);
+    qdisk.direct_io_safe = true;
+    const VbdPaths paths = tools::toolstack::attach_vbd(dom0_, qdisk);
+    EXPECT_EQ(paths.type, DiskBackend::qdisk);
+    EXPECT_EQ(paths.backend,
+              "/local/domain/0/backend/qdisk/" + std::to_string(guest_.domid()) + "/51712");
+    EXPECT_EQ(read(paths.backend + "/type"), "qdisk");
+    EXPECT_EQ(read(paths.backend + "/params"), "raw:" + image.string());
+    EXPECT_EQ(read(paths.backend + "/direct-io-safe"), "1");
+    EXPECT_EQ(read(paths.backend + "/script"), "<none>");
+    EXPECT_EQ(read(paths.frontend + "/backend"), paths.backend);
+    hand_over(guest_, paths, make_ring(guest_));
+    expect_state(paths.backend + "/state", XenbusState::connected);
+    EXPECT_EQ(read(paths.backend + "/physical-device"), "<none>");
+    EXPECT_NE(backend_->log().find(image.string() + " (image file, O_DIRECT"), std::string::npos)
+        << backend_->log();
+    tools::toolstack::destroy_vbd(dom0_, paths);
+    EXPECT_EQ(read("/local/domain/0/backend/qdisk/" + std::to_string(guest_.domid())), "<none>");
+}
+
+}  // namespace hotplug_test
+}  // namespace pvsim::test
