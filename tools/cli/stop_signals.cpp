@@ -1,5 +1,7 @@
 #include "tools/cli/stop_signals.hpp"
 
+#include <time.h>
+
 #include <cerrno>
 #include <system_error>
 
@@ -15,6 +17,11 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+    // A second Ctrl-C during the stop asked for what is done by now: it must
+    // not kill the process once unblocked.
+    const timespec now{};
+    while (::sigtimedwait(&stop_set_, nullptr, &now) > 0) {
+    }
     ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 

@@ -2,7 +2,8 @@
 // command that serves until told to stop (`pvsim export`): blocked in the
 // calling thread from construction, so every thread it starts afterwards
 // inherits the mask and none of them is interrupted, and waited for with
-// sigwaitinfo(2) at one place. The previous mask comes back on destruction.
+// sigwaitinfo(2) at one place. On destruction, a stop signal still pending
+// is consumed and the previous mask comes back.
 // Construct it before starting any thread.
 #pragma once
 
