@@ -41,29 +41,39 @@ std::uint8_t image_pattern(std::uint64_t offset) {
     return static_cast<std::uint8_t>(offset * 13 + offset / 4096);
 }
 
-// Sets FS_IMMUTABLE_FL on a file for its lifetime: even root may not open
-// it for writing then (chmod would not stop root).
-class ImmutableFile {
+// Makes a file unwritable for this user for its lifetime: mode 0444, and
+// for root (whom modes do not stop) FS_IMMUTABLE_FL too.
+class UnwritableFile {
   public:
-    explicit ImmutableFile(const std::filesystem::path& path)
-        : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-        set(true);
+    explicit UnwritableFile(const std::filesystem::path& path)
+        : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_read |
+                                                std::filesystem::perms::group_read |
+                                                std::filesystem::perms::others_read);
+        if (::geteuid() == 0) {
+            set_immutable(true);
+        }
     }
-    ~ImmutableFile() { set(false); }
-    ImmutableFile(const ImmutableFile&) = delete;
-    ImmutableFile& operator=(const ImmutableFile&) = delete;
+    ~UnwritableFile() {
+        if (::geteuid() == 0) {
+            set_immutable(false);
+        }
+    }
+    UnwritableFile(const UnwritableFile&) = delete;
+    UnwritableFile& operator=(const UnwritableFile&) = delete;
 
   private:
-    void set(bool on) {
+    void set_immutable(bool on) {
         int flags = 0;
         if (::ioctl(fd_.get(), FS_IOC_GETFLAGS, &flags) != 0) {
-            pvsim::os::throw_system_error("FS_IOC_GETFLAGS");
+            pvsim::os::throw_system_error("FS_IOC_GETFLAGS " + path_.string());
         }
         flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
         if (::ioctl(fd_.get(), FS_IOC_SETFLAGS, &flags) != 0 && on) {
-            pvsim::os::throw_system_error("FS_IOC_SETFLAGS");
+            pvsim::os::throw_system_error("FS_IOC_SETFLAGS " + path_.string());
         }
     }
+    std::filesystem::path path_;
     pvsim::os::UniqueFd fd_;
 };
 
@@ -204,7 +214,7 @@ TEST_F(PvsimExport, RefusesABadTargetBeforeListeningNamingThePathAndTheReason) {
     std::filesystem::create_directory(dir_.path() / "a-directory");
     const auto unwritable = dir_.path() / "unwritable.img";
     std::filesystem::copy_file(image_, unwritable);
-    const ImmutableFile immutable(unwritable);
+    const UnwritableFile unwritable_for_now(unwritable);
     const struct {
         std::string target;
         std::vector<std::string> extra;
