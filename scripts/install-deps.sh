@@ -22,6 +22,12 @@ packages=(
   xenstore-utils          # xenstore-read/-write/-ls/... against pvsim-xenstored
   qemu-system-common      # qemu-storage-daemon (vhost-user-blk export)
   fio                     # pvsim bench's baseline row, on the same image
+  # a real Linux guest driving `pvsim export vhost-user-blk`
+  # (tests/integration/linux_guest): QEMU under TCG, Debian 12's cloud kernel
+  # (its virtio_pci and virtio_blk are loadable modules the test's initramfs
+  # carries; installing it also runs initramfs-tools and writes /boot), and
+  # a static busybox as the initramfs's userland
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static
 )
 
 missing=()

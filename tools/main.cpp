@@ -1,8 +1,9 @@
 // pvsim: the command line (DESIGN.md §7), xl's counterpart for a simulated
 // Xen host: the run's daemons, guests, their disks, workloads in them,
-// scenario scripts and the demo. Results go to stdout, errors to stderr as
-// "pvsim: <what went wrong>", and the exit status is non-zero on any
-// failure.
+// scenario scripts and the demo; and pvsim's vhost-user-blk device served on
+// its own (export) for QEMU or any vhost-user front-end. Results go to
+// stdout, errors to stderr as "pvsim: <what went wrong>" ("pvsim export:
+// ..." for export), and the exit status is non-zero on any failure.
 #include <signal.h>
 
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "tools/cli/bench.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/demo.hpp"
+#include "tools/cli/export_command.hpp"
 #include "tools/cli/script.hpp"
 
 namespace {
@@ -91,6 +93,9 @@ int run(int argc, char** argv) {
         ->check(CLI::IsMember({"fio", "local"}));
     bench->add_option("--json", bench_options->json_file, "Also write the rows as JSON to FILE");
 
+    auto export_options = std::make_shared<cli::ExportOptions>();
+    CLI::App* export_command = cli::add_export_command(app, export_options);
+
     // The first word that is not an option (or a global option's value)
     // must be a command; CLI11 would only say that one is required.
     for (int i = 1; i < argc; ++i) {
@@ -130,6 +135,9 @@ int run(int argc, char** argv) {
             bench_options->job.rw = "rw";
         }
         return cli::run_bench(*bench_options, up, std::cout, std::cerr);
+    }
+    if (export_command->parsed()) {
+        return cli::run_export(*export_options, up.log_level, std::cout, std::cerr);
     }
     // Only `up` makes a run directory: every other command works on a run
     // that is there, and one that reads (list, env, down...) creates nothing.

@@ -40,10 +40,11 @@ struct DeviceCounters {
     std::uint64_t malformed_chains = 0;
     std::uint64_t broken_queues = 0;
     // vhost-user messages refused, and connections closed for a protocol
-    // violation; front-ends served.
+    // violation; front-ends served, and those refused because another was.
     std::uint64_t bad_messages = 0;
     std::uint64_t protocol_violations = 0;
     std::uint64_t connections = 0;
+    std::uint64_t refused_connections = 0;
     // Adaptive polling: work found while polling, and sleeps.
     std::uint64_t poll_hits = 0;
     std::uint64_t sleeps = 0;
@@ -75,6 +76,7 @@ struct DeviceCounters {
         {"bad_messages", &DeviceCounters::bad_messages},
         {"protocol_violations", &DeviceCounters::protocol_violations},
         {"connections", &DeviceCounters::connections},
+        {"refused_connections", &DeviceCounters::refused_connections},
         {"poll_hits", &DeviceCounters::poll_hits},
         {"sleeps", &DeviceCounters::sleeps},
     });

@@ -66,6 +66,13 @@ os::UniqueFd listen_at(const std::filesystem::path& path) {
     return fd;
 }
 
+// Whether `fd` has something to read (a message or the end of the stream)
+// now, without waiting.
+bool readable_now(int fd) {
+    pollfd entry{fd, POLLIN, 0};
+    return ::poll(&entry, 1, 0) > 0;
+}
+
 }  // namespace
 
 VhostUserBlkServer::VhostUserBlkServer(ServerOptions options)
@@ -157,8 +164,10 @@ void VhostUserBlkServer::serve(os::UniqueFd connection) {
     // the socket closes.
     MessageDispatch dispatch(context_, options_.name);
     while (!stop_requested_.load(std::memory_order_acquire)) {
-        pollfd fds[2] = {{connection.get(), POLLIN, 0}, {stop_event_.fd(), POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
+        pollfd fds[3] = {{connection.get(), POLLIN, 0},
+                         {stop_event_.fd(), POLLIN, 0},
+                         {listener_.get(), POLLIN, 0}};
+        if (::poll(fds, 3, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -166,6 +175,15 @@ void VhostUserBlkServer::serve(os::UniqueFd connection) {
         }
         if ((fds[1].revents & POLLIN) != 0) {
             break;
+        }
+        if (fds[0].revents == 0) {
+            // Only a front-end that connects while this one is still here is
+            // refused: one that replaces it (this end of stream came first)
+            // waits, level-triggered, for run() to accept it.
+            if ((fds[2].revents & POLLIN) != 0 && !readable_now(connection.get())) {
+                refuse_second_front_end();
+            }
+            continue;
         }
         vhost_user::Message message;
         try {
@@ -188,6 +206,19 @@ void VhostUserBlkServer::serve(os::UniqueFd connection) {
         }
     }
     dispatch.stop_queues();
+}
+
+void VhostUserBlkServer::refuse_second_front_end() noexcept {
+    const os::UniqueFd refused(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!refused) {
+        spdlog::warn("{}: accept: {}", options_.name, std::strerror(errno));
+        return;
+    }
+    metrics_.add(&DeviceCounters::refused_connections);
+    spdlog::warn(
+        "{}: refused a second front-end: only one vhost-user front-end is served at a "
+        "time, and one is connected",
+        options_.name);
 }
 
 }  // namespace pvsim::backend::vhost_user_blk

@@ -3,7 +3,11 @@
 // qemu-storage-daemon's `--export type=vhost-user-blk,addr.type=unix`):
 // the backing store opened once, the socket listened on, and one front-end
 // served at a time by a MessageDispatch on the server's own thread. A second
-// front-end waits in the listen backlog until the first is gone.
+// front-end that connects while one is served is accepted and closed at once
+// with a warning, as QEMU's util/vhost-user-server.c vu_accept drops it
+// ("Only one vhost-user client is allowed to connect the server one time"):
+// it learns at once that the device is taken instead of waiting in the
+// listen backlog for a session that may never end.
 //
 // When a front-end goes (end of stream, a broken message, a protocol
 // violation), its queues stop, their I/O finishes, and the server listens
@@ -59,6 +63,9 @@ class VhostUserBlkServer {
   private:
     void run() noexcept;
     void serve(os::UniqueFd connection);
+    // Accepts a front-end that connected while another is served, and
+    // closes it (vu_accept's refusal).
+    void refuse_second_front_end() noexcept;
 
     const ServerOptions options_;
     storage::BackingStore store_;

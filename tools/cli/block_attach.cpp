@@ -1,14 +1,8 @@
 #include "tools/cli/block_attach.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-
 #include "common/units.hpp"
 #include "common/xen/xenbus.hpp"
+#include "tools/cli/target_access.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guests.hpp"
 #include "tools/toolstack/run.hpp"
@@ -27,21 +21,8 @@ std::string end_state(const std::optional<XenbusState>& state) {
 }  // namespace
 
 std::string checked_target(const toolstack::DiskSpec& spec) {
-    const std::filesystem::path target = std::filesystem::absolute(spec.target);
-    struct stat st {};
-    if (::stat(target.c_str(), &st) != 0) {
-        throw CommandError("target " + spec.target + ": " + std::strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        throw CommandError("target " + spec.target + ": not a regular file or block device");
-    }
-    if (::access(target.c_str(), spec.readonly ? R_OK : R_OK | W_OK) != 0) {
-        throw CommandError(
-            "target " + spec.target + ": " + std::strerror(errno) +
-            (spec.readonly ? ""
-                           : " (access=rw needs it writable; access=ro attaches it read-only)"));
-    }
-    return target.string();
+    return checked_target("target", spec.target, spec.readonly,
+                          " (access=rw needs it writable; access=ro attaches it read-only)");
 }
 
 toolstack::VbdPaths block_attach(Session& session, const std::string& domain_name,

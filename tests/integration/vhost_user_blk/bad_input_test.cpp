@@ -231,4 +231,24 @@ TEST_F(VhostUserBlkBadInput, GetVringBaseStopsTheQueueAndAReconnectionResumes) {
     EXPECT_EQ(counters().connections, 2u);
 }
 
+TEST_F(VhostUserBlkBadInput, ASecondFrontEndIsRefusedAtOnceWhileTheFirstIsServed) {
+    start();
+    auto first = connect();
+    first->negotiate(kAllFeatures);
+    first->start_queue(0);
+    // Accepted and closed, as QEMU's vu_accept drops a second client, not
+    // left in the listen backlog.
+    auto second = connect();
+    EXPECT_TRUE(second->closed_by_device());
+    EXPECT_TRUE(eventually([&] { return counters().refused_connections == 1; }));
+    const BlkBuffers read = make_blk_request(first->memory(), BlkReqType::in, 5, 512);
+    ASSERT_EQ(first->run(0, read, true), kOk);
+    EXPECT_EQ(static_cast<std::uint8_t>(*first->memory().at(read.data)), pattern_byte(5 * 512));
+    EXPECT_EQ(counters().connections, 1u);
+    // Once the first is gone, the next one is served.
+    first.reset();
+    EXPECT_TRUE(eventually([&] { return !server_->connected(); }));
+    expect_a_new_front_end_is_served();
+}
+
 }  // namespace
