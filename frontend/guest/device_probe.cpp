@@ -402,13 +402,39 @@ DeviceLease DeviceProbe::lease(std::uint32_t devid) {
     return DeviceLease(*this, slot, slot->device, written);
 }
 
+bool DeviceProbe::awaits_probe(std::uint32_t devid) {
+    xenstore::client::Client* xenstore = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        if (slots_.contains(devid) || xenstore_ == nullptr) {
+            return false;
+        }
+        xenstore = xenstore_;
+    }
+    try {
+        const std::string nodename = directory_ + "/" + std::to_string(devid);
+        return class_->probe(*xenstore, devid, nodename).verdict ==
+               DeviceProbeResult::Verdict::open;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
 std::shared_ptr<ProbedDevice> DeviceProbe::opened_device(std::uint32_t devid) {
     const auto deadline = std::chrono::steady_clock::now() + device_probe::kOpenWait;
+    // A directory the toolstack wrote that the probe has yet to see (its
+    // watch event is still on the way, or the devid's previous device is
+    // being destroyed) is an open in progress too.
+    const bool awaited = awaits_probe(devid);
     std::unique_lock lock(mutex_);
     for (;;) {
         const auto found = slots_.find(devid);
         if (found == slots_.end()) {
-            throw DeviceError(class_->no_device_text(devid));
+            if (!awaited || interrupted_ ||
+                changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+                throw DeviceError(class_->no_device_text(devid));
+            }
+            continue;
         }
         const Slot& slot = *found->second;
         if (slot.device) {

@@ -141,6 +141,9 @@ class DeviceProbe {
     // Throws DeviceError for a devid unknown here, dropped, or not open in
     // time.
     std::shared_ptr<ProbedDevice> opened_device(std::uint32_t devid);
+    // Whether `devid` has no slot yet though its directory is one the
+    // class would open (its watch event has not been handled yet).
+    bool awaits_probe(std::uint32_t devid);
     nlohmann::json describe_locked(const Slot& slot) const;
     std::string text(std::uint32_t devid, const std::string& vdev = {}) const;
 
