@@ -19,6 +19,7 @@
 #include "common/log.hpp"
 #include "common/os/daemon.hpp"
 #include "common/os/environment.hpp"
+#include "common/os/io_threads.hpp"
 #include "common/run_dir.hpp"
 #include "frontend/guest/agent_protocol.hpp"
 #include "frontend/guest/agent_server.hpp"
@@ -54,8 +55,13 @@ int run(int argc, char** argv) {
     if (!os::claim_daemon_socket(socket_path, name, run_dir.path())) {
         return 1;
     }
+    // The control plane every blkfront keeps a strand on (XenbusFrontend):
+    // two threads, so that one device's xenstore round trip does not hold
+    // up another's; no handler on it blocks otherwise. It outlives the
+    // devices.
+    os::IoThreads control("guest control plane", 2);
     GuestDevices devices(domid, xenstore::client::Client::over_ring(hypervisor));
-    devices.add(make_vbd_class(hypervisor));
+    devices.add(make_vbd_class(hypervisor, control.executor()));
     devices.add(make_virtio_class(hypervisor.memory()));
     boost::asio::io_context io;
     AgentServer server(io, socket_path, domid, hypervisor.memory(), devices);

@@ -52,8 +52,9 @@ class VbdDevice final : public ProbedDevice {
 
 class VbdClass final : public DeviceClass {
   public:
-    VbdClass(hypervisor::Hypervisor& hypervisor, blkfront::BlkfrontOptions options)
-        : hypervisor_(hypervisor), options_(std::move(options)) {}
+    VbdClass(hypervisor::Hypervisor& hypervisor, boost::asio::any_io_executor control,
+             blkfront::BlkfrontOptions options)
+        : hypervisor_(hypervisor), control_(std::move(control)), options_(std::move(options)) {}
 
     std::string_view directory() const override { return "vbd"; }
     std::string_view transport() const override { return "xen"; }
@@ -93,22 +94,25 @@ class VbdClass final : public DeviceClass {
                     chained(state);
                 }
             };
-            return std::make_unique<VbdDevice>(
-                blkfront::open_blkfront(hypervisor_, xenstore, nodename, std::move(options)));
+            return std::make_unique<VbdDevice>(blkfront::open_blkfront(
+                hypervisor_, xenstore, control_, nodename, std::move(options)));
         };
         return result;
     }
 
   private:
     hypervisor::Hypervisor& hypervisor_;
+    const boost::asio::any_io_executor control_;
     const blkfront::BlkfrontOptions options_;
 };
 
 }  // namespace vbd_class
 
 std::unique_ptr<DeviceClass> make_vbd_class(hypervisor::Hypervisor& hypervisor,
+                                            boost::asio::any_io_executor control,
                                             blkfront::BlkfrontOptions options) {
-    return std::make_unique<vbd_class::VbdClass>(hypervisor, std::move(options));
+    return std::make_unique<vbd_class::VbdClass>(hypervisor, std::move(control),
+                                                 std::move(options));
 }
 
 }  // namespace pvsim::frontend::guest

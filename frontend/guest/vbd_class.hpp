@@ -8,15 +8,20 @@
 
 #include <memory>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "frontend/blkfront/blkfront.hpp"
 #include "frontend/guest/device_class.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 
 namespace pvsim::frontend::guest {
 
-// `options` for every blkfront (its on_state is chained after the probe's
-// own). `hypervisor` must outlive the class and its devices.
+// Each blkfront's control plane runs on a strand of `control` (the
+// guest's control-plane executor); `options` are every blkfront's (its
+// on_state is chained after the probe's own). `hypervisor` and `control`
+// must outlive the class and its devices.
 std::unique_ptr<DeviceClass> make_vbd_class(hypervisor::Hypervisor& hypervisor,
+                                            boost::asio::any_io_executor control,
                                             blkfront::BlkfrontOptions options = {});
 
 }  // namespace pvsim::frontend::guest
