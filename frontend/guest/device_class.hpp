@@ -52,7 +52,8 @@ class ProbedDevice {
     // What an open DEVICE carries besides devid, vdev, nodename, transport
     // and state (agent_protocol.hpp).
     virtual void describe(nlohmann::json& device) const = 0;
-    // "4096 sectors of 512 bytes, backend ...": the log line of an open.
+    // What the log line of an open says after the disk's size: "backend
+    // /local/domain/0/backend/vbd/1/51712", "2 queue(s)".
     virtual std::string summary() const = 0;
     // The driver's counters now; the function returned gives, later, the
     // COUNTERS JSON of what changed since (an io's "frontend").

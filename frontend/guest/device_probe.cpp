@@ -206,7 +206,9 @@ void DeviceProbe::open_device(const std::shared_ptr<Slot>& slot, const DevicePro
         changed_.notify_all();
         return;
     }
-    spdlog::info("{}: open, {}", name, device->summary());
+    const BlockDevice& block = device->block();
+    spdlog::info("{}: open, {} sectors of {} bytes{}, {}", name, block.capacity_sectors(),
+                 block.sector_size(), block.read_only() ? ", read-only" : "", device->summary());
     std::lock_guard lock(mutex_);
     slot->opening = false;
     slot->device = std::move(device);

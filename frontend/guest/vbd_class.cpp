@@ -22,12 +22,7 @@ class VbdDevice final : public ProbedDevice {
     void describe(nlohmann::json& device) const override {
         add_open_device_fields(device, *blkfront_);
     }
-    std::string summary() const override {
-        return std::to_string(blkfront_->capacity_sectors()) + " sectors of " +
-               std::to_string(blkfront_->sector_size()) + " bytes" +
-               (blkfront_->read_only() ? ", read-only" : "") + ", backend " +
-               blkfront_->backend_path();
-    }
+    std::string summary() const override { return "backend " + blkfront_->backend_path(); }
     std::function<nlohmann::json()> counters_since() const override {
         return [blkfront = blkfront_.get(), before = blkfront_->counters()] {
             return counters_json(counter_delta(blkfront->counters(), before));

@@ -47,10 +47,7 @@ class VirtioDevice final : public ProbedDevice {
             {"seg_max", disk.limits.max_segments}};
     }
     std::string summary() const override {
-        return std::to_string(blk_->capacity_sectors()) + " sectors of " +
-               std::to_string(blk_->sector_size()) + " bytes" +
-               (blk_->read_only() ? ", read-only" : "") + ", " +
-               std::to_string(blk_->queue_count()) + " queue(s)";
+        return std::to_string(blk_->queue_count()) + " queue(s)";
     }
     std::function<nlohmann::json()> counters_since() const override {
         return [blk = blk_.get(), before = blk_->counters()] {
