@@ -27,7 +27,8 @@
 //    completion the transport cannot trust (everything pending completes
 //    with -ENODEV, the FailureHandler is told once, from the completion
 //    thread), disconnect() (the last completions, then -ENODEV for the rest
-//    and the ring let go), wait_idle(), and the hold / take_unfinished pair
+//    and the ring let go), wait_idle() or when_idle() (its callback form,
+//    for a control plane that must not block), and the hold / take_unfinished pair
 //    that blkif_recover uses to move requests to new rings.
 //
 // A Transport is one ring seen from the driver. The engine calls each of its
@@ -185,6 +186,13 @@ class RequestEngine : public BlockDevice {
     // Waits until nothing is on the ring (or the queue failed); false if
     // `timeout` passed first.
     bool wait_idle(std::chrono::milliseconds timeout);
+    // wait_idle without waiting: runs `then` once nothing is on the ring
+    // (or the queue failed or let go of it), at once if that is so now,
+    // else on the thread that frees the ring, under the queue lock - so it
+    // must only hand the news on (post it to an executor), never block or
+    // call into the queue. Dropped unrun if the queue goes first. How a
+    // control plane waits for a drain without blocking its executor.
+    void when_idle(std::function<void()> then);
 
     // blkif_recover, first half: nothing more goes on the ring (new requests
     // and those waiting for room stay queued); completions are still taken.
@@ -228,6 +236,8 @@ class RequestEngine : public BlockDevice {
     void stop_accepting_locked(const std::string& reason);
     void fail_locked(const std::string& reason, bool report);
     void detach_locked();
+    // Wakes wait_idle and runs when_idle's callbacks.
+    void notify_idle_locked();
 
     // The completion thread.
     void run();
@@ -251,6 +261,7 @@ class RequestEngine : public BlockDevice {
     mutable std::mutex mutex_;       // the queue lock: everything below up to the counters
     std::condition_variable space_;  // room freed, or the queue stopped accepting or holds
     std::condition_variable idle_;   // nothing on the ring any more, or the ring let go
+    std::vector<std::function<void()>> idle_callbacks_;  // when_idle's, until then
     Transport transport_;
     std::deque<Queued> queued_;
     FinishedIo finished_;  // callbacks to run

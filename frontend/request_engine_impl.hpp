@@ -263,7 +263,7 @@ void RequestEngine<Transport>::take_completions_locked(bool& worked) {
         worked = true;
         space_.notify_all();
         if (transport_.on_ring() == 0) {
-            idle_.notify_all();
+            notify_idle_locked();
         }
     }
 }
@@ -297,7 +297,7 @@ void RequestEngine<Transport>::fail_locked(const std::string& reason, bool repor
     error_ = reason;
     transport_.fail_all(finished_, -ENODEV);
     failure_unreported_ = report;
-    idle_.notify_all();
+    notify_idle_locked();
     wake();  // the completion thread runs the callbacks and reports it
 }
 
@@ -312,7 +312,7 @@ void RequestEngine<Transport>::detach_locked() {
         live_ = false;
     }
     transport_.close();
-    idle_.notify_all();
+    notify_idle_locked();
 }
 
 template <class Transport>
@@ -363,6 +363,26 @@ bool RequestEngine<Transport>::wait_idle(std::chrono::milliseconds timeout) {
 }
 
 template <class Transport>
+void RequestEngine<Transport>::when_idle(std::function<void()> then) {
+    {
+        std::lock_guard lock(mutex_);
+        if (live_ && transport_.on_ring() != 0) {
+            idle_callbacks_.push_back(std::move(then));
+            return;
+        }
+    }
+    then();
+}
+
+template <class Transport>
+void RequestEngine<Transport>::notify_idle_locked() {
+    idle_.notify_all();
+    for (auto& then : std::exchange(idle_callbacks_, {})) {
+        then();
+    }
+}
+
+template <class Transport>
 void RequestEngine<Transport>::hold() {
     {
         std::lock_guard lock(mutex_);
@@ -401,7 +421,7 @@ std::vector<BlockRequest> RequestEngine<Transport>::take_unfinished() {
         }
         transport_.close();
         space_.notify_all();
-        idle_.notify_all();
+        notify_idle_locked();
     }
     wake();
     std::vector<BlockRequest> requests;

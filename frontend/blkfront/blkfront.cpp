@@ -16,20 +16,23 @@ std::string vbd_nodename(const hypervisor::Hypervisor& hypervisor, std::uint32_t
 }
 
 std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
-                                        xenstore::client::Client& xenstore, std::uint32_t devid,
+                                        xenstore::client::Client& xenstore,
+                                        boost::asio::any_io_executor executor, std::uint32_t devid,
                                         BlkfrontOptions options) {
-    return open_blkfront(hypervisor, xenstore, vbd_nodename(hypervisor, devid), std::move(options));
+    return open_blkfront(hypervisor, xenstore, std::move(executor), vbd_nodename(hypervisor, devid),
+                         std::move(options));
 }
 
 std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
                                         xenstore::client::Client& xenstore,
+                                        boost::asio::any_io_executor executor,
                                         std::string_view nodename, BlkfrontOptions options) {
     std::string path(nodename);
     if (!path.starts_with('/')) {
         path = xenstore::client::domain_path(hypervisor.domid()) + "/" + path;
     }
-    auto xenbus =
-        std::make_unique<XenbusFrontend>(hypervisor, xenstore, std::move(path), std::move(options));
+    auto xenbus = std::make_unique<XenbusFrontend>(hypervisor, xenstore, std::move(executor),
+                                                   std::move(path), std::move(options));
     return std::make_unique<Blkfront>(std::move(xenbus));
 }
 

@@ -77,16 +77,20 @@ class Blkfront final : public BlockDevice {
 std::string vbd_nodename(const hypervisor::Hypervisor& hypervisor, std::uint32_t devid);
 
 // Opens device/vbd/<devid> of this domain, or the device directory
-// `nodename` ("device/vbd/51712" is taken relative to this domain's home).
-// Blocks until the backend is Connected; throws BlkfrontError naming why not
-// (the backend's error text when it wrote one, a bad backend value, the
-// connect timeout), after closing what it had set up. `hypervisor` and
-// `xenstore` must outlive the device.
+// `nodename` ("device/vbd/51712" is taken relative to this domain's home),
+// its control plane on a strand of `executor` (the guest's control plane:
+// XenbusFrontend). Blocks until the backend is Connected, so never from
+// that executor; throws BlkfrontError naming why not (the backend's error
+// text when it wrote one, a bad backend value, the connect timeout), after
+// closing what it had set up. `hypervisor`, `xenstore` and `executor` must
+// outlive the device.
 std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
-                                        xenstore::client::Client& xenstore, std::uint32_t devid,
+                                        xenstore::client::Client& xenstore,
+                                        boost::asio::any_io_executor executor, std::uint32_t devid,
                                         BlkfrontOptions options = {});
 std::unique_ptr<Blkfront> open_blkfront(hypervisor::Hypervisor& hypervisor,
                                         xenstore::client::Client& xenstore,
+                                        boost::asio::any_io_executor executor,
                                         std::string_view nodename, BlkfrontOptions options = {});
 
 }  // namespace pvsim::frontend::blkfront

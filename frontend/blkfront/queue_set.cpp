@@ -97,7 +97,7 @@ std::size_t QueueSet::on_ring() const {
     return total;
 }
 
-bool QueueSet::wait_idle(std::chrono::milliseconds timeout) {
+void QueueSet::when_idle(std::function<void()> then) {
     std::vector<BlkfrontQueue*> queues;
     {
         std::lock_guard lock(mutex_);
@@ -105,15 +105,20 @@ bool QueueSet::wait_idle(std::chrono::milliseconds timeout) {
             queues.push_back(queue.get());
         }
     }
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (BlkfrontQueue* queue : queues) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (!queue->wait_idle(std::max(left, std::chrono::milliseconds::zero()))) {
-            return false;
-        }
+    if (queues.empty()) {
+        then();
+        return;
     }
-    return true;
+    // The last ring to go idle runs it.
+    auto left = std::make_shared<std::atomic<std::size_t>>(queues.size());
+    auto shared = std::make_shared<std::function<void()>>(std::move(then));
+    for (BlkfrontQueue* queue : queues) {
+        queue->when_idle([left, shared] {
+            if (left->fetch_sub(1) == 1) {
+                (*shared)();
+            }
+        });
+    }
 }
 
 std::uint64_t QueueSet::capacity_sectors() const {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -51,9 +52,10 @@ class QueueSet final : public BlockDevice {
     std::size_t take_back();
     // Requests on the shared rings now (issued, not yet answered).
     std::size_t on_ring() const;
-    // Waits until no ring has a request on it (or each failed); false if
-    // `timeout` passed first.
-    bool wait_idle(std::chrono::milliseconds timeout);
+    // Runs `then` once no ring has a request on it (or each failed), at
+    // once if so now (BlkfrontQueue::when_idle: `then` only hands the news
+    // on, from whichever thread frees the last ring).
+    void when_idle(std::function<void()> then);
 
     // BlockDevice (capacity, sector size and read-only are the first ring's:
     // every ring serves the same disk).

@@ -41,7 +41,7 @@ void XenbusFrontend::reconnect() {
         }
         reconnecting_ = true;
     }
-    boost::asio::post(io_, [this] { begin_reconnect(); });
+    boost::asio::post(strand_, [this] { begin_reconnect(); });
     std::unique_lock lock(mutex_);
     const bool settled = changed_.wait_for(lock, options_.connect_timeout, [this] {
         return (state_ == XenbusState::connected && !reconnecting_) || failure_.has_value() ||

@@ -1,9 +1,5 @@
 #include "frontend/blkfront/xenbus_frontend.hpp"
 
-#include <algorithm>
-#include <chrono>
-#include <thread>
-
 #include <cerrno>
 #include <charconv>
 #include <future>
@@ -27,13 +23,15 @@ using xenstore::client::Error;
 }  // namespace
 
 XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
-                               xenstore::client::Client& xenstore, std::string nodename,
+                               xenstore::client::Client& xenstore,
+                               boost::asio::any_io_executor executor, std::string nodename,
                                BlkfrontOptions options)
     : hypervisor_(hypervisor),
       xenstore_(xenstore),
       nodename_(std::move(nodename)),
       options_(std::move(options)),
-      work_(io_.get_executor()) {
+      strand_(boost::asio::make_strand(std::move(executor))),
+      drain_timer_(strand_) {
     if (!xenstore::client::split_domain_path(nodename_)) {
         throw std::invalid_argument("blkfront: '" + nodename_ +
                                     "' is not a device directory under /local/domain/<domid>");
@@ -77,29 +75,18 @@ XenbusFrontend::XenbusFrontend(hypervisor::Hypervisor& hypervisor,
         throw BlkfrontError("blkfront " + nodename_ + ": " + message);
     }
 
-    thread_ = std::thread([this] {
-        // A handler that throws must not take the control thread (and the
-        // process) with it: log it and go on serving.
-        for (;;) {
-            try {
-                io_.run();
-                return;
-            } catch (const std::exception& e) {
-                spdlog::error("blkfront {}: control plane: {}", nodename_, e.what());
-            }
-        }
-    });
+    // From here on every handler runs on the strand.
+    started_ = true;
     try {
-        own_watch_ = xenstore::client::XenbusWatch(
-            xenstore_, io_.get_executor(), nodename_, "blkfront:" + nodename_,
-            [this](const std::string&) { own_directory_changed(); });
+        own_watch_ =
+            xenstore::client::XenbusWatch(xenstore_, strand_, nodename_, "blkfront:" + nodename_,
+                                          [this](const std::string&) { own_directory_changed(); });
         backend_watch_ = xenstore::client::XenbusWatch(
-            xenstore_, io_.get_executor(), backend_path_ + "/state",
-            "blkfront-otherend:" + nodename_, [this](const std::string&) { backend_changed(); });
+            xenstore_, strand_, backend_path_ + "/state", "blkfront-otherend:" + nodename_,
+            [this](const std::string&) { backend_changed(); });
     } catch (...) {
+        // No handler of a stopped watch runs: nothing of ours is left.
         own_watch_.stop();
-        work_.reset();
-        thread_.join();
         throw;
     }
     spdlog::info("blkfront {}: backend {} (domain {})", nodename_, backend_path_, backend_id_);
@@ -132,11 +119,25 @@ XenbusFrontend::~XenbusFrontend() {
     }
     backend_watch_.stop();
     own_watch_.stop();
-    work_.reset();
-    thread_.join();
-    // The data planes before the ring pages they read.
-    device_.reset();
-    rings_.clear();
+    // What the strand owns is taken off it; handlers already posted (a
+    // data plane's failure report, the drain timer's cancellation) run
+    // before, or after with nothing left to act on.
+    std::unique_ptr<QueueSet> device;
+    std::vector<Ring> rings;
+    run_on_control_strand([&] {
+        drain_timer_.cancel();
+        after_drain_ = nullptr;
+        std::lock_guard lock(mutex_);
+        device = std::move(device_);
+        rings = std::move(rings_);
+    });
+    // The data planes (and their completion threads, the last to post to
+    // the strand) before the ring pages they read.
+    device.reset();
+    rings.clear();
+    // Whatever they posted has run once this has: nothing of ours is left
+    // on the executor.
+    run_on_control_strand([] {});
 }
 
 std::string XenbusFrontend::state_text(XenbusState state) {
@@ -188,7 +189,7 @@ void XenbusFrontend::close() {
             return;
         }
     }
-    boost::asio::post(io_, [this] {
+    boost::asio::post(strand_, [this] {
         begin_close("device closed");
         if (backend_state_ == XenbusState::closed) {
             finish_close("device closed");
@@ -203,7 +204,7 @@ void XenbusFrontend::close() {
                  nodename_, backend_path_, options_.close_timeout.count(),
                  state_text(backend_state_));
     lock.unlock();
-    run_on_control_thread([this] { finish_close("device closed"); });
+    run_on_control_strand([this] { finish_close("device closed"); });
 }
 
 bool XenbusFrontend::reconnecting() const {
@@ -228,10 +229,10 @@ void XenbusFrontend::drop_rings() {
     rings_.clear();
 }
 
-void XenbusFrontend::run_on_control_thread(std::function<void()> handler) {
+void XenbusFrontend::run_on_control_strand(std::function<void()> handler) {
     std::packaged_task<void()> task(std::move(handler));
     std::future<void> done = task.get_future();
-    boost::asio::post(io_, [&task] { task(); });
+    boost::asio::post(strand_, [&task] { task(); });
     done.get();
 }
 
@@ -240,7 +241,7 @@ std::optional<std::string> XenbusFrontend::try_read(const std::string& path) {
 }
 
 // ---------------------------------------------------------------------------
-// Control thread
+// Control strand
 
 void XenbusFrontend::backend_changed() {
     // xenbus_read_driver_state: a missing or unreadable node is Unknown.
@@ -291,11 +292,12 @@ void XenbusFrontend::backend_changed() {
             if (reconnecting_) {
                 // Mirroring our Closing: once what is on the rings is
                 // answered, Closed (the backend then lets go of them).
-                if (state_ == XenbusState::closing) {
-                    if (device_) {
-                        device_->wait_idle(options_.close_timeout);
-                    }
-                    switch_state(XenbusState::closed);
+                if (state_ == XenbusState::closing && !after_drain_) {
+                    after_rings_idle([this] {
+                        if (reconnecting_ && state_ == XenbusState::closing) {
+                            switch_state(XenbusState::closed);
+                        }
+                    });
                 }
                 break;
             }
@@ -436,7 +438,7 @@ void XenbusFrontend::connect() {
             queues.push_back(std::make_unique<BlkfrontQueue>(
                 hypervisor_, rings_[q].pages->area(), rings_[q].pages->size_bytes(),
                 std::move(rings_[q].channel), std::move(config), [this](const std::string& reason) {
-                    boost::asio::post(io_, [this, reason] { device_failed(reason); });
+                    boost::asio::post(strand_, [this, reason] { device_failed(reason); });
                 }));
         }
         if (!device_) {
@@ -485,7 +487,7 @@ void XenbusFrontend::begin_close(const std::string& reason) {
 }
 
 void XenbusFrontend::close_for_backend(const std::string& reason) {
-    if (state_ == XenbusState::closed) {
+    if (state_ == XenbusState::closed || closing_for_backend_) {
         return;
     }
     // blkfront_closing: the backend wants the device gone (a detach). Linux
@@ -495,10 +497,44 @@ void XenbusFrontend::close_for_backend(const std::string& reason) {
     // first, so that none the backend answers is lost to the guest; the
     // ring grant, still mapped by the backend, is ended when it unmaps.
     stop_requests(reason);
-    if (device_) {
-        device_->wait_idle(options_.close_timeout);
+    closing_for_backend_ = true;
+    after_rings_idle([this, reason] {
+        closing_for_backend_ = false;
+        finish_close(reason);
+        if (backend_state_ == XenbusState::closed) {
+            // Its Closed came while the rings drained: it has unmapped them.
+            hypervisor_.grant_table().reclaim_deferred();
+        }
+    });
+}
+
+void XenbusFrontend::after_rings_idle(std::function<void()> then) {
+    const std::uint64_t generation = ++drain_generation_;
+    after_drain_ = std::move(then);
+    if (!device_) {
+        rings_idle(generation);
+        return;
     }
-    finish_close(reason);
+    drain_timer_.expires_after(options_.close_timeout);
+    drain_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+        if (!ec) {
+            rings_idle(generation);
+        }
+    });
+    // From whichever thread frees the last ring, under its queue lock: it
+    // only posts.
+    device_->when_idle([this, generation] {
+        boost::asio::post(strand_, [this, generation] { rings_idle(generation); });
+    });
+}
+
+void XenbusFrontend::rings_idle(std::uint64_t generation) {
+    if (generation != drain_generation_ || !after_drain_) {
+        return;  // an earlier drain's, or one already over
+    }
+    drain_timer_.cancel();
+    std::function<void()> then = std::exchange(after_drain_, nullptr);
+    then();
 }
 
 void XenbusFrontend::stop_requests(const std::string& reason) {
@@ -555,7 +591,7 @@ void XenbusFrontend::fatal(int errnum, const std::string& message) {
     if (device_ && !device_->failed()) {
         device_->fail(message);
     }
-    if (!thread_.joinable()) {
+    if (!started_) {
         // Still in the constructor, which reports by throwing; there is no
         // backend to tell, but the toolstack sees Closing.
         switch_state(XenbusState::closing);

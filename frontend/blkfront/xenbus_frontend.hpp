@@ -36,7 +36,8 @@
 //    close_timeout), Closed, and on the backend's Closed take back what is
 //    unfinished, go Initialising and set up again as above;
 //  - backend Closing (a detach, Linux's blkfront_closing): stop taking
-//    requests, give those on the ring up to close_timeout to complete, then
+//    requests, give those on the ring up to close_timeout to complete (a
+//    timer and the rings' when_idle, never a wait on the strand), then
 //    fail whatever is left with -ENODEV, end the ring grant (deferred while
 //    the backend still maps it), close the event channel and go straight to
 //    Closed, as xenbus_frontend_closed does; the backend disconnects after;
@@ -58,10 +59,16 @@
 // Our `state` is written only while the node exists, so a directory the
 // toolstack removed is never brought back.
 //
-// Every transition runs on one control thread of its own (a Boost.Asio
-// io_context): watch callbacks and the data plane only post to it, so the
-// state machine needs no lock of its own and a watch callback never blocks
-// the xenstore client's dispatch thread.
+// Every transition runs on a strand of the executor the frontend is given
+// (the guest's control plane, shared by all its frontends, as dom0's
+// backends share theirs: common/os/io_threads.hpp): watch callbacks and
+// the data plane only post to it, so the state machine needs no lock of
+// its own and a watch callback never blocks the xenstore client's dispatch
+// thread. No handler blocks the executor but on xenstore round trips:
+// waits for a drain are a timer and a callback, and the calls that wait
+// for a state (the constructor's caller's wait_connected(), close(),
+// reconnect()) wait on their caller's thread, which must not be one of the
+// executor's.
 #pragma once
 
 #include <chrono>
@@ -73,11 +80,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
@@ -104,7 +111,7 @@ struct BlkfrontOptions {
     std::chrono::milliseconds connect_timeout{30000};
     // How long our own close waits for the backend to go Closed.
     std::chrono::milliseconds close_timeout{5000};
-    // Called on the control thread with each state this frontend takes, in
+    // Called on the control strand with each state this frontend takes, in
     // order (for transition logs).
     std::function<void(xen::XenbusState)> on_state;
 };
@@ -118,11 +125,14 @@ class XenbusFrontend {
     // ("/local/domain/<domid>/device/vbd/<devid>"). Reads its `backend` and
     // `backend-id` and starts following the backend; throws BlkfrontError
     // when they cannot be read (after reporting it as a fatal error).
-    // `hypervisor` and `xenstore` must outlive this object.
+    // `hypervisor`, `xenstore` and `executor` (which must keep running)
+    // must outlive this object.
     XenbusFrontend(hypervisor::Hypervisor& hypervisor, xenstore::client::Client& xenstore,
-                   std::string nodename, BlkfrontOptions options = {});
-    // close(), then stops following; the data plane goes with it. Not from a
-    // completion callback.
+                   boost::asio::any_io_executor executor, std::string nodename,
+                   BlkfrontOptions options = {});
+    // close(), then stops following; the data plane goes with it, and no
+    // handler of ours is left on the executor. Not from a completion
+    // callback, nor from the executor.
     ~XenbusFrontend();
     XenbusFrontend(const XenbusFrontend&) = delete;
     XenbusFrontend& operator=(const XenbusFrontend&) = delete;
@@ -174,13 +184,17 @@ class XenbusFrontend {
     QueueSet* device();
 
   private:
-    // Control-thread handlers.
+    // Control-strand handlers.
     void backend_changed();
     void own_directory_changed();
     void talk_to_backend();
     void connect();
     void begin_close(const std::string& reason);
     void close_for_backend(const std::string& reason);
+    // Runs `then` on the strand once nothing is on the rings, or after
+    // close_timeout, whichever comes first; a later call replaces it.
+    void after_rings_idle(std::function<void()> then);
+    void rings_idle(std::uint64_t generation);
     void stop_requests(const std::string& reason);
     void finish_close(const std::string& reason);
     void fatal(int errnum, const std::string& message);
@@ -202,8 +216,9 @@ class XenbusFrontend {
     std::chrono::microseconds read_poll();
     // "<name> (<number>)", for logs and errors.
     static std::string state_text(xen::XenbusState state);
-    // Runs `handler` on the control thread and waits for it.
-    void run_on_control_thread(std::function<void()> handler);
+    // Runs `handler` on the control strand and waits for it (not from the
+    // executor).
+    void run_on_control_strand(std::function<void()> handler);
 
     hypervisor::Hypervisor& hypervisor_;
     xenstore::client::Client& xenstore_;
@@ -213,8 +228,7 @@ class XenbusFrontend {
     xen::DomId backend_id_ = 0;
     xen::BlkifVdev handle_ = 0;
 
-    boost::asio::io_context io_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    boost::asio::strand<boost::asio::any_io_executor> strand_;
 
     mutable std::mutex mutex_;  // guards what other threads read below
     std::condition_variable changed_;
@@ -229,16 +243,22 @@ class XenbusFrontend {
     bool reconnecting_ = false;
     std::uint64_t recoveries_ = 0;
 
-    // Control thread only.
-    bool trusted_ = true;  // "trusted", as talk_to_blkback last read it
+    // Control strand only.
+    bool started_ = false;  // the constructor has set up the watches
+    bool trusted_ = true;   // "trusted", as talk_to_blkback last read it
     using Ring = FrontRing;
     std::vector<Ring> rings_;
     std::unique_ptr<QueueSet> device_;  // from the first Connected on
     bool in_fatal_ = false;
+    bool closing_for_backend_ = false;  // close_for_backend waits for the rings
+    // The drain after_rings_idle() waits for: its timeout, what then runs,
+    // and which call it is (a late callback of an earlier one is ignored).
+    boost::asio::steady_timer drain_timer_;
+    std::function<void()> after_drain_;
+    std::uint64_t drain_generation_ = 0;
 
     xenstore::client::XenbusWatch backend_watch_;
     xenstore::client::XenbusWatch own_watch_;
-    std::thread thread_;
 };
 
 }  // namespace pvsim::frontend::blkfront

@@ -30,7 +30,7 @@
 //       "discard_granularity","discard_alignment","secure_discard"}) and
 //       "recoveries" (blkif_recover runs).
 //       Each DEVICE has "transport": "xen" (a vbd) or "virtio" (a virtio-blk
-//       disk, virtio_probe.hpp: also "vhost_user", the device's socket;
+//       disk, virtio_class.hpp: also "vhost_user", the device's socket;
 //       "state" in XenbusState's numbers for the driver: 1 opening, 4 open,
 //       5 closing, 6 closed; "backend" the socket; COUNTERS the driver's
 //       "requests","completions","bytes","flushes","discards",

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -20,11 +21,9 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
-#include "common/counter_set.hpp"
 #include "common/os/unix_socket.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "frontend/guest/agent_protocol.hpp"
-#include "frontend/guest/blkfront_json.hpp"
 #include "frontend/guest/job_json.hpp"
 #include "frontend/workload/job_runner.hpp"
 #include "frontend/workload/result_json.hpp"
@@ -72,33 +71,6 @@ std::uint32_t devid_field(const json& request) {
         unsigned_field(request, "devid", std::nullopt, std::numeric_limits<std::uint32_t>::max()));
 }
 
-// The request's "transport": "xen" (a vbd: the default) or "virtio" (a
-// virtio-blk disk); the two number their devices apart.
-bool virtio_transport(const json& request) {
-    const auto found = request.find("transport");
-    if (found == request.end()) {
-        return false;
-    }
-    if (!found->is_string() || (*found != "xen" && *found != "virtio")) {
-        throw RequestError("transport: expected \"xen\" or \"virtio\", got " + found->dump());
-    }
-    return *found == "virtio";
-}
-
-// What a run reads of either kind of device: its BlockDevice and counters.
-struct VbdRunDevice {
-    static BlockDevice& device(DeviceLease& lease) { return lease.device(); }
-    static blkfront::BlkfrontCounters counters(DeviceLease& lease) {
-        return lease.device().counters();
-    }
-};
-struct VirtioRunDevice {
-    static BlockDevice& device(VirtioLease& lease) { return lease.device(); }
-    static virtio_blk::VirtioBlkCounters counters(VirtioLease& lease) {
-        return lease.device().counters();
-    }
-};
-
 json error_reply(const std::string& error) {
     return {{"ok", false}, {"error", error}};
 }
@@ -131,6 +103,20 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
     }
 
   private:
+    // The probe of the request's "transport" ("xen", a vbd, by default;
+    // "virtio", a virtio-blk disk): the classes number their devices apart.
+    DeviceProbe& probe_for(const json& request) {
+        const auto found = request.find("transport");
+        if (found == request.end()) {
+            return server_.devices_.default_probe();
+        }
+        if (!found->is_string()) {
+            throw RequestError("transport: expected " + server_.devices_.transports() + ", got " +
+                               found->dump());
+        }
+        return server_.devices_.probe(found->get<std::string>());
+    }
+
     void read() {
         read_pending_ = true;
         boost::asio::async_read_until(
@@ -193,18 +179,13 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
             if (op == agent::kOpPing) {
                 send({{"ok", true},
                       {"domid", server_.domid_},
-                      {"xenstore", server_.probe_.xenstore_connected()}},
+                      {"xenstore", server_.devices_.xenstore_connected()}},
                      false);
             } else if (op == agent::kOpDevices) {
-                json devices = server_.probe_.devices();
-                for (json& device : server_.virtio_.devices()) {
-                    devices.push_back(std::move(device));
-                }
-                send({{"ok", true}, {"devices", std::move(devices)}}, false);
+                send({{"ok", true}, {"devices", server_.devices_.devices()}}, false);
             } else if (op == agent::kOpForget) {
                 const std::uint32_t devid = devid_field(request);
-                const bool forgot = virtio_transport(request) ? server_.virtio_.forget(devid)
-                                                              : server_.probe_.forget(devid);
+                const bool forgot = probe_for(request).forget(devid);
                 spdlog::info("{}: written blocks {}", xen::describe_devid(devid),
                              forgot ? "forgotten" : "were not known");
                 send({{"ok", true}, {"forgot", forgot}}, false);
@@ -237,13 +218,10 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
         const auto timeout = std::chrono::milliseconds(
             unsigned_field(request, "timeout_ms", kDefaultWaitMs,
                            static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())));
-        const bool virtio = virtio_transport(request);
-        run_blocking([self = shared_from_this(), devid, timeout, virtio] {
+        DeviceProbe& probe = probe_for(request);
+        run_blocking([&probe, devid, timeout] {
             try {
-                return json{
-                    {"ok", true},
-                    {"device", virtio ? self->server_.virtio_.wait_connected(devid, timeout)
-                                      : self->server_.probe_.wait_connected(devid, timeout)}};
+                return json{{"ok", true}, {"device", probe.wait_connected(devid, timeout)}};
             } catch (const std::exception& e) {
                 return error_reply(e.what());
             }
@@ -252,21 +230,10 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 
     void start_close(const json& request) {
         const std::uint32_t devid = devid_field(request);
-        if (virtio_transport(request)) {
-            run_blocking([self = shared_from_this(), devid] {
-                try {
-                    self->server_.virtio_.close(devid);
-                    return json{{"ok", true},
-                                {"state", static_cast<unsigned>(xen::XenbusState::closed)}};
-                } catch (const std::exception& e) {
-                    return error_reply(e.what());
-                }
-            });
-            return;
-        }
-        run_blocking([self = shared_from_this(), devid] {
+        DeviceProbe& probe = probe_for(request);
+        run_blocking([&probe, devid] {
             try {
-                const xen::XenbusState state = self->server_.probe_.close(devid);
+                const xen::XenbusState state = probe.close(devid);
                 return json{{"ok", true}, {"state", static_cast<unsigned>(state)}};
             } catch (const std::exception& e) {
                 return error_reply(e.what());
@@ -276,19 +243,21 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 
     void start_reconnect(const json& request) {
         // By "vdev" (the scenario verb's name for it) or "devid".
+        DeviceProbe* probe = nullptr;
         std::uint32_t devid = 0;
         const auto vdev = request.find("vdev");
         if (vdev != request.end()) {
             if (!vdev->is_string()) {
                 throw std::invalid_argument("\"vdev\" is not a string");
             }
-            devid = xen::vdev_number(vdev->get<std::string>());
+            std::tie(probe, devid) = server_.devices_.find(vdev->get<std::string>());
         } else {
+            probe = &probe_for(request);
             devid = devid_field(request);
         }
-        run_blocking([self = shared_from_this(), devid] {
+        run_blocking([probe, devid] {
             try {
-                self->server_.probe_.reconnect(devid);
+                probe->reconnect(devid);
                 return json{{"ok", true}};
             } catch (const std::exception& e) {
                 return error_reply(e.what());
@@ -304,20 +273,10 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
         const auto progress = std::chrono::milliseconds(
             unsigned_field(request, "progress_ms", 0,
                            static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())));
-        if (virtio_transport(request)) {
-            start_run<VirtioRunDevice>(devid, options, progress,
-                                       std::make_shared<VirtioLease>(server_.virtio_.lease(devid)));
-        } else {
-            start_run<VbdRunDevice>(devid, options, progress,
-                                    std::make_shared<DeviceLease>(server_.probe_.lease(devid)));
-        }
-    }
-
-    template <typename RunDevice, typename Lease>
-    void start_run(std::uint32_t devid, const workload::JobOptions& options,
-                   std::chrono::milliseconds progress, std::shared_ptr<Lease> lease) {
+        auto lease = std::make_shared<DeviceLease>(probe_for(request).lease(devid));
         // Bad options get their error before anything runs.
-        workload::validate(options, lease->device().capacity_sectors() * workload::kSectorSize);
+        workload::validate(options,
+                           lease->device().block().capacity_sectors() * workload::kSectorSize);
 
         auto run = std::make_shared<IoRun>();
         run_ = run;
@@ -326,15 +285,14 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                      options.iodepth, options.numjobs, options.verify ? " verify" : "", id_);
         run_blocking([self = shared_from_this(), devid, options, progress, run,
                       lease = std::move(lease)]() mutable {
-            return self->template run_io<RunDevice>(devid, options, progress, *run,
-                                                    std::move(lease));
+            return self->run_io(devid, options, progress, *run, std::move(lease));
         });
     }
 
     // On the io's own thread.
-    template <typename RunDevice, typename Lease>
     json run_io(std::uint32_t devid, const workload::JobOptions& options,
-                std::chrono::milliseconds progress, IoRun& run, std::shared_ptr<Lease> lease) {
+                std::chrono::milliseconds progress, IoRun& run,
+                std::shared_ptr<DeviceLease> lease) {
         workload::RunControl control;
         control.cancel = &run.cancel;
         if (progress.count() > 0) {
@@ -347,13 +305,13 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                 });
             };
         }
-        BlockDevice& device = RunDevice::device(*lease);
-        const auto before = RunDevice::counters(*lease);
+        BlockDevice& device = lease->device().block();
+        const auto counters_since = lease->device().counters_since();
         json reply;
         try {
             const workload::RunResult result =
                 workload::run_job(device, server_.memory_, lease->written(), options, control);
-            const json frontend = counters_json(counter_delta(RunDevice::counters(*lease), before));
+            const json frontend = counters_since();
             if (result.ok()) {
                 reply = {{"ok", true},
                          {"result", workload::to_fio_json(result)},
@@ -459,14 +417,12 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 };
 
 AgentServer::AgentServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
-                         xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe,
-                         VirtioProbe& virtio)
+                         xen::DomId domid, hypervisor::DomainMemory& memory, GuestDevices& devices)
     : io_(io),
       socket_path_(socket_path),
       domid_(domid),
       memory_(memory),
-      probe_(probe),
-      virtio_(virtio),
+      devices_(devices),
       // Whoever connects may run workloads on the guest's disks: this user only.
       sessions_(io, socket_path, "agent socket", [this](std::uint64_t id, os::LocalSocket socket) {
           return std::make_shared<Session>(*this, id, std::move(socket));

@@ -16,8 +16,7 @@
 
 #include "common/os/session_acceptor.hpp"
 #include "common/xen/grant_table.hpp"
-#include "frontend/guest/vbd_probe.hpp"
-#include "frontend/guest/virtio_probe.hpp"
+#include "frontend/guest/guest_devices.hpp"
 #include "frontend/guest/worker_threads.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 
@@ -26,11 +25,10 @@ namespace pvsim::frontend::guest {
 class AgentServer {
   public:
     // Binds and listens at `socket_path` (which must not exist). `memory`
-    // (the guest's own, for I/O buffers), `probe` (the vbds) and `virtio`
-    // (the virtio-blk disks) must outlive the server.
+    // (the guest's own, for I/O buffers) and `devices` (every class's)
+    // must outlive the server.
     AgentServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
-                xen::DomId domid, hypervisor::DomainMemory& memory, VbdProbe& probe,
-                VirtioProbe& virtio);
+                xen::DomId domid, hypervisor::DomainMemory& memory, GuestDevices& devices);
     // close(), join().
     ~AgentServer();
     AgentServer(const AgentServer&) = delete;
@@ -50,8 +48,7 @@ class AgentServer {
     const std::filesystem::path socket_path_;
     const xen::DomId domid_;
     hypervisor::DomainMemory& memory_;
-    VbdProbe& probe_;
-    VirtioProbe& virtio_;
+    GuestDevices& devices_;
     os::SessionAcceptor<Session> sessions_;
     bool closed_ = false;
     WorkerThreads workers_;

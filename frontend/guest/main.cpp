@@ -4,8 +4,9 @@
 // PVSIM_DOMID, PVSIM_RUN_DIR: hypervisor/protocol/control.hpp), listens at
 // once on its agent socket (agent_protocol.hpp) so that the CLI can wait for
 // it, reaches xenstore over its ring page once the toolstack has introduced
-// it, probes its vbds as xenbus_probe_frontend does (vbd_probe.hpp) and
-// opens its virtio-blk disks (virtio_probe.hpp).
+// it, and probes its devices as xenbus_probe_frontend does
+// (guest_devices.hpp): its vbds (vbd_class.hpp) and its virtio-blk disks
+// (virtio_class.hpp).
 // SIGTERM or SIGINT closes every device in order and exits 0. It logs to
 // <run>/pvsim-guest.dom<domid>.log and never writes to stdout.
 #include <string>
@@ -18,11 +19,13 @@
 #include "common/log.hpp"
 #include "common/os/daemon.hpp"
 #include "common/os/environment.hpp"
+#include "common/os/io_threads.hpp"
 #include "common/run_dir.hpp"
 #include "frontend/guest/agent_protocol.hpp"
 #include "frontend/guest/agent_server.hpp"
-#include "frontend/guest/vbd_probe.hpp"
-#include "frontend/guest/virtio_probe.hpp"
+#include "frontend/guest/guest_devices.hpp"
+#include "frontend/guest/vbd_class.hpp"
+#include "frontend/guest/virtio_class.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/client/client.hpp"
 
@@ -52,23 +55,25 @@ int run(int argc, char** argv) {
     if (!os::claim_daemon_socket(socket_path, name, run_dir.path())) {
         return 1;
     }
-    VirtioProbe virtio(hypervisor.memory(), domid);
-    VbdProbe probe(hypervisor, xenstore::client::Client::over_ring(hypervisor));
-    // The virtio-blk disks are watched over the same xenstore connection,
-    // once it serves this domain.
-    probe.on_xenstore_connected([&](xenstore::client::Client& xs) { virtio.attach(xs); });
+    // The control plane every blkfront keeps a strand on (XenbusFrontend):
+    // two threads, so that one device's xenstore round trip does not hold
+    // up another's; no handler on it blocks otherwise. It outlives the
+    // devices.
+    os::IoThreads control("guest control plane", 2);
+    GuestDevices devices(domid, xenstore::client::Client::over_ring(hypervisor));
+    devices.add(make_vbd_class(hypervisor, control.executor()));
+    devices.add(make_virtio_class(hypervisor.memory()));
     boost::asio::io_context io;
-    AgentServer server(io, socket_path, domid, hypervisor.memory(), probe, virtio);
+    AgentServer server(io, socket_path, domid, hypervisor.memory(), devices);
     spdlog::info("dom{}: agent listening on {}", domid, socket_path.string());
 
     // Probing starts once the loop (and its signal handling) runs.
-    boost::asio::post(io, [&] { probe.start(); });
+    boost::asio::post(io, [&] { devices.start(); });
     os::serve_until_signalled(
         io,
         [&] {
             server.close();
-            probe.interrupt();
-            virtio.interrupt();
+            devices.interrupt();
             io.stop();
         },
         daemon.ready_fd);
@@ -78,9 +83,7 @@ int run(int argc, char** argv) {
     // their handlers release what they hold.
     io.restart();
     io.poll();
-    // The virtio disks first: they use the probe's xenstore connection.
-    virtio.shutdown();
-    probe.shutdown();
+    devices.shutdown();
     spdlog::info("dom{}: stopped", domid);
     return 0;
 }

@@ -163,8 +163,8 @@ std::optional<std::string> TestDomainBlk::run(const std::string& verb, std::istr
             std::lock_guard lock(states_mutex_);
             states_.push_back(static_cast<int>(state));
         };
-        device_ =
-            frontend::blkfront::open_blkfront(hv_, xenstore_.client(), devid, std::move(options));
+        device_ = frontend::blkfront::open_blkfront(hv_, xenstore_.client(), control_.executor(),
+                                                    devid, std::move(options));
         return ok();
     }
     if (verb == "blk-write" || verb == "blk-read") {

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "common/os/io_threads.hpp"
 #include "hypervisor/client/domain_memory.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "tests/support/test_domain_xenstore.hpp"
@@ -88,8 +89,10 @@ class TestDomainBlk {
     TestDomainXenstore& xenstore_;
     // One page per request of a batch, allocated once and kept.
     std::vector<hypervisor::Gfn> pages_;
-    std::mutex states_mutex_;  // on_state runs on blkfront's control thread
+    std::mutex states_mutex_;  // on_state runs on blkfront's control strand
     std::vector<int> states_;
+    // The control plane blkfront keeps its strand on; outlives the device.
+    os::IoThreads control_{"blkfront control"};
     std::unique_ptr<frontend::blkfront::Blkfront> device_;
 };
 

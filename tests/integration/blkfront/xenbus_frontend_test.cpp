@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/os/io_threads.hpp"
 #include "frontend/blkfront/blkfront.hpp"
 #include "tests/integration/blkfront/blkfront_fixture.hpp"
 #include "tests/integration/blkfront/linux_blkback_peer.hpp"
@@ -61,6 +62,8 @@ class XenbusFrontendTest : public ::testing::Test {
     hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
     xenstore::client::Client toolstack_ = xenstore::client::Client::connect(hv_.run_dir());
     xenstore::client::Client xs_ = xenstore::client::Client::connect(hv_.run_dir());
+    // The control plane the frontends under test keep their strands on.
+    os::IoThreads control_{"blkfront control"};
     const std::string f_ = test::frontend_dir(0, kDevid);
     const std::string b_ = test::backend_dir(0, 0, kDevid);
     std::mutex mutex_;
@@ -73,7 +76,7 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
 
     // Connected, with the ring keys written as Linux writes them.
     EXPECT_EQ(device->state(), S::connected);
@@ -148,7 +151,7 @@ TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     device.reset();
     // Linux: frontend Closing, backend mirrors it, frontend Closed (it
     // has let go of the ring), backend Closed.
@@ -166,7 +169,8 @@ TEST_F(XenbusFrontendTest, BackendErrorBeforeConnectingIsWhatOpenThrows) {
     script.fail_with = "2 opening /images/missing.img: No such file or directory";
     LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, options()); });
     EXPECT_NE(error.find(f_), std::string::npos) << error;
     EXPECT_NE(error.find("is closing: 2 opening /images/missing.img: No such file or directory"),
               std::string::npos)
@@ -185,7 +189,8 @@ TEST_F(XenbusFrontendTest, BackendErrorIsFoundWhereXenbusDevFatalPutsIt) {
     script.error_only_where_linux_puts_it = true;
     LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, options()); });
     EXPECT_NE(error.find("13 mode w on a read-only image"), std::string::npos) << error;
 }
 
@@ -195,7 +200,8 @@ TEST_F(XenbusFrontendTest, BadBackendValueIsAFatalErrorReportedInXenstore) {
     script.sectors_text = "lots";
     LinuxBlkbackPeer backend(hv_, 0, kDevid, script);
     backend.start();
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, options()); });
     EXPECT_NE(error.find("reading backend fields at " + b_), std::string::npos) << error;
     EXPECT_NE(error.find("'sectors' = 'lots'"), std::string::npos) << error;
     // xenbus_dev_fatal's node and the device directory's own.
@@ -217,7 +223,7 @@ TEST_F(XenbusFrontendTest, BadResponseDisablesTheDeviceAndLeavesXenstoreAlone) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     backend.data()->hold();
     IoBuffer buffer(dom0_.memory(), 4096);
     Completions done;
@@ -258,7 +264,7 @@ TEST_F(XenbusFrontendTest, ABackendReboundUnderUsLeavesUsConnectedOnTheSameRing)
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     const std::string ring_ref = read(f_ + "/ring-ref");
     IoBuffer buffer(dom0_.memory(), 4096);
     Completions done;
@@ -284,7 +290,7 @@ TEST_F(XenbusFrontendTest, ConnectedAgainIsAResize) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     backend.resize(16384);
     ASSERT_TRUE(test::eventually([&] { return device->capacity_sectors() == 16384; }));
     EXPECT_EQ(device->state(), S::connected);
@@ -303,7 +309,7 @@ TEST_F(XenbusFrontendTest, PollWindowComesFromTheDeviceDirectory) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid, "0");
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     EXPECT_EQ(device->poll(), std::chrono::microseconds(0));
     toolstack_.write(f_ + "/poll-us", "120");
     ASSERT_TRUE(test::eventually([&] { return device->poll() == std::chrono::microseconds(120); }));
@@ -318,7 +324,8 @@ TEST_F(XenbusFrontendTest, PollWindowComesFromTheDeviceDirectory) {
 
 TEST_F(XenbusFrontendTest, DeviceDirectoryWithoutBackendDetailsCannotOpen) {
     toolstack_.write(f_ + "/state", "1");
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, options()); });
     EXPECT_NE(error.find("reading other end details from " + f_), std::string::npos) << error;
     EXPECT_EQ(read(f_ + "/error").rfind(std::to_string(ENOENT) + " reading other end details", 0),
               0u);
@@ -330,7 +337,8 @@ TEST_F(XenbusFrontendTest, DeviceDirectoryWithoutBackendDetailsCannotOpen) {
 TEST_F(XenbusFrontendTest, AGuestProtocolWithoutAnX86LayoutCannotOpen) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     toolstack_.write(f_ + "/protocol", "arm-abi");
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, options()); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, options()); });
     EXPECT_NE(error.find("reading configuration: protocol 'arm-abi' is neither x86_64-abi nor "
                          "x86_32-abi"),
               std::string::npos)
@@ -344,7 +352,8 @@ TEST_F(XenbusFrontendTest, AbsentBackendTimesOutAndTheFrontendClosesAnyway) {
     BlkfrontOptions opts = options();
     opts.connect_timeout = std::chrono::milliseconds(300);
     opts.close_timeout = std::chrono::milliseconds(300);
-    const std::string error = error_of([&] { open_blkfront(dom0_, xs_, kDevid, opts); });
+    const std::string error =
+        error_of([&] { open_blkfront(dom0_, xs_, control_.executor(), kDevid, opts); });
     EXPECT_NE(error.find("did not connect within 300 ms"), std::string::npos) << error;
     EXPECT_EQ(states(), (std::vector<S>{S::closing, S::closed}));
     EXPECT_EQ(read(f_ + "/state"), "6");
@@ -381,7 +390,7 @@ TEST_F(XenbusFrontendTest, RemovedDeviceDirectoryTakesTheDeviceAwayWithoutRecrea
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     toolstack_.rm(f_);
     ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
     IoBuffer buffer(dom0_.memory(), 4096);
