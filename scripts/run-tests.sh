@@ -14,7 +14,9 @@ rm -rf "$reports"
 mkdir -p "$reports"
 export ASAN_OPTIONS="log_path=$reports/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-export TSAN_OPTIONS="log_path=$reports/tsan${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+# tests/tsan.supp: races inside uninstrumented libraries, each with its reason.
+suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/tsan.supp
+export TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$suppressions${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 (cd "$build" && ctest "$@")
 status=$?
 # A report carries a "SUMMARY: <sanitizer>: ..." line. Anything else a

@@ -370,7 +370,7 @@ TEST_F(XenbusFrontendTest, AForcedDetachTakesTheDeviceAwayAndTheBackendClosesFor
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
     backend.start();
-    auto device = open_blkfront(dom0_, xs_, kDevid, options());
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
     toolstack_.transact([&](xenstore::client::Transaction& t) {
         t.rm(f_);
         t.write(b_ + "/online", "0");
