@@ -17,6 +17,7 @@
 #include "common/os/child_process.hpp"
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/cli/cli_run.hpp"
+#include "tests/integration/cli/export_process.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -201,6 +202,30 @@ TEST_F(CliVirtioTest, QemuStorageDaemonServesVerifiedIoThroughTheCli) {
     // An external device is not the toolstack's: its socket stays.
     EXPECT_TRUE(std::filesystem::exists(qsd.socket()));
     EXPECT_EQ(run_.pvsim({"block-list", "g", "--json"}).json().size(), 0u);
+}
+
+// pvsim's own virtio-blk driver against `pvsim export`, the device run on
+// its own: the pairing beside pvsim-backend's device, qemu-storage-daemon's,
+// and a Linux guest's driver (tests/integration/linux_guest).
+TEST_F(CliVirtioTest, PvsimsDriverServesVerifiedIoThroughPvsimExport) {
+    const auto socket = run_.file("export.sock");
+    ExportProcess device(run_.file("export.log"),
+                         {"--target", image_.string(), "--socket", socket.string()});
+    const CliResult attached =
+        attach("vdev=vdb,specification=virtio,vhost-user=" + socket.string());
+    ASSERT_EQ(attached.code, 0) << attached.err;
+    const CliResult write = io("vdb", {"--rw", "randwrite", "--bs", "4k", "--size", "1M",
+                                       "--iodepth", "8", "--seed", "5", "--verify", "crc32c"});
+    ASSERT_EQ(write.code, 0) << write.err;
+    EXPECT_EQ(write.json()["pvsim"]["counts"]["requests"], 512);  // writes and the read-back
+    const CliResult read = io("vdb", {"--rw", "read", "--bs", "16k", "--size", "1M", "--iodepth",
+                                      "4", "--verify", "crc32c"});
+    ASSERT_EQ(read.code, 0) << read.err;
+    EXPECT_EQ(read.json()["jobs"][0]["verify"]["blocks_checked"], 64);
+    ASSERT_EQ(run_.pvsim({"block-detach", "g", "vdb"}).code, 0);
+    const os::ExitStatus stopped = device.stop();
+    EXPECT_TRUE(stopped.success()) << stopped.describe() << "\n" << device.log();
+    EXPECT_FALSE(std::filesystem::exists(socket));
 }
 
 TEST_F(CliVirtioTest, OneSeededWorkloadLeavesIdenticalImagesOverEveryTransport) {
