@@ -21,6 +21,7 @@
 #include "tools/cli/local_path.hpp"
 #include "tools/cli/qsd_device.hpp"
 #include "tools/cli/table.hpp"
+#include "tools/cli/target_access.hpp"
 #include "tools/cli/temporary_run.hpp"
 #include "tools/cli/virtio_attach.hpp"
 #include "tools/toolstack/disk_spec.hpp"
@@ -103,24 +104,19 @@ std::uint64_t job_span(const IoOptions& job) {
 BenchImage plan_user_image(const std::string& filename, const IoOptions& job) {
     BenchImage image{std::filesystem::absolute(filename), 0, false};
     std::error_code error;
-    const auto status = std::filesystem::status(image.path, error);
-    if (!std::filesystem::exists(status)) {
+    if (!std::filesystem::exists(image.path, error)) {
         image.bytes = job_span(job);
         image.create = true;
         return image;
     }
-    if (std::filesystem::is_regular_file(status)) {
-        image.bytes = std::filesystem::file_size(image.path);
-    } else if (std::filesystem::is_block_file(status)) {
-        os::UniqueFd fd(::open(image.path.c_str(), O_RDONLY | O_CLOEXEC));
-        const off_t end = fd ? ::lseek(fd.get(), 0, SEEK_END) : -1;
-        if (end < 0) {
-            throw CommandError("--filename " + filename + ": " + std::strerror(errno));
-        }
-        image.bytes = static_cast<std::uint64_t>(end);
-    } else {
-        throw CommandError("--filename " + filename + " is neither a file nor a block device");
+    // A file or block device the paths may write (block-attach's check).
+    checked_target("--filename", filename, false, "");
+    os::UniqueFd fd(::open(image.path.c_str(), O_RDONLY | O_CLOEXEC));
+    const off_t end = fd ? ::lseek(fd.get(), 0, SEEK_END) : -1;
+    if (end < 0) {
+        throw CommandError("--filename " + filename + ": " + std::strerror(errno));
     }
+    image.bytes = static_cast<std::uint64_t>(end);
     if (job.size && image.bytes < job_span(job)) {
         throw CommandError(fmt::format(
             "--filename {} is {} bytes, shorter than the job's {} (--offset {} + --size {} x "

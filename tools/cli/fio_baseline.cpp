@@ -16,14 +16,14 @@
 namespace pvsim::tools::cli {
 namespace fio_baseline {
 
-// read + write IOPS of fio's first job (one job: --group_reporting).
+// read + write (+ trim) IOPS of fio's one job (--group_reporting).
 double total_iops(const nlohmann::json& result) {
+    const auto& jobs = result.value("jobs", nlohmann::json::array());
     double iops = 0;
-    for (const auto& job : result.value("jobs", nlohmann::json::array())) {
-        for (const char* direction : {"read", "write", "trim"}) {
-            iops += job.value(direction, nlohmann::json::object()).value("iops", 0.0);
-        }
-        break;
+    for (const char* direction : {"read", "write", "trim"}) {
+        iops += jobs.empty()
+                    ? 0.0
+                    : jobs[0].value(direction, nlohmann::json::object()).value("iops", 0.0);
     }
     return iops;
 }
