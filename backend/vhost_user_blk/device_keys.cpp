@@ -54,8 +54,10 @@ ServerOptions read_device_keys(xenstore::client::Client& client, const std::stri
     }
     options.socket_path = *socket;
     const std::string mode = read_key(client, nodename, "mode").value_or("w");
-    if (mode != "r" && mode != "w") {
-        throw NodeError(EINVAL, nodename + "/mode: " + in_quotes(mode) + " is not r or w");
+    // w! is the toolstack's shared-writable mode (tools/toolstack/disk_sharing.hpp),
+    // writable as w is.
+    if (mode != "r" && mode != "w" && mode != "w!") {
+        throw NodeError(EINVAL, nodename + "/mode: " + in_quotes(mode) + " is not r, w or w!");
     }
     options.device.read_only = mode == "r";
     options.device.num_queues =

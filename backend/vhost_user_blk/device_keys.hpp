@@ -4,7 +4,7 @@
 // writes all but queue-size (tools/toolstack/virtio_disk.hpp):
 //   params      the image path                          (required)
 //   socket      the unix socket to listen on, absolute  (required)
-//   mode        r | w                                    (default w)
+//   mode        r | w | w!                               (default w)
 //   num-queues  1..16                                    (default 1)
 //   queue-size  a power of two, 4..32768                 (default 256)
 //   poll-us     the polling window, 0 off                (default 50)

@@ -57,6 +57,7 @@ toolstack::VbdPaths block_attach(Session& session, const std::string& domain_nam
     vbd.vdev = spec.vdev;
     vbd.target = checked_target(spec);
     vbd.readonly = spec.readonly;
+    vbd.shared = spec.shared;
     vbd.backend = spec.backendtype;
     vbd.direct_io_safe = spec.direct_io_safe.value_or(false);
     vbd.cdrom = spec.cdrom;

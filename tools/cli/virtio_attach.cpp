@@ -8,6 +8,7 @@
 
 #include "tools/cli/block_attach.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/toolstack/disk_sharing.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/run.hpp"
@@ -62,6 +63,7 @@ toolstack::VirtioDiskPaths virtio_block_attach(Session& session, const std::stri
     disk.backend_domid = backend.domid;
     disk.vdev = spec.vdev;
     disk.readonly = spec.readonly;
+    disk.shared = spec.shared;
     disk.direct = spec.direct.value_or(false);
     disk.poll_us = spec.poll_us;
     // queues= sets both ends: the device's num-queues and the driver's wish.
@@ -106,6 +108,8 @@ toolstack::VirtioDiskPaths virtio_block_attach(Session& session, const std::stri
                                            std::min(timeout, std::chrono::milliseconds(10000)));
         }
         toolstack::add_virtio_frontend(xs, disk, paths);
+    } catch (const toolstack::DiskInUse& e) {
+        throw CommandError(e.what());  // nothing was written
     } catch (const std::exception& e) {
         throw give_up(e.what());
     }

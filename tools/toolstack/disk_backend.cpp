@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
 namespace pvsim::tools::toolstack {
 
 std::string_view to_string(DiskBackend backend) noexcept {
@@ -23,12 +27,17 @@ std::string_view backend_kind(DiskBackend backend) noexcept {
 }
 
 DiskBackend select_disk_backend(std::optional<DiskBackend> asked, const std::string& target) {
-    if (asked) {
+    if (asked == DiskBackend::qdisk) {
         return *asked;
     }
     struct stat st {};
-    return ::stat(target.c_str(), &st) == 0 && S_ISBLK(st.st_mode) ? DiskBackend::phy
-                                                                   : DiskBackend::qdisk;
+    if (::stat(target.c_str(), &st) != 0) {
+        throw std::invalid_argument("failed to stat " + target + ": " + std::strerror(errno));
+    }
+    if (asked) {
+        return *asked;
+    }
+    return S_ISBLK(st.st_mode) ? DiskBackend::phy : DiskBackend::qdisk;
 }
 
 }  // namespace pvsim::tools::toolstack

@@ -9,9 +9,11 @@
 //
 // The backend when none is asked for, as libxl__device_disk_set_backend
 // picks one (disk_try_backend in the order phy, qdisk, tap) with pvsim's
-// own rule for a file: a block device goes to phy; anything else (an image
-// file, or a path that does not exist, which the backend then fails to
-// open) to qdisk. libxl on Linux would take phy for a file too
+// own rule for a file: a block device goes to phy; an image file to qdisk.
+// A target that cannot be stat'ed is refused, unless qdisk was asked for
+// (libxl__device_disk_set_backend stats pdev_path for an unknown or phy
+// backend: "Disk vdev=%s failed to stat: %s", ERROR_INVAL; QEMU's xen-block
+// then reports its own open failure). libxl on Linux would take phy for a file too
 // (libxl_linux.c libxl__try_phy_backend accepts S_ISREG) and rely on the
 // block script's losetup; pvsim does not, so that attaching an image never
 // needs root or a loop driver (containers, CI), and so that dom0's view of
@@ -36,6 +38,8 @@ std::optional<DiskBackend> parse_disk_backend(std::string_view text) noexcept;
 std::string_view backend_kind(DiskBackend backend) noexcept;
 
 // The backend asked for, or the one the rule above picks for `target`.
+// Throws std::invalid_argument "failed to stat <target>: <reason>" unless
+// qdisk is asked for or `target` can be stat'ed.
 DiskBackend select_disk_backend(std::optional<DiskBackend> asked, const std::string& target);
 
 }  // namespace pvsim::tools::toolstack

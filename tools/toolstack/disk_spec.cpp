@@ -83,8 +83,9 @@ const std::map<std::string, Setter, std::less<>>& setters() {
          }},
         {"access",
          [](DiskSpec& d, auto k, auto v) {
-             const std::string access = one_of(k, v, {"rw", "w", "ro", "r"});
+             const std::string access = one_of(k, v, {"rw", "w", "ro", "r", "w!"});
              d.readonly = access == "ro" || access == "r";
+             d.shared = access == "w!";
          }},
         {"devtype",
          [](DiskSpec& d, auto k, auto v) {

@@ -8,7 +8,12 @@
 //
 //   target=PATH                    the image file or block device ("params")
 //   vdev=xvda                      the guest's name for it (vbd-interface.txt)
-//   access=rw|w|ro|r               default rw
+//   access=rw|w|ro|r|w!            default rw. w! is xm's and the block
+//                                  script's shared-writable mode (written
+//                                  as mode=w!): the sharing check
+//                                  (disk_sharing.hpp) lets a second disk
+//                                  write the same image; xl has no spelling
+//                                  for it
 //   format=raw                     the only format a raw backend serves
 //   devtype=cdrom                  a read-only removable cdrom
 //   backend=DOMAIN                 name or domid of the backend domain (dom0)
@@ -76,6 +81,7 @@ struct DiskSpec {
     std::string format = "raw";
     std::string vdev;
     bool readonly = false;
+    bool shared = false;  // access=w!
     bool cdrom = false;
     std::string backend = "0";
     std::optional<DiskBackend> backendtype;

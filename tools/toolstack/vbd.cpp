@@ -14,6 +14,7 @@
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/block_script.hpp"
+#include "tools/toolstack/disk_sharing.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
 #include "xenstore/client/xswait.hpp"
@@ -62,6 +63,10 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         throw std::invalid_argument("vbd " + spec.vdev + ": no target (image file or device)");
     }
     const DiskBackend type = select_disk_backend(spec.backend, spec.target);
+    const DiskAccess access = spec.readonly ? DiskAccess::read_only
+                              : spec.shared ? DiskAccess::shared_write
+                                            : DiskAccess::read_write;
+    check_disk_sharing(t, spec.target, access);
     const VbdPaths paths =
         VbdPaths::of(spec.backend_domid, spec.domid, xen::vdev_number(spec.vdev), type);
     const ConfigNodes backend_config =
@@ -84,7 +89,7 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
         {"bootable", "1"},
         {"dev", spec.vdev},
         {"type", std::string(to_string(type))},
-        {"mode", spec.readonly ? "r" : "w"},
+        {"mode", std::string(mode_node(access))},
         {"device-type", device_type},
         // device_disk_add: phy's params is the target, and its script the
         // block script; qdisk's params is <format>:<target>.

@@ -20,7 +20,7 @@
 // common/xen/blkif_features.hpp, only those the spec sets):
 //   backend  /local/domain/<backend>/backend/<vbd|qdisk>/<domid>/<devid>
 //            frontend, frontend-id, online=1, removable=0, bootable=1,
-//            dev, type (phy|qdisk), mode, device-type, params (phy: the
+//            dev, type (phy|qdisk), mode (r|w|w!), device-type, params (phy: the
 //            target; qdisk: raw:<target>), script=block (phy),
 //            direct-io-safe=1 (when asked), direct, poll-us, pvsim-*,
 //            state=1
@@ -53,6 +53,9 @@ struct VbdSpec {
     std::string vdev = "xvda";
     std::string target;  // "params": an image file or block device
     bool readonly = false;
+    // access=w!: mode w!, which the sharing check (disk_sharing.hpp) lets
+    // another disk write beside.
+    bool shared = false;
     // xl's backendtype (unset: select_disk_backend's choice for target).
     std::optional<DiskBackend> backend;
     bool cdrom = false;   // device-type cdrom instead of disk
@@ -94,7 +97,10 @@ struct VbdPaths {
 
 // Writes both directories in one transaction (retried on EAGAIN). Throws
 // ParseError for a bad vdev, std::invalid_argument for a spec without a
-// target or with a feature setting an end would refuse (nothing written),
+// target, with a target that cannot be stat'ed and no backendtype=qdisk
+// (select_disk_backend), or with a feature setting an end would refuse
+// (nothing written), DiskInUse when the target is in use in a way the
+// access cannot share (disk_sharing.hpp, checked in the same transaction),
 // and xenstore::client::Error(EEXIST) when the vbd exists already.
 VbdPaths add_vbd(xenstore::client::Client& client, const VbdSpec& spec);
 // The same inside the caller's transaction (libxl__device_generic_add

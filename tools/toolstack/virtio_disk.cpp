@@ -11,6 +11,7 @@
 #include "common/units.hpp"
 #include "common/xen/node_values.hpp"
 #include "common/xen/xs_permissions.hpp"
+#include "tools/toolstack/disk_sharing.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
 #include "xenstore/client/xenbus_client.hpp"
@@ -90,6 +91,9 @@ void add_virtio_backend(Client& client, const VirtioDiskSpec& spec, const Virtio
     if (spec.target.empty() || spec.external) {
         throw std::invalid_argument("virtio disk " + spec.vdev + ": no image for pvsim's device");
     }
+    const DiskAccess access = spec.readonly ? DiskAccess::read_only
+                              : spec.shared ? DiskAccess::shared_write
+                                            : DiskAccess::read_write;
     using xen::xs::Access;
     const xen::xs::Permissions perms = {{Access::none, spec.backend_domid},
                                         {Access::read, spec.domid}};
@@ -98,7 +102,7 @@ void add_virtio_backend(Client& client, const VirtioDiskSpec& spec, const Virtio
         {"frontend-id", std::to_string(spec.domid)},
         {"dev", spec.vdev},
         {"params", spec.target},
-        {"mode", spec.readonly ? "r" : "w"},
+        {"mode", std::string(mode_node(access))},
         {"direct", spec.direct ? "1" : "0"},
         {"num-queues", std::to_string(spec.num_queues.value_or(1))},
     };
@@ -113,6 +117,7 @@ void add_virtio_backend(Client& client, const VirtioDiskSpec& spec, const Virtio
             throw xenstore::client::Error(xen::xs::MessageType::mkdir, paths.backend, EEXIST,
                                           "EEXIST", "the virtio disk exists already");
         }
+        check_disk_sharing(t, spec.target, access);
         t.mkdir(paths.backend);
         t.set_perms(paths.backend, perms);
         for (const auto& [key, value] : keys) {

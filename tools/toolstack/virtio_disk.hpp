@@ -2,7 +2,7 @@
 // vhost-user-blk device's directory for pvsim-backend, the guest's frontend
 // directory, and the orderly detach. The keys are the virtio contract's:
 //   backend  /local/domain/<backend>/backend/vhost-user-blk/<domid>/<devid>
-//            params, mode, socket, num-queues, poll-us, direct (read by the
+//            params, mode (r|w|w!), socket, num-queues, poll-us, direct (read by the
 //            device, backend/vhost_user_blk/device_keys.hpp), and frontend,
 //            frontend-id, dev for the toolstack's own listing; the device
 //            writes hotplug-status (connected | error + error), sectors,
@@ -55,6 +55,7 @@ struct VirtioDiskSpec {
     std::string socket;     // where the device listens (absolute)
     bool external = false;  // `socket` is someone else's: no backend directory
     bool readonly = false;
+    bool shared = false;  // access=w!: mode w! (disk_sharing.hpp)
     bool direct = false;
     std::optional<unsigned> num_queues;
     std::optional<std::uint32_t> poll_us;

@@ -150,7 +150,10 @@ TEST_F(BrokenFrontendTest, AFrontendRunningReqProdMoreThanARingAheadHaltsTheRing
 }
 
 TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
+    // backendtype=qdisk: libxl stats the target only for phy or an unknown
+    // backend (libxl__device_disk_set_backend), so QEMU's open is what fails.
     auto s = spec(guest_.domid(), "xvdb", hv_.temp_path() / "missing.img");
+    s.backend = tools::toolstack::DiskBackend::qdisk;
     try {
         (void)tools::toolstack::attach_vbd(dom0_, s);
         ADD_FAILURE() << "attached a missing image";
@@ -159,7 +162,6 @@ TEST_F(BrokenFrontendTest, AnImageThatDoesNotOpen) {
             << e.what();
         EXPECT_NE(std::string(e.what()).find("missing.img"), std::string::npos) << e.what();
     }
-    // A missing target is not a block device: qdisk, which opens it itself.
     const VbdPaths bad = VbdPaths::of(0, guest_.domid(), xen::vdev_number("xvdb"),
                                       tools::toolstack::DiskBackend::qdisk);
     expect_fatal(bad, "2", "opening " + (hv_.temp_path() / "missing.img").string());

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -110,42 +111,53 @@ TEST_F(BlkbackHotplugTest, AChangedPhysicalDeviceIsIgnoredWithLinuxsWarning) {
 // which libxl reports as the attach's failure; blkback, never given a
 // device, stays InitWait until the directory goes.
 TEST_F(BlkbackHotplugTest, AHotplugErrorIsTheAttachsError) {
-    auto missing = spec(guest_.domid(), "xvda", hv_.temp_path() / "missing.img");
-    missing.backend = DiskBackend::phy;
+    // The block script's file case refuses a file without a write bit for
+    // mode w (root included: it reads the bits, `stat -c %A | grep -q w`),
+    // before any loop device is made.
+    const std::filesystem::path image = make_image("read-only.img", kImageBytes);
+    std::filesystem::permissions(image, std::filesystem::perms::owner_read);
+    auto read_only = spec(guest_.domid(), "xvda", image);
+    read_only.backend = DiskBackend::phy;
     try {
-        (void)tools::toolstack::attach_vbd(dom0_, missing);
-        ADD_FAILURE() << "attached a missing target";
+        (void)tools::toolstack::attach_vbd(dom0_, read_only);
+        ADD_FAILURE() << "attached a file with no write bit read-write";
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find(
-                      "hotplug script block failed: " + (hv_.temp_path() / "missing.img").string() +
-                      " does not exist."),
+        EXPECT_NE(std::string(e.what()).find("hotplug script block failed: File " + image.string() +
+                                             " is read-only, and so I will not mount it "
+                                             "read-write in a guest domain."),
                   std::string::npos)
             << e.what();
     }
     const VbdPaths paths = VbdPaths::of(0, guest_.domid(), 51712);
     EXPECT_EQ(read(paths.backend + "/hotplug-status"), "error");
     EXPECT_EQ(read(paths.backend + "/physical-device"), "<none>");
+    EXPECT_EQ(read(paths.backend + "/node"), "<none>");
     EXPECT_EQ(read(paths.backend + "/state"), "2");
     tools::toolstack::detach_vbd(dom0_, paths, {std::chrono::milliseconds(0), true});
     EXPECT_EQ(read(paths.backend), "<none>");
+}
 
-    // The block script's refusal of a file without a write bit for a
-    // writable disk (checked before any loop device is made).
-    const auto image = make_image("read-only.img", kImageBytes);
-    std::filesystem::permissions(image, std::filesystem::perms::owner_read);
-    auto read_only = spec(guest_.domid(), "xvdb", image);
-    read_only.backend = DiskBackend::phy;
-    try {
-        (void)tools::toolstack::attach_vbd(dom0_, read_only);
-        ADD_FAILURE() << "attached a read-only file read-write";
-    } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("is read-only, and so I will not mount it read-write"),
-                  std::string::npos)
-            << e.what();
+// libxl__device_disk_set_backend stats the target of a phy (or unknown)
+// backend before anything is written: "Disk vdev=%s failed to stat",
+// ERROR_INVAL.
+TEST_F(BlkbackHotplugTest, ATargetThatCannotBeStatedIsRefusedBeforeAnythingIsWritten) {
+    const std::filesystem::path missing = hv_.temp_path() / "missing.img";
+    for (const std::optional<DiskBackend> asked :
+         {std::optional(DiskBackend::phy), std::optional<DiskBackend>()}) {
+        auto s = spec(guest_.domid(), "xvda", missing);
+        s.backend = asked;
+        try {
+            (void)tools::toolstack::attach_vbd(dom0_, s);
+            ADD_FAILURE() << "attached a missing target";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_EQ(std::string(e.what()),
+                      "failed to stat " + missing.string() + ": No such file or directory");
+        }
+        EXPECT_EQ(read(VbdPaths::of(0, guest_.domid(), 51712).backend), "<none>");
+        EXPECT_EQ(read(VbdPaths::of(0, guest_.domid(), 51712, DiskBackend::qdisk).backend),
+                  "<none>");
+        EXPECT_EQ(read(VbdPaths::of(0, guest_.domid(), 51712).frontend), "<none>");
     }
-    const VbdPaths second = VbdPaths::of(0, guest_.domid(), 51728);
-    EXPECT_EQ(read(second.backend + "/node"), "<none>");
-    tools::toolstack::detach_vbd(dom0_, second, {std::chrono::milliseconds(0), true});
 }
 
 // QEMU's xen-block: backend/qdisk, params raw:<path> opened by the backend

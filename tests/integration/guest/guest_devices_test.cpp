@@ -85,6 +85,7 @@ TEST_F(GuestDevicesTest, DeviceThatFailsToOpenIsReportedAndDropped) {
     const xen::DomId domid = create_guest("broken");
     introduce_guest(domid);
     tools::toolstack::VbdSpec broken = spec(domid, "xvdb", hv_.temp_path() / "missing.img");
+    broken.backend = tools::toolstack::DiskBackend::qdisk;  // opened by the backend, which fails
     const auto paths = tools::toolstack::add_vbd(dom0_, broken);
     AgentClient client = agent(domid);
     const json reply =
