@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -18,6 +19,7 @@
 #include "tools/cli/command.hpp"
 #include "tools/cli/demo.hpp"
 #include "tools/cli/export_command.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/script.hpp"
 
 namespace {
@@ -156,11 +158,23 @@ int run(int argc, char** argv) {
             return 1;
         }
     }
+    // io's Ctrl-C cancels the job in the guest and prints what it did so
+    // far, as fio does; the other commands are short.
+    std::optional<cli::Interruption> interruption;
+    if (command == "io") {
+        interruption.emplace();
+    }
     try {
         cli::Session session(RunDir::resolve(run_dir, env), std::cout, up);
+        session.set_interruption(interruption ? &*interruption : nullptr);
         selected(session);
     } catch (const std::exception& e) {
         std::cout.flush();
+        if (interruption && interruption->requested()) {
+            std::cerr << "pvsim " << command << ": interrupted by " << interruption->signal_name()
+                      << ": " << e.what() << "\n";
+            return interruption->exit_status();
+        }
         std::cerr << "pvsim: " << e.what() << "\n";
         return 1;
     }

@@ -54,6 +54,14 @@ class SessionAcceptor {
     // A session that has ended lets go of itself.
     void forget(std::uint64_t id) { sessions_.erase(id); }
 
+    // Calls `visit(Session&)` for every live session (on the loop's thread).
+    template <typename Visit>
+    void for_each(Visit&& visit) {
+        for (auto& [id, session] : sessions_) {
+            visit(*session);
+        }
+    }
+
   private:
     void accept() {
         acceptor_.async_accept([this](boost::system::error_code ec, LocalSocket socket) {

@@ -53,6 +53,12 @@
 //       deltas over the run), or {"ok":false,"error":E,"result":RESULT,
 //       "frontend":COUNTERS} when the job ran and failed. One io per device
 //       at a time ("busy"); a client that disconnects cancels its job.
+//   {"op":"cancel-io"} -> {"ok":true,"cancelled":N}
+//       Cancels every io running in the guest, whichever client started it
+//       (the CLI's Ctrl-C, sent on a connection of its own while the io's
+//       connection waits for its reply): each ends as a failed job with
+//       error "cancelled" and the RESULT of what it did so far, as fio
+//       prints its partial results on SIGINT.
 //   {"op":"close","devid":D} -> {"ok":true,"state":6}
 //       Frontend-initiated close (Closing, the backend follows, Closed).
 //   {"op":"reconnect","vdev":"xvda"} (or "devid":D) -> {"ok":true}
@@ -78,6 +84,7 @@ inline constexpr std::size_t kMaxAgentLine = 64 * 1024;
 inline constexpr std::size_t kMaxAgentReply = 16 * 1024 * 1024;
 
 inline constexpr std::string_view kOpPing = "ping";
+inline constexpr std::string_view kOpCancelIo = "cancel-io";
 inline constexpr std::string_view kOpDevices = "devices";
 inline constexpr std::string_view kOpWaitDevice = "wait-device";
 inline constexpr std::string_view kOpIo = "io";

@@ -89,6 +89,16 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
 
     void start() { read(); }
 
+    // Cancels this client's io, if one runs: it ends as a failed job
+    // ("cancelled") with what it did so far. Returns whether one ran.
+    bool cancel_io() {
+        if (!run_ || run_->cancel.exchange(true)) {
+            return false;
+        }
+        spdlog::info("agent client {}: its io is cancelled", id_);
+        return true;
+    }
+
     // Closes the connection and cancels its run, if any.
     void close() {
         if (closed_) {
@@ -183,6 +193,11 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
                      false);
             } else if (op == agent::kOpDevices) {
                 send({{"ok", true}, {"devices", server_.devices_.devices()}}, false);
+            } else if (op == agent::kOpCancelIo) {
+                unsigned cancelled = 0;
+                server_.sessions_.for_each(
+                    [&cancelled](Session& session) { cancelled += session.cancel_io() ? 1 : 0; });
+                send({{"ok", true}, {"cancelled", cancelled}}, false);
             } else if (op == agent::kOpForget) {
                 const std::uint32_t devid = devid_field(request);
                 const bool forgot = probe_for(request).forget(devid);
@@ -204,7 +219,8 @@ class AgentServer::Session : public std::enable_shared_from_this<Session> {
             } else {
                 send(error_reply(
                          "unknown op \"" + op +
-                         "\" (known: ping, devices, wait-device, io, close, forget, reconnect)"),
+                         "\" (known: ping, devices, wait-device, io, cancel-io, close, forget, "
+                         "reconnect)"),
                      false);
             }
         } catch (const std::exception& e) {

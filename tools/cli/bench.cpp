@@ -18,6 +18,7 @@
 #include "tools/cli/child_program.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/fio_baseline.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/local_path.hpp"
 #include "tools/cli/qsd_device.hpp"
 #include "tools/cli/table.hpp"
@@ -141,15 +142,16 @@ std::uint64_t job_bytes(const IoOptions& job, const BenchImage& image) {
 
 // fio's row: its best engine's figures, every engine's IOPS in the log.
 BenchRow run_fio_row(const std::filesystem::path& fio, const IoOptions& job,
-                     const BenchImage& image, const std::filesystem::path& scratch) {
+                     const BenchImage& image, const std::filesystem::path& scratch,
+                     const Interruption& stop) {
     BenchPath path;
     path.name = "fio";
     path.fio = true;
     const std::vector<FioRun> runs =
-        run_fio_engines(fio, job, image.path.string(), job_bytes(job, image), scratch);
+        run_fio_engines(fio, job, image.path.string(), job_bytes(job, image), scratch, &stop);
     const FioRun* best = best_fio_run(runs);
     if (best == nullptr) {
-        return {path, {}, {}, {}, runs.front().error};
+        return {path, {}, {}, {}, runs.empty() ? "interrupted" : runs.front().error};
     }
     std::map<std::string, std::string> features = {{"engine", best->engine}};
     for (const FioRun& run : runs) {
@@ -318,13 +320,18 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         err << "pvsim bench: fio is not installed (the package fio); or --baseline local\n";
         return 2;
     }
+    // Ctrl-C or SIGTERM: the path running is cancelled, the rest are not
+    // run, the rows so far are printed and the run is torn down.
+    Interruption stop;
     TemporaryRun temporary("bench");
     const RunDir& run = temporary.run();
     Session session(run, out, up);
+    session.set_interruption(&stop);
     std::vector<BenchRow> rows;
     bool passed = false;
     try {
         toolstack::start_run(run, session.programs(), up);
+        stop.throw_if_requested();
         BenchImage image;
         if (user_image) {
             image = *user_image;
@@ -341,8 +348,9 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             session.print(fmt::format("fio: {} {} iodepth {}, engines {}\n", options.job.rw,
                                       options.job.bs, options.job.iodepth,
                                       fmt::join(kFioEngines, ", ")));
-            rows.push_back(run_fio_row(*fio, options.job, image, run.path()));
+            rows.push_back(run_fio_row(*fio, options.job, image, run.path(), stop));
         }
+        stop.throw_if_requested();
         toolstack::GuestSpec guest{"bench", 256ull << 20, up.log_level};
         toolstack::create_guest(run, session.programs(), session.control(), session.xenstore(),
                                 guest);
@@ -351,6 +359,7 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         job.json = false;
         job.progress = false;
         for (std::size_t i = 0; i < paths.size(); ++i) {
+            stop.throw_if_requested();
             const BenchPath& path = paths[i];
             // Each path a disk of its own (xvda, xvdb, ...), as a guest
             // would see several disks attached one after another.
@@ -377,12 +386,25 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
                 session.print(path.name + " failed: " + rows.back().error + "\n");
             }
         }
+        stop.throw_if_requested();
         passed = true;
     } catch (const std::exception& e) {
-        err << "pvsim bench: " << e.what() << "\n";
+        if (!stop.requested()) {
+            err << "pvsim bench: " << e.what() << "\n";
+        }
     }
     session.disconnect();
     (void)toolstack::stop_run(run);
+    if (stop.requested()) {
+        // fio on SIGINT: what ran so far. The run is gone, nothing is kept.
+        if (!rows.empty()) {
+            session.print(render_bench_table(rows, options.baseline));
+        }
+        err << "pvsim bench: interrupted by " << stop.signal_name() << ": " << rows.size() << " of "
+            << paths.size() + (fio ? 1 : 0)
+            << " rows ran (the last one cut short); the run is torn down\n";
+        return stop.exit_status();
+    }
     if (!passed) {
         temporary.keep();
         err << "logs kept in " << run.path().string() << "\n";

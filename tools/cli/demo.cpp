@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "tools/cli/block_attach.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/io_command.hpp"
 #include "tools/cli/state_monitor.hpp"
 #include "tools/cli/temporary_run.hpp"
@@ -38,10 +39,17 @@ std::uint64_t verified(const nlohmann::json& result) {
 }  // namespace
 
 int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& err) {
+    // Ctrl-C or SIGTERM: the step running is cut short (a workload
+    // cancelled with its results so far), then the run is torn down.
+    Interruption stop;
     TemporaryRun temporary("demo");
     const RunDir& run = temporary.run();
     Session session(run, out, up);
-    auto step = [&](const std::string& text) { session.print("\n== " + text + "\n"); };
+    session.set_interruption(&stop);
+    auto step = [&](const std::string& text) {
+        stop.throw_if_requested();
+        session.print("\n== " + text + "\n");
+    };
     bool passed = false;
     std::string summary;
     try {
@@ -109,12 +117,17 @@ int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& er
         err << "pvsim demo: " << e.what() << "\n";
     }
 
-    step("tearing the run down");
+    session.print("\n== tearing the run down\n");
     session.disconnect();
     const toolstack::RunInventory forced = toolstack::stop_run(run);
     const toolstack::RunInventory left = toolstack::take_inventory(run);
     const bool clean = forced.processes.empty() && forced.shared_memory.empty() && left.empty();
     session.print(std::string("left behind: ") + (clean ? "nothing" : forced.describe()) + "\n");
+    if (stop.requested()) {
+        err << "pvsim demo: interrupted by " << stop.signal_name()
+            << (clean ? "; the run is torn down\n" : "; teardown was not clean\n");
+        return stop.exit_status();
+    }
     if (passed && clean) {
         session.print("\ndemo passed: " + summary + "\n");
         return 0;

@@ -1,9 +1,12 @@
 #include "tools/cli/fio_baseline.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include <fmt/format.h>
@@ -30,7 +33,7 @@ double total_iops(const nlohmann::json& result) {
 
 FioRun run_one(const std::filesystem::path& program, const IoOptions& job, const std::string& image,
                std::uint64_t job_bytes, const std::string& engine,
-               const std::filesystem::path& scratch) {
+               const std::filesystem::path& scratch, const Interruption* stop) {
     FioRun run{engine, {}, 0, {}};
     const std::filesystem::path output = scratch / ("fio-" + engine + ".json");
     const std::filesystem::path log = scratch / ("fio-" + engine + ".log");
@@ -54,12 +57,22 @@ FioRun run_one(const std::filesystem::path& program, const IoOptions& job, const
     }
     // The CLI reaps its children itself (SIGCHLD ignored): fio's verdict is
     // its JSON output, written whole when it ends.
+    bool interrupted = false;
     while (!child_ended(pid)) {
+        if (!interrupted && stop != nullptr && stop->requested()) {
+            interrupted = true;
+            ::kill(pid, SIGINT);
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // fio writes its own messages to --output too, before the JSON (on
+    // SIGINT: "fio: terminating on signal 2"): the document is from its
+    // first brace.
     std::ifstream in(output);
+    const std::string text(std::istreambuf_iterator<char>(in), {});
     try {
-        run.result = nlohmann::json::parse(in);
+        const std::size_t start = text.find('{');
+        run.result = nlohmann::json::parse(start == std::string::npos ? "" : text.substr(start));
     } catch (const nlohmann::json::exception&) {
         run.error = "fio --ioengine=" + engine + " gave no result: " + log_tail(log, 600);
         return run;
@@ -117,10 +130,15 @@ std::vector<std::string> fio_arguments(const IoOptions& job, const std::string& 
 
 std::vector<FioRun> run_fio_engines(const std::filesystem::path& program, const IoOptions& job,
                                     const std::string& image, std::uint64_t job_bytes,
-                                    const std::filesystem::path& scratch) {
+                                    const std::filesystem::path& scratch,
+                                    const Interruption* stop) {
     std::vector<FioRun> runs;
     for (const std::string& engine : kFioEngines) {
-        runs.push_back(fio_baseline::run_one(program, job, image, job_bytes, engine, scratch));
+        if (stop != nullptr && stop->requested()) {
+            break;
+        }
+        runs.push_back(
+            fio_baseline::run_one(program, job, image, job_bytes, engine, scratch, stop));
     }
     return runs;
 }

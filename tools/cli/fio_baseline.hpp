@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/io_command.hpp"
 
 namespace pvsim::tools::cli {
@@ -41,10 +42,13 @@ std::vector<std::string> fio_arguments(const IoOptions& job, const std::string& 
 
 // Runs fio (`program`) once per engine in kFioEngines, writing its output
 // and log next to `scratch`/fio-<engine>.{json,log}. Never throws for a
-// failed run: that run carries its error.
+// failed run: that run carries its error. Once `stop` (if any) is
+// interrupted, the fio running gets SIGINT, on which fio stops its job and
+// writes what it did so far, and the engines after it do not run.
 std::vector<FioRun> run_fio_engines(const std::filesystem::path& program, const IoOptions& job,
                                     const std::string& image, std::uint64_t job_bytes,
-                                    const std::filesystem::path& scratch);
+                                    const std::filesystem::path& scratch,
+                                    const Interruption* stop = nullptr);
 
 // The run with the most IOPS among those that passed, or nullptr.
 const FioRun* best_fio_run(const std::vector<FioRun>& runs);

@@ -1,10 +1,12 @@
 #include "tools/cli/io_command.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "common/units.hpp"
 #include "common/xen/xenbus.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/progress_line.hpp"
 #include "tools/cli/validators.hpp"
 #include "tools/toolstack/domain.hpp"
@@ -107,6 +109,18 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
                          {"devid", disk.devid},
                          {"timeout_ms", 10000}});
 
+    // Ctrl-C: the guest cancels the job, and its reply below then carries
+    // what the job did so far.
+    std::shared_ptr<void> cancel_on_stop;
+    if (Interruption* stop = session.interruption()) {
+        cancel_on_stop = stop->on_stop([run = session.run(), domid = domain.domid] {
+            try {
+                (void)toolstack::GuestAgent(run, domid).request({{"op", "cancel-io"}});
+            } catch (const std::exception& e) {
+                spdlog::warn("cancelling the io of domain {}: {}", domid, e.what());
+            }
+        });
+    }
     const nlohmann::json before = session.control().stats();
     ProgressLine progress(session, options.progress && !options.json);
     double last_seconds = 0, last_ios = 0;

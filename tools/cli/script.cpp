@@ -10,6 +10,7 @@
 #include "common/units.hpp"
 #include "tools/cli/background_jobs.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/state_monitor.hpp"
 #include "tools/cli/temporary_run.hpp"
 
@@ -180,7 +181,12 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
         }
     }
 
+    // Ctrl-C or SIGTERM: the line running is cut short (an io cancelled
+    // with its results so far, a sleep ended), no further line runs, and
+    // what the script started is torn down.
+    Interruption stop;
     Session session(*run, out, options.up);
+    session.set_interruption(&stop);
     int status = 0;
     // Only what this script started is torn down: a run that was up already
     // (another user's, or a live one named with --run-dir) is refused and
@@ -192,17 +198,25 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
         started = true;
         StateMonitor monitor(session);
         for (const ScriptLine& line : lines) {
+            if (stop.requested()) {
+                break;
+            }
             session.print(monitor.timestamp() + "> " + line.command.text + "\n");
             try {
                 line.command.run(session);
             } catch (const std::exception& e) {
+                if (stop.requested()) {
+                    err << file.string() << ":" << line.number << ": " << line.command.text << ": "
+                        << e.what() << "\n";
+                    break;
+                }
                 err << file.string() << ":" << line.number << ": " << line.command.text << ": "
                     << e.what() << "\n";
                 status = 1;
                 break;
             }
         }
-        if (status == 0) {
+        if (status == 0 && !stop.requested()) {
             try {
                 session.background().wait();
             } catch (const std::exception& e) {
@@ -215,6 +229,11 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
         status = 1;
     }
     session.disconnect();
+    if (stop.requested()) {
+        err << file.string() << ": interrupted by " << stop.signal_name()
+            << (started ? ": tearing down the run it started\n" : "\n");
+        status = stop.exit_status();
+    }
     if (!started) {
         return status;
     }
@@ -229,7 +248,7 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
         err << file.string() << ": teardown removed by force: " << left.describe() << "\n";
         status = status == 0 ? 1 : status;
     }
-    if (status != 0 && temporary) {
+    if (status != 0 && temporary && !stop.requested()) {
         temporary->keep();
         err << "logs kept in " << run->path().string() << "\n";
     }

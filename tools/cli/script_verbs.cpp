@@ -19,6 +19,7 @@
 #include "common/xen/xenbus.hpp"
 #include "tools/cli/background_jobs.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/cli/interruption.hpp"
 #include "tools/cli/validators.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guest_agent.hpp"
@@ -404,7 +405,14 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
     CLI::App* sleep_cmd = app.add_subcommand("sleep", "Wait for a while (1, 500ms, ...)");
     sleep_cmd->add_option("T", *duration)->required()->check(duration_validator());
     sleep_cmd->callback([&selected, duration] {
-        selected = [duration](Session&) { std::this_thread::sleep_for(parse_duration(*duration)); };
+        selected = [duration](Session& session) {
+            // Ctrl-C ends the sleep (and the script, which sees it next).
+            if (Interruption* stop = session.interruption()) {
+                (void)stop->sleep_for(parse_duration(*duration));
+            } else {
+                std::this_thread::sleep_for(parse_duration(*duration));
+            }
+        };
     });
 
     for (const bool background : {false, true}) {

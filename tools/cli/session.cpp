@@ -55,6 +55,7 @@ std::unique_ptr<Session> Session::fork() const {
     session->out_mutex_ = out_mutex_;
     session->programs_ = programs_;
     session->background_ = background_;
+    session->interruption_ = interruption_;
     return session;
 }
 

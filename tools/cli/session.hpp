@@ -21,6 +21,7 @@
 namespace pvsim::tools::cli {
 
 class BackgroundJobs;
+class Interruption;
 
 // A command's failure: what() is the message the user sees after "pvsim: ".
 class CommandError : public std::runtime_error {
@@ -55,6 +56,11 @@ class Session {
     // The script's background commands (shared by forked sessions).
     BackgroundJobs& background() const { return *background_; }
 
+    // The command's Ctrl-C handling, when it has one (interruption.hpp;
+    // shared by forked sessions); it outlives the session.
+    Interruption* interruption() const noexcept { return interruption_; }
+    void set_interruption(Interruption* interruption) noexcept { interruption_ = interruption; }
+
   private:
     RunDir run_;
     std::ostream& out_;
@@ -64,6 +70,7 @@ class Session {
     std::optional<hypervisor::ControlClient> control_;
     std::optional<xenstore::client::Client> xenstore_;
     std::shared_ptr<BackgroundJobs> background_;
+    Interruption* interruption_ = nullptr;
 };
 
 }  // namespace pvsim::tools::cli
