@@ -70,6 +70,7 @@ int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& er
         disk.target = image.string();
         disk.vdev = "xvda";
         block_attach(session, "demo", disk);
+        monitor.settle();
 
         IoOptions job;
         job.domain = "demo";

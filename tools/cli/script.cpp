@@ -205,16 +205,13 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
             try {
                 line.command.run(session);
             } catch (const std::exception& e) {
-                if (stop.requested()) {
-                    err << file.string() << ":" << line.number << ": " << line.command.text << ": "
-                        << e.what() << "\n";
-                    break;
-                }
                 err << file.string() << ":" << line.number << ": " << line.command.text << ": "
                     << e.what() << "\n";
-                status = 1;
+                status = stop.requested() ? status : 1;
                 break;
             }
+            // The line's states are all printed before the next line is.
+            monitor.settle();
         }
         if (status == 0 && !stop.requested()) {
             try {

@@ -1,6 +1,8 @@
 #include "tools/cli/state_monitor.hpp"
 
+#include <atomic>
 #include <charconv>
+#include <future>
 #include <vector>
 
 #include <fmt/format.h>
@@ -96,9 +98,23 @@ void StateMonitor::changed(const std::string& path) {
     if (!path.ends_with("/state")) {
         return;
     }
+    std::optional<std::string> value;
+    try {
+        value = xenstore_.try_read(path);
+    } catch (const std::exception&) {
+        return;
+    }
     std::lock_guard lock(mutex_);
+    show(path, value, "");
+}
+
+void StateMonitor::show(const std::string& path, const std::optional<std::string>& value,
+                        const std::string& note) {
     auto found = nodes_.find(path);
     if (found == nodes_.end()) {
+        if (!value) {
+            return;
+        }
         auto node = describe(path);
         if (!node) {
             return;
@@ -106,22 +122,88 @@ void StateMonitor::changed(const std::string& path) {
         found = nodes_.emplace(path, std::move(*node)).first;
     }
     Node& node = found->second;
-    std::optional<std::string> value;
-    try {
-        value = xenstore_.try_read(path);
-    } catch (const std::exception&) {
-        return;
-    }
     if (value == node.value) {
         return;
     }
-    const std::string was = node.value ? " (was " + state_text(node.value) + ")" : "";
+    std::string was = node.value ? "was " + state_text(node.value) : "";
+    if (!note.empty()) {
+        was += (was.empty() ? "" : "; ") + note;
+    }
+    const bool closed_last =
+        node.value && xen::xenbus_state_from_node(*node.value) == xen::XenbusState::closed;
     node.value = value;
     if (!value) {
+        // The device's directory went. After Closed that is the detach's
+        // end; before it, the states it went through were replaced before
+        // the monitor could read them, and the line says so.
+        const std::string who = node.who;
         nodes_.erase(found);
-        return;  // the device's directory went: detach prints its states before
+        if (!closed_last) {
+            session_.print(timestamp() + who + " gone (" + was + (was.empty() ? "" : "; ") +
+                           "the states before it passed unread)\n");
+        }
+        return;
     }
-    session_.print(timestamp() + node.who + " " + state_text(value) + was + "\n");
+    session_.print(timestamp() + node.who + " " + state_text(value) +
+                   (was.empty() ? "" : " (" + was + ")") + "\n");
+}
+
+std::vector<std::string> StateMonitor::state_nodes() {
+    // A directory that goes while it is listed is simply not there.
+    const auto children = [this](const std::string& path) {
+        try {
+            return xenstore_.directory(path);
+        } catch (const std::exception&) {
+            return std::vector<std::string>{};
+        }
+    };
+    std::vector<std::string> paths;
+    for (const std::string& domain : children("/local/domain")) {
+        const std::string home = "/local/domain/" + domain;
+        for (const std::string& devid : children(home + "/device/vbd")) {
+            paths.push_back(home + "/device/vbd/" + devid + "/state");
+        }
+        for (const char* type : {"vbd", "qdisk"}) {
+            const std::string base = home + "/backend/" + type;
+            for (const std::string& frontend : children(base)) {
+                for (const std::string& devid : children(base + "/" + frontend)) {
+                    paths.push_back(base + "/" + frontend + "/" + devid + "/state");
+                }
+            }
+        }
+    }
+    return paths;
+}
+
+void StateMonitor::settle(std::chrono::milliseconds limit) {
+    std::promise<void> caught_up;
+    std::future<void> done = caught_up.get_future();
+    std::atomic<bool> first{true};
+    try {
+        xenstore::client::Watch marker =
+            xenstore_.watch("/local/domain/0", "pvsim-state-monitor-settle", [&](const auto&) {
+                if (first.exchange(false)) {
+                    caught_up.set_value();
+                }
+            });
+        const bool handled = done.wait_for(limit) == std::future_status::ready;
+        marker.unwatch();
+        if (!handled) {
+            session_.print(timestamp() + "state monitor: events not handled within " +
+                           std::to_string(limit.count()) + " ms; state lines may be missing\n");
+            return;
+        }
+        // What no event showed: a device whose every event was handled
+        // before its state was written, or whose events were lost.
+        for (const std::string& path : state_nodes()) {
+            const std::optional<std::string> value = xenstore_.try_read(path);
+            std::lock_guard lock(mutex_);
+            show(path, value, "read at the step's end: a state before it may have passed unread");
+        }
+    } catch (const std::exception& e) {
+        session_.print(timestamp() + "state monitor: " + e.what() +
+                       "; state lines may be missing\n");
+    }
 }
 
 }  // namespace pvsim::tools::cli
