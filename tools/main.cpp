@@ -2,8 +2,9 @@
 // Xen host: the run's daemons, guests, their disks, workloads in them,
 // scenario scripts and the demo; and pvsim's vhost-user-blk device served on
 // its own (export) for QEMU or any vhost-user front-end. Results go to
-// stdout, errors to stderr as "pvsim: <what went wrong>" ("pvsim export:
-// ..." for export), and the exit status is non-zero on any failure.
+// stdout, errors to stderr as "pvsim <command>: <what went wrong>"
+// (cli/usage_error.hpp); usage errors exit 2, failures 1, a command stopped
+// by SIGINT or SIGTERM 128 + the signal.
 #include <signal.h>
 
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "tools/cli/export_command.hpp"
 #include "tools/cli/interruption.hpp"
 #include "tools/cli/script.hpp"
+#include "tools/cli/usage_error.hpp"
 
 namespace {
 
@@ -106,8 +108,7 @@ int run(int argc, char** argv) {
             ++i;
         } else if (!word.starts_with("-")) {
             if (!cli::is_command(app, word)) {
-                std::cerr << "pvsim: unknown command \"" << word
-                          << "\" (pvsim --help lists them)\n";
+                std::cerr << cli::unknown_command_message(app, word);
                 return 2;
             }
             break;
@@ -119,7 +120,11 @@ int run(int argc, char** argv) {
         // --help is a "parse error" of status 0; every other one is a usage
         // error: 2, as the shell's builtins and most commands use, not
         // CLI11's own 105, 106, 109...
-        return app.exit(e) == 0 ? 0 : 2;
+        if (e.get_exit_code() == 0) {
+            return app.exit(e);
+        }
+        std::cerr << cli::usage_error_message(app, e);
+        return 2;
     }
     if (script->parsed()) {
         cli::ScriptOptions options;
@@ -175,7 +180,7 @@ int run(int argc, char** argv) {
                       << ": " << e.what() << "\n";
             return interruption->exit_status();
         }
-        std::cerr << "pvsim: " << e.what() << "\n";
+        std::cerr << cli::failure_message(command, e.what());
         return 1;
     }
     return 0;

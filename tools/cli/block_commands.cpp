@@ -110,6 +110,7 @@ void add_block_commands(CLI::App& app, Selected& selected) {
                      "default phy for a block device, qdisk for a file)")
         ->required()
         ->check(disk_spec_validator());
+    attach_cmd->footer(std::string(toolstack::disk_spec_help()));
     attach_cmd->callback([&selected, attach] {
         selected = [attach](Session& session) {
             const toolstack::DiskSpec spec = toolstack::parse_disk_spec(attach->second);

@@ -52,7 +52,7 @@ void io(Session& session, const IoOptions& options) {
                                       outcome.transport == "virtio" ? "virtio-blk" : "blkif"));
     }
     if (!outcome.error.empty()) {
-        throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
+        throw CommandError(options.domain + " " + options.vdev + ": " + outcome.error);
     }
 }
 
@@ -149,7 +149,7 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
     outcome.transport = disk.transport;
     outcome.error = reply.value("ok", false) ? "" : reply.value("error", std::string("failed"));
     if (!reply.contains("result")) {
-        throw CommandError("io " + options.domain + " " + options.vdev + ": " + outcome.error);
+        throw CommandError(options.domain + " " + options.vdev + ": " + outcome.error);
     }
     outcome.result = reply.at("result");
     outcome.counts =

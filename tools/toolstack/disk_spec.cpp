@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/spelling.hpp"
 #include "common/units.hpp"
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_x86_32.hpp"
@@ -186,7 +187,7 @@ bool known_key(std::string_view key) {
     return setters().contains(key) || feature_key(key).has_value();
 }
 
-std::string accepted_keys() {
+std::vector<std::string> known_keys() {
     std::set<std::string> sorted;
     for (const auto& [key, setter] : setters()) {
         sorted.insert(key);
@@ -194,8 +195,12 @@ std::string accepted_keys() {
     for (const auto& [key, setter] : feature_setters()) {
         sorted.insert(key);
     }
+    return {sorted.begin(), sorted.end()};
+}
+
+std::string accepted_keys() {
     std::string keys;
-    for (const auto& key : sorted) {
+    for (const auto& key : known_keys()) {
         keys += (keys.empty() ? "" : ", ") + key;
     }
     return keys + " (the blkif feature keys also with a frontend- or backend- prefix)";
@@ -318,7 +323,13 @@ DiskSpec parse_disk_spec(std::string_view text) {
         }
         const std::optional<FeatureKey> feature = feature_key(key);
         if (!feature) {
-            throw ParseError("DISKSPEC: unknown key " + quoted(key) +
+            std::vector<std::string> known = known_keys();
+            for (const char* prefix : {"frontend-", "backend-"}) {
+                for (const auto& [feature_name, setter] : feature_setters()) {
+                    known.push_back(prefix + std::string(feature_name));
+                }
+            }
+            throw ParseError("DISKSPEC: unknown key " + quoted(key) + did_you_mean(key, known) +
                              "; accepted: " + accepted_keys());
         }
         if (!given(key, value)) {
@@ -385,6 +396,37 @@ DiskSpec parse_disk_spec(std::string_view text) {
     both_ends.grant_mode.reset();
     spec.frontend_features = spec.frontend_features.or_else(both_ends);
     return spec;
+}
+
+std::string_view disk_spec_help() noexcept {
+    return R"(DISKSPEC keys (xl's docs/misc/xl-disk-configuration.txt, and pvsim's own):
+  target=PATH                 image file or block device (required, or vhost-user=)
+  vdev=NAME                   xvda, hda, sda, d0p1, a number; vda for virtio (required)
+  access=rw|w|ro|r|w!         default rw; w! shares a writable image on purpose
+  format=raw                  default raw (the only one served)
+  devtype=disk|cdrom          default disk
+  backend=DOMAIN              default 0 (dom0)
+  backendtype=phy|qdisk       default phy for a block device, qdisk for a file
+  direct-io-safe[=on|off]     default off (qdisk then opens O_DIRECT)
+  specification=xen|virtio    default xen
+  vhost-user=SOCK             virtio: an existing vhost-user-blk device's socket
+  direct=0|1                  O_DIRECT on the backing store, default 0
+  poll-us=N                   both ends' polling window in us, default 50 (0: off)
+  protocol=x86_64-abi|x86_32-abi   the guest's ring layout, default x86_64-abi
+  trusted | untrusted         default trusted (untrusted: blkfront bounces data)
+  persistent=on|off           feature-persistent, default on
+  max-indirect-segments=N     the backend's offer 0..256 (default 256), the
+                              frontend's ceiling (default 32; 0: never indirect)
+  ring-page-order=N           0..4: the backend's offer (default 4), the
+                              frontend's ceiling (default 0)
+  queues=N                    1..16: the backend's offer (default one per
+                              CPU), the frontend's ceiling (min(4, CPUs))
+  discard=on|off              default on (also bare discard / no-discard)
+  flush=on|off                default on
+  barrier=on|off              default on
+  grant-mode=map|copy         the backend's, default map
+Feature keys take a frontend- or backend- prefix to set one end only.
+Positional items fill target, format, vdev, access in that order.)";
 }
 
 }  // namespace pvsim::tools::toolstack

@@ -100,6 +100,9 @@ struct DiskSpec {
     BlkifFeatureSettings backend_features;
 };
 
+// Every key with its values and default, for `block-attach --help`.
+std::string_view disk_spec_help() noexcept;
+
 // Throws ParseError (common/units.hpp) naming the item and what is accepted,
 // for an unknown key, a bad value, a key given twice, or a missing target or
 // vdev. Does not look at the file system or the domains.
