@@ -253,11 +253,12 @@ TEST_F(CliVirtioTest, OneSeededWorkloadLeavesIdenticalImagesOverEveryTransport) 
         EXPECT_EQ(counts["requests"], 2048) << path.vdev;  // writes and verify's reads
         const double to_backend = counts["per_request"]["notifications_to_backend"];
         const double to_frontend = counts["per_request"]["notifications_to_frontend"];
-        // Completions: batched responses, event indices and the frontend's
-        // polling take far fewer than one notification per request. Kicks:
-        // at most one per submitted batch, so below one per request.
-        EXPECT_LT(to_frontend, 0.5) << path.vdev << " " << counts.dump();
-        EXPECT_LT(to_backend, 1.0) << path.vdev << " " << counts.dump();
+        // Each push (of a batch of requests, or of responses) notifies at
+        // most once and carries at least one request or response. How many
+        // it carries depends on the speed of either end, so no lower
+        // figure is asserted.
+        EXPECT_LE(to_frontend, 1.0) << path.vdev << " " << counts.dump();
+        EXPECT_LE(to_backend, 1.0) << path.vdev << " " << counts.dump();
         if (path.vdev == "vda") {
             EXPECT_EQ(counts["hypercalls"], 0) << counts.dump();
             EXPECT_EQ(counts["grant_ops"], 0) << counts.dump();
