@@ -30,6 +30,7 @@
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
+#include "tests/support/thread_state.hpp"
 
 namespace pvsim::backend::blkback {
 namespace {
@@ -42,29 +43,8 @@ using xen::BlkifStatus;
 constexpr std::uint64_t kImageSectors = 4096;  // 2 MiB
 constexpr std::size_t kDataPages = 64;
 
-// The thread ids of this process.
-std::set<pid_t> thread_ids() {
-    std::set<pid_t> out;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
-        out.insert(static_cast<pid_t>(std::stol(entry.path().filename().string())));
-    }
-    return out;
-}
-
-// Whether thread `tid` of this process is blocked in poll(2): the first
-// field of /proc/self/task/<tid>/syscall is the number of the system call it
-// sleeps in ("running" while it runs).
-bool blocked_in_poll(pid_t tid) {
-    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
-    long number = -1;
-    in >> number;
-#ifdef SYS_poll
-    if (number == SYS_poll) {
-        return true;
-    }
-#endif
-    return number == SYS_ppoll;
-}
+using test::blocked_in_poll;
+using test::thread_ids;
 
 class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
   protected:
