@@ -1,10 +1,11 @@
-// Notifications per request at a queue depth of 32 (issue: "Counters per
-// vbd"): with the whole batch pushed by one RING_PUSH_REQUESTS_AND_CHECK_NOTIFY
-// and responses by RING_PUSH_RESPONSES_AND_CHECK_NOTIFY, the ring's event
-// indices (and both ends' adaptive polling, DESIGN.md §10) keep events well
-// below one per request in each direction. Counted by both ends: blkfront's
-// own counters (the guest's blk-counters) and blkback's, which pvsim-backend
-// logs for the vbd when it disconnects.
+// Notifications at a queue depth of 32 (issue: "Counters per vbd"): the
+// whole batch pushed by one RING_PUSH_REQUESTS_AND_CHECK_NOTIFY notifies the
+// backend at most once, and each RING_PUSH_RESPONSES_AND_CHECK_NOTIFY the
+// frontend at most once; an end takes no more events than the other sent
+// (sends coalesce while pending). These hold whatever the speed of either
+// end; how many responses one push carries does not, and is only printed.
+// Counted by both ends: blkfront's own counters (the guest's blk-counters)
+// and blkback's, which pvsim-backend logs for the vbd when it disconnects.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -28,13 +29,9 @@ constexpr std::uint64_t kSectors = 4096;
 constexpr std::uint64_t kRequests = 2 * kSectors / 8;
 constexpr std::uint64_t kBatches = kRequests / kBlkDepth;
 
-double per_request(std::uint64_t events, std::uint64_t requests) {
-    return static_cast<double>(events) / static_cast<double>(requests);
-}
-
 class BlkNotificationTest : public BlkFixture {};
 
-TEST_F(BlkNotificationTest, AtDepth32BothDirectionsNotifyWellBelowOncePerRequest) {
+TEST_F(BlkNotificationTest, AtDepth32EachBatchNotifiesAtMostOnceAndEventsCoalesce) {
     TestGuest guest(hv_, "guest");
     introduce(guest);
     const VbdPaths paths = tools::toolstack::attach_vbd(
@@ -67,20 +64,22 @@ TEST_F(BlkNotificationTest, AtDepth32BothDirectionsNotifyWellBelowOncePerRequest
     EXPECT_EQ(back.at("grant_unmaps").get<std::uint64_t>(),
               back.at("grant_maps").get<std::uint64_t>());
 
-    // Frontend to backend: at most one event per submit batch.
+    // Frontend to backend: one push per submit batch, each notifying or
+    // suppressed by req_event.
     const std::uint64_t front_sent = front.at("notifications_sent").get<std::uint64_t>();
     const std::uint64_t back_received = back.at("notifications_received").get<std::uint64_t>();
-    EXPECT_LE(front_sent, kBatches);
-    EXPECT_LE(back_received, front_sent);  // sends coalesce while pending
-    EXPECT_LT(per_request(front_sent, kRequests), 1.0);
-    EXPECT_LT(per_request(back_received, kRequests), 1.0);
+    EXPECT_EQ(front_sent + front.at("notifications_suppressed").get<std::uint64_t>(), kBatches);
+    EXPECT_LE(back_received, front_sent);
 
-    // Backend to frontend.
+    // Backend to frontend: every push of responses notified or was
+    // suppressed by rsp_event, and carried at least one response.
     const std::uint64_t back_sent = back.at("notifications_sent").get<std::uint64_t>();
+    const std::uint64_t back_pushes =
+        back_sent + back.at("notifications_suppressed").get<std::uint64_t>();
     const std::uint64_t front_received = front.at("notifications_received").get<std::uint64_t>();
+    EXPECT_GE(back_pushes, 1u);
+    EXPECT_LE(back_pushes, kRequests);
     EXPECT_LE(front_received, back_sent);
-    EXPECT_LT(per_request(back_sent, kRequests), 1.0);
-    EXPECT_LT(per_request(front_received, kRequests), 1.0);
     guest.ok("blk-close");
 }
 

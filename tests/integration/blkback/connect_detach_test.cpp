@@ -9,13 +9,14 @@
 // Linux's blkback_changed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <string>
 #include <vector>
 
-#include "common/xen/blkif_features.hpp"
 #include "tests/integration/blkback/guest_ring.hpp"
 #include "tests/support/blkback_fixture.hpp"
+#include "tests/support/online_cpus.hpp"
 
 namespace pvsim::test {
 // This file's own names, apart from those of the other files of its folder,
@@ -57,11 +58,13 @@ TEST_F(ConnectDetachTest, AttachConnectAndDetachFollowLinuxAndLibxl) {
     EXPECT_EQ(read(paths.frontend + "/trusted"), "1");
     EXPECT_EQ(read(paths.frontend + "/protocol"), "x86_64-abi");
     // xen_blkbk_probe's limits, published before InitWait: Linux's
-    // defaults, no pvsim-* node being written.
+    // defaults, no pvsim-* node being written (Linux 6.1 xen-blkback:
+    // MAX_INDIRECT_SEGMENTS 256, xenblk_max_queues num_online_cpus(), which
+    // pvsim bounds at 16, xen_blkif_max_ring_order 4, feature_persistent).
     EXPECT_EQ(read(paths.backend + "/state"), "2");
     EXPECT_EQ(read(paths.backend + "/feature-max-indirect-segments"), "256");
     EXPECT_EQ(read(paths.backend + "/multi-queue-max-queues"),
-              std::to_string(xen::BlkifFeatureConfig::defaults(xen::BlkifEnd::backend).max_queues));
+              std::to_string(std::min(online_cpus_from_sysfs(), 16u)));
     EXPECT_EQ(read(paths.backend + "/max-ring-page-order"), "4");
     EXPECT_EQ(read(paths.backend + "/feature-persistent"), "1");
     // The guest sees its device and may read its backend's directory.

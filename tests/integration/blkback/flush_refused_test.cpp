@@ -7,15 +7,10 @@
 // filter that answers fdatasync(2) EOPNOTSUPP (as a FUSE file system whose
 // server does may), with the thread-pool engine, whose flush is fdatasync.
 #include <gtest/gtest.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstddef>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +18,7 @@
 #include "tests/integration/blkback/dom0_vbd.hpp"
 #include "tests/support/blkback_fixture.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/refuse_syscall.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -31,24 +27,6 @@ using tools::toolstack::VbdPaths;
 using xen::BlkifOp;
 using xen::BlkifStatus;
 using xen::XenbusState;
-
-// From now on fdatasync(2) fails with EOPNOTSUPP in the calling thread and
-// in every process it starts (a seccomp filter belongs to a thread, and is
-// inherited across fork and exec).
-void refuse_fdatasync_from_now_on() {
-    sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fdatasync, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EOPNOTSUPP & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog program{static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])), filter};
-    ASSERT_EQ(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-    ASSERT_EQ(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program), 0);
-}
 
 class FlushRefusedTest : public BlkbackFixture {
   protected:
@@ -59,7 +37,7 @@ class FlushRefusedTest : public BlkbackFixture {
         // one in it) keep their fdatasync.
         backend_.reset();
         std::thread([this] {
-            refuse_fdatasync_from_now_on();
+            refuse_syscall_from_now_on(__NR_fdatasync, EOPNOTSUPP);
             backend_.emplace(hv_, std::vector<std::string>{"--io-engine", "threads"});
         }).join();
     }

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "common/xen/physical_device.hpp"
 #include "tests/integration/blkback/guest_ring.hpp"
@@ -32,6 +31,14 @@ std::string physical_device_of(const std::filesystem::path& device) {
     struct stat st {};
     EXPECT_EQ(::stat(device.c_str(), &st), 0) << device;
     return xen::to_node(xen::PhysicalDevice::of(st.st_rdev));
+}
+
+std::size_t occurrences(const std::string& text, const std::string& part) {
+    std::size_t count = 0;
+    for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+        ++count;
+    }
+    return count;
 }
 
 class BlkbackHotplugTest : public BlkbackFixture {
@@ -61,8 +68,15 @@ TEST_F(BlkbackHotplugTest, BlkbackStaysInInitWaitUntilPhysicalDeviceAppearsThenC
     expect_state(paths.backend + "/state", XenbusState::init_wait);
 
     // The frontend is ready, the device is not named: no connection.
+    // blkback's handler of the frontend's Initialised has run to its end
+    // once the handler of a later event has begun (they run one at a time,
+    // as on Linux's xenwatch thread): the state is written again, and each
+    // handler logs the state it read as it begins.
     hand_over(guest_, paths, make_ring(guest_));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    frontend_write(guest_, paths, "state", "3");
+    const std::string handled = paths.backend + ": frontend " + paths.frontend + " is Initialised";
+    ASSERT_TRUE(eventually([&] { return occurrences(backend_->log(), handled) >= 2; }))
+        << backend_->log();
     EXPECT_EQ(read(paths.backend + "/state"), "2");
     EXPECT_EQ(read(paths.backend + "/sectors"), "<none>");
 

@@ -86,9 +86,10 @@ TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
     EXPECT_DOUBLE_EQ(counts["per_request"]["grant_ops"].get<double>(), 2.0);
     EXPECT_DOUBLE_EQ(counts["per_request"]["grant_maps"].get<double>(), 1.0);
     EXPECT_GT(counts["hypercalls"].get<std::uint64_t>(), 0u);
-    // Event suppression: well under one notification per request each way.
-    EXPECT_LT(counts["per_request"]["notifications_to_backend"].get<double>(), 1.0);
-    EXPECT_LT(counts["per_request"]["notifications_to_frontend"].get<double>(), 1.0);
+    // At most one notification per push each way, a push carrying at least
+    // one request or response (how many depends on speed: not asserted).
+    EXPECT_LE(counts["per_request"]["notifications_to_backend"].get<double>(), 1.0);
+    EXPECT_LE(counts["per_request"]["notifications_to_frontend"].get<double>(), 1.0);
 
     const CliResult read = io(
         {"--rw", "randread", "--bs", "4k", "--iodepth", "4", "--size", "2M", "--verify", "crc32c"});

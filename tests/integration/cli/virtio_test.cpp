@@ -174,9 +174,10 @@ class Qsd {
 };
 
 TEST_F(CliVirtioTest, QemuStorageDaemonServesVerifiedIoThroughTheCli) {
-    if (::access(kQsd, X_OK) != 0) {
-        GTEST_SKIP() << "qemu-storage-daemon (package qemu-system-common) is not installed";
-    }
+    // `make test` installs it (scripts/install-deps.sh): missing, it is a
+    // failure, not a reason to pass without the real device.
+    ASSERT_EQ(::access(kQsd, X_OK), 0)
+        << kQsd << " is missing: install Debian's qemu-system-common (`make test` installs it)";
     Qsd qsd(image_, run_.file("qsd.sock"), run_.file("qsd.log"));
     const CliResult attached =
         attach("vdev=vdb,specification=virtio,vhost-user=" + qsd.socket().string());
@@ -253,11 +254,12 @@ TEST_F(CliVirtioTest, OneSeededWorkloadLeavesIdenticalImagesOverEveryTransport) 
         EXPECT_EQ(counts["requests"], 2048) << path.vdev;  // writes and verify's reads
         const double to_backend = counts["per_request"]["notifications_to_backend"];
         const double to_frontend = counts["per_request"]["notifications_to_frontend"];
-        // Completions: batched responses, event indices and the frontend's
-        // polling take far fewer than one notification per request. Kicks:
-        // at most one per submitted batch, so below one per request.
-        EXPECT_LT(to_frontend, 0.5) << path.vdev << " " << counts.dump();
-        EXPECT_LT(to_backend, 1.0) << path.vdev << " " << counts.dump();
+        // Each push (of a batch of requests, or of responses) notifies at
+        // most once and carries at least one request or response. How many
+        // it carries depends on the speed of either end, so no lower
+        // figure is asserted.
+        EXPECT_LE(to_frontend, 1.0) << path.vdev << " " << counts.dump();
+        EXPECT_LE(to_backend, 1.0) << path.vdev << " " << counts.dump();
         if (path.vdev == "vda") {
             EXPECT_EQ(counts["hypercalls"], 0) << counts.dump();
             EXPECT_EQ(counts["grant_ops"], 0) << counts.dump();

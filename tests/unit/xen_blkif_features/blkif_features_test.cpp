@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_features.hpp"
+#include "tests/support/online_cpus.hpp"
 
 namespace pvsim::xen {
 namespace {
@@ -35,27 +35,35 @@ std::string error_of(BlkifEnd end, std::string_view node, const std::string& val
     return {};
 }
 
+// The CPUs Linux counts online, read from the kernel.
 unsigned cpus() {
-    return std::max(1u, std::thread::hardware_concurrency());
+    return pvsim::test::online_cpus_from_sysfs();
 }
 
+// Linux 6.1 drivers/block/xen-blkback: feature_persistent true
+// (xenbus.c), MAX_INDIRECT_SEGMENTS 256 (common.h), xen_blkif_max_ring_order
+// XENBUS_MAX_RING_GRANT_ORDER, 4 (blkback.c, include/xen/xenbus.h),
+// xenblk_max_queues num_online_cpus() (blkback.c xen_blkif_init), which
+// pvsim bounds at 16 (blkif_config_node::max_queues's range).
 TEST(BlkifFeatures, BackendDefaultsAreXenBlkbacks) {
     const BlkifFeatureConfig config = read(BlkifEnd::backend, {});
     EXPECT_TRUE(config.persistent);
-    EXPECT_EQ(config.max_indirect_segments, kBlkifBackendMaxIndirectSegments);
     EXPECT_EQ(config.max_indirect_segments, 256u);
-    EXPECT_EQ(config.max_ring_page_order, kBlkifMaxRingPageOrder);
-    EXPECT_EQ(config.max_queues, std::min(cpus(), kBlkifMaxQueues));
+    EXPECT_EQ(config.max_ring_page_order, 4u);
+    EXPECT_EQ(config.max_queues, std::min(cpus(), 16u));
     EXPECT_TRUE(config.discard);
     EXPECT_TRUE(config.flush_cache);
     EXPECT_TRUE(config.barrier);
     EXPECT_EQ(config.grant_mode, BlkifGrantMode::map);
 }
 
+// Linux 6.1 drivers/block/xen-blkfront.c: feature_persistent true,
+// xen_blkif_max_segments 32, xen_blkif_max_ring_order 0, xen_blkif_max_queues
+// 4, lowered to num_online_cpus() by xlblk_init.
 TEST(BlkifFeatures, FrontendDefaultsAreXenBlkfronts) {
     const BlkifFeatureConfig config = read(BlkifEnd::frontend, {});
     EXPECT_TRUE(config.persistent);
-    EXPECT_EQ(config.max_indirect_segments, 32u);  // xen_blkif_max_segments
+    EXPECT_EQ(config.max_indirect_segments, 32u);
     EXPECT_EQ(config.max_ring_page_order, 0u);
     EXPECT_EQ(config.max_queues, std::min(cpus(), 4u));
     EXPECT_TRUE(config.discard);
@@ -115,16 +123,18 @@ TEST(BlkifFeatures, NodeNamesAreTheContracts) {
     EXPECT_EQ(node::grant_mode, "pvsim-grant-mode");
 }
 
+// A frontend may use as many segments as one indirect request can carry:
+// BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST (8) frames of PAGE_SIZE /
+// sizeof(struct blkif_request_segment) (512) segments (blkif.h), 4096; a
+// backend offers at most MAX_INDIRECT_SEGMENTS, 256.
 TEST(BlkifFeatures, RangesAreEachEnds) {
     namespace node = blkif_config_node;
-    EXPECT_EQ(read(BlkifEnd::frontend, {{std::string(node::max_indirect_segments),
-                                         std::to_string(kBlkifMaxIndirectSegments)}})
+    EXPECT_EQ(read(BlkifEnd::frontend, {{std::string(node::max_indirect_segments), "4096"}})
                   .max_indirect_segments,
-              kBlkifMaxIndirectSegments);
-    EXPECT_NE(error_of(BlkifEnd::frontend, node::max_indirect_segments,
-                       std::to_string(kBlkifMaxIndirectSegments + 1))
-                  .find("from 0 to " + std::to_string(kBlkifMaxIndirectSegments)),
-              std::string::npos);
+              4096u);
+    EXPECT_NE(
+        error_of(BlkifEnd::frontend, node::max_indirect_segments, "4097").find("from 0 to 4096"),
+        std::string::npos);
     EXPECT_NE(error_of(BlkifEnd::backend, node::max_indirect_segments, "257").find("from 0 to 256"),
               std::string::npos);
     EXPECT_EQ(read(BlkifEnd::backend, {{std::string(node::max_ring_page_order), "4"}})

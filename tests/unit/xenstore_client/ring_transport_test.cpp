@@ -8,6 +8,7 @@
 #include "xenstore/client/ring_transport.hpp"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -25,6 +26,8 @@
 
 #include "common/os/event_fd.hpp"
 #include "common/xen/xs_ring.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/thread_state.hpp"
 #include "xenstore/client/client.hpp"
 
 namespace pvsim::xenstore::client {
@@ -305,11 +308,13 @@ TEST_F(RingTransportTest, SendWaitsForRoomOnAFullRing) {
     const MessageHeader header{static_cast<std::uint32_t>(MessageType::write), 42, 0,
                                static_cast<std::uint32_t>(payload.size())};
     auto sending = std::async(std::launch::async, [&] { ring->send(header, payload); });
-    // The first KiB fills the ring; the rest waits.
+    // The first KiB fills the ring; the rest waits: send() cannot be done
+    // while the ring holds less than the message (and what the drain below
+    // receives is the whole of it, taken as room was made).
     while (xen::xs::readable(*page_, RingSide::server) < xen::xs::kRingSize) {
         std::this_thread::sleep_for(1ms);
     }
-    EXPECT_EQ(sending.wait_for(50ms), std::future_status::timeout);
+    EXPECT_EQ(sending.wait_for(0ms), std::future_status::timeout);
     EXPECT_GE(events_.server.try_consume(), 1u);  // told there was something
 
     // Drain as xenstored would, telling the guest when the ring was full.
@@ -335,8 +340,14 @@ TEST_F(RingTransportTest, SendWaitsForRoomOnAFullRing) {
 
 TEST_F(RingTransportTest, ShutdownWakesReceiveAndRefusesSends) {
     std::unique_ptr<RingTransport> ring = transport();
-    auto receiving = std::async(std::launch::async, [&] { return ring->receive(); });
-    EXPECT_EQ(receiving.wait_for(50ms), std::future_status::timeout);
+    std::atomic<pid_t> receiver{0};
+    auto receiving = std::async(std::launch::async, [&] {
+        receiver = ::gettid();
+        return ring->receive();
+    });
+    // Asleep in receive(), waiting for the event channel.
+    ASSERT_TRUE(pvsim::test::eventually(
+        [&] { return receiver != 0 && pvsim::test::blocked_in_poll(receiver); }));
     ring->shutdown();
     EXPECT_EQ(receiving.get(), std::nullopt);
     const MessageHeader header{static_cast<std::uint32_t>(MessageType::read), 1, 0, 0};
