@@ -32,6 +32,7 @@ using namespace pvsim::tools;
 int run(int argc, char** argv) {
     CLI::App app{"pvsim: a simulated Xen host with its split block driver, and virtio beside it"};
     app.require_subcommand(1, 1);
+    app.set_version_flag("--version", std::string("pvsim ") + PVSIM_VERSION);
     std::optional<std::string> run_dir;
     toolstack::UpOptions up;
     app.add_option("--run-dir", run_dir,

@@ -1,10 +1,16 @@
 // pvsim create | destroy | list (DESIGN.md §7), xl's domain commands.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "common/units.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/table.hpp"
 #include "tools/cli/validators.hpp"
 #include "tools/toolstack/guests.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
@@ -14,10 +20,32 @@ struct CreateOptions {
     std::string memory = "64M";
 };
 
+// xl's memory= is in MiB: a bare number is MiB here too.
+std::uint64_t memory_bytes(const std::string& memory) {
+    const bool bare =
+        !memory.empty() && memory.find_first_not_of("0123456789") == std::string::npos;
+    return parse_size(bare ? memory + "M" : memory);
+}
+
+// `xl create` takes a config file; pvsim's create takes a name. A name that
+// looks like a file is refused rather than made a domain called "vm.cfg".
+void check_domain_name(const std::string& name) {
+    std::error_code ec;
+    const bool config_like = name.ends_with(".cfg") || name.ends_with(".conf") ||
+                             std::filesystem::is_regular_file(name, ec);
+    if (config_like) {
+        throw CommandError("\"" + name +
+                           "\" looks like an xl config file; pvsim create takes the guest's NAME "
+                           "and reads no config file (create NAME --memory 64, then block-attach "
+                           "NAME DISKSPEC for each disk= entry)");
+    }
+}
+
 void create(Session& session, const CreateOptions& options) {
+    check_domain_name(options.name);
     toolstack::GuestSpec spec;
     spec.name = options.name;
-    spec.memory_bytes = parse_size(options.memory);
+    spec.memory_bytes = memory_bytes(options.memory);
     spec.log_level = session.up_options().log_level;
     const toolstack::DomainRecord domain = toolstack::create_guest(
         session.run(), session.programs(), session.control(), session.xenstore(), spec);
@@ -32,20 +60,35 @@ void destroy(Session& session, const std::string& name) {
     toolstack::destroy_guest(session.run(), session.control(), session.xenstore(), domain);
 }
 
-void list(Session& session, bool json) {
+struct ListOptions {
+    std::optional<std::string> name;  // xl list NAME: that domain alone
+    bool json = false;
+};
+
+void list(Session& session, const ListOptions& options) {
+    std::vector<toolstack::DomainRecord> records;
+    if (options.name) {
+        records.push_back(toolstack::find_domain(session.control(), *options.name));
+    } else {
+        records = toolstack::list_domains(session.control());
+    }
     nlohmann::json domains = nlohmann::json::array();
-    Table table({"Name", ">ID", ">Mem(MiB)", "State", ">VBDs"});
-    for (const toolstack::DomainRecord& domain : toolstack::list_domains(session.control())) {
+    Table table({"Name", ">ID", ">Mem(MiB)", "State", ">Disks"});
+    for (const toolstack::DomainRecord& domain : records) {
         const std::size_t vbds = toolstack::list_vbds(session.xenstore(), domain.domid).size();
+        const std::size_t virtio =
+            toolstack::list_virtio_disks(session.xenstore(), domain.domid).size();
         domains.push_back({{"domid", domain.domid},
                            {"name", domain.name},
                            {"state", domain.state},
                            {"memory", domain.memory_bytes},
-                           {"vbds", vbds}});
+                           {"vbds", vbds},
+                           {"virtio_disks", virtio}});
         table.add({domain.name, std::to_string(domain.domid),
-                   std::to_string(domain.memory_bytes >> 20), domain.state, std::to_string(vbds)});
+                   std::to_string(domain.memory_bytes >> 20), domain.state,
+                   std::to_string(vbds + virtio)});
     }
-    session.print(json ? domains.dump(2) + "\n" : table.render());
+    session.print(options.json ? domains.dump(2) + "\n" : table.render());
 }
 
 }  // namespace
@@ -54,7 +97,7 @@ void add_domain_commands(CLI::App& app, Selected& selected) {
     auto options = std::make_shared<CreateOptions>();
     CLI::App* create_cmd = app.add_subcommand("create", "Create a guest domain; prints its domid");
     create_cmd->add_option("NAME", options->name, "The guest's name")->required();
-    create_cmd->add_option("--memory", options->memory, "Its memory (64M, 1G, ...)")
+    create_cmd->add_option("--memory", options->memory, "Its memory (64M, 1G, ...; MiB alone)")
         ->capture_default_str()
         ->check(size_validator());
     create_cmd->callback([&selected, options] {
@@ -67,11 +110,13 @@ void add_domain_commands(CLI::App& app, Selected& selected) {
     destroy_cmd->callback(
         [&selected, name] { selected = [name](Session& session) { destroy(session, *name); }; });
 
-    auto json = std::make_shared<bool>(false);
+    auto list_options = std::make_shared<ListOptions>();
     CLI::App* list_cmd = app.add_subcommand("list", "List the domains");
-    list_cmd->add_flag("--json", *json, "JSON instead of a table");
-    list_cmd->callback(
-        [&selected, json] { selected = [json](Session& session) { list(session, *json); }; });
+    list_cmd->add_option("NAME", list_options->name, "One domain only (name or domid)");
+    list_cmd->add_flag("--json", list_options->json, "JSON instead of a table");
+    list_cmd->callback([&selected, list_options] {
+        selected = [list_options](Session& session) { list(session, *list_options); };
+    });
 }
 
 }  // namespace pvsim::tools::cli

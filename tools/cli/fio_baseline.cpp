@@ -111,14 +111,15 @@ std::vector<std::string> fio_arguments(const IoOptions& job, const std::string& 
         // pvsim's jobs each take their own slice, one after another.
         args.push_back("--offset_increment=" + std::to_string(job_bytes));
     }
-    if (job.io_size) {
+    if (job.io_size && !job.time_based) {
         args.push_back("--io_size=" + bytes(*job.io_size));
     }
-    if (job.runtime) {
-        const auto runtime =
-            std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(*job.runtime));
+    const auto runtime = std::chrono::duration_cast<std::chrono::milliseconds>(
+        job.runtime ? parse_duration(*job.runtime) : std::chrono::nanoseconds::zero());
+    if (runtime.count() > 0) {
+        // Time based as pvsim's job is: with no --io_size, or when asked.
         args.push_back("--runtime=" + std::to_string(runtime.count()) + "ms");
-        if (!job.io_size) {
+        if (!job.io_size || job.time_based) {
             args.push_back("--time_based");
         }
     }

@@ -29,11 +29,17 @@ nlohmann::json job_json(const IoOptions& options) {
     if (options.size) {
         job["size"] = parse_size(*options.size);
     }
-    if (options.io_size) {
+    // fio's runtime=0 is no limit.
+    const auto runtime =
+        options.runtime ? parse_duration(*options.runtime) : std::chrono::nanoseconds::zero();
+    if (options.time_based && runtime.count() == 0) {
+        throw CommandError("--time_based runs for --runtime, and none was given");
+    }
+    if (options.io_size && !options.time_based) {
         job["io_size"] = parse_size(*options.io_size);
     }
-    if (options.runtime) {
-        job["runtime_ns"] = parse_duration(*options.runtime).count();
+    if (runtime.count() > 0) {
+        job["runtime_ns"] = runtime.count();
     }
     if (options.seed) {
         job["seed"] = *options.seed;
@@ -167,6 +173,13 @@ nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome) {
     if (!outcome.error.empty()) {
         out["pvsim"]["error"] = outcome.error;
     }
+    // What fio's own options became: the guest's I/O always reaches the
+    // disk's driver (no page cache in the guest), which is its engine.
+    out["pvsim"]["direct"] = 1;
+    out["pvsim"]["ioengine"] = outcome.transport == "virtio" ? "virtio-blk" : "blkfront";
+    if (options.ioengine) {
+        out["pvsim"]["ioengine_asked"] = *options.ioengine;
+    }
     return out;
 }
 
@@ -190,9 +203,18 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
         ->capture_default_str()
         ->check(size_validator());
     cmd->add_option("--runtime", options->runtime,
-                    "Stop after this long (seconds, or 500ms, 2m...); without --io_size the job "
-                    "runs for that long")
+                    "Stop after this long (seconds, or 500ms, 2m...; 0: no limit); without "
+                    "--io_size the job runs for that long")
         ->check(duration_validator());
+    cmd->add_flag("--time_based,--time-based", options->time_based,
+                  "Run for --runtime, looping over the region (--io_size then is no limit)");
+    cmd->add_option("--direct", options->direct,
+                    "Accepted as fio's: the guest has no page cache, so every I/O reaches the "
+                    "disk's driver, as with 1")
+        ->check(CLI::IsMember({0, 1}));
+    cmd->add_option("--ioengine", options->ioengine,
+                    "Accepted as fio's and reported: the guest's engine is the disk's driver "
+                    "(blkfront or virtio-blk)");
     cmd->add_option("--io_size,--io-size,--io_limit", options->io_size,
                     "Bytes each job transfers (default --size)")
         ->check(size_validator());
@@ -226,10 +248,14 @@ void add_io_command(CLI::App& app, Selected& selected) {
         ->check(vdev_validator());
     add_job_options(cmd, options);
     cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
-    cmd->callback([&selected, options] {
+    auto output_format = std::make_shared<std::string>("normal");
+    cmd->add_option("--output-format", *output_format, "fio's: json is --json")
+        ->check(CLI::IsMember({"normal", "json"}));
+    cmd->callback([&selected, options, output_format] {
         if (options->rw == "readwrite") {
             options->rw = "rw";
         }
+        options->json = options->json || *output_format == "json";
         selected = [options](Session& session) { io(session, *options); };
     });
 }

@@ -32,6 +32,15 @@ struct IoOptions {
     std::optional<std::uint64_t> seed;
     std::string verify = "none";  // none | crc32c
     std::string sync = "0";       // fio's --sync: 0 | 1 | none | sync | dsync
+    // fio's --time_based: run for --runtime, looping over the region;
+    // --io_size then does not stop it. (pvsim's default whenever --runtime
+    // is given without --io_size.)
+    bool time_based = false;
+    // fio's --direct and --ioengine, accepted and reported: the guest has no
+    // page cache (every I/O reaches the disk's driver, as direct=1), and its
+    // engine is the disk's driver (blkfront, virtio-blk).
+    std::optional<std::uint32_t> direct;
+    std::optional<std::string> ioengine;
     bool json = false;
     bool progress = true;  // a live line on a terminal (never with json)
 };

@@ -1,5 +1,6 @@
 #include "tools/toolstack/disk_spec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -206,6 +207,46 @@ std::string accepted_keys() {
     return keys + " (the blkif feature keys also with a frontend- or backend- prefix)";
 }
 
+// xl's deprecated prefixes before a positional target
+// (xl-disk-configuration.5 "Deprecated parameters, prefixes and syntaxes",
+// libxlu_disk_l.l): raw:, qcow2:, vhd: give the format; iscsi:, nbd:,
+// enbd:, drbd: name a block-<script>, which pvsim does not run (refused);
+// tapdisk:, tap:, tap2:, aio:, ioemu:, file:, phy: are stripped and ignored.
+// `apply(key, value)` records the format. Returns the target after them;
+// `had_prefix` says whether there was one, after which the positional
+// format is skipped (libxlu_disk_l.l's had_depr_prefix: "raw:/p,hda,w" and
+// "phy:/p,hda,w" are <target>,<vdev>,<access>).
+template <typename Apply>
+std::string_view strip_deprecated_prefixes(std::string_view item, Apply&& apply, bool& had_prefix) {
+    static constexpr std::string_view kIgnored[] = {"tapdisk", "tap",  "tap2", "aio",
+                                                    "ioemu",   "file", "phy"};
+    static constexpr std::string_view kFormats[] = {"raw", "qcow2", "vhd"};
+    static constexpr std::string_view kScripts[] = {"iscsi", "nbd", "enbd", "drbd"};
+    const auto among = [](std::string_view word, const auto& list) {
+        return std::find(std::begin(list), std::end(list), word) != std::end(list);
+    };
+    for (;;) {
+        const std::size_t colon = item.find(':');
+        if (colon == std::string_view::npos) {
+            return item;
+        }
+        const std::string_view prefix = item.substr(0, colon);
+        if (among(prefix, kFormats) || among(prefix, kIgnored)) {
+            had_prefix = true;
+        }
+        if (among(prefix, kFormats)) {
+            apply("format", prefix);
+        } else if (among(prefix, kScripts)) {
+            throw ParseError("DISKSPEC: " + std::string(prefix) +
+                             ": names the hotplug script block-" + std::string(prefix) +
+                             ", which pvsim does not run");
+        } else if (!among(prefix, kIgnored)) {
+            return item;
+        }
+        item = item.substr(colon + 1);
+    }
+}
+
 // xl's items without a value (xl-disk-configuration: `discard` /
 // `no-discard`, `cdrom`; Xen 4.17's `trusted` / `untrusted`) as the KEY=VALUE
 // they stand for.
@@ -296,6 +337,7 @@ void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_
 DiskSpec parse_disk_spec(std::string_view text) {
     DiskSpec spec;
     std::set<std::string, std::less<>> seen;
+    bool had_prefix = false;  // a deprecated prefix before the positional target
     static constexpr std::string_view kPositional[] = {"target", "format", "vdev", "access"};
     std::size_t positional = 0;
     // Unprefixed feature keys, which a prefixed one overrides for its end.
@@ -350,7 +392,7 @@ DiskSpec parse_disk_spec(std::string_view text) {
             continue;
         }
         const std::size_t comma = text.find(',');
-        const std::string_view item = text.substr(0, comma);
+        std::string_view item = text.substr(0, comma);
         text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
         const std::size_t equals = item.find('=');
         if (equals != std::string_view::npos) {
@@ -361,7 +403,9 @@ DiskSpec parse_disk_spec(std::string_view text) {
             // xl: a positional item goes to the first positional parameter
             // not yet given (by name or position); an empty one leaves that
             // parameter at its default ("/dev/vg/guest-volume,,hda").
-            while (positional < std::size(kPositional) && seen.contains(kPositional[positional])) {
+            while (positional < std::size(kPositional) &&
+                   (seen.contains(kPositional[positional]) ||
+                    (had_prefix && kPositional[positional] == "format"))) {
                 ++positional;
             }
             if (positional == std::size(kPositional)) {
@@ -370,7 +414,16 @@ DiskSpec parse_disk_spec(std::string_view text) {
                     ": too many positional items (target, format, vdev, access); "
                     "use KEY=VALUE");
             }
-            apply(kPositional[positional++], item);
+            const std::string_view slot = kPositional[positional++];
+            if (slot == "target") {
+                item = strip_deprecated_prefixes(item, apply, had_prefix);
+            } else if (const std::size_t colon = item.find(':');
+                       slot == "vdev" && colon != std::string_view::npos) {
+                // The deprecated <vdev>:<devtype> ("hdc:cdrom").
+                apply("devtype", item.substr(colon + 1));
+                item = item.substr(0, colon);
+            }
+            apply(slot, item);
         }
     }
     if (spec.specification == "virtio") {

@@ -71,10 +71,29 @@ TEST_F(CliDomainTest, BadInputIsRefusedAndChangesNothing) {
     refused({"create", "123"}, "would read as a domid");
     refused({"create", "Domain-0"}, "domain 0's name");
     refused({"create", "g2", "--memory", "12Q"}, "12Q");
-    refused({"create", "g2", "--memory", "100"}, "--memory");
+    refused({"create", "g2", "--memory", "100k"}, "--memory");
+    // xl create's argument is a config file; pvsim's is a name.
+    refused({"create", "vm.cfg"}, "looks like an xl config file");
     refused({"destroy", "nosuch"}, "no domain called \"nosuch\"");
     refused({"destroy", "dom0"}, "cannot be destroyed");
     refused({"frobnicate"}, "frobnicate");
+}
+
+// xl's memory= is in MiB, and `xl list NAME` lists that domain alone.
+TEST_F(CliDomainTest, MemoryWithoutAUnitIsMibAndListTakesAName) {
+    ASSERT_EQ(run_.pvsim({"create", "g1", "--memory", "96"}).code, 0);
+    ASSERT_EQ(run_.pvsim({"create", "g2"}).code, 0);
+    const CliResult one = run_.pvsim({"list", "g1", "--json"});
+    ASSERT_EQ(one.code, 0) << one.err;
+    ASSERT_EQ(one.json().size(), 1u) << one.out;
+    EXPECT_EQ(one.json()[0]["name"], "g1");
+    EXPECT_EQ(one.json()[0]["memory"], 96u << 20);
+    const CliResult none = run_.pvsim({"list", "nosuch"});
+    EXPECT_EQ(none.code, 1);
+    EXPECT_NE(none.err.find("no domain called \"nosuch\""), std::string::npos) << none.err;
+    const CliResult version = run_.pvsim({"--version"});
+    EXPECT_EQ(version.code, 0);
+    EXPECT_TRUE(version.out.starts_with("pvsim ")) << version.out;
 }
 
 }  // namespace

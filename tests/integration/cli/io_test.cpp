@@ -242,6 +242,31 @@ TEST_F(CliIoTest, MixedJobsAndSeveralJobsRun) {
     EXPECT_GE(timed.json()["jobs"][0]["read"]["runtime"].get<int>(), 250);
 }
 
+// fio's own spellings: --output-format=json is --json, --runtime 0 is no
+// limit, --time_based runs for --runtime past --io_size, and --direct and
+// --ioengine are accepted and reported as what they are in a guest.
+TEST_F(CliIoTest, FiosOwnOptionsMeanWhatTheyMeanInFio) {
+    const CliResult unlimited = io({"--rw", "randread", "--size", "1M", "--runtime", "0",
+                                    "--output-format=json", "--direct=1", "--ioengine=libaio"});
+    ASSERT_EQ(unlimited.code, 0) << unlimited.err;
+    const nlohmann::json result = unlimited.json();
+    EXPECT_EQ(result["jobs"][0]["read"]["total_ios"], 256);  // --size, not time, ended it
+    EXPECT_EQ(result["pvsim"]["direct"], 1);
+    EXPECT_EQ(result["pvsim"]["ioengine"], "blkfront");
+    EXPECT_EQ(result["pvsim"]["ioengine_asked"], "libaio");
+
+    const CliResult timed = io({"--rw", "randread", "--size", "64k", "--io_size", "64k",
+                                "--runtime", "300ms", "--time_based", "--json"});
+    ASSERT_EQ(timed.code, 0) << timed.err;
+    EXPECT_GT(timed.json()["jobs"][0]["read"]["total_ios"].get<int>(), 16);
+    EXPECT_GE(timed.json()["jobs"][0]["read"]["runtime"].get<int>(), 250);
+
+    const CliResult no_runtime = io({"--time_based"});
+    EXPECT_EQ(no_runtime.code, 1);
+    EXPECT_NE(no_runtime.err.find("--time_based runs for --runtime"), std::string::npos)
+        << no_runtime.err;
+}
+
 // The most jobs --numjobs allows: the agent's reply carries all of them,
 // whatever its size (each job is fio's whole object).
 TEST_F(CliIoTest, TheMostJobsTheOptionAllowsAllReport) {

@@ -114,6 +114,11 @@ TEST_F(CliVirtioTest, PvsimDeviceServesVerifiedIoAndDetachesCleanly) {
                                        "--iodepth", "16", "--verify", "crc32c"});
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_EQ(again.json()["jobs"][0]["verify"]["blocks_checked"], 512);
+    // list's disk count takes the virtio disk in.
+    const nlohmann::json domains = run_.pvsim({"list", "g", "--json"}).json();
+    EXPECT_EQ(domains[0]["virtio_disks"], 1) << domains.dump();
+    EXPECT_EQ(domains[0]["vbds"], 0) << domains.dump();
+    EXPECT_NE(run_.pvsim({"list"}).out.find("Disks"), std::string::npos);
     EXPECT_EQ(run_.pvsim({"destroy", "g"}).code, 0);
     EXPECT_FALSE(std::filesystem::exists(socket));
 }

@@ -102,8 +102,12 @@ TEST(DiskSpec, Positional) {
 
 // xl-disk-configuration's own examples: these are all the same disk.
 TEST(DiskSpec, XlEquivalentForms) {
+    // The last two are xl-disk-configuration.5's deprecated forms: a
+    // format prefix, then <vdev>,<access>; ignored prefixes stripped.
     for (const char* text : {"/dev/vg/guest-volume,,hda", "/dev/vg/guest-volume,raw,hda,rw",
-                             "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume"}) {
+                             "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume",
+                             "raw:/dev/vg/guest-volume,hda,w", "phy:/dev/vg/guest-volume,hda,w",
+                             "tap:aio:/dev/vg/guest-volume,hda,rw"}) {
         const DiskSpec spec = parse_disk_spec(text);
         EXPECT_EQ(spec.target, "/dev/vg/guest-volume") << text;
         EXPECT_EQ(spec.format, "raw") << text;
@@ -113,7 +117,7 @@ TEST(DiskSpec, XlEquivalentForms) {
     }
     for (const char* text :
          {"/root/image.iso,,hdc,cdrom", "/root/image.iso,,hdc,,cdrom",
-          "/root/image.iso,raw,hdc,devtype=cdrom",
+          "raw:/root/image.iso,hdc:cdrom,r", "/root/image.iso,raw,hdc,devtype=cdrom",
           "format=raw, vdev=hdc, access=ro, devtype=cdrom, target=/root/image.iso"}) {
         const DiskSpec spec = parse_disk_spec(text);
         EXPECT_EQ(spec.target, "/root/image.iso") << text;
@@ -384,6 +388,12 @@ TEST(DiskSpec, MissingTargetOrVdev) {
     EXPECT_TRUE(contains(error_of("target=/a.img"), "no vdev"));
     EXPECT_TRUE(contains(error_of("/a.img,raw"), "no vdev"));
     EXPECT_TRUE(contains(error_of("/a.img,raw,,ro"), "no vdev"));
+}
+
+// Deprecated prefixes that pvsim cannot honour are refused by name.
+TEST(DiskSpec, DeprecatedPrefixesForAnotherFormatOrAScriptAreRefused) {
+    EXPECT_TRUE(contains(error_of("qcow2:/a.qcow2,xvda,w"), "format=qcow2"));
+    EXPECT_TRUE(contains(error_of("nbd:host:1234,xvda,w"), "block-nbd, which pvsim does not run"));
 }
 
 TEST(DiskSpec, OnlyRawFormat) {
