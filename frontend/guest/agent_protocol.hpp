@@ -45,7 +45,7 @@
 //       else an error naming its state, or why it failed to open.
 //   {"op":"io","devid":D,"job":JOB,"progress_ms":P}
 //       JOB = {"name","rw","bs","iodepth","offset","size","io_size",
-//       "runtime_ns","rwmixread","numjobs","seed","verify","sync"} (fio's names
+//       "runtime_ns","rwmixread","numjobs","seed","verify","sync","group_reporting"} (fio's names
 //       and meanings, all optional). Runs the workload engine on D; every P
 //       ms (0: never, the default) a line {"progress":{"elapsed_ns","ios",
 //       "bytes","read_ios","write_ios","trim_ios"}}; then {"ok":true,"result":RESULT,

@@ -89,11 +89,16 @@ workload::JobOptions parse_job(const json& job) {
                 bad_field(key, "true or false", value);
             }
             options.sync = value.get<bool>();
+        } else if (key == "group_reporting") {
+            if (!value.is_boolean()) {
+                bad_field(key, "true or false", value);
+            }
+            options.group_reporting = value.get<bool>();
         } else {
             throw std::invalid_argument(
                 "job." + key +
                 ": unknown field (known: name, rw, bs, iodepth, offset, size, io_size, "
-                "runtime_ns, rwmixread, numjobs, seed, verify, sync)");
+                "runtime_ns, rwmixread, numjobs, seed, verify, sync, group_reporting)");
         }
     }
     return options;

@@ -342,6 +342,42 @@ bool Job::advance_locked(std::vector<BlockRequest>& batch) {
     }
 }
 
+JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
+    LatencyHistogram read, write, trim;
+    std::uint64_t read_bytes = 0, write_bytes = 0, trim_bytes = 0;
+    std::uint64_t reads = 0, writes = 0, trims = 0;
+    Clock::duration runtime{0}, elapsed{0};
+    JobResult result;
+    for (const auto& job : jobs) {
+        std::lock_guard lock(job->mutex_);
+        if (result.name.empty()) {
+            result.name = job->options_.name;
+        }
+        read.merge(job->read_latency_);
+        write.merge(job->write_latency_);
+        trim.merge(job->trim_latency_);
+        read_bytes += job->read_bytes_;
+        write_bytes += job->write_bytes_;
+        trim_bytes += job->trim_bytes_;
+        reads += job->reads_;
+        writes += job->writes_;
+        trims += job->trims_;
+        runtime = std::max(runtime, job->main_ended_ - job->started_);
+        elapsed = std::max(elapsed, job->ended_ - job->started_);
+        result.verify.blocks_checked += job->verify_.blocks_checked;
+        result.verify.blocks_unwritten += job->verify_.blocks_unwritten;
+        if (result.error.empty() && !job->error_.empty()) {
+            result.error = fmt::format("job {}: {}", job->plan_.jobnum, job->error_);
+        }
+    }
+    result.read = direction(read_bytes, reads, read, runtime);
+    result.write = direction(write_bytes, writes, write, runtime);
+    result.trim = direction(trim_bytes, trims, trim, runtime);
+    result.elapsed_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+    return result;
+}
+
 JobResult Job::result() const {
     std::lock_guard lock(mutex_);
     JobResult result;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -84,6 +85,9 @@ class Job {
 
     // Once finished.
     JobResult result() const;
+    // Once every job has finished: fio's group_reporting, `jobs` reported
+    // as one job (histograms merged, counts summed, the longest runtime).
+    static JobResult group_result(std::span<const std::unique_ptr<Job>> jobs);
 
   private:
     enum class Phase { main, verify, finished };

@@ -57,6 +57,10 @@ struct JobOptions {
     // direct write to a block device Linux sends as REQ_FUA (block/fops.c
     // dio_bio_write_op), so each write is a BlockRequest with fua.
     bool sync = false;
+    // fio's --group_reporting: the jobs are reported as one (their I/Os,
+    // bytes and latencies together, the longest runtime), under the first
+    // job's name.
+    bool group_reporting = false;
 };
 
 // Checks the options against a device of `capacity_bytes`: sizes and

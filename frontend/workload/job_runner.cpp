@@ -158,6 +158,11 @@ RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, Written
     RunResult run;
     run.elapsed_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+    if (options.group_reporting && jobs.size() > 1) {
+        run.jobs.push_back(Job::group_result(jobs));
+        run.error = run.jobs.back().error;
+        return run;
+    }
     for (const auto& job : jobs) {
         JobResult result = job->result();
         if (run.error.empty() && !result.error.empty()) {

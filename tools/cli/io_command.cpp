@@ -25,7 +25,8 @@ nlohmann::json job_json(const IoOptions& options) {
                           {"numjobs", options.numjobs},
                           {"verify", options.verify == "crc32c"},
                           // O_SYNC and O_DSYNC alike make a direct write REQ_FUA.
-                          {"sync", options.sync != "0" && options.sync != "none"}};
+                          {"sync", options.sync != "0" && options.sync != "none"},
+                          {"group_reporting", options.group_reporting}};
     if (options.size) {
         job["size"] = parse_size(*options.size);
     }
@@ -206,6 +207,8 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
                     "Stop after this long (seconds, or 500ms, 2m...; 0: no limit); without "
                     "--io_size the job runs for that long")
         ->check(duration_validator());
+    cmd->add_flag("--group_reporting,--group-reporting", options->group_reporting,
+                  "Report the jobs as one: their I/Os and latencies together (fio's)");
     cmd->add_flag("--time_based,--time-based", options->time_based,
                   "Run for --runtime, looping over the region (--io_size then is no limit)");
     cmd->add_option("--direct", options->direct,

@@ -36,6 +36,8 @@ struct IoOptions {
     // --io_size then does not stop it. (pvsim's default whenever --runtime
     // is given without --io_size.)
     bool time_based = false;
+    // fio's --group_reporting: the jobs reported as one.
+    bool group_reporting = false;
     // fio's --direct and --ioengine, accepted and reported: the guest has no
     // page cache (every I/O reaches the disk's driver, as direct=1), and its
     // engine is the disk's driver (blkfront, virtio-blk).

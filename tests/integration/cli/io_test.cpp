@@ -261,6 +261,14 @@ TEST_F(CliIoTest, FiosOwnOptionsMeanWhatTheyMeanInFio) {
     EXPECT_GT(timed.json()["jobs"][0]["read"]["total_ios"].get<int>(), 16);
     EXPECT_GE(timed.json()["jobs"][0]["read"]["runtime"].get<int>(), 250);
 
+    // --group_reporting: the four jobs as one, their I/Os together.
+    const CliResult grouped =
+        io({"--rw", "randread", "--numjobs", "4", "--size", "256k", "--group_reporting", "--json"});
+    ASSERT_EQ(grouped.code, 0) << grouped.err;
+    ASSERT_EQ(grouped.json()["jobs"].size(), 1u) << grouped.out;
+    EXPECT_EQ(grouped.json()["jobs"][0]["read"]["total_ios"], 4 * 64);
+    EXPECT_EQ(grouped.json()["jobs"][0]["jobname"], "pvsim");
+
     const CliResult no_runtime = io({"--time_based"});
     EXPECT_EQ(no_runtime.code, 1);
     EXPECT_NE(no_runtime.err.find("--time_based runs for --runtime"), std::string::npos)
