@@ -363,6 +363,34 @@ TEST_F(CliScriptTest, HoldStateFailsOnAnyWriteOfTheStateNode) {
     expect_nothing_left(script_run_dir(result.out));
 }
 
+// wait-io counts from when it begins: on a virtio disk under a workload
+// (one that runs for its --runtime, so it is still running when wait-io
+// begins) it returns once the disk has answered that many more; on a vbd
+// with no workload it fails after its timeout with what it saw.
+TEST_F(CliScriptTest, WaitIoReturnsOnceTheDiskAnsweredMoreAndFailsWithoutThem) {
+    const CliResult result =
+        run("create g\n"
+            "make-image ${PVSIM_RUN_DIR}/a.img 8M\n"
+            "make-image ${PVSIM_RUN_DIR}/b.img 8M\n"
+            "block-attach g target=${PVSIM_RUN_DIR}/a.img,vdev=xvda\n"
+            "block-attach g target=${PVSIM_RUN_DIR}/b.img,vdev=vda,specification=virtio\n"
+            "background io g vda --rw randread --size 8M --iodepth 4 --runtime 2\n"
+            "wait-io g vda --requests 16\n"
+            "wait\n"
+            "expect-fail wait-io g xvda --requests 1 --timeout 1s\n");
+    ASSERT_EQ(result.code, 0) << result.out << result.err;
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(
+        result.out, match,
+        std::regex(R"(g vda: (\d+) requests answered, \d+ in flight, 0 reconnections)")))
+        << result.out;
+    EXPECT_GE(std::stoull(match[1]), 16u);
+    EXPECT_NE(result.out.find("failed as expected: g xvda answered 0 of 1 requests in 1s"),
+              std::string::npos)
+        << result.out;
+    expect_nothing_left(script_run_dir(result.out));
+}
+
 TEST_F(CliScriptTest, KillAndRestartDom0AndXenstored) {
     const CliResult result =
         run("create g\n"
