@@ -1,8 +1,9 @@
 // The verbs only scripts have (DESIGN.md §7):
 // waiting for, holding and forcing xenbus states, reading and writing xenstore,
 // killing and restarting the run's processes, expecting failure, sleeping,
-// and running commands in the background; and pvsim's own: make-image (a
-// sparse image file), unplug (the guest closes a disk itself: a
+// and running commands in the background; and pvsim's own: wait-io (until
+// a disk has answered N more requests, to place a fault mid-I/O),
+// make-image (a sparse image file), unplug (the guest closes a disk itself: a
 // frontend-initiated close, as unplugging it inside a Linux guest does),
 // reconnect (the guest takes a disk through Closing and renegotiates it, as
 // blkfront's resume does, its I/O held and re-issued), dom0-on-crash (xl's
@@ -14,6 +15,8 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "common/units.hpp"
 #include "common/xen/xenbus.hpp"
@@ -28,6 +31,7 @@
 #include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/run_inventory.hpp"
 #include "tools/toolstack/vbd_status.hpp"
+#include "tools/toolstack/virtio_disk.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
@@ -255,6 +259,84 @@ void expect_clean(Session& session, std::chrono::milliseconds timeout) {
     }
 }
 
+struct WaitIoOptions {
+    std::string domain, vdev;
+    std::uint64_t requests = 1;
+    std::string timeout = "20s";
+};
+
+// A disk's counts as the guest's agent reports them (agent_protocol.hpp):
+// requests answered since it opened (blkfront's "responses", virtio-blk's
+// "completions"), requests in flight now, and blkfront's reconnections
+// (its "recoveries": blkif_recover runs) with the requests they took back
+// from a ring and issued again ("recovered").
+struct DiskProgress {
+    std::uint64_t answered = 0, in_flight = 0, recoveries = 0, recovered = 0;
+};
+
+DiskProgress disk_progress(toolstack::GuestAgent& agent, const std::string& transport,
+                           std::uint32_t devid) {
+    const nlohmann::json reply = agent.request({{"op", "devices"}});
+    for (const nlohmann::json& device : reply.at("devices")) {
+        if (device.value("transport", "xen") != transport || device.value("devid", 0u) != devid ||
+            !device.contains("counters")) {
+            continue;
+        }
+        const nlohmann::json& counters = device.at("counters");
+        return {counters.value(transport == "xen" ? "responses" : "completions", std::uint64_t{0}),
+                device.value("in_flight", std::uint64_t{0}),
+                device.value("recoveries", std::uint64_t{0}),
+                counters.value("recovered", std::uint64_t{0})};
+    }
+    throw CommandError("the guest has no open disk " + transport + " " + std::to_string(devid));
+}
+
+// Until the disk has answered `options.requests` more requests than when
+// the verb began: an event in a running workload to place a fault at,
+// where a sleep would place it wherever the workload happens to be. Prints
+// the counts then, so that a scenario shows its fault came with requests
+// in flight.
+void wait_io(Session& session, const WaitIoOptions& options) {
+    const auto domain = toolstack::find_domain(session.control(), options.domain);
+    std::uint32_t devid = 0;
+    std::string transport = "xen";
+    if (toolstack::is_virtio_vdev(options.vdev)) {
+        const auto disk =
+            toolstack::find_virtio_disk(session.xenstore(), domain.domid, options.vdev);
+        if (!disk) {
+            throw CommandError(domain.name + " has no vdev " + options.vdev);
+        }
+        devid = disk->devid;
+        transport = "virtio";
+    } else {
+        devid = toolstack::require_vbd(session.xenstore(), domain, options.vdev).devid;
+    }
+    toolstack::GuestAgent agent(session.run(), domain.domid);
+    const std::uint64_t start = disk_progress(agent, transport, devid).answered;
+    const auto deadline = std::chrono::steady_clock::now() + parse_duration(options.timeout);
+    for (;;) {
+        const DiskProgress now = disk_progress(agent, transport, devid);
+        if (now.answered >= start + options.requests) {
+            session.print(fmt::format(
+                "{} {}: {} requests answered, {} in flight, {} reconnections ({} requests "
+                "re-issued)\n",
+                options.domain, options.vdev, now.answered, now.in_flight, now.recoveries,
+                now.recovered));
+            return;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw CommandError(fmt::format("{} {} answered {} of {} requests in {}", options.domain,
+                                           options.vdev,
+                                           now.answered > start ? now.answered - start : 0,
+                                           options.requests, options.timeout));
+        }
+        if (Interruption* stop = session.interruption()) {
+            stop->throw_if_requested();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 // The rest of a verb's words as a command of its own, parsed now so that
 // a script is checked whole before it runs.
 std::shared_ptr<Command> nested(const std::vector<std::string>& words) {
@@ -358,6 +440,19 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
     restart_cmd->add_option("WHO", *who, "dom0")->required()->check(CLI::IsMember({"dom0"}));
     restart_cmd->callback(
         [&selected, who] { selected = [who](Session& session) { restart(session, *who); }; });
+
+    auto wait_io_options = std::make_shared<WaitIoOptions>();
+    CLI::App* wait_io_cmd = app.add_subcommand(
+        "wait-io", "Wait until a disk has answered N more requests, then print its counts");
+    wait_io_cmd->add_option("NAME", wait_io_options->domain)->required();
+    wait_io_cmd->add_option("VDEV", wait_io_options->vdev)->required()->check(vdev_validator());
+    wait_io_cmd->add_option("--requests", wait_io_options->requests)->capture_default_str();
+    wait_io_cmd->add_option("--timeout", wait_io_options->timeout)
+        ->capture_default_str()
+        ->check(duration_validator());
+    wait_io_cmd->callback([&selected, wait_io_options] {
+        selected = [wait_io_options](Session& session) { wait_io(session, *wait_io_options); };
+    });
 
     auto on_crash = std::make_shared<std::string>();
     CLI::App* on_crash_cmd = app.add_subcommand(

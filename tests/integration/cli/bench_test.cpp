@@ -1,13 +1,17 @@
 // pvsim bench: one job over several paths in one run, a row each with the
 // job's figures and the per-request counts, beside fio's row on the same
-// image, also as JSON; a bad path name, a missing fio for its baseline or
+// image, also as JSON; every path it offers runs, on --filename's image or
+// its own, with the grant operations, indirect requests and notifications
+// the protocol gives it; a bad path name, a missing fio for its baseline or
 // an image too short for the job is refused before anything starts, and a
 // missing image is laid out as fio lays out its file.
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/integration/cli/cli_run.hpp"
 
@@ -85,6 +89,153 @@ TEST(CliBenchTest, PathsSideBySideWithTheirCounts) {
     EXPECT_LE(persistent["counts"]["grant_maps"].get<std::uint64_t>(), 4u + 1u);
     EXPECT_EQ(persistent["counts"]["grant_unmaps"], 0);
     EXPECT_EQ(persistent["counts"]["data_copies"], 256);
+}
+
+// The counts one bench path ran with.
+const nlohmann::json& bench_counts(const nlohmann::json& bench, std::size_t index,
+                                   const std::string& name) {
+    const nlohmann::json& row = bench.at("paths").at(index);
+    EXPECT_EQ(row.at("path"), name);
+    EXPECT_FALSE(row.contains("error")) << row;
+    EXPECT_GT(row.at("iops").get<double>(), 0.0) << row;
+    return row.at("counts");
+}
+
+// Runs `pvsim bench` on `paths` (after fio's row) and returns its JSON.
+nlohmann::json run_bench_paths(const TempDir& scratch, const std::string& paths,
+                               std::vector<std::string> job) {
+    const auto json_file = scratch.path() / "bench.json";
+    std::vector<std::string> args = {"bench", "--paths", paths, "--json", json_file.string()};
+    args.insert(args.end(), job.begin(), job.end());
+    const CliResult result = run_cli(scratch.path(), args);
+    EXPECT_EQ(result.code, 0) << result.out << result.err;
+    nlohmann::json bench = nlohmann::json::parse(read_file(json_file));
+    const auto commas = static_cast<std::size_t>(std::count(paths.begin(), paths.end(), ','));
+    EXPECT_EQ(bench.at("paths").size(), 1 + commas + 1) << bench;
+    EXPECT_EQ(bench.at("paths").at(0).at("path"), "fio");
+    return bench;
+}
+
+// 256 4k random reads of --filename's existing image on each path, one
+// page per request: grant mapping per request (every feature off, whatever
+// the ring or the queues), persistent grants, the backend's grant copy, and
+// virtio-blk on pvsim's device and on qemu-storage-daemon's.
+TEST(CliBenchTest, EachOnePagePathRunsOnTheImageWithItsGrantOperations) {
+    TempDir scratch;
+    const auto image = scratch.path() / "given.img";
+    {
+        std::ofstream out(image, std::ios::binary);
+        const std::string mebibyte(1 << 20, 'p');
+        for (int i = 0; i < 4; ++i) {
+            out << mebibyte;
+        }
+    }
+    const nlohmann::json bench =
+        run_bench_paths(scratch, "xen-multipage,xen-mq,xen-persistent,xen-copy,virtio,virtio-qsd",
+                        {"--rw", "randread", "--bs", "4k", "--iodepth", "4", "--size", "1M",
+                         "--filename", image.string()});
+    EXPECT_EQ(std::filesystem::file_size(image), 4u << 20) << "--filename's image is the one used";
+    const auto features = [&](std::size_t index) -> const nlohmann::json& {
+        return bench.at("paths").at(index).at("features");
+    };
+    for (std::size_t i = 1; i <= 6; ++i) {
+        const nlohmann::json& counts = bench.at("paths").at(i).at("counts");
+        EXPECT_EQ(counts.at("ios"), 256) << counts;       // 1M of 4k reads
+        EXPECT_EQ(counts.at("requests"), 256) << counts;  // one page, one request
+    }
+    // A 16-page ring and two queues change where requests go, not what a
+    // request costs: blkback (xen_blkbk_map, xen_blkbk_unmap) maps its one
+    // page and unmaps it when done.
+    const nlohmann::json& multipage = bench_counts(bench, 1, "xen-multipage");
+    EXPECT_EQ(features(1).at("ring-page-order"), "4");
+    const nlohmann::json& mq = bench_counts(bench, 2, "xen-mq");
+    EXPECT_EQ(features(2).at("queues"), "2");
+    for (const nlohmann::json* counts : {&multipage, &mq}) {
+        EXPECT_EQ(counts->at("grant_maps"), 256) << *counts;
+        EXPECT_EQ(counts->at("grant_unmaps"), 256) << *counts;
+        EXPECT_EQ(counts->at("grant_copies"), 0) << *counts;
+        EXPECT_EQ(counts->at("data_copies"), 0) << *counts;
+    }
+    // Persistent grants (blkif.h feature-persistent): a page of blkfront's
+    // pool is mapped the first time blkback sees it and kept. At most
+    // iodepth (4) one-page requests are in flight, and an answered
+    // request's page may go back to the pool only after the job has issued
+    // its next request: at most 5 pages are ever mapped. Each segment is
+    // copied through its page.
+    const nlohmann::json& persistent = bench_counts(bench, 3, "xen-persistent");
+    EXPECT_EQ(features(3).at("persistent"), "1");
+    EXPECT_LE(persistent.at("grant_maps").get<std::uint64_t>(), 4u + 1u) << persistent;
+    EXPECT_EQ(persistent.at("grant_unmaps"), 0) << persistent;
+    EXPECT_EQ(persistent.at("data_copies"), 256) << persistent;
+    // Grant copy (QEMU's xen-block, xen_block_copy_request): one
+    // GNTTABOP_copy slot per page-aligned segment, nothing mapped.
+    const nlohmann::json& copy = bench_counts(bench, 4, "xen-copy");
+    EXPECT_EQ(features(4).at("grant-mode"), "copy");
+    EXPECT_EQ(copy.at("grant_copies"), 256) << copy;
+    EXPECT_EQ(copy.at("grant_maps"), 0) << copy;
+    EXPECT_EQ(copy.at("grant_unmaps"), 0) << copy;
+    EXPECT_EQ(copy.at("data_copies"), 0) << copy;
+    // virtio-blk: no grants at all. Both devices offer
+    // VIRTIO_RING_F_INDIRECT_DESC, and Linux's virtqueue_add_split puts a
+    // request of more than one buffer (header, data, status) in an indirect
+    // table. With VIRTIO_RING_F_EVENT_IDX each end notifies at most once per
+    // request, and the first request and the first completion always
+    // notify (avail_event and used_event start at 0: vring_need_event).
+    EXPECT_EQ(features(5).at("transport"), "virtio");
+    const std::string qsd_transport = features(6).at("transport");
+    EXPECT_NE(qsd_transport.find("vhost-user"), std::string::npos) << qsd_transport;
+    EXPECT_NE(qsd_transport.find("/qsd-5.sock"), std::string::npos)
+        << "the socket of the qemu-storage-daemon the bench started: " << qsd_transport;
+    for (const auto& [index, name] : {std::pair{5u, "virtio"}, std::pair{6u, "virtio-qsd"}}) {
+        const nlohmann::json& counts = bench_counts(bench, index, name);
+        EXPECT_EQ(counts.at("grant_ops"), 0) << counts;
+        EXPECT_EQ(counts.at("indirect_requests"), 256) << counts;
+        EXPECT_GE(counts.at("notifications_to_backend").get<std::uint64_t>(), 1u) << counts;
+        EXPECT_LE(counts.at("notifications_to_backend").get<std::uint64_t>(), 256u) << counts;
+        EXPECT_GE(counts.at("notifications_to_frontend").get<std::uint64_t>(), 1u) << counts;
+        EXPECT_LE(counts.at("notifications_to_frontend").get<std::uint64_t>(), 256u) << counts;
+    }
+}
+
+// 16 reads of 64k (16 pages) on each path, against blkif.h's
+// BLKIF_MAX_SEGMENTS_PER_REQUEST (11): with no indirect descriptors
+// blkfront splits each into two requests; with them (xen-indirect: blkback's
+// 256 segments; xen-all: Linux blkfront's default of 32) each is one
+// BLKIF_OP_INDIRECT request whose one indirect page blkback maps as well.
+TEST(CliBenchTest, ALargeReadTakesOneIndirectRequestWhereTheRingOffersIndirectSegments) {
+    TempDir scratch;
+    const nlohmann::json bench =
+        run_bench_paths(scratch, "xen,xen-indirect,xen-all",
+                        {"--rw", "read", "--bs", "64k", "--iodepth", "4", "--size", "1M"});
+    const nlohmann::json& plain = bench_counts(bench, 1, "xen");
+    EXPECT_EQ(plain.at("ios"), 16);
+    EXPECT_EQ(plain.at("requests"), 32) << plain;  // 11 pages, then 5
+    EXPECT_EQ(plain.at("indirect_requests"), 0) << plain;
+    EXPECT_EQ(plain.at("grant_maps"), 256) << plain;  // each page once
+    EXPECT_EQ(plain.at("grant_unmaps"), 256) << plain;
+
+    const nlohmann::json& indirect = bench_counts(bench, 2, "xen-indirect");
+    EXPECT_EQ(bench.at("paths").at(2).at("features").at("indirect-segments"), "256");
+    EXPECT_EQ(indirect.at("ios"), 16);
+    EXPECT_EQ(indirect.at("requests"), 16) << indirect;
+    EXPECT_EQ(indirect.at("indirect_requests"), 16) << indirect;
+    // xen_blkbk_parse_indirect maps the indirect page and unmaps it once
+    // read; then the 16 data pages are mapped and unmapped.
+    EXPECT_EQ(indirect.at("grant_maps"), 16 * (16 + 1)) << indirect;
+    EXPECT_EQ(indirect.at("grant_unmaps"), 16 * (16 + 1)) << indirect;
+
+    // Linux's defaults: persistent grants and 32 indirect segments. Every
+    // page of a request (16 data, 1 indirect) comes from the persistent
+    // pool, mapped once: at most 4 requests in flight use at most
+    // 4 x 17 pages. Each data segment is copied through its page.
+    const nlohmann::json& all = bench_counts(bench, 3, "xen-all");
+    EXPECT_EQ(bench.at("paths").at(3).at("features").at("indirect-segments"), "32");
+    EXPECT_EQ(bench.at("paths").at(3).at("features").at("persistent"), "1");
+    EXPECT_EQ(all.at("requests"), 16) << all;
+    EXPECT_EQ(all.at("indirect_requests"), 16) << all;
+    EXPECT_LE(all.at("grant_maps").get<std::uint64_t>(), 4u * (16 + 1)) << all;
+    EXPECT_EQ(all.at("grant_unmaps"), 0) << all;
+    EXPECT_EQ(all.at("data_copies"), 256) << all;
 }
 
 // fio's --filename: a missing file is laid out, written, for --offset and
