@@ -12,9 +12,9 @@
 // checked (check_segments); every request answered in the ring's layout.
 // Between passes the frontend may move req_prod anywhere.
 //
-// What must hold besides no crash: a request passed as valid stays inside
-// the disk, its segments and indirect pages within blkif.h's bounds, and
-// nothing is written to a read-only vbd.
+// What must hold besides no crash: a request passed as valid that covers
+// sectors stays inside the disk, its segments and indirect pages stay
+// within blkif.h's bounds, and nothing is written to a read-only vbd.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -50,8 +50,12 @@ constexpr unsigned kPasses = 4;
 
 // What the request promises once checked (request_check.hpp).
 void check_promise(const CheckedRequest& request, const VbdLimits& limits) {
-    require(request.sector_number <= limits.sectors &&
-            request.nr_sectors <= limits.sectors - request.sector_number);
+    // A request that covers no sector (a flush or barrier without data, an
+    // empty discard) may name any sector: nothing is read or written there,
+    // and Linux's xen_vbd_translate checks the range only when nr_sects != 0.
+    require(request.nr_sectors == 0 ||
+            (request.sector_number <= limits.sectors &&
+             request.nr_sectors <= limits.sectors - request.sector_number));
     require(!limits.read_only || request.kind == IoKind::read);
     if (request.indirect) {
         require(request.nr_segments != 0 && request.nr_segments <= limits.max_indirect_segments);
