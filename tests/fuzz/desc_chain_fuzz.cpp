@@ -108,13 +108,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto last_avail = input.take<std::uint16_t>();
     const bool event_idx = (config & 0x20) != 0;
 
-    std::byte* guest = table.regions()[0].host;
-    std::memset(guest, 0, kRegion0 + kRegion1);
+    // The table maps each region from its fd up to the region's end, so
+    // region 1's mapping holds the whole file: both regions' bytes, in
+    // guest-physical order, where region 0's mapping holds its own only.
+    std::byte* file = table.regions()[1].host - kRegion0;
+    std::memset(file, 0, kRegion0 + kRegion1);
     const auto contents = input.take_rest();
-    FuzzInput::copy(guest, contents.first(std::min(contents.size(), kRegion0 + kRegion1)));
+    FuzzInput::copy(file, contents.first(std::min(contents.size(), kRegion0 + kRegion1)));
 
     const auto layout = *virtio::split_layout(queue_size);
-    auto view = virtio::SplitVirtqView::over({guest, layout.total_size}, layout);
+    auto view = virtio::SplitVirtqView::over({table.regions()[0].host, layout.total_size}, layout);
     require(view.has_value());
     Vring ring(*view, last_avail, event_idx);
     DescChain chain;
