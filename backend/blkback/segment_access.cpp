@@ -135,17 +135,21 @@ void SegmentAccess::map_indirect_pages(PendingTable& pending_table,
     map_grants(pending_table, uses_);
 }
 
+void read_indirect_pages(const CheckedRequest& request, std::span<void* const> pages,
+                         std::span<xen::BlkifRequestSegment> segs) noexcept {
+    for (unsigned p = 0; p < request.nr_indirect_pages; ++p) {
+        const unsigned first = p * xen::kBlkifSegmentsPerIndirectFrame;
+        const unsigned count =
+            std::min(request.nr_segments - first, xen::kBlkifSegmentsPerIndirectFrame);
+        std::memcpy(&segs[first], pages[p], count * sizeof(xen::BlkifRequestSegment));
+    }
+}
+
 void SegmentAccess::read_indirect_segments(PendingRequest& pending) {
     const CheckedRequest& request = pending.request;
     if (!pending.failed) {
         // Read once: the frontend may scribble on its pages from now on.
-        for (unsigned p = 0; p < request.nr_indirect_pages; ++p) {
-            const unsigned first = p * xen::kBlkifSegmentsPerIndirectFrame;
-            const unsigned count =
-                std::min(request.nr_segments - first, xen::kBlkifSegmentsPerIndirectFrame);
-            std::memcpy(&pending.segs[first], pending.indirect_pages[p],
-                        count * sizeof(xen::BlkifRequestSegment));
-        }
+        read_indirect_pages(request, std::span(pending.indirect_pages), pending.segs);
     }
     for (unsigned p = 0; p < request.nr_indirect_pages; ++p) {
         give_back(pending.indirect[p]);

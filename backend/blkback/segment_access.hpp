@@ -35,6 +35,14 @@
 
 namespace pvsim::backend::blkback {
 
+// xen_blkbk_parse_indirect's read: the request.nr_segments segments of a
+// checked indirect request (check_request) copied once out of its
+// request.nr_indirect_pages mapped pages, kBlkifSegmentsPerIndirectFrame to
+// a page, into `segs` (at least nr_segments long). The frontend may rewrite
+// its pages from then on: only the copy is checked (check_segments) and used.
+void read_indirect_pages(const CheckedRequest& request, std::span<void* const> pages,
+                         std::span<xen::BlkifRequestSegment> segs) noexcept;
+
 class SegmentAccess {
   public:
     struct Options {

@@ -17,11 +17,6 @@
 namespace pvsim::tools::cli {
 namespace {
 
-struct ScriptLine {
-    std::size_t number = 0;
-    Command command;
-};
-
 // The variable at line[i] == '$' appended to `out`; returns the index of
 // its last character. As in the shell, a '$' not followed by a name stays.
 std::size_t expand_variable(const std::string& line, std::size_t i, std::string& out) {
@@ -134,24 +129,7 @@ std::vector<std::string> split_script_line(const std::string& line) {
     return split(line, true);
 }
 
-int run_script(const std::filesystem::path& file, const ScriptOptions& options, std::ostream& out,
-               std::ostream& err) {
-    std::ifstream in(file);
-    if (!in) {
-        err << "pvsim script: cannot read " << file.string() << "\n";
-        return 1;
-    }
-    std::optional<TemporaryRun> temporary;
-    std::optional<RunDir> run;
-    if (options.run_dir) {
-        run = RunDir::open(*options.run_dir);
-    } else {
-        temporary.emplace("script");
-        run = temporary->run();
-    }
-    // Lines may name the run's directory as ${PVSIM_RUN_DIR}.
-    ::setenv("PVSIM_RUN_DIR", run->path().c_str(), 1);
-    // Every line parsed before anything runs.
+std::vector<ScriptLine> parse_script(std::istream& in) {
     std::vector<ScriptLine> lines;
     std::size_t number = 0;
     for (std::string text; std::getline(in, text);) {
@@ -173,12 +151,38 @@ int run_script(const std::filesystem::path& file, const ScriptOptions& options, 
             }
             lines.push_back({number, parse_command(words, Context::script)});
         } catch (const CLI::ParseError& e) {
-            err << file.string() << ":" << number << ": " << e.what() << "\n";
-            return 2;
+            throw ScriptParseError(number, e.what());
         } catch (const std::invalid_argument& e) {
-            err << file.string() << ":" << number << ": " << e.what() << "\n";
-            return 2;
+            throw ScriptParseError(number, e.what());
         }
+    }
+    return lines;
+}
+
+int run_script(const std::filesystem::path& file, const ScriptOptions& options, std::ostream& out,
+               std::ostream& err) {
+    std::ifstream in(file);
+    if (!in) {
+        err << "pvsim script: cannot read " << file.string() << "\n";
+        return 1;
+    }
+    std::optional<TemporaryRun> temporary;
+    std::optional<RunDir> run;
+    if (options.run_dir) {
+        run = RunDir::open(*options.run_dir);
+    } else {
+        temporary.emplace("script");
+        run = temporary->run();
+    }
+    // Lines may name the run's directory as ${PVSIM_RUN_DIR}.
+    ::setenv("PVSIM_RUN_DIR", run->path().c_str(), 1);
+    // Every line parsed before anything runs.
+    std::vector<ScriptLine> lines;
+    try {
+        lines = parse_script(in);
+    } catch (const ScriptParseError& e) {
+        err << file.string() << ":" << e.line() << ": " << e.what() << "\n";
+        return 2;
     }
 
     // Ctrl-C or SIGTERM: the line running is cut short (an io cancelled

@@ -9,12 +9,15 @@
 // torn down either way.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/units.hpp"
+#include "tools/cli/command.hpp"
 #include "tools/toolstack/run.hpp"
 
 namespace pvsim::tools::cli {
@@ -36,6 +39,29 @@ std::vector<std::string> split_words(const std::string& line);
 // shell does, outside single quotes only (a value is never split or
 // unquoted again). Throws ParseError as both do.
 std::vector<std::string> split_script_line(const std::string& line);
+
+// One line of a script, parsed; `number` counts from 1.
+struct ScriptLine {
+    std::size_t number = 0;
+    Command command;
+};
+
+// A line that does not parse: what() is the parser's message, line() its
+// line number.
+class ScriptParseError : public ParseError {
+  public:
+    ScriptParseError(std::size_t line, const std::string& message)
+        : ParseError(message), line_(line) {}
+    std::size_t line() const noexcept { return line_; }
+
+  private:
+    std::size_t line_;
+};
+
+// Every line of a script parsed, blank and '#' lines skipped, before any
+// runs (run_script's first step, and the script harness's whole input).
+// Throws ScriptParseError for the first line that does not parse.
+std::vector<ScriptLine> parse_script(std::istream& in);
 
 // Returns the process exit status: 0 when every line succeeded and the
 // teardown left nothing behind.
