@@ -317,7 +317,7 @@ TEST_F(QsdTest, DaemonKilledUnderIoFailsEverythingWithEnodev) {
     EXPECT_TRUE(eventually([&] { return device->in_flight() == 0; }));
 }
 
-TEST_F(QsdTest, NoDeviceListeningFailsTheOpenInTime) {
+TEST_F(QsdTest, NoDeviceListeningFailsTheOpenWithAVhostUserError) {
     VirtioBlkOptions options;
     options.connect_timeout = std::chrono::milliseconds(200);
     EXPECT_THROW(frontend::virtio_blk::open_virtio_blk(

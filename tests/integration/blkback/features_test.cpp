@@ -330,7 +330,7 @@ TEST_F(FeaturesTest, DiscardedRangesReadBackAsZeros) {
               BlkifStatus::error);
 }
 
-TEST_F(FeaturesTest, ABarrierWaitsForEarlierWritesThenIsDurable) {
+TEST_F(FeaturesTest, ABarrierIsAnsweredAfterEveryEarlierWriteAndItsDataLands) {
     open_store();
     ASSERT_TRUE(store_->write_cache());
     start({});
