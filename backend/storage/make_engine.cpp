@@ -1,5 +1,8 @@
 #include "backend/storage/make_engine.hpp"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -14,6 +17,12 @@
 
 namespace pvsim::backend::storage {
 namespace {
+
+// Whether `fd` is a file on tmpfs (not a block device, which tmpfs never is).
+bool on_tmpfs(int fd) {
+    struct statfs fs {};
+    return fd >= 0 && ::fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
 
 std::unique_ptr<IoEngine> make_thread_pool(IoTarget target, const EngineOptions& options) {
     const unsigned threads =
@@ -65,6 +74,13 @@ std::unique_ptr<IoEngine> make_engine(IoTarget target, const EngineOptions& opti
             engine = std::make_unique<SyncEngine>(target, options.queue_depth);
             break;
         case EngineKind::automatic:
+            if (!target.block_device && on_tmpfs(target.fd)) {
+                spdlog::info(
+                    "storage: the image is on tmpfs: the sync engine, which reads on "
+                    "its own thread (io_uring would hand each read to a kernel worker)");
+                engine = std::make_unique<SyncEngine>(target, options.queue_depth);
+                break;
+            }
             try {
                 engine = std::make_unique<IoUringEngine>(target, options.queue_depth);
             } catch (const std::system_error& e) {

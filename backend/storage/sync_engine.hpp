@@ -5,8 +5,8 @@
 // i.e. images on tmpfs: tmpfs cannot read without blocking (no IOCB_NOWAIT:
 // preadv2(RWF_NOWAIT) answers EOPNOTSUPP), so io_uring hands every tmpfs I/O
 // to one of its kernel workers, and the thread pool to one of its threads,
-// each costing a wake-up per I/O (tests/bench/storage measures it). Never
-// chosen by "auto".
+// each costing a wake-up per I/O (tests/bench/storage measures it). "auto"
+// chooses it for an image on tmpfs (make_engine.hpp).
 #pragma once
 
 #include <cstdint>

@@ -66,7 +66,6 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
     const DiskAccess access = spec.readonly ? DiskAccess::read_only
                               : spec.shared ? DiskAccess::shared_write
                                             : DiskAccess::read_write;
-    check_disk_sharing(t, spec.target, access);
     const VbdPaths paths =
         VbdPaths::of(spec.backend_domid, spec.domid, xen::vdev_number(spec.vdev), type);
     const ConfigNodes backend_config =
@@ -131,11 +130,13 @@ VbdPaths add_vbd(Transaction& t, const VbdSpec& spec) {
     back.emplace_back("state", state);
     front.emplace_back("state", state);
 
-    // libxl__device_exists: "device already exists".
+    // libxl__device_exists: "device already exists", before anything about
+    // the target (the block script's sharing check runs after it in libxl).
     if (t.try_read(paths.backend)) {
         throw xenstore::client::Error(xen::xs::MessageType::mkdir, paths.backend, EEXIST, "EEXIST",
                                       "the vbd exists already");
     }
+    check_disk_sharing(t, spec.target, access);
     // libxl__device_generic_add: the frontend first, then the backend, each
     // made, given its permissions, then filled.
     rm_if_present(t, paths.frontend);

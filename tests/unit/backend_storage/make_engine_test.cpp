@@ -3,10 +3,13 @@
 // the kernel refuses it (and never sync), and the limits checked.
 #include "backend/storage/make_engine.hpp"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -18,6 +21,7 @@
 #include "backend/storage/io_uring_engine.hpp"
 #include "backend/storage/sync_engine.hpp"
 #include "backend/storage/thread_pool_engine.hpp"
+#include "common/os/unique_fd.hpp"
 #include "common/units.hpp"
 #include "tests/support/refuse_syscall.hpp"
 
@@ -81,6 +85,24 @@ TEST(MakeEngine, AutoFallsBackToTheThreadPoolWhereIoUringIsRefused) {
         EXPECT_EQ(chosen->queue_depth(), 4u);
         EXPECT_EQ(explicit_errno, refusal) << std::strerror(refusal);
     }
+}
+
+// An image on tmpfs: auto reads it on the owner's thread (SyncEngine), as
+// tmpfs never waits on a device and io_uring would hand each read to a
+// kernel worker; /dev/shm is tmpfs wherever glibc's shm_open works.
+TEST(MakeEngine, AutoTakesTheSyncEngineForAnImageOnTmpfs) {
+    const std::filesystem::path path =
+        std::filesystem::path("/dev/shm") / ("pvsim-make-engine-" + std::to_string(::getpid()));
+    os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd) << std::strerror(errno);
+    std::filesystem::remove(path);
+    const auto engine = make_engine(IoTarget{fd.get(), false}, EngineOptions{.queue_depth = 8});
+    EXPECT_EQ(engine->name(), "sync");
+    EXPECT_NE(dynamic_cast<SyncEngine*>(engine.get()), nullptr);
+    // Asked for by name, io_uring it is.
+    const auto uring =
+        make_engine(IoTarget{fd.get(), false}, EngineOptions{.kind = EngineKind::io_uring});
+    EXPECT_EQ(uring->name(), "io_uring");
 }
 
 TEST(MakeEngine, GivesTheKindAskedFor) {

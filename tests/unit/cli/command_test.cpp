@@ -134,7 +134,7 @@ TEST(ParseCommand, BadValuesAreRefusedWhileParsing) {
         {"create"},
         {"create", "g", "--colour", "red"},
         {"destroy"},
-        {"list", "extra"},
+        {"list", "one", "two"},
         {"block-attach", "g", "foo=1"},
         {"block-attach", "g", "target=/a.img"},
         {"block-attach", "g"},
