@@ -417,8 +417,11 @@ void XenbusBackend::check_resize() {
 }
 
 bool XenbusBackend::publish_disk() {
-    const std::uint32_t info =
-        (config_->cdrom ? xen::kVdiskCdrom : 0u) | (config_->read_only ? xen::kVdiskReadonly : 0u);
+    // xen_vbd_create: VDISK_CDROM for device-type cdrom, VDISK_REMOVABLE
+    // from the disk's GENHD_FL_REMOVABLE, VDISK_READONLY for mode r.
+    const std::uint32_t info = (config_->cdrom ? xen::kVdiskCdrom : 0u) |
+                               (store_->removable() ? xen::kVdiskRemovable : 0u) |
+                               (config_->read_only ? xen::kVdiskReadonly : 0u);
     return device_.client().transact([&](xenstore::client::Transaction& t) {
         if (!t.try_read(device_.node("state"))) {
             return false;

@@ -189,6 +189,13 @@ void BackingStore::describe_block_device() {
         to_number(read_sysfs(info.st_rdev, "discard_alignment")).value_or(0));
     const auto cache = read_queue_attribute(info.st_rdev, "write_cache");
     write_cache_ = !read_only_ && (!cache || *cache != "write through");
+    // disk_removable_show: the gendisk's GENHD_FL_REMOVABLE; a partition's
+    // directory has none, its disk's (the parent) has it.
+    auto removable = to_number(read_sysfs(info.st_rdev, "removable"));
+    if (!removable) {
+        removable = to_number(read_sysfs(info.st_rdev, "../removable"));
+    }
+    removable_ = removable.value_or(0) == 1;
 }
 
 }  // namespace pvsim::backend::storage

@@ -72,6 +72,11 @@ class BackingStore {
     // Writes may sit in a volatile cache until a flush (feature-flush-cache).
     bool write_cache() const noexcept { return write_cache_; }
 
+    // A block device whose disk has removable media (GENHD_FL_REMOVABLE, as
+    // sysfs `removable` shows it; a partition's is its disk's), which
+    // blkback reports as VDISK_REMOVABLE (xen_vbd_create). Never a file.
+    bool removable() const noexcept { return removable_; }
+
     // Reads the size again (fstat of a file, BLKGETSIZE64 of a device),
     // as Linux blkback's vbd_sz reads the device's capacity live: the
     // target may have grown or shrunk since it was opened (truncate(1),
@@ -97,6 +102,7 @@ class BackingStore {
     std::uint32_t logical_sector_size_ = kSectorSize;
     std::uint32_t physical_sector_size_ = kSectorSize;
     bool discard_supported_ = false;
+    bool removable_ = false;
     std::uint32_t discard_granularity_ = kSectorSize;
     std::uint32_t discard_alignment_ = 0;
     bool write_cache_ = false;

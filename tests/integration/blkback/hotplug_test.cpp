@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -89,6 +90,12 @@ TEST_F(BlkbackHotplugTest, BlkbackStaysInInitWaitUntilPhysicalDeviceAppearsThenC
     EXPECT_EQ(read(paths.backend + "/node"), "<none>");
     expect_state(paths.backend + "/state", XenbusState::connected);
     EXPECT_EQ(read(paths.backend + "/sectors"), std::to_string(kImageBytes / 512));
+    // xen_vbd_create's VDISK_* bits: a writable disk, not a cdrom, and
+    // VDISK_REMOVABLE (2) exactly when the kernel says the disk's media are
+    // removable (a loop device's are not).
+    std::string removable;
+    std::ifstream("/sys/block/" + loop.path().filename().string() + "/removable") >> removable;
+    EXPECT_EQ(read(paths.backend + "/info"), removable == "1" ? "2" : "0");
     EXPECT_EQ(backend_writes(paths.backend, 2),
               (std::vector<XenbusState>{XenbusState::init_wait, XenbusState::connected}));
     tools::toolstack::destroy_vbd(dom0_, paths);

@@ -85,6 +85,8 @@ TEST_F(BlockDeviceStore, DescribesTheDeviceAsTheBlockLayerDoes) {
               sysfs_number(loop_->path(), "queue/discard_granularity"));
     EXPECT_EQ(store.discard_alignment(), sysfs_number(loop_->path(), "discard_alignment"));
     EXPECT_TRUE(store.write_cache());
+    // GENHD_FL_REMOVABLE as the kernel shows it (a loop device has none).
+    EXPECT_EQ(store.removable(), sysfs_number(loop_->path(), "removable") == 1);
 }
 
 TEST_F(BlockDeviceStore, ReadOnlyOpenHasNoDiscardNorCache) {
