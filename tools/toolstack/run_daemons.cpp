@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "common/os/child_process.hpp"
@@ -107,12 +108,24 @@ std::optional<pid_t> daemon_pid(const RunDir& run, const std::string& name) {
         return std::nullopt;
     }
     // The pid may have been reused since: the process must be that program.
-    std::error_code ec;
-    const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
-    if (ec || exe.filename() != name) {
+    if (program_of(pid) != name) {
         return std::nullopt;
     }
     return pid;
+}
+
+std::optional<std::string> program_of(pid_t pid) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    std::string name = exe.filename().string();
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (name.ends_with(kDeleted)) {
+        name.resize(name.size() - kDeleted.size());
+    }
+    return name;
 }
 
 bool signal_daemon(const RunDir& run, const std::string& name, int signal) {

@@ -36,6 +36,13 @@ pid_t start_daemon(const RunDir& run, const DaemonLaunch& launch);
 // daemon (its executable's name is `name`); nullopt otherwise.
 std::optional<pid_t> daemon_pid(const RunDir& run, const std::string& name);
 
+// The name of the program process `pid` runs ("pvsim-backend"), from
+// /proc/PID/exe; nullopt when there is no such process. A program whose
+// file was replaced since it started (a rebuild, an upgrade under a live
+// run) is still that program: the link then ends in " (deleted)" (proc(5)),
+// which is not part of its name.
+std::optional<std::string> program_of(pid_t pid);
+
 // Sends `signal` to the daemon; false when it is not running.
 bool signal_daemon(const RunDir& run, const std::string& name, int signal);
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/os/shared_memory.hpp"
+#include "tools/toolstack/run_daemons.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
@@ -134,13 +135,12 @@ RunInventory take_inventory(const RunDir& run) {
         if (ec != std::errc{} || ptr != name.data() + name.size()) {
             continue;
         }
-        std::error_code exe_error;
-        const auto exe = std::filesystem::read_symlink(entry.path() / "exe", exe_error);
-        if (exe_error || !is_pvsim_program(exe.filename().string())) {
+        const std::optional<std::string> program = program_of(pid);
+        if (!program || !is_pvsim_program(*program)) {
             continue;
         }
         if (belongs_to(entry.path(), run.path())) {
-            inventory.processes.push_back({pid, exe.filename().string()});
+            inventory.processes.push_back({pid, *program});
         }
     }
     inventory.shared_memory = os::list_run_shm(run.shm_tag());

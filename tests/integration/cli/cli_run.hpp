@@ -42,15 +42,18 @@ inline std::string read_file(const std::filesystem::path& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Runs PVSIM_CLI with `args` (no --run-dir added), waiting at most `limit`.
+// Runs PVSIM_CLI with `args` (no --run-dir added), waiting at most `limit`,
+// in `environment` ("NAME=value" strings) when given, else this process's.
 inline CliResult run_cli(const std::filesystem::path& scratch, const std::vector<std::string>& args,
-                         std::chrono::seconds limit = std::chrono::seconds(100)) {
+                         std::chrono::seconds limit = std::chrono::seconds(100),
+                         std::optional<std::vector<std::string>> environment = std::nullopt) {
     const auto out_path = scratch / "cli.out";
     const auto err_path = scratch / "cli.err";
     os::UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     os::UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     os::SpawnOptions options;
     options.fds = {{out.get(), 1}, {err.get(), 2}};
+    options.environment = std::move(environment);
     os::ChildProcess process = os::ChildProcess::spawn(PVSIM_CLI, args, options);
     std::optional<os::ExitStatus> status;
     if (!eventually([&] { return (status = process.try_wait()).has_value(); }, limit)) {

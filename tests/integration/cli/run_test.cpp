@@ -3,10 +3,14 @@
 // independently of pvsim's own teardown check).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/cli/cli_run.hpp"
 
@@ -183,6 +187,45 @@ TEST(CliRunTest, CommandsOnARunDirectoryThatDoesNotExistCreateNothing) {
     EXPECT_EQ(down.code, 0) << down.err;
     EXPECT_NE(down.out.find("nothing is up in " + missing.string()), std::string::npos) << down.out;
     EXPECT_FALSE(std::filesystem::exists(scratch.path() / "no"));
+}
+
+// A run whose programs were replaced on disk while it was up (a rebuild, or
+// an upgrade): /proc/PID/exe then ends in " (deleted)" (proc(5)), and the
+// processes are still the run's to stop.
+TEST(CliRunTest, DownStopsARunWhoseProgramsWereReplacedSinceUp) {
+    CliRun run;
+    const std::filesystem::path bin = run.file("bin");
+    std::filesystem::create_directories(bin);
+    const std::filesystem::path built = std::filesystem::path(PVSIM_CLI).parent_path();
+    const char* programs[] = {"pvsim-hypervisor", "pvsim-xenstored", "pvsim-backend", "pvsim-guest",
+                              "pvsim-monitor"};
+    for (const char* program : programs) {
+        std::filesystem::copy_file(built / program, bin / program);
+    }
+    std::vector<std::string> environment = {"PVSIM_BIN_DIR=" + bin.string()};
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        if (!std::string_view(*entry).starts_with("PVSIM_BIN_DIR=")) {
+            environment.emplace_back(*entry);
+        }
+    }
+    const std::vector<std::string> run_dir = {"--run-dir", run.dir().string()};
+    auto pvsim = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), run_dir.begin(), run_dir.end());
+        return run_cli(run.scratch(), args, std::chrono::seconds(100), environment);
+    };
+    ASSERT_EQ(pvsim({"up"}).code, 0);
+    ASSERT_EQ(pvsim({"create", "g1"}).code, 0);
+    ASSERT_EQ(run.count().processes.size(), 4u);
+    for (const char* program : programs) {
+        std::filesystem::remove(bin / program);
+        std::filesystem::copy_file(built / program, bin / program);
+    }
+    const CliResult down = pvsim({"down"});
+    ASSERT_EQ(down.code, 0) << down.err;
+    EXPECT_NE(down.out.find("stopped pvsim-hypervisor"), std::string::npos) << down.out;
+    const RunCount left = run.count();
+    EXPECT_TRUE(left.processes.empty()) << ::testing::PrintToString(left.processes);
+    EXPECT_TRUE(left.shared_memory.empty()) << ::testing::PrintToString(left.shared_memory);
 }
 
 }  // namespace
