@@ -308,6 +308,7 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         if (options.filename) {
             user_image = plan_user_image(*options.filename, options.job);
         }
+        (void)job_json(options.job);  // --time_based without --runtime, before anything starts
     } catch (const ParseError& e) {
         err << "pvsim " << e.what() << "\n";
         return 2;
@@ -401,8 +402,7 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             session.print(render_bench_table(rows, options.baseline));
         }
         err << "pvsim bench: interrupted by " << stop.signal_name() << ": " << rows.size() << " of "
-            << paths.size() + (fio ? 1 : 0)
-            << " rows ran (the last one cut short); the run is torn down\n";
+            << paths.size() + (fio ? 1 : 0) << " rows ran; the run is torn down\n";
         return stop.exit_status();
     }
     if (!passed) {

@@ -9,16 +9,14 @@
 namespace pvsim::tools::cli {
 namespace usage_error {
 
-// The deepest subcommand parsed (the app itself when none).
-const CLI::App* deepest(const CLI::App& app) {
-    const CLI::App* current = &app;
-    for (;;) {
-        const auto parsed = current->get_subcommands();
-        if (parsed.empty()) {
-            return current;
-        }
-        current = parsed.front();
+// The subcommands parsed, outermost first.
+std::vector<const CLI::App*> parsed_chain(const CLI::App& app) {
+    std::vector<const CLI::App*> chain;
+    for (const CLI::App* current = &app; !current->get_subcommands().empty();) {
+        current = current->get_subcommands().front();
+        chain.push_back(current);
     }
+    return chain;
 }
 
 std::vector<std::string> option_names(const CLI::App& command) {
@@ -78,20 +76,16 @@ std::string swapped_hint(const CLI::App& command, const std::string& path) {
 
 std::string command_path(const CLI::App& app) {
     std::string path;
-    const CLI::App* current = &app;
-    for (;;) {
-        const auto parsed = current->get_subcommands();
-        if (parsed.empty()) {
-            return path;
-        }
-        current = parsed.front();
-        path += (path.empty() ? "" : " ") + current->get_name();
+    for (const CLI::App* command : usage_error::parsed_chain(app)) {
+        path += (path.empty() ? "" : " ") + command->get_name();
     }
+    return path;
 }
 
 std::string usage_error_message(const CLI::App& app, const CLI::ParseError& error) {
     const std::string path = command_path(app);
-    const CLI::App& command = *usage_error::deepest(app);
+    const auto chain = usage_error::parsed_chain(app);
+    const CLI::App& command = chain.empty() ? app : *chain.back();
     std::string message = error.what();
     if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) {
         // "The following argument was not expected: --jsn": each stray

@@ -284,6 +284,12 @@ TEST(CliBenchTest, ABadPathIsRefusedBeforeAnythingStarts) {
         EXPECT_NE(result.err.find(message), std::string::npos) << paths << ": " << result.err;
         EXPECT_EQ(result.out.find("Path"), std::string::npos) << result.out;
     }
+    // A job no path could run is refused as usage, before any run starts.
+    const CliResult timed = run_cli(scratch.path(), {"bench", "--paths", "xen", "--time_based"});
+    EXPECT_EQ(timed.code, 2) << timed.err;
+    EXPECT_NE(timed.err.find("pvsim bench: --time_based runs for --runtime"), std::string::npos)
+        << timed.err;
+    EXPECT_EQ(timed.out, "");
 }
 
 }  // namespace

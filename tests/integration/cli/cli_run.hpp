@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -40,6 +41,19 @@ struct CliResult {
 inline std::string read_file(const std::filesystem::path& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// This process's environment with `entry` ("NAME=value") in place of any
+// NAME= it had, for SpawnOptions::environment and run_cli.
+inline std::vector<std::string> environment_with(const std::string& entry) {
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    std::vector<std::string> environment = {entry};
+    for (char** it = environ; *it != nullptr; ++it) {
+        if (!std::string_view(*it).starts_with(name)) {
+            environment.emplace_back(*it);
+        }
+    }
+    return environment;
 }
 
 // Runs PVSIM_CLI with `args` (no --run-dir added), waiting at most `limit`,

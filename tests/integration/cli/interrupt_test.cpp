@@ -22,8 +22,6 @@
 #include "tests/support/eventually.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 
-extern char** environ;
-
 namespace pvsim::test {
 namespace interrupt_test {
 
@@ -39,13 +37,7 @@ class RunningCli {
         os::UniqueFd err(::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         os::SpawnOptions options;
         options.fds = {{out.get(), 1}, {err.get(), 2}};
-        std::vector<std::string> environment = {"TMPDIR=" + scratch.string()};
-        for (char** entry = environ; *entry != nullptr; ++entry) {
-            if (!std::string_view(*entry).starts_with("TMPDIR=")) {
-                environment.emplace_back(*entry);
-            }
-        }
-        options.environment = environment;
+        options.environment = environment_with("TMPDIR=" + scratch.string());
         process_.emplace(os::ChildProcess::spawn(PVSIM_CLI, args, options));
     }
 

@@ -202,12 +202,7 @@ TEST(CliRunTest, DownStopsARunWhoseProgramsWereReplacedSinceUp) {
     for (const char* program : programs) {
         std::filesystem::copy_file(built / program, bin / program);
     }
-    std::vector<std::string> environment = {"PVSIM_BIN_DIR=" + bin.string()};
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-        if (!std::string_view(*entry).starts_with("PVSIM_BIN_DIR=")) {
-            environment.emplace_back(*entry);
-        }
-    }
+    const std::vector<std::string> environment = environment_with("PVSIM_BIN_DIR=" + bin.string());
     const std::vector<std::string> run_dir = {"--run-dir", run.dir().string()};
     auto pvsim = [&](std::vector<std::string> args) {
         args.insert(args.begin(), run_dir.begin(), run_dir.end());
