@@ -275,6 +275,7 @@ void BlkfrontRing::purge_if_due() {
         return;
     }
     next_purge_ = now + config_.purge_interval;
+    counters_.add(&BlkfrontCounters::purge_passes);
     if (const std::size_t ended = pool_.purge(); ended != 0) {
         counters_.add(&BlkfrontCounters::persistent_purged, ended);
         spdlog::debug("blkfront {}: ended {} persistent grant(s) the backend let go", config_.name,

@@ -87,6 +87,9 @@ struct BlkfrontCounters {
     // Persistent grants ended by the periodic purge (the backend had
     // stopped mapping them).
     std::uint64_t persistent_purged = 0;
+    // Times the periodic purge ran (blkfront_delay_work), ending grants or
+    // not: what says that purge turns have passed.
+    std::uint64_t purge_passes = 0;
     // BLKIF_OP_DISCARD requests, and flushes sent (flush-cache or barrier).
     std::uint64_t discards = 0;
     std::uint64_t flushes = 0;
@@ -112,6 +115,7 @@ struct BlkfrontCounters {
         {"indirect_requests", &BlkfrontCounters::indirect_requests},
         {"data_copies", &BlkfrontCounters::data_copies},
         {"persistent_purged", &BlkfrontCounters::persistent_purged},
+        {"purge_passes", &BlkfrontCounters::purge_passes},
         {"discards", &BlkfrontCounters::discards},
         {"flushes", &BlkfrontCounters::flushes},
         {"recovered", &BlkfrontCounters::recovered},

@@ -22,7 +22,7 @@
 //       COUNTERS = blkfront's: "requests","segments","bytes","responses",
 //       "notifications_sent","notifications_suppressed",
 //       "notifications_received","grants_deferred","indirect_requests",
-//       "data_copies","persistent_purged","discards","flushes","recovered",
+//       "data_copies","persistent_purged","purge_passes","discards","flushes","recovered",
 //       and the gauges "persistent_grants","pool_pages","queues",
 //       "ring_pages". An open DEVICE also has "features": what was
 //       negotiated ({"persistent","indirect_segments","queues",

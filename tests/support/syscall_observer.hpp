@@ -68,23 +68,6 @@ inline os::UniqueFd notify_on_syscalls(const std::vector<long>& numbers) {
     return os::UniqueFd(static_cast<int>(fd));
 }
 
-// Whether every thread of process `pid` is blocked in a system call: none
-// runs or is runnable (/proc/PID/task/TID/syscall says "running" then,
-// proc(5)). A process whose threads all wait has nothing under way that a
-// test has not seen: any call it was about to make would be running.
-inline bool all_threads_blocked(pid_t pid) {
-    std::error_code error;
-    for (const auto& task :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
-        std::ifstream in(task.path() / "syscall");
-        std::string first;
-        if (!(in >> first) || first == "running") {
-            return false;
-        }
-    }
-    return !error;
-}
-
 class SyscallObserver {
   public:
     struct Call {

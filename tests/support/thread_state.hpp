@@ -5,11 +5,13 @@
 
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
+#include <system_error>
 
 namespace pvsim::test {
 
@@ -35,6 +37,30 @@ inline bool blocked_in_poll(pid_t tid) {
     }
 #endif
     return number == SYS_ppoll;
+}
+
+// Whether a thread is blocked in a system call, any call: "running" in
+// /proc/PID/task/TID/syscall means it runs or may run (proc(5)). A thread
+// that has exited counts as not blocked (the caller looks again).
+inline bool blocked_in_syscall(pid_t pid, pid_t tid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
+    std::string first;
+    return static_cast<bool>(in >> first) && first != "running";
+}
+
+// Whether every thread of process `pid` but `except` is blocked in a system
+// call. A process whose threads all wait has nothing under way that a test
+// has not seen: any call it was about to make would be running.
+inline bool all_threads_blocked(pid_t pid, pid_t except = 0) {
+    std::error_code error;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+        const auto tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+        if (tid != except && !blocked_in_syscall(pid, tid)) {
+            return false;
+        }
+    }
+    return !error;
 }
 
 }  // namespace pvsim::test

@@ -27,6 +27,7 @@
 #include "tests/support/blkback_fixture.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/syscall_observer.hpp"
+#include "tests/support/thread_state.hpp"
 
 namespace pvsim::test {
 namespace {

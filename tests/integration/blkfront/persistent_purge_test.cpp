@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "backend/blkback/data_plane.hpp"
@@ -114,13 +113,18 @@ TEST_F(PersistentPurgeTest, GrantsTheIdleBackendDroppedAreEndedAndNoneItStillMap
     EXPECT_EQ(metrics_->snapshot().persistent_grants, pool);
     const std::size_t free_before = front_.grant_table().free_count();
 
-    // I/O has stopped. Several purge turns pass while blkback still maps
-    // every grant (well inside its timeout): blkfront ends none of them.
-    std::this_thread::sleep_for(4 * kFrontendInterval);
+    // I/O has stopped. Four purge turns pass (counted, not slept for) while
+    // blkback still maps every grant: blkfront ends none of them. What
+    // blkfront did is read before what blkback maps, so a blkback that
+    // still maps them all mapped them all through those turns.
+    const std::uint64_t passes = device_->counters().purge_passes;
+    ASSERT_TRUE(test::eventually([&] { return device_->counters().purge_passes >= passes + 4; }));
     EXPECT_EQ(device_->counters().persistent_purged, 0u);
     EXPECT_EQ(device_->counters().persistent_grants, pool);
     EXPECT_EQ(front_.grant_table().free_count(), free_before);
-    EXPECT_EQ(metrics_->snapshot().persistent_grants, pool);
+    ASSERT_EQ(metrics_->snapshot().persistent_grants, pool)
+        << "blkback's timeout (" << kBackendTimeout.count() << " ms) passed within four of "
+        << "blkfront's turns";
 
     // With no request at all, blkback's ring thread wakes every
     // LRU_INTERVAL (Linux 6.1 xen_blkif_schedule's timed wait, then

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,14 +18,21 @@
 
 #include "backend/storage/backing_store.hpp"
 #include "storage_test_support.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/page_buffer.hpp"
+#include "tests/support/syscall_observer.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/thread_state.hpp"
 
 namespace pvsim::backend::storage::test {
 // This file's own names, apart from those of the other files of its folder,
 // which compiles as one translation unit.
 namespace io_engine_test {
 
+using pvsim::test::all_threads_blocked;
+using pvsim::test::eventually;
+using pvsim::test::notify_on_syscalls;
+using pvsim::test::SyscallObserver;
 using pvsim::test::TempDir;
 using pvsim::xen::test::PageBuffer;
 
@@ -356,17 +364,32 @@ TEST_P(EngineTest, PartialReapsLoseNoWakeUp) {
               std::vector<std::byte>(original_.begin(), original_.begin() + 8 * kPage));
 }
 
+// Nothing reaches the kernel before flush_submissions(), seen at the system
+// calls that would start a read (tests/support/syscall_observer.hpp): the
+// engine is made in a thread under a filter that reports preadv(2) and
+// io_uring_enter(2), so its workers (the thread pool's) are reported too.
+// Once every other thread of this process waits, a read under way would be
+// visible: a worker woken for it would be running or stopped in its call.
 TEST_P(EngineTest, NothingStartsBeforeFlushSubmissions) {
-    auto store = open_store();
-    auto engine = engine_for(store.io_target(), GetParam());
-    PageBuffer page(kPage);
-    const iovec one = io(page.data(), kPage);
-    ASSERT_TRUE(engine->submit_read(1, 0, {&one, 1}));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_FALSE(engine->has_completions());
-    EXPECT_EQ(engine->reap([](const IoCompletion&) {}), 0u);
-    engine->flush_submissions();
-    EXPECT_EQ(wait_one(*engine), static_cast<std::int64_t>(kPage));
+    SyscallObserver observer;
+    std::thread([&] {
+        observer.watch(notify_on_syscalls({__NR_preadv, __NR_preadv2, __NR_io_uring_enter}));
+        auto store = open_store();
+        auto engine = engine_for(store.io_target(), GetParam());
+        PageBuffer page(kPage);
+        const iovec one = io(page.data(), kPage);
+        const std::size_t before = observer.calls().size();
+        ASSERT_TRUE(engine->submit_read(1, 0, {&one, 1}));
+        const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+        ASSERT_TRUE(eventually([&] { return all_threads_blocked(::getpid(), self); }));
+        EXPECT_EQ(observer.calls().size(), before);
+        EXPECT_FALSE(engine->has_completions());
+        EXPECT_EQ(engine->reap([](const IoCompletion&) {}), 0u);
+
+        engine->flush_submissions();
+        EXPECT_EQ(wait_one(*engine), static_cast<std::int64_t>(kPage));
+        EXPECT_GT(observer.calls().size(), before);
+    }).join();
 }
 
 TEST_P(EngineTest, ACallbackMaySubmitIntoTheSlotItFreed) {
