@@ -79,8 +79,14 @@ int run(int argc, char** argv) {
 
     const os::Environment env = os::Environment::process();
     const RunDir run_dir = RunDir::resolve(daemon.run_dir, env);
-    setup_logging(run_dir, "pvsim-backend", daemon.log_level, env);
     hypervisor::Hypervisor hypervisor = connect_hypervisor(run_dir, env);
+    // dom0's log is pvsim-backend.log; a driver domain's has its domid, as a
+    // guest's pvsim-guest.domN.log, so that both can run in one run.
+    setup_logging(run_dir,
+                  hypervisor.domid() == 0
+                      ? std::string("pvsim-backend")
+                      : "pvsim-backend.dom" + std::to_string(hypervisor.domid()),
+                  daemon.log_level, env);
     // One blkback per domain: a second would race the first for every vbd.
     const auto instance = os::lock_instance(
         run_dir.path() / ("pvsim-backend.dom" + std::to_string(hypervisor.domid()) + ".lock"));

@@ -36,12 +36,20 @@ toolstack::VbdPaths block_attach(Session& session, const std::string& domain_nam
     if (domain.domid == 0) {
         throw CommandError("block-attach: dom0 runs the backends; attach to a guest");
     }
-    const toolstack::DomainRecord backend = toolstack::find_domain(session.control(), spec.backend);
-    if (backend.domid != 0) {
-        throw CommandError("backend=" + spec.backend +
-                           ": only dom0 runs a block backend in this run");
+    if (toolstack::is_driver_domain(domain)) {
+        throw CommandError(domain.name + " is a driver domain: it serves disks (backend=" +
+                           domain.name + ") and runs no blkfront");
     }
-    if (!toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {
+    const toolstack::DomainRecord backend = toolstack::find_domain(session.control(), spec.backend);
+    if (backend.domid == domain.domid) {
+        throw CommandError("backend=" + spec.backend + ": a domain does not serve its own disk");
+    }
+    if (backend.domid != 0 && !toolstack::is_driver_domain(backend)) {
+        throw CommandError("backend=" + spec.backend + ": " + backend.name +
+                           " runs no block backend (pvsim create NAME --driver-domain makes a "
+                           "domain that does, as xl.cfg's driver_domain=1)");
+    }
+    if (backend.domid == 0 && !toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {
         throw CommandError("dom0's backend (" + std::string(toolstack::kDom0Daemon) +
                            ") is not running; nothing would serve the disk (a script can `restart "
                            "dom0`; else pvsim down, then up)");

@@ -18,6 +18,7 @@ namespace {
 struct CreateOptions {
     std::string name;
     std::string memory = "64M";
+    bool driver_domain = false;
 };
 
 // xl's memory= is in MiB: a bare number is MiB here too.
@@ -47,6 +48,7 @@ void create(Session& session, const CreateOptions& options) {
     spec.name = options.name;
     spec.memory_bytes = memory_bytes(options.memory);
     spec.log_level = session.up_options().log_level;
+    spec.driver_domain = options.driver_domain;
     const toolstack::DomainRecord domain = toolstack::create_guest(
         session.run(), session.programs(), session.control(), session.xenstore(), spec);
     session.print(std::to_string(domain.domid) + "\n");
@@ -56,6 +58,21 @@ void destroy(Session& session, const std::string& name) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), name);
     if (domain.domid == 0) {
         throw CommandError("domain 0 cannot be destroyed (pvsim down stops the run)");
+    }
+    // A driver domain's vbds would lose their backend with it, and their
+    // guests the I/O in flight: refused until they are detached.
+    if (const auto served =
+            toolstack::vbds_served_by(session.control(), session.xenstore(), domain.domid);
+        !served.empty()) {
+        std::string which;
+        for (const toolstack::VbdPaths& paths : served) {
+            const auto status = toolstack::read_vbd_status(session.xenstore(), paths);
+            const auto guest =
+                toolstack::find_domain(session.control(), std::to_string(paths.domid));
+            which += (which.empty() ? "" : ", ") + guest.name + "'s " + status.vdev;
+        }
+        throw CommandError(domain.name + " is the backend of " + which +
+                           "; block-detach them first");
     }
     toolstack::destroy_guest(session.run(), session.control(), session.xenstore(), domain);
 }
@@ -100,6 +117,9 @@ void add_domain_commands(CLI::App& app, Selected& selected) {
     create_cmd->add_option("--memory", options->memory, "Its memory (64M, 1G, ...; MiB alone)")
         ->capture_default_str()
         ->check(size_validator());
+    create_cmd->add_flag("--driver-domain", options->driver_domain,
+                         "A driver domain (xl.cfg driver_domain=1): it runs blkback for the disks "
+                         "attached with backend=NAME, and no guest agent");
     create_cmd->callback([&selected, options] {
         selected = [options](Session& session) { create(session, *options); };
     });

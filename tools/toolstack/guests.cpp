@@ -7,6 +7,7 @@
 #include "common/units.hpp"
 #include "common/xen/grant_table.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
@@ -30,15 +31,21 @@ DomainRecord create_guest(const RunDir& run, const Programs& programs,
     hypervisor::CreateDomain request;
     request.name = spec.name;
     request.memory_bytes = spec.memory_bytes;
-    request.program = programs.guest;
+    request.program = spec.driver_domain ? programs.backend : programs.guest;
     if (spec.log_level) {
         request.env["PVSIM_LOG"] = *spec.log_level;
     }
     const hypervisor::CreatedDomain created = control.create(request);
     try {
         introduce_domain(xenstore, created, spec.name, spec.memory_bytes);
-        GuestAgent agent(run, created.domid);
-        (void)agent.request({{"op", "ping"}});
+        if (!spec.driver_domain) {
+            GuestAgent agent(run, created.domid);
+            (void)agent.request({{"op", "ping"}});
+        }
+        // A driver domain's pvsim-backend needs no word from the toolstack:
+        // the first event of its watch on backend/vbd lists every vbd
+        // written before it watched (XS_WATCH fires once at once), so a
+        // disk attached at any time after create is served.
     } catch (const std::exception& e) {
         try {
             control.destroy(created.domid);
@@ -49,6 +56,23 @@ DomainRecord create_guest(const RunDir& run, const Programs& programs,
         throw std::runtime_error("guest " + spec.name + " did not come up: " + e.what());
     }
     return find_domain(control, std::to_string(created.domid));
+}
+
+bool is_driver_domain(const DomainRecord& domain) {
+    return domain.domid != 0 && domain.pid > 0 && program_of(domain.pid) == "pvsim-backend";
+}
+
+std::vector<VbdPaths> vbds_served_by(hypervisor::ControlClient& control,
+                                     xenstore::client::Client& xenstore, xen::DomId backend_domid) {
+    std::vector<VbdPaths> served;
+    for (const DomainRecord& guest : list_domains(control)) {
+        for (VbdPaths& paths : list_vbds(xenstore, guest.domid)) {
+            if (paths.backend_domid == backend_domid) {
+                served.push_back(std::move(paths));
+            }
+        }
+    }
+    return served;
 }
 
 std::string detach_or_force(xenstore::client::Client& xenstore, const VbdPaths& paths, bool force,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/run_dir.hpp"
 #include "hypervisor/client/control_client.hpp"
@@ -24,7 +25,18 @@ struct GuestSpec {
     std::string name;
     std::uint64_t memory_bytes = 64ull << 20;
     std::optional<std::string> log_level;  // the guest's PVSIM_LOG
+    // A driver domain (xl.cfg's driver_domain=1): it runs pvsim-backend, the
+    // blkback that serves the vbds whose backend it is (DISKSPEC backend=),
+    // instead of pvsim-guest. It has no agent and no disks of its own.
+    bool driver_domain = false;
 };
+
+// Whether the domain is a driver domain: its process runs pvsim-backend.
+bool is_driver_domain(const DomainRecord& domain);
+
+// The vbds of every guest whose backend is `backend_domid`.
+std::vector<VbdPaths> vbds_served_by(hypervisor::ControlClient& control,
+                                     xenstore::client::Client& xenstore, xen::DomId backend_domid);
 
 // Throws ParseError for a bad name or memory size (at least 1 MiB, at most
 // 64 GiB, whole pages), std::runtime_error when the hypervisor refuses (a

@@ -123,7 +123,7 @@ TEST_F(CliBlockTest, BadInputIsRefusedAndChangesNothing) {
     refused({"block-attach", "g", spec("vdev=xvdb,trusted=maybe")}, "trusted=maybe");
     refused({"block-attach", "g", spec("vdev=xvdb,trusted,untrusted")}, "\"trusted\" given twice");
     refused({"block-attach", "g", "target=/dev/null,vdev=xvdb"}, "not a regular file");
-    refused({"block-attach", "g", spec("vdev=xvdb,backend=g")}, "only dom0");
+    refused({"block-attach", "g", spec("vdev=xvdb,backend=g")}, "does not serve its own disk");
     refused({"block-detach", "g", "xvdb"}, "g has no vdev xvdb");
     refused({"block-detach", "nosuch", "xvda"}, "no domain called");
 }
