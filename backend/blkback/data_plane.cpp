@@ -36,7 +36,8 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                 .notifications_received =
                     [m = metrics_] { m->add(&VbdCounters::notifications_received); },
                 .poll_hits = [m = metrics_] { m->add(&VbdCounters::poll_hits); },
-                .sleeps = [m = metrics_] { m->add(&VbdCounters::sleeps); }},
+                .sleeps = [m = metrics_] { m->add(&VbdCounters::sleeps); },
+                .events_armed = [m = metrics_] { m->add(&VbdCounters::events_armed); }},
             name_),
       pending_(connection_.ring().size(), limits_.max_segments()),
       access_(connection_.hypervisor(), connection_.frontend(), *metrics_, name_,

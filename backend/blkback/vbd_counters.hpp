@@ -46,6 +46,9 @@ struct VbdCounters {
     // polling, and times it went to sleep.
     std::uint64_t poll_hits = 0;
     std::uint64_t sleeps = 0;
+    // Times it asked the frontend for an event before sleeping
+    // (RING_FINAL_CHECK_FOR_REQUESTS moved req_event).
+    std::uint64_t events_armed = 0;
     // Features (blkif.h; Linux's st_ds_req for discards): persistent grants
     // mapped now (every ring), and those purged from the table; grant copy
     // slots (copy mode); BLKIF_OP_INDIRECT, BLKIF_OP_DISCARD and
@@ -84,6 +87,7 @@ struct VbdCounters {
         {"unmap_hypercalls", &VbdCounters::unmap_hypercalls},
         {"poll_hits", &VbdCounters::poll_hits},
         {"sleeps", &VbdCounters::sleeps},
+        {"events_armed", &VbdCounters::events_armed},
         {"persistent_grants", &VbdCounters::persistent_grants, CounterKind::gauge},
         {"persistent_purged", &VbdCounters::persistent_purged},
         {"grant_copies", &VbdCounters::grant_copies},

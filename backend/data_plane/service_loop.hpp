@@ -108,6 +108,11 @@ struct LoopCounters {
     std::function<void()> notifications_received;
     std::function<void()> poll_hits;
     std::function<void()> sleeps;
+    // Times the loop asked its peer for an event before sleeping
+    // (arm_and_recheck: RING_FINAL_CHECK_FOR_REQUESTS moving req_event, or
+    // a virtqueue's notifications enabled again). A peer notifies only past
+    // such a request, so its notifications are at most these plus the first.
+    std::function<void()> events_armed;
 };
 
 struct LoopOptions {
@@ -302,6 +307,9 @@ class ServiceLoop {
 
     void sleep() {
         const Arm arm = serving() ? device_.arm_and_recheck() : Arm::not_armed;
+        if (arm != Arm::not_armed) {
+            count(counters_.events_armed);
+        }
         if (arm == Arm::work_found || engine_->has_completions()) {
             return;
         }

@@ -48,6 +48,8 @@ struct DeviceCounters {
     // Adaptive polling: work found while polling, and sleeps.
     std::uint64_t poll_hits = 0;
     std::uint64_t sleeps = 0;
+    // Times it enabled the driver's kicks again before sleeping.
+    std::uint64_t events_armed = 0;
 
     std::uint64_t requests() const noexcept {
         return reads + writes + flushes + get_ids + discards + write_zeroes + other_types;
@@ -79,6 +81,7 @@ struct DeviceCounters {
         {"refused_connections", &DeviceCounters::refused_connections},
         {"poll_hits", &DeviceCounters::poll_hits},
         {"sleeps", &DeviceCounters::sleeps},
+        {"events_armed", &DeviceCounters::events_armed},
     });
 };
 

@@ -38,7 +38,8 @@ QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::str
                 .notifications_received =
                     [&m = context.metrics] { m.add(&DeviceCounters::kicks_received); },
                 .poll_hits = [&m = context.metrics] { m.add(&DeviceCounters::poll_hits); },
-                .sleeps = [&m = context.metrics] { m.add(&DeviceCounters::sleeps); }},
+                .sleeps = [&m = context.metrics] { m.add(&DeviceCounters::sleeps); },
+                .events_armed = [&m = context.metrics] { m.add(&DeviceCounters::events_armed); }},
             name_) {
     pending_.resize(ring_.size());
     free_.reserve(ring_.size());

@@ -384,14 +384,16 @@ TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     plane_.reset();
     const VbdCounters c = metrics_->snapshot();
     EXPECT_EQ(c.requests, static_cast<std::uint64_t>(kRequests));
-    // The first push finds req_event at its initial 1 and notifies.
-    EXPECT_LE(front_.notifications_sent(), 2u) << c.to_json().dump();
-    // Most are found by polling. Not all need be: on a loaded machine the
-    // window can pass while the frontend is descheduled, and then the
-    // re-check after arming (RING_FINAL_CHECK_FOR_REQUESTS) finds the
-    // request, again without a notification. The notification counts above
-    // and below are what this pins.
-    EXPECT_GE(c.poll_hits, static_cast<std::uint64_t>(kRequests / 2)) << c.to_json().dump();
+    // The first push finds req_event at its initial 1 and notifies; after
+    // that a push notifies only past a req_event the backend moved on its
+    // way to sleep (RING_FINAL_CHECK_FOR_REQUESTS). While it polls it moves
+    // none, so every push it found polling needed no event. This holds at
+    // any speed: a frontend held up past the window costs an arm and then
+    // one notification, never one without an arm.
+    EXPECT_LE(front_.notifications_sent(), 1 + c.events_armed) << c.to_json().dump();
+    // And it did poll: with the longest window, a request missed only by a
+    // frontend held up for all of it.
+    EXPECT_GT(c.poll_hits, 0u) << c.to_json().dump();
     // And the responses need none either: the frontend never armed rsp_event
     // past its first value.
     EXPECT_LE(c.notifications_sent, 1u);
