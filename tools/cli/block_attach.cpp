@@ -28,6 +28,7 @@ std::string checked_target(const toolstack::DiskSpec& spec) {
 toolstack::VbdPaths block_attach(Session& session, const std::string& domain_name,
                                  const toolstack::DiskSpec& spec,
                                  std::chrono::milliseconds timeout) {
+    (void)toolstack::reap_dead_domains(session.run(), session.control(), session.xenstore());
     if (spec.specification != "xen") {
         throw CommandError("specification=" + spec.specification +
                            ": a virtio disk is attached by virtio_block_attach");

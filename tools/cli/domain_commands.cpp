@@ -44,6 +44,7 @@ void check_domain_name(const std::string& name) {
 
 void create(Session& session, const CreateOptions& options) {
     check_domain_name(options.name);
+    (void)toolstack::reap_dead_domains(session.run(), session.control(), session.xenstore());
     toolstack::GuestSpec spec;
     spec.name = options.name;
     spec.memory_bytes = memory_bytes(options.memory);

@@ -11,6 +11,7 @@
 #include "tools/toolstack/disk_sharing.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/guests.hpp"
 #include "tools/toolstack/run.hpp"
 #include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
@@ -42,6 +43,7 @@ std::string checked_socket(const std::string& socket) {
 toolstack::VirtioDiskPaths virtio_block_attach(Session& session, const std::string& domain_name,
                                                const toolstack::DiskSpec& spec,
                                                std::chrono::milliseconds timeout) {
+    (void)toolstack::reap_dead_domains(session.run(), session.control(), session.xenstore());
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), domain_name);
     if (domain.domid == 0) {
         throw CommandError("block-attach: dom0 runs the backends; attach to a guest");

@@ -1,11 +1,13 @@
 #include "tools/toolstack/guests.hpp"
 
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 
 #include "common/units.hpp"
 #include "common/xen/grant_table.hpp"
+#include "common/xen/node_values.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
@@ -56,6 +58,84 @@ DomainRecord create_guest(const RunDir& run, const Programs& programs,
         throw std::runtime_error("guest " + spec.name + " did not come up: " + e.what());
     }
     return find_domain(control, std::to_string(created.domid));
+}
+
+std::vector<xen::DomId> reap_dead_domains(const RunDir& run, hypervisor::ControlClient& control,
+                                          xenstore::client::Client& xenstore) {
+    std::set<xen::DomId> alive;
+    for (const DomainRecord& domain : list_domains(control)) {
+        alive.insert(domain.domid);
+    }
+    auto dead = [&](const std::string& name) -> std::optional<xen::DomId> {
+        const auto domid = xen::parse_node_u32(name);
+        if (!domid || *domid == 0 || alive.contains(static_cast<xen::DomId>(*domid))) {
+            return std::nullopt;
+        }
+        return static_cast<xen::DomId>(*domid);
+    };
+    auto children = [&](const std::string& path) {
+        return xenstore.try_read(path) ? xenstore.directory(path) : std::vector<std::string>{};
+    };
+    // The dead domain's home may be gone already (its frontend directories
+    // with it): its disks are found from the backends' side, as
+    // libxl__devices_destroy walks the backend directories it wrote.
+    std::set<xen::DomId> reaped;
+    for (const std::string& backend_name : children("/local/domain")) {
+        const auto backend = xen::parse_node_u32(backend_name);
+        if (!backend || !alive.contains(static_cast<xen::DomId>(*backend))) {
+            continue;
+        }
+        const auto backend_domid = static_cast<xen::DomId>(*backend);
+        const std::string base = "/local/domain/" + backend_name + "/backend/";
+        for (const DiskBackend kind : {DiskBackend::phy, DiskBackend::qdisk}) {
+            const std::string dir =
+                base + (kind == DiskBackend::phy ? "vbd" : std::string(to_string(kind)));
+            for (const std::string& frontend : children(dir)) {
+                const auto domid = dead(frontend);
+                if (!domid) {
+                    continue;
+                }
+                for (const std::string& devid : children(dir + "/" + frontend)) {
+                    if (const auto number = xen::parse_node_u32(devid)) {
+                        // Forced: the frontend cannot take part in a close.
+                        detach_vbd(xenstore, VbdPaths::of(backend_domid, *domid, *number, kind),
+                                   {std::chrono::milliseconds(0), true});
+                    }
+                }
+                reaped.insert(*domid);
+            }
+        }
+        const std::string virtio = base + std::string(kVirtioDeviceType);
+        for (const std::string& frontend : children(virtio)) {
+            const auto domid = dead(frontend);
+            if (!domid) {
+                continue;
+            }
+            for (const std::string& devid : children(virtio + "/" + frontend)) {
+                if (const auto number = xen::parse_node_u32(devid)) {
+                    (void)detach_virtio_disk(
+                        xenstore, run, VirtioDiskPaths::of(backend_domid, *domid, *number, false),
+                        true, std::chrono::milliseconds(0));
+                }
+            }
+            reaped.insert(*domid);
+        }
+    }
+    for (const std::string& name : children("/local/domain")) {
+        if (const auto domid = dead(name)) {
+            reaped.insert(*domid);
+        }
+    }
+    for (const xen::DomId domid : reaped) {
+        if (xenstore.try_read(xenstore::client::domain_path(domid))) {
+            forget_domain(xenstore, domid);
+        } else if (xenstore.try_read(xenstore::client::libxl_domain_path(domid))) {
+            xenstore.rm(xenstore::client::libxl_domain_path(domid));
+        }
+        std::error_code ignored;
+        std::filesystem::remove(run.guest_agent_socket(domid), ignored);
+    }
+    return {reaped.begin(), reaped.end()};
 }
 
 bool is_driver_domain(const DomainRecord& domain) {

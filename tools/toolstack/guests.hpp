@@ -31,6 +31,17 @@ struct GuestSpec {
     bool driver_domain = false;
 };
 
+// A guest whose process died was destroyed by the hypervisor (xl's default
+// on_crash=destroy), and its devices must go as libxl's domain-death
+// handling takes them (libxl_domain_destroy -> libxl__devices_destroy: every
+// backend and frontend directory removed, the block script's remove run,
+// the domain's home forgotten). xl does that from the monitor it leaves per
+// domain; pvsim does it here, at the next toolstack command that adds a
+// domain or a disk (create, block-attach), before any check that would
+// find the dead domain's disks still attached. Returns the domids reaped.
+std::vector<xen::DomId> reap_dead_domains(const RunDir& run, hypervisor::ControlClient& control,
+                                          xenstore::client::Client& xenstore);
+
 // Whether the domain is a driver domain: its process runs pvsim-backend.
 bool is_driver_domain(const DomainRecord& domain);
 

@@ -1,8 +1,13 @@
 // pvsim create | destroy | list: guests come and go; every bad input gets a
 // clear message, a non-zero exit, and changes nothing.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
 
 #include "tests/integration/cli/cli_run.hpp"
+#include "tests/support/eventually.hpp"
+#include "xenstore/client/client.hpp"
 
 namespace pvsim::test {
 namespace {
@@ -62,6 +67,46 @@ TEST_F(CliDomainTest, CreateListDestroy) {
     // Its xenstore home went with it.
     const CliResult home = run_.pvsim({"block-list", "g1"});
     EXPECT_NE(home.code, 0);
+}
+
+// A guest whose process dies is destroyed by the hypervisor (xl's default
+// on_crash=destroy), and its disks go as libxl's domain-death handling takes
+// them (libxl_domain_destroy -> libxl__devices_destroy): the next create or
+// attach finds no backend of the dead domain left, so its images can be
+// attached read-write again.
+TEST_F(CliDomainTest, AGuestWhoseProcessDiedLeavesNoDiskBehindForItsSuccessor) {
+    ASSERT_EQ(run_.pvsim({"create", "g"}).code, 0);
+    const auto xen_image = run_.image("xen.img", 8 << 20);
+    const auto virtio_image = run_.image("virtio.img", 8 << 20);
+    const std::string xen_spec = "target=" + xen_image.string() + ",vdev=xvda";
+    const std::string virtio_spec =
+        "target=" + virtio_image.string() + ",vdev=vda,specification=virtio";
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", xen_spec}).code, 0);
+    ASSERT_EQ(run_.pvsim({"block-attach", "g", virtio_spec}).code, 0);
+
+    pid_t guest = 0;
+    for (const std::string& process : run_.count().processes) {
+        if (process.starts_with("pvsim-guest ")) {
+            guest = static_cast<pid_t>(std::stol(process.substr(12)));
+        }
+    }
+    ASSERT_GT(guest, 0);
+    ASSERT_EQ(::kill(guest, SIGKILL), 0);
+    ASSERT_TRUE(eventually([&] { return domains().size() == 1; }));
+
+    const CliResult again = run_.pvsim({"create", "g"});
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_EQ(again.out, "2\n");
+    auto xenstore = xenstore::client::Client::connect(RunDir::open(run_.dir()));
+    EXPECT_FALSE(xenstore.try_read("/local/domain/1"));
+    for (const char* kind : {"vbd", "qdisk", "vhost-user-blk"}) {
+        EXPECT_FALSE(xenstore.try_read(std::string("/local/domain/0/backend/") + kind + "/1"))
+            << kind;
+    }
+    const CliResult xen = run_.pvsim({"block-attach", "g", xen_spec});
+    EXPECT_EQ(xen.code, 0) << xen.err;
+    const CliResult virtio = run_.pvsim({"block-attach", "g", virtio_spec});
+    EXPECT_EQ(virtio.code, 0) << virtio.err;
 }
 
 TEST_F(CliDomainTest, BadInputIsRefusedAndChangesNothing) {
