@@ -173,20 +173,21 @@ void Job::account_locked(Slot& slot, int status, Clock::time_point now) {
             }
         }
     } else if (status == 0) {
-        if (phase_ == Phase::main) {
-            read_latency_.record(latency);
-            read_bytes_ += bs;
-            ++reads_;
-        }
+        // A write job's read-back counts as its reads, as fio 3.33 reports a
+        // write job with verify (a read line and jobs[].read).
+        read_latency_.record(latency);
+        read_bytes_ += bs;
+        ++reads_;
         read_ios_.fetch_add(1, std::memory_order_relaxed);
         if (options_.verify || phase_ == Phase::verify) {
             verify_read_locked(slot);
         }
     }
     if (status != 0) {
-        fail_locked(fmt::format("{} at offset {}: {}", operation_name(slot.operation),
-                                describe_offset(slot.offset),
-                                describe_status(slot.operation, status)));
+        fail_locked(
+            fmt::format("{} at offset {}: {}", operation_name(slot.operation),
+                        describe_offset(slot.offset), describe_status(slot.operation, status)),
+            -status);
         return;
     }
     ios_.fetch_add(1, std::memory_order_relaxed);
@@ -209,15 +210,16 @@ void Job::verify_read_locked(const Slot& slot) {
             std::span<const std::byte>(data_).subspan(piece.offset - slot.offset, piece.length);
         std::string problem = check_block(piece.block, piece.offset, found, expected_);
         if (!problem.empty()) {
-            fail_locked("verify: " + problem);
+            fail_locked("verify: " + problem, EILSEQ);
             return;
         }
     }
 }
 
-void Job::fail_locked(std::string reason) {
+void Job::fail_locked(std::string reason, int error_number) {
     if (error_.empty()) {
         error_ = std::move(reason);
+        error_number_ = error_number;
     }
     stopping_ = true;
 }
@@ -342,11 +344,21 @@ bool Job::advance_locked(std::vector<BlockRequest>& batch) {
     }
 }
 
+bool Job::reads_back_locked() const {
+    return options_.verify && !does_read(options_.rw);
+}
+
+Clock::duration Job::read_runtime_locked() const {
+    // A read-back runs after the main phase: its reads' runtime is its own,
+    // as fio's runtime of a write job's reads is its verify pass.
+    return reads_back_locked() ? ended_ - main_ended_ : main_ended_ - started_;
+}
+
 JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
     LatencyHistogram read, write, trim;
     std::uint64_t read_bytes = 0, write_bytes = 0, trim_bytes = 0;
     std::uint64_t reads = 0, writes = 0, trims = 0;
-    Clock::duration runtime{0}, elapsed{0};
+    Clock::duration runtime{0}, read_runtime{0}, elapsed{0};
     JobResult result;
     for (const auto& job : jobs) {
         std::lock_guard lock(job->mutex_);
@@ -363,14 +375,18 @@ JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
         writes += job->writes_;
         trims += job->trims_;
         runtime = std::max(runtime, job->main_ended_ - job->started_);
+        read_runtime = std::max(read_runtime, job->read_runtime_locked());
         elapsed = std::max(elapsed, job->ended_ - job->started_);
         result.verify.blocks_checked += job->verify_.blocks_checked;
         result.verify.blocks_unwritten += job->verify_.blocks_unwritten;
         if (result.error.empty() && !job->error_.empty()) {
             result.error = fmt::format("job {}: {}", job->plan_.jobnum, job->error_);
+            result.error_number = job->error_number_;
         }
+        result.verify.enabled = job->options_.verify;
+        result.verify.read_back = job->reads_back_locked();
     }
-    result.read = direction(read_bytes, reads, read, runtime);
+    result.read = direction(read_bytes, reads, read, read_runtime);
     result.write = direction(write_bytes, writes, write, runtime);
     result.trim = direction(trim_bytes, trims, trim, runtime);
     result.elapsed_ms = static_cast<std::uint64_t>(
@@ -384,13 +400,16 @@ JobResult Job::result() const {
     result.name = options_.name;
     result.jobnum = plan_.jobnum;
     const Clock::duration runtime = main_ended_ - started_;
-    result.read = direction(read_bytes_, reads_, read_latency_, runtime);
+    result.read = direction(read_bytes_, reads_, read_latency_, read_runtime_locked());
     result.write = direction(write_bytes_, writes_, write_latency_, runtime);
     result.trim = direction(trim_bytes_, trims_, trim_latency_, runtime);
     result.verify = verify_;
+    result.verify.enabled = options_.verify;
+    result.verify.read_back = reads_back_locked();
     result.elapsed_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(ended_ - started_).count());
     result.error = error_;
+    result.error_number = error_number_;
     return result;
 }
 

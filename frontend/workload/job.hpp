@@ -105,7 +105,11 @@ class Job {
     // What a completed write or trim leaves known in written_.
     void remember_locked(const Slot& slot, int status);
     void verify_read_locked(const Slot& slot);
-    void fail_locked(std::string reason);
+    // `error_number` is fio's errno for it (JobResult::error_number).
+    void fail_locked(std::string reason, int error_number = 0);
+    // Whether the job's reads are its verify pass, and how long its reads ran.
+    bool reads_back_locked() const;
+    Clock::duration read_runtime_locked() const;
     // Whether the job may go on issuing (no error, cancel or deadline), and
     // whether it may also start another block (its I/O limit).
     bool may_continue_locked(Clock::time_point now);
@@ -141,6 +145,7 @@ class Job {
     bool stopping_ = false;
     SplitMix64 mix_;
     std::string error_;
+    int error_number_ = 0;
     std::vector<std::byte> data_, expected_;  // a block's bytes, for verify
 
     LatencyHistogram read_latency_, write_latency_, trim_latency_;

@@ -22,8 +22,12 @@ struct DirectionResult {
 };
 
 // Blocks a verifying read compared against what was last written there, and
-// blocks it found never written with verify (only required to be readable).
+// blocks it found never written with verify in this disk's life under pvsim
+// (their data cannot be predicted, so only their reading is checked).
+// `read_back`: the job does not read, so its reads are its verify pass over
+// what it wrote (fio's do_verify, which fio reports as the job's reads).
 struct VerifyResult {
+    bool enabled = false, read_back = false;
     std::uint64_t blocks_checked = 0, blocks_unwritten = 0;
 };
 
@@ -34,6 +38,10 @@ struct JobResult {
     VerifyResult verify;
     std::uint64_t elapsed_ms = 0;
     std::string error;  // empty when it passed: the first I/O error or verify mismatch
+    // fio's td->error, an errno: the failed request's (-EIO: 5), EILSEQ for a
+    // verify mismatch (fio 3.33 reports 84 for a corrupted crc32c block), 0
+    // when it passed or was cancelled (fio's error after a signal).
+    int error_number = 0;
 };
 
 struct RunResult {
