@@ -112,7 +112,7 @@ TEST_F(CliIoTest, PersistentGrantsMapNothingInSteadyState) {
     const auto disk = run_.image("persistent.img", 8 << 20);
     ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + disk.string() + ",vdev=xvdb"}).code, 0);
     const auto features = run_.pvsim({"block-list", "g", "--json"}).json()[1]["features"];
-    EXPECT_EQ(features["persistent"], "1") << features;
+    EXPECT_EQ(features["persistent"], true) << features;
     const std::vector<std::string> job = {"--rw",   "randwrite", "--bs",  "4k",       "--iodepth",
                                           "8",      "--size",    "1M",    "--verify", "crc32c",
                                           "--seed", "5",         "--json"};
