@@ -331,6 +331,13 @@ void add_io_command(CLI::App& app, Selected& selected) {
             options->rw = "rw";
         }
         options->json = options->json || *output_format == "json";
+        // A job no guest could run is usage, refused before anything
+        // starts (as bench refuses it).
+        try {
+            (void)job_json(*options);
+        } catch (const CommandError& e) {
+            throw CLI::ValidationError(e.what());
+        }
         selected = [options](Session& session) { io(session, *options); };
     });
 }

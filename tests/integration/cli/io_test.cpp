@@ -276,10 +276,39 @@ TEST_F(CliIoTest, FiosOwnOptionsMeanWhatTheyMeanInFio) {
     EXPECT_EQ(grouped.json()["jobs"][0]["read"]["total_ios"], 4 * 64);
     EXPECT_EQ(grouped.json()["jobs"][0]["jobname"], "pvsim");
 
+    // A job no guest could run is usage: refused before the guest is asked.
     const CliResult no_runtime = io({"--time_based"});
-    EXPECT_EQ(no_runtime.code, 1);
-    EXPECT_NE(no_runtime.err.find("--time_based runs for --runtime"), std::string::npos)
+    EXPECT_EQ(no_runtime.code, 2);
+    EXPECT_NE(no_runtime.err.find("pvsim io: --time_based runs for --runtime"), std::string::npos)
         << no_runtime.err;
+    EXPECT_EQ(no_runtime.out, "");
+}
+
+// As fio 3.33 prints a write job with verify=crc32c: its read-back is a read
+// line; pvsim's verify line says what was checked, and is there without
+// verify too.
+TEST_F(CliIoTest, AWriteJobsReadBackIsAReadLineAndAVerifyLineIsAlwaysPrinted) {
+    const CliResult write =
+        io({"--rw", "write", "--bs", "4k", "--size", "1M", "--verify", "crc32c"});
+    ASSERT_EQ(write.code, 0) << write.err;
+    EXPECT_NE(write.out.find("pvsim.0  read "), std::string::npos) << write.out;
+    EXPECT_NE(write.out.find("pvsim.0  write "), std::string::npos) << write.out;
+    EXPECT_NE(write.out.find("\nverify pvsim.0: 256 blocks checked\n"), std::string::npos)
+        << write.out;
+
+    const CliResult plain = io({"--rw", "read", "--size", "64k"});
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    EXPECT_NE(plain.out.find("\nverify: off ("), std::string::npos) << plain.out;
+
+    // Blocks past what was written: read, their data not known.
+    const CliResult unknown =
+        io({"--rw", "read", "--offset", "4M", "--size", "64k", "--verify", "crc32c"});
+    ASSERT_EQ(unknown.code, 0) << unknown.err;
+    EXPECT_NE(unknown.out.find("\nverify pvsim.0: nothing checked: 16 blocks read that pvsim "
+                               "never wrote with verify"),
+              std::string::npos)
+        << unknown.out;
+    EXPECT_EQ(unknown.out.find("read only"), std::string::npos) << unknown.out;
 }
 
 // The most jobs --numjobs allows: the agent's reply carries all of them,
