@@ -101,7 +101,17 @@ class Job {
     };
 
     void complete(std::size_t slot, int status);
+    // A direction's bw and iops samples and where its counts stood at the
+    // last sample.
+    struct Sampler {
+        RateSamples bw_kib, iops;
+        std::uint64_t bytes = 0, ios = 0;
+    };
+
     void account_locked(Slot& slot, int status, Clock::time_point now);
+    // Takes a rate sample of each direction in this phase once a sample
+    // window has passed since the last.
+    void sample_locked(Clock::time_point now);
     // What a completed write or trim leaves known in written_.
     void remember_locked(const Slot& slot, int status);
     void verify_read_locked(const Slot& slot);
@@ -153,6 +163,8 @@ class Job {
     std::uint64_t reads_ = 0, writes_ = 0, trims_ = 0;
     VerifyResult verify_;
     Clock::time_point started_, main_ended_, ended_;
+    Clock::time_point window_started_;  // of the current rate sample
+    Sampler read_sampler_, write_sampler_, trim_sampler_;
 
     std::atomic<std::uint64_t> ios_{0}, bytes_{0}, read_ios_{0}, write_ios_{0}, trim_ios_{0};
 };

@@ -1,5 +1,7 @@
 #include "frontend/workload/result_json.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace pvsim::frontend::workload {
@@ -24,7 +26,18 @@ nlohmann::json latency_json(const LatencyStats& stats, bool with_percentiles) {
     return out;
 }
 
-nlohmann::json direction_json(const DirectionResult& d) {
+// fio's convert_agg_kbytes_percent: the job's mean bandwidth sample as a
+// percentage of its group's aggregate bandwidth (KiB/s), at most 100.
+double percent_of_aggregate(double mean_kib, double aggregate_bytes) {
+    if (aggregate_bytes <= 1024) {
+        return 100.0;
+    }
+    return std::min(100.0, mean_kib * 100.0 / (aggregate_bytes / 1024.0));
+}
+
+// `aggregate_bytes`: the bandwidth of every job of the group (all of a run's
+// jobs are group 0) in this direction.
+nlohmann::json direction_json(const DirectionResult& d, double aggregate_bytes) {
     // A job's latency is taken from the request's submission to its
     // completion, which is fio's lat (and its clat, submission being part of
     // the request here); the submission alone is not timed, so slat_ns has
@@ -43,22 +56,21 @@ nlohmann::json direction_json(const DirectionResult& d) {
         {"clat_ns", latency_json(d.clat, true)},
         {"lat_ns", latency_json(d.clat, false)},
     };
-    // fio's bandwidth and IOPS samples (one per bw_avg_time, 500 ms) are
-    // not taken: fio writes these as below for a job without a sample.
-    for (const char* name : {"bw_min", "bw_max"}) {
-        out[name] = 0;
-    }
-    for (const char* name : {"bw_agg", "bw_mean", "bw_dev"}) {
-        out[name] = 0.0;
-    }
-    out["bw_samples"] = 0;
-    for (const char* name : {"iops_min", "iops_max"}) {
-        out[name] = 0;
-    }
-    for (const char* name : {"iops_mean", "iops_stddev"}) {
-        out[name] = 0.0;
-    }
-    out["iops_samples"] = 0;
+    // fio's bandwidth (KiB/s) and IOPS samples; without one, fio writes
+    // zeros, its bw_agg too.
+    const RateSamples& bw = d.bw_kib;
+    out["bw_min"] = bw.min;
+    out["bw_max"] = bw.max;
+    out["bw_agg"] = bw.count == 0 ? 0.0 : percent_of_aggregate(bw.mean, aggregate_bytes);
+    out["bw_mean"] = bw.mean;
+    out["bw_dev"] = bw.stddev();
+    out["bw_samples"] = bw.count;
+    const RateSamples& iops = d.iops_samples;
+    out["iops_min"] = iops.min;
+    out["iops_max"] = iops.max;
+    out["iops_mean"] = iops.mean;
+    out["iops_stddev"] = iops.stddev();
+    out["iops_samples"] = iops.count;
     return out;
 }
 
@@ -69,6 +81,12 @@ std::string fio_percentile_key(double percent) {
 }
 
 nlohmann::json to_fio_json(const RunResult& result) {
+    double read_aggregate = 0, write_aggregate = 0, trim_aggregate = 0;
+    for (const JobResult& job : result.jobs) {
+        read_aggregate += job.read.bw_bytes;
+        write_aggregate += job.write.bw_bytes;
+        trim_aggregate += job.trim.bw_bytes;
+    }
     nlohmann::json jobs = nlohmann::json::array();
     for (const JobResult& job : result.jobs) {
         nlohmann::json own = {
@@ -88,9 +106,9 @@ nlohmann::json to_fio_json(const RunResult& result) {
             {"error", job.error_number},
             {"elapsed", job.elapsed_ms / 1000},
             {"job_runtime", job.elapsed_ms},
-            {"read", direction_json(job.read)},
-            {"write", direction_json(job.write)},
-            {"trim", direction_json(job.trim)},
+            {"read", direction_json(job.read, read_aggregate)},
+            {"write", direction_json(job.write, write_aggregate)},
+            {"trim", direction_json(job.trim, trim_aggregate)},
             {"pvsim", std::move(own)},
         });
     }

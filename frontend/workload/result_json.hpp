@@ -4,7 +4,9 @@
 // io_bytes, io_kbytes, bw_bytes, bw (KiB/s), iops, runtime (ms), total_ios,
 // short_ios, drop_ios, slat_ns/clat_ns/lat_ns {min, max, mean, stddev, N,
 // and clat_ns's percentile {"50.000000": N}}, and the bw_*/iops_* sample
-// statistics, under fio's names with fio's JSON types. What is pvsim's own
+// statistics (one sample per 500 ms, fio's bw_avg_time; with
+// group_reporting summed as fio sums them), under fio's names with fio's
+// JSON types. What is pvsim's own
 // is under "pvsim": jobs[].pvsim {jobnum, verify {enabled, read_back,
 // blocks_checked, blocks_unwritten}, error (text)}, and a top-level
 // pvsim.error when the run failed.

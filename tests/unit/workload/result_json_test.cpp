@@ -61,6 +61,50 @@ TEST_F(WorkloadTest, TheJsonHasFiosFieldNamesAndConsistentNumbers) {
     }
 }
 
+// One bandwidth and IOPS sample per 500 ms (fio's bw_avg_time): a job of
+// 1.2 s has at least one, taken at its last completion if not before.
+TEST_F(WorkloadTest, ATimedJobHasFiosBandwidthAndIopsSamples) {
+    disk_.set_delay(std::chrono::microseconds(200));
+    JobOptions o = options(RwMode::read, 2);
+    o.runtime = std::chrono::milliseconds(1200);
+    const nlohmann::json job = to_fio_json(run(o)).at("jobs").at(0);
+    const auto& read = job.at("read");
+    const std::uint64_t samples = read.at("bw_samples");
+    EXPECT_GE(samples, 1u) << read;
+    EXPECT_EQ(read.at("iops_samples"), samples) << read;
+    EXPECT_TRUE(read.at("bw_min").is_number_integer()) << read;
+    EXPECT_TRUE(read.at("bw_mean").is_number_float()) << read;
+    EXPECT_LE(read.at("bw_min").get<double>(), read.at("bw_mean").get<double>()) << read;
+    EXPECT_LE(read.at("bw_mean").get<double>(), read.at("bw_max").get<double>()) << read;
+    EXPECT_LE(read.at("iops_min").get<double>(), read.at("iops_mean").get<double>()) << read;
+    EXPECT_LE(read.at("iops_mean").get<double>(), read.at("iops_max").get<double>()) << read;
+    EXPECT_GT(read.at("bw_agg").get<double>(), 0.0) << read;
+    EXPECT_LE(read.at("bw_agg").get<double>(), 100.0) << read;
+    // A direction the job does not do has none, as fio writes it.
+    EXPECT_EQ(job.at("write").at("bw_samples"), 0) << job;
+    EXPECT_EQ(job.at("write").at("bw_agg"), 0.0) << job;
+}
+
+// fio 3.33's sum_stat with pure_sum: group_reporting adds the jobs' rate
+// samples up (min to min, max to max, mean to mean), not pooling them.
+TEST(RateSamples, GroupReportingAddsTheJobsRatesAsFioDoes) {
+    RateSamples a, b;
+    for (const std::uint64_t v : {10u, 20u, 30u}) {
+        a.add(v);
+    }
+    for (const std::uint64_t v : {5u, 7u}) {
+        b.add(v);
+    }
+    RateSamples group;
+    group.sum(a);
+    group.sum(b);
+    EXPECT_EQ(group.min, 15u);
+    EXPECT_EQ(group.max, 37u);
+    EXPECT_EQ(group.count, 5u);
+    EXPECT_DOUBLE_EQ(group.mean, 26.0);
+    EXPECT_DOUBLE_EQ(a.stddev(), 10.0);  // sample standard deviation of 10, 20, 30
+}
+
 TEST_F(WorkloadTest, AFailedRunSaysSoInTheJson) {
     ASSERT_TRUE(run(options(RwMode::write, 4, true)).ok());
     disk_.flip_byte(3 * kBs);
