@@ -9,7 +9,9 @@
 // Phases: the main phase issues the job's reads, writes and trims until its
 // I/O count or runtime is reached; a job that does not read (write, trim,
 // trimwrite) with verify then reads back every block it wrote or trimmed
-// (fio's do_verify), counted apart from its reads. trimwrite trims each
+// (fio's do_verify), which are its reads, as fio reports them (a job that
+// does not read has no others; the read-back has its own runtime and rate
+// samples). trimwrite trims each
 // block and, once the trim completed, writes it (fio's TD_DDIR_TRIMWRITE):
 // that write goes before any new block, and a block's trim and write count
 // as one I/O of the job's limit.
