@@ -322,7 +322,9 @@ void add_io_command(CLI::App& app, Selected& selected) {
         ->required()
         ->check(vdev_validator());
     add_job_options(cmd, options);
-    cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
+    cmd->add_flag(
+        "--json", options->json,
+        "fio's JSON (--output-format=json) instead of a table, pvsim's own under \"pvsim\"");
     auto output_format = std::make_shared<std::string>("normal");
     cmd->add_option("--output-format", *output_format, "fio's: json is --json")
         ->check(CLI::IsMember({"normal", "json"}));
