@@ -179,14 +179,15 @@ std::string verify_line(const std::string& name, const nlohmann::json& job) {
                            checked == 1 ? "" : "s",
                            unwritten > 0 ? "; " + unwritten_text : std::string());
     }
+    const bool read_back = v.value("read_back", false);
     std::string why;
     if (unwritten > 0) {
         why = unwritten_text;
     } else if (own.contains("error")) {
-        why = "the job stopped before a block was read back";
+        why = read_back ? "the job stopped before a block was read back"
+                        : "the job stopped before a block was read";
     } else {
-        why =
-            v.value("read_back", false) ? "nothing was written to read back" : "no block was read";
+        why = read_back ? "nothing was written to read back" : "no block was read";
     }
     return fmt::format("verify {}: nothing checked: {}\n", name, why);
 }

@@ -241,6 +241,8 @@ TEST(RenderIoTable, AVerifyLineIsPrintedWhateverWasChecked) {
               "(data not known, only the read checked)");
     EXPECT_EQ(line({{"verify", verify(0, 0, true)}, {"error", "write at offset 0: EIO"}}),
               "verify j.0: nothing checked: the job stopped before a block was read back");
+    EXPECT_EQ(line({{"verify", verify(0, 0, false)}, {"error", "cancelled"}}),
+              "verify j.0: nothing checked: the job stopped before a block was read");
     EXPECT_EQ(line({{"verify", verify(0, 0, true)}}),
               "verify j.0: nothing checked: nothing was written to read back");
     EXPECT_EQ(line({{"verify", verify(0, 0, false)}}),
