@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -48,12 +49,18 @@ std::uint64_t job_key(const JobOptions& options, const JobPlan& plan, std::uint6
     return derive_key(derive_key(options.seed, plan.jobnum), stream);
 }
 
+// fio's bw_avg_time and iops_avg_time defaults: a rate sample per 500 ms.
+constexpr Clock::duration kSampleWindow = std::chrono::milliseconds(500);
+
 DirectionResult direction(std::uint64_t bytes, std::uint64_t ios, const LatencyHistogram& latency,
-                          Clock::duration runtime) {
+                          Clock::duration runtime, const RateSamples& bw_kib,
+                          const RateSamples& iops_samples) {
     DirectionResult result;
     result.io_bytes = bytes;
     result.total_ios = ios;
     result.clat = latency.stats();
+    result.bw_kib = bw_kib;
+    result.iops_samples = iops_samples;
     if (ios == 0) {
         return result;
     }
@@ -68,6 +75,37 @@ DirectionResult direction(std::uint64_t bytes, std::uint64_t ios, const LatencyH
 }
 
 }  // namespace
+
+void RateSamples::add(std::uint64_t value) {
+    if (count == 0 || value < min) {
+        min = value;
+    }
+    max = std::max(max, value);
+    ++count;
+    // Welford's running mean and squared deviations, as fio's add_stat_sample.
+    const double delta = static_cast<double>(value) - mean;
+    mean += delta / static_cast<double>(count);
+    m2 += delta * (static_cast<double>(value) - mean);
+}
+
+void RateSamples::sum(const RateSamples& other) {
+    if (other.count == 0) {
+        return;
+    }
+    if (count == 0) {
+        *this = other;
+        return;
+    }
+    min += other.min;
+    max += other.max;
+    count += other.count;
+    mean += other.mean;
+    m2 += other.m2;
+}
+
+double RateSamples::stddev() const {
+    return count > 1 ? std::sqrt(m2 / (static_cast<double>(count) - 1.0)) : 0.0;
+}
 
 Job::Job(BlockDevice& device, hypervisor::DomainMemory& memory, WrittenBlocks& written,
          const JobOptions& options, const JobPlan& plan, std::span<GuestBuffer> buffers,
@@ -97,6 +135,7 @@ void Job::start() {
         std::lock_guard lock(mutex_);
         started_ = Clock::now();
         main_ended_ = ended_ = started_;
+        window_started_ = started_;
         finished = advance_locked(batch);
     }
     submit_or_finish(batch, finished);
@@ -173,24 +212,57 @@ void Job::account_locked(Slot& slot, int status, Clock::time_point now) {
             }
         }
     } else if (status == 0) {
-        if (phase_ == Phase::main) {
-            read_latency_.record(latency);
-            read_bytes_ += bs;
-            ++reads_;
-        }
+        // A write job's read-back counts as its reads, as fio 3.33 reports a
+        // write job with verify (a read line and jobs[].read).
+        read_latency_.record(latency);
+        read_bytes_ += bs;
+        ++reads_;
         read_ios_.fetch_add(1, std::memory_order_relaxed);
         if (options_.verify || phase_ == Phase::verify) {
             verify_read_locked(slot);
         }
     }
     if (status != 0) {
-        fail_locked(fmt::format("{} at offset {}: {}", operation_name(slot.operation),
-                                describe_offset(slot.offset),
-                                describe_status(slot.operation, status)));
+        fail_locked(
+            fmt::format("{} at offset {}: {}", operation_name(slot.operation),
+                        describe_offset(slot.offset), describe_status(slot.operation, status)),
+            -status);
         return;
     }
     ios_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(bs, std::memory_order_relaxed);
+    sample_locked(now);
+}
+
+void Job::sample_locked(Clock::time_point now) {
+    const Clock::duration window = now - window_started_;
+    if (window < kSampleWindow) {
+        return;
+    }
+    // fio samples every direction the job does at one tick; a write job's
+    // reads are its verify phase's, sampled then alone.
+    const bool main = phase_ == Phase::main;
+    const double seconds = std::chrono::duration<double>(window).count();
+    struct Direction {
+        bool active;
+        std::uint64_t bytes, ios;
+        Sampler& sampler;
+    };
+    for (const Direction& d : {
+             Direction{main ? does_read(options_.rw) : true, read_bytes_, reads_, read_sampler_},
+             Direction{main && does_write(options_.rw), write_bytes_, writes_, write_sampler_},
+             Direction{main && does_trim(options_.rw), trim_bytes_, trims_, trim_sampler_},
+         }) {
+        if (d.active) {
+            d.sampler.bw_kib.add(static_cast<std::uint64_t>(
+                static_cast<double>(d.bytes - d.sampler.bytes) / 1024.0 / seconds));
+            d.sampler.iops.add(
+                static_cast<std::uint64_t>(static_cast<double>(d.ios - d.sampler.ios) / seconds));
+        }
+        d.sampler.bytes = d.bytes;
+        d.sampler.ios = d.ios;
+    }
+    window_started_ = now;
 }
 
 void Job::verify_read_locked(const Slot& slot) {
@@ -209,15 +281,16 @@ void Job::verify_read_locked(const Slot& slot) {
             std::span<const std::byte>(data_).subspan(piece.offset - slot.offset, piece.length);
         std::string problem = check_block(piece.block, piece.offset, found, expected_);
         if (!problem.empty()) {
-            fail_locked("verify: " + problem);
+            fail_locked("verify: " + problem, EILSEQ);
             return;
         }
     }
 }
 
-void Job::fail_locked(std::string reason) {
+void Job::fail_locked(std::string reason, int error_number) {
     if (error_.empty()) {
         error_ = std::move(reason);
+        error_number_ = error_number;
     }
     stopping_ = true;
 }
@@ -333,6 +406,10 @@ bool Job::advance_locked(std::vector<BlockRequest>& batch) {
                 waiting_offset_.reset();
                 limit_ = std::min(blocks_changed_, plan_.blocks);
                 issued_ = 0;
+                // The read-back's samples start with it.
+                window_started_ = main_ended_;
+                read_sampler_.bytes = read_bytes_;
+                read_sampler_.ios = reads_;
                 continue;
             }
         }
@@ -342,11 +419,22 @@ bool Job::advance_locked(std::vector<BlockRequest>& batch) {
     }
 }
 
+bool Job::reads_back_locked() const {
+    return options_.verify && !does_read(options_.rw);
+}
+
+Clock::duration Job::read_runtime_locked() const {
+    // A read-back runs after the main phase: its reads' runtime is its own,
+    // as fio's runtime of a write job's reads is its verify pass.
+    return reads_back_locked() ? ended_ - main_ended_ : main_ended_ - started_;
+}
+
 JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
     LatencyHistogram read, write, trim;
+    RateSamples read_bw, read_iops, write_bw, write_iops, trim_bw, trim_iops;
     std::uint64_t read_bytes = 0, write_bytes = 0, trim_bytes = 0;
     std::uint64_t reads = 0, writes = 0, trims = 0;
-    Clock::duration runtime{0}, elapsed{0};
+    Clock::duration runtime{0}, read_runtime{0}, elapsed{0};
     JobResult result;
     for (const auto& job : jobs) {
         std::lock_guard lock(job->mutex_);
@@ -356,6 +444,12 @@ JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
         read.merge(job->read_latency_);
         write.merge(job->write_latency_);
         trim.merge(job->trim_latency_);
+        read_bw.sum(job->read_sampler_.bw_kib);
+        read_iops.sum(job->read_sampler_.iops);
+        write_bw.sum(job->write_sampler_.bw_kib);
+        write_iops.sum(job->write_sampler_.iops);
+        trim_bw.sum(job->trim_sampler_.bw_kib);
+        trim_iops.sum(job->trim_sampler_.iops);
         read_bytes += job->read_bytes_;
         write_bytes += job->write_bytes_;
         trim_bytes += job->trim_bytes_;
@@ -363,16 +457,20 @@ JobResult Job::group_result(std::span<const std::unique_ptr<Job>> jobs) {
         writes += job->writes_;
         trims += job->trims_;
         runtime = std::max(runtime, job->main_ended_ - job->started_);
+        read_runtime = std::max(read_runtime, job->read_runtime_locked());
         elapsed = std::max(elapsed, job->ended_ - job->started_);
         result.verify.blocks_checked += job->verify_.blocks_checked;
         result.verify.blocks_unwritten += job->verify_.blocks_unwritten;
         if (result.error.empty() && !job->error_.empty()) {
             result.error = fmt::format("job {}: {}", job->plan_.jobnum, job->error_);
+            result.error_number = job->error_number_;
         }
+        result.verify.enabled = job->options_.verify;
+        result.verify.read_back = job->reads_back_locked();
     }
-    result.read = direction(read_bytes, reads, read, runtime);
-    result.write = direction(write_bytes, writes, write, runtime);
-    result.trim = direction(trim_bytes, trims, trim, runtime);
+    result.read = direction(read_bytes, reads, read, read_runtime, read_bw, read_iops);
+    result.write = direction(write_bytes, writes, write, runtime, write_bw, write_iops);
+    result.trim = direction(trim_bytes, trims, trim, runtime, trim_bw, trim_iops);
     result.elapsed_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
     return result;
@@ -384,13 +482,19 @@ JobResult Job::result() const {
     result.name = options_.name;
     result.jobnum = plan_.jobnum;
     const Clock::duration runtime = main_ended_ - started_;
-    result.read = direction(read_bytes_, reads_, read_latency_, runtime);
-    result.write = direction(write_bytes_, writes_, write_latency_, runtime);
-    result.trim = direction(trim_bytes_, trims_, trim_latency_, runtime);
+    result.read = direction(read_bytes_, reads_, read_latency_, read_runtime_locked(),
+                            read_sampler_.bw_kib, read_sampler_.iops);
+    result.write = direction(write_bytes_, writes_, write_latency_, runtime, write_sampler_.bw_kib,
+                             write_sampler_.iops);
+    result.trim = direction(trim_bytes_, trims_, trim_latency_, runtime, trim_sampler_.bw_kib,
+                            trim_sampler_.iops);
     result.verify = verify_;
+    result.verify.enabled = options_.verify;
+    result.verify.read_back = reads_back_locked();
     result.elapsed_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(ended_ - started_).count());
     result.error = error_;
+    result.error_number = error_number_;
     return result;
 }
 

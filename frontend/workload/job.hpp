@@ -9,7 +9,9 @@
 // Phases: the main phase issues the job's reads, writes and trims until its
 // I/O count or runtime is reached; a job that does not read (write, trim,
 // trimwrite) with verify then reads back every block it wrote or trimmed
-// (fio's do_verify), counted apart from its reads. trimwrite trims each
+// (fio's do_verify), which are its reads, as fio reports them (a job that
+// does not read has no others; the read-back has its own runtime and rate
+// samples). trimwrite trims each
 // block and, once the trim completed, writes it (fio's TD_DDIR_TRIMWRITE):
 // that write goes before any new block, and a block's trim and write count
 // as one I/O of the job's limit.
@@ -101,11 +103,25 @@ class Job {
     };
 
     void complete(std::size_t slot, int status);
+    // A direction's bw and iops samples and where its counts stood at the
+    // last sample.
+    struct Sampler {
+        RateSamples bw_kib, iops;
+        std::uint64_t bytes = 0, ios = 0;
+    };
+
     void account_locked(Slot& slot, int status, Clock::time_point now);
+    // Takes a rate sample of each direction in this phase once a sample
+    // window has passed since the last.
+    void sample_locked(Clock::time_point now);
     // What a completed write or trim leaves known in written_.
     void remember_locked(const Slot& slot, int status);
     void verify_read_locked(const Slot& slot);
-    void fail_locked(std::string reason);
+    // `error_number` is fio's errno for it (JobResult::error_number).
+    void fail_locked(std::string reason, int error_number = 0);
+    // Whether the job's reads are its verify pass, and how long its reads ran.
+    bool reads_back_locked() const;
+    Clock::duration read_runtime_locked() const;
     // Whether the job may go on issuing (no error, cancel or deadline), and
     // whether it may also start another block (its I/O limit).
     bool may_continue_locked(Clock::time_point now);
@@ -141,6 +157,7 @@ class Job {
     bool stopping_ = false;
     SplitMix64 mix_;
     std::string error_;
+    int error_number_ = 0;
     std::vector<std::byte> data_, expected_;  // a block's bytes, for verify
 
     LatencyHistogram read_latency_, write_latency_, trim_latency_;
@@ -148,6 +165,8 @@ class Job {
     std::uint64_t reads_ = 0, writes_ = 0, trims_ = 0;
     VerifyResult verify_;
     Clock::time_point started_, main_ended_, ended_;
+    Clock::time_point window_started_;  // of the current rate sample
+    Sampler read_sampler_, write_sampler_, trim_sampler_;
 
     std::atomic<std::uint64_t> ios_{0}, bytes_{0}, read_ios_{0}, write_ios_{0}, trim_ios_{0};
 };

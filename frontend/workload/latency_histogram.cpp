@@ -107,7 +107,8 @@ LatencyStats LatencyHistogram::stats() const {
     }
     stats.min = min_;
     stats.max = max_;
-    stats.mean = static_cast<std::uint64_t>(std::llround(mean_));
+    stats.count = count_;
+    stats.mean = mean_;
     stats.stddev = count_ > 1 ? std::sqrt(m2_ / static_cast<double>(count_ - 1)) : 0.0;
     return stats;
 }

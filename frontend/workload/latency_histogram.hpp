@@ -12,10 +12,10 @@
 
 namespace pvsim::frontend::workload {
 
-// fio's clat_ns: nanoseconds.
+// fio's clat_ns: nanoseconds; `count` is fio's N.
 struct LatencyStats {
-    std::uint64_t min = 0, max = 0, mean = 0;
-    double stddev = 0;
+    std::uint64_t min = 0, max = 0, count = 0;
+    double mean = 0, stddev = 0;
     std::map<double, std::uint64_t> percentiles;  // fio's percentile_list
 };
 

@@ -34,19 +34,24 @@ namespace pvsim::tools::cli {
 namespace {
 
 // Sums and the first job's percentiles over both directions: a job reads,
-// writes, or both (then the reads' latency is shown).
+// writes, or both (then the reads' latency is shown). A write job's
+// read-back (its reads, as fio reports them) is not the job's figure.
 struct Figures {
     double iops = 0, bw_bytes = 0;
-    double p50 = 0, p99 = 0, p999 = 0;
+    std::uint64_t p50 = 0, p99 = 0, p999 = 0;
 };
 
 Figures figures_of(const nlohmann::json& result) {
     Figures f;
     bool latency = false;
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
+        const bool read_back = job.value("pvsim", nlohmann::json::object())
+                                   .value("verify", nlohmann::json::object())
+                                   .value("read_back", false);
         for (const char* direction : {"read", "write"}) {
             const auto& stats = job.value(direction, nlohmann::json::object());
-            if (stats.value("total_ios", std::uint64_t{0}) == 0) {
+            if (stats.value("total_ios", std::uint64_t{0}) == 0 ||
+                (read_back && std::string_view(direction) == "read")) {
                 continue;
             }
             f.iops += stats.value("iops", 0.0);
@@ -54,9 +59,9 @@ Figures figures_of(const nlohmann::json& result) {
             if (!latency) {
                 const auto percentiles = stats.value("clat_ns", nlohmann::json::object())
                                              .value("percentile", nlohmann::json::object());
-                f.p50 = percentiles.value("50.000000", 0.0);
-                f.p99 = percentiles.value("99.000000", 0.0);
-                f.p999 = percentiles.value("99.900000", 0.0);
+                f.p50 = percentiles.value("50.000000", std::uint64_t{0});
+                f.p99 = percentiles.value("99.000000", std::uint64_t{0});
+                f.p999 = percentiles.value("99.900000", std::uint64_t{0});
                 latency = true;
             }
         }
@@ -238,13 +243,17 @@ BenchBaselines bench_baselines(const std::vector<BenchRow>& rows) {
 
 nlohmann::json bench_row_json(const BenchRow& row, const BenchBaselines& baselines) {
     const Figures f = figures_of(row.result);
-    nlohmann::json out = {{"path", row.path.name},
-                          {"diskspec_features", row.path.features},
-                          {"iops", f.iops},
-                          {"bw_bytes", f.bw_bytes},
-                          {"clat_ns", {{"p50", f.p50}, {"p99", f.p99}, {"p99.9", f.p999}}},
-                          {"counts", row.counts.to_json()},
-                          {"features", row.features}};
+    nlohmann::json out = {
+        {"path", row.path.name},
+        {"diskspec_features", row.path.features},
+        // fio's names with fio's types (an integer
+        // bw_bytes, percentiles keyed as fio keys them).
+        {"iops", f.iops},
+        {"bw_bytes", static_cast<std::uint64_t>(f.bw_bytes)},
+        {"clat_ns",
+         {{"percentile", {{"50.000000", f.p50}, {"99.000000", f.p99}, {"99.900000", f.p999}}}}},
+        {"counts", row.counts.to_json()},
+        {"features", row.features}};
     if (!row.error.empty()) {
         out["error"] = row.error;
     }
@@ -261,13 +270,24 @@ nlohmann::json bench_row_json(const BenchRow& row, const BenchBaselines& baselin
 std::string render_bench_table(const std::vector<BenchRow>& rows, const std::string& baseline) {
     const BenchBaselines baselines = bench_baselines(rows);
     const BenchRow* base = baseline == "fio" ? baselines.fio : baselines.local;
-    Table table({"Path", ">IOPS", ">MB/s", ">p50", ">p99", ">p99.9", ">vs " + baseline, ">req/IO",
+    Table table({"Path", ">IOPS", ">MiB/s", ">p50", ">p99", ">p99.9", ">vs " + baseline, ">req/IO",
                  ">maps", ">unmaps", ">copies", ">hcalls", ">ntf>be", ">ntf>fe", ">data cp"});
-    std::string failures;
+    std::string failures, verify;
     for (const BenchRow& row : rows) {
         if (!row.error.empty()) {
             failures += row.path.name + " failed: " + row.error + "\n";
             continue;
+        }
+        const auto& jobs = row.result.value("jobs", nlohmann::json::array());
+        for (const auto& job : jobs) {
+            // fio's row does not verify: pvsim's paths say what they checked.
+            if (job.contains("pvsim") &&
+                job["pvsim"].value("verify", nlohmann::json::object()).value("enabled", false)) {
+                verify += verify_line(jobs.size() > 1 ? fmt::format("{}.{}", row.path.name,
+                                                                    job["pvsim"].value("jobnum", 0))
+                                                      : row.path.name,
+                                      job);
+            }
         }
         const Figures f = figures_of(row.result);
         const IoCounts& c = row.counts;
@@ -282,8 +302,11 @@ std::string render_bench_table(const std::vector<BenchRow>& rows, const std::str
         }
         const std::string name =
             row.path.fio ? "fio (" + row.features.at("engine") + ")" : row.path.name;
-        table.add({name, format_rate(f.iops), fmt::format("{:.1f}", f.bw_bytes / 1e6),
-                   format_latency(f.p50), format_latency(f.p99), format_latency(f.p999), ratio,
+        // fio's unit: MiB/s (2^20 bytes).
+        table.add({name, format_rate(f.iops), fmt::format("{:.1f}", f.bw_bytes / (1 << 20)),
+                   format_latency(static_cast<double>(f.p50)),
+                   format_latency(static_cast<double>(f.p99)),
+                   format_latency(static_cast<double>(f.p999)), ratio,
                    !row.path.has_requests() || c.ios == 0
                        ? std::string("-")
                        : fmt::format("{:.2f}",
@@ -292,7 +315,7 @@ std::string render_bench_table(const std::vector<BenchRow>& rows, const std::str
                    per(c.notifications_to_backend), per(c.notifications_to_frontend),
                    per(c.data_copies)});
     }
-    return table.render() + failures +
+    return table.render() + failures + verify +
            "per request (blkif, or virtio-blk on the virtio paths): grant maps, unmaps, copies "
            "(hypercall slots), hypercalls, notifications to the backend and to the frontend, data "
            "copies (segments through persistent pages)\n";
@@ -337,8 +360,8 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         if (user_image) {
             image = *user_image;
             if (image.create) {
-                session.print(
-                    fmt::format("laying out {} ({} bytes)\n", image.path.string(), image.bytes));
+                session.print(fmt::format("laying out {} ({})\n", image.path.string(),
+                                          format_size(image.bytes)));
                 make_written_image(image.path, image.bytes);
             }
         } else {
@@ -347,7 +370,7 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         }
         if (fio) {
             session.print(fmt::format("fio: {} {} iodepth {}, engines {}\n", options.job.rw,
-                                      options.job.bs, options.job.iodepth,
+                                      format_size(parse_size(options.job.bs)), options.job.iodepth,
                                       fmt::join(kFioEngines, ", ")));
             rows.push_back(run_fio_row(*fio, options.job, image, run.path(), stop));
         }
@@ -366,11 +389,11 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             // would see several disks attached one after another.
             job.vdev = std::string(path.virtio == VirtioDevice::none ? "xvd" : "vd") +
                        std::string(1, static_cast<char>('a' + i));
-            session.print(fmt::format("{}: {} {} iodepth {}{}\n", path.name, job.rw, job.bs,
-                                      job.iodepth,
+            session.print(fmt::format("{}: {} {} iodepth {}{}\n", path.name, job.rw,
+                                      format_size(parse_size(job.bs)), job.iodepth,
                                       path.features.empty() ? "" : " (" + path.features + ")"));
             if (path.local) {
-                const IoOutcome outcome = run_local_job(job, image.path);
+                const IoOutcome outcome = run_local_job(job, image.path, &stop);
                 rows.push_back({path, outcome.result, outcome.counts, {}, outcome.error});
             } else {
                 try {
@@ -382,6 +405,11 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
                     // The path could not even connect: the others still run.
                     rows.push_back({path, {}, {}, {}, e.what()});
                 }
+            }
+            if (stop.requested() && rows.back().error.ends_with("cancelled")) {
+                // Cut short by the signal, as fio's row is: what it did so
+                // far is its row.
+                rows.back().error.clear();
             }
             if (!rows.back().error.empty()) {
                 session.print(path.name + " failed: " + rows.back().error + "\n");

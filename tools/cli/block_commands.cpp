@@ -26,6 +26,16 @@ std::string state_name(std::optional<XenbusState> state) {
     return state ? std::string(xen::name(*state)) : "-";
 }
 
+// A virtio device's hotplug-status in the states' one spelling: libxl's
+// "connected" is the device up, shown as xenbus_strstate names Connected.
+std::string hotplug_state(const toolstack::VirtioDiskStatus& status) {
+    if (!status.hotplug_status) {
+        return "-";
+    }
+    return *status.hotplug_status == "connected" ? std::string(xen::name(XenbusState::connected))
+                                                 : *status.hotplug_status;
+}
+
 struct DetachOptions {
     std::string name;
     std::string vdev;
@@ -88,8 +98,7 @@ void block_list(Session& session, const std::string& name, bool json) {
         vbds.push_back(status.to_json());
         table.add({status.vdev, status.external() ? "-" : std::to_string(disk.backend_domid),
                    status.transport(), "-", status.target.empty() ? "-" : status.target,
-                   status.access, "-",
-                   status.external() ? "-" : status.hotplug_status.value_or("-"),
+                   status.access, "-", status.external() ? "-" : hotplug_state(status),
                    status.num_queues ? "queues=" + *status.num_queues : "-"});
     }
     session.print(json ? vbds.dump(2) + "\n" : table.render());

@@ -31,7 +31,9 @@ std::uint64_t total(const nlohmann::json& result, const char* direction) {
 std::uint64_t verified(const nlohmann::json& result) {
     std::uint64_t blocks = 0;
     for (const auto& job : result.at("jobs")) {
-        blocks += job.value("verify", nlohmann::json::object()).value("blocks_checked", 0ull);
+        blocks += job.value("pvsim", nlohmann::json::object())
+                      .value("verify", nlohmann::json::object())
+                      .value("blocks_checked", 0ull);
     }
     return blocks;
 }

@@ -1,5 +1,8 @@
 #include "tools/cli/io_command.hpp"
 
+#include <chrono>
+#include <ctime>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -165,21 +168,90 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
     return outcome;
 }
 
+namespace {
+
+// fio 3.33's "job options": each option given, as given (a string), and none
+// for a flag (fio writes neither time_based nor group_reporting there).
+// pvsim's defaults stand for options not given.
+nlohmann::json fio_job_options(const IoOptions& options) {
+    nlohmann::json out = {{"name", options.name},
+                          {"rw", options.rw},
+                          {"bs", options.bs},
+                          {"iodepth", std::to_string(options.iodepth)}};
+    const auto add = [&out](const char* key, const std::optional<std::string>& value) {
+        if (value) {
+            out[key] = *value;
+        }
+    };
+    add("size", options.size);
+    add("runtime", options.runtime);
+    add("io_size", options.io_size);
+    add("ioengine", options.ioengine);
+    if (options.offset != "0") {
+        out["offset"] = options.offset;
+    }
+    if (options.rw.find("rw") != std::string::npos) {
+        out["rwmixread"] = std::to_string(options.rwmixread);
+    }
+    if (options.numjobs != 1) {
+        out["numjobs"] = std::to_string(options.numjobs);
+    }
+    if (options.seed) {
+        out["randseed"] = std::to_string(*options.seed);
+    }
+    if (options.verify != "none") {
+        out["verify"] = options.verify;
+    }
+    if (options.sync != "0") {
+        out["sync"] = options.sync;
+    }
+    if (options.direct) {
+        out["direct"] = std::to_string(*options.direct);
+    }
+    return out;
+}
+
+}  // namespace
+
 nlohmann::json io_json(const IoOptions& options, const IoOutcome& outcome) {
     nlohmann::json out = outcome.result;
-    out["pvsim"] = {{"domain", options.domain},
-                    {"vdev", options.vdev},
-                    {"transport", outcome.transport},
-                    {"counts", outcome.counts.to_json()}};
+    // fio's top-level time of the report: seconds, milliseconds and ctime(3)
+    // without its newline.
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    char text[32] = {};
+    (void)::ctime_r(&seconds, text);
+    std::string when = text;
+    if (!when.empty() && when.back() == '\n') {
+        when.pop_back();
+    }
+    out["timestamp"] = static_cast<std::int64_t>(seconds);
+    out["timestamp_ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    out["time"] = when;
+    const nlohmann::json job_options = fio_job_options(options);
+    for (auto& job : out["jobs"]) {
+        job["job options"] = job_options;
+    }
+    // What is pvsim's own: beside what the guest's result put there (its
+    // error text).
+    nlohmann::json& own = out["pvsim"];
+    if (!own.is_object()) {
+        own = nlohmann::json::object();
+    }
+    own["domain"] = options.domain;
+    own["vdev"] = options.vdev;
+    own["transport"] = outcome.transport;
+    own["counts"] = outcome.counts.to_json();
     if (!outcome.error.empty()) {
-        out["pvsim"]["error"] = outcome.error;
+        own["error"] = outcome.error;
     }
     // What fio's own options became: the guest's I/O always reaches the
     // disk's driver (no page cache in the guest), which is its engine.
-    out["pvsim"]["direct"] = 1;
-    out["pvsim"]["ioengine"] = outcome.transport == "virtio" ? "virtio-blk" : "blkfront";
+    own["direct"] = 1;
+    own["ioengine"] = outcome.transport == "virtio" ? "virtio-blk" : "blkfront";
     if (options.ioengine) {
-        out["pvsim"]["ioengine_asked"] = *options.ioengine;
+        own["ioengine_asked"] = *options.ioengine;
     }
     return out;
 }
@@ -250,7 +322,9 @@ void add_io_command(CLI::App& app, Selected& selected) {
         ->required()
         ->check(vdev_validator());
     add_job_options(cmd, options);
-    cmd->add_flag("--json", options->json, "fio-style JSON instead of a table");
+    cmd->add_flag(
+        "--json", options->json,
+        "fio's JSON (--output-format=json) instead of a table, pvsim's own under \"pvsim\"");
     auto output_format = std::make_shared<std::string>("normal");
     cmd->add_option("--output-format", *output_format, "fio's: json is --json")
         ->check(CLI::IsMember({"normal", "json"}));
@@ -259,6 +333,13 @@ void add_io_command(CLI::App& app, Selected& selected) {
             options->rw = "rw";
         }
         options->json = options->json || *output_format == "json";
+        // A job no guest could run is usage, refused before anything
+        // starts (as bench refuses it).
+        try {
+            (void)job_json(*options);
+        } catch (const CommandError& e) {
+            throw CLI::ValidationError(e.what());
+        }
         selected = [options](Session& session) { io(session, *options); };
     });
 }

@@ -155,13 +155,61 @@ std::string format_latency(double ns) {
     return fmt::format("{:.0f}ns", ns);
 }
 
+// fio prints no verify line; pvsim always does, saying what was checked or
+// why nothing was.
+std::string verify_line(const std::string& name, const nlohmann::json& job) {
+    const auto& own = job.value("pvsim", nlohmann::json::object());
+    const auto& v = own.value("verify", nlohmann::json::object());
+    if (!v.value("enabled", false)) {
+        return fmt::format(
+            "verify{}: off (--verify crc32c checks each block read against what "
+            "was written there)\n",
+            name.empty() ? "" : " " + name);
+    }
+    const auto checked = v.value("blocks_checked", std::uint64_t{0});
+    const auto unwritten = v.value("blocks_unwritten", std::uint64_t{0});
+    // A block pvsim never wrote with verify on this disk holds data no one
+    // can predict: reading it is all there is to check.
+    const std::string unwritten_text = fmt::format(
+        "{} block{} read that pvsim never wrote with verify (data not known, only "
+        "the read checked)",
+        unwritten, unwritten == 1 ? "" : "s");
+    if (checked > 0) {
+        return fmt::format("verify {}: {} block{} checked{}\n", name, checked,
+                           checked == 1 ? "" : "s",
+                           unwritten > 0 ? "; " + unwritten_text : std::string());
+    }
+    const bool read_back = v.value("read_back", false);
+    std::string why;
+    if (unwritten > 0) {
+        why = unwritten_text;
+    } else if (own.contains("error")) {
+        why = read_back ? "the job stopped before a block was read back"
+                        : "the job stopped before a block was read";
+    } else {
+        why = read_back ? "nothing was written to read back" : "no block was read";
+    }
+    return fmt::format("verify {}: nothing checked: {}\n", name, why);
+}
+
 std::string render_io_table(const nlohmann::json& result, const IoCounts& counts,
                             std::string_view request_kind) {
     Table table({"Job", "Dir", ">IOPS", ">BW", ">p50", ">p90", ">p99", ">p99.9", ">max"});
     std::string verify;
+    bool verified = false;
+    for (const auto& job : result.value("jobs", nlohmann::json::array())) {
+        verified = verified || job.value("pvsim", nlohmann::json::object())
+                                   .value("verify", nlohmann::json::object())
+                                   .value("enabled", false);
+    }
+    if (!verified) {
+        // One line for the run, however many jobs.
+        verify = verify_line("", nlohmann::json::object());
+    }
     for (const auto& job : result.value("jobs", nlohmann::json::array())) {
         const std::string name =
-            job.value("jobname", std::string("job")) + "." + std::to_string(job.value("jobnum", 0));
+            job.value("jobname", std::string("job")) + "." +
+            std::to_string(job.value("pvsim", nlohmann::json::object()).value("jobnum", 0));
         for (const char* direction : kDirections) {
             const auto& stats = job.value(direction, nlohmann::json::object());
             if (stats.value("total_ios", std::uint64_t{0}) == 0) {
@@ -174,12 +222,8 @@ std::string render_io_table(const nlohmann::json& result, const IoCounts& counts
                        percentile(clat, "99.000000"), percentile(clat, "99.900000"),
                        format_latency(clat.value("max", 0.0))});
         }
-        if (auto v = job.find("verify"); v != job.end() && v->value("blocks_checked", 0) > 0) {
-            verify += fmt::format(
-                "verify {}: {} blocks checked{}\n", name, v->value("blocks_checked", 0),
-                v->value("blocks_unwritten", 0) > 0
-                    ? fmt::format(" ({} never written, read only)", v->value("blocks_unwritten", 0))
-                    : "");
+        if (verified) {
+            verify += verify_line(name, job);
         }
     }
     const std::uint64_t requests = counts.requests;

@@ -46,11 +46,17 @@ struct IoCounts {
 };
 
 // fio-like human summary: one row per job and direction with IOPS,
-// bandwidth and completion-latency percentiles, then verify and the
-// per-request counts.
+// bandwidth and completion-latency percentiles (a write job's verify
+// read-back is its read row, as fio shows it), then a verify line per job
+// (one for the run when none verified) and the per-request counts.
 // `request_kind` names the transport's requests ("blkif", "virtio-blk").
 std::string render_io_table(const nlohmann::json& result, const IoCounts& counts,
                             std::string_view request_kind = "blkif");
+
+// One job's verify line, `name` its name in the table: what it checked, or
+// that it did not verify, or why it checked nothing (a line always). With
+// no name, the run's "verify: off" line (no job verified).
+std::string verify_line(const std::string& name, const nlohmann::json& job);
 
 // "12.3k", "45.6 MiB/s", "38.2us" style formatting for the table.
 std::string format_rate(double per_second);

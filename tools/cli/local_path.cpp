@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include <spdlog/spdlog.h>
 
 #include "backend/storage/backing_store.hpp"
 #include "backend/storage/make_engine.hpp"
@@ -21,11 +24,30 @@
 #include "frontend/workload/job_runner.hpp"
 #include "frontend/workload/result_json.hpp"
 #include "tools/cli/command.hpp"
+#include "tools/cli/interruption.hpp"
 
 namespace pvsim::tools::cli {
 namespace {
 
 namespace storage = backend::storage;
+
+// The path's io_uring engine. make_engine logs the engine it made, which a
+// backend's log should say; in the CLI that line would land amid bench's
+// output, and this path's engine is io_uring by definition: no info here.
+std::unique_ptr<storage::IoEngine> local_engine(storage::BackingStore& store, unsigned depth) {
+    const auto logger = spdlog::default_logger();
+    const spdlog::level::level_enum level = logger->level();
+    logger->set_level(std::max(level, spdlog::level::warn));
+    try {
+        auto engine =
+            storage::make_engine(store.io_target(), {storage::EngineKind::io_uring, depth, 0});
+        logger->set_level(level);
+        return engine;
+    } catch (...) {
+        logger->set_level(level);
+        throw;
+    }
+}
 
 // frontend::BlockDevice straight over an IoEngine: each request becomes one
 // engine I/O on the buffer's own pages; completions are reaped on a thread
@@ -36,8 +58,7 @@ class LocalDisk final : public frontend::BlockDevice {
     LocalDisk(storage::BackingStore& store, hypervisor::DomainMemory& memory, unsigned depth)
         : store_(store),
           memory_(memory),
-          engine_(
-              storage::make_engine(store.io_target(), {storage::EngineKind::io_uring, depth, 0})),
+          engine_(local_engine(store, depth)),
           reaper_([this] { reap_loop(); }) {}
 
     ~LocalDisk() override {
@@ -145,7 +166,8 @@ class LocalDisk final : public frontend::BlockDevice {
 
 }  // namespace
 
-IoOutcome run_local_job(const IoOptions& job, const std::filesystem::path& image) {
+IoOutcome run_local_job(const IoOptions& job, const std::filesystem::path& image,
+                        Interruption* stop) {
     frontend::workload::JobOptions options;
     try {
         options = frontend::guest::parse_job(job_json(job));
@@ -169,8 +191,17 @@ IoOutcome run_local_job(const IoOptions& job, const std::filesystem::path& image
         const unsigned depth =
             std::clamp<unsigned>(job.iodepth * job.numjobs, 1, storage::kMaxQueueDepth);
         LocalDisk disk(store, memory, depth);
+        // The job runs in this process: a stop signal sets its cancel flag
+        // (the waiting thread's action), and run_job stops the jobs.
+        std::atomic<bool> cancel{false};
+        std::shared_ptr<void> cancel_on_stop;
+        if (stop != nullptr) {
+            cancel_on_stop = stop->on_stop([&cancel] { cancel.store(true); });
+        }
+        frontend::workload::RunControl control;
+        control.cancel = &cancel;
         try {
-            result = frontend::workload::run_job(disk, memory, written, options);
+            result = frontend::workload::run_job(disk, memory, written, options, control);
         } catch (const std::exception& e) {
             throw CommandError(std::string("local: ") + e.what());
         }

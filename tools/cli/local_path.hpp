@@ -10,9 +10,14 @@
 
 namespace pvsim::tools::cli {
 
+class Interruption;
+
 // Runs `job` (its domain and vdev unused) on `image`. The counts are all
 // zero (no blkif requests); `error` holds a failed job's error. Throws
 // CommandError when the job cannot run at all (bad options, the image).
-IoOutcome run_local_job(const IoOptions& job, const std::filesystem::path& image);
+// A stop signal to `stop` (when given) cancels the job, which then returns
+// what it did so far, as a guest's job does on cancel-io.
+IoOutcome run_local_job(const IoOptions& job, const std::filesystem::path& image,
+                        Interruption* stop = nullptr);
 
 }  // namespace pvsim::tools::cli

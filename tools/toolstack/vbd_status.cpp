@@ -1,6 +1,7 @@
 #include "tools/toolstack/vbd_status.hpp"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "common/xen/blkif.hpp"
@@ -141,6 +142,25 @@ VbdStatus read_vbd_status(xenstore::client::Client& xenstore, const VbdPaths& pa
     return status;
 }
 
+nlohmann::json features_json(const std::map<std::string, std::string>& features) {
+    static const std::set<std::string, std::less<>> kOnOff = {"persistent",  "bounce",  "discard",
+                                                              "flush-cache", "barrier", "direct"};
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, value] : features) {
+        const bool digits =
+            !value.empty() && value.size() <= 19 &&
+            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (kOnOff.contains(name)) {
+            out[name] = value != "0";
+        } else if (digits) {
+            out[name] = std::stoull(value);
+        } else {
+            out[name] = value;
+        }
+    }
+    return out;
+}
+
 nlohmann::json VbdStatus::to_json() const {
     nlohmann::json out = {{"vdev", vdev},
                           {"devid", paths.devid},
@@ -151,7 +171,7 @@ nlohmann::json VbdStatus::to_json() const {
                           {"specification", "xen"},
                           {"frontend", state_json(frontend_state)},
                           {"backend", state_json(backend_state)},
-                          {"features", features},
+                          {"features", features_json(features)},
                           {"frontend_path", paths.frontend},
                           {"backend_path", paths.backend}};
     if (error) {

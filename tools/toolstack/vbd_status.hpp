@@ -51,6 +51,12 @@ using NodeReader = std::function<std::optional<std::string>(std::string_view nod
 std::map<std::string, std::string> negotiated_features(const NodeReader& backend,
                                                        const NodeReader& frontend);
 
+// The features as JSON values of their kind: an on/off feature (persistent,
+// bounce, discard, flush-cache, barrier, direct) a boolean, a count
+// (indirect-segments, ring-page-order, queues, poll-us) a number, a mode
+// (grant-mode) a string.
+nlohmann::json features_json(const std::map<std::string, std::string>& features);
+
 // The guest's vbds in devid order (from its device/vbd directory; the
 // backend domain from each one's backend-id, the backend's directory,
 // backend/vbd or backend/qdisk, from the toolstack's record).

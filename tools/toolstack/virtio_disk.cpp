@@ -13,6 +13,7 @@
 #include "common/xen/xs_permissions.hpp"
 #include "tools/toolstack/disk_sharing.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/xs_cleanup.hpp"
 #include "xenstore/client/xenbus_client.hpp"
 #include "xenstore/client/xenbus_paths.hpp"
@@ -284,7 +285,7 @@ nlohmann::json VirtioDiskStatus::to_json() const {
     }
     nlohmann::json features = nlohmann::json::object();
     if (num_queues) {
-        features["queues"] = *num_queues;
+        features = features_json({{"queues", *num_queues}});
     }
     out["features"] = features;
     if (error) {

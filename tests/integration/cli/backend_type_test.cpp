@@ -41,7 +41,7 @@ class CliBackendTypeTest : public ::testing::Test {
             run_.pvsim({"io", "g", "xvda", "--rw", "randwrite", "--bs", "4k", "--iodepth", "8",
                         "--size", "1M", "--verify", "crc32c", "--json"});
         ASSERT_EQ(io.code, 0) << io.err;
-        EXPECT_EQ(io.json()["jobs"][0]["verify"]["blocks_checked"], 256) << io.out;
+        EXPECT_EQ(io.json()["jobs"][0]["pvsim"]["verify"]["blocks_checked"], 256) << io.out;
     }
 
     CliRun run_;

@@ -70,7 +70,12 @@ TEST(CliBenchTest, PathsSideBySideWithTheirCounts) {
         EXPECT_EQ(counts["requests"], 256) << *row;  // one page, one request
         EXPECT_GT((*row)["iops"].get<double>(), 0.0) << *row;
         EXPECT_GT((*row)["bw_bytes"].get<double>(), 0.0) << *row;
-        EXPECT_LE((*row)["clat_ns"]["p50"].get<double>(), (*row)["clat_ns"]["p99.9"].get<double>());
+        // fio's percentile keys, its integers (fio 3.33's clat_ns).
+        const nlohmann::json& percentiles = (*row)["clat_ns"]["percentile"];
+        EXPECT_TRUE(percentiles["50.000000"].is_number_integer()) << *row;
+        EXPECT_LE(percentiles["50.000000"].get<std::uint64_t>(),
+                  percentiles["99.900000"].get<std::uint64_t>());
+        EXPECT_TRUE((*row)["bw_bytes"].is_number_integer()) << *row;
         EXPECT_GT(counts["hypercalls"].get<std::uint64_t>(), 0u);
         EXPECT_NEAR((*row)["ratio_to_local"].get<double>(),
                     (*row)["iops"].get<double>() / local["iops"].get<double>(), 1e-9);
@@ -269,6 +274,24 @@ TEST(CliBenchTest, AMissingImageIsLaidOutForTheJobAndAShortOneRefused) {
     EXPECT_EQ(no_size.code, 2);
     EXPECT_NE(no_size.err.find("give --size"), std::string::npos) << no_size.err;
     EXPECT_FALSE(std::filesystem::exists(scratch.path() / "x"));
+}
+
+// fio's units (MiB/s, --bs in KiB) and, with --verify, each path's verify
+// result after the table; a write job's figures are its writes'.
+TEST(CliBenchTest, AVerifyingBenchPrintsEachPathsVerifyResultInFiosUnits) {
+    TempDir scratch;
+    const CliResult result =
+        run_cli(scratch.path(), {"bench", "--paths", "local,xen", "--rw", "write", "--bs", "4k",
+                                 "--size", "1M", "--image-size", "4M", "--verify", "crc32c"});
+    ASSERT_EQ(result.code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("xen: write 4 KiB iodepth 1"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("MiB/s"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("MB/s"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("] [info] "), std::string::npos) << "a log line: " << result.out;
+    EXPECT_NE(result.out.find("\nverify local: 256 blocks checked\n"), std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find("\nverify xen: 256 blocks checked\n"), std::string::npos)
+        << result.out;
 }
 
 TEST(CliBenchTest, ABadPathIsRefusedBeforeAnythingStarts) {

@@ -76,7 +76,7 @@ TEST_F(CliBlockTest, AttachListDetach) {
     EXPECT_EQ(list[0]["backend_domid"], 0);
     EXPECT_EQ(list[0]["frontend"]["name"], "Connected");
     EXPECT_EQ(list[0]["backend"]["state"], 4);
-    EXPECT_EQ(list[0]["features"]["flush-cache"], "1");
+    EXPECT_EQ(list[0]["features"]["flush-cache"], true);
 
     const CliResult table = run_.pvsim({"block-list", "g"});
     EXPECT_NE(table.out.find("xvda"), std::string::npos);
@@ -181,8 +181,8 @@ TEST_F(CliBlockTest, UntrustedWritesTrustedZeroAndBlockListShowsTheBounce) {
     EXPECT_EQ(xenstore.try_read("/local/domain/1/device/vbd/51728/trusted"), "1");
     const nlohmann::json list = vbds();
     ASSERT_EQ(list.size(), 2u);
-    EXPECT_EQ(list[0]["features"]["bounce"], "1") << list[0];
-    EXPECT_EQ(list[1]["features"]["bounce"], "0") << list[1];
+    EXPECT_EQ(list[0]["features"]["bounce"], true) << list[0];
+    EXPECT_EQ(list[1]["features"]["bounce"], false) << list[1];
     const CliResult table = run_.pvsim({"block-list", "g"});
     EXPECT_NE(table.out.find("bounce"), std::string::npos) << table.out;
 }
@@ -207,21 +207,22 @@ TEST_F(CliBlockTest, BlockListShowsWhatBothEndsNegotiated) {
     const nlohmann::json list = vbds();
     ASSERT_EQ(list.size(), 3u);
     const nlohmann::json& a = list[0]["features"];
-    EXPECT_EQ(a["persistent"], "0") << a;
-    EXPECT_EQ(a["indirect-segments"], "64") << a;
-    EXPECT_EQ(a["ring-page-order"], "2") << a;
-    EXPECT_EQ(a["queues"], "2") << a;
+    // Typed: on/off features booleans, counts numbers, modes strings.
+    EXPECT_EQ(a["persistent"], false) << a;
+    EXPECT_EQ(a["indirect-segments"], 64) << a;
+    EXPECT_EQ(a["ring-page-order"], 2) << a;
+    EXPECT_EQ(a["queues"], 2) << a;
     EXPECT_EQ(a["grant-mode"], "copy") << a;
-    EXPECT_EQ(a["discard"], "0") << a;
+    EXPECT_EQ(a["discard"], false) << a;
     const nlohmann::json& one_end = list[1]["features"];
-    EXPECT_EQ(one_end["persistent"], "0") << one_end;
-    EXPECT_EQ(one_end["indirect-segments"], "0") << one_end;
-    EXPECT_EQ(one_end["queues"], "1") << one_end;
+    EXPECT_EQ(one_end["persistent"], false) << one_end;
+    EXPECT_EQ(one_end["indirect-segments"], 0) << one_end;
+    EXPECT_EQ(one_end["queues"], 1) << one_end;
     EXPECT_EQ(one_end["grant-mode"], "map") << one_end;
     const nlohmann::json& linux = list[2]["features"];
-    EXPECT_EQ(linux["persistent"], "1") << linux;
-    EXPECT_EQ(linux["indirect-segments"], "32") << linux;
-    EXPECT_EQ(linux["ring-page-order"], "0") << linux;
+    EXPECT_EQ(linux["persistent"], true) << linux;
+    EXPECT_EQ(linux["indirect-segments"], 32) << linux;
+    EXPECT_EQ(linux["ring-page-order"], 0) << linux;
     EXPECT_EQ(linux["grant-mode"], "map") << linux;
     // The table names what is on.
     const CliResult table = run_.pvsim({"block-list", "g"});

@@ -97,7 +97,7 @@ TEST_F(CliDiskSharingTest, AccessWBangSharesAnImageWritableOnPurpose) {
     const CliResult io = run_.pvsim({"io", "g", "xvdb", "--rw", "randwrite", "--bs", "4k", "--size",
                                      "256k", "--verify", "crc32c", "--json"});
     ASSERT_EQ(io.code, 0) << io.err;
-    EXPECT_EQ(io.json()["jobs"][0]["verify"]["blocks_checked"], 64) << io.out;
+    EXPECT_EQ(io.json()["jobs"][0]["pvsim"]["verify"]["blocks_checked"], 64) << io.out;
     // check_sharing for w: any holder at all, shared or not.
     refused("g", "vdev=xvdc", image_,
             "read-write, shared as dom1's xvda (/local/domain/0/backend/qdisk/1/51712)");

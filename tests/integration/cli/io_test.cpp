@@ -69,8 +69,10 @@ TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
     EXPECT_TRUE(job["write"]["clat_ns"]["percentile"].contains("99.000000"));
     EXPECT_LE(job["write"]["clat_ns"]["min"].get<double>(),
               job["write"]["clat_ns"]["max"].get<double>());
-    EXPECT_EQ(job["read"]["total_ios"], 0);
-    EXPECT_EQ(job["verify"]["blocks_checked"], 256);  // the write job's read back
+    // The write job's read-back is its reads, as fio 3.33 shows a write job
+    // with verify.
+    EXPECT_EQ(job["read"]["total_ios"], 256);
+    EXPECT_EQ(job["pvsim"]["verify"]["blocks_checked"], 256);
 
     // 256 writes and 256 verify reads, one page each: one blkif request
     // each, whose one grant the backend maps and unmaps (no persistent
@@ -96,7 +98,9 @@ TEST_F(CliIoTest, JsonFollowsFioAndCarriesThePerRequestCounts) {
     ASSERT_EQ(read.code, 0) << read.err;
     EXPECT_NE(read.out.find("IOPS"), std::string::npos) << read.out;
     EXPECT_NE(read.out.find("p99.9"), std::string::npos);
-    EXPECT_NE(read.out.find("256 blocks checked (256 never written"), std::string::npos)
+    EXPECT_NE(read.out.find("256 blocks checked; 256 blocks read that pvsim never wrote with "
+                            "verify (data not known, only the read checked)"),
+              std::string::npos)
         << read.out;
     EXPECT_NE(read.out.find("per request (512 blkif requests for 512 I/Os, 0 indirect)"),
               std::string::npos)
@@ -108,7 +112,7 @@ TEST_F(CliIoTest, PersistentGrantsMapNothingInSteadyState) {
     const auto disk = run_.image("persistent.img", 8 << 20);
     ASSERT_EQ(run_.pvsim({"block-attach", "g", "target=" + disk.string() + ",vdev=xvdb"}).code, 0);
     const auto features = run_.pvsim({"block-list", "g", "--json"}).json()[1]["features"];
-    EXPECT_EQ(features["persistent"], "1") << features;
+    EXPECT_EQ(features["persistent"], true) << features;
     const std::vector<std::string> job = {"--rw",   "randwrite", "--bs",  "4k",       "--iodepth",
                                           "8",      "--size",    "1M",    "--verify", "crc32c",
                                           "--seed", "5",         "--json"};
@@ -193,7 +197,10 @@ TEST_F(CliIoTest, TrimDiscardsAndReadsBackZeros) {
     const nlohmann::json job = randtrim.json()["jobs"][0];
     EXPECT_EQ(job["trim"]["total_ios"], 8);
     EXPECT_EQ(job["write"]["total_ios"], 0);
-    EXPECT_EQ(randtrim.json()["pvsim"]["counts"]["ios"], 8);
+    // Verify reads the 8 trimmed blocks back: the job's reads, as fio
+    // reports a verifying job's read-back.
+    EXPECT_EQ(job["read"]["total_ios"], 8);
+    EXPECT_EQ(randtrim.json()["pvsim"]["counts"]["ios"], 16);
     // The discarded range is a hole in the image now, and reads as zeros;
     // the guest remembers the trims, so a read verify expects zeros there.
     EXPECT_EQ(image_bytes(0, 1 << 20), std::string(1 << 20, '\0'));
@@ -269,10 +276,39 @@ TEST_F(CliIoTest, FiosOwnOptionsMeanWhatTheyMeanInFio) {
     EXPECT_EQ(grouped.json()["jobs"][0]["read"]["total_ios"], 4 * 64);
     EXPECT_EQ(grouped.json()["jobs"][0]["jobname"], "pvsim");
 
+    // A job no guest could run is usage: refused before the guest is asked.
     const CliResult no_runtime = io({"--time_based"});
-    EXPECT_EQ(no_runtime.code, 1);
-    EXPECT_NE(no_runtime.err.find("--time_based runs for --runtime"), std::string::npos)
+    EXPECT_EQ(no_runtime.code, 2);
+    EXPECT_NE(no_runtime.err.find("pvsim io: --time_based runs for --runtime"), std::string::npos)
         << no_runtime.err;
+    EXPECT_EQ(no_runtime.out, "");
+}
+
+// As fio 3.33 prints a write job with verify=crc32c: its read-back is a read
+// line; pvsim's verify line says what was checked, and is there without
+// verify too.
+TEST_F(CliIoTest, AWriteJobsReadBackIsAReadLineAndAVerifyLineIsAlwaysPrinted) {
+    const CliResult write =
+        io({"--rw", "write", "--bs", "4k", "--size", "1M", "--verify", "crc32c"});
+    ASSERT_EQ(write.code, 0) << write.err;
+    EXPECT_NE(write.out.find("pvsim.0  read "), std::string::npos) << write.out;
+    EXPECT_NE(write.out.find("pvsim.0  write "), std::string::npos) << write.out;
+    EXPECT_NE(write.out.find("\nverify pvsim.0: 256 blocks checked\n"), std::string::npos)
+        << write.out;
+
+    const CliResult plain = io({"--rw", "read", "--size", "64k"});
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    EXPECT_NE(plain.out.find("\nverify: off ("), std::string::npos) << plain.out;
+
+    // Blocks past what was written: read, their data not known.
+    const CliResult unknown =
+        io({"--rw", "read", "--offset", "4M", "--size", "64k", "--verify", "crc32c"});
+    ASSERT_EQ(unknown.code, 0) << unknown.err;
+    EXPECT_NE(unknown.out.find("\nverify pvsim.0: nothing checked: 16 blocks read that pvsim "
+                               "never wrote with verify"),
+              std::string::npos)
+        << unknown.out;
+    EXPECT_EQ(unknown.out.find("read only"), std::string::npos) << unknown.out;
 }
 
 // The most jobs --numjobs allows: the agent's reply carries all of them,

@@ -128,7 +128,7 @@ std::uint64_t total_ios(const nlohmann::json& result, const char* direction) {
 }
 
 std::uint64_t blocks_checked(const nlohmann::json& result) {
-    return only_job(result).at("verify").at("blocks_checked").get<std::uint64_t>();
+    return only_job(result).at("pvsim").at("verify").at("blocks_checked").get<std::uint64_t>();
 }
 
 // A verified random-write job that passed checked every block it wrote:
@@ -140,7 +140,7 @@ void expect_verified_writes(const nlohmann::json& result, std::uint64_t region_b
     ASSERT_FALSE(result.at("pvsim").contains("error")) << result.at("pvsim");
     const std::uint64_t writes = total_ios(result, "write");
     EXPECT_EQ(blocks_checked(result), std::min(writes, region_blocks)) << only_job(result);
-    EXPECT_EQ(only_job(result).at("verify").at("blocks_unwritten"), 0);
+    EXPECT_EQ(only_job(result).at("pvsim").at("verify").at("blocks_unwritten"), 0);
     const nlohmann::json& counts = result.at("pvsim").at("counts");
     EXPECT_EQ(counts.at("requests").get<std::uint64_t>(), writes + blocks_checked(result))
         << counts;

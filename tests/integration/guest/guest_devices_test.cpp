@@ -110,7 +110,7 @@ TEST_F(GuestDevicesTest, WrittenBlocksLandOnTheImageAndLaterReadsVerifyThem) {
     EXPECT_EQ(job0(write).at("write").value("total_ios", 0u), kRegion / kBlock);
     EXPECT_EQ(job0(write).at("write").value("io_bytes", 0u), kRegion);
     // A write job with verify reads every block back.
-    EXPECT_EQ(job0(write).at("verify").value("blocks_checked", 0u), kRegion / kBlock);
+    EXPECT_EQ(job0(write).at("pvsim").at("verify").value("blocks_checked", 0u), kRegion / kBlock);
     // blkfront's counters over the run: at least a request per I/O, with
     // the bytes of the writes and the read-back.
     EXPECT_GE(write.at("frontend").value("requests", 0u), 2 * kRegion / kBlock);
@@ -134,8 +134,9 @@ TEST_F(GuestDevicesTest, WrittenBlocksLandOnTheImageAndLaterReadsVerifyThem) {
     // A second run knows what the first one wrote.
     const json read_back = io_ok(client, guest.domid, kXvda, kReadVerify);
     EXPECT_EQ(job0(read_back).at("read").value("total_ios", 0u), kRegion / kBlock);
-    EXPECT_EQ(job0(read_back).at("verify").value("blocks_checked", 0u), kRegion / kBlock);
-    EXPECT_EQ(job0(read_back).at("verify").value("blocks_unwritten", 1u), 0u);
+    EXPECT_EQ(job0(read_back).at("pvsim").at("verify").value("blocks_checked", 0u),
+              kRegion / kBlock);
+    EXPECT_EQ(job0(read_back).at("pvsim").at("verify").value("blocks_unwritten", 1u), 0u);
 
     // And so it notices a block that changed behind its back: block 7 gets
     // the bytes of block 8 (a misdirected write).
@@ -169,15 +170,17 @@ TEST_F(GuestDevicesTest, ReattachedDeviceOpensAfreshAndRemembersWhatWasWritten) 
     // A fresh blkfront: its counters start again.
     EXPECT_LT(device.at("counters").value("requests", 1000u), 10u);
     const json read_back = io_ok(client, guest.domid, kXvda, kReadVerify);
-    EXPECT_EQ(job0(read_back).at("verify").value("blocks_checked", 0u), kRegion / kBlock);
-    EXPECT_EQ(job0(read_back).at("verify").value("blocks_unwritten", 1u), 0u);
+    EXPECT_EQ(job0(read_back).at("pvsim").at("verify").value("blocks_checked", 0u),
+              kRegion / kBlock);
+    EXPECT_EQ(job0(read_back).at("pvsim").at("verify").value("blocks_unwritten", 1u), 0u);
 
     // Forgotten, the blocks are only checked for being readable.
     const json forget = client.request({{"op", "forget"}, {"devid", kXvda}});
     EXPECT_EQ(forget.value("forgot", false), true);
     const json unknown = io_ok(client, guest.domid, kXvda, kReadVerify);
-    EXPECT_EQ(job0(unknown).at("verify").value("blocks_checked", 1u), 0u);
-    EXPECT_EQ(job0(unknown).at("verify").value("blocks_unwritten", 0u), kRegion / kBlock);
+    EXPECT_EQ(job0(unknown).at("pvsim").at("verify").value("blocks_checked", 1u), 0u);
+    EXPECT_EQ(job0(unknown).at("pvsim").at("verify").value("blocks_unwritten", 0u),
+              kRegion / kBlock);
 }
 
 TEST_F(GuestDevicesTest, ClientThatGoesAwayCancelsItsRun) {

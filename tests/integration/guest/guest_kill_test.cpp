@@ -189,8 +189,10 @@ class GuestKillTest : public GuestFixture, public ::testing::WithParamInterface<
         ASSERT_EQ(reply.value("ok", false), true);
         const json& result = reply.at("result").at("jobs").at(0);
         EXPECT_EQ(result.value("error", 1), 0) << reply.dump();
-        EXPECT_EQ(result.at("verify").value("blocks_checked", 0u), bytes / kBlock) << reply.dump();
-        EXPECT_EQ(result.at("verify").value("blocks_unwritten", 1u), 0u) << reply.dump();
+        EXPECT_EQ(result.at("pvsim").at("verify").value("blocks_checked", 0u), bytes / kBlock)
+            << reply.dump();
+        EXPECT_EQ(result.at("pvsim").at("verify").value("blocks_unwritten", 1u), 0u)
+            << reply.dump();
         tools::toolstack::detach_vbd(dom0_, guest.paths);
     }
 };

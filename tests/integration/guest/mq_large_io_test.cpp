@@ -70,7 +70,8 @@ class GuestMqLargeIoTest : public GuestFixture {
         ASSERT_EQ(written.value("ok", false), true);
         EXPECT_EQ(job0(written).value("error", 1), 0) << written.dump();
         EXPECT_EQ(job0(written).at("write").value("total_ios", 0u), kRegion / kMiB);
-        EXPECT_EQ(job0(written).at("verify").value("blocks_checked", 0u), kRegion / kMiB);
+        EXPECT_EQ(job0(written).at("pvsim").at("verify").value("blocks_checked", 0u),
+                  kRegion / kMiB);
         const json& frontend = written.at("frontend");
         // The write pass and its verify pass.
         EXPECT_EQ(frontend.value("requests", 0u), 2 * (kRegion / kMiB) * requests_per_io)
@@ -84,8 +85,8 @@ class GuestMqLargeIoTest : public GuestFixture {
         ASSERT_EQ(read.value("ok", false), true);
         EXPECT_EQ(job0(read).value("error", 1), 0) << read.dump();
         EXPECT_EQ(job0(read).at("read").value("total_ios", 0u), kRegion / kMiB);
-        EXPECT_EQ(job0(read).at("verify").value("blocks_checked", 0u), kRegion / kMiB);
-        EXPECT_EQ(job0(read).at("verify").value("blocks_unwritten", 1u), 0u);
+        EXPECT_EQ(job0(read).at("pvsim").at("verify").value("blocks_checked", 0u), kRegion / kMiB);
+        EXPECT_EQ(job0(read).at("pvsim").at("verify").value("blocks_unwritten", 1u), 0u);
 
         json two = large_job("randwrite", kRegion / 2);
         two["numjobs"] = 2;
@@ -95,7 +96,8 @@ class GuestMqLargeIoTest : public GuestFixture {
         ASSERT_EQ(both.at("result").at("jobs").size(), 2u) << both.dump();
         for (const json& each : both.at("result").at("jobs")) {
             EXPECT_EQ(each.value("error", 1), 0) << both.dump();
-            EXPECT_EQ(each.at("verify").value("blocks_checked", 0u), kRegion / 2 / kMiB);
+            EXPECT_EQ(each.at("pvsim").at("verify").value("blocks_checked", 0u),
+                      kRegion / 2 / kMiB);
         }
 
         const json after = client.request({{"op", "devices"}}).at("devices").at(0);

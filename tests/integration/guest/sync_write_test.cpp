@@ -55,7 +55,8 @@ class SyncWriteTest : public GuestFixture {
         const json reply = io_ok(client, domid, kXvda, job);
         const json& result = reply.at("result").at("jobs").at(0);
         EXPECT_EQ(result.at("write").value("total_ios", 0u), kWrites) << reply.dump();
-        EXPECT_EQ(result.at("verify").value("blocks_checked", 0u), kWrites) << reply.dump();
+        EXPECT_EQ(result.at("pvsim").at("verify").value("blocks_checked", 0u), kWrites)
+            << reply.dump();
         return reply;
     }
 

@@ -88,16 +88,18 @@ json direction(std::uint64_t ios, double iops, double bw_bytes) {
 // Two jobs: 300 reads and 100 writes, then 100 writes.
 const json kResult = {
     {"fio version", "pvsim-test"},
-    {"jobs", json::array({{{"jobname", "pvsim"},
-                           {"jobnum", 0},
-                           {"read", direction(300, 12345, 47.9 * 1024 * 1024)},
-                           {"write", direction(100, 9999, 1048575)},
-                           {"verify", {{"blocks_checked", 64}, {"blocks_unwritten", 0}}}},
-                          {{"jobname", "pvsim"},
-                           {"jobnum", 1},
-                           {"read", direction(0, 0, 0)},
-                           {"write", direction(100, 1e6, 1536.0 * 1024 * 1024)},
-                           {"verify", {{"blocks_checked", 0}, {"blocks_unwritten", 0}}}}})}};
+    {"jobs",
+     json::array(
+         {{{"jobname", "pvsim"},
+           {"read", direction(300, 12345, 47.9 * 1024 * 1024)},
+           {"write", direction(100, 9999, 1048575)},
+           {"pvsim",
+            {{"jobnum", 0},
+             {"verify", {{"enabled", true}, {"blocks_checked", 64}, {"blocks_unwritten", 0}}}}}},
+          {{"jobname", "pvsim"},
+           {"read", direction(0, 0, 0)},
+           {"write", direction(100, 1e6, 1536.0 * 1024 * 1024)},
+           {"pvsim", {{"jobnum", 1}, {"verify", {{"enabled", false}}}}}}})}};
 
 TEST(IoCounts, MeasuresDeltasOfTheGuestAndItsBackend) {
     const IoCounts counts = IoCounts::measure(kResult, kFrontend, kBefore, kAfter, kGuest, 0);
@@ -195,6 +197,8 @@ TEST(RenderIoTable, OneRowPerDirectionWithIos) {
               "pvsim.0  write   9999   1.0 MiB/s  38.2us  51.0us  1.00ms  1.50ms  2.50ms\n"
               "pvsim.1  write  1.00M  1.50 GiB/s  38.2us  51.0us  1.00ms  1.50ms  2.50ms\n"
               "verify pvsim.0: 64 blocks checked\n"
+              "verify pvsim.1: off (--verify crc32c checks each block read against what was "
+              "written there)\n"
               "per request (1000 blkif requests for 500 I/Os, 10 indirect): notifications "
               "0.250 to backend, 0.125 to frontend; hypercalls 1.00; grant maps 1.00, unmaps "
               "1.00, copies 0.00 (grant ops 2.00); data copies 0.50\n");
@@ -203,8 +207,8 @@ TEST(RenderIoTable, OneRowPerDirectionWithIos) {
 TEST(RenderIoTable, MissingPercentilesShowADash) {
     const json result = {
         {"jobs", json::array({{{"jobname", "j"},
-                               {"jobnum", 2},
-                               {"write", {{"total_ios", 4}, {"iops", 4.0}, {"bw_bytes", 0}}}}})}};
+                               {"write", {{"total_ios", 4}, {"iops", 4.0}, {"bw_bytes", 0}}},
+                               {"pvsim", {{"jobnum", 2}}}}})}};
     const std::string text = render_io_table(result, IoCounts{});
     EXPECT_NE(text.find("j.2"), std::string::npos) << text;
     EXPECT_NE(text.find("  -  "), std::string::npos) << text;
@@ -212,6 +216,47 @@ TEST(RenderIoTable, MissingPercentilesShowADash) {
         text.find("per request (0 blkif requests for 0 I/Os, 0 indirect): notifications 0.000"),
         std::string::npos)
         << text;
+}
+
+// A verifying job's line says what it checked, or why nothing: a block
+// never written with verify is not called read-only.
+TEST(RenderIoTable, AVerifyLineIsPrintedWhateverWasChecked) {
+    const auto line = [](const json& own) {
+        const json result = {{"jobs", json::array({{{"jobname", "j"}, {"pvsim", own}}})}};
+        const std::string text = render_io_table(result, IoCounts{});
+        const auto at = text.find("verify j.0: ");
+        return at == std::string::npos ? text : text.substr(at, text.find('\n', at) - at);
+    };
+    const auto verify = [](std::uint64_t checked, std::uint64_t unwritten, bool read_back) {
+        return json{{"enabled", true},
+                    {"read_back", read_back},
+                    {"blocks_checked", checked},
+                    {"blocks_unwritten", unwritten}};
+    };
+    EXPECT_EQ(line({{"verify", verify(3, 1, false)}}),
+              "verify j.0: 3 blocks checked; 1 block read that pvsim never wrote with verify "
+              "(data not known, only the read checked)");
+    EXPECT_EQ(line({{"verify", verify(0, 4, false)}}),
+              "verify j.0: nothing checked: 4 blocks read that pvsim never wrote with verify "
+              "(data not known, only the read checked)");
+    EXPECT_EQ(line({{"verify", verify(0, 0, true)}, {"error", "write at offset 0: EIO"}}),
+              "verify j.0: nothing checked: the job stopped before a block was read back");
+    EXPECT_EQ(line({{"verify", verify(0, 0, false)}, {"error", "cancelled"}}),
+              "verify j.0: nothing checked: the job stopped before a block was read");
+    EXPECT_EQ(line({{"verify", verify(0, 0, true)}}),
+              "verify j.0: nothing checked: nothing was written to read back");
+    EXPECT_EQ(line({{"verify", verify(0, 0, false)}}),
+              "verify j.0: nothing checked: no block was read");
+}
+
+TEST(RenderIoTable, WithoutVerifyOneLineSaysItIsOff) {
+    const json job = {{"jobname", "j"}, {"pvsim", {{"verify", {{"enabled", false}}}}}};
+    const std::string text = render_io_table({{"jobs", json::array({job, job})}}, IoCounts{});
+    EXPECT_NE(text.find("\nverify: off (--verify crc32c checks each block read against what was "
+                        "written there)\nper request"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("verify j."), std::string::npos) << text;
 }
 
 TEST(FormatRate, Boundaries) {

@@ -92,5 +92,28 @@ TEST(NegotiatedFeatures, GrantModeIsTheBackendsConfiguration) {
     EXPECT_EQ(negotiated_features(reader(back), reader({})).at("grant-mode"), "map");
 }
 
+// block-list's JSON: each feature a value of its kind, from what both
+// ends negotiate (blkif.h's 0/1 flags, counts): Linux's backend without
+// feature-barrier.
+TEST(NegotiatedFeatures, TheJsonGivesFlagsAsBooleansAndCountsAsNumbers) {
+    Nodes back = kLinuxBackend;
+    back.erase("feature-barrier");
+    std::map<std::string, std::string> features =
+        negotiated_features(reader(back), reader({{"feature-persistent", "1"}}));
+    features["poll-us"] = "50";
+    features["direct"] = "1";
+    const nlohmann::json json = features_json(features);
+    EXPECT_EQ(json.at("persistent"), true);
+    EXPECT_EQ(json.at("barrier"), false);
+    EXPECT_EQ(json.at("direct"), true);
+    EXPECT_EQ(json.at("queues"), 1);
+    EXPECT_EQ(json.at("ring-page-order"), 0);
+    EXPECT_EQ(json.at("poll-us"), 50);
+    EXPECT_EQ(json.at("grant-mode"), "map");
+    for (const auto& [name, value] : json.items()) {
+        EXPECT_FALSE(value.is_string() && name != "grant-mode") << name << ": " << value;
+    }
+}
+
 }  // namespace
 }  // namespace pvsim::tools::toolstack

@@ -45,7 +45,7 @@ TEST(LatencyHistogram, PercentilesAreWithinTwoPercentOfExact) {
     EXPECT_EQ(stats.max, samples.back());
     const double mean =
         std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
-    EXPECT_NEAR(static_cast<double>(stats.mean), mean, 1.0);
+    EXPECT_NEAR(stats.mean, mean, 1.0);
     double squares = 0;
     for (const auto s : samples) {
         squares += (static_cast<double>(s) - mean) * (static_cast<double>(s) - mean);
@@ -82,7 +82,7 @@ TEST(LatencyHistogram, MergingEqualsRecordingEverything) {
     EXPECT_EQ(merged.percentiles, direct.percentiles);
     EXPECT_EQ(merged.min, direct.min);
     EXPECT_EQ(merged.max, direct.max);
-    EXPECT_NEAR(static_cast<double>(merged.mean), static_cast<double>(direct.mean), 1.0);
+    EXPECT_NEAR(merged.mean, direct.mean, 1.0);
     EXPECT_NEAR(merged.stddev, direct.stddev, 1e-6 * direct.stddev);
 }
 
@@ -90,7 +90,7 @@ TEST(LatencyHistogram, EmptyMeansZeros) {
     const LatencyStats stats = LatencyHistogram{}.stats();
     EXPECT_EQ(stats.min, 0u);
     EXPECT_EQ(stats.max, 0u);
-    EXPECT_EQ(stats.mean, 0u);
+    EXPECT_EQ(stats.mean, 0.0);
     EXPECT_EQ(stats.percentiles.at(50), 0u);
 }
 
