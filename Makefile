@@ -12,6 +12,8 @@
 #                 harnesses of tests/fuzz/, then each run FUZZ_SECONDS (60)
 #                 seconds in turn (scripts/run-fuzzers.sh, docs/fuzzing.md)
 #   make bench    optimised build (build/bench) of the Google Benchmark targets
+#   make chaos    the optimised build, then CHAOS_ROUNDS (100) rounds of random
+#                 kills under verified I/O (scripts/chaos.sh, docs/chaos.md)
 #   make demo     the whole tour: `pvsim demo` from the optimised build
 #   make format   clang-format every source in place
 
@@ -30,7 +32,7 @@ TEST_CONFIG := -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
 	       -DCMAKE_CXX_COMPILER=clang++-14 -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON \
 	       -DPVSIM_BUILD_TESTS=ON -DPVSIM_UNITY_BUILD=ON
 
-.PHONY: all deps test stress tsan fuzz build bench demo format clean
+.PHONY: all deps test stress tsan fuzz build bench chaos demo format clean
 
 all: build
 
@@ -72,6 +74,9 @@ bench: deps
 	cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	      -DPVSIM_BUILD_TESTS=ON
 	cmake --build $(BENCH_DIR) -j $(JOBS) --target pvsim_benchmarks
+
+chaos: build
+	PVSIM_BIN=$(RELEASE_DIR)/bin scripts/chaos.sh
 
 demo: build
 	$(RELEASE_DIR)/bin/pvsim demo

@@ -12,6 +12,7 @@
 #include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
+#include "xenstore/client/xenbus_paths.hpp"
 
 namespace pvsim::tools::toolstack {
 namespace {
