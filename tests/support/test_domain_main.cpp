@@ -12,6 +12,8 @@
 //   alloc-page                -> ok GFN
 //   write GFN OFFSET TEXT     -> ok            (into its own memory)
 //   read GFN OFFSET LEN       -> ok TEXT
+//   write-hex GFN OFFSET HEX  -> ok            any bytes, two hex digits each
+//   read-hex GFN OFFSET LEN   -> ok HEX
 //   grant DOMID GFN ro|rw     -> ok REF
 //   end-access REF            -> ok ended | ok pinned
 //   map DOMID REF ro|rw       -> ok HANDLE | error GNTST_...
@@ -101,6 +103,34 @@ class TestDomain {
             check_range(offset, length);
             auto page = hv_.memory().page(gfn);
             return ok(std::string(reinterpret_cast<const char*>(page.data()) + offset, length));
+        }
+        if (verb == "write-hex") {
+            std::uint64_t gfn = 0;
+            std::size_t offset = 0;
+            std::string hex;
+            in >> gfn >> offset >> hex;
+            check_range(offset, hex.size() / 2);
+            auto page = hv_.memory().page(gfn);
+            for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+                page[offset + i / 2] =
+                    static_cast<std::byte>(std::stoul(hex.substr(i, 2), nullptr, 16));
+            }
+            return ok();
+        }
+        if (verb == "read-hex") {
+            std::uint64_t gfn = 0;
+            std::size_t offset = 0, length = 0;
+            in >> gfn >> offset >> length;
+            check_range(offset, length);
+            auto page = hv_.memory().page(gfn);
+            static constexpr char kDigits[] = "0123456789abcdef";
+            std::string hex;
+            for (std::size_t i = 0; i < length; ++i) {
+                const auto byte = static_cast<unsigned>(page[offset + i]);
+                hex += kDigits[byte >> 4];
+                hex += kDigits[byte & 0xf];
+            }
+            return ok(hex);
         }
         if (verb == "grant") {
             unsigned domid = 0;
