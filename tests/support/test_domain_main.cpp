@@ -27,7 +27,8 @@
 //   bind DOMID PORT           -> ok PORT
 //   poll PORT                 -> ok 1 | ok 0   (took an event or not)
 //   wait PORT                 -> ok            (blocks for an event)
-//   notify PORT | mask PORT | unmask PORT | close PORT -> ok
+//   notify PORT [N]           -> ok   N sends (1 by default) as fast as they go
+//   mask PORT | unmask PORT | close PORT -> ok
 //   echo PORT N               -> ok   after N times: wait for an event, notify back
 //                                     (N = 0: forever, no reply)
 //   exit CODE                 -> exits without a reply
@@ -215,7 +216,13 @@ class TestDomain {
             return ok();
         }
         if (verb == "notify") {
-            channel(port).notify();
+            unsigned long times = 1;
+            if (!(in >> times)) {
+                times = 1;
+            }
+            for (unsigned long i = 0; i < times; ++i) {
+                channel(port).notify();
+            }
             return ok();
         }
         if (verb == "mask") {

@@ -9,6 +9,7 @@
 // Each case follows a Linux 6.1 xen-blkback function, named at the test.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -88,15 +89,19 @@ class RogueFrontendTest : public BlkbackFixture {
         rogue_.ok("xs-write " + paths_.frontend + "/state 4");
     }
 
-    // A page of the rogue's granted to dom0, its grant ref.
-    xen::GrantRef granted_page(const std::string& mode = "rw") {
-        const std::uint64_t gfn = rogue_.ok_number("alloc-page");
+    // A page of the rogue's granted to dom0, its grant ref (and its frame).
+    xen::GrantRef granted_page(const std::string& mode = "rw", std::uint64_t* gfn = nullptr) {
+        const std::uint64_t page = rogue_.ok_number("alloc-page");
+        if (gfn != nullptr) {
+            *gfn = page;
+        }
         return static_cast<xen::GrantRef>(
-            rogue_.ok_number("grant 0 " + std::to_string(gfn) + " " + mode));
+            rogue_.ok_number("grant 0 " + std::to_string(page) + " " + mode));
     }
 
     // Writes `request` from byte `from` on into slot `index`.
-    void put(xen::RingIdx index, const BlkifRequest& request, std::size_t from = 0) {
+    template <typename Request>
+    void put(xen::RingIdx index, const Request& request, std::size_t from = 0) {
         rogue_.ok("write-hex " + std::to_string(ring_gfn_) + " " +
                   std::to_string(kEntriesOffset + (index % kRingSize) * kSlotBytes + from) + " " +
                   hex_of(request).substr(2 * from));
@@ -262,6 +267,78 @@ TEST_F(RogueFrontendTest, ARequestRewrittenAfterThePushIsAnsweredOnce) {
         seen[r.id] = true;
     }
     expect_no_one_else_hurt();
+}
+
+// xen_blkbk_parse_indirect and dispatch_rw_block_io's "Bad number of
+// segments in request": an indirect request with no segment, more than the
+// backend offered (feature-max-indirect-segments), a bad segment inside its
+// indirect page or an indirect page that does not map is answered
+// BLKIF_RSP_ERROR alone; the ring goes on.
+TEST_F(RogueFrontendTest, IndirectRequestsWithBadCountsAreAnsweredWithAnError) {
+    connect_rogue_ring();
+    const xen::GrantRef data = granted_page();
+    std::uint64_t segments_gfn = 0;
+    const xen::GrantRef segments = granted_page("rw", &segments_gfn);
+    std::array<xen::BlkifRequestSegment, 2> list{};
+    list[0] = {data, 0, 7, {}};
+    list[1] = {data, 0, 9, {}};  // past its page
+    rogue_.ok("write-hex " + std::to_string(segments_gfn) + " 0 " + hex_of(list));
+    const auto indirect = [&](std::uint64_t id, std::uint16_t count, xen::GrantRef page) {
+        xen::BlkifRequestIndirect request{};
+        request.operation = BlkifOp::indirect;
+        request.indirect_op = BlkifOp::read;
+        request.nr_segments = count;
+        request.id = id;
+        request.handle = static_cast<xen::BlkifVdev>(xen::vdev_number("xvda"));
+        request.indirect_grefs[0] = page;
+        return request;
+    };
+    put(0, indirect(1, 0, segments));
+    put(1, indirect(2, 257, segments));  // the backend offers 256
+    put(2, indirect(3, 2, segments));
+    put(3, indirect(4, 1, 4000));
+    put(4, indirect(5, 1, segments));
+    push(5);
+    const auto answered = responses(5);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(answered[i].status, BlkifStatus::error) << answered[i].id;
+    }
+    EXPECT_EQ(answered[4].status, BlkifStatus::okay);
+    expect_only_the_rogue_hurt("indirect request 3: ");
+}
+
+// xen_blkif_be_int only wakes the ring's thread, and events coalesce
+// (XSA-332's concern: a guest's event storm costs its own ring, not the
+// others): a flood of notifications with nothing on the ring leaves the
+// ring answering and the other guest served.
+TEST_F(RogueFrontendTest, ANotificationFloodLeavesTheRingAndTheOtherGuestServed) {
+    connect_rogue_ring();
+    const xen::GrantRef page = granted_page();
+    rogue_.ok("notify " + port_ + " 100000");
+    put(0, read_request(1, 0, page));
+    push(1);
+    EXPECT_EQ(responses(1).at(0).status, BlkifStatus::okay);
+    expect_no_one_else_hurt();
+}
+
+// frontend_changed(XenbusStateClosed) -> xen_blkif_disconnect, which waits
+// for the requests in flight ("xen_blkif_disconnect: ... inflight") before
+// it unmaps the ring: a guest that closes with its ring full and never
+// reads an answer has its grants given back, and the backend is Closed.
+TEST_F(RogueFrontendTest, AGuestThatAbandonsItsRingWithRequestsInFlightGetsItsGrantsBack) {
+    connect_rogue_ring();
+    const xen::GrantRef page = granted_page();
+    for (xen::RingIdx i = 0; i < kRingSize; ++i) {
+        put(i, read_request(i + 1, i * 8, page));
+    }
+    push(kRingSize);
+    rogue_.ok("xs-write " + paths_.frontend + "/state 6");
+    expect_state(paths_.backend + "/state", XenbusState::closed);
+    EXPECT_EQ(rogue_.ok("end-access " + std::to_string(page)), "ended");
+    expect_no_one_else_hurt();
+    EXPECT_NE(backend_->log().find(paths_.backend + ": frontend " + paths_.frontend + " is Closed"),
+              std::string::npos)
+        << backend_->log();
 }
 
 // A guest that dies with requests on its ring (its process killed, as a
