@@ -42,6 +42,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -98,12 +99,8 @@ class TestDomain {
             return ok();
         }
         if (verb == "read") {
-            std::uint64_t gfn = 0;
-            std::size_t offset = 0, length = 0;
-            in >> gfn >> offset >> length;
-            check_range(offset, length);
-            auto page = hv_.memory().page(gfn);
-            return ok(std::string(reinterpret_cast<const char*>(page.data()) + offset, length));
+            const std::span<std::byte> bytes = bytes_named(in);
+            return ok(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         }
         if (verb == "write-hex") {
             std::uint64_t gfn = 0;
@@ -119,15 +116,10 @@ class TestDomain {
             return ok();
         }
         if (verb == "read-hex") {
-            std::uint64_t gfn = 0;
-            std::size_t offset = 0, length = 0;
-            in >> gfn >> offset >> length;
-            check_range(offset, length);
-            auto page = hv_.memory().page(gfn);
             static constexpr char kDigits[] = "0123456789abcdef";
             std::string hex;
-            for (std::size_t i = 0; i < length; ++i) {
-                const auto byte = static_cast<unsigned>(page[offset + i]);
+            for (const std::byte b : bytes_named(in)) {
+                const auto byte = static_cast<unsigned>(b);
                 hex += kDigits[byte >> 4];
                 hex += kDigits[byte & 0xf];
             }
@@ -265,6 +257,14 @@ class TestDomain {
         if (offset > xen::kXenPageSize || length > xen::kXenPageSize - offset) {
             throw std::out_of_range("range outside the page");
         }
+    }
+    // The bytes "GFN OFFSET LEN" (read from `in`) name in this domain's memory.
+    std::span<std::byte> bytes_named(std::istream& in) {
+        std::uint64_t gfn = 0;
+        std::size_t offset = 0, length = 0;
+        in >> gfn >> offset >> length;
+        check_range(offset, length);
+        return hv_.memory().page(gfn).subspan(offset, length);
     }
     // "gref:DOMID:REF:OFFSET" or "gfn:DOMID:GFN:OFFSET".
     static pvsim::hypervisor::GrantCopyPtr copy_ptr(const std::string& text) {

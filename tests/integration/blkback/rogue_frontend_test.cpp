@@ -132,6 +132,28 @@ class RogueFrontendTest : public BlkbackFixture {
         return out;
     }
 
+    // A whole ring of good reads (ids 1..32) into one page, pushed; the
+    // page's grant ref.
+    xen::GrantRef fill_ring() {
+        const xen::GrantRef page = granted_page();
+        for (xen::RingIdx i = 0; i < kRingSize; ++i) {
+            put(i, read_request(i + 1, i * 8, page));
+        }
+        push(kRingSize);
+        return page;
+    }
+
+    // Pushes the `count` requests put from slot 0 on: each is answered
+    // BLKIF_RSP_ERROR but the last, a good one (the ring goes on), okay.
+    void expect_refused_but_the_last(xen::RingIdx count) {
+        push(count);
+        const auto answered = responses(count);
+        for (xen::RingIdx i = 0; i + 1 < count; ++i) {
+            EXPECT_EQ(answered[i].status, BlkifStatus::error) << answered[i].id;
+        }
+        EXPECT_EQ(answered.back().status, BlkifStatus::okay);
+    }
+
     static BlkifRequest read_request(std::uint64_t id, std::uint64_t sector, xen::GrantRef ref) {
         BlkifRequest request{};
         request.operation = BlkifOp::read;
@@ -204,12 +226,7 @@ TEST_F(RogueFrontendTest, SectorsPastTheDiskAndBadSegmentsAreAnsweredWithAnError
     too_many.nr_segments = xen::kBlkifMaxSegmentsPerRequest + 1;
     put(3, too_many);
     put(4, read_request(5, 0, page));
-    push(5);
-    const auto answered = responses(5);
-    for (std::size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(answered[i].status, BlkifStatus::error) << answered[i].id;
-    }
-    EXPECT_EQ(answered[4].status, BlkifStatus::okay);
+    expect_refused_but_the_last(5);
     expect_only_the_rogue_hurt("request 1 (BLKIF_OP_READ 0): a sector range past the end");
 }
 
@@ -231,12 +248,7 @@ TEST_F(RogueFrontendTest, GrantsThatDoNotMapAreAnsweredWithAnError) {
                             rogue_.ok_number("grant " + std::to_string(good_.domid()) + " " +
                                              std::to_string(foreign) + " rw"))));
     put(4, read_request(5, 0, granted_page()));
-    push(5);
-    const auto answered = responses(5);
-    for (std::size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(answered[i].status, BlkifStatus::error) << answered[i].id;
-    }
-    EXPECT_EQ(answered[4].status, BlkifStatus::okay);
+    expect_refused_but_the_last(5);
     expect_only_the_rogue_hurt("request 1: grant 4000 of dom" + std::to_string(rogue_.domid()) +
                                " does not map");
 }
@@ -246,11 +258,7 @@ TEST_F(RogueFrontendTest, GrantsThatDoNotMapAreAnsweredWithAnError) {
 // gets one answer per request, okay or error, whatever it wrote when.
 TEST_F(RogueFrontendTest, ARequestRewrittenAfterThePushIsAnsweredOnce) {
     connect_rogue_ring();
-    const xen::GrantRef page = granted_page();
-    for (xen::RingIdx i = 0; i < kRingSize; ++i) {
-        put(i, read_request(i + 1, i * 8, page));
-    }
-    push(kRingSize);
+    fill_ring();
     // From the sector on: the first 16 bytes of a slot are where its
     // response goes (blkif_response overlays blkif_request), which the
     // backend may have written already.
@@ -298,12 +306,7 @@ TEST_F(RogueFrontendTest, IndirectRequestsWithBadCountsAreAnsweredWithAnError) {
     put(2, indirect(3, 2, segments));
     put(3, indirect(4, 1, 4000));
     put(4, indirect(5, 1, segments));
-    push(5);
-    const auto answered = responses(5);
-    for (std::size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(answered[i].status, BlkifStatus::error) << answered[i].id;
-    }
-    EXPECT_EQ(answered[4].status, BlkifStatus::okay);
+    expect_refused_but_the_last(5);
     expect_only_the_rogue_hurt("indirect request 3: ");
 }
 
@@ -327,11 +330,7 @@ TEST_F(RogueFrontendTest, ANotificationFloodLeavesTheRingAndTheOtherGuestServed)
 // reads an answer has its grants given back, and the backend is Closed.
 TEST_F(RogueFrontendTest, AGuestThatAbandonsItsRingWithRequestsInFlightGetsItsGrantsBack) {
     connect_rogue_ring();
-    const xen::GrantRef page = granted_page();
-    for (xen::RingIdx i = 0; i < kRingSize; ++i) {
-        put(i, read_request(i + 1, i * 8, page));
-    }
-    push(kRingSize);
+    const xen::GrantRef page = fill_ring();
     rogue_.ok("xs-write " + paths_.frontend + "/state 6");
     expect_state(paths_.backend + "/state", XenbusState::closed);
     EXPECT_EQ(rogue_.ok("end-access " + std::to_string(page)), "ended");
@@ -346,11 +345,7 @@ TEST_F(RogueFrontendTest, AGuestThatAbandonsItsRingWithRequestsInFlightGetsItsGr
 // and serves the other guest as before.
 TEST_F(RogueFrontendTest, AGuestThatDiesWithRequestsInFlightHurtsNoOneElse) {
     connect_rogue_ring();
-    const xen::GrantRef page = granted_page();
-    for (xen::RingIdx i = 0; i < kRingSize; ++i) {
-        put(i, read_request(i + 1, i * 8, page));
-    }
-    push(kRingSize);
+    fill_ring();
     rogue_.send("crash");
     EXPECT_TRUE(eventually([&] {
         for (const auto& domain : hv_.control().list()) {
