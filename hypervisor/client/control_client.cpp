@@ -75,6 +75,10 @@ os::UniqueFd ControlClient::connect_dom0(bool xenstored) {
     return std::move(fds[0]);
 }
 
+void ControlClient::release_xenstored() {
+    (void)request({{"op", "release-xenstored"}});
+}
+
 void ControlClient::shutdown() {
     (void)request({{"op", "shutdown"}});
 }

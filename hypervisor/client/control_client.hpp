@@ -58,6 +58,8 @@ class ControlClient {
     // A new dom0 hypercall connection (to pass to Hypervisor::adopt);
     // `xenstored` marks it as the run's xenstored's (protocol/control.hpp).
     os::UniqueFd connect_dom0(bool xenstored = false);
+    // The run's xenstored stops in order (protocol/control.hpp).
+    void release_xenstored();
     void shutdown();
 
     // One request, its reply (the whole object, "ok" checked), for ops not

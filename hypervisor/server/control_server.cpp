@@ -110,6 +110,9 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
                 fds.push_back(
                     backend.connect(xenstored != request.end() && xenstored->get<bool>()));
                 send({{"ok", true}, {"domid", 0}}, std::move(fds), false, false);
+            } else if (op == "release-xenstored") {
+                backend.release_xenstored();
+                reply_ok({});
             } else if (op == "shutdown") {
                 send({{"ok", true}}, {}, false, true);
             } else {

@@ -40,6 +40,9 @@ class ControlBackend {
     // `xenstored`: the client is the run's xenstored, whose connection
     // ending takes the host down (DESIGN.md §1, "The host").
     virtual os::UniqueFd connect(bool xenstored) = 0;
+    // The run's xenstored is stopping in order: its connection's end is no
+    // longer the host's death.
+    virtual void release_xenstored() = 0;
     // Called once the reply to "shutdown" has been sent.
     virtual void shutdown() = 0;
 };

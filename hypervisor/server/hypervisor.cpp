@@ -420,6 +420,13 @@ json Hypervisor::stats() {
     return domains;
 }
 
+void Hypervisor::release_xenstored() {
+    if (xenstored_) {
+        spdlog::info("domain 0: xenstored (connection {}) is stopping in order", *xenstored_);
+        xenstored_.reset();
+    }
+}
+
 os::UniqueFd Hypervisor::connect(bool xenstored) {
     Domain* dom0 = domains_.find_running(0);
     if (dom0 == nullptr) {

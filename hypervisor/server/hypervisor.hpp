@@ -62,6 +62,7 @@ class Hypervisor final : public ControlBackend {
     nlohmann::json info(const DomainSelector& selector) override;
     nlohmann::json stats() override;
     os::UniqueFd connect(bool xenstored) override;
+    void release_xenstored() override;
     void shutdown() override { stop(); }
 
     // Why the hypervisor stopped on its own (the run's xenstored went);

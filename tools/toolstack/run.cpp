@@ -131,27 +131,24 @@ RunInventory stop_run(const RunDir& run, const Narrator& narrate_to) {
             narrate("teardown of the guests failed: " + std::string(e.what()));
         }
     }
-    // Asked first: the hypervisor stops on its own once xenstored has (the
-    // host goes down with its xenstored, DESIGN.md §1).
-    const std::optional<pid_t> hypervisor = daemon_pid(run, kHypervisorDaemon);
     // The monitor first: dom0 stopping now is no crash.
     for (const char* daemon : {kDom0Monitor, kDom0Daemon, kXenstoredDaemon}) {
         if (stop_daemon(run, daemon)) {
             narrate("stopped " + std::string(daemon));
         }
     }
-    if (hypervisor) {
+    bool hypervisor_stopped = false;
+    if (auto pid = daemon_pid(run, kHypervisorDaemon)) {
         try {
             hypervisor::ControlClient(run.hypervisor_socket()).shutdown();
+            hypervisor_stopped = wait_for_exit(*pid, std::chrono::seconds(10));
         } catch (const std::exception&) {
-            // Stopping already, or not answering: stop_daemon signals it.
+            // Not answering: stop_daemon signals it.
         }
-        if (!wait_for_exit(*hypervisor, std::chrono::seconds(10))) {
-            stop_daemon(run, kHypervisorDaemon);
-        }
+    }
+    if (stop_daemon(run, kHypervisorDaemon) || hypervisor_stopped) {
         narrate("stopped " + std::string(kHypervisorDaemon));
     }
-    stop_daemon(run, kHypervisorDaemon);  // its pid file
 
     // Whatever is still there was not cleaned up in order: remove it, and
     // say so.

@@ -12,6 +12,7 @@
 #include "common/os/shared_memory.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/os/unix_socket.hpp"
+#include "hypervisor/client/control_client.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/server/socket_connection.hpp"
 
@@ -55,6 +56,15 @@ void Xenstored::stop() {
     }
     for (auto& [domid, ring] : rings_) {
         ring->close();
+    }
+    if (hypervisor_ && host_failure_.empty()) {
+        // Told to stop, not dying: the hypervisor is to outlive this
+        // connection (DESIGN.md §1, "The host").
+        try {
+            hypervisor::ControlClient(run_dir_.hypervisor_socket()).release_xenstored();
+        } catch (const std::exception& e) {
+            spdlog::warn("telling the hypervisor that xenstored stops: {}", e.what());
+        }
     }
     connections_.clear();
     rings_.clear();

@@ -11,7 +11,8 @@
 // Without a hypervisor (none served the run when the daemon started) the
 // socket is served all the same and XS_INTRODUCE is answered ENOSYS. Its
 // connection to the hypervisor is the run's xenstored's (the hypervisor
-// stops when it ends), and if it drops the host is down (DESIGN.md §1, "The
+// stops when it ends, unless stop() told it first that this is an orderly
+// stop), and if it drops the host is down (DESIGN.md §1, "The
 // host"): every introduced domain is forgotten, the run's shared memory a
 // killed hypervisor left is removed, and the daemon stops.
 #pragma once
@@ -53,8 +54,9 @@ class Xenstored final : private store::Outbox, private store::DomainHooks, priva
     Xenstored(const Xenstored&) = delete;
     Xenstored& operator=(const Xenstored&) = delete;
 
-    // Closes every connection and the hypervisor link, removes the socket
-    // file and stops the io_context. Idempotent.
+    // Closes every connection and, having told the hypervisor that this is
+    // an orderly stop (not the host's death), the hypervisor link; removes
+    // the socket file and stops the io_context. Idempotent.
     void stop();
 
     bool hypervisor_connected() const noexcept { return hypervisor_ != nullptr; }
