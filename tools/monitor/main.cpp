@@ -62,14 +62,18 @@ os::UniqueFd open_pidfd(std::optional<pid_t> pid) {
 
 // The run's host: its hypervisor and xenstored, each as a pidfd.
 struct Host {
+    RunDir run;
     os::UniqueFd hypervisor;
     os::UniqueFd xenstored;
 
     static Host of(const RunDir& run) {
-        return {open_pidfd(toolstack::daemon_pid(run, toolstack::kHypervisorDaemon)),
+        return {run, open_pidfd(toolstack::daemon_pid(run, toolstack::kHypervisorDaemon)),
                 open_pidfd(toolstack::daemon_pid(run, toolstack::kXenstoredDaemon))};
     }
-    // The daemon of the two that is not running, if one is not.
+    // The daemon of the two that is not running, if one is not. A killed
+    // hypervisor's control socket refuses connections as soon as its fds
+    // are closed, before its pidfd reports the end: asked too, so that a
+    // backend that saw its hypercall connection end first is not restarted.
     std::optional<const char*> gone() const {
         for (const auto& [fd, name] : {std::pair{hypervisor.get(), toolstack::kHypervisorDaemon},
                                        std::pair{xenstored.get(), toolstack::kXenstoredDaemon}}) {
@@ -77,6 +81,9 @@ struct Host {
             if (fd < 0 || ::poll(&ended, 1, 0) != 0) {
                 return name;
             }
+        }
+        if (!toolstack::run_is_up(run)) {
+            return toolstack::kHypervisorDaemon;
         }
         return std::nullopt;
     }
