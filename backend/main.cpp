@@ -6,7 +6,9 @@
 // directory's control socket and xenstored through its unix socket; started
 // by the hypervisor as a driver domain, it uses its inherited hypercall
 // connection and its xenstore ring page instead. Always in the foreground;
-// SIGTERM or SIGINT disconnects every vbd in order and exits.
+// SIGTERM or SIGINT disconnects every vbd in order and exits; the
+// hypervisor's end of its hypercall connection closing (the host died) ends
+// it at once with status 1 (os::exit_with_host).
 #include <unistd.h>
 
 #include <csignal>
@@ -87,6 +89,9 @@ int run(int argc, char** argv) {
                       ? std::string("pvsim-backend")
                       : "pvsim-backend.dom" + std::to_string(hypervisor.domid()),
                   daemon.log_level, env);
+    // Its host dying ends it at once: every ring's peer and the hypervisor
+    // that maps its grants are gone with it.
+    const auto host = os::exit_with_host(hypervisor.channel().fd());
     // One blkback per domain: a second would race the first for every vbd.
     const auto instance = os::lock_instance(
         run_dir.path() / ("pvsim-backend.dom" + std::to_string(hypervisor.domid()) + ".lock"));

@@ -83,7 +83,7 @@ int run(int argc, char** argv) {
     Hypervisor hypervisor(io, run_dir, options);
     os::serve_until_signalled(
         io, [&] { hypervisor.stop(); }, daemon.ready_fd);
-    return 0;
+    return hypervisor.host_failure().empty() ? 0 : 1;
 }
 
 // Every event channel port holds an eventfd here (up to 1023 per domain):

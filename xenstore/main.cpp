@@ -114,7 +114,7 @@ int serve(const RunDir& run_dir, const server::XenstoredOptions& options,
     server::Xenstored xenstored(io, run_dir, options);
     os::serve_until_signalled(
         io, [&] { xenstored.stop(); }, ready_fd);
-    return 0;
+    return xenstored.host_failure().empty() ? 0 : 1;
 }
 
 int run(int argc, char** argv) {

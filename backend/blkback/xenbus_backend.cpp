@@ -342,9 +342,13 @@ void XenbusBackend::connect_ring() {
     };
     try {
         for (std::size_t k = 0; k < connections.size(); ++k) {
-            const std::string name = connections.size() == 1
-                                         ? device_.nodename()
-                                         : device_.nodename() + "/queue-" + std::to_string(k);
+            // Every line a ring logs names the frontend's domain, as
+            // Linux names the ring's thread blkback.<domid>.<dev>
+            // (xen_blkif_schedule): what a bad request came from.
+            const std::string name =
+                (connections.size() == 1 ? device_.nodename()
+                                         : device_.nodename() + "/queue-" + std::to_string(k)) +
+                " (dom" + std::to_string(device_.otherend_id()) + ")";
             data_planes_.push_back(std::make_unique<DataPlane>(std::move(connections[k]), *store_,
                                                                limits, plane_options, metrics_,
                                                                on_ring_error, name));

@@ -105,4 +105,17 @@ void serve_until_signalled(boost::asio::io_context& io, const std::function<void
     stop();
 }
 
+std::unique_ptr<HangupWatch> exit_with_host(int hypercall_fd, std::function<void()> last) {
+    return std::make_unique<HangupWatch>(hypercall_fd, [last = std::move(last)] {
+        spdlog::error(
+            "pvsim-hypervisor is gone (its end of the hypercall connection closed): the host "
+            "is down, exiting");
+        if (last) {
+            last();
+        }
+        // Every log line is flushed as written (common/log.hpp).
+        ::_exit(1);
+    });
+}
+
 }  // namespace pvsim::os

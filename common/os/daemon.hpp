@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/os/hangup_watch.hpp"
 #include "common/os/unique_fd.hpp"
 
 namespace pvsim::os {
@@ -53,5 +55,14 @@ void signal_ready(int fd);
 // (logged) and once more when the loop ends (stop must be idempotent).
 void serve_until_signalled(boost::asio::io_context& io, const std::function<void()>& stop,
                            std::optional<int> ready_fd);
+
+// A domain process's end when its host dies (DESIGN.md §1, "The host"):
+// once the hypervisor's end of `hypercall_fd` closes, logs that
+// pvsim-hypervisor is gone, runs `last` (what only this process would
+// remove, e.g. its socket file) and ends the process at once, exit status
+// 1. Nothing is closed in order, as nothing in a guest is when the machine
+// under it stops: every peer is going too, and waiting on them would only
+// hang. The watch ends with the returned object.
+std::unique_ptr<HangupWatch> exit_with_host(int hypercall_fd, std::function<void()> last = {});
 
 }  // namespace pvsim::os

@@ -7,9 +7,13 @@
 // it, and probes its devices as xenbus_probe_frontend does
 // (guest_devices.hpp): its vbds (vbd_class.hpp) and its virtio-blk disks
 // (virtio_class.hpp).
-// SIGTERM or SIGINT closes every device in order and exits 0. It logs to
+// SIGTERM or SIGINT closes every device in order and exits 0; the
+// hypervisor's end of its hypercall connection closing (the host died) ends
+// it at once with status 1 (os::exit_with_host). It logs to
 // <run>/pvsim-guest.dom<domid>.log and never writes to stdout.
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -55,6 +59,13 @@ int run(int argc, char** argv) {
     if (!os::claim_daemon_socket(socket_path, name, run_dir.path())) {
         return 1;
     }
+    // A guest ends with its host: its agent socket goes, nothing else is
+    // closed in order (xenstore over the ring would wait for a xenstored
+    // that is going too).
+    const auto host = os::exit_with_host(hypervisor.channel().fd(), [socket_path] {
+        std::error_code ignored;
+        std::filesystem::remove(socket_path, ignored);
+    });
     // The control plane every blkfront keeps a strand on (XenbusFrontend):
     // two threads, so that one device's xenstore round trip does not hold
     // up another's; no handler on it blocks otherwise. It outlives the

@@ -61,14 +61,22 @@ nlohmann::json ControlClient::stats() {
     return request({{"op", "stats"}}).at("domains");
 }
 
-os::UniqueFd ControlClient::connect_dom0() {
+os::UniqueFd ControlClient::connect_dom0(bool xenstored) {
     std::vector<os::UniqueFd> fds;
-    (void)request({{"op", "connect"}}, &fds);
+    nlohmann::json message{{"op", "connect"}};
+    if (xenstored) {
+        message["xenstored"] = true;
+    }
+    (void)request(message, &fds);
     if (fds.size() != 1) {
         throw std::runtime_error("control op connect: expected one fd with the reply, got " +
                                  std::to_string(fds.size()));
     }
     return std::move(fds[0]);
+}
+
+void ControlClient::release_xenstored() {
+    (void)request({{"op", "release-xenstored"}});
 }
 
 void ControlClient::shutdown() {

@@ -55,8 +55,11 @@ class ControlClient {
     nlohmann::json info(xen::DomId domid);
     // The "domains" array of the reply (domid, name, counters).
     nlohmann::json stats();
-    // A new dom0 hypercall connection (to pass to Hypervisor::adopt).
-    os::UniqueFd connect_dom0();
+    // A new dom0 hypercall connection (to pass to Hypervisor::adopt);
+    // `xenstored` marks it as the run's xenstored's (protocol/control.hpp).
+    os::UniqueFd connect_dom0(bool xenstored = false);
+    // The run's xenstored stops in order (protocol/control.hpp).
+    void release_xenstored();
     void shutdown();
 
     // One request, its reply (the whole object, "ok" checked), for ops not

@@ -201,8 +201,8 @@ Hypervisor Hypervisor::from_environment(const os::Environment& env) {
     return adopt(os::adopt_inherited_fd(fd));
 }
 
-Hypervisor Hypervisor::connect_dom0(const RunDir& run_dir) {
-    return adopt(ControlClient(run_dir.hypervisor_socket()).connect_dom0());
+Hypervisor Hypervisor::connect_dom0(const RunDir& run_dir, bool xenstored) {
+    return adopt(ControlClient(run_dir.hypervisor_socket()).connect_dom0(xenstored));
 }
 
 Hypervisor Hypervisor::adopt(os::UniqueFd socket) {

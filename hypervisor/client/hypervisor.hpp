@@ -110,8 +110,9 @@ class Hypervisor {
     // A domain process the hypervisor spawned: the connection is the fd named
     // by $PVSIM_HYPERCALL_FD. Throws a clear error when it is missing.
     static Hypervisor from_environment(const os::Environment& env);
-    // A new dom0 connection through the control socket of `run_dir`.
-    static Hypervisor connect_dom0(const RunDir& run_dir);
+    // A new dom0 connection through the control socket of `run_dir`;
+    // `xenstored` for the run's xenstored's own (ControlClient::connect_dom0).
+    static Hypervisor connect_dom0(const RunDir& run_dir, bool xenstored = false);
     // Over an already connected hypercall socket.
     static Hypervisor adopt(os::UniqueFd socket);
 

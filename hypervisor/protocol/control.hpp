@@ -21,6 +21,12 @@
 //   {"op":"stats"}                           -> {"domains":[{"domid","name","counters"}...]}
 //   {"op":"connect"}                         -> {"domid":0}, plus one fd attached:
 //       a new dom0 hypercall connection (for xenstored, blkback, tools).
+//   {"op":"connect","xenstored":true}       -> the same, as the run's
+//       xenstored's: when that connection ends, the hypervisor stops (the
+//       host goes down with its xenstored, DESIGN.md §1 "The host").
+//   {"op":"release-xenstored"}              -> {}: the run's xenstored stops
+//       in order (SIGTERM): its connection ending is no longer the host's
+//       death.
 //   {"op":"shutdown"}                        -> {} then the hypervisor stops.
 //
 // DOMAIN = {"domid","name","state":"running"|"dying","memory":BYTES,

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <istream>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/read_until.hpp>
@@ -102,8 +103,16 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
                 reply_ok({{"domains", backend.stats()}});
             } else if (op == "connect") {
                 std::vector<os::UniqueFd> fds;
-                fds.push_back(backend.connect());
+                const auto xenstored = request.find("xenstored");
+                if (xenstored != request.end() && !xenstored->is_boolean()) {
+                    throw std::invalid_argument("connect: \"xenstored\" must be true or false");
+                }
+                fds.push_back(
+                    backend.connect(xenstored != request.end() && xenstored->get<bool>()));
                 send({{"ok", true}, {"domid", 0}}, std::move(fds), false, false);
+            } else if (op == "release-xenstored") {
+                backend.release_xenstored();
+                reply_ok({});
             } else if (op == "shutdown") {
                 send({{"ok", true}}, {}, false, true);
             } else {

@@ -37,7 +37,12 @@ class ControlBackend {
     virtual nlohmann::json info(const DomainSelector& selector) = 0;
     virtual nlohmann::json stats() = 0;
     // A new dom0 hypercall connection; the returned end goes to the client.
-    virtual os::UniqueFd connect() = 0;
+    // `xenstored`: the client is the run's xenstored, whose connection
+    // ending takes the host down (DESIGN.md §1, "The host").
+    virtual os::UniqueFd connect(bool xenstored) = 0;
+    // The run's xenstored is stopping in order: its connection's end is no
+    // longer the host's death.
+    virtual void release_xenstored() = 0;
     // Called once the reply to "shutdown" has been sent.
     virtual void shutdown() = 0;
 };

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "common/os/shared_memory.hpp"
 #include "common/os/unix_socket.hpp"
@@ -97,13 +98,15 @@ void Hypervisor::stop() {
         if (guest.kill_timer) {
             guest.kill_timer->cancel();
         }
-        if (guest.session) {
-            guest.session->close();
-        }
+        // The process first: a guest that saw its connection end while it
+        // ran would take it for its host's death.
         const pid_t pid = guest.process.pid();
         if (guest.process.running()) {
             guest.process.kill(SIGKILL);
             spdlog::info("domain {}: process {} {}", domid, pid, guest.process.wait().describe());
+        }
+        if (guest.session) {
+            guest.session->close();
         }
     }
     guests_.clear();
@@ -160,6 +163,15 @@ void Hypervisor::on_closed(HypercallSession& session, const std::string& reason,
         spdlog::debug("domain {}: connection {} ended: {}", domid, id, reason);
     }
     sessions_.erase(id);
+    if (id == xenstored_ && !stopped_) {
+        // The host's xenstore is gone: no guest can be reached or started
+        // any more, and none outlives it (DESIGN.md §1, "The host").
+        host_failure_ = "pvsim-xenstored is gone (its hypercall connection " + std::to_string(id) +
+                        " ended: " + reason + ")";
+        spdlog::error("{}: the host goes down with it", host_failure_);
+        boost::asio::post(io_, [this] { stop(); });
+        return;
+    }
     if (guests_.contains(domid)) {
         // A guest's connection ends as its process exits: the process gets a
         // moment to finish exiting, so that the status reported is its own,
@@ -209,14 +221,13 @@ void Hypervisor::domain_died(xen::DomId domid, const std::string& reason) {
         const std::size_t maps = grants_.release_all(*domain);
         spdlog::info("domain {}: closed {} ports, released {} mappings", domid, ports, maps);
     }
-    if (guest.session) {
-        guest.session->close();
-        sessions_.erase(guest.session->id());
-    }
     if (guest.kill_timer) {
         guest.kill_timer->cancel();
     }
     guest.pidfd.reset();
+    // The process before its connection: a guest still running (a destroy's
+    // grace ran out) that saw its connection end would take it for its
+    // host's death (os::exit_with_host).
     const pid_t pid = guest.process.pid();
     if (guest.process.running()) {
         std::optional<os::ExitStatus> status = guest.process.try_wait();
@@ -225,6 +236,10 @@ void Hypervisor::domain_died(xen::DomId domid, const std::string& reason) {
             status = guest.process.wait();
         }
         spdlog::info("domain {}: process {} {}", domid, pid, status->describe());
+    }
+    if (guest.session) {
+        guest.session->close();
+        sessions_.erase(guest.session->id());
     }
 
     reap_dying();
@@ -405,13 +420,28 @@ json Hypervisor::stats() {
     return domains;
 }
 
-os::UniqueFd Hypervisor::connect() {
+void Hypervisor::release_xenstored() {
+    if (xenstored_) {
+        spdlog::info("domain 0: xenstored (connection {}) is stopping in order", *xenstored_);
+        xenstored_.reset();
+    }
+}
+
+os::UniqueFd Hypervisor::connect(bool xenstored) {
     Domain* dom0 = domains_.find_running(0);
     if (dom0 == nullptr) {
         throw ControlRequestError("connect: domain 0 is gone");
     }
+    if (xenstored && xenstored_) {
+        throw ControlRequestError("connect: xenstored is connected already (connection " +
+                                  std::to_string(*xenstored_) + ")");
+    }
     auto [ours, theirs] = os::make_socket_pair();
-    serve(*dom0, std::move(ours));
+    const auto session = serve(*dom0, std::move(ours));
+    if (xenstored) {
+        xenstored_ = session->id();
+        spdlog::info("domain 0: connection {} is xenstored's", session->id());
+    }
     return std::move(theirs);
 }
 

@@ -4,7 +4,8 @@
 // each guest with its hypercall connection as fd 3, handles a guest's death
 // (its connection closing or its process ending, whichever comes first) and
 // destroy, and on stop takes every domain process and shared-memory object
-// of the run with it.
+// of the run with it. The run's xenstored's connection ending stops it too:
+// the host goes down with its xenstored (DESIGN.md §1, "The host").
 #pragma once
 
 #include <chrono>
@@ -60,8 +61,13 @@ class Hypervisor final : public ControlBackend {
     nlohmann::json list() override;
     nlohmann::json info(const DomainSelector& selector) override;
     nlohmann::json stats() override;
-    os::UniqueFd connect() override;
+    os::UniqueFd connect(bool xenstored) override;
+    void release_xenstored() override;
     void shutdown() override { stop(); }
+
+    // Why the hypervisor stopped on its own (the run's xenstored went);
+    // empty when it was told to stop.
+    const std::string& host_failure() const noexcept { return host_failure_; }
 
   private:
     // What a guest has beyond its Domain record: its process, its one
@@ -99,6 +105,9 @@ class Hypervisor final : public ControlBackend {
     std::map<xen::DomId, Guest> guests_;
     ConnectionId next_connection_ = 1;
     std::unique_ptr<ControlServer> control_;
+    // The connection the run's xenstored made (connect(true)).
+    std::optional<ConnectionId> xenstored_;
+    std::string host_failure_;
     bool stopped_ = false;
 };
 

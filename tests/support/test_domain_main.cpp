@@ -12,6 +12,8 @@
 //   alloc-page                -> ok GFN
 //   write GFN OFFSET TEXT     -> ok            (into its own memory)
 //   read GFN OFFSET LEN       -> ok TEXT
+//   write-hex GFN OFFSET HEX  -> ok            any bytes, two hex digits each
+//   read-hex GFN OFFSET LEN   -> ok HEX
 //   grant DOMID GFN ro|rw     -> ok REF
 //   end-access REF            -> ok ended | ok pinned
 //   map DOMID REF ro|rw       -> ok HANDLE | error GNTST_...
@@ -25,7 +27,8 @@
 //   bind DOMID PORT           -> ok PORT
 //   poll PORT                 -> ok 1 | ok 0   (took an event or not)
 //   wait PORT                 -> ok            (blocks for an event)
-//   notify PORT | mask PORT | unmask PORT | close PORT -> ok
+//   notify PORT [N]           -> ok   N sends (1 by default) as fast as they go
+//   mask PORT | unmask PORT | close PORT -> ok
 //   echo PORT N               -> ok   after N times: wait for an event, notify back
 //                                     (N = 0: forever, no reply)
 //   exit CODE                 -> exits without a reply
@@ -39,6 +42,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -95,12 +99,31 @@ class TestDomain {
             return ok();
         }
         if (verb == "read") {
+            const std::span<std::byte> bytes = bytes_named(in);
+            return ok(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        }
+        if (verb == "write-hex") {
             std::uint64_t gfn = 0;
-            std::size_t offset = 0, length = 0;
-            in >> gfn >> offset >> length;
-            check_range(offset, length);
+            std::size_t offset = 0;
+            std::string hex;
+            in >> gfn >> offset >> hex;
+            check_range(offset, hex.size() / 2);
             auto page = hv_.memory().page(gfn);
-            return ok(std::string(reinterpret_cast<const char*>(page.data()) + offset, length));
+            for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+                page[offset + i / 2] =
+                    static_cast<std::byte>(std::stoul(hex.substr(i, 2), nullptr, 16));
+            }
+            return ok();
+        }
+        if (verb == "read-hex") {
+            static constexpr char kDigits[] = "0123456789abcdef";
+            std::string hex;
+            for (const std::byte b : bytes_named(in)) {
+                const auto byte = static_cast<unsigned>(b);
+                hex += kDigits[byte >> 4];
+                hex += kDigits[byte & 0xf];
+            }
+            return ok(hex);
         }
         if (verb == "grant") {
             unsigned domid = 0;
@@ -185,7 +208,13 @@ class TestDomain {
             return ok();
         }
         if (verb == "notify") {
-            channel(port).notify();
+            unsigned long times = 1;
+            if (!(in >> times)) {
+                times = 1;
+            }
+            for (unsigned long i = 0; i < times; ++i) {
+                channel(port).notify();
+            }
             return ok();
         }
         if (verb == "mask") {
@@ -228,6 +257,14 @@ class TestDomain {
         if (offset > xen::kXenPageSize || length > xen::kXenPageSize - offset) {
             throw std::out_of_range("range outside the page");
         }
+    }
+    // The bytes "GFN OFFSET LEN" (read from `in`) name in this domain's memory.
+    std::span<std::byte> bytes_named(std::istream& in) {
+        std::uint64_t gfn = 0;
+        std::size_t offset = 0, length = 0;
+        in >> gfn >> offset >> length;
+        check_range(offset, length);
+        return hv_.memory().page(gfn).subspan(offset, length);
     }
     // "gref:DOMID:REF:OFFSET" or "gfn:DOMID:GFN:OFFSET".
     static pvsim::hypervisor::GrantCopyPtr copy_ptr(const std::string& text) {

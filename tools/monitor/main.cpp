@@ -5,6 +5,11 @@
 // again, with the options `pvsim up` gave it. `pvsim down` stops the
 // monitor before dom0, so an orderly stop is not taken for a crash.
 //
+// Neither is the host's death: when pvsim-hypervisor or pvsim-xenstored
+// ends (seen on a pidfd of each, as it holds no connection to either), the
+// host is down (DESIGN.md §1, "The host"), and the monitor exits, status 1,
+// saying which went, instead of restarting a backend nothing could serve.
+//
 //   pvsim-monitor --run-dir DIR --ready-fd N [--log-level L] [--io-engine E]
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +20,7 @@
 #include <chrono>
 #include <iostream>
 #include <optional>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -48,18 +54,53 @@ os::UniqueFd stop_signals() {
     return fd;
 }
 
-// Waits for `pid` to end or a stop signal, at most `timeout` (-1: no
-// limit). True when told to stop.
-bool wait(int stop_fd, std::optional<pid_t> pid, int timeout_ms) {
-    os::UniqueFd pidfd;
-    if (pid) {
-        pidfd = os::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)));
-        if (!pidfd) {
-            return false;  // gone already
-        }
+// A pidfd of `pid`, empty when it is gone already.
+os::UniqueFd open_pidfd(std::optional<pid_t> pid) {
+    return pid ? os::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)))
+               : os::UniqueFd();
+}
+
+// The run's host: its hypervisor and xenstored, each as a pidfd.
+struct Host {
+    RunDir run;
+    os::UniqueFd hypervisor;
+    os::UniqueFd xenstored;
+
+    static Host of(const RunDir& run) {
+        return {run, open_pidfd(toolstack::daemon_pid(run, toolstack::kHypervisorDaemon)),
+                open_pidfd(toolstack::daemon_pid(run, toolstack::kXenstoredDaemon))};
     }
-    pollfd fds[2] = {{stop_fd, POLLIN, 0}, {pidfd ? pidfd.get() : -1, POLLIN, 0}};
-    while (::poll(fds, 2, timeout_ms) < 0) {
+    // The daemon of the two that is not running, if one is not. A killed
+    // hypervisor's control socket refuses connections as soon as its fds
+    // are closed, before its pidfd reports the end: asked too, so that a
+    // backend that saw its hypercall connection end first is not restarted.
+    std::optional<const char*> gone() const {
+        for (const auto& [fd, name] : {std::pair{hypervisor.get(), toolstack::kHypervisorDaemon},
+                                       std::pair{xenstored.get(), toolstack::kXenstoredDaemon}}) {
+            pollfd ended{fd, POLLIN, 0};
+            if (fd < 0 || ::poll(&ended, 1, 0) != 0) {
+                return name;
+            }
+        }
+        if (!toolstack::run_is_up(run)) {
+            return toolstack::kHypervisorDaemon;
+        }
+        return std::nullopt;
+    }
+};
+
+// Waits for `pid` to end, the host to go or a stop signal, at most
+// `timeout` (-1: no limit). True when told to stop.
+bool wait(int stop_fd, const Host& host, std::optional<pid_t> pid, int timeout_ms) {
+    const os::UniqueFd pidfd = open_pidfd(pid);
+    if (pid && !pidfd) {
+        return false;  // gone already
+    }
+    pollfd fds[4] = {{stop_fd, POLLIN, 0},
+                     {host.hypervisor.get(), POLLIN, 0},
+                     {host.xenstored.get(), POLLIN, 0},
+                     {pidfd ? pidfd.get() : -1, POLLIN, 0}};
+    while (::poll(fds, 4, timeout_ms) < 0) {
         if (errno != EINTR) {
             os::throw_system_error("poll");
         }
@@ -92,10 +133,16 @@ int run(int argc, char** argv) {
         (void)::write(ready_fd, &byte, 1);
         ::close(ready_fd);
     }
+    const Host host = Host::of(run);
     for (;;) {
+        if (const auto gone = host.gone()) {
+            logger->error("{} is gone: the host is down, {} is not restarted", *gone,
+                          toolstack::kDom0Daemon);
+            return 1;
+        }
         const std::optional<pid_t> backend = toolstack::daemon_pid(run, toolstack::kDom0Daemon);
         if (backend) {
-            if (wait(stop.get(), backend, -1)) {
+            if (wait(stop.get(), host, backend, -1)) {
                 return 0;
             }
             continue;
@@ -108,7 +155,7 @@ int run(int argc, char** argv) {
         } catch (const std::exception& e) {
             // Not ready (xenstored gone too?): try again shortly.
             logger->error("restarting {}: {}", toolstack::kDom0Daemon, e.what());
-            if (wait(stop.get(), std::nullopt, 1000)) {
+            if (wait(stop.get(), host, std::nullopt, 1000)) {
                 return 0;
             }
         }

@@ -9,8 +9,10 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "common/os/shared_memory.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/os/unix_socket.hpp"
+#include "hypervisor/client/control_client.hpp"
 #include "hypervisor/client/hypervisor.hpp"
 #include "xenstore/server/socket_connection.hpp"
 
@@ -55,6 +57,15 @@ void Xenstored::stop() {
     for (auto& [domid, ring] : rings_) {
         ring->close();
     }
+    if (hypervisor_ && host_failure_.empty()) {
+        // Told to stop, not dying: the hypervisor is to outlive this
+        // connection (DESIGN.md §1, "The host").
+        try {
+            hypervisor::ControlClient(run_dir_.hypervisor_socket()).release_xenstored();
+        } catch (const std::exception& e) {
+            spdlog::warn("telling the hypervisor that xenstored stops: {}", e.what());
+        }
+    }
     connections_.clear();
     rings_.clear();
     registered_.clear();
@@ -75,7 +86,7 @@ void Xenstored::connect_hypervisor() {
         return;
     }
     try {
-        hypervisor::Hypervisor hypervisor = hypervisor::Hypervisor::connect_dom0(run_dir_);
+        hypervisor::Hypervisor hypervisor = hypervisor::Hypervisor::connect_dom0(run_dir_, true);
         HypervisorLink::Events events;
         events.domain_exception = [this] { check_domains(); };
         events.lost = [this](const std::string& reason) { hypervisor_lost(reason); };
@@ -286,10 +297,9 @@ void Xenstored::hypervisor_lost(const std::string& reason) {
     if (stopped_ || !hypervisor_) {
         return;
     }
-    spdlog::error(
-        "lost the hypervisor ({}): every introduced domain is gone with it, rings are "
-        "no longer served and XS_INTRODUCE is answered ENOSYS",
-        reason);
+    host_failure_ = "pvsim-hypervisor is gone (" + reason + ")";
+    spdlog::error("lost the hypervisor ({}): the host is down, every introduced domain with it",
+                  reason);
     std::vector<xen::DomId> domids;
     for (const auto& [domid, ring] : rings_) {
         domids.push_back(domid);
@@ -298,6 +308,13 @@ void Xenstored::hypervisor_lost(const std::string& reason) {
         domain_died(domid);
     }
     hypervisor_.reset();
+    // A hypervisor that stopped removed the run's shared memory itself; one
+    // that was killed left it, and nobody else is left to: the host's
+    // memory goes with the host.
+    if (const std::size_t removed = os::remove_run_shm(run_dir_.shm_tag()); removed > 0) {
+        spdlog::warn("removed {} shared-memory objects the hypervisor left", removed);
+    }
+    stop();
 }
 
 }  // namespace pvsim::xenstore::server

@@ -9,12 +9,12 @@
 // VIRQ_DOM_EXC and forgotten as C xenstored's domain_cleanup does.
 //
 // Without a hypervisor (none served the run when the daemon started) the
-// socket is served all the same and XS_INTRODUCE is answered ENOSYS. If the
-// hypervisor connection drops, every introduced domain is treated as dead
-// (pvsim-hypervisor owns every domain, so none outlives it): each is
-// forgotten with @releaseDomain fired, rings stop being served, and later
-// introductions are ENOSYS too. The daemon does not reconnect: it is
-// restarted with its run.
+// socket is served all the same and XS_INTRODUCE is answered ENOSYS. Its
+// connection to the hypervisor is the run's xenstored's (the hypervisor
+// stops when it ends, unless stop() told it first that this is an orderly
+// stop), and if it drops the host is down (DESIGN.md §1, "The
+// host"): every introduced domain is forgotten, the run's shared memory a
+// killed hypervisor left is removed, and the daemon stops.
 #pragma once
 
 #include <chrono>
@@ -54,11 +54,15 @@ class Xenstored final : private store::Outbox, private store::DomainHooks, priva
     Xenstored(const Xenstored&) = delete;
     Xenstored& operator=(const Xenstored&) = delete;
 
-    // Closes every connection and the hypervisor link, removes the socket
-    // file and stops the io_context. Idempotent.
+    // Closes every connection and, having told the hypervisor that this is
+    // an orderly stop (not the host's death), the hypervisor link; removes
+    // the socket file and stops the io_context. Idempotent.
     void stop();
 
     bool hypervisor_connected() const noexcept { return hypervisor_ != nullptr; }
+    // Why the daemon stopped on its own (the hypervisor went); empty when
+    // it was told to stop.
+    const std::string& host_failure() const noexcept { return host_failure_; }
 
   private:
     // store::Outbox
@@ -98,6 +102,7 @@ class Xenstored final : private store::Outbox, private store::DomainHooks, priva
     // The request being handled: what it delivers keeps it outstanding.
     std::shared_ptr<RequestToken> current_request_;
     ConnectionId current_requester_ = 0;
+    std::string host_failure_;
     bool current_answered_ = false;
     bool stopped_ = false;
 };
