@@ -144,9 +144,11 @@ class Backend {
             if (check.ok()) {
                 check_promise(check.request, limits_);
             }
-            ring.produce_response(xen::BlkifResponse{.id = check.request.id,
-                                                     .operation = check.request.operation,
-                                                     .status = check.status});
+            xen::BlkifResponse response{};
+            response.id = check.request.id;
+            response.operation = check.request.operation;
+            response.status = check.status;
+            ring.produce_response(response);
         }
         (void)ring.push_responses_and_check_notify();
     }
