@@ -14,6 +14,7 @@
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guests.hpp"
+#include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
@@ -42,6 +43,22 @@ struct DetachOptions {
     bool force = false;
 };
 
+// Whether a backend runs, or will run again, that can close a vbd of
+// `backend_domid`: dom0's pvsim-backend or the monitor that restarts it, or a
+// driver domain still running.
+bool backend_may_close(Session& session, xen::DomId backend_domid) {
+    if (backend_domid == 0) {
+        return toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon).has_value() ||
+               toolstack::daemon_pid(session.run(), toolstack::kDom0Monitor).has_value();
+    }
+    for (const toolstack::DomainRecord& domain : toolstack::list_domains(session.control())) {
+        if (domain.domid == backend_domid) {
+            return domain.state == "running";
+        }
+    }
+    return false;
+}
+
 void block_detach(Session& session, const DetachOptions& options) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), options.name);
     if (toolstack::is_virtio_vdev(options.vdev)) {
@@ -62,8 +79,19 @@ void block_detach(Session& session, const DetachOptions& options) {
         return;
     }
     const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
+    const bool backend_runs = backend_may_close(session, paths.backend_domid);
+    if (!options.force && !backend_runs) {
+        // xl would wait out its 10 s for a Closed that cannot come; pvsim
+        // knows no backend runs, and says so at once.
+        throw CommandError("no backend runs for " + options.vdev + " of " + domain.name + " (dom" +
+                           std::to_string(paths.backend_domid) +
+                           "'s is gone), so nothing will close it (--force removes it anyway)");
+    }
     try {
-        toolstack::detach_vbd(session.xenstore(), paths, {std::chrono::seconds(10), options.force});
+        // Forced with no backend, there is no Closed to wait for.
+        const std::chrono::milliseconds timeout =
+            backend_runs ? std::chrono::milliseconds(10000) : std::chrono::milliseconds(0);
+        toolstack::detach_vbd(session.xenstore(), paths, {timeout, options.force});
     } catch (const std::runtime_error& e) {
         throw CommandError(std::string(e.what()) + " (--force removes it anyway)");
     }
