@@ -14,7 +14,6 @@
 #include "tools/toolstack/disk_spec.hpp"
 #include "tools/toolstack/domain.hpp"
 #include "tools/toolstack/guests.hpp"
-#include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
@@ -43,22 +42,6 @@ struct DetachOptions {
     bool force = false;
 };
 
-// Whether a backend runs, or will run again, that can close a vbd of
-// `backend_domid`: dom0's pvsim-backend or the monitor that restarts it, or a
-// driver domain still running.
-bool backend_may_close(Session& session, xen::DomId backend_domid) {
-    if (backend_domid == 0) {
-        return toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon).has_value() ||
-               toolstack::daemon_pid(session.run(), toolstack::kDom0Monitor).has_value();
-    }
-    for (const toolstack::DomainRecord& domain : toolstack::list_domains(session.control())) {
-        if (domain.domid == backend_domid) {
-            return domain.state == "running";
-        }
-    }
-    return false;
-}
-
 void block_detach(Session& session, const DetachOptions& options) {
     const toolstack::DomainRecord domain = toolstack::find_domain(session.control(), options.name);
     if (toolstack::is_virtio_vdev(options.vdev)) {
@@ -79,7 +62,8 @@ void block_detach(Session& session, const DetachOptions& options) {
         return;
     }
     const auto paths = toolstack::require_vbd(session.xenstore(), domain, options.vdev);
-    const bool backend_runs = backend_may_close(session, paths.backend_domid);
+    const bool backend_runs =
+        toolstack::backend_runs(session.run(), session.control(), paths.backend_domid);
     if (!options.force && !backend_runs) {
         // xl would wait out its 10 s for a Closed that cannot come; pvsim
         // knows no backend runs, and says so at once.

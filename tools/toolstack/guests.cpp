@@ -9,6 +9,7 @@
 #include "common/xen/grant_table.hpp"
 #include "common/xen/node_values.hpp"
 #include "tools/toolstack/guest_agent.hpp"
+#include "tools/toolstack/run.hpp"
 #include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
@@ -139,6 +140,19 @@ std::vector<xen::DomId> reap_dead_domains(const RunDir& run, hypervisor::Control
     return {reaped.begin(), reaped.end()};
 }
 
+bool backend_runs(const RunDir& run, hypervisor::ControlClient& control, xen::DomId backend_domid) {
+    if (backend_domid == 0) {
+        return daemon_pid(run, kDom0Daemon).has_value() ||
+               daemon_pid(run, kDom0Monitor).has_value();
+    }
+    for (const DomainRecord& domain : list_domains(control)) {
+        if (domain.domid == backend_domid) {
+            return domain.state == "running";
+        }
+    }
+    return false;
+}
+
 bool is_driver_domain(const DomainRecord& domain) {
     return domain.domid != 0 && domain.pid > 0 && program_of(domain.pid) == "pvsim-backend";
 }
@@ -174,7 +188,9 @@ void destroy_guest(const RunDir& run, hypervisor::ControlClient& control,
                    xenstore::client::Client& xenstore, const DomainRecord& domain,
                    std::chrono::milliseconds timeout, const DetachReport& report) {
     for (const VbdPaths& paths : list_vbds(xenstore, domain.domid)) {
-        const std::string outcome = detach_or_force(xenstore, paths, false, timeout);
+        // Forced at once when no backend runs that could close it.
+        const std::string outcome = detach_or_force(
+            xenstore, paths, !backend_runs(run, control, paths.backend_domid), timeout);
         if (report) {
             report(paths, outcome);
         }

@@ -42,6 +42,12 @@ struct GuestSpec {
 std::vector<xen::DomId> reap_dead_domains(const RunDir& run, hypervisor::ControlClient& control,
                                           xenstore::client::Client& xenstore);
 
+// Whether a backend runs, or will run again, that can close a vbd served by
+// `backend_domid`: dom0's pvsim-backend or the monitor that restarts it, or
+// a driver domain still running. Without one no Closed can come, and an
+// orderly detach would only wait out its timeout.
+bool backend_runs(const RunDir& run, hypervisor::ControlClient& control, xen::DomId backend_domid);
+
 // Whether the domain is a driver domain: its process runs pvsim-backend.
 bool is_driver_domain(const DomainRecord& domain);
 
