@@ -21,7 +21,9 @@ namespace mq_large_io_test {
 using nlohmann::json;
 
 constexpr std::uint64_t kMiB = 1ull << 20;
-constexpr std::uint64_t kRegion = 32 * kMiB;
+// Sixteen 1 MiB I/Os: two full rounds of depth 8, and eight per job when
+// two jobs split it.
+constexpr std::uint64_t kRegion = 16 * kMiB;
 constexpr std::uint64_t kPagesPerIo = kMiB / 4096;
 
 const json& job0(const json& reply) {
