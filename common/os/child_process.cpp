@@ -244,17 +244,21 @@ std::optional<ExitStatus> ChildProcess::try_wait() {
     return decode(status);
 }
 
+UniqueFd pidfd_of(pid_t pid) noexcept {
+    // pidfds are always close-on-exec (pidfd_open(2)). Called through
+    // syscall(2) so that this builds against a C library without the wrapper.
+    return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+}
+
 UniqueFd ChildProcess::open_pidfd() const {
     if (pid_ <= 0) {
         throw std::system_error(ESRCH, std::system_category(), "pidfd_open: child already reaped");
     }
-    // pidfds are always close-on-exec (pidfd_open(2)). Called through
-    // syscall(2) so that this builds against a C library without the wrapper.
-    const long fd = ::syscall(SYS_pidfd_open, pid_, 0);
-    if (fd < 0) {
+    UniqueFd fd = pidfd_of(pid_);
+    if (!fd) {
         throw_system_error("pidfd_open " + std::to_string(pid_));
     }
-    return UniqueFd(static_cast<int>(fd));
+    return fd;
 }
 
 void ChildProcess::kill(int signal) {

@@ -49,6 +49,11 @@ struct ExitStatus {
     std::string describe() const;
 };
 
+// A pidfd (pidfd_open(2)) of any process, child or not: readable once it
+// ends. Empty when there is no such process (errno ESRCH), or the kernel
+// refuses one. Close-on-exec.
+UniqueFd pidfd_of(pid_t pid) noexcept;
+
 class ChildProcess {
   public:
     // Starts `program` (a path, not searched in $PATH) with argv[0] = program

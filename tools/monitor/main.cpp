@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
+#include "common/os/child_process.hpp"
 #include "common/os/environment.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/run_dir.hpp"
@@ -56,8 +56,7 @@ os::UniqueFd stop_signals() {
 
 // A pidfd of `pid`, empty when it is gone already.
 os::UniqueFd open_pidfd(std::optional<pid_t> pid) {
-    return pid ? os::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)))
-               : os::UniqueFd();
+    return pid ? os::pidfd_of(*pid) : os::UniqueFd();
 }
 
 // The run's host: its hypervisor and xenstored, each as a pidfd.

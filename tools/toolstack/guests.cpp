@@ -1,13 +1,16 @@
 #include "tools/toolstack/guests.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 
 #include "common/units.hpp"
 #include "common/xen/grant_table.hpp"
 #include "common/xen/node_values.hpp"
+#include "tools/toolstack/disk_backend.hpp"
 #include "tools/toolstack/guest_agent.hpp"
 #include "tools/toolstack/run.hpp"
 #include "tools/toolstack/run_daemons.hpp"
@@ -81,49 +84,43 @@ std::vector<xen::DomId> reap_dead_domains(const RunDir& run, hypervisor::Control
     // The dead domain's home may be gone already (its frontend directories
     // with it): its disks are found from the backends' side, as
     // libxl__devices_destroy walks the backend directories it wrote.
+    const std::vector<std::string> domains = children("/local/domain");
     std::set<xen::DomId> reaped;
-    for (const std::string& backend_name : children("/local/domain")) {
+    for (const std::string& backend_name : domains) {
         const auto backend = xen::parse_node_u32(backend_name);
         if (!backend || !alive.contains(static_cast<xen::DomId>(*backend))) {
             continue;
         }
         const auto backend_domid = static_cast<xen::DomId>(*backend);
         const std::string base = "/local/domain/" + backend_name + "/backend/";
-        for (const DiskBackend kind : {DiskBackend::phy, DiskBackend::qdisk}) {
-            const std::string dir =
-                base + (kind == DiskBackend::phy ? "vbd" : std::string(to_string(kind)));
+        // Each device of a dead frontend under backend/<kind>, removed
+        // forced: the frontend cannot take part in a close.
+        const auto remove_dead = [&](std::string_view kind, const auto& remove) {
+            const std::string dir = base + std::string(kind);
             for (const std::string& frontend : children(dir)) {
-                const auto domid = dead(frontend);
-                if (!domid) {
-                    continue;
-                }
-                for (const std::string& devid : children(dir + "/" + frontend)) {
-                    if (const auto number = xen::parse_node_u32(devid)) {
-                        // Forced: the frontend cannot take part in a close.
-                        detach_vbd(xenstore, VbdPaths::of(backend_domid, *domid, *number, kind),
-                                   {std::chrono::milliseconds(0), true});
+                if (const auto domid = dead(frontend)) {
+                    for (const std::string& devid : children(dir + "/" + frontend)) {
+                        if (const auto number = xen::parse_node_u32(devid)) {
+                            remove(*domid, *number);
+                        }
                     }
-                }
-                reaped.insert(*domid);
-            }
-        }
-        const std::string virtio = base + std::string(kVirtioDeviceType);
-        for (const std::string& frontend : children(virtio)) {
-            const auto domid = dead(frontend);
-            if (!domid) {
-                continue;
-            }
-            for (const std::string& devid : children(virtio + "/" + frontend)) {
-                if (const auto number = xen::parse_node_u32(devid)) {
-                    (void)detach_virtio_disk(
-                        xenstore, run, VirtioDiskPaths::of(backend_domid, *domid, *number, false),
-                        true, std::chrono::milliseconds(0));
+                    reaped.insert(*domid);
                 }
             }
-            reaped.insert(*domid);
+        };
+        for (const DiskBackend kind : {DiskBackend::phy, DiskBackend::qdisk}) {
+            remove_dead(backend_kind(kind), [&](xen::DomId domid, std::uint32_t devid) {
+                detach_vbd(xenstore, VbdPaths::of(backend_domid, domid, devid, kind),
+                           {std::chrono::milliseconds(0), true});
+            });
         }
+        remove_dead(kVirtioDeviceType, [&](xen::DomId domid, std::uint32_t devid) {
+            (void)detach_virtio_disk(xenstore, run,
+                                     VirtioDiskPaths::of(backend_domid, domid, devid, false), true,
+                                     std::chrono::milliseconds(0));
+        });
     }
-    for (const std::string& name : children("/local/domain")) {
+    for (const std::string& name : domains) {
         if (const auto domid = dead(name)) {
             reaped.insert(*domid);
         }

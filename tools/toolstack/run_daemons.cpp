@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -135,7 +134,7 @@ bool signal_daemon(const RunDir& run, const std::string& name, int signal) {
 
 bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
     // A pidfd turns readable when the process ends, child of ours or not.
-    os::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    const os::UniqueFd pidfd = os::pidfd_of(pid);
     if (!pidfd) {
         return errno == ESRCH;
     }
