@@ -369,9 +369,10 @@ TEST_P(DataPlaneTest, AtDepth32EachPushNotifiesAtMostOnceAndEventsCoalesce) {
 // One request at a time from a frontend that polls for its response. The
 // backend, polling with a window far longer than the frontend takes to push
 // its next request (the largest poll-us allowed, so that even a loaded
-// machine does not end a poll early), finds each request while polling: it
-// leaves req_event behind meanwhile, so no push after the first needs an
-// event, and it never sleeps.
+// machine does not end a poll early), finds the requests while polling: it
+// leaves req_event behind meanwhile, so a push needs an event only after the
+// backend asked for one on its way to sleep (events_armed), whatever the
+// speed of either end.
 TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     start(false, std::chrono::microseconds(kMaxPollUs));
     constexpr int kRequests = 100;
