@@ -14,6 +14,9 @@
 #   make bench    optimised build (build/bench) of the Google Benchmark targets
 #   make chaos    the optimised build, then CHAOS_ROUNDS (100) rounds of random
 #                 kills under verified I/O (scripts/chaos.sh, docs/chaos.md)
+#   make soak     the optimised build, then SOAK_GUESTS (32) guests for
+#                 SOAK_MINUTES (30) minutes of verified I/O with attach/detach
+#                 churn, resources sampled (scripts/soak.sh, docs/soak.md)
 #   make demo     the whole tour: `pvsim demo` from the optimised build
 #   make format   clang-format every source in place
 
@@ -32,7 +35,7 @@ TEST_CONFIG := -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
 	       -DCMAKE_CXX_COMPILER=clang++-14 -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON \
 	       -DPVSIM_BUILD_TESTS=ON -DPVSIM_UNITY_BUILD=ON
 
-.PHONY: all deps test stress tsan fuzz build bench chaos demo format clean
+.PHONY: all deps test stress tsan fuzz build bench chaos soak demo format clean
 
 all: build
 
@@ -77,6 +80,9 @@ bench: deps
 
 chaos: build
 	PVSIM_BIN=$(RELEASE_DIR)/bin scripts/chaos.sh
+
+soak: build
+	PVSIM_BIN=$(RELEASE_DIR)/bin scripts/soak.sh
 
 demo: build
 	$(RELEASE_DIR)/bin/pvsim demo

@@ -41,6 +41,9 @@ RANDOM=$((seed % 32768))
 work=$(mktemp -d /tmp/pvsim-chaos.XXXXXX)
 run=$work/run
 log=$work/chaos.log
+# Every process of the run, the daemons `up` starts included, carries the
+# run directory in its environment: run_pids() finds them by it.
+export PVSIM_RUN_DIR=$run
 pv() { "$pvsim_bin" --run-dir "$run" "$@"; }
 say() { printf '%s\n' "$*" | tee -a "$log"; }
 die() {
@@ -49,11 +52,13 @@ die() {
     exit 1
 }
 
-# The run's processes, found by what every one of them has in its
-# environment (the hypervisor passes PVSIM_RUN_DIR to each domain).
+# The run's processes: pvsim's programs (this script's own shells carry the
+# variable too) with the run directory in their environment.
+bin_dir=$(dirname "$pvsim_bin")
 run_pids() {
     local pid
     for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+        [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$bin_dir"/pvsim* ]] || continue
         if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PVSIM_RUN_DIR=$run"; then
             echo "$pid"
         fi
