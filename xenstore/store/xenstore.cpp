@@ -175,7 +175,7 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
         // C xenstored answers and says nothing; a guest that fills its store
         // is named here, once per connection and quota at warning level (a
         // guest retrying must not fill the log), then at debug.
-        const bool first = it->second.quotas_reported.insert(e.quota()).second;
+        const bool first = it->second.reported.insert(e.quota()).second;
         spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
                     "xenstore: dom {} (connection {}): {} refused with {}: at its {} quota of {}",
                     context.caller.domid, connection,
@@ -188,6 +188,13 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
     }
     for (const WatchEvent& event : context.events) {
         state_->fire(event);
+    }
+    if (error == ENOSYS && dispatch_for(header.type) == nullptr) {
+        // core.c: process_message(), eprintf("Client unknown operation %i").
+        const bool first = it->second.reported.insert("unknown request type").second;
+        spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                    "xenstore: dom {} (connection {}): unknown request type {}: ENOSYS",
+                    context.caller.domid, connection, header.type);
     }
     if (error != 0) {
         spdlog::debug("xenstore: connection {} (domain {}): {}: {}", connection,
