@@ -4,7 +4,9 @@
 // throw XsError and Xenstore::handle() turns it into that reply.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <utility>
 
 #include "common/errno_error.hpp"
 #include "common/xen/xs_wire.hpp"
@@ -15,6 +17,21 @@ namespace pvsim::xenstore::store {
 class XsError : public ErrnoError {
   public:
     explicit XsError(int errnum) : ErrnoError(errnum, std::string(xen::xs::error_name(errnum))) {}
+};
+
+// A request refused because the caller is at one of its quotas (Quotas):
+// answered as any XsError, and logged naming the domain, the quota (by its
+// -Q name) and its limit.
+class QuotaError : public XsError {
+  public:
+    QuotaError(int errnum, std::string quota, std::size_t limit)
+        : XsError(errnum), quota_(std::move(quota)), limit_(limit) {}
+    const std::string& quota() const noexcept { return quota_; }
+    std::size_t limit() const noexcept { return limit_; }
+
+  private:
+    std::string quota_;
+    std::size_t limit_;
 };
 
 }  // namespace pvsim::xenstore::store

@@ -73,7 +73,7 @@ std::string do_set_perms(RequestContext& context, std::string_view payload) {
     }
     const bool unprivileged = !context.caller.privileged();
     if (unprivileged && arguments.size() - 1 > context.state.quotas.node_permissions) {
-        throw XsError(ENOSPC);
+        throw QuotaError(ENOSPC, "node-permissions", context.state.quotas.node_permissions);
     }
     xen::xs::Permissions perms;
     for (std::size_t i = 1; i < arguments.size(); ++i) {

@@ -49,7 +49,7 @@ const Node& get_node(Operation& op, const std::string& path, unsigned need) {
 
 void check_node_size(const Operation& op, const Node& node) {
     if (!op.caller.privileged() && accounted_size(node) > op.quotas.node_size) {
-        throw XsError(ENOSPC);
+        throw QuotaError(ENOSPC, "node-size", op.quotas.node_size);
     }
 }
 
@@ -67,7 +67,7 @@ void create_node(Operation& op, const std::string& path, std::string value) {
     }
     const bool unprivileged = !op.caller.privileged();
     if (unprivileged && op.view.owned_nodes(op.caller.domid) + missing.size() > op.quotas.nodes) {
-        throw XsError(ENOSPC);
+        throw QuotaError(ENOSPC, "nodes", op.quotas.nodes);
     }
 
     Node parent_copy = *parent;

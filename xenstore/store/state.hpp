@@ -24,6 +24,10 @@ struct Connection {
     std::vector<Watch> watches;  // in registration order, as watch.c's list
     std::map<std::uint32_t, std::unique_ptr<Transaction>> transactions;
     std::uint32_t next_transaction_id = 1;
+    // What this connection has been refused for and warned about: the
+    // quotas by name, and "unknown request type". The first refusal of each
+    // is a warning, the rest are debug lines.
+    std::set<std::string, std::less<>> reported;
 };
 
 struct StoreState {

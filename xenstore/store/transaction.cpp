@@ -18,7 +18,7 @@ Transaction::Accessed& Transaction::access(const std::string& path) {
     }
     if (!caller_.privileged() && accessed_.size() >= node_limit_) {
         failed_ = true;  // transaction.c: access_node() fails the transaction
-        throw XsError(ENOSPC);
+        throw QuotaError(ENOSPC, "transaction-nodes", node_limit_);
     }
     Accessed entry;
     if (const Node* node = tree_.find(path)) {
@@ -94,7 +94,7 @@ std::vector<WatchEvent> Transaction::commit(std::size_t node_quota) {
         for (const auto& [domid, delta] : owned_delta_) {
             if (domid != 0 && delta > 0 &&
                 tree_.owned(domid) + static_cast<std::size_t>(delta) > node_quota) {
-                throw XsError(ENOSPC);
+                throw QuotaError(ENOSPC, "nodes", node_quota);
             }
         }
     }

@@ -19,7 +19,7 @@ std::string do_transaction_start(RequestContext& context, std::string_view) {
     const Quotas& quotas = context.state.quotas;
     // transaction.c lets one more in than the quota says; pvsim stops at it.
     if (!context.caller.privileged() && connection.transactions.size() >= quotas.transactions) {
-        throw XsError(ENOSPC);
+        throw QuotaError(ENOSPC, "transactions", quotas.transactions);
     }
     std::uint32_t id = 0;
     do {

@@ -45,7 +45,7 @@ std::string do_watch(RequestContext& context, std::string_view payload) {
     // watch.c refuses once the count already exceeds the quota, letting one
     // more in than the quota says; pvsim stops at the quota.
     if (!context.caller.privileged() && watches.size() >= context.state.quotas.watches) {
-        throw XsError(E2BIG);
+        throw QuotaError(E2BIG, "watches", context.state.quotas.watches);
     }
     const std::size_t prefix = request.relative ? domain_path(context.caller.domid).size() + 1 : 0;
     const Watch& watch =

@@ -135,7 +135,7 @@ Xenstore::Xenstore(const Quotas& quotas, Outbox& outbox, DomainHooks& hooks)
 Xenstore::~Xenstore() = default;
 
 void Xenstore::connect(ConnectionId connection, xen::DomId domid) {
-    if (!state_->connections.try_emplace(connection, Connection{domid, {}, {}, 1}).second) {
+    if (!state_->connections.try_emplace(connection, Connection{domid, {}, {}, 1, {}}).second) {
         throw std::invalid_argument("xenstore connection " + std::to_string(connection) +
                                     " is already connected");
     }
@@ -170,6 +170,17 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
     int error = 0;
     try {
         reply = run(context, header.type, payload);
+    } catch (const QuotaError& e) {
+        error = e.errnum();
+        // C xenstored answers and says nothing; a guest that fills its store
+        // is named here, once per connection and quota at warning level (a
+        // guest retrying must not fill the log), then at debug.
+        const bool first = it->second.reported.insert(e.quota()).second;
+        spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                    "xenstore: dom {} (connection {}): {} refused with {}: at its {} quota of {}",
+                    context.caller.domid, connection,
+                    xen::xs::name(static_cast<MessageType>(header.type)),
+                    xen::xs::error_name(error), e.quota(), e.limit());
     } catch (const XsError& e) {
         error = e.errnum();
     } catch (const std::bad_alloc&) {
@@ -177,6 +188,13 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
     }
     for (const WatchEvent& event : context.events) {
         state_->fire(event);
+    }
+    if (error == ENOSYS && dispatch_for(header.type) == nullptr) {
+        // core.c: process_message(), eprintf("Client unknown operation %i").
+        const bool first = it->second.reported.insert("unknown request type").second;
+        spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                    "xenstore: dom {} (connection {}): unknown request type {}: ENOSYS",
+                    context.caller.domid, connection, header.type);
     }
     if (error != 0) {
         spdlog::debug("xenstore: connection {} (domain {}): {}: {}", connection,

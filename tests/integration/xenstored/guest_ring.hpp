@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "common/xen/xs_ring.hpp"
 #include "common/xen/xs_wire.hpp"
 #include "hypervisor/client/hypervisor.hpp"
@@ -80,11 +82,26 @@ class GuestRing {
                                      " of " + std::to_string(bytes.size()) + " bytes");
         }
     }
-    // One request, then an event; returns its req_id.
+    // One request, then an event; returns its req_id. A request bigger than
+    // the room in the ring goes in parts, an event after each, as xenbus's
+    // xb_write sends it.
     std::uint32_t send(xs::MessageType type, std::string_view payload, std::uint32_t tx_id = 0) {
         const std::uint32_t req_id = next_req_id_++;
-        put(request_bytes(type, req_id, payload, tx_id));
-        notify();
+        const std::string bytes = request_bytes(type, req_id, payload, tx_id);
+        std::string_view rest = bytes;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!rest.empty()) {
+            const xs::RingTransfer done =
+                xs::write_some(*intf_, xs::RingSide::guest, std::span(rest.data(), rest.size()));
+            rest.remove_prefix(done.bytes);
+            if (done.bytes > 0) {
+                notify();
+            } else if (std::chrono::steady_clock::now() > deadline) {
+                throw std::runtime_error("xenstored takes no more of a request");
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
         return req_id;
     }
     static std::string request_bytes(xs::MessageType type, std::uint32_t req_id,
@@ -180,6 +197,40 @@ class GuestRing {
     std::uint32_t next_req_id_ = 1;
     std::string pending_;  // response bytes taken but not yet a whole message
     std::deque<XsMessage> events_;
+};
+
+// A reply that says OK, and an XS_ERROR naming `error`.
+inline void expect_xs_ok(const XsMessage& reply) {
+    EXPECT_NE(reply.type(), xs::MessageType::error) << reply.text();
+    EXPECT_EQ(reply.payload, xs_args({"OK"}));
+}
+inline void expect_xs_error(const XsMessage& reply, std::string_view error) {
+    EXPECT_EQ(reply.type(), xs::MessageType::error) << xs::name(reply.type());
+    EXPECT_EQ(reply.payload, xs_args({error}));
+}
+
+// A guest process, the test's hold on its ring, and what a toolstack does
+// for it over a dom0 client of the socket.
+struct RingGuest {
+    RingGuest(const HypervisorProcess& hypervisor, const std::string& name)
+        : guest(hypervisor, name), ring(hypervisor, guest) {}
+
+    std::string domid() const { return std::to_string(guest.domid()); }
+    std::string home() const { return "/local/domain/" + domid(); }
+
+    XsMessage introduce(RawXsClient& admin) {
+        return admin.request(
+            xs::MessageType::introduce,
+            xs_args({domid(), std::to_string(ring.gfn()), std::to_string(ring.port())}));
+    }
+    // The guest's home, owned by the guest.
+    void give_home(RawXsClient& admin) {
+        expect_xs_ok(admin.request(xs::MessageType::mkdir, xs_args({home()})));
+        expect_xs_ok(admin.request(xs::MessageType::set_perms, xs_args({home(), "n" + domid()})));
+    }
+
+    TestGuest guest;
+    GuestRing ring;
 };
 
 }  // namespace pvsim::test

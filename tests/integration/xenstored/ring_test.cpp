@@ -32,46 +32,35 @@ using xs::DomainInterface;
 struct GuestRun {
     explicit GuestRun(std::vector<std::string> xenstored_args = {})
         : xenstored(hypervisor, std::move(xenstored_args)),
-          guest(hypervisor, "guest"),
-          ring(hypervisor, guest),
+          one(hypervisor, "guest"),
           admin(xenstored.socket_path()) {}
 
-    std::string domid() const { return std::to_string(guest.domid()); }
-    std::string home() const { return "/local/domain/" + domid(); }
+    std::string domid() const { return one.domid(); }
+    std::string home() const { return one.home(); }
 
-    XsMessage introduce() {
-        return admin.request(
-            xs::MessageType::introduce,
-            xs_args({domid(), std::to_string(ring.gfn()), std::to_string(ring.port())}));
-    }
+    XsMessage introduce() { return one.introduce(admin); }
     bool introduced() {
         return admin.request(xs::MessageType::is_domain_introduced, xs_args({domid()})).payload ==
                xs_args({"T"});
     }
     // What a toolstack does: the guest's home, owned by the guest.
-    void give_home() {
-        expect_ok(admin.request(xs::MessageType::mkdir, xs_args({home()})));
-        expect_ok(admin.request(xs::MessageType::set_perms, xs_args({home(), "n" + domid()})));
-    }
+    void give_home() { one.give_home(admin); }
     // Nothing that an event sent before this call woke xenstored for is
     // still under way: the guest's send writes xenstored's eventfd before it
     // returns, which makes a thread polling it runnable until it is done.
     bool xenstored_waits() { return all_threads_blocked(xenstored.process().pid()); }
-    static void expect_ok(const XsMessage& reply) {
-        EXPECT_NE(reply.type(), xs::MessageType::error) << reply.text();
-        EXPECT_EQ(reply.payload, xs_args({"OK"}));
-    }
+    static void expect_ok(const XsMessage& reply) { expect_xs_ok(reply); }
 
     HypervisorProcess hypervisor;
     XenstoredProcess xenstored;
-    TestGuest guest;
-    GuestRing ring;
+    RingGuest one;
+    TestGuest& guest = one.guest;
+    GuestRing& ring = one.ring;
     RawXsClient admin;
 };
 
 void expect_error(const XsMessage& reply, std::string_view error) {
-    EXPECT_EQ(reply.type(), xs::MessageType::error) << xs::name(reply.type());
-    EXPECT_EQ(reply.payload, xs_args({error}));
+    expect_xs_error(reply, error);
 }
 
 TEST(XenstoredRing, GuestRequestsAreAnsweredOnItsRing) {

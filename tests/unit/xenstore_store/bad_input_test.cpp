@@ -1,6 +1,7 @@
 // Malformed requests are answered with XS_ERROR as C xenstored answers them,
 // and never break the store.
 #include "store_fixture.hpp"
+#include "tests/support/log_capture.hpp"
 
 namespace pvsim::xenstore::store::test {
 namespace {
@@ -61,6 +62,20 @@ TEST_F(BadInput, UnknownTypesAreEnosys) {
     }
     const ConnectionId guest = add_guest(1);
     EXPECT_EQ(request_raw(guest, 99, ""s).error(), "ENOSYS");
+}
+
+TEST_F(BadInput, AnUnknownTypeNamesTheDomainInAWarningOncePerConnection) {
+    // C xenstored's process_message(): eprintf("Client unknown operation %i").
+    pvsim::test::LogCapture log;
+    const ConnectionId guest = add_guest(1);
+    EXPECT_EQ(request_raw(guest, 99, ""s).error(), "ENOSYS");
+    EXPECT_EQ(request_raw(guest, 99, ""s).error(), "ENOSYS");
+    EXPECT_EQ(request_raw(guest, 0xffff, ""s).error(), "ENOSYS");
+    EXPECT_EQ(log.warnings_with({"dom 1 ", "unknown request type 99: ENOSYS"}).size(), 1u);
+    EXPECT_TRUE(log.warnings_with({"unknown request type 65535"}).empty());
+    // A known type refused is no warning.
+    EXPECT_EQ(request(guest, MessageType::read, "/a"s).error(), "EINVAL");
+    EXPECT_EQ(log.warnings_with({"dom 1 "}).size(), 1u);
 }
 
 TEST_F(BadInput, UnknownTransactionIdIsEnoent) {

@@ -1,11 +1,55 @@
 // Per-domain quotas (C xenstored's hard_quotas in domain.c): what a guest
 // hits, with the errno C xenstored answers, and dom0 never does.
 #include "store_fixture.hpp"
+#include "tests/support/log_capture.hpp"
 
 namespace pvsim::xenstore::store::test {
 namespace {
 
 using Quota = StoreTest;
+
+TEST(QuotaDefaults, AreThoseOfCXenstored) {
+    // Xen 4.17 tools/xenstore/xenstored_core.c: quota_nb_entry_per_domain,
+    // quota_max_entry_size, quota_nb_watch_per_domain, quota_max_transaction,
+    // quota_req_outstanding, quota_nb_perms_per_node, quota_trans_nodes.
+    const Quotas quotas;
+    EXPECT_EQ(quotas.nodes, 1000u);
+    EXPECT_EQ(quotas.node_size, 2048u);
+    EXPECT_EQ(quotas.watches, 128u);
+    EXPECT_EQ(quotas.transactions, 10u);
+    EXPECT_EQ(quotas.outstanding_requests, 20u);
+    EXPECT_EQ(quotas.node_permissions, 5u);
+    EXPECT_EQ(quotas.transaction_nodes, 1024u);
+}
+
+TEST_F(Quota, ARefusalNamesTheDomainAndTheQuotaOnceAsAWarning) {
+    pvsim::test::LogCapture log;
+    quotas_.nodes = 2;
+    quotas_.watches = 1;
+    const ConnectionId guest = add_guest(1);  // owns its home: 1 node
+    const ConnectionId other = add_guest(2);
+    write(guest, "a", "");
+    EXPECT_EQ(request(guest, MessageType::write, "b\0"s).error(), "ENOSPC");
+    EXPECT_EQ(request(guest, MessageType::mkdir, "c\0"s).error(), "ENOSPC");
+    watch(guest, "a", "t");
+    EXPECT_EQ(request(guest, MessageType::watch, "b\0t\0"s).error(), "E2BIG");
+    EXPECT_EQ(log.warnings_with({"dom 1 ", "XS_WRITE refused with ENOSPC: at its nodes quota of 2"})
+                  .size(),
+              1u);
+    // The same quota again: not another warning.
+    EXPECT_TRUE(log.warnings_with({"XS_MKDIR"}).empty());
+    EXPECT_EQ(
+        log.warnings_with({"dom 1 ", "XS_WATCH refused with E2BIG: at its watches quota of 1"})
+            .size(),
+        1u);
+    // Another domain at the same quota is named on its own.
+    write(other, "a", "");
+    EXPECT_EQ(request(other, MessageType::write, "b\0"s).error(), "ENOSPC");
+    EXPECT_EQ(log.warnings_with({"dom 2 ", "nodes quota"}).size(), 1u);
+    // dom0 is at no quota.
+    write(kDom0, "/local/domain/1/x/y/z", "");
+    EXPECT_TRUE(log.warnings_with({"dom 0 "}).empty());
+}
 
 TEST_F(Quota, NodesAGuestOwns) {
     quotas_.nodes = 4;
