@@ -60,6 +60,16 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
 }
 
 BlkfrontRing::~BlkfrontRing() {
+    // Grants a failed ring kept for a backend that never let go of them:
+    // parked in the grant table (ended when it unmaps), their pages kept,
+    // and their requests never finished, as Linux's are not.
+    for (const DeferredGrant& deferred : deferred_) {
+        try {
+            end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: ending grant {}: {}", config_.name, deferred.ref, e.what());
+        }
+    }
     pool_.free_all();
 }
 

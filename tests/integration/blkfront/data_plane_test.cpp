@@ -457,6 +457,25 @@ TEST_F(DataPlaneTest, GrantStillMappedAfterTheAnswerFailsTheDeviceAndDelaysTheCo
     EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
 }
 
+// The same device destroyed while the backend still maps the grants: they
+// are parked in the grant table (gnttab_end_foreign_access's deferred
+// list), not handed back, and end once the backend lets go; the request is
+// never finished, as Linux's is not.
+TEST_F(DataPlaneTest, ADeviceDestroyedWhileTheBackendStillMapsItsGrantsParksThem) {
+    start();
+    backend_->keep_mapped(true);
+    IoBuffer buffer(dom0_.memory(), 2 * 4096);
+    Completions done;
+    submit_one(BlockOperation::write, 0, &buffer, done);
+    ASSERT_TRUE(test::eventually([&] { return device_->failed(); }));
+    device_.reset();
+    EXPECT_EQ(done.count(), 0u);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 2u);
+    backend_->unmap_kept();
+    EXPECT_EQ(dom0_.grant_table().reclaim_deferred().size(), 2u);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
 // Bad responses (the issue: unknown id, answered twice, wrong operation):
 // the device fails with an error, every pending request completes with
 // -ENODEV, so do later ones, and the process goes on.
