@@ -60,6 +60,16 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
 }
 
 BlkfrontRing::~BlkfrontRing() {
+    // Grants a failed ring kept for a backend that never let go of them:
+    // parked in the grant table (ended when it unmaps), their pages kept,
+    // and their requests never finished, as Linux's are not.
+    for (const DeferredGrant& deferred : deferred_) {
+        try {
+            end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
+        } catch (const std::exception& e) {
+            spdlog::warn("blkfront {}: ending grant {}: {}", config_.name, deferred.ref, e.what());
+        }
+    }
     pool_.free_all();
 }
 
@@ -151,12 +161,18 @@ void BlkfrontRing::notify() {
     channel_.notify();
 }
 
-void BlkfrontRing::release_entry(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io) {
-    pool_.give_back(entry.pooled);
+std::optional<xen::GrantRef> BlkfrontRing::release_entry(ShadowEntry& entry,
+                                                         const std::shared_ptr<PendingIo>& io) {
+    std::optional<xen::GrantRef> still_mapped = pool_.give_back(entry.pooled);
     if (io) {
-        end_grants(entry.grants, io);
+        const auto first = [&still_mapped](std::optional<xen::GrantRef> ref) {
+            if (!still_mapped) {
+                still_mapped = ref;
+            }
+        };
+        first(end_grants(entry.grants, io));
         for (const IndirectFrame& frame : entry.indirect_frames) {
-            end_grants({frame.ref}, io, frame.gfn);
+            first(end_grants({frame.ref}, io, frame.gfn));
         }
     } else {
         for (xen::GrantRef ref : entry.grants) {
@@ -168,13 +184,16 @@ void BlkfrontRing::release_entry(ShadowEntry& entry, const std::shared_ptr<Pendi
     }
     entry.grants.clear();
     entry.indirect_frames.clear();
+    return still_mapped;
 }
 
 // ---------------------------------------------------------------------------
 // Completion
 
-void BlkfrontRing::end_grants(const GrantRefs& grants, const std::shared_ptr<PendingIo>& io,
-                              std::optional<hypervisor::Gfn> page) {
+std::optional<xen::GrantRef> BlkfrontRing::end_grants(const GrantRefs& grants,
+                                                      const std::shared_ptr<PendingIo>& io,
+                                                      std::optional<hypervisor::Gfn> page) {
+    std::optional<xen::GrantRef> still_mapped;
     for (xen::GrantRef ref : grants) {
         if (hypervisor_.grant_table().try_end_access(ref)) {
             if (page) {
@@ -182,12 +201,17 @@ void BlkfrontRing::end_grants(const GrantRefs& grants, const std::shared_ptr<Pen
             }
         } else {
             // Without persistent grants the backend unmaps before it
-            // answers; one that did not gets its page kept from reuse.
+            // answers; one that did not gets its page kept from reuse: the
+            // request is not finished while the grant lasts.
             deferred_.push_back(DeferredGrant{ref, io, page});
             ++io->outstanding;
             counters_.add(&BlkfrontCounters::grants_deferred);
+            if (!still_mapped) {
+                still_mapped = ref;
+            }
         }
     }
+    return still_mapped;
 }
 
 std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, bool& worked) {
@@ -222,6 +246,18 @@ std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, 
             spdlog::warn("blkfront {}: {} op failed: not supported by the backend", config_.name,
                          xen::name(op));
             discard_ = false;
+        } else if (response.status != xen::BlkifStatus::okay &&
+                   response.status != xen::BlkifStatus::error &&
+                   response.status != xen::BlkifStatus::eopnotsupp) {
+            // blkif_interrupt: any status but BLKIF_RSP_OKAY is
+            // BLK_STS_IOERR ("Bad return from blkdev data request", a
+            // dev_dbg there); a value blkif.h does not define is the
+            // backend's fault, said here where an operator sees it.
+            spdlog::warn(
+                "blkfront {}: backend dom{} answered {} at sector {} with status {}, "
+                "which blkif.h does not define; the request fails with EIO",
+                config_.name, config_.backend_id, xen::name(op), entry.request.sector_number,
+                static_cast<int>(response.status));
         } else if (status != 0) {
             spdlog::debug("blkfront {}: {} at sector {} answered {} ({})", config_.name,
                           xen::name(op), entry.request.sector_number, xen::name(response.status),
@@ -232,7 +268,17 @@ std::optional<std::string> BlkfrontRing::take_completions(FinishedIo& finished, 
             counters_.add(&BlkfrontCounters::data_copies,
                           copy_read_out(hypervisor_.memory(), entry));
         }
-        release_entry(entry, entry.io);
+        if (const auto still_mapped = release_entry(entry, entry.io)) {
+            // blkif_completion (Linux 5.17+, XSA-396): without persistent
+            // grants the backend unmaps a request's grants before it
+            // answers; one it still maps is "backend has not unmapped
+            // grant", and blkif_interrupt's "err:" disables the device. The
+            // request is not finished while the backend can still write its
+            // pages (its grants are deferred, and ended by retry() once it
+            // lets go); then it fails with the rest.
+            finished.part_done(entry.io, -ENODEV);
+            return "backend has not unmapped grant " + std::to_string(*still_mapped);
+        }
         finished.part_done(entry.io, status);
     }
     return std::nullopt;
@@ -316,7 +362,10 @@ void BlkfrontRing::fail_all(FinishedIo& finished, int status) {
         release_entry(entry, nullptr);
         finished.part_done(entry.io, status);
     }
-    drop_deferred(finished);
+    // A request answered with a grant still mapped stays unfinished until
+    // the backend lets go (retry() ends the grant, then finishes it): its
+    // caller must not have pages back that the backend can still write.
+    pool_.free_all();
 }
 
 void BlkfrontRing::close() {

@@ -9,9 +9,12 @@
 // (shadow.hpp) and written to the ring; publish() is
 // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, arm() RING_FINAL_CHECK_FOR_RESPONSES.
 // Each response is checked (response_check.hpp) before it is trusted; the
-// grants of the request it answers end, and one the backend still maps is
-// deferred (gnttab_try_end_foreign_access) and retried, so a page the
-// backend can still write is never handed back.
+// grants of the request it answers end. Without persistent grants a grant
+// the backend still maps then is a broken backend (Linux 6.1
+// blkif_completion, XSA-396: "backend has not unmapped grant"): the ring
+// fails like for a bad response, and the grant is deferred
+// (gnttab_try_end_foreign_access) and retried, its request finished only
+// once it ends, so a page the backend can still write is never handed back.
 //
 // Features, as the control plane negotiated them (config.disk):
 //  - indirect descriptors (max_indirect_segments > 11): a read or write of
@@ -211,9 +214,12 @@ class BlkfrontRing {
     // Gives an answered (or never issued) entry's persistent grants back to
     // the pool and ends its other grants, deferring those still mapped
     // (counted as outstanding parts of `io` when there is one).
-    void release_entry(ShadowEntry& entry, const std::shared_ptr<PendingIo>& io);
-    void end_grants(const GrantRefs& grants, const std::shared_ptr<PendingIo>& io,
-                    std::optional<hypervisor::Gfn> page = std::nullopt);
+    // Returns the first grant the backend still mapped, if any.
+    std::optional<xen::GrantRef> release_entry(ShadowEntry& entry,
+                                               const std::shared_ptr<PendingIo>& io);
+    std::optional<xen::GrantRef> end_grants(const GrantRefs& grants,
+                                            const std::shared_ptr<PendingIo>& io,
+                                            std::optional<hypervisor::Gfn> page = std::nullopt);
     // Ends (or parks) every deferred grant: the request it belongs to had
     // its response.
     void drop_deferred(FinishedIo& finished);

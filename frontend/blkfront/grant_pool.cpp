@@ -48,16 +48,21 @@ bool GrantPool::try_end(PoolGrant& grant) {
     return true;
 }
 
-void GrantPool::give_back(std::vector<PoolGrant>& grants) {
+std::optional<xen::GrantRef> GrantPool::give_back(std::vector<PoolGrant>& grants) {
+    std::optional<xen::GrantRef> still_mapped;
     for (PoolGrant& grant : grants) {
         if (!persistent_) {
             // blkif_completion: ended unless the backend still maps it.
-            (void)try_end(grant);
+            const xen::GrantRef ref = grant.ref;
+            if (!try_end(grant) && !still_mapped) {
+                still_mapped = ref;
+            }
         }
         free_.push_back(grant);
     }
     grants.clear();
     publish_gauges();
+    return still_mapped;
 }
 
 std::size_t GrantPool::purge() {

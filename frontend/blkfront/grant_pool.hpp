@@ -17,8 +17,9 @@
 //    leaves that to purge(), so that the completion path makes no
 //    grant-table call in steady state;
 //  - without them (bounce only) its grant ends, unless the backend still
-//    maps it: then it stays granted and is ended at a later completion, as
-//    blkif_completion keeps such a grant at the head of the list.
+//    maps it: then it stays granted (its page is never lent to another
+//    request's data while the backend can write it: the ring fails, as
+//    Linux 6.1's blkif_completion does, "backend has not unmapped grant").
 // purge() is purge_persistent_grants (Linux 4.19+): every free entry whose
 // grant the backend has let go (blkback drops persistent grants idle for
 // pgrant_timeout) is ended, gnttab_try_end_foreign_access, so that the
@@ -32,6 +33,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,8 +60,9 @@ class GrantPool {
     // Throws std::bad_alloc when no page or grant is left.
     PoolGrant take();
     // blkif_completion: gives `grants` back to the pool (see above) and
-    // empties it.
-    void give_back(std::vector<PoolGrant>& grants);
+    // empties it; without persistent grants, the first grant the backend
+    // still maps, if any (the data plane then fails: see blkfront_ring.hpp).
+    std::optional<xen::GrantRef> give_back(std::vector<PoolGrant>& grants);
     // purge_persistent_grants: ends the grants of free entries the backend
     // no longer maps; returns how many.
     std::size_t purge();

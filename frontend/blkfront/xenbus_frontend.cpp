@@ -354,6 +354,14 @@ void XenbusFrontend::own_directory_changed() {
         // bring the directory back.
         spdlog::warn("blkfront {}: device directory removed", nodename_);
         const std::string reason = nodename_ + " was removed";
+        if (const std::size_t unanswered = device_ ? device_->on_ring() : 0; unanswered != 0) {
+            // blkfront_remove -> blkif_free: what the backend never answered
+            // goes with the ring.
+            spdlog::warn(
+                "blkfront {}: {} request(s) the backend {} (dom{}) never answered fail "
+                "with ENODEV",
+                nodename_, unanswered, backend_path_, backend_id_);
+        }
         if (device_) {
             device_->disconnect(reason);
         }
@@ -570,7 +578,10 @@ void XenbusFrontend::device_failed(const std::string& reason) {
     // xenstore is left alone: no error node, no Closing; the device closes
     // when the toolstack detaches it. Unlike Linux, whose requests then
     // wait for ever, pvsim's fail with -ENODEV so a job ends.
-    spdlog::error("blkfront {}: {}; disabled for further use", nodename_, reason);
+    // Linux's pr_alert names the disk; pvsim's line names the backend
+    // (the offender) too.
+    spdlog::error("blkfront {}: backend {} (dom{}): {}; disabled for further use", nodename_,
+                  backend_path_, backend_id_, reason);
     {
         std::lock_guard lock(mutex_);
         failure_ = failure_.value_or(reason);

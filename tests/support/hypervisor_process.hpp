@@ -111,6 +111,9 @@ class TestGuest {
         std::getline(stream, reply);
         return reply;
     }
+    // Whether a reply line (or part of one) has come already, without
+    // waiting for it.
+    bool reply_started() { return input_.size() != 0 || socket_.available() != 0; }
     // command() that must answer "ok[ VALUE]": returns VALUE.
     std::string ok(const std::string& line) {
         const std::string reply = command(line);

@@ -18,6 +18,8 @@
 //   end-access REF            -> ok ended | ok pinned
 //   map DOMID REF ro|rw       -> ok HANDLE | error GNTST_...
 //   map-write HANDLE OFFSET TEXT / map-read HANDLE OFFSET LEN
+//   map-write-hex HANDLE OFFSET HEX / map-read-hex HANDLE OFFSET LEN -> ok [HEX]
+//                             the same in hex, any bytes (a backend's ring)
 //   unmap HANDLE              -> ok | error GNTST_...
 //   copy SRC DST LEN          -> ok GNTST_...  one grant copy; SRC and DST are
 //                                gref:DOMID:REF:OFFSET or gfn:DOMID:GFN:OFFSET
@@ -107,23 +109,11 @@ class TestDomain {
             std::size_t offset = 0;
             std::string hex;
             in >> gfn >> offset >> hex;
-            check_range(offset, hex.size() / 2);
-            auto page = hv_.memory().page(gfn);
-            for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-                page[offset + i / 2] =
-                    static_cast<std::byte>(std::stoul(hex.substr(i, 2), nullptr, 16));
-            }
+            put_hex(hv_.memory().page(gfn), offset, hex);
             return ok();
         }
         if (verb == "read-hex") {
-            static constexpr char kDigits[] = "0123456789abcdef";
-            std::string hex;
-            for (const std::byte b : bytes_named(in)) {
-                const auto byte = static_cast<unsigned>(b);
-                hex += kDigits[byte >> 4];
-                hex += kDigits[byte & 0xf];
-            }
-            return ok(hex);
+            return ok(hex_of(bytes_named(in)));
         }
         if (verb == "grant") {
             unsigned domid = 0;
@@ -168,6 +158,22 @@ class TestDomain {
             in >> length;
             check_range(offset, length);
             return ok(std::string(page + offset, length));
+        }
+        if (verb == "map-write-hex" || verb == "map-read-hex") {
+            xen::GrantHandle handle = 0;
+            std::size_t offset = 0;
+            in >> handle >> offset;
+            const std::span<std::byte> page(mappings_.at(handle).page, xen::kXenPageSize);
+            if (verb == "map-write-hex") {
+                std::string hex;
+                in >> hex;
+                put_hex(page, offset, hex);
+                return ok();
+            }
+            std::size_t length = 0;
+            in >> length;
+            check_range(offset, length);
+            return ok(hex_of(page.subspan(offset, length)));
         }
         if (verb == "unmap") {
             xen::GrantHandle handle = 0;
@@ -259,6 +265,24 @@ class TestDomain {
         }
     }
     // The bytes "GFN OFFSET LEN" (read from `in`) name in this domain's memory.
+    // Two hex digits a byte, into `page` from `offset` on.
+    static void put_hex(std::span<std::byte> page, std::size_t offset, const std::string& hex) {
+        check_range(offset, hex.size() / 2);
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+            page[offset + i / 2] =
+                static_cast<std::byte>(std::stoul(hex.substr(i, 2), nullptr, 16));
+        }
+    }
+    static std::string hex_of(std::span<const std::byte> bytes) {
+        static constexpr char kDigits[] = "0123456789abcdef";
+        std::string hex;
+        for (const std::byte b : bytes) {
+            const auto byte = static_cast<unsigned>(b);
+            hex += kDigits[byte >> 4];
+            hex += kDigits[byte & 0xf];
+        }
+        return hex;
+    }
     std::span<std::byte> bytes_named(std::istream& in) {
         std::uint64_t gfn = 0;
         std::size_t offset = 0, length = 0;

@@ -19,6 +19,7 @@
 #include "common/xen/ring.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "tests/support/blkback_fixture.hpp"
+#include "tests/support/hex_bytes.hpp"
 
 namespace pvsim::test {
 namespace rogue_frontend_test {
@@ -37,28 +38,6 @@ constexpr std::uint64_t kImageSectors = kImageBytes / 512;
 constexpr std::size_t kEntriesOffset = sizeof(xen::SharedRing);
 constexpr std::size_t kSlotBytes = sizeof(xen::BlkifSringEntry);
 constexpr xen::RingIdx kRingSize = xen::blkif_ring_size(0);
-
-template <typename T>
-std::string hex_of(const T& value) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
-    std::string hex;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-        hex += kDigits[bytes[i] >> 4];
-        hex += kDigits[bytes[i] & 0xf];
-    }
-    return hex;
-}
-
-template <typename T>
-T from_hex(const std::string& hex) {
-    T value{};
-    auto* bytes = reinterpret_cast<unsigned char*>(&value);
-    for (std::size_t i = 0; i < sizeof(T) && 2 * i + 1 < hex.size(); ++i) {
-        bytes[i] = static_cast<unsigned char>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-    }
-    return value;
-}
 
 class RogueFrontendTest : public BlkbackFixture {
   protected:

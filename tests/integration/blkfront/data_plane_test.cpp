@@ -424,22 +424,55 @@ TEST_F(DataPlaneTest, CallbacksThatSubmitOnAFullRingAreQueuedNotDeadlocked) {
     EXPECT_EQ(backend_->seen().size(), 96u);
 }
 
-TEST_F(DataPlaneTest, GrantStillMappedAfterTheAnswerDelaysTheCompletion) {
+// blkif_completion (Linux 5.17+, XSA-396): without persistent grants a
+// grant the backend still maps when its request is answered is "backend has
+// not unmapped grant", and blkif_interrupt's "err:" disables the device.
+// The request is not finished while the backend can still write its pages:
+// its caller has the buffer back, with an error, only once they are let go.
+TEST_F(DataPlaneTest, GrantStillMappedAfterTheAnswerFailsTheDeviceAndDelaysTheCompletion) {
     start();
     backend_->keep_mapped(true);
     IoBuffer buffer(dom0_.memory(), 2 * 4096);
     Completions done;
     submit_one(BlockOperation::write, 0, &buffer, done);
-    // The frontend has taken the response...
-    ASSERT_TRUE(test::eventually([&] { return device_->counters().responses == 1; }));
-    // ...but the backend still maps both pages: the caller may not have its
-    // buffer back yet.
+    ASSERT_TRUE(test::eventually([&] { return device_->failed(); }));
+    EXPECT_NE(device_->error().find("backend has not unmapped grant"), std::string::npos)
+        << device_->error();
+    // The frontend has taken the response, and failed, but the backend
+    // still maps both pages: the caller may not have its buffer back yet.
+    // A later request is refused, finished after anything the failure
+    // finished (callbacks run in the order their requests finished).
+    Completions later;
+    submit_one(BlockOperation::read, 0, &buffer, later);
+    ASSERT_TRUE(later.wait_for(1));
+    EXPECT_EQ(later.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_EQ(device_->counters().responses, 1u);
     EXPECT_EQ(device_->counters().grants_deferred, 2u);
     EXPECT_EQ(done.count(), 0u);
-    EXPECT_EQ(device_->in_flight(), 1u);
+    // (The later one leaves in_flight once its callback has returned.)
+    EXPECT_TRUE(test::eventually([&] { return device_->in_flight() == 1; }));
     backend_->unmap_kept();
     ASSERT_TRUE(done.wait_for(1));
-    EXPECT_EQ(done.statuses(), std::vector<int>{0});
+    EXPECT_EQ(done.statuses(), std::vector<int>{-ENODEV});
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
+// The same device destroyed while the backend still maps the grants: they
+// are parked in the grant table (gnttab_end_foreign_access's deferred
+// list), not handed back, and end once the backend lets go; the request is
+// never finished, as Linux's is not.
+TEST_F(DataPlaneTest, ADeviceDestroyedWhileTheBackendStillMapsItsGrantsParksThem) {
+    start();
+    backend_->keep_mapped(true);
+    IoBuffer buffer(dom0_.memory(), 2 * 4096);
+    Completions done;
+    submit_one(BlockOperation::write, 0, &buffer, done);
+    ASSERT_TRUE(test::eventually([&] { return device_->failed(); }));
+    device_.reset();
+    EXPECT_EQ(done.count(), 0u);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 2u);
+    backend_->unmap_kept();
+    EXPECT_EQ(dom0_.grant_table().reclaim_deferred().size(), 2u);
     EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
 }
 
