@@ -73,26 +73,74 @@ struct MapSlot {
     std::uint64_t host_addr = wire::kNoFd;
 };
 
-// One live maptrack handle of `dom` fewer; our copy of its memory fd goes
-// with the last. Called with maps_mutex held.
+// Whether the object behind `fd` was unlinked: its domain was destroyed.
+bool unlinked(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) != 0 || st.st_nlink == 0;
+}
+
+// Drops the views of the granters no mapping of ours uses any more whose
+// domain was destroyed (Granter, session.hpp). Called with maps_mutex held.
+void drop_dead_granters(Session& session) {
+    std::erase_if(session.granters, [](const auto& entry) {
+        const Granter& granter = entry.second;
+        return granter.live == 0 && (!granter.memory || unlinked(granter.memory.get()));
+    });
+}
+
+// One live maptrack handle of `dom` fewer; the views stay while its domain
+// does. Called with maps_mutex held.
 void release_granter(Session& session, xen::DomId dom) {
     const auto it = session.granters.find(dom);
     if (it != session.granters.end() && it->second.live > 0 && --it->second.live == 0) {
-        session.granters.erase(it);
+        drop_dead_granters(session);
     }
 }
 
-std::uint64_t object_size(int fd) {
+// A copy of the granter's memory fd came with a reply that took its count
+// from 0 to 1 (`live` already counts that slot). Ours is kept when the copy
+// names the same object; a different object (the domid names a new domain)
+// replaces it, which only the first live mapping may do: returns false when
+// a mapping of the old object is still live, a reply that broke the protocol.
+bool adopt_memory(Granter& granter, os::UniqueFd fd) {
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || st.st_size < 0) {
-        return 0;
+    if (::fstat(fd.get(), &st) != 0 || st.st_size < 0) {
+        return false;
     }
-    return static_cast<std::uint64_t>(st.st_size);
+    if (granter.memory && st.st_dev == granter.device && st.st_ino == granter.inode) {
+        return true;  // the copy closes here
+    }
+    if (granter.memory && granter.live > 1) {
+        return false;
+    }
+    granter.read_only.reset();
+    granter.read_write.reset();
+    granter.memory = std::move(fd);
+    granter.memory_bytes = static_cast<std::uint64_t>(st.st_size);
+    granter.device = st.st_dev;
+    granter.inode = st.st_ino;
+    return true;
+}
+
+// The granter's read-only or read/write view of its whole memory, mapped at
+// its first use; nullptr when mmap fails.
+std::byte* view(Granter& granter, bool readonly) {
+    MappedRange& range = readonly ? granter.read_only : granter.read_write;
+    if (range.data() == nullptr) {
+        void* address =
+            ::mmap(nullptr, granter.memory_bytes, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+                   MAP_SHARED, granter.memory.get(), 0);
+        if (address == MAP_FAILED) {
+            return nullptr;
+        }
+        range = MappedRange(address, granter.memory_bytes);
+    }
+    return range.data();
 }
 
 // GNTTABOP_unmap_grant_ref of `handles`, with the mirror updated from the
 // statuses: `granters[i]` is the domain slot i maps, when we held it.
-// Called with maps_mutex held; the pages are already unmapped here.
+// Called with maps_mutex held; our pointers to the pages are already gone.
 std::vector<xen::GntSt> unmap_handles(Session& session, std::span<const xen::GrantHandle> handles,
                                       const std::vector<std::optional<xen::DomId>>& granters) {
     std::vector<wire::GrantUnmapOp> ops(handles.size());
@@ -110,13 +158,14 @@ std::vector<xen::GntSt> unmap_handles(Session& session, std::span<const xen::Gra
     return statuses;
 }
 
-// The second half of a grant or foreign map, with maps_mutex held: map each
-// good slot's page from its granter's memory fd and record the handle.
+// The second half of a grant or foreign map, with maps_mutex held: point
+// each good slot into its granter's view and record the handle.
 std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& slots,
                                       std::vector<os::UniqueFd>& fds) {
     std::vector<GrantMapping> result(slots.size());
     std::vector<xen::GrantHandle> undo;
     std::vector<std::optional<xen::DomId>> undo_granters;
+    bool fd_arrived = false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
         const MapSlot& slot = slots[i];
         result[i].status = slot.status;
@@ -129,30 +178,30 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
         // whatever happens to the slot here.
         Granter& granter = session.granters[slot.dom];
         ++granter.live;
+        bool usable = true;
         if (slot.host_addr != wire::kNoFd && slot.host_addr < fds.size() && fds[slot.host_addr]) {
-            granter.memory = std::move(fds[slot.host_addr]);
-            granter.memory_bytes = object_size(granter.memory.get());
+            usable = adopt_memory(granter, std::move(fds[slot.host_addr]));
+            fd_arrived = true;
         }
-        void* address = MAP_FAILED;
-        if (granter.memory && slot.frame < granter.memory_bytes / xen::kXenPageSize &&
+        std::byte* base = nullptr;
+        if (usable && granter.memory && slot.frame < granter.memory_bytes / xen::kXenPageSize &&
             !session.mappings.contains(slot.handle)) {
-            address =
-                ::mmap(nullptr, xen::kXenPageSize,
-                       slot.readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
-                       granter.memory.get(), static_cast<off_t>(slot.frame * xen::kXenPageSize));
+            base = view(granter, slot.readonly);
         }
-        if (address == MAP_FAILED) {
+        if (base == nullptr) {
             // No memory fd for a granter we had none of, a frame outside it,
-            // or a handle we already hold: the reply broke the protocol, so
-            // give the pin back rather than hold a mapping we cannot use.
+            // a handle we already hold, or another object under live
+            // mappings: the reply broke the protocol, so give the pin back
+            // rather than hold a mapping we cannot use.
             result[i] = GrantMapping{};
             undo.push_back(slot.handle);
             undo_granters.emplace_back(slot.dom);
             continue;
         }
-        session.mappings.emplace(
-            slot.handle, LocalMapping{slot.dom, PageMapping(address), slot.frame, slot.readonly});
-        result[i].page = static_cast<std::byte*>(address);
+        std::byte* page = base + slot.frame * xen::kXenPageSize;
+        session.mappings.emplace(slot.handle,
+                                 LocalMapping{slot.dom, page, slot.frame, slot.readonly});
+        result[i].page = page;
     }
     if (!undo.empty()) {
         try {
@@ -160,6 +209,9 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
         } catch (const HypercallError&) {
             // Best effort: the slots already report GNTST_general_error.
         }
+    }
+    if (fd_arrived) {
+        drop_dead_granters(session);
     }
     return result;
 }
@@ -383,8 +435,9 @@ std::vector<xen::GntSt> Hypervisor::unmap_grant_refs(std::span<const xen::GrantH
     }
     check_batch_size(handles.size(), "GNTTABOP_unmap_grant_ref");
     std::lock_guard lock(session_->maps_mutex);
-    // Our pages go first, as Linux gntdev unmaps the user's VMA before
+    // Our pointers go first, as Linux gntdev unmaps the user's VMA before
     // asking Xen: once the pin is dropped the granter may reuse the frame.
+    // (The page itself stays in the granter's view: Granter, session.hpp.)
     std::vector<std::optional<xen::DomId>> granters(handles.size());
     for (std::size_t i = 0; i < handles.size(); ++i) {
         const auto it = session_->mappings.find(handles[i]);

@@ -42,8 +42,11 @@ struct ForeignMapRequest {
     bool readonly = false;
 };
 
-// A slot's outcome. On GNTST_okay, `page` is the granted page mapped in this
-// process (read-only for readonly maps) until unmap_grant_refs(handle).
+// A slot's outcome. On GNTST_okay, `page` is the granted page in this
+// process (read-only for readonly maps), to be used until
+// unmap_grant_refs(handle). It lies in a view of the granter's whole memory
+// (the cost model of session.hpp's Granter): unlike Xen's, it does not
+// fault after the unmap, so the rule is the caller's to keep.
 struct GrantMapping {
     xen::GntSt status = xen::GntSt::general_error;
     xen::GrantHandle handle = 0;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <sys/types.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -34,47 +35,72 @@
 
 namespace pvsim::hypervisor {
 
-// One page of another domain's memory mapped in this process; unmapped when
-// destroyed.
-class PageMapping {
+// One mmap(2)ed range, unmapped when destroyed.
+class MappedRange {
   public:
-    PageMapping() noexcept = default;
-    explicit PageMapping(void* address) noexcept : address_(address) {}
-    PageMapping(PageMapping&& other) noexcept : address_(std::exchange(other.address_, nullptr)) {}
-    PageMapping& operator=(PageMapping&& other) noexcept {
+    MappedRange() noexcept = default;
+    MappedRange(void* address, std::size_t bytes) noexcept : address_(address), bytes_(bytes) {}
+    MappedRange(MappedRange&& other) noexcept
+        : address_(std::exchange(other.address_, nullptr)),
+          bytes_(std::exchange(other.bytes_, 0)) {}
+    MappedRange& operator=(MappedRange&& other) noexcept {
         if (this != &other) {
             reset();
             address_ = std::exchange(other.address_, nullptr);
+            bytes_ = std::exchange(other.bytes_, 0);
         }
         return *this;
     }
-    ~PageMapping() { reset(); }
+    ~MappedRange() { reset(); }
 
-    std::byte* page() const noexcept { return static_cast<std::byte*>(address_); }
+    std::byte* data() const noexcept { return static_cast<std::byte*>(address_); }
     void reset() noexcept {
         if (address_ != nullptr) {
-            ::munmap(std::exchange(address_, nullptr), xen::kXenPageSize);
+            ::munmap(std::exchange(address_, nullptr), std::exchange(bytes_, 0));
         }
     }
 
   private:
     void* address_ = nullptr;
+    std::size_t bytes_ = 0;
 };
 
 // A domain whose memory this connection maps. `live` mirrors the
 // hypervisor's count of live maptrack entries of this connection on that
-// domain: the hypervisor attaches the memory fd to the reply that takes the
-// count from 0 to 1, and we drop our copy when it is back to 0.
+// domain: the hypervisor attaches a copy of the memory fd to the reply that
+// takes the count from 0 to 1.
+//
+// The cost model (DESIGN.md §3, "What a grant map costs"): a granted page
+// is not mmap(2)ed on its own. The granter's whole memory is mapped here
+// once, a read-only view and a read/write one as maps ask for them, and a
+// grant map answers a pointer into the view its access allows; an unmap
+// only forgets the pointer. Xen flushes the TLB once per unmap batch
+// (gnttab_flush_tlb), where a munmap per page made Linux shoot down the
+// TLB of every CPU the backend ran on for each page: 44% of a backend's
+// CPU at queue depth 32. What the hypervisor checks and answers (GNTST_*)
+// is unchanged, a read-only map still faults on a write, but a page stays
+// readable here after its unmap, where Xen's would fault.
+//
+// The views outlive `live` reaching 0, so that a queue-depth-1 stream does
+// not map and unmap the granter's memory per request: the copy of the fd
+// a later 0-to-1 reply brings is dropped when it names the same object
+// (same st_dev and st_ino). A granter's views go once its object is
+// unlinked (the domain was destroyed), checked whenever a count reaches 0
+// and whenever a memory fd arrives.
 struct Granter {
     os::UniqueFd memory;
     std::uint64_t memory_bytes = 0;  // size of the object behind `memory`
+    dev_t device = 0;                // the object's identity
+    ino_t inode = 0;
+    MappedRange read_only;   // the views, each mapped at its first use
+    MappedRange read_write;  //
     std::uint32_t live = 0;
 };
 
 // One live maptrack handle of this connection.
 struct LocalMapping {
     xen::DomId granter = 0;
-    PageMapping mapping;
+    std::byte* page = nullptr;  // in one of the granter's views
     // Where in the granter's memory, and how, for Hypervisor::map_area.
     std::uint64_t frame = 0;
     bool readonly = false;

@@ -1,10 +1,12 @@
 // Hypervisor's own logic, around a connection whose replies the test
 // scripts: reading the welcome, refusing bad batches before sending them,
-// mapping pages from a granter's memory fd and keeping that fd exactly as
-// long as the hypervisor counts a mapping of the granter, giving a pin back
+// mapping pages from a granter's memory fd and keeping that fd while the
+// granter's memory lives (dropped once it is unlinked), giving a pin back
 // when a reply breaks the protocol, and the errors people see. What the real
 // daemon answers is tested in tests/integration/hypervisor.
 #include "hypervisor/client/hypervisor.hpp"
+
+#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
@@ -238,14 +240,20 @@ TEST_F(HypervisorTest, MappedPagesComeFromTheGrantersMemoryFd) {
     EXPECT_EQ(hv.mapping_count(), 0u);
 }
 
-TEST_F(HypervisorTest, TheGrantersFdIsKeptExactlyWhileAMappingOfItLives) {
+// The cost model of session.hpp's Granter: the granter's memory is mapped
+// once, its fd kept while the object lives (not only while a mapping of it
+// does), and dropped once the object is unlinked, its domain destroyed.
+TEST_F(HypervisorTest, TheGrantersMemoryIsKeptWhileItLivesAndDroppedOnceItIsUnlinked) {
     Hypervisor hv = adopt();
     const int baseline = pvsim::test::count_open_fds();
+    std::memcpy(granter_memory_.data() + 2 * xen::kXenPageSize, "frame2", 6);
     script_map_reply({{GntSt::okay, 1, 2, 0}, {GntSt::okay, 2, 3, wire::kNoFd}},
                      {granter_memory_.fd()});
     const std::vector<GrantMapRequest> requests = {{kGranter, 8, false}, {kGranter, 9, false}};
-    ASSERT_EQ(hv.map_grant_refs(requests)[1].status, GntSt::okay);
+    const auto first = hv.map_grant_refs(requests);
+    ASSERT_EQ(first[1].status, GntSt::okay);
     (void)peer_->read_request();
+    EXPECT_EQ(std::memcmp(first[0].page, "frame2", 6), 0);
     EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
 
     // A third mapping, with no fd: the one we hold serves.
@@ -254,32 +262,49 @@ TEST_F(HypervisorTest, TheGrantersFdIsKeptExactlyWhileAMappingOfItLives) {
     ASSERT_EQ(hv.map_grant_refs({&third, 1})[0].status, GntSt::okay);
     (void)peer_->read_request();
 
-    script_unmap_reply({GntSt::okay, GntSt::okay});
-    (void)hv.unmap_grant_refs(std::vector<xen::GrantHandle>{1, 3});
-    (void)unmap_request_handles();
+    script_unmap_reply({GntSt::okay, GntSt::okay, GntSt::okay});
+    (void)hv.unmap_grant_refs(std::vector<xen::GrantHandle>{1, 2, 3});
+    EXPECT_THAT(unmap_request_handles(), ElementsAre(1u, 2u, 3u));
+    EXPECT_EQ(hv.mapping_count(), 0u);
+    // No mapping is left, but the granter's memory still lives: kept.
     EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
 
-    // An unmap the hypervisor refuses leaves its count, so ours stays too.
-    script_unmap_reply({GntSt::bad_handle});
-    EXPECT_THAT(hv.unmap_grant_refs(std::vector<xen::GrantHandle>{99}),
-                ElementsAre(GntSt::bad_handle));
-    (void)unmap_request_handles();
-
-    script_unmap_reply({GntSt::okay});
-    (void)hv.unmap_grant_refs(std::vector<xen::GrantHandle>{2});
-    EXPECT_THAT(unmap_request_handles(), ElementsAre(2u));
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline);
-
-    // Mapping the granter again needs its fd again, which the hypervisor
-    // sends since its count went back to 0 too.
-    script_map_reply({{GntSt::okay, 4, 1, 0}}, {granter_memory_.fd()});
+    // Mapping it again, the hypervisor sends the fd again (its count went
+    // back to 0 too): a copy of the same object, dropped, and the page is
+    // where it was.
+    script_map_reply({{GntSt::okay, 4, 2, 0}}, {granter_memory_.fd()});
     const auto again = hv.map_grant_refs({&third, 1});
     (void)peer_->read_request();
     ASSERT_EQ(again[0].status, GntSt::okay);
+    EXPECT_EQ(again[0].page, first[0].page);
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
+
+    // The domain is destroyed (the hypervisor unlinks its memory): our copy
+    // goes with the last mapping.
+    ASSERT_EQ(::shm_unlink(granter_memory_.name().c_str()), 0);
     script_unmap_reply({GntSt::okay});
     (void)hv.unmap_grant_refs({&again[0].handle, 1});
     (void)unmap_request_handles();
     EXPECT_EQ(pvsim::test::count_open_fds(), baseline);
+}
+
+TEST_F(HypervisorTest, AnotherObjectUnderLiveMappingsOfTheSameDomainIsGivenBack) {
+    Hypervisor hv = adopt();
+    script_map_reply({{GntSt::okay, 1, 2, 0}}, {granter_memory_.fd()});
+    const GrantMapRequest request{kGranter, 8, false};
+    ASSERT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::okay);
+    (void)peer_->read_request();
+
+    // A memory fd only comes with a first mapping: one naming another object
+    // while handle 1 lives broke the protocol, and the slot is unmapped.
+    const os::SharedMemory other = shm_.create("other", 8 * xen::kXenPageSize);
+    script_map_reply({{GntSt::okay, 2, 3, 0}}, {other.fd()});
+    script_unmap_reply({GntSt::okay});
+    EXPECT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::general_error);
+    (void)peer_->read_request();
+    EXPECT_THAT(unmap_request_handles(), ElementsAre(2u));
+    EXPECT_EQ(hv.mapping_count(), 1u);
+    script_unmap_reply({GntSt::okay});  // handle 1's, as hv goes
 }
 
 TEST_F(HypervisorTest, FailedSlotsKeepTheirStatusAndMapNothing) {
@@ -325,8 +350,10 @@ TEST_F(HypervisorTest, AFramePastTheGrantersMemoryIsGivenBack) {
     EXPECT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::general_error);
     (void)peer_->read_request();
     EXPECT_THAT(unmap_request_handles(), ElementsAre(7u));
-    // The count went back to 0, and the fd with it.
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline);
+    EXPECT_EQ(hv.mapping_count(), 0u);
+    // The count went back to 0; the granter's memory, still linked, is kept
+    // for its next mapping (session.hpp's Granter), and goes once unlinked.
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
 }
 
 TEST_F(HypervisorTest, ForeignMapsSendTheFrameAndMapIt) {
