@@ -3,8 +3,8 @@
 
 Usage: scripts/plot-soak.py SOAK_CSV OUT_SVG
 
-Three panels over the run's time: resident memory (MiB) of each daemon and
-of the largest guest process; open fds of each daemon; the run's
+Three panels over the run's time: private resident memory (MiB) of each
+daemon and the resident memory of the largest guest process; open fds of each daemon; the run's
 shared-memory objects and processes. Written by hand with the standard
 library alone, so that plotting a run needs nothing installed beyond the
 Python that Debian ships.
@@ -63,9 +63,10 @@ def main():
         sys.exit(f"{sys.argv[1]}: no samples")
     mib = 1 / 1024
     panels = [
-        ("Resident memory (MiB)",
-         [("pvsim-hypervisor", "hypervisor_rss_kib"), ("pvsim-xenstored", "xenstored_rss_kib"),
-          ("dom0 pvsim-backend", "backend_rss_kib"), ("largest guest", "guest_rss_kib_max")],
+        ("Private resident memory, RssAnon (MiB); the largest guest's VmRSS",
+         [("pvsim-hypervisor", "hypervisor_private_kib"),
+          ("pvsim-xenstored", "xenstored_private_kib"),
+          ("dom0 pvsim-backend", "backend_private_kib"), ("largest guest", "guest_rss_kib_max")],
          mib),
         ("Open fds",
          [("pvsim-hypervisor", "hypervisor_fds"), ("pvsim-xenstored", "xenstored_fds"),

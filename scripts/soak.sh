@@ -4,8 +4,12 @@
 # detached and attached again and guests are destroyed and created again,
 # and the run's resources are sampled after every round:
 #
-#   - resident memory (VmRSS) of pvsim-hypervisor, pvsim-xenstored and
-#     dom0's pvsim-backend, and of every guest process (sum and largest);
+#   - resident memory of pvsim-hypervisor, pvsim-xenstored and dom0's
+#     pvsim-backend: all of it (VmRSS) and their private part (RssAnon),
+#     which leaves out the pages of guest memory a backend has touched
+#     through its grant maps (shared memory, counted in VmRSS as RssShmem,
+#     but the guests' own); and of every guest process (VmRSS: sum and
+#     largest);
 #   - open fds of the three daemons;
 #   - the run's shared-memory objects (/dev/shm) and its processes.
 #
@@ -18,8 +22,9 @@
 #
 # What must hold: every job passes its verify; after the warm-up rounds the
 # daemons' fds, the run's shared-memory objects and processes never exceed
-# what they were at the end of warm-up; each daemon's RSS in the second half
-# stays within 10% (+2 MiB) of its peak in the first half. At the end every
+# what they were at the end of warm-up; each daemon's private RSS, and the
+# largest guest's RSS, in the second half stays within 10% (+2 MiB) of its
+# peak in the first half. At the end every
 # guest writes its whole disk and reads it back verified, `pvsim down` runs
 # and nothing of the run is left.
 #
@@ -37,6 +42,7 @@ churn=${SOAK_CHURN:-4}
 bin=${PVSIM_BIN:-build/release/bin}
 pvsim_bin=$(realpath "$bin/pvsim")
 warmup_rounds=2
+[[ $minutes =~ ^[1-9][0-9]*$ ]] || { echo "soak: SOAK_MINUTES must be a whole number of minutes, not '$minutes'" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/pvsim-soak.XXXXXX)
 out=${SOAK_OUT:-$work}
@@ -69,6 +75,7 @@ run_pids() {
 }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+private_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 kinds=(xen-all xen-map virtio)
 declare -A spec_of=(
@@ -108,7 +115,7 @@ tag=$(ls /dev/shm | grep -E '^pvsim\.[0-9a-f]+\.dom0\.memory$' | comm -13 <(echo
 [ -n "$tag" ] || die "cannot find the run's shared-memory objects"
 run_shm() { ls /dev/shm | grep -c "^$tag\." || true; }
 
-echo "seconds,round,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,guests,guest_rss_kib_sum,guest_rss_kib_max,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,requests" >"$csv"
+echo "seconds,round,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,guests,guest_rss_kib_sum,guest_rss_kib_max,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,requests,hypervisor_private_kib,xenstored_private_kib,backend_private_kib" >"$csv"
 start=$SECONDS
 deadline=$((start + minutes * 60))
 round=0
@@ -159,9 +166,10 @@ while [ $SECONDS -lt $deadline ]; do
     done
     row=("$((SECONDS - start))" "$round" "$(rss_kib "$hv_pid")" "$(rss_kib "$xs_pid")"
         "$(rss_kib "$be_pid")" "$guest_count" "$guest_sum" "$guest_max" "$(fd_count "$hv_pid")"
-        "$(fd_count "$xs_pid")" "$(fd_count "$be_pid")" "$(run_shm)" "$processes" "$requests")
+        "$(fd_count "$xs_pid")" "$(fd_count "$be_pid")" "$(run_shm)" "$processes" "$requests"
+        "$(private_kib "$hv_pid")" "$(private_kib "$xs_pid")" "$(private_kib "$be_pid")")
     (IFS=,; echo "${row[*]}") >>"$csv"
-    say "soak: round $round at $((SECONDS - start)) s: rss kib hv ${row[2]} xs ${row[3]} be ${row[4]}, guests ${row[5]} (max ${row[7]}), fds ${row[8]}/${row[9]}/${row[10]}, shm ${row[11]}, processes ${row[12]}, requests $requests"
+    say "soak: round $round at $((SECONDS - start)) s: rss kib hv ${row[2]} xs ${row[3]} be ${row[4]} (private ${row[14]}/${row[15]}/${row[16]}), guests ${row[5]} (max ${row[7]}), fds ${row[8]}/${row[9]}/${row[10]}, shm ${row[11]}, processes ${row[12]}, requests $requests"
     # After warm-up, nothing countable may grow.
     names=(hypervisor_fds xenstored_fds backend_fds shm_objects processes)
     values=("${row[8]}" "${row[9]}" "${row[10]}" "${row[11]}" "${row[12]}")
@@ -174,10 +182,11 @@ while [ $SECONDS -lt $deadline ]; do
     done
 done
 
-# RSS: the second half's peak within 10% (+2 MiB) of the first half's.
+# Private RSS of the daemons, RSS of the largest guest: the second half's
+# peak within 10% (+2 MiB) of the first half's.
 rows=$(($(wc -l <"$csv") - 1))
 [ "$rows" -ge 4 ] || die "only $rows samples: run longer"
-for column in 3:hypervisor 4:xenstored 5:backend 8:guest; do
+for column in 15:hypervisor 16:xenstored 17:backend 8:guest; do
     c=${column%%:*}
     name=${column#*:}
     read -r first second < <(awk -F, -v c="$c" -v half=$((rows / 2)) -v w=$warmup_rounds '
@@ -186,7 +195,7 @@ for column in 3:hypervisor 4:xenstored 5:backend 8:guest; do
         END { print a + 0, b + 0 }' "$csv")
     [ "$second" -le $((first + first / 10 + 2048)) ] ||
         die "$name RSS grew: peak $first KiB in the first half, $second KiB in the second"
-    say "soak: $name RSS peak: $first KiB in the first half, $second KiB in the second"
+    say "soak: $name RSS peak (private for a daemon): $first KiB in the first half, $second KiB in the second"
 done
 
 # Every guest's whole disk, written and then read back in a job of its own.
