@@ -6,7 +6,7 @@
 // Initialising, xenbus_probe_node), so every attach reaches Connected, and
 // the other guest's verified I/O never sees a wrong block.
 //
-// PVSIM_REATTACH_CYCLES sets the number of cycles (50 unless set); `make
+// PVSIM_REATTACH_CYCLES sets the number of cycles (25 unless set); `make
 // stress` runs 500.
 #include <atomic>
 #include <cstdlib>
@@ -21,7 +21,7 @@ namespace {
 using nlohmann::json;
 using xen::XenbusState;
 
-constexpr unsigned kDefaultCycles = 50;
+constexpr unsigned kDefaultCycles = 25;
 
 unsigned cycles() {
     const char* text = std::getenv("PVSIM_REATTACH_CYCLES");
