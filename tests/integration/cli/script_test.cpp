@@ -171,7 +171,7 @@ TEST_P(FaultScenario, ItsFaultLandsWithRequestsInFlightAndTheWorkloadEndsAsDescr
     // The fault's requests: what wait-io saw just before it.
     EXPECT_GT(waits[0].answered, 0u) << out;
     EXPECT_GT(waits[0].in_flight, 0u) << out;
-    constexpr std::uint64_t kRegion4k = (32u << 20) / 4096;  // --size 32M --bs 4k
+    constexpr std::uint64_t kRegion4k = (16u << 20) / 4096;  // --size 16M --bs 4k
     if (name == "detach-during-io") {
         // The workload failed at the detach, after the I/Os answered before it.
         ASSERT_EQ(ios.size(), 1u) << out;
