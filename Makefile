@@ -17,6 +17,11 @@
 #   make soak     the optimised build, then SOAK_GUESTS (32) guests for
 #                 SOAK_MINUTES (30) minutes of verified I/O with attach/detach
 #                 churn, resources sampled (scripts/soak.sh, docs/soak.md)
+#   make scale    the optimised build, then one guest's verified QD32 random
+#                 reads against SCALE_GUESTS (32) guests' at once, their
+#                 memory beyond their own, and SCALE_CYCLES (1000) timed
+#                 attach/detach cycles with fds, RSS and shm sampled
+#                 (scripts/scale.sh, docs/performance.md "Scale")
 #   make demo     the whole tour: `pvsim demo` from the optimised build
 #   make format   clang-format every source in place
 
@@ -35,7 +40,7 @@ TEST_CONFIG := -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
 	       -DCMAKE_CXX_COMPILER=clang++-14 -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON \
 	       -DPVSIM_BUILD_TESTS=ON -DPVSIM_UNITY_BUILD=ON
 
-.PHONY: all deps test stress tsan fuzz build bench chaos soak demo format clean
+.PHONY: all deps test stress tsan fuzz build bench chaos soak scale demo format clean
 
 all: build
 
@@ -83,6 +88,9 @@ chaos: build
 
 soak: build
 	PVSIM_BIN=$(RELEASE_DIR)/bin scripts/soak.sh
+
+scale: build
+	PVSIM_BIN=$(RELEASE_DIR)/bin scripts/scale.sh
 
 demo: build
 	$(RELEASE_DIR)/bin/pvsim demo
