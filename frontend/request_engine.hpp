@@ -227,7 +227,12 @@ class RequestEngine : public BlockDevice {
     // many requests were taken back; none once the queue failed.
     std::size_t requeue();
     // After requeue(), once the other end has the ring again: the hangup fd
-    // is watched again and what is queued is issued.
+    // is watched again and what is queued is issued. The first batch put on
+    // the ring from then on notifies whatever the ring's event index says:
+    // the index there is the one the old device left (with EVENT_IDX, one
+    // behind entries it had not taken says no kick is needed), and the new
+    // device has written none yet - as libvhost-user kicks its own queue
+    // when it resubmits after a reconnect (vu_check_queue_inflights).
     void resume();
 
     bool accepting() const;
@@ -302,6 +307,7 @@ class RequestEngine : public BlockDevice {
     bool hung_up_ = false;  // on_hangup: the other end went; the hangup fd is not watched
     bool hangup_unreported_ = false;
     std::uint64_t connection_ = 0;  // resume()s: a hangup seen on an older one is stale
+    bool notify_next_ = false;      // resume(): the next batch notifies whatever publish() says
     bool detach_requested_ = false;
     bool stopping_ = false;
     bool joined_ = false;  // stop() is done: no completion thread any more

@@ -231,7 +231,14 @@ void RequestEngine<Transport>::publish_locked() {
     if (!live_) {
         return;
     }
-    switch (transport_.publish()) {
+    Publish published = transport_.publish();
+    if (notify_next_ && published != Publish::nothing) {
+        // The first batch after resume(): the other end's event index is
+        // the old device's, not the new one's.
+        notify_next_ = false;
+        published = Publish::notify;
+    }
+    switch (published) {
         case Publish::nothing:
             return;
         case Publish::suppressed:
@@ -492,6 +499,7 @@ void RequestEngine<Transport>::resume() {
         std::lock_guard lock(mutex_);
         holding_ = false;
         hung_up_ = false;
+        notify_next_ = true;
         ++connection_;
         space_.notify_all();
     }
