@@ -3,11 +3,13 @@
 // socket,reconnect=1` (integration/linux_guest): the export is SIGKILLed
 // under a verified random-write job and started again on the same image
 // and socket; the driver connects again by itself, issues again what the
-// dead device had not answered, and the job passes its verify. While the
-// device is down, block-detach still works.
+// dead device had not answered, and the job passes its verify; the same
+// with qemu-storage-daemon. While the device is down, block-detach still
+// works.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include "common/run_dir.hpp"
 #include "tests/integration/cli/cli_run.hpp"
 #include "tests/integration/cli/export_process.hpp"
+#include "tests/integration/cli/qsd_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tools/toolstack/guest_agent.hpp"
@@ -87,15 +90,15 @@ class CliExportReconnectTest : public ::testing::Test {
             std::vector<std::string>{"--target", image_.string(), "--socket", socket_.string()});
     }
 
-    // The guest's report of its disk vda (the agent's "devices" answer),
-    // or null while the guest does not answer.
-    nlohmann::json disk() const {
+    // The guest's report of its virtio disk `vdev` (the agent's "devices"
+    // answer), or null while the guest does not answer.
+    nlohmann::json disk(const std::string& vdev = "vda") const {
         try {
             pvsim::tools::toolstack::GuestAgent agent(pvsim::RunDir::open(run_.dir()), 1,
                                                       std::chrono::milliseconds(200));
             const nlohmann::json reply = agent.request({{"op", "devices"}});
             for (const nlohmann::json& device : reply.at("devices")) {
-                if (device.value("transport", "") == "virtio") {
+                if (device.value("transport", "") == "virtio" && device.value("vdev", "") == vdev) {
                     return device;
                 }
             }
@@ -104,8 +107,9 @@ class CliExportReconnectTest : public ::testing::Test {
         return nullptr;
     }
 
-    std::vector<std::string> io_args(std::vector<std::string> options) const {
-        options.insert(options.begin(), {"--run-dir", run_.dir().string(), "io", "g", "vda"});
+    std::vector<std::string> io_args(std::vector<std::string> options,
+                                     const std::string& vdev = "vda") const {
+        options.insert(options.begin(), {"--run-dir", run_.dir().string(), "io", "g", vdev});
         options.push_back("--json");
         return options;
     }
@@ -187,6 +191,53 @@ TEST_F(CliExportReconnectTest, BlockDetachWorksWhileTheExportIsDown) {
     const CliResult result = job.finish();
     EXPECT_FALSE(result.err.starts_with("still running")) << result.err;
     EXPECT_NE(result.code, 0) << result.out << result.err;
+}
+
+// The same against qemu-storage-daemon, a device no one here wrote
+// (libvhost-user: it takes the used idx from the ring at SET_VRING_ADDR and
+// starts at SET_VRING_BASE's avail idx), killed and started again on the
+// same image and socket.
+TEST_F(CliExportReconnectTest, AVerifiedJobGoesOnAcrossQemuStorageDaemonsRestart) {
+    // `make test` installs it: missing, it is a failure.
+    ASSERT_EQ(::access(kQemuStorageDaemon, X_OK), 0)
+        << kQemuStorageDaemon << " is missing: install Debian's qemu-system-common";
+    const auto image = run_.image("qsd.img", 8 << 20);
+    const auto socket = dir_.path() / "qsd.sock";
+    auto qsd = std::make_unique<QsdProcess>(image, socket, dir_.path() / "qsd.log");
+    const CliResult attached = run_.pvsim(
+        {"block-attach", "g", "vdev=vdb,specification=virtio,vhost-user=" + socket.string()});
+    ASSERT_EQ(attached.code, 0) << attached.err;
+    BackgroundIo job(run_.scratch(), io_args({"--rw", "randwrite", "--bs", "4k", "--size", "4M",
+                                              "--iodepth", "8", "--runtime", "2", "--time_based",
+                                              "--seed", "12", "--verify", "crc32c"},
+                                             "vdb"));
+    nlohmann::json before;
+    ASSERT_TRUE(eventually([&] {
+        before = disk("vdb");
+        return before.is_object() && before.at("counters").value("completions", 0ull) >= 32;
+    })) << before.dump();
+    qsd->kill();
+    ASSERT_TRUE(eventually([&] {
+        const nlohmann::json now = disk("vdb");
+        return now.is_object() && !now.value("connected", true);
+    }));
+    std::filesystem::remove(socket);
+    qsd = std::make_unique<QsdProcess>(image, socket, dir_.path() / "qsd-again.log");
+
+    const CliResult result = job.finish();
+    ASSERT_EQ(result.code, 0) << result.out << result.err;
+    const nlohmann::json out = result.json();
+    const nlohmann::json& verify = out.at("jobs").at(0).at("pvsim").at("verify");
+    EXPECT_GT(verify.at("blocks_checked").get<std::uint64_t>(), 0u) << verify;
+    EXPECT_EQ(verify.at("blocks_unwritten"), 0) << verify;
+    EXPECT_GT(out.at("jobs").at(0).at("write").at("total_ios").get<std::uint64_t>(),
+              before.at("counters").at("completions").get<std::uint64_t>())
+        << out.dump();
+    const nlohmann::json after = disk("vdb");
+    ASSERT_TRUE(after.is_object());
+    EXPECT_TRUE(after.value("connected", false)) << after.dump();
+    EXPECT_EQ(after.at("counters").at("reconnections"), 1) << after.dump();
+    ASSERT_EQ(run_.pvsim({"block-detach", "g", "vdb"}).code, 0);
 }
 
 }  // namespace export_reconnect_test
