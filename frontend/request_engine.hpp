@@ -28,8 +28,10 @@
 //    with -ENODEV, the FailureHandler is told once, from the completion
 //    thread), disconnect() (the last completions, then -ENODEV for the rest
 //    and the ring let go), wait_idle() or when_idle() (its callback form,
-//    for a control plane that must not block), and the hold / take_unfinished pair
-//    that blkif_recover uses to move requests to new rings.
+//    for a control plane that must not block), the hold / take_unfinished pair
+//    that blkif_recover uses to move requests to new rings, and the
+//    requeue / resume pair of a vhost-user reconnect (QEMU's reconnect=),
+//    which keeps the ring and issues the unfinished requests on it again.
 //
 // A Transport is one ring seen from the driver. The engine calls each of its
 // methods under the queue lock, except where marked:
@@ -65,7 +67,8 @@
 //   int notify_fd() const;             readable when the other end notified
 //   bool take_notification();          consume it; true if there was one
 //   int hangup_fd() const;             -1, or a socket whose hangup fails the
-//                                      queue (the vhost-user connection)
+//                                      queue (the vhost-user connection), or
+//                                      holds it (QueueOptions::on_hangup)
 //   std::string hangup_reason() const; the error() that hangup gives
 //   std::uint32_t sector_size() const; bool read_only() const;
 //                                      as the other end published them
@@ -83,6 +86,8 @@
 //   template <class F> void take_back(F&& take, FinishedIo&);
 //                                      blkif_recover: hand every request on
 //                                      the ring to `take` without finishing it
+//                                      (for requeue(): and leave the ring
+//                                      empty and usable)
 //   void close();                      the ring is let go (after fail_all or
 //                                      take_back)
 //   Counters counters() const;         lock-free snapshot (common/counter_set.hpp)
@@ -127,6 +132,12 @@ struct QueueOptions {
     std::uint64_t capacity = 0;          // sectors; set_capacity() changes it
     std::chrono::microseconds poll{50};  // the polling window's maximum; 0 = off
     std::function<void(const std::string& reason)> on_failure;  // told once
+    // Set: the other end hanging up (Transport::hangup_fd) does not fail the
+    // queue; the queue holds (hold()) and tells this, from the completion
+    // thread, so that the control plane connects again (QEMU's
+    // vhost_user_blk_event, CHR_EVENT_CLOSED) and then requeue()s and
+    // resume()s. Only hand the news on: it may be told more than once.
+    std::function<void()> on_hangup;
 };
 
 template <class Transport>
@@ -204,6 +215,26 @@ class RequestEngine : public BlockDevice {
     // whole, with their callbacks, to be issued again on a new ring.
     std::vector<BlockRequest> take_unfinished();
 
+    // A device that went away and is connected to again (QEMU's
+    // vhost_user_blk_disconnect / vhost_user_blk_connect with reconnect=):
+    // the queue holds (as hold()) and stops watching the hangup fd; the
+    // last completions are taken, then every request not yet completed (on
+    // the ring or queued) is taken back from the ring (whose take_back
+    // leaves it empty and usable) and queued again, whole and re-split, as
+    // blkif_recover issues its requests again. Reads, writes, flushes and
+    // discards may be issued twice: each leaves the disk as once does. Their
+    // callbacks run once, with the outcome of the last issue. Returns how
+    // many requests were taken back; none once the queue failed.
+    std::size_t requeue();
+    // After requeue(), once the other end has the ring again: the hangup fd
+    // is watched again and what is queued is issued. The first batch put on
+    // the ring from then on notifies whatever the ring's event index says:
+    // the index there is the one the old device left (with EVENT_IDX, one
+    // behind entries it had not taken says no kick is needed), and the new
+    // device has written none yet - as libvhost-user kicks its own queue
+    // when it resubmits after a reconnect (vu_check_queue_inflights).
+    void resume();
+
     bool accepting() const;
     // True once an untrusted completion (or fail()) failed the queue.
     bool failed() const;
@@ -234,6 +265,9 @@ class RequestEngine : public BlockDevice {
     void publish_locked();
     void take_completions_locked(bool& worked);
     void stop_accepting_locked(const std::string& reason);
+    // Every request not yet completed, from the ring and the queue, each
+    // once, marked recovered; the queue is left empty.
+    std::vector<std::shared_ptr<PendingIo>> take_back_locked();
     void fail_locked(const std::string& reason, bool report);
     void detach_locked();
     // Wakes wait_idle and runs when_idle's callbacks.
@@ -270,6 +304,10 @@ class RequestEngine : public BlockDevice {
     bool failed_ = false;  // an untrusted completion or fail()
     bool holding_ = false;
     bool failure_unreported_ = false;
+    bool hung_up_ = false;  // on_hangup: the other end went; the hangup fd is not watched
+    bool hangup_unreported_ = false;
+    std::uint64_t connection_ = 0;  // resume()s: a hangup seen on an older one is stale
+    bool notify_next_ = false;      // resume(): the next batch notifies whatever publish() says
     bool detach_requested_ = false;
     bool stopping_ = false;
     bool joined_ = false;  // stop() is done: no completion thread any more

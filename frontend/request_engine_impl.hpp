@@ -231,7 +231,14 @@ void RequestEngine<Transport>::publish_locked() {
     if (!live_) {
         return;
     }
-    switch (transport_.publish()) {
+    Publish published = transport_.publish();
+    if (notify_next_ && published != Publish::nothing) {
+        // The first batch after resume(): the other end's event index is
+        // the old device's, not the new one's.
+        notify_next_ = false;
+        published = Publish::notify;
+    }
+    switch (published) {
         case Publish::nothing:
             return;
         case Publish::suppressed:
@@ -394,26 +401,33 @@ void RequestEngine<Transport>::hold() {
 }
 
 template <class Transport>
+std::vector<std::shared_ptr<PendingIo>> RequestEngine<Transport>::take_back_locked() {
+    std::vector<std::shared_ptr<PendingIo>> taken;
+    const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
+        if (!io->recovered) {
+            io->recovered = true;
+            taken.push_back(io);
+        }
+    };
+    // blkif_recover: what the driver remembers is the truth; whatever
+    // the old backend did with it, it is issued again.
+    if (live_) {
+        transport_.take_back(take, finished_);
+    }
+    for (Queued& queued : queued_) {
+        take(queued.io);
+    }
+    queued_.clear();
+    return taken;
+}
+
+template <class Transport>
 std::vector<BlockRequest> RequestEngine<Transport>::take_unfinished() {
     std::vector<std::shared_ptr<PendingIo>> taken;
     {
         std::lock_guard lock(mutex_);
         holding_ = true;
-        const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
-            if (!io->recovered) {
-                io->recovered = true;
-                taken.push_back(io);
-            }
-        };
-        // blkif_recover: what the driver remembers is the truth; whatever
-        // the old backend did with it, it is issued again.
-        if (live_) {
-            transport_.take_back(take, finished_);
-        }
-        for (Queued& queued : queued_) {
-            take(queued.io);
-        }
-        queued_.clear();
+        taken = take_back_locked();
         accepting_ = false;
         live_ = false;
         if (error_.empty()) {
@@ -433,6 +447,63 @@ std::vector<BlockRequest> RequestEngine<Transport>::take_unfinished() {
     }
     in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
     return requests;
+}
+
+template <class Transport>
+std::size_t RequestEngine<Transport>::requeue() {
+    std::size_t taken = 0;
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+        hung_up_ = true;
+        space_.notify_all();
+        if (!live_) {
+            return 0;
+        }
+        // What the device answered before it went is done.
+        bool worked = false;
+        take_completions_locked(worked);
+        if (!live_) {
+            return 0;
+        }
+        std::vector<std::shared_ptr<PendingIo>> unfinished = take_back_locked();
+        taken = unfinished.size();
+        for (std::shared_ptr<PendingIo>& io : unfinished) {
+            io->recovered = false;
+            io->status = 0;
+            std::vector<Plan> plans;
+            try {
+                plans = transport_.plan(io->request);
+            } catch (const std::invalid_argument& e) {
+                // Planned once already with the same limits: not expected.
+                spdlog::warn("{}: request refused: {}", options_.name, e.what());
+            }
+            if (plans.empty()) {
+                finished_.finished(std::move(io), -EINVAL);
+                continue;
+            }
+            io->outstanding = static_cast<unsigned>(plans.size());
+            for (Plan& plan : plans) {
+                queued_.push_back(Queued{std::move(plan), io});
+            }
+        }
+        notify_idle_locked();
+    }
+    wake();
+    return taken;
+}
+
+template <class Transport>
+void RequestEngine<Transport>::resume() {
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = false;
+        hung_up_ = false;
+        notify_next_ = true;
+        ++connection_;
+        space_.notify_all();
+    }
+    wake();  // the completion thread issues what is queued
 }
 
 // ---------------------------------------------------------------------------
@@ -514,7 +585,8 @@ bool RequestEngine<Transport>::poll_for_work(Clock::time_point idle_since) {
 template <class Transport>
 bool RequestEngine<Transport>::arm_or_find_work() {
     std::lock_guard lock(mutex_);
-    if (!finished_.empty() || stopping_ || failure_unreported_ || (live_ && detach_requested_)) {
+    if (!finished_.empty() || stopping_ || failure_unreported_ || hangup_unreported_ ||
+        (live_ && detach_requested_)) {
         return true;
     }
     if (!live_) {
@@ -533,12 +605,16 @@ void RequestEngine<Transport>::sleep() {
     int notify_fd = -1;
     int hangup_fd = -1;
     int timeout_ms = -1;
+    std::uint64_t connection = 0;
     {
         std::lock_guard lock(mutex_);
         if (live_) {
             notify_fd = transport_.notify_fd();
-            hangup_fd = transport_.hangup_fd();
+            if (!hung_up_) {
+                hangup_fd = transport_.hangup_fd();
+            }
         }
+        connection = connection_;
         if (const auto retry = transport_.retry_interval()) {
             timeout_ms = static_cast<int>(retry->count());
         }
@@ -563,8 +639,20 @@ void RequestEngine<Transport>::sleep() {
     if ((fds[1].revents & POLLIN) != 0 && transport_.take_notification()) {
         transport_.live_counters().add(&Counters::notifications_received);
     }
-    if ((fds[2].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0) {
-        fail_locked(transport_.hangup_reason(), true);
+    if ((fds[2].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0 && !hung_up_ &&
+        connection == connection_) {
+        if (!options_.on_hangup) {
+            fail_locked(transport_.hangup_reason(), true);
+            return;
+        }
+        // Held until the control plane has connected again (requeue,
+        // resume); the hangup is not watched meanwhile, or poll would not
+        // wait.
+        spdlog::warn("{}: {}; requests held", options_.name, transport_.hangup_reason());
+        hung_up_ = true;
+        holding_ = true;
+        hangup_unreported_ = true;
+        space_.notify_all();
         return;
     }
     // Awake now: the other end need not notify while this thread works and
@@ -587,6 +675,7 @@ void RequestEngine<Transport>::run() {
         bool busy = false;
         bool stopping = false;
         std::optional<std::string> report;
+        bool hangup = false;
         {
             std::lock_guard lock(mutex_);
             local_work_.store(false, std::memory_order_relaxed);
@@ -595,6 +684,7 @@ void RequestEngine<Transport>::run() {
                 failure_unreported_ = false;
                 report = error_;
             }
+            hangup = std::exchange(hangup_unreported_, false);
             finished_.take(done);
             busy = live_ && transport_.on_ring() > 0;
             stopping = stopping_;
@@ -605,6 +695,14 @@ void RequestEngine<Transport>::run() {
             } catch (const std::exception& e) {
                 spdlog::error("{}: failure handler: {}", options_.name, e.what());
             }
+        }
+        if (hangup) {
+            try {
+                options_.on_hangup();
+            } catch (const std::exception& e) {
+                spdlog::error("{}: hangup handler: {}", options_.name, e.what());
+            }
+            worked = true;
         }
         if (!done.empty()) {
             run_callbacks(done);

@@ -66,6 +66,10 @@ class ProbedDevice {
     virtual void reconnect() = 0;
     // True while a reconnect passes through Closed (not the device's end).
     virtual bool reconnecting() const { return false; }
+    // Its directory went (the toolstack detaches it), before the probe lets
+    // go of it: a device waiting for its back end to come back stops
+    // waiting, so that a run holding it ends. Does not block.
+    virtual void dropped() {}
 };
 
 // What the class makes of a device directory (xenbus_probe_node and the

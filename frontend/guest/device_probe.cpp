@@ -277,6 +277,7 @@ void DeviceProbe::reap() {
         if (device) {
             // Closes it if it was not closed yet (its directory went first);
             // a run still holding it destroys it when it ends instead.
+            device->dropped();
             device.reset();
             spdlog::info("{}: closed", text(slot->devid, slot->vdev));
         }

@@ -16,6 +16,9 @@
 namespace pvsim::frontend::guest {
 namespace virtio_class {
 
+// The longest reconnect interval a disk may ask for.
+constexpr std::uint32_t kMaxReconnectSeconds = 3600;
+
 std::string disk_text(std::uint32_t devid, const std::string& vdev) {
     return "virtio disk " + std::to_string(devid) + (vdev.empty() ? "" : " (" + vdev + ")");
 }
@@ -36,6 +39,7 @@ class VirtioDevice final : public ProbedDevice {
         device["read_only"] = blk_->read_only();
         device["error"] = blk_->error();
         device["in_flight"] = blk_->in_flight();
+        device["connected"] = blk_->connected();
         device["counters"] = counters_json(blk_->counters());
         device["features"] = {
             {"queues", blk_->queue_count()},
@@ -60,6 +64,11 @@ class VirtioDevice final : public ProbedDevice {
         blk_->close();
         observer_(xen::XenbusState::closed);
         return xen::XenbusState::closed;
+    }
+    void dropped() override {
+        // A device that hung up is not waited for any more: what the disk
+        // holds fails, and a run on it ends.
+        blk_->give_up();
     }
     void reconnect() override {
         throw DeviceError(blk_->name() + " cannot reconnect: a virtio disk has no resume");
@@ -117,6 +126,16 @@ class VirtioClass final : public DeviceClass {
                 result.error = "poll-us \"" + *poll + "\": expected a whole number of microseconds";
             } else {
                 options.poll = std::chrono::microseconds(*n);
+            }
+        }
+        if (const auto reconnect = xenstore.try_read(nodename + "/reconnect")) {
+            // QEMU's -chardev socket,reconnect=SECONDS (0: off).
+            const auto n = xen::parse_node_u32(reconnect);
+            if (!n || *n > kMaxReconnectSeconds) {
+                result.error = "reconnect \"" + *reconnect + "\": expected 0 to " +
+                               std::to_string(kMaxReconnectSeconds) + " seconds";
+            } else {
+                options.reconnect = std::chrono::seconds(*n);
             }
         }
         if (!result.error.empty()) {

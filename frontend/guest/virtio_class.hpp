@@ -2,8 +2,10 @@
 // under device/vhost-user-blk, each a virtio-blk driver over vhost-user
 // (frontend/virtio_blk/virtio_blk.hpp). The toolstack writes a directory
 // in one transaction: vhost-user = the device's socket, virtual-device =
-// its name (e.g. vda), num-queues wanted, poll-us; one without its socket
-// is not one of its disks. The open (open_virtio_blk over the guest's
+// its name (e.g. vda), num-queues wanted, poll-us, reconnect (seconds
+// between attempts to connect again to a device that hung up, QEMU's
+// chardev reconnect=; absent or 0: the hangup fails the disk); one without
+// its socket is not one of its disks. The open (open_virtio_blk over the guest's
 // memory) blocks through the vhost-user handshake. A disk whose directory
 // goes away is closed (VirtioBlk::close: GET_VRING_BASE per queue) and
 // stays listed, Closing, until it is, so that the toolstack can remove the

@@ -30,6 +30,11 @@ struct VirtioBlkCounters {
     std::uint64_t data_copies = 0;
     // Gauge: the virtqueues in use.
     std::uint64_t queues = 0;
+    // Connections made again to a device that hung up (QEMU's reconnect=),
+    // and the requests issued again on them, each counted once per
+    // reconnect that took it back (the device's, not a queue's).
+    std::uint64_t reconnections = 0;
+    std::uint64_t resubmitted = 0;
 
     static constexpr auto kFields = std::to_array<CounterField<VirtioBlkCounters>>({
         {"requests", &VirtioBlkCounters::requests},
@@ -43,6 +48,8 @@ struct VirtioBlkCounters {
         {"indirect_requests", &VirtioBlkCounters::indirect_requests},
         {"data_copies", &VirtioBlkCounters::data_copies},
         {"queues", &VirtioBlkCounters::queues, CounterKind::gauge},
+        {"reconnections", &VirtioBlkCounters::reconnections},
+        {"resubmitted", &VirtioBlkCounters::resubmitted},
     });
 };
 

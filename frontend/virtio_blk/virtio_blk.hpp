@@ -17,12 +17,36 @@
 //
 // close() (also run by the destructor) stops accepting, lets what is on
 // the queues complete, stops each ring with GET_VRING_BASE and closes the
-// socket. A device that goes away (the socket hangs up) or misbehaves fails
-// the device: every request in flight and every later one completes with
-// -ENODEV, and error() says why.
+// socket. A device that misbehaves fails the device: every request in
+// flight and every later one completes with -ENODEV, and error() says why.
+//
+// A device that goes away (the socket hangs up) fails it too, unless
+// options.reconnect is set: then the driver does what QEMU's vhost-user-blk
+// does with `-chardev socket,reconnect=N` (hw/block/vhost-user-blk.c,
+// vhost_user_blk_event). On the hangup (CHR_EVENT_CLOSED,
+// vhost_user_blk_disconnect) each queue holds: new requests wait, the last
+// completions are taken, and the requests the device had not answered are
+// taken back from the ring (virtqueue_detach_unused_buf) and queued again.
+// Every `reconnect` it connects to the socket again (the chardev's
+// reconnect timer) and, once it answers (CHR_EVENT_OPENED,
+// vhost_user_blk_connect), runs the whole handshake again with the
+// features negotiated first, the same memory table and each ring from
+// where the driver is (SET_VRING_BASE = its avail idx; the device reads the
+// used idx from the ring), then issues what was held. It retries for ever,
+// as QEMU does; close() ends the wait. pvsim's devices offer no inflight
+// region (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD), and the driver needs none:
+// it knows what it has not had answered and issues that again, which is
+// safe because a read, write, flush or discard issued twice leaves the disk
+// as once does. A device that comes back without a feature negotiated
+// before, or with another capacity, block size, read-only flag or too few
+// queues fails the disk: the driver has no config-change path (QEMU reads
+// the config only at realize and sets the guest's features again without
+// comparing; pvsim refuses rather than run on a disk that changed).
+
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,7 +72,10 @@ struct VirtioBlkOptions {
     std::chrono::microseconds poll{50};  // completion polling window; 0 = off
     std::chrono::milliseconds connect_timeout{5000};  // for the socket to accept
     std::chrono::milliseconds reply_timeout{5000};    // for each answer, and for close's drain
-    std::string name{};                               // in logs; default "vhost-user-blk <socket>"
+    // QEMU's `-chardev socket,reconnect=SECONDS`: after the device hangs
+    // up, connect again this often; 0 = a hangup fails the device.
+    std::chrono::milliseconds reconnect{0};
+    std::string name{};  // in logs; default "vhost-user-blk <socket>"
 };
 
 class VirtioBlk final : public BlockDevice {
@@ -78,6 +105,15 @@ class VirtioBlk final : public BlockDevice {
     std::size_t queue_of_this_thread();
     const std::string& name() const noexcept { return name_; }
     bool failed() const;
+    // False from the device hanging up until it is connected again (with
+    // options.reconnect).
+    bool connected() const;
+
+    // The disk is going (its directory went) but may still be held: a
+    // device that hung up is not connected to again, and what the disk
+    // holds for it, and every later request, completes with -ENODEV. While
+    // connected nothing changes until the device hangs up. Does not block.
+    void give_up();
 
     // The clean close described above; idempotent. Not from a completion
     // callback. Never throws: a device that is gone or does not answer is
@@ -88,23 +124,46 @@ class VirtioBlk final : public BlockDevice {
     friend std::unique_ptr<VirtioBlk> open_virtio_blk(hypervisor::DomainMemory& memory,
                                                       const std::string& socket,
                                                       VirtioBlkOptions options);
-    VirtioBlk(std::string name, std::unique_ptr<VhostUserFrontend> frontend, DiskConfig disk,
-              std::uint64_t protocol_features, std::chrono::milliseconds reply_timeout);
+    VirtioBlk(std::string name, hypervisor::DomainMemory& memory, std::string socket,
+              VirtioBlkOptions options, std::unique_ptr<VhostUserFrontend> frontend,
+              DiskConfig disk, std::uint64_t protocol_features);
 
     // A queue failed: the whole device goes with it.
     void on_queue_failure(const std::string& reason);
+    // A queue saw the device hang up (options_.reconnect).
+    void on_hangup();
+    // The reconnecting thread: waits for a hangup, holds and requeues,
+    // connects again every options_.reconnect, resumes.
+    void reconnect_loop();
+    // One attempt: connect, handshake, rings from where the driver is.
+    // Throws VhostUserError to try again later, std::runtime_error for a
+    // device that came back changed.
+    std::unique_ptr<VhostUserFrontend> connect_again();
+    // Whether the connection's socket has hung up (or is closed).
+    bool hung_up() const;
 
     const std::string name_;
+    hypervisor::DomainMemory& memory_;
+    const std::string socket_;
+    const VirtioBlkOptions options_;
+    // Replaced by the reconnecting thread only, while the queues hold.
     std::unique_ptr<VhostUserFrontend> frontend_;
     const DiskConfig disk_;
     const std::uint64_t protocol_features_;
-    const std::chrono::milliseconds reply_timeout_;
     std::vector<std::unique_ptr<VirtioBlkQueue>> queues_;  // fixed once open
 
     mutable std::mutex mutex_;  // what follows
     QueueMap queue_map_;
     std::string error_;
     bool closed_ = false;
+    bool connected_ = true;
+    bool hangup_reported_ = false;  // a queue saw the hangup; the thread not yet
+    bool stopping_ = false;         // close(): the reconnecting thread ends
+    bool giving_up_ = false;        // give_up(): no reconnect, the next hangup fails
+    std::condition_variable reconnect_cv_;
+    std::uint64_t reconnections_ = 0;
+    std::uint64_t resubmitted_ = 0;
+    std::thread reconnector_;
     std::mutex close_mutex_;  // one close() at a time
 };
 

@@ -11,11 +11,12 @@ template class RequestEngine<virtio_blk::VirtioBlkVq>;
 namespace pvsim::frontend::virtio_blk {
 
 VirtioBlkQueue::VirtioBlkQueue(hypervisor::DomainMemory& memory, const QueueConfig& config,
-                               FailureHandler on_failure)
+                               FailureHandler on_failure, HangupHandler on_hangup)
     : RequestEngine(QueueOptions{.name = config.name,
                                  .capacity = config.disk.capacity,
                                  .poll = config.poll,
-                                 .on_failure = std::move(on_failure)},
+                                 .on_failure = std::move(on_failure),
+                                 .on_hangup = std::move(on_hangup)},
                     memory, config) {}
 
 }  // namespace pvsim::frontend::virtio_blk

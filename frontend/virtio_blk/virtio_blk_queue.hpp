@@ -22,11 +22,14 @@ namespace pvsim::frontend::virtio_blk {
 class VirtioBlkQueue final : public RequestEngine<VirtioBlkVq> {
   public:
     using FailureHandler = std::function<void(const std::string& reason)>;
+    using HangupHandler = std::function<void()>;
 
     // Lays the queue out in `memory` (which must outlive this). No thread
-    // yet: start() once the device has the queue.
+    // yet: start() once the device has the queue. With `on_hangup` the
+    // device hanging up holds the queue instead of failing it
+    // (QueueOptions::on_hangup).
     VirtioBlkQueue(hypervisor::DomainMemory& memory, const QueueConfig& config,
-                   FailureHandler on_failure = {});
+                   FailureHandler on_failure = {}, HangupHandler on_hangup = {});
 
     // For the handshake: where the queue lies, and the eventfds to send.
     const VirtqueueDriver& virtqueue() const noexcept { return transport().virtqueue(); }
@@ -36,6 +39,8 @@ class VirtioBlkQueue final : public RequestEngine<VirtioBlkVq> {
     // SET_VRING_CALL, as libvhost-user does "in case of I/O hang after
     // reconnecting"). Before start().
     void drain_call() { transport().drain_call(); }
+    // The socket of a new connection, watched from the next resume() on.
+    void set_hangup_fd(int fd) noexcept { transport().set_hangup_fd(fd); }
 };
 
 }  // namespace pvsim::frontend::virtio_blk

@@ -37,7 +37,8 @@ VirtioBlkVq::VirtioBlkVq(hypervisor::DomainMemory& memory, const QueueConfig& co
               .event_idx = virtio::has_feature(config_.disk.features, virtio::Feature::event_idx),
               .indirect_desc =
                   virtio::has_feature(config_.disk.features, virtio::Feature::indirect_desc)}),
-      slots_(vq_.size()) {
+      slots_(vq_.size()),
+      hangup_fd_(config.hangup_fd) {
     for (std::size_t i = 0; i < (vq_.size() + kSlotsPerPage - 1) / kSlotsPerPage; ++i) {
         slot_pages_.emplace_back(memory_);
     }

@@ -16,6 +16,7 @@
 // Not thread-safe: the queue calls it under its lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -75,7 +76,9 @@ class VirtioBlkVq {
     void disarm() { vq_.disable_notifications(); }
     int notify_fd() const noexcept { return call_.fd(); }
     bool take_notification() { return call_.try_consume() != 0; }
-    int hangup_fd() const noexcept { return config_.hangup_fd; }
+    int hangup_fd() const noexcept { return hangup_fd_.load(std::memory_order_relaxed); }
+    // The vhost-user socket of a new connection (a reconnect).
+    void set_hangup_fd(int fd) noexcept { hangup_fd_.store(fd, std::memory_order_relaxed); }
     std::string hangup_reason() const { return "the vhost-user device closed the connection"; }
     std::size_t on_ring() const noexcept { return vq_.in_flight(); }
     std::optional<std::chrono::milliseconds> retry_interval() const noexcept {
@@ -83,14 +86,18 @@ class VirtioBlkVq {
     }
     bool retry(FinishedIo&) noexcept { return false; }
     void fail_all(FinishedIo& finished, int status);
+    // Leaves the queue empty and usable: the slots and the chains in flight
+    // are freed unanswered (VirtqueueDriver::detach_unused).
     template <class Take>
     void take_back(Take&& take, FinishedIo&) {
-        for (Slot& slot : slots_) {
-            if (slot.io) {
-                take(slot.io);
-                slot = Slot{};
+        for (std::uint32_t token = 0; token < slots_.size(); ++token) {
+            if (slots_[token].io) {
+                take(slots_[token].io);
+                slots_[token] = Slot{};
+                free_tokens_.push_back(token);
             }
         }
+        vq_.detach_unused();
     }
     void close() noexcept {}
     Counters counters() const;
@@ -122,6 +129,8 @@ class VirtioBlkVq {
     std::vector<std::uint32_t> free_tokens_;
 
     LiveCounters<VirtioBlkCounters> counters_;
+
+    std::atomic<int> hangup_fd_;
 
     os::EventFd kick_{os::EventFd::Options{.nonblocking = true}};
     os::EventFd call_{os::EventFd::Options{.nonblocking = true}};

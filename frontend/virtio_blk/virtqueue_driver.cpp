@@ -213,6 +213,19 @@ std::optional<UsedBuffer> VirtqueueDriver::get_used() {
                              std::to_string(elem.id) + ", which heads no chain in flight");
     }
     const auto head = static_cast<std::uint16_t>(elem.id);
+    const UsedBuffer used{.token = heads_[head].token, .len = elem.len};
+    detach(head);
+    ++last_used_;
+    if (notifications_enabled_ && options_.event_idx) {
+        // virtqueue_get_buf_ctx_split: keep used_event at the next entry
+        // wanted, or the device stops notifying (virtio_store_mb).
+        view_.set_used_event(last_used_);
+        virtio::full_barrier();
+    }
+    return used;
+}
+
+void VirtqueueDriver::detach(std::uint16_t head) {
     Head& state = heads_[head];
     // detach_buf_split: the chain goes back on the free list whole.
     std::uint16_t last = head;
@@ -225,17 +238,19 @@ std::optional<UsedBuffer> VirtqueueDriver::get_used() {
     if (state.table == Table::page) {
         page_pool_.push_back(std::move(page_tables_[head]));
     }
-    const UsedBuffer used{.token = state.token, .len = elem.len};
     state = Head{};
     --in_flight_;
-    ++last_used_;
-    if (notifications_enabled_ && options_.event_idx) {
-        // virtqueue_get_buf_ctx_split: keep used_event at the next entry
-        // wanted, or the device stops notifying (virtio_store_mb).
-        view_.set_used_event(last_used_);
-        virtio::full_barrier();
+}
+
+std::size_t VirtqueueDriver::detach_unused() {
+    std::size_t detached = 0;
+    for (std::uint16_t head = 0; head < size_; ++head) {
+        if (heads_[head].in_flight) {
+            detach(head);
+            ++detached;
+        }
     }
-    return used;
+    return detached;
 }
 
 void VirtqueueDriver::disable_notifications() {

@@ -125,6 +125,14 @@ class VirtqueueDriver {
     // them instead of sleeping), as Linux's virtqueue_enable_cb.
     bool enable_notifications();
 
+    // virtqueue_detach_unused_buf, for every chain at once: the device that
+    // had them is gone (a vhost-user reconnect), so the chains in flight go
+    // back on the free list unanswered. The indices stay: a device set up
+    // again starts from avail_idx() (SET_VRING_BASE) and from the used idx
+    // in the ring, which is where the driver has taken up to. Returns how
+    // many chains were in flight.
+    std::size_t detach_unused();
+
     std::size_t in_flight() const noexcept { return in_flight_; }
     std::size_t free_descriptors() const noexcept { return num_free_; }
     std::uint16_t avail_idx() const noexcept { return avail_idx_; }
@@ -143,6 +151,8 @@ class VirtqueueDriver {
     // and fills `indices`.
     std::uint16_t take_descriptors(std::size_t count, std::vector<std::uint16_t>& indices);
     void make_available(std::uint16_t head);
+    // Puts the chain at `head` back on the free list (detach_buf_split).
+    void detach(std::uint16_t head);
     std::span<std::byte> small_table(std::uint16_t head) const;
     std::uint64_t small_table_gpa(std::uint16_t head) const;
 

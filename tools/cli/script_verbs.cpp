@@ -267,9 +267,10 @@ struct WaitIoOptions {
 
 // A disk's counts as the guest's agent reports them (agent_protocol.hpp):
 // requests answered since it opened (blkfront's "responses", virtio-blk's
-// "completions"), requests in flight now, and blkfront's reconnections
-// (its "recoveries": blkif_recover runs) with the requests they took back
-// from a ring and issued again ("recovered").
+// "completions"), requests in flight now, and the reconnections with the
+// requests they took back and issued again: blkfront's "recoveries"
+// (blkif_recover runs) and "recovered", virtio-blk's "reconnections" (to a
+// vhost-user device that hung up) and "resubmitted".
 struct DiskProgress {
     std::uint64_t answered = 0, in_flight = 0, recoveries = 0, recovered = 0;
 };
@@ -283,10 +284,12 @@ DiskProgress disk_progress(toolstack::GuestAgent& agent, const std::string& tran
             continue;
         }
         const nlohmann::json& counters = device.at("counters");
-        return {counters.value(transport == "xen" ? "responses" : "completions", std::uint64_t{0}),
+        const bool xen = transport == "xen";
+        return {counters.value(xen ? "responses" : "completions", std::uint64_t{0}),
                 device.value("in_flight", std::uint64_t{0}),
-                device.value("recoveries", std::uint64_t{0}),
-                counters.value("recovered", std::uint64_t{0})};
+                xen ? device.value("recoveries", std::uint64_t{0})
+                    : counters.value("reconnections", std::uint64_t{0}),
+                counters.value(xen ? "recovered" : "resubmitted", std::uint64_t{0})};
     }
     throw CommandError("the guest has no open disk " + transport + " " + std::to_string(devid));
 }

@@ -71,8 +71,12 @@ toolstack::VirtioDiskPaths virtio_block_attach(Session& session, const std::stri
     // queues= sets both ends: the device's num-queues and the driver's wish.
     disk.num_queues = spec.frontend_features.max_queues;
     const std::uint32_t devid = toolstack::virtio_devid(spec.vdev);
+    disk.reconnect = spec.reconnect;
     if (spec.vhost_user) {
         disk.external = true;
+        if (!disk.reconnect) {
+            disk.reconnect = toolstack::kDefaultVhostUserReconnectSeconds;
+        }
         disk.socket = checked_socket(*spec.vhost_user);
     } else {
         if (!toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon)) {

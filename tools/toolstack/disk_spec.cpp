@@ -111,6 +111,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
         {"direct", [](DiskSpec& d, auto k, auto v) { d.direct = flag(k, v); }},
         {"poll-us", [](DiskSpec& d, auto k, auto v) { d.poll_us = number(k, v, 0, 1000000); }},
         {"vhost-user", [](DiskSpec& d, auto, auto v) { d.vhost_user = std::string(v); }},
+        {"reconnect",
+         [](DiskSpec& d, auto k, auto v) { d.reconnect = number(k, v, 0, kMaxReconnectSeconds); }},
         {"trusted", [](DiskSpec& d, auto k, auto v) { d.trusted = flag(k, v); }},
         {"protocol",
          [](DiskSpec& d, auto k, auto v) {
@@ -292,7 +294,7 @@ void check_virtio(const DiskSpec& spec, const std::vector<std::string>& feature_
         if (key != "queues") {
             throw ParseError("DISKSPEC: " + key +
                              "= is a Xen blkif feature; specification=virtio takes queues=, "
-                             "poll-us=, direct=, access= and vhost-user=");
+                             "poll-us=, direct=, access=, vhost-user= and reconnect=");
         }
     }
     if (spec.cdrom) {
@@ -431,6 +433,10 @@ DiskSpec parse_disk_spec(std::string_view text) {
     } else if (spec.vhost_user) {
         throw ParseError("DISKSPEC: vhost-user=" + *spec.vhost_user +
                          ": only with specification=virtio");
+    } else if (spec.reconnect) {
+        throw ParseError(
+            "DISKSPEC: reconnect= is how often a virtio disk's driver connects again to its "
+            "vhost-user device; only with specification=virtio");
     } else if (spec.target.empty()) {
         throw ParseError("DISKSPEC: no target (target=PATH)");
     } else if (is_virtio_vdev(spec.vdev)) {
@@ -463,6 +469,9 @@ std::string_view disk_spec_help() noexcept {
   direct-io-safe[=on|off]     default off (qdisk then opens O_DIRECT)
   specification=xen|virtio    default xen
   vhost-user=SOCK             virtio: an existing vhost-user-blk device's socket
+  reconnect=SECONDS           virtio: connect again this often to a device that
+                              hung up (QEMU's chardev reconnect=), 0..3600;
+                              default 1 with vhost-user=, else 0 (off)
   direct=0|1                  O_DIRECT on the backing store, default 0
   poll-us=N                   both ends' polling window in us, default 50 (0: off)
   protocol=x86_64-abi|x86_32-abi   the guest's ring layout, default x86_64-abi

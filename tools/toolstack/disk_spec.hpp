@@ -34,6 +34,14 @@
 //                                  socket of a vhost-user-blk device already
 //                                  listening (qemu-storage-daemon's export)
 //                                  instead of pvsim's device on a target
+//   reconnect=SECONDS              pvsim: with specification=virtio, how often
+//                                  the guest's driver connects again to a
+//                                  device that hung up, as QEMU's
+//                                  `-chardev socket,reconnect=SECONDS`
+//                                  (0..3600; 0 off: the hangup fails the
+//                                  disk). Default 1 with vhost-user=, as
+//                                  the Linux-guest tests run QEMU; 0 for
+//                                  pvsim's own device
 //   direct=0|1                     pvsim: O_DIRECT on the backing store
 //   poll-us=N                      pvsim: both ends' polling window (µs, 0 off)
 //   protocol=x86_64-abi|x86_32-abi pvsim: the guest's ABI, written as the
@@ -76,6 +84,12 @@
 
 namespace pvsim::tools::toolstack {
 
+// The longest reconnect= (seconds).
+inline constexpr std::uint32_t kMaxReconnectSeconds = 3600;
+// reconnect= with vhost-user= when not given: QEMU's reconnect=1, as the
+// Linux-guest tests run it against `pvsim export`.
+inline constexpr std::uint32_t kDefaultVhostUserReconnectSeconds = 1;
+
 struct DiskSpec {
     std::string target;
     std::string format = "raw";
@@ -89,7 +103,8 @@ struct DiskSpec {
     std::string specification = "xen";
     std::optional<bool> direct;
     std::optional<std::uint32_t> poll_us;
-    std::optional<std::string> vhost_user;  // an existing device's socket (virtio)
+    std::optional<std::string> vhost_user;   // an existing device's socket (virtio)
+    std::optional<std::uint32_t> reconnect;  // seconds (virtio), QEMU's chardev reconnect=
     // The guest's ring layout (unset: x86_64-abi, the native one).
     std::optional<xen::BlkifProtocol> protocol;
     // libxl_device_disk.trusted (unset: trusted, libxl's default).

@@ -155,6 +155,9 @@ void add_virtio_frontend(Client& client, const VirtioDiskSpec& spec, const Virti
     if (spec.poll_us) {
         keys.emplace_back("poll-us", std::to_string(*spec.poll_us));
     }
+    if (spec.reconnect) {
+        keys.emplace_back("reconnect", std::to_string(*spec.reconnect));
+    }
     if (!spec.external) {
         keys.emplace_back("backend", paths.backend);
         keys.emplace_back("backend-id", std::to_string(spec.backend_domid));

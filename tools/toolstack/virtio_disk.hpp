@@ -10,7 +10,8 @@
 //            perms: n<backend>, r<domid>
 //   frontend /local/domain/<domid>/device/vhost-user-blk/<devid>
 //            vhost-user (the socket), virtual-device (vda), num-queues,
-//            poll-us, and backend + backend-id when pvsim's device serves it
+//            poll-us, reconnect (seconds, QEMU's chardev reconnect=), and
+//            backend + backend-id when pvsim's device serves it
 //            perms: n<domid>, r<backend>
 // A disk whose frontend directory has no `backend` key was attached to
 // someone else's vhost-user-blk socket (qemu-storage-daemon's export).
@@ -59,6 +60,7 @@ struct VirtioDiskSpec {
     bool direct = false;
     std::optional<unsigned> num_queues;
     std::optional<std::uint32_t> poll_us;
+    std::optional<std::uint32_t> reconnect;  // seconds; the driver's `reconnect` key
 };
 
 struct VirtioDiskPaths {

@@ -63,7 +63,7 @@ TEST_F(CliErrorStyleTest, BlockAttachHelpListsEveryDiskspecKey) {
           "specification=",   "vhost-user=", "direct=",      "poll-us=",
           "protocol=",        "trusted",     "persistent=",  "max-indirect-segments=",
           "ring-page-order=", "queues=",     "discard=",     "flush=",
-          "barrier=",         "grant-mode="}) {
+          "barrier=",         "grant-mode=", "reconnect="}) {
         EXPECT_NE(help.out.find(key), std::string::npos) << key << "\n" << help.out;
     }
 }

@@ -18,11 +18,10 @@
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/cli/cli_run.hpp"
 #include "tests/integration/cli/export_process.hpp"
+#include "tests/integration/cli/qsd_process.hpp"
 
 namespace pvsim::test {
 namespace {
-
-constexpr const char* kQsd = "/usr/bin/qemu-storage-daemon";
 
 std::string file_bytes(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -150,43 +149,13 @@ TEST_F(CliVirtioTest, BadInputIsRefusedAndLeavesNothing) {
     EXPECT_NE(missing.err.find("has no vdev vdb"), std::string::npos) << missing.err;
 }
 
-// One qemu-storage-daemon with a vhost-user-blk export of a raw image.
-class Qsd {
-  public:
-    Qsd(const std::filesystem::path& image, const std::filesystem::path& socket,
-        const std::filesystem::path& log)
-        : socket_(socket) {
-        os::UniqueFd out(::open(log.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
-        os::SpawnOptions spawn;
-        spawn.fds = {{out.get(), 1}, {out.get(), 2}};
-        process_.emplace(os::ChildProcess::spawn(
-            kQsd,
-            {"--blockdev", "driver=file,node-name=file0,filename=" + image.string(), "--blockdev",
-             "driver=raw,node-name=disk0,file=file0", "--export",
-             "type=vhost-user-blk,id=exp0,node-name=disk0,writable=on,addr.type=unix,addr.path=" +
-                 socket.string()},
-            spawn));
-        EXPECT_TRUE(
-            eventually([&] { return std::filesystem::exists(socket_); }, std::chrono::seconds(30)))
-            << file_bytes(log);
-    }
-    ~Qsd() {
-        process_->kill(SIGTERM);
-        process_->wait();
-    }
-    const std::filesystem::path& socket() const { return socket_; }
-
-  private:
-    std::filesystem::path socket_;
-    std::optional<os::ChildProcess> process_;
-};
-
 TEST_F(CliVirtioTest, QemuStorageDaemonServesVerifiedIoThroughTheCli) {
     // `make test` installs it (scripts/install-deps.sh): missing, it is a
     // failure, not a reason to pass without the real device.
-    ASSERT_EQ(::access(kQsd, X_OK), 0)
-        << kQsd << " is missing: install Debian's qemu-system-common (`make test` installs it)";
-    Qsd qsd(image_, run_.file("qsd.sock"), run_.file("qsd.log"));
+    ASSERT_EQ(::access(kQemuStorageDaemon, X_OK), 0)
+        << kQemuStorageDaemon
+        << " is missing: install Debian's qemu-system-common (`make test` installs it)";
+    QsdProcess qsd(image_, run_.file("qsd.sock"), run_.file("qsd.log"));
     const CliResult attached =
         attach("vdev=vdb,specification=virtio,vhost-user=" + qsd.socket().string());
     ASSERT_EQ(attached.code, 0) << attached.err;

@@ -429,6 +429,12 @@ TEST(DiskSpec, VirtioTakesATargetOrAVhostUserSocketAndQueues) {
     // The order of the keys does not matter.
     EXPECT_EQ(parse_disk_spec("vhost-user=/q.sock,vdev=vda,specification=virtio").vhost_user,
               "/q.sock");
+    // QEMU's chardev reconnect=SECONDS; unset leaves the default to attach.
+    EXPECT_FALSE(external.reconnect);
+    EXPECT_EQ(parse_disk_spec("vdev=vda,specification=virtio,vhost-user=/q,reconnect=5").reconnect,
+              5u);
+    EXPECT_EQ(parse_disk_spec("vdev=vda,specification=virtio,vhost-user=/q,reconnect=0").reconnect,
+              0u);
 }
 
 TEST(DiskSpec, VirtioRefusesWhatOnlyXenHas) {
@@ -456,6 +462,10 @@ TEST(DiskSpec, VirtioRefusesWhatOnlyXenHas) {
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,vhost-user=/q"),
                          "only with specification=virtio"));
     EXPECT_TRUE(contains(error_of("target=/a.img,vdev=vda"), "add specification=virtio"));
+    EXPECT_TRUE(contains(error_of("target=/a.img,vdev=xvda,reconnect=1"),
+                         "only with specification=virtio"));
+    EXPECT_TRUE(contains(error_of("vdev=vda,specification=virtio,vhost-user=/q,reconnect=3601"),
+                         "reconnect="));
 }
 
 TEST(VirtioDisk, NamesNumberAsLinuxNamesVirtioDisks) {

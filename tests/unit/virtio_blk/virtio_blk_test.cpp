@@ -1,7 +1,7 @@
 // The whole driver (handshake, queue, completion thread) against the
 // scripted device: the order of the handshake, what it refuses, I/O through
-// the queue, a device that writes a bad used element or hangs up, and the
-// close sequence.
+// the queue, a device that writes a bad used element or hangs up (and, with
+// reconnect, one connected to again), and the close sequence.
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -43,13 +44,26 @@ class VirtioBlkTest : public ::testing::Test {
   protected:
     std::string socket() const { return (dir_.path() / "device.sock").string(); }
     void start(ScriptedDeviceOptions options = {}) { device_.emplace(socket(), options); }
-    std::unique_ptr<frontend::virtio_blk::VirtioBlk> open() {
+    std::unique_ptr<frontend::virtio_blk::VirtioBlk> open(
+        std::chrono::milliseconds reconnect = std::chrono::milliseconds(0)) {
         // Bounds on a hang only: no case here waits for a timeout, and a
         // sanitized device on a loaded machine may take seconds to answer.
         VirtioBlkOptions options;
         options.connect_timeout = std::chrono::seconds(20);
         options.reply_timeout = std::chrono::seconds(20);
+        options.reconnect = reconnect;
         return open_virtio_blk(memory_, socket(), options);
+    }
+    // A device that hangs up once the driver has its ring, and the driver
+    // (connecting again every 10 ms) once it has seen it go.
+    std::unique_ptr<frontend::virtio_blk::VirtioBlk> open_and_lose_the_device() {
+        start(ScriptedDeviceOptions{.hang_up_after = Request::set_vring_enable});
+        auto blk = open(std::chrono::milliseconds(10));
+        EXPECT_TRUE(eventually([&] { return !blk->connected(); }));
+        EXPECT_FALSE(blk->failed()) << blk->error();
+        device_.reset();
+        std::filesystem::remove(socket());
+        return blk;
     }
     // Pages that are not physically contiguous (every other one), so each
     // is a descriptor of its own.
@@ -246,6 +260,57 @@ TEST_F(VirtioBlkTest, DeviceHangingUpFailsTheDevice) {
     EXPECT_NE(blk->error().find("closed the connection"), std::string::npos) << blk->error();
     GuestBuffer in = buffer(1);
     EXPECT_EQ(run_one(*blk, BlockOperation::read, 0, &in), -ENODEV);
+}
+
+// QEMU's reconnect=: a request submitted while the device is away is held,
+// and served once a device listens again and has had the whole handshake.
+TEST_F(VirtioBlkTest, WithReconnectADeviceThatHangsUpIsConnectedToAgain) {
+    auto blk = open_and_lose_the_device();
+    std::atomic<int> status{1};
+    GuestBuffer in = buffer(2);
+    BlockRequest held = request_of(BlockOperation::read, 8, &in);
+    held.done = [&](int s) { status = s; };
+    blk->submit({&held, 1});
+    start();
+    EXPECT_TRUE(eventually([&] { return status.load() != 1; }));
+    EXPECT_EQ(status.load(), 0);
+    EXPECT_TRUE(blk->connected());
+    EXPECT_EQ(blk->counters().reconnections, 1u);
+    EXPECT_EQ(blk->error(), "");
+    EXPECT_EQ(run_one(*blk, BlockOperation::read, 0, &in), 0);
+    // The new device was set up from the start, its ring from where the
+    // driver is.
+    const std::vector<Request> seen = device_->requests();
+    for (const Request r :
+         {Request::get_features, Request::set_features, Request::set_mem_table,
+          Request::set_vring_base, Request::set_vring_kick, Request::set_vring_enable}) {
+        EXPECT_NE(std::find(seen.begin(), seen.end(), r), seen.end()) << vhost_user::name(r);
+    }
+}
+
+// The driver has no config-change path: a device back as another disk
+// fails it, and what it held with it.
+TEST_F(VirtioBlkTest, ADeviceThatComesBackAsAnotherDiskFailsIt) {
+    auto blk = open_and_lose_the_device();
+    start(ScriptedDeviceOptions{.capacity = 4096});
+    EXPECT_TRUE(eventually([&] { return blk->failed(); }));
+    EXPECT_NE(blk->error().find("another disk"), std::string::npos) << blk->error();
+    GuestBuffer in = buffer(1);
+    EXPECT_EQ(run_one(*blk, BlockOperation::read, 0, &in), -ENODEV);
+}
+
+// Closing (block-detach) while the device is away waits for nothing: what
+// is held fails with -ENODEV.
+TEST_F(VirtioBlkTest, ClosingWhileTheDeviceIsAwayFailsWhatIsHeld) {
+    auto blk = open_and_lose_the_device();
+    std::atomic<int> status{1};
+    GuestBuffer in = buffer(1);
+    BlockRequest held = request_of(BlockOperation::read, 0, &in);
+    held.done = [&](int s) { status = s; };
+    blk->submit({&held, 1});
+    blk->close();
+    EXPECT_EQ(status.load(), -ENODEV);
+    EXPECT_EQ(blk->counters().reconnections, 0u);
 }
 
 TEST_F(VirtioBlkTest, BadOptionsAreRefusedBeforeConnecting) {

@@ -134,6 +134,44 @@ TEST_F(VirtqueueDriverTest, FullTableSaysNoRoomUntilSomethingIsUsed) {
     EXPECT_EQ(walk(device, device.avail_ring(2)).size(), 4u);
 }
 
+// A device that went away leaves chains unanswered: detach_unused frees
+// them (direct and indirect), the indices stay where they were, and a
+// device set up again from them (avail idx as SET_VRING_BASE, the used idx
+// in the ring) answers the chains added after.
+TEST_F(VirtqueueDriverTest, DetachUnusedFreesUnansweredChainsAndKeepsTheIndices) {
+    VirtqueueDriver vq(memory_, {.queue_size = 32, .event_idx = false, .indirect_desc = true});
+    auto device = device_view(vq);
+    const std::size_t pages_before = memory_.free_pages();
+    ASSERT_EQ(vq.add(buffers(1), 1), VirtqueueDriver::AddResult::direct);
+    ASSERT_EQ(vq.add(buffers(3), 2), VirtqueueDriver::AddResult::indirect);
+    ASSERT_EQ(vq.add(buffers(20), 3), VirtqueueDriver::AddResult::indirect);  // a page table
+    ASSERT_EQ(vq.add(buffers(1), 4), VirtqueueDriver::AddResult::direct);
+    std::uint16_t used = 0;
+    complete(device, used, 1, 0);
+    EXPECT_EQ(vq.get_used()->token, 2u);
+
+    EXPECT_EQ(vq.detach_unused(), 3u);
+    EXPECT_EQ(vq.in_flight(), 0u);
+    EXPECT_EQ(vq.free_descriptors(), 32u);
+    EXPECT_EQ(vq.avail_idx(), 4);
+    EXPECT_EQ(vq.last_used_idx(), 1);
+    EXPECT_EQ(vq.detach_unused(), 0u);
+
+    // The next device starts at avail entry 4 and used entry 1.
+    ASSERT_EQ(vq.add(buffers(2), 5), VirtqueueDriver::AddResult::indirect);
+    EXPECT_EQ(device.avail_idx(), 5);
+    EXPECT_EQ(walk(device, device.avail_ring(4)).size(), 2u);
+    complete(device, used, 4, 7);
+    const auto got = vq.get_used();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->token, 5u);
+    EXPECT_EQ(got->len, 7u);
+    EXPECT_EQ(vq.free_descriptors(), 32u);
+    // The long table's page went back to the pool: the next one takes it.
+    ASSERT_EQ(vq.add(buffers(20), 6), VirtqueueDriver::AddResult::indirect);
+    EXPECT_EQ(memory_.free_pages(), pages_before - 1);
+}
+
 TEST_F(VirtqueueDriverTest, IndirectTablesSmallAndPageSized) {
     VirtqueueDriver vq(memory_, {.queue_size = 32, .event_idx = false, .indirect_desc = true});
     auto device = device_view(vq);
