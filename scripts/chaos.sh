@@ -44,40 +44,20 @@ RANDOM=$((seed % 32768))
 work=$(mktemp -d /tmp/pvsim-chaos.XXXXXX)
 run=$work/run
 log=$work/chaos.log
-# Every process of the run, the daemons `up` starts included, carries the
-# run directory in its environment: run_pids() finds them by it.
-export PVSIM_RUN_DIR=$run
-pv() { "$pvsim_bin" --run-dir "$run" "$@"; }
-say() { printf '%s\n' "$*" | tee -a "$log"; }
-die() {
-    say "chaos: FAILED: $*"
-    say "chaos: the run is left in $run for a look (pvsim --run-dir $run down)"
-    exit 1
-}
+script=chaos
+# shellcheck source=scripts/run-lib.sh
+source "$(dirname "$0")/run-lib.sh"
 
-# The run's processes: pvsim's programs (this script's own shells carry the
-# variable too) with the run directory in their environment.
-bin_dir=$(dirname "$pvsim_bin")
-run_pids() {
-    local pid
-    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-        [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$bin_dir"/pvsim* ]] || continue
-        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PVSIM_RUN_DIR=$run"; then
-            echo "$pid"
-        fi
-    done
-}
 domain_pid() { # NAME: the process of that domain (the one with its PVSIM_DOMID)
     local domid pid
     domid=$(pv list "$1" --json | sed -n 's/.*"domid": *\([0-9]*\).*/\1/p' | head -n1)
     for pid in $(run_pids); do
-        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PVSIM_DOMID=$domid"; then
+        if [ "$(env_of "$pid" PVSIM_DOMID)" = "$domid" ]; then
             echo "$pid"
             return
         fi
     done
 }
-fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
 declare -A spec=(
     [xen-all]="vdev=xvda,queues=2,ring-page-order=1,persistent=1,max-indirect-segments=32"
@@ -115,7 +95,6 @@ full_pass() { # GUEST SEED
 }
 
 say "chaos: $rounds rounds, seed $seed, run $run"
-shm_before=$(ls /dev/shm | sort)
 pv up --dom0-on-crash restart >>"$log"
 for g in "${guests[@]}"; do
     truncate -s 16M "$work/$g.img"
@@ -224,7 +203,7 @@ kill -TERM "$export_pid" 2>/dev/null || true
 wait "$export_pid" 2>/dev/null || true
 
 left=$(run_pids | wc -l)
-shm=$(comm -13 <(echo "$shm_before") <(ls /dev/shm | sort) | grep -c . || true)
+shm=$(run_shm)
 [ "$left" -eq 0 ] || die "$left processes of the run are left"
 [ "$shm" -eq 0 ] || die "$shm shared-memory objects of the run are left"
 summary="rounds $rounds in $((SECONDS - start)) s, seed $seed; kills:"

@@ -50,32 +50,9 @@ mkdir -p "$out"
 run=$work/run
 log=$work/soak.log
 csv=$out/soak.csv
-# Every process of the run, the daemons `up` starts included, carries the
-# run directory in its environment: run_pids() finds them by it.
-export PVSIM_RUN_DIR=$run
-pv() { "$pvsim_bin" --run-dir "$run" "$@"; }
-say() { printf '%s\n' "$*" | tee -a "$log"; }
-die() {
-    say "soak: FAILED: $*"
-    say "soak: the run is left in $run for a look (pvsim --run-dir $run down)"
-    exit 1
-}
-
-# The run's processes: pvsim's programs (this script's own shells carry the
-# variable too) with the run directory in their environment.
-bin_dir=$(dirname "$pvsim_bin")
-run_pids() {
-    local pid
-    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-        [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$bin_dir"/pvsim* ]] || continue
-        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PVSIM_RUN_DIR=$run"; then
-            echo "$pid"
-        fi
-    done
-}
-fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-private_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+script=soak
+# shellcheck source=scripts/run-lib.sh
+source "$(dirname "$0")/run-lib.sh"
 
 kinds=(xen-all xen-map virtio)
 declare -A spec_of=(
@@ -100,7 +77,6 @@ detach() { # GUEST
 }
 
 say "soak: $guests_n guests for $minutes min, rounds of $round_seconds s, run $run, samples $csv"
-shm_before=$(ls /dev/shm | sort)
 pv up >>"$log"
 for g in "${guests[@]}"; do
     truncate -s 16M "$work/$g.img"
@@ -110,10 +86,7 @@ done
 hv_pid=$(cat "$run/pvsim-hypervisor.pid")
 xs_pid=$(cat "$run/pvsim-xenstored.pid")
 be_pid=$(cat "$run/pvsim-backend.pid")
-tag=$(ls /dev/shm | grep -E '^pvsim\.[0-9a-f]+\.dom0\.memory$' | comm -13 <(echo "$shm_before") - |
-    sed 's/\.dom0\.memory$//')
-[ -n "$tag" ] || die "cannot find the run's shared-memory objects"
-run_shm() { ls /dev/shm | grep -c "^$tag\." || true; }
+[ "$(run_shm)" -gt 0 ] || die "no shared-memory object of the run ($(run_tag).*)"
 
 echo "seconds,round,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,guests,guest_rss_kib_sum,guest_rss_kib_max,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,requests,hypervisor_private_kib,xenstored_private_kib,backend_private_kib" >"$csv"
 start=$SECONDS
@@ -157,17 +130,17 @@ while [ $SECONDS -lt $deadline ]; do
     processes=$(echo "$pids" | grep -c . || true)
     for pid in $pids; do
         case $pid in "$hv_pid" | "$xs_pid" | "$be_pid") continue ;; esac
-        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -q '^PVSIM_DOMID='; then
-            r=$(rss_kib "$pid")
+        if [ -n "$(env_of "$pid" PVSIM_DOMID)" ]; then
+            r=$(status_kib "$pid" VmRSS)
             guest_sum=$((guest_sum + r))
             [ "$r" -gt "$guest_max" ] && guest_max=$r
             guest_count=$((guest_count + 1))
         fi
     done
-    row=("$((SECONDS - start))" "$round" "$(rss_kib "$hv_pid")" "$(rss_kib "$xs_pid")"
-        "$(rss_kib "$be_pid")" "$guest_count" "$guest_sum" "$guest_max" "$(fd_count "$hv_pid")"
+    row=("$((SECONDS - start))" "$round" "$(status_kib "$hv_pid" VmRSS)" "$(status_kib "$xs_pid" VmRSS)"
+        "$(status_kib "$be_pid" VmRSS)" "$guest_count" "$guest_sum" "$guest_max" "$(fd_count "$hv_pid")"
         "$(fd_count "$xs_pid")" "$(fd_count "$be_pid")" "$(run_shm)" "$processes" "$requests"
-        "$(private_kib "$hv_pid")" "$(private_kib "$xs_pid")" "$(private_kib "$be_pid")")
+        "$(status_kib "$hv_pid" RssAnon)" "$(status_kib "$xs_pid" RssAnon)" "$(status_kib "$be_pid" RssAnon)")
     (IFS=,; echo "${row[*]}") >>"$csv"
     say "soak: round $round at $((SECONDS - start)) s: rss kib hv ${row[2]} xs ${row[3]} be ${row[4]} (private ${row[14]}/${row[15]}/${row[16]}), guests ${row[5]} (max ${row[7]}), fds ${row[8]}/${row[9]}/${row[10]}, shm ${row[11]}, processes ${row[12]}, requests $requests"
     # After warm-up, nothing countable may grow.
@@ -208,7 +181,7 @@ for g in "${guests[@]}"; do
 done
 pv down >>"$log"
 left=$(run_pids | wc -l)
-shm=$(ls /dev/shm | grep -c "^$tag\." || true)
+shm=$(run_shm)
 [ "$left" -eq 0 ] || die "$left processes of the run are left"
 [ "$shm" -eq 0 ] || die "$shm shared-memory objects of the run are left"
 say "soak: passed: $round rounds in $((SECONDS - start)) s, $requests verified requests, no verify error; fds, shm objects and processes flat; nothing left (samples: $csv)"
