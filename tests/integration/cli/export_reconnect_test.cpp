@@ -71,6 +71,21 @@ class BackgroundIo {
     std::optional<pvsim::os::ExitStatus> status_;
 };
 
+// The job went on across the device's death: it passed its verify, and the
+// device that came back answered writes of it, more than the dead one had
+// (`before`: the disk's report when the device died).
+void expect_job_went_on(BackgroundIo& job, const nlohmann::json& before) {
+    const CliResult result = job.finish();
+    ASSERT_EQ(result.code, 0) << result.out << result.err;
+    const nlohmann::json out = result.json();
+    const nlohmann::json& verify = out.at("jobs").at(0).at("pvsim").at("verify");
+    EXPECT_GT(verify.at("blocks_checked").get<std::uint64_t>(), 0u) << verify;
+    EXPECT_EQ(verify.at("blocks_unwritten"), 0) << verify;
+    EXPECT_GT(out.at("jobs").at(0).at("write").at("total_ios").get<std::uint64_t>(),
+              before.at("counters").at("completions").get<std::uint64_t>())
+        << out.dump();
+}
+
 class CliExportReconnectTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -146,16 +161,7 @@ TEST_F(CliExportReconnectTest, AVerifiedJobGoesOnAcrossTheExportsDeathAndRestart
     EXPECT_EQ(down.value("error", "?"), "") << down.dump();
     device_ = start_export("export-again.log");
 
-    const CliResult result = job.finish();
-    ASSERT_EQ(result.code, 0) << result.out << result.err;
-    const nlohmann::json out = result.json();
-    const nlohmann::json& verify = out.at("jobs").at(0).at("pvsim").at("verify");
-    EXPECT_GT(verify.at("blocks_checked").get<std::uint64_t>(), 0u) << verify;
-    EXPECT_EQ(verify.at("blocks_unwritten"), 0) << verify;
-    // The new device answered writes of the job: more than the dead one had.
-    EXPECT_GT(out.at("jobs").at(0).at("write").at("total_ios").get<std::uint64_t>(),
-              before.at("counters").at("completions").get<std::uint64_t>())
-        << out.dump();
+    expect_job_went_on(job, before);
 
     const nlohmann::json after = disk();
     ASSERT_TRUE(after.is_object());
@@ -224,15 +230,7 @@ TEST_F(CliExportReconnectTest, AVerifiedJobGoesOnAcrossQemuStorageDaemonsRestart
     std::filesystem::remove(socket);
     qsd = std::make_unique<QsdProcess>(image, socket, dir_.path() / "qsd-again.log");
 
-    const CliResult result = job.finish();
-    ASSERT_EQ(result.code, 0) << result.out << result.err;
-    const nlohmann::json out = result.json();
-    const nlohmann::json& verify = out.at("jobs").at(0).at("pvsim").at("verify");
-    EXPECT_GT(verify.at("blocks_checked").get<std::uint64_t>(), 0u) << verify;
-    EXPECT_EQ(verify.at("blocks_unwritten"), 0) << verify;
-    EXPECT_GT(out.at("jobs").at(0).at("write").at("total_ios").get<std::uint64_t>(),
-              before.at("counters").at("completions").get<std::uint64_t>())
-        << out.dump();
+    expect_job_went_on(job, before);
     const nlohmann::json after = disk("vdb");
     ASSERT_TRUE(after.is_object());
     EXPECT_TRUE(after.value("connected", false)) << after.dump();
