@@ -79,39 +79,48 @@ bool unlinked(int fd) {
     return ::fstat(fd, &st) != 0 || st.st_nlink == 0;
 }
 
-// Drops the views of the granters no mapping of ours uses any more whose
-// domain was destroyed (Granter, session.hpp). Called with maps_mutex held.
+// Whether a granter no mapping of ours uses is one whose domain was
+// destroyed, so its views may go (Granter, session.hpp).
+bool dead_and_unused(const Granter& granter) {
+    return granter.live == 0 && (!granter.memory || unlinked(granter.memory.get()));
+}
+
+// Drops every granter dead_and_unused. Called with maps_mutex held, when a
+// new memory object arrived: a domain that died while none of its pages
+// was mapped here is found then (not on each request's path).
 void drop_dead_granters(Session& session) {
-    std::erase_if(session.granters, [](const auto& entry) {
-        const Granter& granter = entry.second;
-        return granter.live == 0 && (!granter.memory || unlinked(granter.memory.get()));
-    });
+    std::erase_if(session.granters,
+                  [](const auto& entry) { return dead_and_unused(entry.second); });
 }
 
 // One live maptrack handle of `dom` fewer; the views stay while its domain
 // does. Called with maps_mutex held.
 void release_granter(Session& session, xen::DomId dom) {
     const auto it = session.granters.find(dom);
-    if (it != session.granters.end() && it->second.live > 0 && --it->second.live == 0) {
-        drop_dead_granters(session);
+    if (it != session.granters.end() && it->second.live > 0 && --it->second.live == 0 &&
+        dead_and_unused(it->second)) {
+        session.granters.erase(it);
     }
 }
+
+// What a memory fd that came with a reply did to the granter's.
+enum class Adopted { same_object, new_object, refused };
 
 // A copy of the granter's memory fd came with a reply that took its count
 // from 0 to 1 (`live` already counts that slot). Ours is kept when the copy
 // names the same object; a different object (the domid names a new domain)
-// replaces it, which only the first live mapping may do: returns false when
-// a mapping of the old object is still live, a reply that broke the protocol.
-bool adopt_memory(Granter& granter, os::UniqueFd fd) {
+// replaces it, which only the first live mapping may do: refused when a
+// mapping of the old object is still live, a reply that broke the protocol.
+Adopted adopt_memory(Granter& granter, os::UniqueFd fd) {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || st.st_size < 0) {
-        return false;
+        return Adopted::refused;
     }
     if (granter.memory && st.st_dev == granter.device && st.st_ino == granter.inode) {
-        return true;  // the copy closes here
+        return Adopted::same_object;  // the copy closes here
     }
     if (granter.memory && granter.live > 1) {
-        return false;
+        return Adopted::refused;
     }
     granter.read_only.reset();
     granter.read_write.reset();
@@ -119,7 +128,7 @@ bool adopt_memory(Granter& granter, os::UniqueFd fd) {
     granter.memory_bytes = static_cast<std::uint64_t>(st.st_size);
     granter.device = st.st_dev;
     granter.inode = st.st_ino;
-    return true;
+    return Adopted::new_object;
 }
 
 // The granter's read-only or read/write view of its whole memory, mapped at
@@ -165,7 +174,7 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
     std::vector<GrantMapping> result(slots.size());
     std::vector<xen::GrantHandle> undo;
     std::vector<std::optional<xen::DomId>> undo_granters;
-    bool fd_arrived = false;
+    bool new_object = false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
         const MapSlot& slot = slots[i];
         result[i].status = slot.status;
@@ -180,8 +189,9 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
         ++granter.live;
         bool usable = true;
         if (slot.host_addr != wire::kNoFd && slot.host_addr < fds.size() && fds[slot.host_addr]) {
-            usable = adopt_memory(granter, std::move(fds[slot.host_addr]));
-            fd_arrived = true;
+            const Adopted adopted = adopt_memory(granter, std::move(fds[slot.host_addr]));
+            usable = adopted != Adopted::refused;
+            new_object = new_object || adopted == Adopted::new_object;
         }
         std::byte* base = nullptr;
         if (usable && granter.memory && slot.frame < granter.memory_bytes / xen::kXenPageSize &&
@@ -210,7 +220,7 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
             // Best effort: the slots already report GNTST_general_error.
         }
     }
-    if (fd_arrived) {
+    if (new_object) {
         drop_dead_granters(session);
     }
     return result;

@@ -85,8 +85,9 @@ class MappedRange {
 // not map and unmap the granter's memory per request: the copy of the fd
 // a later 0-to-1 reply brings is dropped when it names the same object
 // (same st_dev and st_ino). A granter's views go once its object is
-// unlinked (the domain was destroyed), checked whenever a count reaches 0
-// and whenever a memory fd arrives.
+// unlinked (the domain was destroyed): checked for that granter when its
+// count reaches 0, and for every unused granter when a new object arrives,
+// so a request's path stats one object, never the whole list.
 struct Granter {
     os::UniqueFd memory;
     std::uint64_t memory_bytes = 0;  // size of the object behind `memory`

@@ -288,6 +288,32 @@ TEST_F(HypervisorTest, TheGrantersMemoryIsKeptWhileItLivesAndDroppedOnceItIsUnli
     EXPECT_EQ(pvsim::test::count_open_fds(), baseline);
 }
 
+TEST_F(HypervisorTest, AGranterThatDiedWhileUnmappedGoesWhenAnotherGrantersMemoryArrives) {
+    Hypervisor hv = adopt();
+    // Another domain's memory, as the hypervisor holds it.
+    const os::SharedMemory other = shm_.create("other", 8 * xen::kXenPageSize);
+    const int baseline = pvsim::test::count_open_fds();
+    script_map_reply({{GntSt::okay, 1, 2, 0}}, {granter_memory_.fd()});
+    script_unmap_reply({GntSt::okay});
+    const GrantMapRequest request{kGranter, 8, false};
+    const auto mapped = hv.map_grant_refs({&request, 1});
+    (void)peer_->read_request();
+    (void)hv.unmap_grant_refs({&mapped[0].handle, 1});
+    (void)unmap_request_handles();
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);  // kept: it lives
+
+    // It dies with nothing of it mapped here: nothing on our side notices
+    // until another granter's memory comes.
+    ASSERT_EQ(::shm_unlink(granter_memory_.name().c_str()), 0);
+    script_map_reply({{GntSt::okay, 2, 3, 0}}, {other.fd()});
+    const GrantMapRequest second{kGranter + 1, 9, true};
+    const auto other_mapped = hv.map_grant_refs({&second, 1});
+    (void)peer_->read_request();
+    ASSERT_EQ(other_mapped[0].status, GntSt::okay);
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);  // our copy of the other's alone
+    script_unmap_reply({GntSt::okay});                       // handle 2's, as hv goes
+}
+
 TEST_F(HypervisorTest, AnotherObjectUnderLiveMappingsOfTheSameDomainIsGivenBack) {
     Hypervisor hv = adopt();
     script_map_reply({{GntSt::okay, 1, 2, 0}}, {granter_memory_.fd()});
