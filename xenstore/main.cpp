@@ -47,36 +47,51 @@ std::optional<std::size_t> parse_value(const std::string& number) {
     return static_cast<std::size_t>(value);
 }
 
-// -w/--timeout WHAT=SECONDS, C xenstored's set_timeout().
-std::string apply_timeout(const std::string& spec, server::XenstoredOptions& options) {
+// One "<what>=<nb>" option argument (C xenstored's set_timeout(),
+// set_quota()): `what` and the value, or `error` saying what is wrong.
+struct Setting {
+    std::string what;
+    std::size_t value = 0;
+    std::string error;
+};
+
+Setting parse_setting(const std::string& spec, const char* kind, const char* unit) {
     const std::size_t equals = spec.find('=');
     if (equals == std::string::npos) {
-        return "timeouts must be specified via <what>=<seconds>, not \"" + spec + "\"";
+        return {{},
+                0,
+                std::string(kind) + "s must be specified via <what>=<" + unit + ">, not \"" + spec +
+                    "\""};
     }
-    const std::optional<std::size_t> seconds = parse_value(spec.substr(equals + 1));
-    if (!seconds) {
-        return "invalid timeout value in \"" + spec + "\"";
+    const std::optional<std::size_t> value = parse_value(spec.substr(equals + 1));
+    if (!value) {
+        return {{}, 0, "invalid " + std::string(kind) + " value in \"" + spec + "\""};
     }
-    if (spec.substr(0, equals) != "watch-event") {
-        return "unknown timeout \"" + spec.substr(0, equals) + "\": expected watch-event";
+    return {spec.substr(0, equals), *value, {}};
+}
+
+// -w/--timeout WHAT=SECONDS. Returns an error message, empty when applied.
+std::string apply_timeout(const std::string& spec, server::XenstoredOptions& options) {
+    const Setting setting = parse_setting(spec, "timeout", "seconds");
+    if (!setting.error.empty()) {
+        return setting.error;
     }
-    options.watch_event_timeout = std::chrono::seconds(*seconds);
+    if (setting.what != "watch-event") {
+        return "unknown timeout \"" + setting.what + "\": expected watch-event";
+    }
+    options.watch_event_timeout = std::chrono::seconds(setting.value);
     return {};
 }
 
-// -Q/--quota WHAT=NB, C xenstored's set_quota() for the quotas pvsim keeps.
-// Returns an error message, empty when applied.
+// -Q/--quota WHAT=NB, for the quotas pvsim keeps. Returns an error message,
+// empty when applied.
 std::string apply_quota(const std::string& spec, store::Quotas& quotas) {
-    const std::size_t equals = spec.find('=');
-    if (equals == std::string::npos) {
-        return "quotas must be specified via <what>=<nb>, not \"" + spec + "\"";
+    const Setting setting = parse_setting(spec, "quota", "nb");
+    if (!setting.error.empty()) {
+        return setting.error;
     }
-    const std::string what = spec.substr(0, equals);
-    const std::optional<std::size_t> parsed = parse_value(spec.substr(equals + 1));
-    if (!parsed) {
-        return "invalid quota value in \"" + spec + "\"";
-    }
-    const std::size_t value = *parsed;
+    const std::string& what = setting.what;
+    const std::size_t value = setting.value;
     if (what == "nodes") {
         quotas.nodes = value;
     } else if (what == "node-size") {
@@ -89,6 +104,8 @@ std::string apply_quota(const std::string& spec, store::Quotas& quotas) {
         quotas.node_permissions = value;
     } else if (what == "transaction-nodes") {
         quotas.transaction_nodes = value;
+    } else if (what == "memory") {
+        quotas.memory_hard = value;
     } else if (what == "outstanding") {
         if (value == 0) {
             return "quota outstanding=0 would never let a guest be answered";
@@ -97,8 +114,21 @@ std::string apply_quota(const std::string& spec, store::Quotas& quotas) {
     } else {
         return "unknown quota \"" + what +
                "\": expected nodes, node-size, watches, transactions, node-permissions, "
-               "transaction-nodes or outstanding";
+               "transaction-nodes, memory or outstanding";
     }
+    return {};
+}
+
+// -q/--quota-soft WHAT=NB (Xen 4.17 xenstored): only memory has a soft quota.
+std::string apply_soft_quota(const std::string& spec, store::Quotas& quotas) {
+    const Setting setting = parse_setting(spec, "quota", "nb");
+    if (!setting.error.empty()) {
+        return setting.error;
+    }
+    if (setting.what != "memory") {
+        return "unknown soft quota \"" + setting.what + "\": expected memory";
+    }
+    quotas.memory_soft = setting.value;
     return {};
 }
 
@@ -123,6 +153,7 @@ int run(int argc, char** argv) {
     server::XenstoredOptions options;
     store::Quotas& quotas = options.quotas;
     std::vector<std::string> quota_specs;
+    std::vector<std::string> soft_quota_specs;
     std::vector<std::string> timeout_specs;
     os::add_daemon_options(app, daemon);
     app.add_option("-E,--entry-nb", quotas.nodes, "nodes a domain may own")
@@ -143,9 +174,15 @@ int run(int argc, char** argv) {
         ->check(CLI::Range(std::size_t{1}, std::size_t{INT32_MAX}));
     app.add_option("-Q,--quota", quota_specs,
                    "WHAT=NB, WHAT one of nodes, node-size, watches, transactions, "
-                   "node-permissions, transaction-nodes, outstanding (requests a guest may have "
-                   "unanswered; default " +
+                   "node-permissions, transaction-nodes, memory (bytes a domain may hold: nodes, "
+                   "watches, transaction copies; default " +
+                       std::to_string(quotas.memory_hard) +
+                       "), outstanding (requests a guest may have unanswered; default " +
                        std::to_string(quotas.outstanding_requests) + ")")
+        ->take_all();
+    app.add_option("-q,--quota-soft", soft_quota_specs,
+                   "memory=NB: bytes a domain may hold before a warning is logged (default " +
+                       std::to_string(quotas.memory_soft) + ")")
         ->take_all();
     app.add_option("-w,--timeout", timeout_specs,
                    "WHAT=SECONDS, WHAT watch-event: how long a watch event may wait for a guest "
@@ -158,6 +195,12 @@ int run(int argc, char** argv) {
     }
     for (const std::string& spec : quota_specs) {
         if (const std::string error = apply_quota(spec, quotas); !error.empty()) {
+            std::cerr << "pvsim-xenstored: " << error << "\n";
+            return 1;
+        }
+    }
+    for (const std::string& spec : soft_quota_specs) {
+        if (const std::string error = apply_soft_quota(spec, quotas); !error.empty()) {
             std::cerr << "pvsim-xenstored: " << error << "\n";
             return 1;
         }

@@ -45,6 +45,20 @@ using pvsim::xenstore::store::ConnectionId;
 using pvsim::xenstore::store::Quotas;
 using pvsim::xenstore::store::Xenstore;
 
+// C xenstored's quotas cut down, so that inputs of a few KiB reach every
+// one of them (nodes, watches, transactions, the memory a domain holds) and
+// the refusals are fuzzed as well as the successes.
+Quotas small_quotas() {
+    Quotas quotas;
+    quotas.nodes = 64;
+    quotas.watches = 16;
+    quotas.transactions = 4;
+    quotas.transaction_nodes = 64;
+    quotas.memory_soft = 8 * 1024;
+    quotas.memory_hard = 16 * 1024;
+    return quotas;
+}
+
 // One peer of the daemon: dom0 over the socket, or a guest over its page.
 struct Peer {
     ConnectionId id = 0;
@@ -61,7 +75,7 @@ class Daemon final : public pvsim::xenstore::store::Outbox,
     // bounded as on a real host).
     static constexpr std::size_t kMaxPeers = 8;
 
-    Daemon() : store_(Quotas{}, *this, *this) {
+    Daemon() : store_(small_quotas(), *this, *this) {
         add_peer(0, false);  // dom0's socket connection
         add_peer(1, true);   // two guests whose rings are up already
         add_peer(2, true);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -127,6 +128,11 @@ constexpr QuotaField kQuotaFields[] = {
      "transaction"},
     {"node-permissions", &Quotas::node_permissions, "Max. number of permissions per node"},
     {"node-size", &Quotas::node_size, "Max. size of a node"},
+    {"memory", &Quotas::memory_hard, "Total Xenstore memory per domain (error level)"},
+};
+// The soft quotas: passing one is only logged.
+constexpr QuotaField kSoftQuotaFields[] = {
+    {"memory", &Quotas::memory_soft, "Memory used by domain (warning level)"},
 };
 
 // control.c's "%-17s: %8u" layout.
@@ -142,32 +148,51 @@ std::string line(const char* name, std::size_t value, std::string_view rest) {
     return out;
 }
 
-// "quota": the settings; "quota set <name> <value>"; "quota <domid>": what
-// the domain uses (control.c: do_control_quota()).
-std::string quota(RequestContext& context, const Args& arguments) {
-    StoreState& state = context.state;
+// "<title>:" and each setting, or "set <name> <value>"; nullopt for other
+// arguments (control.c: do_control_quota(), do_control_quota_s()).
+template <std::size_t N>
+std::optional<std::string> quota_settings(StoreState& state, const Args& arguments,
+                                          const char* title, const QuotaField (&fields)[N]) {
     if (arguments.empty()) {
-        std::string out = "Quota settings:\n";
-        for (const QuotaField& field : kQuotaFields) {
+        std::string out = std::string(title) + ":\n";
+        for (const QuotaField& field : fields) {
             out += line(field.name, state.quotas.*field.value, field.description);
         }
         return text(std::move(out));
     }
-    if (arguments[0] == "set") {
-        if (arguments.size() != 3) {
-            throw XsError(EINVAL);
-        }
-        const auto value = parse_decimal(arguments[2], std::numeric_limits<int>::max());
-        if (!value || *value < 1) {
-            throw XsError(EINVAL);
-        }
-        for (const QuotaField& field : kQuotaFields) {
-            if (arguments[1] == field.name) {
-                state.quotas.*field.value = *value;
-                return ok();
-            }
-        }
+    if (arguments[0] != "set") {
+        return std::nullopt;
+    }
+    if (arguments.size() != 3) {
         throw XsError(EINVAL);
+    }
+    const auto value = parse_decimal(arguments[2], std::numeric_limits<int>::max());
+    if (!value || *value < 1) {
+        throw XsError(EINVAL);
+    }
+    for (const QuotaField& field : fields) {
+        if (arguments[1] == field.name) {
+            state.quotas.*field.value = *value;
+            return ok();
+        }
+    }
+    throw XsError(EINVAL);
+}
+
+std::string quota_soft(RequestContext& context, const Args& arguments) {
+    if (auto done =
+            quota_settings(context.state, arguments, "Soft quota settings", kSoftQuotaFields)) {
+        return std::move(*done);
+    }
+    throw XsError(EINVAL);
+}
+
+// "quota": the settings; "quota set <name> <value>"; "quota <domid>": what
+// the domain uses (control.c: do_control_quota()).
+std::string quota(RequestContext& context, const Args& arguments) {
+    StoreState& state = context.state;
+    if (auto done = quota_settings(state, arguments, "Quota settings", kQuotaFields)) {
+        return std::move(*done);
     }
     if (arguments.size() != 1) {
         throw XsError(EINVAL);
@@ -191,7 +216,8 @@ std::string quota(RequestContext& context, const Args& arguments) {
         throw XsError(ENOENT);
     }
     return text("Domain " + std::to_string(d) + ":\n" + line("nodes", state.tree.owned(d), "") +
-                line("watches", watches, "") + line("transactions", transactions, ""));
+                line("watches", watches, "") + line("transactions", transactions, "") +
+                line("memory", state.memory_of(d), ""));
 }
 
 std::string help(RequestContext&, const Args& arguments);
@@ -207,6 +233,7 @@ constexpr Command kCommands[] = {
     {"help", help, ""},
     {"print", print, "<string>"},
     {"quota", quota, "[set <name> <val>|<domid>]"},
+    {"quota-soft", quota_soft, "[set <name> <val>]"},
 };
 
 std::string help(RequestContext&, const Args& arguments) {

@@ -39,6 +39,7 @@ bool forget_domain(StoreState& state, xen::DomId domid) {
         it = it->second.domid == domid ? state.connections.erase(it) : std::next(it);
     }
     state.targets.erase(domid);
+    state.soft_memory.erase(domid);
     for (auto it = state.targets.begin(); it != state.targets.end();) {
         it = it->second == domid ? state.targets.erase(it) : std::next(it);
     }
@@ -47,7 +48,7 @@ bool forget_domain(StoreState& state, xen::DomId domid) {
         std::vector<WatchEvent> events;
         TreeView view(state.tree, events);
         const Caller store_itself{0, std::nullopt};
-        Operation op{view, store_itself, state.quotas};
+        Operation op{view, store_itself, state};
         for (const std::string& path : owned_subtrees(state.tree, domid)) {
             remove_node(op, path);
         }

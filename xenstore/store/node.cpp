@@ -17,6 +17,10 @@ std::size_t accounted_size(const Node& node) {
     return size;
 }
 
+std::size_t accounted_memory(const std::string& path, const Node& node) {
+    return accounted_size(node) + path.size();
+}
+
 std::string children_list(const Node& node) {
     std::string out;
     for (const std::string& child : node.children) {

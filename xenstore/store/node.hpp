@@ -30,6 +30,11 @@ struct Node {
 // value, and the nul-terminated child names.
 std::size_t accounted_size(const Node& node);
 
+// What the node costs its owner against the memory quota (core.c:
+// do_tdb_write(), which charges the record and its key): the accounted size
+// and the node's name.
+std::size_t accounted_memory(const std::string& path, const Node& node);
+
 // The children as XS_DIRECTORY sends them: each name nul-terminated.
 std::string children_list(const Node& node);
 

@@ -27,7 +27,7 @@ std::string do_write(RequestContext& context, std::string_view payload) {
         Node changed = *node;
         changed.value = std::move(value);
         check_node_size(request.op(), changed);
-        request.view().write(*path, std::move(changed));
+        write_node(request.op(), *path, std::move(changed));
     } else {
         create_node(request.op(), *path, std::move(value));
     }
@@ -97,7 +97,7 @@ std::string do_set_perms(RequestContext& context, std::string_view payload) {
     const xen::xs::Permissions old_perms = changed.perms;
     changed.perms = std::move(perms);
     check_node_size(request.op(), changed);
-    request.view().write(*path, std::move(changed));
+    write_node(request.op(), *path, std::move(changed));
     request.view().changed(*path, false, &old_perms);
     return ok();
 }

@@ -47,9 +47,35 @@ const Node& get_node(Operation& op, const std::string& path, unsigned need) {
     return *node;
 }
 
+void MemoryCheck::add(const std::string& path, const Node& node) {
+    const MemoryCharge charge = op_.view.charge(path, node);
+    bytes_[charge.domid] += charge.bytes;
+}
+
+void MemoryCheck::verify() const {
+    const std::size_t hard = op_.quotas().memory_hard;
+    if (hard == 0) {
+        return;
+    }
+    for (const auto& [domid, bytes] : bytes_) {
+        if (domid != 0 && bytes > 0 &&
+            op_.state.memory_of(domid) + static_cast<std::size_t>(bytes) >= hard) {
+            op_.view.write_refused();
+            throw QuotaError(ENOMEM, "memory", hard);
+        }
+    }
+}
+
+void write_node(Operation& op, const std::string& path, Node node) {
+    MemoryCheck check(op);
+    check.add(path, node);
+    check.verify();
+    op.view.write(path, std::move(node));
+}
+
 void check_node_size(const Operation& op, const Node& node) {
-    if (!op.caller.privileged() && accounted_size(node) > op.quotas.node_size) {
-        throw QuotaError(ENOSPC, "node-size", op.quotas.node_size);
+    if (!op.caller.privileged() && accounted_size(node) > op.quotas().node_size) {
+        throw QuotaError(ENOSPC, "node-size", op.quotas().node_size);
     }
 }
 
@@ -66,8 +92,8 @@ void create_node(Operation& op, const std::string& path, std::string value) {
         parent_name = parent_of(parent_name);
     }
     const bool unprivileged = !op.caller.privileged();
-    if (unprivileged && op.view.owned_nodes(op.caller.domid) + missing.size() > op.quotas.nodes) {
-        throw QuotaError(ENOSPC, "nodes", op.quotas.nodes);
+    if (unprivileged && op.view.owned_nodes(op.caller.domid) + missing.size() > op.quotas().nodes) {
+        throw QuotaError(ENOSPC, "nodes", op.quotas().nodes);
     }
 
     Node parent_copy = *parent;
@@ -89,6 +115,12 @@ void create_node(Operation& op, const std::string& path, std::string value) {
         check_node_size(op, node);
         created.push_back(std::move(node));
     }
+    MemoryCheck memory(op);
+    for (std::size_t i = 0; i < created.size(); ++i) {
+        memory.add(missing[missing.size() - 1 - i], created[i]);
+    }
+    memory.add(parent_name, parent_copy);
+    memory.verify();
 
     for (std::size_t i = 0; i < created.size(); ++i) {
         op.view.write(missing[missing.size() - 1 - i], std::move(created[i]));

@@ -6,12 +6,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "common/xen/xs_permissions.hpp"
 #include "xenstore/store/node.hpp"
 
 namespace pvsim::xenstore::store {
+
+// Who a write is charged to against the memory quota, and by how many bytes
+// it changes what they hold (negative: it frees some).
+struct MemoryCharge {
+    xen::DomId domid = 0;
+    std::int64_t bytes = 0;
+};
 
 class NodeView {
   public:
@@ -28,6 +36,14 @@ class NodeView {
 
     // Nodes `domid` owns as this view sees them (the nodes quota).
     virtual std::size_t owned_nodes(xen::DomId domid) const = 0;
+
+    // What writing `node` at `path` would charge (core.c: do_tdb_write()):
+    // the node's owner, for the tree; the transaction's domain, for the copy
+    // a transaction keeps until it ends.
+    virtual MemoryCharge charge(const std::string& path, const Node& node) const = 0;
+    // A write this view was asked for was refused: a transaction is doomed
+    // (core.c: write_node() calls fail_transaction()).
+    virtual void write_refused() {}
 
     // `path` changed (watch.c: fire_watches()): call after writing a node and
     // before removing one. `old_perms`: the permissions before an

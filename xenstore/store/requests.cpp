@@ -13,7 +13,7 @@ NodeRequest::NodeRequest(RequestContext& context)
     : tree_view_(context.state.tree, context.events),
       op_{context.transaction ? static_cast<NodeView&>(*context.transaction)
                               : static_cast<NodeView&>(tree_view_),
-          context.caller, context.state.quotas} {}
+          context.caller, context.state} {}
 
 std::string path_arg(const RequestContext& context, std::string_view payload, bool allow_special) {
     const auto arg = one_arg(payload);

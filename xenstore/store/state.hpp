@@ -3,6 +3,8 @@
 // and events go. Shared by the request handlers (requests.hpp).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -45,6 +47,23 @@ struct StoreState {
     std::map<xen::DomId, xen::DomId> targets;  // XS_SET_TARGET: domain -> its target
 
     Caller caller_of(const Connection& connection) const;
+
+    // Bytes `domid` holds against the memory quota (domain.c:
+    // domain->memory): its nodes, its connections' watches, and the copies
+    // its open transactions keep. C xenstored also counts the replies and
+    // events queued for it; pvsim's daemon bounds those by the outstanding
+    // quota and the watch-event timeout instead.
+    std::size_t memory_of(xen::DomId domid) const;
+    // After a request of `domid`'s: logs its crossing Quotas::memory_soft,
+    // either way, at most once every 10 s per domain (domain.c:
+    // domain_chk_quota(), MEM_WARN_MINTIME_SEC).
+    void note_memory(xen::DomId domid);
+
+    struct SoftMemory {
+        bool over = false;
+        std::chrono::steady_clock::time_point last_line{};
+    };
+    std::map<xen::DomId, SoftMemory> soft_memory;  // forgotten with the domain
 
     // Sends `event` to every connection with a matching watch that may hear
     // of it (watch.c: fire_watches()).

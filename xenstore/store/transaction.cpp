@@ -36,6 +36,12 @@ void Transaction::count_owner(const std::optional<Node>& node, long delta) {
     }
 }
 
+void Transaction::drop_copy(const std::string& path, const Accessed& entry) {
+    if (entry.modified && entry.node) {
+        copies_memory_ -= accounted_memory(path, *entry.node);
+    }
+}
+
 const Node* Transaction::read(const std::string& path) {
     const Accessed& entry = access(path);
     return entry.node ? &*entry.node : nullptr;
@@ -47,15 +53,18 @@ void Transaction::write(const std::string& path, Node node) {
         node_created_ = true;
     }
     count_owner(entry.node, -1);
+    drop_copy(path, entry);
     node.generation = tree_.next_generation();
     entry.node = std::move(node);
     count_owner(entry.node, +1);
     entry.modified = true;
+    copies_memory_ += accounted_memory(path, *entry.node);
 }
 
 void Transaction::remove(const std::string& path) {
     Accessed& entry = access(path);
     count_owner(entry.node, -1);
+    drop_copy(path, entry);
     entry.node.reset();
     entry.modified = true;
 }
@@ -65,6 +74,15 @@ std::size_t Transaction::owned_nodes(xen::DomId domid) const {
     const long delta = it == owned_delta_.end() ? 0 : it->second;
     const long total = static_cast<long>(tree_.owned(domid)) + delta;
     return total > 0 ? static_cast<std::size_t>(total) : 0;
+}
+
+MemoryCharge Transaction::charge(const std::string& path, const Node& node) const {
+    auto bytes = static_cast<std::int64_t>(accounted_memory(path, node));
+    if (const auto it = accessed_.find(path);
+        it != accessed_.end() && it->second.modified && it->second.node) {
+        bytes -= static_cast<std::int64_t>(accounted_memory(path, *it->second.node));
+    }
+    return {caller_.domid, bytes};
 }
 
 void Transaction::changed(const std::string& path, bool exact, const xen::xs::Permissions*) {
@@ -119,6 +137,7 @@ std::vector<WatchEvent> Transaction::commit(std::size_t node_quota) {
     }
     accessed_.clear();
     order_.clear();
+    copies_memory_ = 0;
     return events;
 }
 

@@ -32,6 +32,13 @@ class Transaction final : public NodeView {
     void write(const std::string& path, Node node) override;
     void remove(const std::string& path) override;
     std::size_t owned_nodes(xen::DomId domid) const override;
+    // Charged to the transaction's domain: C xenstored keeps a copy of each
+    // node a transaction writes, accounted to the connection's domain until
+    // the transaction ends (core.c: get_acc_domid()).
+    MemoryCharge charge(const std::string& path, const Node& node) const override;
+    void write_refused() override { failed_ = true; }
+    // Bytes of the copies this transaction holds (the memory quota).
+    std::size_t copies_memory() const { return copies_memory_; }
     // Queued for commit (transaction.c: queue_watches()); a non-exact event
     // replaces an exact one for the same node.
     void changed(const std::string& path, bool exact,
@@ -56,6 +63,8 @@ class Transaction final : public NodeView {
 
     Accessed& access(const std::string& path);
     void count_owner(const std::optional<Node>& node, long delta);
+    // Forgets the copy `entry` holds of the node at `path`, if it wrote one.
+    void drop_copy(const std::string& path, const Accessed& entry);
 
     Tree& tree_;
     Caller caller_;
@@ -63,6 +72,7 @@ class Transaction final : public NodeView {
     std::map<std::string, Accessed> accessed_;
     std::vector<std::string> order_;  // first-touch order: the order events fire in
     std::unordered_map<xen::DomId, long> owned_delta_;
+    std::size_t copies_memory_ = 0;
     bool node_created_ = false;
     bool failed_ = false;
 };

@@ -27,12 +27,14 @@ const Node* Tree::find(const std::string& path) const {
 
 void Tree::put(const std::string& path, Node node) {
     node.generation = next_generation();
+    memory_[node.owner()] += accounted_memory(path, node);
     auto it = nodes_.find(path);
     if (it == nodes_.end()) {
         ++owned_[node.owner()];
         nodes_.emplace(path, std::move(node));
         return;
     }
+    memory_[it->second.owner()] -= accounted_memory(path, it->second);
     if (it->second.owner() != node.owner()) {
         --owned_[it->second.owner()];
         ++owned_[node.owner()];
@@ -46,12 +48,18 @@ void Tree::erase(const std::string& path) {
         return;
     }
     --owned_[it->second.owner()];
+    memory_[it->second.owner()] -= accounted_memory(path, it->second);
     nodes_.erase(it);
 }
 
 std::size_t Tree::owned(xen::DomId domid) const {
     const auto it = owned_.find(domid);
     return it == owned_.end() ? 0 : it->second;
+}
+
+std::size_t Tree::memory(xen::DomId domid) const {
+    const auto it = memory_.find(domid);
+    return it == memory_.end() ? 0 : it->second;
 }
 
 std::vector<std::string> Tree::preorder(const std::string& root) const {

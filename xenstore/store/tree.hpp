@@ -1,7 +1,8 @@
 // The committed xenstore tree: every node by its absolute name, as C
 // xenstored keeps them in one hash table (tools/xenstored/core.c), plus the
-// global generation counter and how many nodes each domain owns (the nodes
-// quota). Transactions and requests change it through a NodeView.
+// global generation counter, and how many nodes each domain owns and how
+// many bytes they take (the nodes and memory quotas). Transactions and requests change it through a
+// NodeView.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +34,8 @@ class Tree {
     std::uint64_t next_generation() { return ++generation_; }
 
     std::size_t owned(xen::DomId domid) const;
+    // Bytes of the nodes `domid` owns (accounted_memory()).
+    std::size_t memory(xen::DomId domid) const;
 
     // `root` and every node below it, parents before children, children in
     // creation order.
@@ -43,6 +46,7 @@ class Tree {
   private:
     std::unordered_map<std::string, Node> nodes_;
     std::unordered_map<xen::DomId, std::size_t> owned_;
+    std::unordered_map<xen::DomId, std::size_t> memory_;
     std::uint64_t generation_ = 0;
 };
 

@@ -20,6 +20,7 @@ class TreeView final : public NodeView {
     void write(const std::string& path, Node node) override { tree_.put(path, std::move(node)); }
     void remove(const std::string& path) override { tree_.erase(path); }
     std::size_t owned_nodes(xen::DomId domid) const override { return tree_.owned(domid); }
+    MemoryCharge charge(const std::string& path, const Node& node) const override;
     void changed(const std::string& path, bool exact,
                  const xen::xs::Permissions* old_perms) override;
 

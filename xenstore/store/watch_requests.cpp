@@ -48,8 +48,13 @@ std::string do_watch(RequestContext& context, std::string_view payload) {
         throw QuotaError(E2BIG, "watches", context.state.quotas.watches);
     }
     const std::size_t prefix = request.relative ? domain_path(context.caller.domid).size() + 1 : 0;
-    const Watch& watch =
-        watches.emplace_back(Watch{std::move(request.node), std::string(request.token), prefix});
+    Watch added{std::move(request.node), std::string(request.token), prefix};
+    const std::size_t hard = context.state.quotas.memory_hard;
+    if (!context.caller.privileged() && hard != 0 &&
+        context.state.memory_of(context.caller.domid) + watch_memory(added) >= hard) {
+        throw QuotaError(ENOMEM, "memory", hard);
+    }
+    const Watch& watch = watches.emplace_back(std::move(added));
     context.own_events.push_back(event_payload(watch, watch.node));
     return ok();
 }

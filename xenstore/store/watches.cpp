@@ -42,4 +42,8 @@ std::string event_payload(const Watch& watch, std::string_view path) {
     return out;
 }
 
+std::size_t watch_memory(const Watch& watch) {
+    return watch.node.size() + watch.token.size();
+}
+
 }  // namespace pvsim::xenstore::store

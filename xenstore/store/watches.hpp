@@ -36,6 +36,10 @@ struct WatchEvent {
     std::optional<xen::xs::Permissions> parent_perms;  // looked up only with the node
 };
 
+// What the watch costs its domain against the memory quota: its path and
+// token (watch.c: do_watch()).
+std::size_t watch_memory(const Watch& watch);
+
 // The event for `path` as the tree stands now.
 WatchEvent capture_event(const Tree& tree, const std::string& path, bool exact,
                          std::optional<xen::xs::Permissions> old_perms);

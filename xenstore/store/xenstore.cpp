@@ -189,6 +189,7 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
     for (const WatchEvent& event : context.events) {
         state_->fire(event);
     }
+    state_->note_memory(context.caller.domid);
     if (error == ENOSYS && dispatch_for(header.type) == nullptr) {
         // core.c: process_message(), eprintf("Client unknown operation %i").
         const bool first = it->second.reported.insert("unknown request type").second;

@@ -34,6 +34,14 @@ struct Quotas {
                                             // the daemon, which stops reading the ring)
     std::size_t node_permissions = 5;       // entries in one XS_SET_PERMS
     std::size_t transaction_nodes = 1024;   // distinct nodes one transaction may touch
+    // Bytes a domain holds in the store (C xenstored's memory quota, Xen
+    // 4.17 domain.c: domain_memory_add(), domain_chk_quota()): its nodes
+    // (accounted size and name), its connections' watches (path and token)
+    // and its open transactions' copies of the nodes they wrote. A change
+    // that would take a domain to memory_hard is refused with ENOMEM;
+    // passing memory_soft is logged. Zero turns either off.
+    std::size_t memory_soft = 2 * 1024 * 1024;
+    std::size_t memory_hard = 2 * 1024 * 1024 + 512 * 1024;
 };
 
 // Where replies and watch events go. deliver() must not call back into

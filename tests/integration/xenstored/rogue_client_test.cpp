@@ -124,6 +124,51 @@ TEST(RogueClient, AGuestAtItsNodeAndNodeSizeQuotasIsRefusedAndNamed) {
     run.expect_others_served("b");
 }
 
+// XSA-326's attack: a guest within its node quotas makes xenstored hold
+// more by what it writes inside transactions, whose copies C xenstored 4.17
+// charges to it (core.c: do_tdb_write(), get_acc_domid()) against its
+// memory quota (domain.c: domain_chk_quota(); -Q memory=, 2.5 MiB by
+// default; the soft one, -q memory=, 2 MiB, is only logged). The write that
+// would reach it is refused with ENOMEM and dooms the transaction.
+TEST(RogueClient, AGuestHoardingStoreMemoryIsRefusedWithEnomemAndNamed) {
+    RogueRun run({"--quota", "memory=65536", "--quota-soft", "memory=32768"});
+    RingGuest& rogue = run.rogue;
+    const std::string old_value(2000, 'o');
+    for (int i = 0; i < 17; ++i) {  // each about 2 KiB: 34 KiB in all
+        expect_xs_ok(rogue.ring.request(MessageType::write,
+                                        write_payload("m/" + std::to_string(i), old_value)));
+    }
+    EXPECT_TRUE(eventually([&] {
+        return run.logged("dom " + rogue.domid() + " holds ") &&
+               run.logged("over its soft memory quota of 32768");
+    })) << run.xenstored.log();
+
+    const XsMessage started = rogue.ring.request(MessageType::transaction_start, xs_args({""}));
+    ASSERT_EQ(started.type(), MessageType::transaction_start) << started.text();
+    const auto tx = static_cast<std::uint32_t>(std::stoul(started.text()));
+    std::optional<XsMessage> refused;
+    int copies = 0;
+    for (; copies < 17 && !refused; ++copies) {
+        const XsMessage reply = rogue.ring.request(
+            MessageType::write,
+            write_payload("m/" + std::to_string(copies), std::string(2000, 'n')), tx);
+        if (reply.type() == MessageType::error) {
+            refused = reply;
+        }
+    }
+    ASSERT_TRUE(refused.has_value()) << "17 copies of 2 KiB were all taken";
+    expect_xs_error(*refused, "ENOMEM");
+    EXPECT_GT(copies, 10);  // about 30 KiB of copies fit beside the 34 KiB of nodes
+    expect_xs_error(rogue.ring.request(MessageType::transaction_end, xs_args({"T"}), tx), "ENOMEM");
+    EXPECT_EQ(run.admin.read(rogue.home() + "/m/0"), old_value);
+    EXPECT_TRUE(run.logged_of_rogue("XS_WRITE refused with ENOMEM: at its memory quota of 65536"))
+        << run.xenstored.log();
+    // Its store memory is what its nodes take again: it may go on writing.
+    expect_xs_ok(rogue.ring.request(MessageType::write, write_payload("m/0", "small")));
+    run.expect_others_served("a");
+    run.expect_others_served("b");
+}
+
 TEST(RogueClient, AWatchFloodIsBoundedAndNamedWhileOthersHearTheirEvents) {
     // C xenstored 4.17: quota-max-watch (-W) refuses with E2BIG; watch
     // events a domain does not take within the watch-event timeout (-w /

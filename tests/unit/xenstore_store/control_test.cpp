@@ -42,6 +42,16 @@ TEST_F(Control, QuotaShowsSetsAndReportsUsage) {
     EXPECT_NE(settings.find("nodes            :     1000 Nodes per domain\n"), std::string::npos)
         << settings;
     EXPECT_NE(settings.find("node-size        :     2048"), std::string::npos) << settings;
+    EXPECT_NE(settings.find("memory           :  2621440 Total Xenstore memory per domain"),
+              std::string::npos)
+        << settings;
+    EXPECT_EQ(request(kDom0, MessageType::control, "quota-soft\0"s).payload,
+              "Soft quota settings:\n"
+              "memory           :  2097152 Memory used by domain (warning level)\n\0"s);
+    EXPECT_TRUE(
+        request(kDom0, MessageType::control, nul_args({"quota-soft", "set", "memory", "4096"}))
+            .is_ok());
+    EXPECT_EQ(store().quotas().memory_soft, 4096u);
     EXPECT_TRUE(
         request(kDom0, MessageType::control, nul_args({"quota", "set", "watches", "1"})).is_ok());
     EXPECT_EQ(store().quotas().watches, 1u);
@@ -64,7 +74,9 @@ TEST_F(Control, QuotaShowsSetsAndReportsUsage) {
               "Domain 1:\n"
               "nodes            :        1\n"
               "watches          :        1\n"
-              "transactions     :        0\n\0"s);
+              "transactions     :        0\n"
+              // "/local/domain/1" (16 + 8 + 15) and the watch "/local/domain/1/a" "t"
+              "memory           :       57\n\0"s);
     EXPECT_EQ(request(kDom0, MessageType::control, nul_args({"quota", "42"})).error(), "ENOENT");
 }
 

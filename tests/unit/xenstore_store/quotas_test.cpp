@@ -6,12 +6,23 @@
 namespace pvsim::xenstore::store::test {
 namespace {
 
-using Quota = StoreTest;
+class Quota : public StoreTest {
+  protected:
+    // What XS_CONTROL "quota <domid>" reports as the domain's memory.
+    std::size_t memory_used(xen::DomId domid) {
+        const std::string usage =
+            request(kDom0, MessageType::control, "quota\0"s + std::to_string(domid) + '\0').payload;
+        const std::size_t at = usage.find("memory           :");
+        EXPECT_NE(at, std::string::npos) << usage;
+        return at == std::string::npos ? 0 : std::stoul(usage.substr(at + 18));
+    }
+};
 
 TEST(QuotaDefaults, AreThoseOfCXenstored) {
     // Xen 4.17 tools/xenstore/xenstored_core.c: quota_nb_entry_per_domain,
     // quota_max_entry_size, quota_nb_watch_per_domain, quota_max_transaction,
-    // quota_req_outstanding, quota_nb_perms_per_node, quota_trans_nodes.
+    // quota_req_outstanding, quota_nb_perms_per_node, quota_trans_nodes,
+    // quota_memory_per_domain_soft and quota_memory_per_domain_hard.
     const Quotas quotas;
     EXPECT_EQ(quotas.nodes, 1000u);
     EXPECT_EQ(quotas.node_size, 2048u);
@@ -20,6 +31,8 @@ TEST(QuotaDefaults, AreThoseOfCXenstored) {
     EXPECT_EQ(quotas.outstanding_requests, 20u);
     EXPECT_EQ(quotas.node_permissions, 5u);
     EXPECT_EQ(quotas.transaction_nodes, 1024u);
+    EXPECT_EQ(quotas.memory_soft, 2u * 1024 * 1024);
+    EXPECT_EQ(quotas.memory_hard, 2u * 1024 * 1024 + 512 * 1024);
 }
 
 TEST_F(Quota, ARefusalNamesTheDomainAndTheQuotaOnceAsAWarning) {
@@ -158,6 +171,84 @@ TEST_F(Quota, NodesOneTransactionTouchesDoomIt) {
     EXPECT_EQ(request(guest, MessageType::read, "/local/domain/1\0"s, tx).error(), "ENOSPC");
     // C xenstored answers a doomed transaction's commit with ENOMEM.
     EXPECT_EQ(end_transaction(guest, tx, true), "ENOMEM");
+}
+
+// domain.c: domain_memory_add() as core.c: do_tdb_write() and watch.c:
+// do_watch() call it: a node costs its owner the record (16-byte header, 8
+// bytes per permission, value, child names) and its name; a watch its path
+// and token; a transaction's copy of a node it wrote costs the transaction's
+// domain until the transaction ends.
+TEST_F(Quota, MemoryCountsNodesWithTheirNamesWatchesAndTransactionCopies) {
+    const ConnectionId guest = add_guest(1);
+    // "/local/domain/1": 16 + 8 ("n1") + 15 for the name.
+    EXPECT_EQ(memory_used(1), 39u);
+    write(guest, "a", std::string(100, 'v'));
+    // "/local/domain/1/a": 16 + 8 + 100 + 17, and "a\0" in its parent.
+    EXPECT_EQ(memory_used(1), 39u + 141 + 2);
+    watch(guest, "a", "tok");  // the absolute path and the token
+    EXPECT_EQ(memory_used(1), 182u + 17 + 3);
+    const std::uint32_t tx = start_transaction(guest);
+    write(guest, "a", std::string(50, 'w'), tx);
+    EXPECT_EQ(memory_used(1), 202u + 16 + 8 + 50 + 17);  // the copy
+    EXPECT_EQ(end_transaction(guest, tx, true), "");
+    EXPECT_EQ(memory_used(1), 202u - 50);  // the copy is the node now
+    EXPECT_TRUE(request(guest, MessageType::rm, "a\0"s).is_ok());
+    EXPECT_EQ(memory_used(1), 39u + 20);
+    // dom0's nodes are its own.
+    write(kDom0, "/tool/big", std::string(1000, 'd'));
+    EXPECT_EQ(memory_used(1), 59u);
+}
+
+// domain.c: domain_chk_quota(): a change that would take a domain to its
+// hard quota is refused with ENOMEM and changes nothing; shrinking is
+// always allowed; the charge is the node owner's whoever writes, so dom0
+// is refused too when it would grow a guest's node past it; inside a
+// transaction the refusal dooms it (core.c: write_node() ->
+// fail_transaction()).
+TEST_F(Quota, AChangeReachingTheHardMemoryQuotaIsRefusedWithEnomem) {
+    pvsim::test::LogCapture log;
+    quotas_.memory_hard = 1000;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "a", std::string(400, 'a'));
+    write(guest, "b", std::string(400, 'b'));
+    const std::size_t full = memory_used(1);
+    EXPECT_EQ(full, 39u + 2 * (441 + 2));
+    EXPECT_EQ(request(guest, MessageType::write, "c\0"s + std::string(100, 'c')).error(), "ENOMEM");
+    EXPECT_EQ(request(guest, MessageType::read, "c\0"s).error(), "ENOENT");
+    EXPECT_EQ(request(guest, MessageType::write, "a\0"s + std::string(500, 'a')).error(), "ENOMEM");
+    EXPECT_EQ(read(guest, "a"), std::string(400, 'a'));
+    EXPECT_EQ(request(guest, MessageType::watch, "b\0"s + std::string(100, 't') + '\0').error(),
+              "ENOMEM");
+    EXPECT_EQ(
+        request(kDom0, MessageType::write, "/local/domain/1/a\0"s + std::string(500, 'd')).error(),
+        "ENOMEM");
+    EXPECT_EQ(memory_used(1), full);
+    EXPECT_EQ(
+        log.warnings_with({"dom 1 ", "refused with ENOMEM: at its memory quota of 1000"}).size(),
+        1u);
+
+    write(guest, "a", "small");  // shrinking is fine
+    const std::uint32_t tx = start_transaction(guest);
+    write(guest, "b", std::string(300, 'b'), tx);
+    EXPECT_EQ(request(guest, MessageType::write, "b\0"s + std::string(450, 'b'), tx).error(),
+              "ENOMEM");
+    EXPECT_EQ(end_transaction(guest, tx, true), "ENOMEM");
+    EXPECT_EQ(read(guest, "b"), std::string(400, 'b'));
+    // dom0's own nodes are at no quota.
+    write(kDom0, "/tool/big", std::string(4000, 'd'));
+}
+
+TEST_F(Quota, PassingTheSoftMemoryQuotaIsLoggedOnce) {
+    pvsim::test::LogCapture log;
+    quotas_.memory_soft = 300;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "a", std::string(100, 'a'));
+    EXPECT_TRUE(log.warnings_with({"soft memory quota"}).empty());
+    write(guest, "b", std::string(100, 'b'));
+    EXPECT_EQ(
+        log.warnings_with({"dom 1 holds 325 bytes, over its soft memory quota of 300"}).size(), 1u);
+    write(guest, "c", std::string(100, 'c'));
+    EXPECT_EQ(log.warnings_with({"soft memory quota"}).size(), 1u);
 }
 
 }  // namespace
