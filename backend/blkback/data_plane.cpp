@@ -31,13 +31,15 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
                                     // frontend cannot have more requests
                                     // outstanding than the ring holds, so
                                     // the engine never refuses one.
-                                    .queue_depth = connection_.ring().size()},
+                                    .queue_depth = connection_.ring().size(),
+                                    .late_eoi = true},
             data_plane::LoopCounters{
                 .notifications_received =
                     [m = metrics_] { m->add(&VbdCounters::notifications_received); },
                 .poll_hits = [m = metrics_] { m->add(&VbdCounters::poll_hits); },
                 .sleeps = [m = metrics_] { m->add(&VbdCounters::sleeps); },
-                .events_armed = [m = metrics_] { m->add(&VbdCounters::events_armed); }},
+                .events_armed = [m = metrics_] { m->add(&VbdCounters::events_armed); },
+                .spurious_events = [m = metrics_] { m->add(&VbdCounters::spurious_events); }},
             name_),
       pending_(connection_.ring().size(), limits_.max_segments()),
       access_(connection_.hypervisor(), connection_.frontend(), *metrics_, name_,

@@ -42,6 +42,13 @@ void log_error(std::string_view name, std::string_view what) noexcept {
     spdlog::error("{}: {}", name, what);
 }
 
+void report_late_events(std::string_view name, unsigned spurious, bool first) {
+    spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                "{}: notified {} times in a row with no new request on the ring: its events are "
+                "taken late, up to {} ms, until one brings a request (XSA-332)",
+                name, spurious, (LateEoi::kHz * LateEoi::kJiffy).count());
+}
+
 std::unique_ptr<storage::IoEngine> make_loop_engine(const storage::BackingStore& store,
                                                     const LoopOptions& options) {
     storage::EngineOptions engine_options;

@@ -69,11 +69,13 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 
+#include "backend/data_plane/late_eoi.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "backend/storage/io_engine.hpp"
 #include "backend/storage/make_engine.hpp"
@@ -113,6 +115,9 @@ struct LoopCounters {
     // a virtqueue's notifications enabled again). A peer notifies only past
     // such a request, so its notifications are at most these plus the first.
     std::function<void()> events_armed;
+    // Notifications after which the ring held no request (Linux xenbus's
+    // spurious_events), with LoopOptions::late_eoi only.
+    std::function<void()> spurious_events;
 };
 
 struct LoopOptions {
@@ -122,6 +127,10 @@ struct LoopOptions {
     // Slots of the I/O engine: one per ring slot, so the engine never
     // refuses a request the other end may have outstanding.
     unsigned queue_depth = 0;
+    // Takes notifications late after spurious ones (late_eoi.hpp): Linux
+    // blkback's event channel does (XSA-332); QEMU's virtqueue ioeventfd
+    // does not.
+    bool late_eoi = false;
 };
 
 // Blocks in poll(2) until one of fds[0..count) is ready or `timeout_ms`
@@ -137,6 +146,9 @@ void warn_io_failed(std::string_view name, const std::string& what, std::int64_t
 // buffers of the I/O in flight cannot be released before it is done.
 void wait_for_completion(const storage::IoEngine& engine, std::string_view name) noexcept;
 void log_error(std::string_view name, std::string_view what) noexcept;
+// The ring's events begin to be taken late (late_eoi.hpp), after `spurious`
+// spurious ones: a warning the first time for the ring, debug after.
+void report_late_events(std::string_view name, unsigned spurious, bool first);
 std::unique_ptr<storage::IoEngine> make_loop_engine(const storage::BackingStore& store,
                                                     const LoopOptions& options);
 
@@ -154,7 +166,11 @@ class ServiceLoop {
           counters_(counters),
           name_(std::move(name)),
           poll_(options.poll_max),
-          engine_(make_loop_engine(store, options)) {}
+          engine_(make_loop_engine(store, options)) {
+        if (options.late_eoi) {
+            late_eoi_.emplace();
+        }
+    }
     ~ServiceLoop() { stop(); }
     ServiceLoop(const ServiceLoop&) = delete;
     ServiceLoop& operator=(const ServiceLoop&) = delete;
@@ -220,9 +236,9 @@ class ServiceLoop {
         (void)device_.consume_notification();
         for (;;) {
             bool worked = reap_completions();
-            if (serving()) {
-                worked = device_.take_requests() || worked;
-            }
+            const bool took = serving() && device_.take_requests();
+            worked = took || worked;
+            took_since_eoi_ = took_since_eoi_ || took;
             device_.publish();
             if (stop_requested_.load(std::memory_order_acquire) && engine_->in_flight() == 0) {
                 return;
@@ -235,6 +251,29 @@ class ServiceLoop {
             }
             sleep();
         }
+    }
+
+    // The end of a notification, where Linux's xen_blkif_schedule() calls
+    // xen_irq_lateeoi(): the loop found no more work and goes back to its
+    // notification fd. The notification was spurious if no request was
+    // taken since the last end (late_eoi.hpp).
+    void end_of_event() {
+        if (!late_eoi_ || !event_pending_) {
+            return;
+        }
+        event_pending_ = false;
+        const bool took = took_since_eoi_;
+        took_since_eoi_ = false;
+        if (!took) {
+            count(counters_.spurious_events);
+        }
+        const auto delay = late_eoi_->event_handled(took, Clock::now());
+        if (delay.count() == 0 || late_eoi_->spurious_in_a_row() != LateEoi::kThreshold + 1) {
+            return;
+        }
+        // Once per storm, when the delays begin; a warning the first time.
+        report_late_events(name_, late_eoi_->spurious_in_a_row(), !storm_reported_);
+        storm_reported_ = true;
     }
 
     bool has_work() const noexcept {
@@ -306,6 +345,7 @@ class ServiceLoop {
     }
 
     void sleep() {
+        end_of_event();
         const Arm arm = serving() ? device_.arm_and_recheck() : Arm::not_armed;
         if (arm != Arm::not_armed) {
             count(counters_.events_armed);
@@ -313,17 +353,29 @@ class ServiceLoop {
         if (arm == Arm::work_found || engine_->has_completions()) {
             return;
         }
-        const bool armed = arm == Arm::armed;
+        bool armed = arm == Arm::armed;
+        int timeout_ms = device_.sleep_timeout_ms();
+        if (armed && late_eoi_) {
+            // Events wait out the delay: the ring's thread sleeps without
+            // its notification fd (the unmask Linux puts off), then looks.
+            const auto held = late_eoi_->holding(Clock::now());
+            if (held.count() > 0) {
+                armed = false;
+                const int held_ms = static_cast<int>(held.count());
+                timeout_ms = timeout_ms < 0 ? held_ms : std::min(timeout_ms, held_ms);
+            }
+        }
         pollfd fds[3] = {
             {engine_->completion_fd(), POLLIN, 0},
             {stop_event_.fd(), POLLIN, 0},
             {device_.notify_fd(), POLLIN, 0},
         };
         count(counters_.sleeps);
-        wait_for_events(fds, armed ? 3 : 2, device_.sleep_timeout_ms());
+        wait_for_events(fds, armed ? 3 : 2, timeout_ms);
         poll_.record(Clock::now() - poll_start_);
         if (armed && (fds[2].revents & POLLIN) != 0 && device_.consume_notification()) {
             count(counters_.notifications_received);
+            event_pending_ = true;
         }
         if ((fds[1].revents & POLLIN) != 0) {
             (void)stop_event_.try_consume();
@@ -357,6 +409,12 @@ class ServiceLoop {
     // The loop thread's own.
     bool resubmitted_ = false;
     Clock::time_point poll_start_{};
+    // Late EOI (late_eoi.hpp): a notification taken and not ended yet, and
+    // whether requests were taken since the last end.
+    bool event_pending_ = false;
+    bool took_since_eoi_ = false;
+    std::optional<LateEoi> late_eoi_;
+    bool storm_reported_ = false;
 
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> failed_{false};

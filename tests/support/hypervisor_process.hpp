@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -66,6 +68,11 @@ class HypervisorProcess {
     }
     hypervisor::Hypervisor connect_dom0() const {
         return hypervisor::Hypervisor::connect_dom0(run_dir_);
+    }
+    // The daemon's log so far.
+    std::string log() const {
+        std::ifstream in(run_dir_.log_file("pvsim-hypervisor"));
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
 
   private:

@@ -21,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/blkback/data_plane.hpp"
@@ -30,6 +31,7 @@
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/thread_state.hpp"
 
 namespace pvsim::backend::blkback {
@@ -373,6 +375,38 @@ TEST_P(DataPlaneTest, AtDepth32EachPushNotifiesAtMostOnceAndEventsCoalesce) {
 // leaves req_event behind meanwhile, so a push needs an event only after the
 // backend asked for one on its way to sleep (events_armed), whatever the
 // speed of either end.
+// XSA-332's storm (backend/data_plane/late_eoi.hpp, after Linux's
+// xen_irq_lateeoi_locked()): a frontend that notifies again and again with
+// nothing on its ring has its events taken late, so that its 1000
+// notifications, each given the thread time to sleep again (200 us apart),
+// wake the ring's thread a dozen times instead of once each; and the
+// backend says so once, naming the ring. The ring still serves the request
+// it is given after the storm, once the delay is over.
+TEST_P(DataPlaneTest, ANotificationStormIsTakenLateAndNamedOnce) {
+    pvsim::test::LogCapture log;
+    start();
+    constexpr int kStorm = 1000;
+    for (int i = 0; i < kStorm; ++i) {
+        front_.kick();
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    front_.queue(TestFrontend::rw(BlkifOp::read, 1, 0, {front_.segment(0)}));
+    front_.push();
+    front_.kick();  // whatever the ring's event index says: the storm goes on
+    EXPECT_EQ(front_.wait_responses(1).at(0).status, BlkifStatus::okay);
+    plane_.reset();
+    const VbdCounters c = metrics_->snapshot();
+    EXPECT_GE(c.spurious_events, 2u);
+    // Without late EOI nearly every notification finds the thread asleep
+    // and wakes it: hundreds. With it, the delays (4, 8, ... 512 ms) outlast
+    // the storm after about ten.
+    EXPECT_LT(c.notifications_received, 50u) << c.spurious_events << " spurious";
+    EXPECT_EQ(log.warnings_with({"test-vbd: notified 2 times in a row with no new request",
+                                 "taken late, up to 1000 ms", "XSA-332"})
+                  .size(),
+              1u);
+}
+
 TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     start(false, std::chrono::microseconds(kMaxPollUs));
     constexpr int kRequests = 100;
