@@ -10,7 +10,8 @@
 #                 and integration tests under it (any report fails the run)
 #   make fuzz     libFuzzer build (clang, ASan+UBSan, build/fuzz) of the
 #                 harnesses of tests/fuzz/, then each run FUZZ_SECONDS (60)
-#                 seconds in turn (scripts/run-fuzzers.sh, docs/fuzzing.md)
+#                 seconds in turn, or FUZZ_RUNS executions when that is set
+#                 (scripts/run-fuzzers.sh, docs/fuzzing.md)
 #   make bench    optimised build (build/bench) of the Google Benchmark targets
 #   make chaos    the optimised build, then CHAOS_ROUNDS (100) rounds of random
 #                 kills under verified I/O (scripts/chaos.sh, docs/chaos.md)
@@ -32,6 +33,7 @@ BENCH_DIR := build/bench
 TSAN_DIR := build/tsan
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 FUZZ_TARGETS := units disk_spec script xenstore blkback_request blkfront_response \
 		desc_chain used_ring vhost_user
 # The sanitizer build compiles with clang: its largest unit took 38% less CPU
@@ -64,7 +66,7 @@ fuzz: deps
 	      -DCMAKE_CXX_COMPILER=clang++-14 -DPVSIM_SANITIZE=ON -DPVSIM_FUZZ=ON \
 	      -DPVSIM_WERROR=ON -DPVSIM_BUILD_TESTS=OFF -DPVSIM_UNITY_BUILD=ON
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target pvsim_fuzzers
-	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_RUNS=$(FUZZ_RUNS) scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The re-attach test of `make test` with 500 cycles instead of 50.
 stress: deps

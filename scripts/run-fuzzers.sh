@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer harnesses of a PVSIM_FUZZ build (`make fuzz`,
-# docs/fuzzing.md) one after another, each for SECONDS:
+# docs/fuzzing.md) one after another, each for SECONDS, or for FUZZ_RUNS
+# executions when that is set (then SECONDS is ignored):
 #   run-fuzzers.sh BUILD SECONDS TARGET...
+#   FUZZ_RUNS=10000000 run-fuzzers.sh BUILD 0 TARGET...
 # Each fuzzes from tests/fuzz/corpus/<target> (read only) and from
 # BUILD/fuzz-corpus/<target>, the scratch corpus where it keeps what it
 # finds, with tests/fuzz/<target>.dict when there is one. A crash leaves
@@ -20,11 +22,18 @@ for target in "$@"; do
     artifacts=$build/fuzz-artifacts/$target
     log=$build/fuzz-logs/$target.log
     mkdir -p "$scratch" "$artifacts" "$(dirname "$log")"
-    args=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/")
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        limit=(-runs="$FUZZ_RUNS")
+        what="$FUZZ_RUNS executions"
+    else
+        limit=(-max_total_time="$seconds")
+        what="${seconds}s"
+    fi
+    args=("${limit[@]}" -print_final_stats=1 -artifact_prefix="$artifacts/")
     if [ -f "$root/tests/fuzz/$target.dict" ]; then
         args+=(-dict="$root/tests/fuzz/$target.dict")
     fi
-    echo "== $target: ${seconds}s"
+    echo "== $target: $what"
     "$program" "${args[@]}" "$scratch" "$root/tests/fuzz/corpus/$target" >"$log" 2>&1
     status=$?
     # The last status line (#N DONE/pulse cov: ft: ...) and the run's totals.
