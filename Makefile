@@ -5,6 +5,9 @@
 #                 (scripts/run-tests.sh: a sanitizer report from any process
 #                 fails the run)
 #   make stress   the test build's long runs: 500 back-to-back vbd re-attaches
+#   make flakes   the test build, then the integration suites FLAKE_ROUNDS (20)
+#                 times in a row beside FLAKE_HOGS (1) busy processes
+#                 (scripts/flake-hunt.sh)
 #   make build    optimised build (build/release) of the programs only
 #   make tsan     Debug build with ThreadSanitizer (build/tsan), then the unit
 #                 and integration tests under it (any report fails the run)
@@ -42,7 +45,7 @@ TEST_CONFIG := -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
 	       -DCMAKE_CXX_COMPILER=clang++-14 -DPVSIM_SANITIZE=ON -DPVSIM_WERROR=ON \
 	       -DPVSIM_BUILD_TESTS=ON -DPVSIM_UNITY_BUILD=ON
 
-.PHONY: all deps test stress tsan fuzz build bench chaos soak scale demo format clean
+.PHONY: all deps test stress flakes tsan fuzz build bench chaos soak scale demo format clean
 
 all: build
 
@@ -53,6 +56,13 @@ test: deps
 	cmake -S . -B $(TEST_DIR) $(TEST_CONFIG)
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	scripts/run-tests.sh $(TEST_DIR) --output-on-failure -j $(JOBS)
+
+FLAKE_ROUNDS ?= 20
+FLAKE_HOGS ?= 1
+flakes: deps
+	cmake -S . -B $(TEST_DIR) $(TEST_CONFIG)
+	cmake --build $(TEST_DIR) -j $(JOBS)
+	scripts/flake-hunt.sh $(TEST_DIR) $(FLAKE_ROUNDS) $(FLAKE_HOGS)
 
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
