@@ -5,6 +5,7 @@
 # ctest's integration.* tests (-j JOBS), with HOGS busy processes
 # competing for the CPUs from start to end:
 #   flake-hunt.sh BUILD [ROUNDS] [HOGS]        (default 20 rounds, 1 hog)
+# FLAKE_FILTER, a ctest -R regex, narrows the tests (default ^integration[.]).
 # A failing round's ctest output is kept in OUT/round-N.log
 # (FLAKE_OUT, default BUILD/flake-hunt); the summary lists every failed test
 # with the rounds it failed in. Exits 1 when any round failed.
@@ -13,6 +14,7 @@ build=$(cd "$1" && pwd)
 rounds=${2:-20}
 hogs=${3:-1}
 jobs=${JOBS:-$(nproc)}
+filter=${FLAKE_FILTER:-^integration[.]}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${FLAKE_OUT:-$build/flake-hunt}
 mkdir -p "$out"
@@ -36,7 +38,7 @@ failed_rounds=0
 for ((r = 1; r <= rounds; r++)); do
     start=$(date +%s)
     log=$out/round-$r.log
-    "$root/scripts/run-tests.sh" "$build" -R '^integration[.]' -j "$jobs" --output-on-failure \
+    "$root/scripts/run-tests.sh" "$build" -R "$filter" -j "$jobs" --output-on-failure \
         >"$log" 2>&1
     status=$?
     took=$(($(date +%s) - start))
@@ -54,7 +56,7 @@ done
 echo "flake hunt: $rounds rounds beside $hogs hog(s), $failed_rounds failed"
 if [ $failed_rounds -gt 0 ]; then
     echo "failures (test: rounds):"
-    sed -E 's/^round ([0-9]+): +[0-9]+ - ([^ ]+).*/\2 \1/' "$out/failures" | sort |
+    sed -E 's/^round ([0-9]+):[[:space:]]+[0-9]+ - ([^ ]+).*/\2 \1/' "$out/failures" | sort |
         awk '{r[$1] = r[$1] " " $2} END {for (t in r) print "  " t ":" r[t]}'
     exit 1
 fi
