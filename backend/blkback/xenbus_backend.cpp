@@ -490,9 +490,9 @@ void XenbusBackend::disconnect() {
     if (data_planes_.empty()) {
         return;
     }
-    // Requests taken and not answered yet: a frontend that closes or dies
-    // with them (xen_blkif_disconnect() waits for them, as the loops'
-    // stop does) is named, since its answers go to a ring it may not read.
+    // Requests taken and not answered yet (xen_blkif_disconnect() waits
+    // for them, as the loops' stop does): the frontend is named, since its
+    // answers go to a ring it may no longer read.
     const VbdCounters before = metrics_->snapshot();
     // Every queue stops taking requests at once, then each drains.
     for (const auto& plane : data_planes_) {
@@ -501,8 +501,8 @@ void XenbusBackend::disconnect() {
     data_planes_.clear();
     if (before.requests > before.responses) {
         spdlog::warn(
-            "{} (dom{}): the frontend left with {} request(s) in flight; they were "
-            "finished before its rings were unmapped",
+            "{} (dom{}): disconnected with {} request(s) in flight; they were "
+            "finished before the rings were unmapped",
             device_.nodename(), device_.otherend_id(), before.requests - before.responses);
     }
     spdlog::info("{}: disconnected; counters {}", device_.nodename(),
