@@ -139,6 +139,12 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
     EXPECT_EQ(done.statuses()[4], -ENODEV);
     EXPECT_NE(device->error().find("closing"), std::string::npos) << device->error();
 
+    // The ring's grant, whose end was deferred while the backend had it
+    // mapped, ends once the frontend has seen the backend Closed (its
+    // deferred list is retried then): that comes through the frontend's
+    // watch, after the state node this test read.
+    EXPECT_TRUE(test::eventually([&] { return dom0_.grant_table().deferred_count() == 0; }));
+
     // The toolstack removes both directories; nothing is brought back.
     toolstack_.rm(f_);
     toolstack_.rm(b_);
