@@ -16,6 +16,9 @@ TEST(Spelling, AnAdjacentSwapIsOneEditAndOtherEditsCountOnce) {
     EXPECT_EQ(spelling_distance("vdev", "vdev"), 0u);
     EXPECT_EQ(spelling_distance("", "abc"), 3u);
     EXPECT_EQ(spelling_distance("kitten", "sitting"), 3u);
+    EXPECT_EQ(spelling_distance("abc", ""), 3u);
+    EXPECT_EQ(spelling_distance("abcdef", "badcfe"), 3u);  // three swaps
+    EXPECT_EQ(spelling_distance("ca", "abc"), 3u);         // optimal alignment: no edit of a swap
 }
 
 TEST(Spelling, OnlyACloseWordIsSuggested) {
@@ -26,6 +29,10 @@ TEST(Spelling, OnlyACloseWordIsSuggested) {
     EXPECT_EQ(nearest_word("target", known), std::nullopt);  // known: nothing to suggest
     EXPECT_EQ(did_you_mean("tagret", known), " (did you mean target?)");
     EXPECT_EQ(did_you_mean("xyz", known), "");
+    // One edit away by length alone is still measured; far longer is not
+    // near anything.
+    EXPECT_EQ(nearest_word("targe", known), "target");
+    EXPECT_EQ(nearest_word(std::string(4000, 'x') + "target", known), std::nullopt);
 }
 
 }  // namespace spelling_test
