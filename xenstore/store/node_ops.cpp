@@ -61,7 +61,9 @@ void MemoryCheck::verify() const {
         if (domid != 0 && bytes > 0 &&
             op_.state.memory_of(domid) + static_cast<std::size_t>(bytes) >= hard) {
             op_.view.write_refused();
-            throw QuotaError(ENOMEM, "memory", hard);
+            throw QuotaError(
+                ENOMEM, "memory", hard,
+                domid == op_.caller.domid ? std::nullopt : std::optional<xen::DomId>(domid));
         }
     }
 }

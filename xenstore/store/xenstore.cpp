@@ -176,11 +176,13 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
         // is named here, once per connection and quota at warning level (a
         // guest retrying must not fill the log), then at debug.
         const bool first = it->second.reported.insert(e.quota()).second;
+        const std::string whose = e.charged() ? "dom " + std::to_string(*e.charged()) + " is at its"
+                                              : std::string("at its");
         spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
-                    "xenstore: dom {} (connection {}): {} refused with {}: at its {} quota of {}",
+                    "xenstore: dom {} (connection {}): {} refused with {}: {} {} quota of {}",
                     context.caller.domid, connection,
                     xen::xs::name(static_cast<MessageType>(header.type)),
-                    xen::xs::error_name(error), e.quota(), e.limit());
+                    xen::xs::error_name(error), whose, e.quota(), e.limit());
     } catch (const XsError& e) {
         error = e.errnum();
     } catch (const std::bad_alloc&) {

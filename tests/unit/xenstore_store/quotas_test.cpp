@@ -226,6 +226,12 @@ TEST_F(Quota, AChangeReachingTheHardMemoryQuotaIsRefusedWithEnomem) {
     EXPECT_EQ(
         log.warnings_with({"dom 1 ", "refused with ENOMEM: at its memory quota of 1000"}).size(),
         1u);
+    // dom0 was refused for the guest's memory: the line says whose quota.
+    EXPECT_EQ(
+        log.warnings_with(
+               {"dom 0 ", "XS_WRITE refused with ENOMEM: dom 1 is at its memory quota of 1000"})
+            .size(),
+        1u);
 
     write(guest, "a", "small");  // shrinking is fine
     const std::uint32_t tx = start_transaction(guest);
