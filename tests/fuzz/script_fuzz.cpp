@@ -29,8 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }();
     (void)setup;
     // Lines are parsed each on its own (only their numbers carry over), so
-    // a longer input adds cost, not coverage: each builds the CLI's whole
-    // parser. The first kMaxLines lines are kept.
+    // a longer input adds cost, not coverage: each builds a CLI11 parser of
+    // its own (of the one subcommand it names, CommandFilter). The first
+    // kMaxLines lines are kept.
     constexpr std::size_t kMaxLines = 4;
     std::string text(pvsim::fuzz::FuzzInput::text({data, size}));
     std::size_t kept = 0;  // bytes of the lines kept so far

@@ -118,73 +118,82 @@ void block_list(Session& session, const std::string& name, bool json) {
 
 }  // namespace
 
-void add_block_commands(CLI::App& app, Selected& selected) {
-    auto attach = std::make_shared<std::pair<std::string, std::string>>();
-    CLI::App* attach_cmd = app.add_subcommand(
-        "block-attach", "Attach a disk to a guest (xl's DISKSPEC: target=PATH,vdev=xvda,...)");
-    attach_cmd->add_option("NAME", attach->first, "The guest")->required();
-    attach_cmd
-        ->add_option("DISKSPEC", attach->second,
-                     "target=PATH,vdev=xvda,access=rw,backendtype=phy|qdisk,... "
-                     "(phy: blkback on the device the block hotplug step names, a loop "
-                     "device for a file; qdisk: the backend opens the image itself; "
-                     "default phy for a block device, qdisk for a file)")
-        ->required()
-        ->check(disk_spec_validator());
-    attach_cmd->footer(std::string(toolstack::disk_spec_help()));
-    attach_cmd->callback([&selected, attach] {
-        selected = [attach](Session& session) {
-            const toolstack::DiskSpec spec = toolstack::parse_disk_spec(attach->second);
-            if (spec.specification == "virtio") {
-                virtio_block_attach(session, attach->first, spec);
-            } else {
-                block_attach(session, attach->first, spec);
-            }
-        };
-    });
+void add_block_commands(CLI::App& app, Selected& selected, const CommandFilter& filter) {
+    if (filter.wants("block-attach")) {
+        auto attach = std::make_shared<std::pair<std::string, std::string>>();
+        CLI::App* attach_cmd = app.add_subcommand(
+            "block-attach", "Attach a disk to a guest (xl's DISKSPEC: target=PATH,vdev=xvda,...)");
+        attach_cmd->add_option("NAME", attach->first, "The guest")->required();
+        attach_cmd
+            ->add_option("DISKSPEC", attach->second,
+                         "target=PATH,vdev=xvda,access=rw,backendtype=phy|qdisk,... "
+                         "(phy: blkback on the device the block hotplug step names, a loop "
+                         "device for a file; qdisk: the backend opens the image itself; "
+                         "default phy for a block device, qdisk for a file)")
+            ->required()
+            ->check(disk_spec_validator());
+        attach_cmd->footer(std::string(toolstack::disk_spec_help()));
+        attach_cmd->callback([&selected, attach] {
+            selected = [attach](Session& session) {
+                const toolstack::DiskSpec spec = toolstack::parse_disk_spec(attach->second);
+                if (spec.specification == "virtio") {
+                    virtio_block_attach(session, attach->first, spec);
+                } else {
+                    block_attach(session, attach->first, spec);
+                }
+            };
+        });
+    }
 
-    auto detach = std::make_shared<DetachOptions>();
-    CLI::App* detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a guest");
-    detach_cmd->add_option("NAME", detach->name, "The guest")->required();
-    detach_cmd->add_option("VDEV", detach->vdev, "Its vdev (xvda, or vda for a virtio disk)")
-        ->required()
-        ->check(vdev_validator());
-    detach_cmd->add_flag("--force", detach->force,
-                         "Remove the device even when the backend does not close in time");
-    detach_cmd->callback([&selected, detach] {
-        selected = [detach](Session& session) { block_detach(session, *detach); };
-    });
+    if (filter.wants("block-detach")) {
+        auto detach = std::make_shared<DetachOptions>();
+        CLI::App* detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a guest");
+        detach_cmd->add_option("NAME", detach->name, "The guest")->required();
+        detach_cmd->add_option("VDEV", detach->vdev, "Its vdev (xvda, or vda for a virtio disk)")
+            ->required()
+            ->check(vdev_validator());
+        detach_cmd->add_flag("--force", detach->force,
+                             "Remove the device even when the backend does not close in time");
+        detach_cmd->callback([&selected, detach] {
+            selected = [detach](Session& session) { block_detach(session, *detach); };
+        });
+    }
 
-    auto resize = std::make_shared<std::pair<ResizeOptions, std::string>>();
-    CLI::App* resize_cmd = app.add_subcommand(
-        "block-resize",
-        "Publish a disk's new size to its guest online (with SIZE, set the image file's size "
-        "first)");
-    resize_cmd->add_option("NAME", resize->first.name, "The guest")->required();
-    resize_cmd->add_option("VDEV", resize->first.vdev, "Its vdev (xvda)")
-        ->required()
-        ->check(vdev_validator());
-    resize_cmd->add_option("SIZE", resize->second, "The image's new size (64M, 1G, ...)")
-        ->check(size_validator());
-    resize_cmd->callback([&selected, resize] {
-        selected = [resize](Session& session) {
-            ResizeOptions options = resize->first;
-            if (!resize->second.empty()) {
-                options.bytes = parse_size(resize->second);
-            }
-            const std::uint64_t sectors = block_resize(session, options);
-            session.print(options.vdev + " of " + options.name + ": " + std::to_string(sectors) +
-                          " sectors (" + format_size(sectors * 512) + ")\n");
-        };
-    });
+    if (filter.wants("block-resize")) {
+        auto resize = std::make_shared<std::pair<ResizeOptions, std::string>>();
+        CLI::App* resize_cmd = app.add_subcommand(
+            "block-resize",
+            "Publish a disk's new size to its guest online (with SIZE, set the image file's size "
+            "first)");
+        resize_cmd->add_option("NAME", resize->first.name, "The guest")->required();
+        resize_cmd->add_option("VDEV", resize->first.vdev, "Its vdev (xvda)")
+            ->required()
+            ->check(vdev_validator());
+        resize_cmd->add_option("SIZE", resize->second, "The image's new size (64M, 1G, ...)")
+            ->check(size_validator());
+        resize_cmd->callback([&selected, resize] {
+            selected = [resize](Session& session) {
+                ResizeOptions options = resize->first;
+                if (!resize->second.empty()) {
+                    options.bytes = parse_size(resize->second);
+                }
+                const std::uint64_t sectors = block_resize(session, options);
+                session.print(options.vdev + " of " + options.name + ": " +
+                              std::to_string(sectors) + " sectors (" + format_size(sectors * 512) +
+                              ")\n");
+            };
+        });
+    }
 
-    auto list = std::make_shared<std::pair<std::string, bool>>();
-    CLI::App* list_cmd = app.add_subcommand("block-list", "List a guest's disks");
-    list_cmd->add_option("NAME", list->first, "The guest")->required();
-    list_cmd->add_flag("--json", list->second, "JSON instead of a table");
-    list_cmd->callback([&selected, list] {
-        selected = [list](Session& session) { block_list(session, list->first, list->second); };
-    });
+    if (filter.wants("block-list")) {
+        auto list = std::make_shared<std::pair<std::string, bool>>();
+        CLI::App* list_cmd = app.add_subcommand("block-list", "List a guest's disks");
+        list_cmd->add_option("NAME", list->first, "The guest")->required();
+        list_cmd->add_flag("--json", list->second, "JSON instead of a table");
+        list_cmd->callback([&selected, list] {
+            selected = [list](Session& session) { block_list(session, list->first, list->second); };
+        });
+    }
 }
 
 }  // namespace pvsim::tools::cli

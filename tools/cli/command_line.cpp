@@ -16,12 +16,15 @@ Command parse_command(const std::vector<std::string>& words, Context context) {
     app.require_subcommand(1, 1);
     app.set_help_flag();  // a script line has no use for --help
     Selected selected;
-    add_run_commands(app, selected);
-    add_domain_commands(app, selected);
-    add_block_commands(app, selected);
-    add_io_command(app, selected);
+    // Only the subcommand the first word names is built (CommandFilter):
+    // none at all when it names none, and then the word is unknown.
+    const CommandFilter filter = CommandFilter::only(words.empty() ? std::string() : words.front());
+    add_run_commands(app, selected, filter);
+    add_domain_commands(app, selected, filter);
+    add_block_commands(app, selected, filter);
+    add_io_command(app, selected, filter);
     if (context == Context::script) {
-        add_script_verbs(app, selected);
+        add_script_verbs(app, selected, filter);
     }
     const bool known = !words.empty() && is_command(app, words.front());
     if (!known) {

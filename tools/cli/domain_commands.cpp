@@ -111,33 +111,43 @@ void list(Session& session, const ListOptions& options) {
 
 }  // namespace
 
-void add_domain_commands(CLI::App& app, Selected& selected) {
-    auto options = std::make_shared<CreateOptions>();
-    CLI::App* create_cmd = app.add_subcommand("create", "Create a guest domain; prints its domid");
-    create_cmd->add_option("NAME", options->name, "The guest's name")->required();
-    create_cmd->add_option("--memory", options->memory, "Its memory (64M, 1G, ...; MiB alone)")
-        ->capture_default_str()
-        ->check(size_validator());
-    create_cmd->add_flag("--driver-domain", options->driver_domain,
-                         "A driver domain (xl.cfg driver_domain=1): it runs blkback for the disks "
-                         "attached with backend=NAME, and no guest agent");
-    create_cmd->callback([&selected, options] {
-        selected = [options](Session& session) { create(session, *options); };
-    });
+void add_domain_commands(CLI::App& app, Selected& selected, const CommandFilter& filter) {
+    if (filter.wants("create")) {
+        auto options = std::make_shared<CreateOptions>();
+        CLI::App* create_cmd =
+            app.add_subcommand("create", "Create a guest domain; prints its domid");
+        create_cmd->add_option("NAME", options->name, "The guest's name")->required();
+        create_cmd->add_option("--memory", options->memory, "Its memory (64M, 1G, ...; MiB alone)")
+            ->capture_default_str()
+            ->check(size_validator());
+        create_cmd->add_flag(
+            "--driver-domain", options->driver_domain,
+            "A driver domain (xl.cfg driver_domain=1): it runs blkback for the disks "
+            "attached with backend=NAME, and no guest agent");
+        create_cmd->callback([&selected, options] {
+            selected = [options](Session& session) { create(session, *options); };
+        });
+    }
 
-    auto name = std::make_shared<std::string>();
-    CLI::App* destroy_cmd = app.add_subcommand("destroy", "Detach a guest's disks and destroy it");
-    destroy_cmd->add_option("NAME", *name, "The guest's name or domid")->required();
-    destroy_cmd->callback(
-        [&selected, name] { selected = [name](Session& session) { destroy(session, *name); }; });
+    if (filter.wants("destroy")) {
+        auto name = std::make_shared<std::string>();
+        CLI::App* destroy_cmd =
+            app.add_subcommand("destroy", "Detach a guest's disks and destroy it");
+        destroy_cmd->add_option("NAME", *name, "The guest's name or domid")->required();
+        destroy_cmd->callback([&selected, name] {
+            selected = [name](Session& session) { destroy(session, *name); };
+        });
+    }
 
-    auto list_options = std::make_shared<ListOptions>();
-    CLI::App* list_cmd = app.add_subcommand("list", "List the domains");
-    list_cmd->add_option("NAME", list_options->name, "One domain only (name or domid)");
-    list_cmd->add_flag("--json", list_options->json, "JSON instead of a table");
-    list_cmd->callback([&selected, list_options] {
-        selected = [list_options](Session& session) { list(session, *list_options); };
-    });
+    if (filter.wants("list")) {
+        auto list_options = std::make_shared<ListOptions>();
+        CLI::App* list_cmd = app.add_subcommand("list", "List the domains");
+        list_cmd->add_option("NAME", list_options->name, "One domain only (name or domid)");
+        list_cmd->add_flag("--json", list_options->json, "JSON instead of a table");
+        list_cmd->callback([&selected, list_options] {
+            selected = [list_options](Session& session) { list(session, *list_options); };
+        });
+    }
 }
 
 }  // namespace pvsim::tools::cli

@@ -313,7 +313,10 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
         ->check(CLI::IsMember({"0", "1", "none", "sync", "dsync"}));
 }
 
-void add_io_command(CLI::App& app, Selected& selected) {
+void add_io_command(CLI::App& app, Selected& selected, const CommandFilter& filter) {
+    if (!filter.wants("io")) {
+        return;
+    }
     auto options = std::make_shared<IoOptions>();
     CLI::App* cmd = app.add_subcommand(
         "io", "Run a workload in the guest on one of its disks (fio's options and meanings)");

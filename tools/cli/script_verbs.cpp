@@ -351,8 +351,11 @@ std::shared_ptr<Command> nested(const std::vector<std::string>& words) {
 
 }  // namespace
 
-void add_script_verbs(CLI::App& app, Selected& selected) {
+void add_script_verbs(CLI::App& app, Selected& selected, const CommandFilter& filter) {
     for (const bool wait : {true, false}) {
+        if (!filter.wants(wait ? "wait-state" : "set-state")) {
+            continue;
+        }
         auto options = std::make_shared<StateOptions>();
         CLI::App* cmd = app.add_subcommand(
             wait ? "wait-state" : "set-state",
@@ -373,147 +376,175 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
         });
     }
 
-    auto hold = std::make_shared<StateOptions>();
-    CLI::App* hold_cmd = app.add_subcommand(
-        "hold-state",
-        "Assert an end of a vbd stays in STATE, its state never written, for DURATION");
-    hold_cmd->add_option("NAME", hold->domain)->required();
-    hold_cmd->add_option("VDEV", hold->vdev)->required()->check(vdev_validator());
-    hold_cmd->add_option("END", hold->end)
-        ->required()
-        ->check(CLI::IsMember({"frontend", "backend"}));
-    hold_cmd->add_option("STATE", hold->state)->required()->check(xenbus_state_validator());
-    hold_cmd->add_option("--for", hold->timeout)->required()->check(duration_validator());
-    hold_cmd->callback(
-        [&selected, hold] { selected = [hold](Session& session) { hold_state(session, *hold); }; });
+    if (filter.wants("hold-state")) {
+        auto hold = std::make_shared<StateOptions>();
+        CLI::App* hold_cmd = app.add_subcommand(
+            "hold-state",
+            "Assert an end of a vbd stays in STATE, its state never written, for DURATION");
+        hold_cmd->add_option("NAME", hold->domain)->required();
+        hold_cmd->add_option("VDEV", hold->vdev)->required()->check(vdev_validator());
+        hold_cmd->add_option("END", hold->end)
+            ->required()
+            ->check(CLI::IsMember({"frontend", "backend"}));
+        hold_cmd->add_option("STATE", hold->state)->required()->check(xenbus_state_validator());
+        hold_cmd->add_option("--for", hold->timeout)->required()->check(duration_validator());
+        hold_cmd->callback([&selected, hold] {
+            selected = [hold](Session& session) { hold_state(session, *hold); };
+        });
+    }
 
-    auto read = std::make_shared<std::vector<std::string>>();
-    CLI::App* read_cmd = app.add_subcommand("xenstore-read", "Print a node, or assert its value");
-    read_cmd->add_option("PATH VALUE", *read)->expected(1, 2)->required();
-    read_cmd->callback([&selected, read] {
-        selected = [read](Session& session) {
-            const std::string value = session.xenstore().read((*read)[0]);
-            if (read->size() == 2 && value != (*read)[1]) {
-                throw CommandError((*read)[0] + " is \"" + value + "\", expected \"" + (*read)[1] +
-                                   "\"");
-            }
-            session.print(value + "\n");
-        };
-    });
-
-    auto write = std::make_shared<std::pair<std::string, std::string>>();
-    CLI::App* write_cmd = app.add_subcommand("xenstore-write", "Write a node");
-    write_cmd->add_option("PATH", write->first)->required();
-    write_cmd->add_option("VALUE", write->second)->required();
-    write_cmd->callback([&selected, write] {
-        selected = [write](Session& session) {
-            session.xenstore().write(write->first, write->second);
-        };
-    });
-
-    auto rm = std::make_shared<std::string>();
-    CLI::App* rm_cmd = app.add_subcommand("xenstore-rm", "Remove a node and what is below it");
-    rm_cmd->add_option("PATH", *rm)->required();
-    rm_cmd->callback(
-        [&selected, rm] { selected = [rm](Session& session) { session.xenstore().rm(*rm); }; });
-
-    auto kill = std::make_shared<std::pair<std::string, std::string>>("", "KILL");
-    CLI::App* kill_cmd = app.add_subcommand("kill", "Signal a guest's process, dom0 or xenstored");
-    kill_cmd->add_option("WHO", kill->first, "NAME, dom0 or xenstored")->required();
-    kill_cmd->add_option("--signal", kill->second)
-        ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& v) -> std::string {
-                try {
-                    (void)parse_signal(v);
-                    return {};
-                } catch (const ParseError& e) {
-                    return e.what();
+    if (filter.wants("xenstore-read")) {
+        auto read = std::make_shared<std::vector<std::string>>();
+        CLI::App* read_cmd =
+            app.add_subcommand("xenstore-read", "Print a node, or assert its value");
+        read_cmd->add_option("PATH VALUE", *read)->expected(1, 2)->required();
+        read_cmd->callback([&selected, read] {
+            selected = [read](Session& session) {
+                const std::string value = session.xenstore().read((*read)[0]);
+                if (read->size() == 2 && value != (*read)[1]) {
+                    throw CommandError((*read)[0] + " is \"" + value + "\", expected \"" +
+                                       (*read)[1] + "\"");
                 }
-            },
-            "SIGNAL"));
-    kill_cmd->callback([&selected, kill] {
-        selected = [kill](Session& session) {
-            kill_process(session, kill->first, parse_signal(kill->second));
-        };
-    });
+                session.print(value + "\n");
+            };
+        });
+    }
 
-    auto who = std::make_shared<std::string>();
-    CLI::App* restart_cmd = app.add_subcommand("restart", "Start dom0's backend again");
-    restart_cmd->add_option("WHO", *who, "dom0")->required()->check(CLI::IsMember({"dom0"}));
-    restart_cmd->callback(
-        [&selected, who] { selected = [who](Session& session) { restart(session, *who); }; });
+    if (filter.wants("xenstore-write")) {
+        auto write = std::make_shared<std::pair<std::string, std::string>>();
+        CLI::App* write_cmd = app.add_subcommand("xenstore-write", "Write a node");
+        write_cmd->add_option("PATH", write->first)->required();
+        write_cmd->add_option("VALUE", write->second)->required();
+        write_cmd->callback([&selected, write] {
+            selected = [write](Session& session) {
+                session.xenstore().write(write->first, write->second);
+            };
+        });
+    }
 
-    auto wait_io_options = std::make_shared<WaitIoOptions>();
-    CLI::App* wait_io_cmd = app.add_subcommand(
-        "wait-io", "Wait until a disk has answered N more requests, then print its counts");
-    wait_io_cmd->add_option("NAME", wait_io_options->domain)->required();
-    wait_io_cmd->add_option("VDEV", wait_io_options->vdev)->required()->check(vdev_validator());
-    wait_io_cmd->add_option("--requests", wait_io_options->requests)->capture_default_str();
-    wait_io_cmd->add_option("--timeout", wait_io_options->timeout)
-        ->capture_default_str()
-        ->check(duration_validator());
-    wait_io_cmd->callback([&selected, wait_io_options] {
-        selected = [wait_io_options](Session& session) { wait_io(session, *wait_io_options); };
-    });
+    if (filter.wants("xenstore-rm")) {
+        auto rm = std::make_shared<std::string>();
+        CLI::App* rm_cmd = app.add_subcommand("xenstore-rm", "Remove a node and what is below it");
+        rm_cmd->add_option("PATH", *rm)->required();
+        rm_cmd->callback(
+            [&selected, rm] { selected = [rm](Session& session) { session.xenstore().rm(*rm); }; });
+    }
 
-    auto on_crash = std::make_shared<std::string>();
-    CLI::App* on_crash_cmd = app.add_subcommand(
-        "dom0-on-crash", "What happens when dom0 dies: destroy (it stays dead) or restart");
-    on_crash_cmd->add_option("ACTION", *on_crash, "destroy | restart")
-        ->required()
-        ->check(CLI::IsMember({"destroy", "restart"}));
-    on_crash_cmd->callback([&selected, on_crash] {
-        selected = [on_crash](Session& session) {
-            toolstack::UpOptions options = session.up_options();
-            options.dom0_on_crash = *toolstack::parse_dom0_on_crash(*on_crash);
-            toolstack::set_dom0_on_crash(session.run(), session.programs(), options);
-        };
-    });
+    if (filter.wants("kill")) {
+        auto kill = std::make_shared<std::pair<std::string, std::string>>("", "KILL");
+        CLI::App* kill_cmd =
+            app.add_subcommand("kill", "Signal a guest's process, dom0 or xenstored");
+        kill_cmd->add_option("WHO", kill->first, "NAME, dom0 or xenstored")->required();
+        kill_cmd->add_option("--signal", kill->second)
+            ->capture_default_str()
+            ->check(CLI::Validator(
+                [](std::string& v) -> std::string {
+                    try {
+                        (void)parse_signal(v);
+                        return {};
+                    } catch (const ParseError& e) {
+                        return e.what();
+                    }
+                },
+                "SIGNAL"));
+        kill_cmd->callback([&selected, kill] {
+            selected = [kill](Session& session) {
+                kill_process(session, kill->first, parse_signal(kill->second));
+            };
+        });
+    }
 
-    auto reconnect = std::make_shared<std::pair<std::string, std::string>>();
-    CLI::App* reconnect_cmd = app.add_subcommand(
-        "reconnect",
-        "The guest reconnects a disk itself: Closing, renegotiation, its I/O re-issued");
-    reconnect_cmd->add_option("NAME", reconnect->first)->required();
-    reconnect_cmd->add_option("VDEV", reconnect->second)->required()->check(vdev_validator());
-    reconnect_cmd->callback([&selected, reconnect] {
-        selected = [reconnect](Session& session) {
-            const auto domain = toolstack::find_domain(session.control(), reconnect->first);
-            (void)toolstack::require_vbd(session.xenstore(), domain, reconnect->second);
-            // The agent answers once the device is Connected again.
-            toolstack::GuestAgent(session.run(), domain.domid)
-                .request({{"op", "reconnect"}, {"vdev", reconnect->second}});
-        };
-    });
+    if (filter.wants("restart")) {
+        auto who = std::make_shared<std::string>();
+        CLI::App* restart_cmd = app.add_subcommand("restart", "Start dom0's backend again");
+        restart_cmd->add_option("WHO", *who, "dom0")->required()->check(CLI::IsMember({"dom0"}));
+        restart_cmd->callback(
+            [&selected, who] { selected = [who](Session& session) { restart(session, *who); }; });
+    }
 
-    auto clean_timeout = std::make_shared<std::string>("10s");
-    CLI::App* clean_cmd = app.add_subcommand(
-        "expect-clean",
-        "Nothing of a dead guest is left: no process, no shared memory of a domain not running");
-    clean_cmd->add_option("--timeout", *clean_timeout)->check(duration_validator());
-    clean_cmd->callback([&selected, clean_timeout] {
-        selected = [clean_timeout](Session& session) {
-            expect_clean(session, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      parse_duration(*clean_timeout)));
-        };
-    });
+    if (filter.wants("wait-io")) {
+        auto wait_io_options = std::make_shared<WaitIoOptions>();
+        CLI::App* wait_io_cmd = app.add_subcommand(
+            "wait-io", "Wait until a disk has answered N more requests, then print its counts");
+        wait_io_cmd->add_option("NAME", wait_io_options->domain)->required();
+        wait_io_cmd->add_option("VDEV", wait_io_options->vdev)->required()->check(vdev_validator());
+        wait_io_cmd->add_option("--requests", wait_io_options->requests)->capture_default_str();
+        wait_io_cmd->add_option("--timeout", wait_io_options->timeout)
+            ->capture_default_str()
+            ->check(duration_validator());
+        wait_io_cmd->callback([&selected, wait_io_options] {
+            selected = [wait_io_options](Session& session) { wait_io(session, *wait_io_options); };
+        });
+    }
 
-    auto duration = std::make_shared<std::string>();
-    CLI::App* sleep_cmd = app.add_subcommand("sleep", "Wait for a while (1, 500ms, ...)");
-    sleep_cmd->add_option("T", *duration)->required()->check(duration_validator());
-    sleep_cmd->callback([&selected, duration] {
-        selected = [duration](Session& session) {
-            // Ctrl-C ends the sleep (and the script, which sees it next).
-            if (Interruption* stop = session.interruption()) {
-                (void)stop->sleep_for(parse_duration(*duration));
-            } else {
-                std::this_thread::sleep_for(parse_duration(*duration));
-            }
-        };
-    });
+    if (filter.wants("dom0-on-crash")) {
+        auto on_crash = std::make_shared<std::string>();
+        CLI::App* on_crash_cmd = app.add_subcommand(
+            "dom0-on-crash", "What happens when dom0 dies: destroy (it stays dead) or restart");
+        on_crash_cmd->add_option("ACTION", *on_crash, "destroy | restart")
+            ->required()
+            ->check(CLI::IsMember({"destroy", "restart"}));
+        on_crash_cmd->callback([&selected, on_crash] {
+            selected = [on_crash](Session& session) {
+                toolstack::UpOptions options = session.up_options();
+                options.dom0_on_crash = *toolstack::parse_dom0_on_crash(*on_crash);
+                toolstack::set_dom0_on_crash(session.run(), session.programs(), options);
+            };
+        });
+    }
+
+    if (filter.wants("reconnect")) {
+        auto reconnect = std::make_shared<std::pair<std::string, std::string>>();
+        CLI::App* reconnect_cmd = app.add_subcommand(
+            "reconnect",
+            "The guest reconnects a disk itself: Closing, renegotiation, its I/O re-issued");
+        reconnect_cmd->add_option("NAME", reconnect->first)->required();
+        reconnect_cmd->add_option("VDEV", reconnect->second)->required()->check(vdev_validator());
+        reconnect_cmd->callback([&selected, reconnect] {
+            selected = [reconnect](Session& session) {
+                const auto domain = toolstack::find_domain(session.control(), reconnect->first);
+                (void)toolstack::require_vbd(session.xenstore(), domain, reconnect->second);
+                // The agent answers once the device is Connected again.
+                toolstack::GuestAgent(session.run(), domain.domid)
+                    .request({{"op", "reconnect"}, {"vdev", reconnect->second}});
+            };
+        });
+    }
+
+    if (filter.wants("expect-clean")) {
+        auto clean_timeout = std::make_shared<std::string>("10s");
+        CLI::App* clean_cmd = app.add_subcommand("expect-clean",
+                                                 "Nothing of a dead guest is left: no process, no "
+                                                 "shared memory of a domain not running");
+        clean_cmd->add_option("--timeout", *clean_timeout)->check(duration_validator());
+        clean_cmd->callback([&selected, clean_timeout] {
+            selected = [clean_timeout](Session& session) {
+                expect_clean(session, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          parse_duration(*clean_timeout)));
+            };
+        });
+    }
+
+    if (filter.wants("sleep")) {
+        auto duration = std::make_shared<std::string>();
+        CLI::App* sleep_cmd = app.add_subcommand("sleep", "Wait for a while (1, 500ms, ...)");
+        sleep_cmd->add_option("T", *duration)->required()->check(duration_validator());
+        sleep_cmd->callback([&selected, duration] {
+            selected = [duration](Session& session) {
+                // Ctrl-C ends the sleep (and the script, which sees it next).
+                if (Interruption* stop = session.interruption()) {
+                    (void)stop->sleep_for(parse_duration(*duration));
+                } else {
+                    std::this_thread::sleep_for(parse_duration(*duration));
+                }
+            };
+        });
+    }
 
     for (const bool background : {false, true}) {
+        if (!filter.wants(background ? "background" : "expect-fail")) {
+            continue;
+        }
         CLI::App* cmd =
             app.add_subcommand(background ? "background" : "expect-fail",
                                background ? "Run a command while the script goes on (`wait` for it)"
@@ -538,34 +569,41 @@ void add_script_verbs(CLI::App& app, Selected& selected) {
         });
     }
 
-    auto image = std::make_shared<std::pair<std::string, std::string>>();
-    CLI::App* image_cmd =
-        app.add_subcommand("make-image", "Create a sparse image file (it must not exist)");
-    image_cmd->add_option("PATH", image->first)->required();
-    image_cmd->add_option("SIZE", image->second)->required()->check(size_validator());
-    image_cmd->callback([&selected, image] {
-        selected = [image](Session&) {
-            toolstack::make_image(image->first, parse_size(image->second));
-        };
-    });
+    if (filter.wants("make-image")) {
+        auto image = std::make_shared<std::pair<std::string, std::string>>();
+        CLI::App* image_cmd =
+            app.add_subcommand("make-image", "Create a sparse image file (it must not exist)");
+        image_cmd->add_option("PATH", image->first)->required();
+        image_cmd->add_option("SIZE", image->second)->required()->check(size_validator());
+        image_cmd->callback([&selected, image] {
+            selected = [image](Session&) {
+                toolstack::make_image(image->first, parse_size(image->second));
+            };
+        });
+    }
 
-    auto unplug = std::make_shared<std::pair<std::string, std::string>>();
-    CLI::App* unplug_cmd = app.add_subcommand(
-        "unplug", "The guest closes its disk itself (a frontend-initiated close)");
-    unplug_cmd->add_option("NAME", unplug->first)->required();
-    unplug_cmd->add_option("VDEV", unplug->second)->required()->check(vdev_validator());
-    unplug_cmd->callback([&selected, unplug] {
-        selected = [unplug](Session& session) {
-            const auto domain = toolstack::find_domain(session.control(), unplug->first);
-            const auto paths = toolstack::require_vbd(session.xenstore(), domain, unplug->second);
-            toolstack::GuestAgent(session.run(), domain.domid)
-                .request({{"op", "close"}, {"devid", paths.devid}});
-        };
-    });
+    if (filter.wants("unplug")) {
+        auto unplug = std::make_shared<std::pair<std::string, std::string>>();
+        CLI::App* unplug_cmd = app.add_subcommand(
+            "unplug", "The guest closes its disk itself (a frontend-initiated close)");
+        unplug_cmd->add_option("NAME", unplug->first)->required();
+        unplug_cmd->add_option("VDEV", unplug->second)->required()->check(vdev_validator());
+        unplug_cmd->callback([&selected, unplug] {
+            selected = [unplug](Session& session) {
+                const auto domain = toolstack::find_domain(session.control(), unplug->first);
+                const auto paths =
+                    toolstack::require_vbd(session.xenstore(), domain, unplug->second);
+                toolstack::GuestAgent(session.run(), domain.domid)
+                    .request({{"op", "close"}, {"devid", paths.devid}});
+            };
+        });
+    }
 
-    app.add_subcommand("wait", "Wait for every background command; fails if one failed")
-        ->callback(
-            [&selected] { selected = [](Session& session) { session.background().wait(); }; });
+    if (filter.wants("wait")) {
+        app.add_subcommand("wait", "Wait for every background command; fails if one failed")
+            ->callback(
+                [&selected] { selected = [](Session& session) { session.background().wait(); }; });
+    }
 }
 
 }  // namespace pvsim::tools::cli

@@ -211,5 +211,25 @@ TEST(ParseCommand, TextIsTheWordsJoined) {
               "xenstore-write /a two words");
 }
 
+// A line's parser holds only the subcommand its first word names
+// (CommandFilter), so a value that is another command's name is a value.
+TEST(ParseCommand, AValueThatNamesAnotherCommandIsAValue) {
+    for (const Words& words : std::vector<Words>{{"create", "list"},
+                                                 {"destroy", "io"},
+                                                 {"xenstore-write", "/a", "wait"},
+                                                 {"kill", "down"},
+                                                 {"expect-fail", "block-detach", "up", "xvda"}}) {
+        EXPECT_EQ(parse_command(words, Context::script).text, joined(words));
+    }
+}
+
+TEST(CommandFilter, AllWantsEveryNameAndOnlyWantsOne) {
+    EXPECT_TRUE(CommandFilter::all().wants("io"));
+    EXPECT_TRUE(CommandFilter::all().wants("block-attach"));
+    EXPECT_TRUE(CommandFilter::only("io").wants("io"));
+    EXPECT_FALSE(CommandFilter::only("io").wants("block-attach"));
+    EXPECT_FALSE(CommandFilter::only("").wants("io"));
+}
+
 }  // namespace
 }  // namespace pvsim::tools::cli
