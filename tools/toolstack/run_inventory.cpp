@@ -17,10 +17,19 @@ bool is_pvsim_program(const std::string& name) {
            name == "pvsim-guest" || name == "pvsim-monitor";
 }
 
-// The nul-separated strings of /proc/<pid>/<file>.
+// The nul-separated strings of /proc/<pid>/<file>; none when the process
+// has gone. A process that exits while it is read fails the read(2) with
+// ESRCH, which libstdc++'s filebuf throws from the iterator ("basic_filebuf::
+// underflow error reading the file: No such process"): a scan of /proc
+// while a run goes down sees that.
 std::vector<std::string> proc_strings(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
-    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string all;
+    try {
+        all.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } catch (const std::ios_base::failure&) {
+        return {};
+    }
     std::vector<std::string> strings;
     std::size_t start = 0;
     while (start < all.size()) {

@@ -96,8 +96,16 @@ inline RunCount count_run(const std::filesystem::path& run_dir, const std::strin
         if (ec || !exe.starts_with("pvsim-")) {
             continue;
         }
-        std::string environ = read_file(entry.path() / "environ");
-        std::string cmdline = read_file(entry.path() / "cmdline");
+        // A process that exits while it is read fails the read with ESRCH,
+        // which libstdc++'s filebuf throws: it is no longer alive.
+        std::string environ;
+        std::string cmdline;
+        try {
+            environ = read_file(entry.path() / "environ");
+            cmdline = read_file(entry.path() / "cmdline");
+        } catch (const std::ios_base::failure&) {
+            continue;
+        }
         for (std::string* text : {&environ, &cmdline}) {
             std::replace(text->begin(), text->end(), '\0', '\n');
         }
