@@ -92,11 +92,15 @@ RingPage::~RingPage() {
                 hypervisor_.memory().free_page(gfn);
                 continue;
             }
-            hypervisor_.grant_table().end_access(refs_[i]);
-            spdlog::warn(
-                "blkfront: ring page gfn {} (grant ref {}) is still mapped by the backend; "
-                "leaving it allocated",
-                gfn, refs_[i]);
+            // The grant table frees the page once the backend has unmapped it.
+            if (!hypervisor_.grant_table().end_access(refs_[i], gfn)) {
+                spdlog::warn(
+                    "blkfront: ring page gfn {} (grant ref {}) is still mapped by the backend; "
+                    "it stays allocated until the backend unmaps it",
+                    gfn, refs_[i]);
+            } else {
+                hypervisor_.memory().free_page(gfn);
+            }
         } catch (const std::exception& e) {
             spdlog::error("blkfront: releasing ring page gfn {}: {}", gfn, e.what());
         }

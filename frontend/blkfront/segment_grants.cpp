@@ -93,9 +93,12 @@ void end_or_park_grant(hypervisor::Hypervisor& hypervisor, xen::GrantRef ref,
         }
         return;
     }
-    // The backend may still map it: parked in the grant table, never
-    // reused while pinned; our page stays allocated for the same reason.
-    grants.end_access(ref);
+    // The backend may still map it: parked in the grant table, never reused
+    // while pinned, with our page, which the grant table frees once the
+    // backend has let go (Linux gnttab_end_foreign_access with a page).
+    if (grants.end_access(ref, page) && page) {
+        hypervisor.memory().free_page(*page);  // it ended in between
+    }
 }
 
 }  // namespace pvsim::frontend::blkfront

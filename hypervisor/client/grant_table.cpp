@@ -4,6 +4,8 @@
 #include <limits>
 #include <new>
 
+#include <spdlog/spdlog.h>
+
 namespace pvsim::hypervisor {
 namespace {
 
@@ -16,7 +18,9 @@ enum RefState : std::uint8_t {
 
 }  // namespace
 
-GrantTable::GrantTable(std::span<xen::GrantEntryV1> entries) : entries_(entries) {
+GrantTable::GrantTable(std::span<xen::GrantEntryV1> entries, FreePage free_page,
+                       ReclaimTiming timing)
+    : entries_(entries), free_page_(std::move(free_page)), timing_(timing) {
     in_use_.assign(entries_.size(), kFree);
     // Highest first, so that the lowest free ref is handed out first.
     for (std::size_t ref = entries_.size(); ref > xen::kGnttabNrReservedEntries; --ref) {
@@ -63,7 +67,14 @@ bool GrantTable::try_end_access(xen::GrantRef ref) {
     return true;
 }
 
-bool GrantTable::end_access(xen::GrantRef ref) {
+GrantTable::~GrantTable() {
+    if (reclaimer_.joinable()) {
+        reclaimer_.request_stop();
+        reclaimer_.join();
+    }
+}
+
+bool GrantTable::end_access(xen::GrantRef ref, std::optional<std::uint64_t> page) {
     std::lock_guard lock(mutex_);
     check_granted(ref);
     if (xen::grant_entry_try_end_access(entries_[ref])) {
@@ -71,30 +82,84 @@ bool GrantTable::end_access(xen::GrantRef ref) {
         free_list_.push_back(ref);
         return true;
     }
-    // Linux gnttab_add_deferred: the other domain still has it pinned.
+    // gnttab_add_deferred: the other domain still has it pinned.
     in_use_[ref] = kDeferred;
-    deferred_.push_back(ref);
+    deferred_.push_back(Deferred{ref, page, timing_.warn_delay});
+    if (!reclaimer_.joinable()) {
+        reclaimer_ = std::jthread([this](std::stop_token stop) { run_reclaim_timer(stop); });
+    }
+    parked_.notify_one();
     return false;
 }
 
-std::vector<xen::GrantRef> GrantTable::reclaim_deferred() {
-    std::lock_guard lock(mutex_);
+std::vector<xen::GrantRef> GrantTable::reclaim_pass(std::size_t limit) {
     std::vector<xen::GrantRef> reclaimed;
-    std::erase_if(deferred_, [&](xen::GrantRef ref) {
-        if (!xen::grant_entry_try_end_access(entries_[ref])) {
-            return false;
+    std::vector<std::uint64_t> pages;
+    {
+        std::lock_guard lock(mutex_);
+        const std::size_t count = limit == 0 ? deferred_.size() : std::min(limit, deferred_.size());
+        for (std::size_t i = 0; i < count; ++i) {
+            Deferred entry = deferred_.front();
+            deferred_.pop_front();
+            if (xen::grant_entry_try_end_access(entries_[entry.ref])) {
+                in_use_[entry.ref] = kFree;
+                free_list_.push_back(entry.ref);
+                reclaimed.push_back(entry.ref);
+                if (entry.page) {
+                    pages.push_back(*entry.page);
+                }
+                continue;
+            }
+            if (entry.warn_delay != 0 && --entry.warn_delay == 0) {
+                // Linux says it with pr_info; a warning here, since a peer
+                // holding a page this long is what a user looks for.
+                spdlog::warn("grant ref {:#x} still pending: the other domain keeps it mapped",
+                             entry.ref);
+            }
+            deferred_.push_back(entry);
         }
-        in_use_[ref] = kFree;
-        free_list_.push_back(ref);
-        reclaimed.push_back(ref);
-        return true;
-    });
+    }
+    // Outside the lock: freeing takes the memory's own.
+    for (const std::uint64_t page : pages) {
+        if (free_page_) {
+            free_page_(page);
+        }
+    }
+    std::lock_guard lock(mutex_);
+    pages_freed_ += free_page_ ? pages.size() : 0;
     return reclaimed;
+}
+
+void GrantTable::run_reclaim_timer(std::stop_token stop) {
+    std::unique_lock lock(mutex_);
+    while (!stop.stop_requested()) {
+        // Armed while the list has entries (deferred_timer), idle otherwise.
+        if (!parked_.wait(lock, stop, [this] { return !deferred_.empty(); })) {
+            return;
+        }
+        // A period, whatever is parked meanwhile (add_timer: jiffies + HZ).
+        (void)parked_.wait_for(lock, stop, timing_.period, [] { return false; });
+        if (stop.stop_requested()) {
+            return;
+        }
+        lock.unlock();
+        (void)reclaim_pass(timing_.free_per_iteration);
+        lock.lock();
+    }
+}
+
+std::vector<xen::GrantRef> GrantTable::reclaim_deferred() {
+    return reclaim_pass(0);
 }
 
 std::size_t GrantTable::deferred_count() const {
     std::lock_guard lock(mutex_);
     return deferred_.size();
+}
+
+std::uint64_t GrantTable::deferred_pages_freed() const {
+    std::lock_guard lock(mutex_);
+    return pages_freed_;
 }
 
 std::size_t GrantTable::free_count() const {

@@ -308,8 +308,12 @@ Hypervisor Hypervisor::adopt(os::UniqueFd socket) {
     session->welcome = welcome;
     session->memory.emplace(std::move(memory), welcome.first_free_gfn);
     session->grant_table_memory.emplace(std::move(grant_table));
-    session->grant_table.emplace(std::span(
-        reinterpret_cast<xen::GrantEntryV1*>(session->grant_table_memory->data()), entries));
+    // A page whose grant ended late goes back to the domain's allocator (the
+    // memory outlives the grant table: Session declares it first).
+    session->grant_table.emplace(
+        std::span(reinterpret_cast<xen::GrantEntryV1*>(session->grant_table_memory->data()),
+                  entries),
+        [memory = &*session->memory](std::uint64_t gfn) { memory->free_page(gfn); });
     session->shared_info_memory.emplace(std::move(shared_info));
     session->shared_info = wire::SharedInfoView(session->shared_info_memory->data());
     return Hypervisor(std::move(session));

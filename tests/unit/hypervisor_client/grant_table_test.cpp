@@ -5,12 +5,18 @@
 #include "hypervisor/client/grant_table.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <new>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/support/eventually.hpp"
+#include "tests/support/log_capture.hpp"
 
 namespace pvsim::hypervisor {
 namespace {
@@ -160,6 +166,75 @@ TEST_F(GrantTableTest, AFrameBeyondThirtyTwoBitsIsRefused) {
     const std::size_t free_before = table_.free_count();
     EXPECT_THROW(table_.grant_access(1, std::uint64_t{1} << 32, false), std::invalid_argument);
     EXPECT_EQ(table_.free_count(), free_before);
+}
+
+// gnttab_handle_deferred on its timer: a parked grant whose other end has
+// let go ends with no call from its owner, and its page goes back.
+TEST(GrantTableReclaimTimer, AParkedGrantEndsOnTheTimerOnceUnpinnedAndItsPageIsFreed) {
+    std::vector<xen::GrantEntryV1> entries(xen::kGrantEntriesPerFrame);
+    std::mutex mutex;
+    std::vector<std::uint64_t> freed;
+    GrantTable table(
+        entries,
+        [&](std::uint64_t gfn) {
+            std::lock_guard lock(mutex);
+            freed.push_back(gfn);
+        },
+        ReclaimTiming{std::chrono::milliseconds(10), 10, 60});
+    const xen::GrantRef ref = table.grant_access(1, 0x42, false);
+    xen::grant_flags(entries[ref]).fetch_or(xen::kGtfReading);
+    EXPECT_FALSE(table.end_access(ref, 0x42));
+    // Still pinned: passes go by, nothing is freed.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(table.deferred_count(), 1u);
+    EXPECT_EQ(table.deferred_pages_freed(), 0u);
+    xen::grant_flags(entries[ref]).fetch_and(static_cast<std::uint16_t>(~xen::kGtfReading));
+    EXPECT_TRUE(::pvsim::test::eventually([&] { return table.deferred_count() == 0; }));
+    EXPECT_EQ(table.deferred_pages_freed(), 1u);
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(freed, std::vector<std::uint64_t>{0x42});
+}
+
+// free_per_iteration: a pass ends at most ten entries, so 25 unpinned at
+// once go 25 -> 15 -> 5 -> 0 (each pass holds the lock for all it does).
+TEST(GrantTableReclaimTimer, APassEndsAtMostFreePerIterationEntries) {
+    std::vector<xen::GrantEntryV1> entries(xen::kGrantEntriesPerFrame);
+    GrantTable table(entries, {}, ReclaimTiming{std::chrono::milliseconds(20), 10, 60});
+    std::vector<xen::GrantRef> refs;
+    for (int i = 0; i < 25; ++i) {
+        refs.push_back(table.grant_access(1, 0x100 + i, true));
+        xen::grant_flags(entries[refs.back()]).fetch_or(xen::kGtfReading);
+        EXPECT_FALSE(table.end_access(refs.back()));
+    }
+    for (const xen::GrantRef ref : refs) {
+        xen::grant_flags(entries[ref]).fetch_and(static_cast<std::uint16_t>(~xen::kGtfReading));
+    }
+    std::set<std::size_t> seen;
+    EXPECT_TRUE(::pvsim::test::eventually([&] {
+        seen.insert(table.deferred_count());
+        return table.deferred_count() == 0;
+    }));
+    for (const std::size_t count : seen) {
+        EXPECT_TRUE(count == 25 || count == 15 || count == 5 || count == 0) << count;
+    }
+    EXPECT_EQ(table.free_count(), xen::kGrantEntriesPerFrame - xen::kGnttabNrReservedEntries);
+}
+
+// warn_delay: an entry the other end keeps mapped is named once.
+TEST(GrantTableReclaimTimer, AnEntryStillPinnedAfterWarnDelayPassesIsNamedOnce) {
+    ::pvsim::test::LogCapture log;
+    {
+        std::vector<xen::GrantEntryV1> entries(xen::kGrantEntriesPerFrame);
+        GrantTable table(entries, {}, ReclaimTiming{std::chrono::milliseconds(5), 10, 3});
+        const xen::GrantRef ref = table.grant_access(1, 7, false);
+        xen::grant_flags(entries[ref]).fetch_or(xen::kGtfWriting | xen::kGtfReading);
+        EXPECT_FALSE(table.end_access(ref));
+        EXPECT_TRUE(::pvsim::test::eventually(
+            [&] { return !log.warnings_with({"still pending"}).empty(); }));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // ten more passes
+        EXPECT_EQ(table.deferred_count(), 1u);
+    }  // the table, and its timer, go before the capture
+    EXPECT_EQ(log.warnings_with({"grant ref 0x", "still pending"}).size(), 1u);
 }
 
 TEST(GrantTableSmall, ATableNoBiggerThanTheReservedRefsHasNoneToGive) {
