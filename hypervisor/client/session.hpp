@@ -67,8 +67,10 @@ class MappedRange {
 
 // A domain whose memory this connection maps. `live` mirrors the
 // hypervisor's count of live maptrack entries of this connection on that
-// domain: the hypervisor attaches a copy of the memory fd to the reply that
-// takes the count from 0 to 1.
+// domain. The hypervisor attaches a copy of the memory fd to the first reply
+// that maps the domain's memory object on this connection, and to no later
+// one (server Domain::memory_sent): the views below are what later maps
+// point into.
 //
 // The cost model (DESIGN.md §3, "What a grant map costs"): a granted page
 // is not mmap(2)ed on its own. The granter's whole memory is mapped here
@@ -82,9 +84,10 @@ class MappedRange {
 // readable here after its unmap, where Xen's would fault.
 //
 // The views outlive `live` reaching 0, so that a queue-depth-1 stream does
-// not map and unmap the granter's memory per request: the copy of the fd
-// a later 0-to-1 reply brings is dropped when it names the same object
-// (same st_dev and st_ino). A granter's views go once its object is
+// not map and unmap the granter's memory per request (a copy of the fd that
+// does come again is dropped when it names the same object, same st_dev and
+// st_ino: a hypervisor that sends it per 0-to-1 still works). A granter's
+// views go once its object is
 // unlinked (the domain was destroyed): checked for that granter when its
 // count reaches 0, and for every unused granter when a new object arrives,
 // so a request's path stats one object, never the whole list.

@@ -1,6 +1,10 @@
 #include "hypervisor/server/domain.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+
+#include "common/os/unique_fd.hpp"
 
 namespace pvsim::hypervisor::server {
 namespace {
@@ -21,7 +25,14 @@ Domain::Domain(std::string_view shm_tag, xen::DomId domid, std::string name,
       grant_table_(os::SharedMemory::create(object_name(shm_tag, domid, "grant-table"),
                                             std::size_t{grant_frames} * xen::kXenPageSize)),
       info_(os::SharedMemory::create(object_name(shm_tag, domid, "shared-info"),
-                                     wire::kSharedInfoBytes)) {}
+                                     wire::kSharedInfoBytes)) {
+    struct stat st {};
+    if (::fstat(memory_.fd(), &st) != 0) {
+        os::throw_system_error("fstat " + memory_.name());
+    }
+    memory_identity_ = {static_cast<std::uint64_t>(st.st_dev),
+                        static_cast<std::uint64_t>(st.st_ino)};
+}
 
 std::span<xen::GrantEntryV1> Domain::grant_entries() const noexcept {
     return {reinterpret_cast<xen::GrantEntryV1*>(grant_table_.data()),

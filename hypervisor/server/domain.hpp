@@ -49,13 +49,22 @@ inline constexpr std::size_t kMaxMaptrackHandles = 1024 * 256;
 
 enum class DomainLife { running, dying };
 
+// A memory object's identity as fstat(2) gives it, the one the client
+// compares (st_dev, st_ino).
+struct MemoryIdentity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const MemoryIdentity&) const = default;
+};
+
 struct DomainCounters {
     std::array<std::uint64_t, wire::kOpCount> hypercalls{};  // by wire::Op
     std::uint64_t grant_maps = 0;                            // successful slots
     std::uint64_t grant_unmaps = 0;
     std::uint64_t grant_copies = 0;
     std::uint64_t foreign_maps = 0;
-    std::uint64_t events_sent = 0;  // sends the hypervisor delivered itself
+    std::uint64_t events_sent = 0;      // sends the hypervisor delivered itself
+    std::uint64_t memory_fds_sent = 0;  // granter memory fds attached to map replies
 };
 
 // event_channel.c: ECS_FREE / ECS_UNBOUND / ECS_INTERDOMAIN / ECS_VIRQ (the
@@ -118,6 +127,7 @@ class Domain {
     wire::SharedInfoView shared_info() const noexcept { return wire::SharedInfoView(info_.data()); }
 
     int memory_fd() const noexcept { return memory_.fd(); }
+    const MemoryIdentity& memory_identity() const noexcept { return memory_identity_; }
     int grant_table_fd() const noexcept { return grant_table_.fd(); }
     int shared_info_fd() const noexcept { return info_.fd(); }
 
@@ -137,9 +147,14 @@ class Domain {
     std::vector<MaptrackEntry> maptrack;
     std::vector<xen::GrantHandle> maptrack_free;
     std::size_t maptrack_live = 0;
-    // Live maptrack entries per (connection, granter): the granter's memory
-    // fd travels with the reply that takes a count from 0 to 1.
-    std::map<std::pair<ConnectionId, xen::DomId>, std::uint32_t> memory_refs;
+    // Which granter memory object each connection has been sent, by
+    // (connection, granter domid): the granter's memory fd travels with the
+    // first reply that maps that object on that connection, and never again
+    // (the client keeps its views of the object until the object is
+    // unlinked, hypervisor/client/session.hpp Granter), so a queue-depth-1
+    // stream of maps and unmaps passes no fd per request. A domid reused by
+    // a new domain names a new object, whose fd is sent again.
+    std::map<std::pair<ConnectionId, xen::DomId>, MemoryIdentity> memory_sent;
 
     // Pinned entries of this domain's own grant table, by ref.
     std::unordered_map<xen::GrantRef, ActiveGrant> active_grants;
@@ -157,6 +172,7 @@ class Domain {
     os::SharedMemory memory_;
     os::SharedMemory grant_table_;
     os::SharedMemory info_;
+    MemoryIdentity memory_identity_;
 };
 
 // The domain a hypercall argument names: DOMID_SELF is the caller itself

@@ -142,13 +142,20 @@ xen::GrantHandle GrantOps::add_maptrack(Domain& domain, const MaptrackEntry& ent
     return handle;
 }
 
+bool GrantOps::needs_memory_fd(const Domain& caller, ConnectionId connection,
+                               const Domain& granter) {
+    const auto sent = caller.memory_sent.find({connection, granter.domid()});
+    return sent == caller.memory_sent.end() || sent->second != granter.memory_identity();
+}
+
 os::UniqueFd GrantOps::take_memory_ref(Domain& caller, ConnectionId connection, Domain& granter) {
     ++granter.mapped_by_others;
-    std::uint32_t& count = caller.memory_refs[{connection, granter.domid()}];
-    if (count++ == 0) {
-        return os::duplicate_fd(granter.memory_fd());
+    if (!needs_memory_fd(caller, connection, granter)) {
+        return {};
     }
-    return {};
+    caller.memory_sent[{connection, granter.domid()}] = granter.memory_identity();
+    ++caller.counters.memory_fds_sent;
+    return os::duplicate_fd(granter.memory_fd());
 }
 
 void GrantOps::release_maptrack(Domain& domain, xen::GrantHandle handle) {
@@ -158,11 +165,6 @@ void GrantOps::release_maptrack(Domain& domain, xen::GrantHandle handle) {
             unpin(*granter, entry.ref, entry.readonly);
         }
         --granter->mapped_by_others;
-    }
-    const auto key = std::make_pair(entry.owner, entry.granter);
-    if (const auto it = domain.memory_refs.find(key);
-        it != domain.memory_refs.end() && --it->second == 0) {
-        domain.memory_refs.erase(it);
     }
     entry = MaptrackEntry{};
     domain.maptrack_free.push_back(handle);
@@ -193,8 +195,7 @@ std::vector<os::UniqueFd> GrantOps::map(Domain& caller, ConnectionId connection,
         }
         // A reply carries at most SCM_MAX_FD fds; a batch that would need
         // more gets "out of space" for the slots past that.
-        if (fds.size() == os::kMaxFdsPerMessage &&
-            !caller.memory_refs.contains({connection, granter->domid()})) {
+        if (fds.size() == os::kMaxFdsPerMessage && needs_memory_fd(caller, connection, *granter)) {
             fail(GntSt::no_space);
             continue;
         }
@@ -234,8 +235,8 @@ std::vector<os::UniqueFd> GrantOps::foreign_map(Domain& caller, ConnectionId con
             fail(GntSt::bad_page);
             continue;
         }
-        if (maptrack_full(caller) || (fds.size() == os::kMaxFdsPerMessage &&
-                                      !caller.memory_refs.contains({connection, owner->domid()}))) {
+        if (maptrack_full(caller) ||
+            (fds.size() == os::kMaxFdsPerMessage && needs_memory_fd(caller, connection, *owner))) {
             fail(GntSt::no_space);
             continue;
         }
@@ -281,10 +282,14 @@ std::size_t GrantOps::release_entries(Domain& domain, bool all, ConnectionId con
 }
 
 std::size_t GrantOps::release_connection(Domain& domain, ConnectionId connection) {
+    // The connection, and what it was sent, is gone.
+    std::erase_if(domain.memory_sent,
+                  [connection](const auto& entry) { return entry.first.first == connection; });
     return release_entries(domain, false, connection);
 }
 
 std::size_t GrantOps::release_all(Domain& domain) {
+    domain.memory_sent.clear();
     return release_entries(domain, true, 0);
 }
 

@@ -29,9 +29,10 @@ class GrantOps {
         : domains_(domains), max_maptrack_(max_maptrack) {}
 
     // GNTTABOP_map_grant_ref for each slot, filling its OUT fields. Returns
-    // the fds to attach to the reply: a granter's memory fd whenever a slot
-    // makes `connection`'s first live mapping of that granter (the slot's
-    // host_addr is then the fd's index, else wire::kNoFd).
+    // the fds to attach to the reply: a granter's memory fd when a slot is
+    // `connection`'s first mapping of that granter's memory object
+    // (Domain::memory_sent; the slot's host_addr is then the fd's index,
+    // else wire::kNoFd).
     std::vector<os::UniqueFd> map(Domain& caller, ConnectionId connection,
                                   std::span<wire::GrantMapOp> ops);
     // Frames of another domain without a grant (privcmd); the caller must be
@@ -61,8 +62,11 @@ class GrantOps {
     bool maptrack_full(const Domain& domain) const;
     xen::GrantHandle add_maptrack(Domain& domain, const MaptrackEntry& entry);
     void release_maptrack(Domain& domain, xen::GrantHandle handle);
-    // Counts one more mapping of `granter` by `connection`; the memory fd
-    // when it is the first, else an empty fd.
+    // Whether `connection` has not yet been sent `granter`'s memory object.
+    static bool needs_memory_fd(const Domain& caller, ConnectionId connection,
+                                const Domain& granter);
+    // Counts one more mapping of `granter`; the memory fd when `connection`
+    // has not had this object yet, else an empty fd.
     os::UniqueFd take_memory_ref(Domain& caller, ConnectionId connection, Domain& granter);
 
     DomainTable& domains_;

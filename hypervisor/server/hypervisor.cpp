@@ -395,6 +395,7 @@ json Hypervisor::counters_of(const Domain& domain) {
             {"grant_copies", domain.counters.grant_copies},
             {"foreign_maps", domain.counters.foreign_maps},
             {"events_sent", domain.counters.events_sent},
+            {"memory_fds_sent", domain.counters.memory_fds_sent},
             {"events_sent_fast", info.events_sent_fast().load(std::memory_order_relaxed)},
             {"events_delivered", info.events_delivered().load(std::memory_order_relaxed)}};
 }

@@ -193,6 +193,47 @@ TEST_F(GrantMapTest, ABatchOf32MapsAndUnmapsInTwoHypercalls) {
     EXPECT_EQ(after["grant_unmaps"].get<int>() - before["grant_unmaps"].get<int>(), 32);
 }
 
+// The granter's memory fd crosses the socket once per connection and
+// memory object: a queue-depth-1 stream (map, unmap, map, ...) passes none
+// after the first, and a guest destroyed and made again has a new object
+// (and, as in Xen, a new domid), which is sent, and mapped, anew.
+TEST_F(GrantMapTest, AMapAndUnmapStreamPassesTheGrantersMemoryFdOnce) {
+    const auto fds_sent = [&] {
+        for (const auto& domain : hv_.control().stats()) {
+            if (domain.at("domid") == 0) {
+                return domain.at("counters").at("memory_fds_sent").get<int>();
+            }
+        }
+        throw std::runtime_error("no dom0 in stats");
+    };
+    const auto map_unmap_text = [&](TestGuest& guest, const std::string& text) {
+        const auto gfn = guest.ok_number("alloc-page");
+        guest.ok("write " + std::to_string(gfn) + " 0 " + text);
+        const auto ref = guest.ok_number("grant 0 " + std::to_string(gfn) + " ro");
+        const GrantMapRequest request{guest.domid(), static_cast<xen::GrantRef>(ref), true};
+        const auto mapped = dom0_.map_grant_refs({&request, 1});
+        EXPECT_EQ(mapped[0].status, GntSt::okay);
+        const std::string seen =
+            mapped[0].page != nullptr ? page_text(mapped[0].page, 0, text.size()) : "";
+        EXPECT_EQ(dom0_.unmap_grant_refs({&mapped[0].handle, 1}), std::vector<GntSt>{GntSt::okay});
+        return seen;
+    };
+    const int before = fds_sent();
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(map_unmap_text(guest_, "request-" + std::to_string(i)),
+                  "request-" + std::to_string(i));
+    }
+    EXPECT_EQ(fds_sent() - before, 1);
+
+    EXPECT_EQ(hv_.control().destroy("guest"), "destroyed");
+    TestGuest again(hv_, "again");
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(map_unmap_text(again, "new-guest-" + std::to_string(i)),
+                  "new-guest-" + std::to_string(i));
+    }
+    EXPECT_EQ(fds_sent() - before, 2);
+}
+
 TEST_F(GrantMapTest, OnlyDom0MapsForeignPagesWithoutAGrant) {
     const auto gfn = guest_.ok_number("alloc-page");
     guest_.ok("write " + std::to_string(gfn) + " 8 no-grant-needed");
