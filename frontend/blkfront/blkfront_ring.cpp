@@ -61,8 +61,9 @@ BlkfrontRing::BlkfrontRing(hypervisor::Hypervisor& hypervisor, void* ring_area,
 
 BlkfrontRing::~BlkfrontRing() {
     // Grants a failed ring kept for a backend that never let go of them:
-    // parked in the grant table (ended when it unmaps), their pages kept,
-    // and their requests never finished, as Linux's are not.
+    // parked in the grant table with our pages (ended, and the pages freed,
+    // on its timer once the backend unmaps them), and their requests never
+    // finished, as Linux's are not.
     for (const DeferredGrant& deferred : deferred_) {
         try {
             end_or_park_grant(hypervisor_, deferred.ref, deferred.page);
