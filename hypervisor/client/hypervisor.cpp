@@ -106,8 +106,9 @@ void release_granter(Session& session, xen::DomId dom) {
 // What a memory fd that came with a reply did to the granter's.
 enum class Adopted { same_object, new_object, refused };
 
-// A copy of the granter's memory fd came with a reply that took its count
-// from 0 to 1 (`live` already counts that slot). Ours is kept when the copy
+// A copy of the granter's memory fd came with a map reply (the hypervisor
+// sends it once per connection and object; `live` already counts that
+// slot). Ours is kept when the copy
 // names the same object; a different object (the domid names a new domain)
 // replaces it, which only the first live mapping may do: refused when a
 // mapping of the old object is still live, a reply that broke the protocol.

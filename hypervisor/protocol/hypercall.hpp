@@ -137,8 +137,9 @@ struct DomainInfoReply {
 // IN: flags (GNTMAP_host_map, optionally GNTMAP_readonly), ref, dom.
 // OUT: status (GntSt), handle, dev_bus_addr = the granted frame number, and
 // host_addr = the index of the memory fd attached to the reply for the
-// granting domain when this is the caller's first live mapping of it
-// (kNoFd otherwise); the caller maps the frame from that fd itself.
+// granting domain when this is the connection's first mapping of that
+// domain's memory object (kNoFd otherwise: the connection has it already);
+// the caller maps the frame from that fd itself.
 struct GrantMapOp {
     std::uint64_t host_addr;
     std::uint32_t flags;
