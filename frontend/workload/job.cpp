@@ -134,6 +134,9 @@ void Job::start() {
     {
         std::lock_guard lock(mutex_);
         started_ = Clock::now();
+        if (plan_.runtime) {
+            deadline_ = started_ + *plan_.runtime;
+        }
         main_ended_ = ended_ = started_;
         window_started_ = started_;
         finished = advance_locked(batch);
@@ -303,7 +306,7 @@ bool Job::may_continue_locked(Clock::time_point now) {
         fail_locked("cancelled");
         return false;
     }
-    return !(phase_ == Phase::main && plan_.deadline && now >= *plan_.deadline);
+    return !(phase_ == Phase::main && deadline_ && now >= *deadline_);
 }
 
 bool Job::may_issue_locked(Clock::time_point now) {

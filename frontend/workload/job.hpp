@@ -52,7 +52,10 @@ struct JobPlan {
     std::uint64_t start = 0;                // bytes: the job's region
     std::uint64_t blocks = 0;               // of options.bs
     std::optional<std::uint64_t> io_limit;  // I/Os; none: time based
-    std::optional<Clock::time_point> deadline;
+    // --runtime: the main phase ends this long after the job's own start,
+    // as fio's runtime_exceeded() measures from the job's epoch, so that the
+    // runtime a job reports is never short of it.
+    std::optional<Clock::duration> runtime;
 };
 
 class Job {
@@ -140,6 +143,7 @@ class Job {
     WrittenBlocks& written_;
     const JobOptions options_;
     const JobPlan plan_;
+    std::optional<Clock::time_point> deadline_;  // started_ + plan_.runtime
     const std::atomic<bool>* cancel_;
     std::function<void()> on_finished_;
 

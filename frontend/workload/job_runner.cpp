@@ -79,9 +79,9 @@ RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, Written
     };
 
     const Clock::time_point started = Clock::now();
-    std::optional<Clock::time_point> deadline;
+    std::optional<Clock::duration> runtime;
     if (options.runtime) {
-        deadline = started + std::chrono::duration_cast<Clock::duration>(*options.runtime);
+        runtime = std::chrono::duration_cast<Clock::duration>(*options.runtime);
     }
     std::vector<std::unique_ptr<Job>> jobs;
     jobs.reserve(options.numjobs);
@@ -91,7 +91,7 @@ RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, Written
             .start = options.offset + j * size,
             .blocks = blocks,
             .io_limit = io_limit,
-            .deadline = deadline,
+            .runtime = runtime,
         };
         GuestBuffer* first = &pages[j * slots];
         jobs.push_back(std::make_unique<Job>(device, memory, written, options, plan,
