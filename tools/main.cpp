@@ -16,6 +16,7 @@
 #include "common/log.hpp"
 #include "common/os/environment.hpp"
 #include "common/run_dir.hpp"
+#include "common/units.hpp"
 #include "tools/cli/bench.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/demo.hpp"
@@ -66,6 +67,24 @@ int run(int argc, char** argv) {
         "script", "Run a scenario: one pvsim command per line, in a fresh run unless --run-dir");
     script->add_option("FILE", script_file)->required()->check(CLI::ExistingFile);
     CLI::App* demo = app.add_subcommand("demo", "The whole tour, on its own fresh run");
+    std::string demo_size = "256M";
+    demo->add_option("--size", demo_size,
+                     "The image's size (a multiple of 16 KiB, at least 1 MiB); the write job "
+                     "covers a quarter of it")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+                try {
+                    const std::uint64_t bytes = parse_size(text);
+                    if (bytes < (1u << 20) || bytes % (16u << 10) != 0) {
+                        return "a multiple of 16 KiB, at least 1 MiB";
+                    }
+                    return {};
+                } catch (const ParseError& e) {
+                    return e.what();
+                }
+            },
+            "SIZE"));
 
     auto bench_options = std::make_shared<cli::BenchOptions>();
     CLI::App* bench = app.add_subcommand(
@@ -136,7 +155,7 @@ int run(int argc, char** argv) {
         return cli::run_script(script_file, options, std::cout, std::cerr);
     }
     if (demo->parsed()) {
-        return cli::run_demo(up, std::cout, std::cerr);
+        return cli::run_demo({parse_size(demo_size)}, up, std::cout, std::cerr);
     }
     if (bench->parsed()) {
         if (bench_options->job.rw == "readwrite") {

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "common/units.hpp"
 #include "tools/cli/block_attach.hpp"
 #include "tools/cli/interruption.hpp"
 #include "tools/cli/io_command.hpp"
@@ -17,8 +18,6 @@
 
 namespace pvsim::tools::cli {
 namespace {
-
-constexpr std::uint64_t kImageBytes = 256ull << 20;
 
 std::uint64_t total(const nlohmann::json& result, const char* direction) {
     std::uint64_t ios = 0;
@@ -40,7 +39,8 @@ std::uint64_t verified(const nlohmann::json& result) {
 
 }  // namespace
 
-int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& err) {
+int run_demo(const DemoOptions& options, const toolstack::UpOptions& up, std::ostream& out,
+             std::ostream& err) {
     // Ctrl-C or SIGTERM: the step running is cut short (a workload
     // cancelled with its results so far), then the run is torn down.
     Interruption stop;
@@ -66,8 +66,9 @@ int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& er
         session.print(fmt::format("domain {} is running pvsim-guest\n", domain.domid));
 
         const auto image = run.path() / "demo.img";
-        toolstack::make_image(image, kImageBytes);
-        step("attaching a sparse 256 MiB image as xvda: watch both ends' xenbus states");
+        toolstack::make_image(image, options.image_bytes);
+        step("attaching a sparse " + format_size(options.image_bytes) +
+             " image as xvda: watch both ends' xenbus states");
         toolstack::DiskSpec disk;
         disk.target = image.string();
         disk.vdev = "xvda";
@@ -82,10 +83,12 @@ int run_demo(const toolstack::UpOptions& up, std::ostream& out, std::ostream& er
         job.verify = "crc32c";
         job.seed = 2026;
 
-        step("random writes, 4 KiB at queue depth 32, 64 MiB over the whole disk, verified");
+        const std::uint64_t written = options.image_bytes / 4;
+        step("random writes, 4 KiB at queue depth 32, " + format_size(written) +
+             " over the whole disk, verified");
         job.name = "randwrite";
         job.rw = "randwrite";
-        job.io_size = "64M";
+        job.io_size = std::to_string(written);
         const IoOutcome write = run_io(session, job);
         session.print(render_io_table(write.result, write.counts));
         if (!write.error.empty()) {
