@@ -1,7 +1,9 @@
 #include "xenstore/server/xenstored.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <vector>
@@ -19,6 +21,20 @@
 namespace pvsim::xenstore::server {
 
 namespace xs = xen::xs;
+
+namespace {
+
+// A message as C xenstored's trace_io() writes it (tools/xenstored/core.c,
+// --trace-file): its type, ids and payload, each NUL shown as a space.
+std::string traced(const xs::MessageHeader& header, std::string_view payload) {
+    std::string text(payload);
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    return fmt::format("{} req_id {} tx_id {} ({})",
+                       xs::name(static_cast<xs::MessageType>(header.type)), header.req_id,
+                       header.tx_id, text);
+}
+
+}  // namespace
 
 Xenstored::Xenstored(boost::asio::io_context& io, const RunDir& run_dir,
                      const XenstoredOptions& options)
@@ -109,12 +125,19 @@ void Xenstored::accept() {
                 spdlog::warn("xenstored socket: accept failed: {}", ec.message());
             } else {
                 const ConnectionId id = next_connection_++;
+                // The client's pid in the log (every pvsim log line carries
+                // its pid), so that a traced request can be traced to a process.
+                ucred peer{};
+                socklen_t peer_size = sizeof peer;
+                const bool known = ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED,
+                                                &peer, &peer_size) == 0;
                 auto connection = std::make_shared<SocketConnection>(
                     std::move(socket), id, limits_, static_cast<ConnectionOwner&>(*this));
                 connections_.emplace(id, connection);
                 store_.connect(id, 0);
                 registered_.insert(id);
-                spdlog::debug("{} opened", connection->describe());
+                spdlog::debug("{} opened by pid {}", connection->describe(),
+                              known ? std::to_string(peer.pid) : "unknown");
                 connection->start();
             }
             accept();
@@ -129,6 +152,9 @@ void Xenstored::deliver(ConnectionId connection, const xs::MessageHeader& header
                       xs::name(static_cast<xs::MessageType>(header.type)));
         return;
     }
+    if (spdlog::should_log(spdlog::level::trace)) {
+        spdlog::trace("OUT {}: {}", found->second->describe(), traced(header, payload));
+    }
     if (connection == current_requester_ &&
         header.type != static_cast<std::uint32_t>(xs::MessageType::watch_event)) {
         current_answered_ = true;
@@ -138,9 +164,11 @@ void Xenstored::deliver(ConnectionId connection, const xs::MessageHeader& header
 
 void Xenstored::on_request(Connection& connection, const xs::MessageHeader& header,
                            std::string_view payload, const std::shared_ptr<RequestToken>& token) {
-    spdlog::trace("{}: {} req_id {} tx_id {} len {}", connection.describe(),
-                  xs::name(static_cast<xs::MessageType>(header.type)), header.req_id, header.tx_id,
-                  header.len);
+    // PVSIM_LOG=trace: every request and every message sent, with its
+    // payload, so that a log can name who wrote a node.
+    if (spdlog::should_log(spdlog::level::trace)) {
+        spdlog::trace("IN {}: {}", connection.describe(), traced(header, payload));
+    }
     current_request_ = token;
     current_requester_ = connection.id();
     current_answered_ = false;
