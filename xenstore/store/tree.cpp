@@ -2,6 +2,8 @@
 // setup_structure()).
 #include "xenstore/store/tree.hpp"
 
+#include <utility>
+
 #include "xenstore/store/path.hpp"
 
 namespace pvsim::xenstore::store {
@@ -28,6 +30,7 @@ const Node* Tree::find(const std::string& path) const {
 void Tree::put(const std::string& path, Node node) {
     node.generation = next_generation();
     memory_[node.owner()] += accounted_memory(path, node);
+    charged_.insert(node.owner());
     auto it = nodes_.find(path);
     if (it == nodes_.end()) {
         ++owned_[node.owner()];
@@ -35,6 +38,7 @@ void Tree::put(const std::string& path, Node node) {
         return;
     }
     memory_[it->second.owner()] -= accounted_memory(path, it->second);
+    charged_.insert(it->second.owner());
     if (it->second.owner() != node.owner()) {
         --owned_[it->second.owner()];
         ++owned_[node.owner()];
@@ -49,6 +53,7 @@ void Tree::erase(const std::string& path) {
     }
     --owned_[it->second.owner()];
     memory_[it->second.owner()] -= accounted_memory(path, it->second);
+    charged_.insert(it->second.owner());
     nodes_.erase(it);
 }
 
@@ -60,6 +65,10 @@ std::size_t Tree::owned(xen::DomId domid) const {
 std::size_t Tree::memory(xen::DomId domid) const {
     const auto it = memory_.find(domid);
     return it == memory_.end() ? 0 : it->second;
+}
+
+std::set<xen::DomId> Tree::take_charged() {
+    return std::exchange(charged_, {});
 }
 
 std::vector<std::string> Tree::preorder(const std::string& root) const {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,10 @@ class Tree {
     std::size_t owned(xen::DomId domid) const;
     // Bytes of the nodes `domid` owns (accounted_memory()).
     std::size_t memory(xen::DomId domid) const;
+    // The domains whose memory changed since the last call: each is
+    // charged (or credited) for a node, whoever asked (4.17's
+    // domain_memory_add() checks the quota of the domain it charges).
+    std::set<xen::DomId> take_charged();
 
     // `root` and every node below it, parents before children, children in
     // creation order.
@@ -47,6 +52,7 @@ class Tree {
     std::unordered_map<std::string, Node> nodes_;
     std::unordered_map<xen::DomId, std::size_t> owned_;
     std::unordered_map<xen::DomId, std::size_t> memory_;
+    std::set<xen::DomId> charged_;
     std::uint64_t generation_ = 0;
 };
 

@@ -191,7 +191,13 @@ void Xenstore::handle(ConnectionId connection, const xen::xs::MessageHeader& hea
     for (const WatchEvent& event : context.events) {
         state_->fire(event);
     }
-    state_->note_memory(context.caller.domid);
+    // The caller's watches and transactions count against it; the nodes
+    // written or removed against their owners, who may be other domains.
+    std::set<xen::DomId> charged = state_->tree.take_charged();
+    charged.insert(context.caller.domid);
+    for (const xen::DomId domid : charged) {
+        state_->note_memory(domid);
+    }
     if (error == ENOSYS && dispatch_for(header.type) == nullptr) {
         // core.c: process_message(), eprintf("Client unknown operation %i").
         const bool first = it->second.reported.insert("unknown request type").second;

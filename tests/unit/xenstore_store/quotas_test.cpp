@@ -257,5 +257,18 @@ TEST_F(Quota, PassingTheSoftMemoryQuotaIsLoggedOnce) {
     EXPECT_EQ(log.warnings_with({"soft memory quota"}).size(), 1u);
 }
 
+// Xen 4.17 domain_memory_add() checks the quota of the domain it charges:
+// dom0 growing a guest's node takes the guest past its soft quota, and the
+// line names the guest at once, not at the guest's next request.
+TEST_F(Quota, ANodeDom0GrowsIsChargedToItsOwnerWhosePassingTheSoftQuotaIsLogged) {
+    pvsim::test::LogCapture log;
+    quotas_.memory_soft = 300;
+    const ConnectionId guest = add_guest(1);
+    write(guest, "a", std::string(100, 'a'));
+    EXPECT_TRUE(log.warnings_with({"soft memory quota"}).empty());
+    write(kDom0, "/local/domain/1/a", std::string(400, 'a'));
+    EXPECT_EQ(log.warnings_with({"dom 1 holds", "over its soft memory quota of 300"}).size(), 1u);
+}
+
 }  // namespace
 }  // namespace pvsim::xenstore::store::test
