@@ -251,8 +251,11 @@ TEST_F(GuestFeaturesRecoveryTest, ABackendSetClosedUnderAConnectedFrontendCloses
     backend_->kill();
     dom0_.write(guest.paths.backend + "/state", "6");
     expect_state(guest.paths.frontend + "/state", XenbusState::closed);
-    EXPECT_NE(guest_log(guest.domid).find("Connected (4) -> Closed (6)"), std::string::npos)
-        << guest_log(guest.domid);
+    // The frontend logs its transition once its state node is written: the
+    // line may follow the node by a moment.
+    EXPECT_TRUE(test::eventually([&] {
+        return guest_log(guest.domid).find("Connected (4) -> Closed (6)") != std::string::npos;
+    })) << guest_log(guest.domid);
 }
 
 // A detach while a job holds the disk (xl block-detach under a running
