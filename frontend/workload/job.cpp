@@ -134,9 +134,6 @@ void Job::start() {
     {
         std::lock_guard lock(mutex_);
         started_ = Clock::now();
-        if (plan_.runtime) {
-            deadline_ = started_ + *plan_.runtime;
-        }
         main_ended_ = ended_ = started_;
         window_started_ = started_;
         finished = advance_locked(batch);
@@ -306,7 +303,7 @@ bool Job::may_continue_locked(Clock::time_point now) {
         fail_locked("cancelled");
         return false;
     }
-    return !(phase_ == Phase::main && deadline_ && now >= *deadline_);
+    return !(phase_ == Phase::main && plan_.runtime && now - started_ >= *plan_.runtime);
 }
 
 bool Job::may_issue_locked(Clock::time_point now) {

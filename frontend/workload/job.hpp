@@ -143,7 +143,6 @@ class Job {
     WrittenBlocks& written_;
     const JobOptions options_;
     const JobPlan plan_;
-    std::optional<Clock::time_point> deadline_;  // started_ + plan_.runtime
     const std::atomic<bool>* cancel_;
     std::function<void()> on_finished_;
 

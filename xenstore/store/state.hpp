@@ -55,9 +55,8 @@ struct StoreState {
     // quota and the watch-event timeout instead.
     std::size_t memory_of(xen::DomId domid) const;
     // After a request that charged `domid` or came from it: logs its
-    // crossing Quotas::memory_soft,
-    // either way, at most once every 10 s per domain (domain.c:
-    // domain_chk_quota(), MEM_WARN_MINTIME_SEC).
+    // crossing Quotas::memory_soft, either way, at most once every 10 s per
+    // domain (domain.c: domain_chk_quota(), MEM_WARN_MINTIME_SEC).
     void note_memory(xen::DomId domid);
 
     struct SoftMemory {
