@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -275,8 +276,11 @@ struct DiskProgress {
     std::uint64_t answered = 0, in_flight = 0, recoveries = 0, recovered = 0;
 };
 
-DiskProgress disk_progress(toolstack::GuestAgent& agent, const std::string& transport,
-                           std::uint32_t devid) {
+// nullopt while the guest has not opened the disk: its opener runs once
+// the frontend is Connected, so a line right after `block-attach` (or a
+// `background io` just started) can come before it.
+std::optional<DiskProgress> disk_progress(toolstack::GuestAgent& agent,
+                                          const std::string& transport, std::uint32_t devid) {
     const nlohmann::json reply = agent.request({{"op", "devices"}});
     for (const nlohmann::json& device : reply.at("devices")) {
         if (device.value("transport", "xen") != transport || device.value("devid", 0u) != devid ||
@@ -285,13 +289,13 @@ DiskProgress disk_progress(toolstack::GuestAgent& agent, const std::string& tran
         }
         const nlohmann::json& counters = device.at("counters");
         const bool xen = transport == "xen";
-        return {counters.value(xen ? "responses" : "completions", std::uint64_t{0}),
-                device.value("in_flight", std::uint64_t{0}),
-                xen ? device.value("recoveries", std::uint64_t{0})
-                    : counters.value("reconnections", std::uint64_t{0}),
-                counters.value(xen ? "recovered" : "resubmitted", std::uint64_t{0})};
+        return DiskProgress{counters.value(xen ? "responses" : "completions", std::uint64_t{0}),
+                            device.value("in_flight", std::uint64_t{0}),
+                            xen ? device.value("recoveries", std::uint64_t{0})
+                                : counters.value("reconnections", std::uint64_t{0}),
+                            counters.value(xen ? "recovered" : "resubmitted", std::uint64_t{0})};
     }
-    throw CommandError("the guest has no open disk " + transport + " " + std::to_string(devid));
+    return std::nullopt;
 }
 
 // Until the disk has answered `options.requests` more requests than when
@@ -315,10 +319,23 @@ void wait_io(Session& session, const WaitIoOptions& options) {
         devid = toolstack::require_vbd(session.xenstore(), domain, options.vdev).devid;
     }
     toolstack::GuestAgent agent(session.run(), domain.domid);
-    const std::uint64_t start = disk_progress(agent, transport, devid).answered;
+    // A disk not open yet has answered nothing: its counts start at 0 when
+    // it opens.
+    const std::optional<DiskProgress> first = disk_progress(agent, transport, devid);
+    const std::uint64_t start = first ? first->answered : 0;
     const auto deadline = std::chrono::steady_clock::now() + parse_duration(options.timeout);
     for (;;) {
-        const DiskProgress now = disk_progress(agent, transport, devid);
+        const std::optional<DiskProgress> progress = disk_progress(agent, transport, devid);
+        if (!progress) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw CommandError(fmt::format("the guest has not opened {} {} ({} {}) in {}",
+                                               options.domain, options.vdev, transport, devid,
+                                               options.timeout));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            continue;
+        }
+        const DiskProgress& now = *progress;
         if (now.answered >= start + options.requests) {
             session.print(fmt::format(
                 "{} {}: {} requests answered, {} in flight, {} reconnections ({} requests "
