@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
+#include "common/os/cpu_list.hpp"
 #include "common/os/environment.hpp"
 #include "common/run_dir.hpp"
 #include "common/units.hpp"
@@ -24,6 +25,7 @@
 #include "tools/cli/interruption.hpp"
 #include "tools/cli/script.hpp"
 #include "tools/cli/usage_error.hpp"
+#include "tools/cli/validators.hpp"
 
 namespace {
 
@@ -55,6 +57,12 @@ int run(int argc, char** argv) {
     app.add_option("--io-engine", up.io_engine, "dom0's I/O engine: auto, io_uring, threads, sync")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "io_uring", "threads", "sync"}));
+    std::optional<std::string> dom0_cpus;
+    app.add_option("--dom0-cpus", dom0_cpus,
+                   "dom0's CPUs (xl.cfg cpus= syntax: 0-1, 0,^1, all): its backend, xenstored and "
+                   "monitor run only there, as with Xen's dom0_max_vcpus and dom0_vcpus_pin "
+                   "(default: anywhere)")
+        ->check(cli::cpu_list_validator());
 
     cli::Selected selected;
     cli::add_run_commands(app, selected);
@@ -116,6 +124,11 @@ int run(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::IsMember({"fio", "local"}));
     bench->add_option("--json", bench_options->json_file, "Also write the rows as JSON to FILE");
+    bench
+        ->add_option("--guest-cpus", bench_options->guest_cpus,
+                     "The guest's CPUs (xl.cfg cpus=), where fio and the local path run too; "
+                     "dom0's are --dom0-cpus (default: anywhere)")
+        ->check(cli::cpu_list_validator());
 
     auto export_options = std::make_shared<cli::ExportOptions>();
     CLI::App* export_command = cli::add_export_command(app, export_options);
@@ -124,7 +137,8 @@ int run(int argc, char** argv) {
     // must be a command; CLI11 would only say that one is required.
     for (int i = 1; i < argc; ++i) {
         const std::string word = argv[i];
-        if (word == "--run-dir" || word == "--log-level" || word == "--io-engine") {
+        if (word == "--run-dir" || word == "--log-level" || word == "--io-engine" ||
+            word == "--dom0-cpus") {
             ++i;
         } else if (!word.starts_with("-")) {
             if (!cli::is_command(app, word)) {
@@ -145,6 +159,9 @@ int run(int argc, char** argv) {
         }
         std::cerr << cli::usage_error_message(app, e);
         return 2;
+    }
+    if (dom0_cpus) {
+        up.dom0_cpus = os::CpuList::parse(*dom0_cpus);  // checked while parsing
     }
     if (script->parsed()) {
         cli::ScriptOptions options;

@@ -1,5 +1,7 @@
 #include "backend/storage/io_uring_engine.hpp"
 
+#include <sched.h>
+
 #include <cerrno>
 #include <memory>
 #include <stdexcept>
@@ -38,6 +40,24 @@ void check_operations(io_uring& ring) {
     }
 }
 
+// io_uring's workers (io-wq, which run what cannot complete inline, and
+// every fsync) are threads of this process, but whether they keep its CPU
+// mask depends on the kernel: Linux 6.1 gives each the CPUs of its NUMA
+// node (io_init_new_worker: set_cpus_allowed_ptr(wqe->cpu_mask)), 6.12
+// those of the cgroup's cpuset (io_wq_create: cpuset_cpus_allowed); on
+// this project's test kernel (6.18) they showed the backend's mask
+// without help. IORING_REGISTER_IOWQ_AFF (Linux 5.14) makes it hold on
+// every kernel: a backend pinned to dom0's CPUs (common/os/cpu_list.hpp)
+// keeps its punted I/O there, as a dom0 kernel's own workers stay on
+// dom0's vCPUs. An older kernel refuses it (EINVAL) and keeps its way.
+void pin_workers_here(io_uring& ring) {
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    if (::sched_getaffinity(0, sizeof mask, &mask) == 0) {
+        (void)io_uring_register_iowq_aff(&ring, sizeof mask, &mask);
+    }
+}
+
 }  // namespace
 
 IoUringEngine::IoUringEngine(IoTarget target, unsigned queue_depth)
@@ -49,6 +69,7 @@ IoUringEngine::IoUringEngine(IoTarget target, unsigned queue_depth)
     }
     try {
         check_operations(ring_);
+        pin_workers_here(ring_);
         if (const int ret = io_uring_register_eventfd(&ring_, completion_event_.fd()); ret < 0) {
             os::throw_system_error("io_uring_register_eventfd", -ret);
         }

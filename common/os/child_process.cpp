@@ -174,6 +174,10 @@ ChildProcess ChildProcess::spawn(const std::filesystem::path& program,
         throw_system_error(what + ": posix_spawnattr_setflags", err);
     }
 
+    std::optional<ThreadAffinityScope> pinned;
+    if (options.cpus) {
+        pinned.emplace(*options.cpus);
+    }
     pid_t pid = -1;
     if (const int err = ::posix_spawn(&pid, program_string.c_str(), actions.get(), attributes.get(),
                                       argv.data(), env);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/os/cpu_list.hpp"
 #include "common/os/unique_fd.hpp"
 
 namespace pvsim::os {
@@ -36,6 +37,9 @@ struct SpawnOptions {
     // setsid(2) in the child: a daemon `pvsim up` starts outlives the
     // terminal's process group (a Ctrl-C meant for the CLI is not its).
     bool new_session = false;
+    // The CPUs the child and every thread of it may run on (a domain's
+    // xl.cfg cpus=); nullopt leaves it this thread's.
+    std::optional<CpuList> cpus;
 };
 
 // How a child ended: exited with `code`, or killed by `signal`.

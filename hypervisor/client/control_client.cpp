@@ -31,12 +31,16 @@ CreatedDomain ControlClient::create(const CreateDomain& request_fields) {
     for (const auto& [key, value] : request_fields.env) {
         env[key] = value;
     }
-    const nlohmann::json reply = request({{"op", "create"},
-                                          {"name", request_fields.name},
-                                          {"memory", request_fields.memory_bytes},
-                                          {"program", request_fields.program.string()},
-                                          {"args", args},
-                                          {"env", env}});
+    nlohmann::json create = {{"op", "create"},
+                             {"name", request_fields.name},
+                             {"memory", request_fields.memory_bytes},
+                             {"program", request_fields.program.string()},
+                             {"args", args},
+                             {"env", env}};
+    if (request_fields.cpus) {
+        create["cpus"] = *request_fields.cpus;
+    }
+    const nlohmann::json reply = request(create);
     return {reply.at("domid").get<xen::DomId>(), reply.at("store_gfn").get<std::uint64_t>(),
             reply.at("store_port").get<xen::EvtchnPort>()};
 }

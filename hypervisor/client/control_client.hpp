@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct CreateDomain {
     std::filesystem::path program;
     std::vector<std::string> args;
     std::map<std::string, std::string> env;
+    std::optional<std::string> cpus;  // xl.cfg cpus=, e.g. "0-1"; the hypervisor checks it
 };
 
 // What create answers: the new domain and what XS_INTRODUCE needs of it.

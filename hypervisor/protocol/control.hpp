@@ -8,10 +8,12 @@
 // error reply; a well-formed request with bad fields just gets the error.
 //
 //   {"op":"create","name":N,"memory":BYTES,"program":PATH,"args":[...],
-//    "env":{"K":"V",...}}                   -> {"domid":D}
+//    "env":{"K":"V",...},"cpus":"CPULIST"}  -> {"domid":D}
 //       Spawns PATH as the domain's process with its hypercall connection
 //       inherited (kHypercallFdVariable names the fd) and PVSIM_DOMID,
-//       PVSIM_RUN_DIR set. Names are unique among live domains.
+//       PVSIM_RUN_DIR set. Names are unique among live domains. "cpus"
+//       (optional, xl.cfg's cpus=, common/os/cpu_list.hpp) pins the process
+//       and every thread of it to those CPUs from its first instruction.
 //   {"op":"destroy","domid":D} | {"op":"destroy","name":N}
 //                                            -> {"domid":D,"state":"destroyed"|"dying"}
 //       SIGTERM, then SIGKILL after the shutdown timeout; replies once the

@@ -136,6 +136,18 @@ CreateRequest parse_create(const json& request) {
             throw ControlRequestError(op + ": \"args\" may not contain a nul character");
         }
     }
+    if (const auto cpus = request.find("cpus"); cpus != request.end()) {
+        if (!cpus->is_string()) {
+            throw ControlRequestError(op + ": \"cpus\" must be a CPU list such as \"0-1\"");
+        }
+        try {
+            create.cpus = os::CpuList::parse(cpus->get<std::string>());
+            // As xl's vcpu pinning does against the host's pCPUs.
+            create.cpus->check_within(os::CpuList::allowed());
+        } catch (const std::invalid_argument& e) {
+            throw ControlRequestError(op + ": cpus " + e.what());
+        }
+    }
     return create;
 }
 

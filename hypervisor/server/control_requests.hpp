@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/os/cpu_list.hpp"
 #include "common/xen/grant_table.hpp"
 
 namespace pvsim::hypervisor::server {
@@ -33,6 +34,7 @@ struct CreateRequest {
     std::filesystem::path program;
     std::vector<std::string> args;
     std::map<std::string, std::string> env;
+    std::optional<os::CpuList> cpus;  // xl.cfg cpus=; nullopt: unpinned
 };
 
 // The domain a destroy or info names: by domid or by name.

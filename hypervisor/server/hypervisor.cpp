@@ -294,6 +294,7 @@ json Hypervisor::create(const CreateRequest& request) {
                      {console.get(), STDOUT_FILENO},
                      {console.get(), STDERR_FILENO}};
         spawn.environment = guest_environment(request, domid, run_dir_);
+        spawn.cpus = request.cpus;
         os::ChildProcess process = os::ChildProcess::spawn(request.program, request.args, spawn);
         theirs.reset();
         auto pidfd = std::make_unique<boost::asio::posix::stream_descriptor>(
@@ -302,9 +303,10 @@ json Hypervisor::create(const CreateRequest& request) {
         guests_.emplace(domid, Guest{std::move(process), nullptr, std::move(pidfd), nullptr, {}});
         guests_.at(domid).session = serve(*domain, std::move(ours));
         watch_process(domid);
-        spdlog::info("domain {} ({}) created: {} of memory, process {} running {}", domid,
+        spdlog::info("domain {} ({}) created: {} of memory, process {} running {}{}", domid,
                      request.name, format_size(domain->memory_bytes()), pid,
-                     request.program.string());
+                     request.program.string(),
+                     request.cpus ? " on CPUs " + request.cpus->to_string() : std::string());
     } catch (const std::exception& e) {
         if (const auto it = guests_.find(domid); it != guests_.end()) {
             if (it->second.session) {

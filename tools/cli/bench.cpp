@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/os/cpu_list.hpp"
 #include "common/os/unique_fd.hpp"
 #include "common/units.hpp"
 #include "tools/cli/block_attach.hpp"
@@ -148,12 +149,12 @@ std::uint64_t job_bytes(const IoOptions& job, const BenchImage& image) {
 // fio's row: its best engine's figures, every engine's IOPS in the log.
 BenchRow run_fio_row(const std::filesystem::path& fio, const IoOptions& job,
                      const BenchImage& image, const std::filesystem::path& scratch,
-                     const Interruption& stop) {
+                     const Interruption& stop, const std::optional<os::CpuList>& cpus) {
     BenchPath path;
     path.name = "fio";
     path.fio = true;
     const std::vector<FioRun> runs =
-        run_fio_engines(fio, job, image.path.string(), job_bytes(job, image), scratch, &stop);
+        run_fio_engines(fio, job, image.path.string(), job_bytes(job, image), scratch, &stop, cpus);
     const FioRun* best = best_fio_run(runs);
     if (best == nullptr) {
         return {path, {}, {}, {}, runs.empty() ? "interrupted" : runs.front().error};
@@ -198,7 +199,7 @@ BenchRow run_virtio_path(Session& session, const BenchPath& path, const std::str
     if (path.virtio == VirtioDevice::qsd) {
         const std::string stem = "qsd-" + std::to_string(index);
         qsd.emplace(image, session.run().path() / (stem + ".sock"),
-                    session.run().path() / (stem + ".log"));
+                    session.run().path() / (stem + ".log"), session.up_options().dom0_cpus);
         spec += ",vhost-user=" + qsd->socket().string();
     } else {
         spec += ",target=" + image;
@@ -344,6 +345,8 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         err << "pvsim bench: fio is not installed (the package fio); or --baseline local\n";
         return 2;
     }
+    const std::optional<os::CpuList> guest_cpus =
+        options.guest_cpus ? std::optional(os::CpuList::parse(*options.guest_cpus)) : std::nullopt;
     // Ctrl-C or SIGTERM: the path running is cancelled, the rest are not
     // run, the rows so far are printed and the run is torn down.
     Interruption stop;
@@ -355,6 +358,15 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
     bool passed = false;
     try {
         toolstack::start_run(run, session.programs(), up);
+        if (guest_cpus || up.dom0_cpus) {
+            const auto where = [](const std::optional<os::CpuList>& cpus) {
+                return cpus ? "CPUs " + cpus->to_string() : std::string("any CPU");
+            };
+            session.print(
+                fmt::format("guest side (the guest, fio, local) on {}; dom0 (backend, "
+                            "xenstored, qemu-storage-daemon) on {}\n",
+                            where(guest_cpus), where(up.dom0_cpus)));
+        }
         stop.throw_if_requested();
         BenchImage image;
         if (user_image) {
@@ -372,10 +384,11 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             session.print(fmt::format("fio: {} {} iodepth {}, engines {}\n", options.job.rw,
                                       format_size(parse_size(options.job.bs)), options.job.iodepth,
                                       fmt::join(kFioEngines, ", ")));
-            rows.push_back(run_fio_row(*fio, options.job, image, run.path(), stop));
+            rows.push_back(run_fio_row(*fio, options.job, image, run.path(), stop, guest_cpus));
         }
         stop.throw_if_requested();
         toolstack::GuestSpec guest{"bench", 256ull << 20, up.log_level};
+        guest.cpus = guest_cpus;
         toolstack::create_guest(run, session.programs(), session.control(), session.xenstore(),
                                 guest);
         IoOptions job = options.job;
@@ -393,6 +406,13 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
                                       format_size(parse_size(job.bs)), job.iodepth,
                                       path.features.empty() ? "" : " (" + path.features + ")"));
             if (path.local) {
+                // This process plays the guest: its job's threads start
+                // from this thread's mask, and io_uring's workers from
+                // theirs.
+                std::optional<os::ThreadAffinityScope> pinned;
+                if (guest_cpus) {
+                    pinned.emplace(*guest_cpus);
+                }
                 const IoOutcome outcome = run_local_job(job, image.path, &stop);
                 rows.push_back({path, outcome.result, outcome.counts, {}, outcome.error});
             } else {

@@ -36,6 +36,10 @@ struct BenchOptions {
     std::string image_size = "64M";
     std::string baseline = "fio";  // fio | local: what the "vs" column is against
     std::optional<std::string> json_file;
+    // The bench guest's CPUs (xl.cfg cpus=); fio and the local path run
+    // there too, as the side that issues the I/O. dom0's are the run's
+    // (--dom0-cpus), and qemu-storage-daemon runs on them.
+    std::optional<std::string> guest_cpus;
 };
 
 struct BenchRow {

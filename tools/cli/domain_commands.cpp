@@ -19,6 +19,7 @@ struct CreateOptions {
     std::string name;
     std::string memory = "64M";
     bool driver_domain = false;
+    std::optional<std::string> cpus;
 };
 
 // xl's memory= is in MiB: a bare number is MiB here too.
@@ -50,6 +51,9 @@ void create(Session& session, const CreateOptions& options) {
     spec.memory_bytes = memory_bytes(options.memory);
     spec.log_level = session.up_options().log_level;
     spec.driver_domain = options.driver_domain;
+    if (options.cpus) {
+        spec.cpus = os::CpuList::parse(*options.cpus);  // checked while parsing
+    }
     const toolstack::DomainRecord domain = toolstack::create_guest(
         session.run(), session.programs(), session.control(), session.xenstore(), spec);
     session.print(std::to_string(domain.domid) + "\n");
@@ -124,6 +128,11 @@ void add_domain_commands(CLI::App& app, Selected& selected, const CommandFilter&
             "--driver-domain", options->driver_domain,
             "A driver domain (xl.cfg driver_domain=1): it runs blkback for the disks "
             "attached with backend=NAME, and no guest agent");
+        create_cmd
+            ->add_option("--cpus", options->cpus,
+                         "The host CPUs its process runs on, as xl.cfg's cpus= (0-1, 0,^1, all; "
+                         "default: anywhere)")
+            ->check(cpu_list_validator());
         create_cmd->callback([&selected, options] {
             selected = [options](Session& session) { create(session, *options); };
         });

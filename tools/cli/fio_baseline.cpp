@@ -33,7 +33,8 @@ double total_iops(const nlohmann::json& result) {
 
 FioRun run_one(const std::filesystem::path& program, const IoOptions& job, const std::string& image,
                std::uint64_t job_bytes, const std::string& engine,
-               const std::filesystem::path& scratch, const Interruption* stop) {
+               const std::filesystem::path& scratch, const Interruption* stop,
+               const std::optional<os::CpuList>& cpus) {
     FioRun run{engine, {}, 0, {}};
     const std::filesystem::path output = scratch / ("fio-" + engine + ".json");
     const std::filesystem::path log = scratch / ("fio-" + engine + ".log");
@@ -46,6 +47,7 @@ FioRun run_one(const std::filesystem::path& program, const IoOptions& job, const
     }
     os::SpawnOptions spawn;
     spawn.fds = {{out.get(), 1}, {out.get(), 2}};
+    spawn.cpus = cpus;
     pid_t pid = -1;
     try {
         pid = os::ChildProcess::spawn(program, fio_arguments(job, image, job_bytes, engine, output),
@@ -131,15 +133,15 @@ std::vector<std::string> fio_arguments(const IoOptions& job, const std::string& 
 
 std::vector<FioRun> run_fio_engines(const std::filesystem::path& program, const IoOptions& job,
                                     const std::string& image, std::uint64_t job_bytes,
-                                    const std::filesystem::path& scratch,
-                                    const Interruption* stop) {
+                                    const std::filesystem::path& scratch, const Interruption* stop,
+                                    const std::optional<os::CpuList>& cpus) {
     std::vector<FioRun> runs;
     for (const std::string& engine : kFioEngines) {
         if (stop != nullptr && stop->requested()) {
             break;
         }
         runs.push_back(
-            fio_baseline::run_one(program, job, image, job_bytes, engine, scratch, stop));
+            fio_baseline::run_one(program, job, image, job_bytes, engine, scratch, stop, cpus));
     }
     return runs;
 }

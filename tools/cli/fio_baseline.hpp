@@ -13,11 +13,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/os/cpu_list.hpp"
 #include "tools/cli/interruption.hpp"
 #include "tools/cli/io_command.hpp"
 
@@ -44,11 +46,13 @@ std::vector<std::string> fio_arguments(const IoOptions& job, const std::string& 
 // and log next to `scratch`/fio-<engine>.{json,log}. Never throws for a
 // failed run: that run carries its error. Once `stop` (if any) is
 // interrupted, the fio running gets SIGINT, on which fio stops its job and
-// writes what it did so far, and the engines after it do not run.
+// writes what it did so far, and the engines after it do not run. fio runs
+// on `cpus` when given (the bench's guest CPUs: fio plays the guest).
 std::vector<FioRun> run_fio_engines(const std::filesystem::path& program, const IoOptions& job,
                                     const std::string& image, std::uint64_t job_bytes,
                                     const std::filesystem::path& scratch,
-                                    const Interruption* stop = nullptr);
+                                    const Interruption* stop = nullptr,
+                                    const std::optional<os::CpuList>& cpus = std::nullopt);
 
 // The run with the most IOPS among those that passed, or nullptr.
 const FioRun* best_fio_run(const std::vector<FioRun>& runs);

@@ -24,7 +24,7 @@ std::optional<std::filesystem::path> find_qemu_storage_daemon() {
 }
 
 QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::path& socket,
-                     const std::filesystem::path& log)
+                     const std::filesystem::path& log, const std::optional<os::CpuList>& cpus)
     : socket_(socket) {
     const auto program = find_qemu_storage_daemon();
     if (!program) {
@@ -49,6 +49,7 @@ QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::
     }
     os::SpawnOptions spawn;
     spawn.fds = {{out.get(), 1}, {out.get(), 2}};
+    spawn.cpus = cpus;
     // Owned by pid from here: reaped by whoever SIGCHLD's disposition says.
     pid_ = os::ChildProcess::spawn(*program, args, spawn).release();
     // The export listens once its socket exists.

@@ -21,9 +21,11 @@ class QsdDevice {
     // Exports `image` (read-write) on `socket`, logging to `log`; returns
     // once the socket exists. Throws CommandError when qemu-storage-daemon
     // is not installed (naming the package qemu-system-common) or does not
-    // start (with its log).
+    // start (with its log). It runs on `cpus` when given (dom0's: QEMU's
+    // device model is a dom0 process).
     QsdDevice(const std::filesystem::path& image, const std::filesystem::path& socket,
-              const std::filesystem::path& log);
+              const std::filesystem::path& log,
+              const std::optional<os::CpuList>& cpus = std::nullopt);
     ~QsdDevice();
     QsdDevice(const QsdDevice&) = delete;
     QsdDevice& operator=(const QsdDevice&) = delete;

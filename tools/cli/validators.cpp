@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "common/os/cpu_list.hpp"
 #include "common/units.hpp"
 #include "common/xen/vbd_interface.hpp"
 #include "common/xen/xenbus.hpp"
@@ -61,6 +62,19 @@ CLI::Validator xenbus_state_validator() {
                              "Initialised, Connected, Closing, Closed, ...)");
         }
     });
+}
+
+CLI::Validator cpu_list_validator() {
+    return CLI::Validator(
+        [](std::string& value) -> std::string {
+            try {
+                os::CpuList::parse(value).check_within(os::CpuList::allowed());
+                return {};
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
+        },
+        "CPUS");
 }
 
 }  // namespace pvsim::tools::cli

@@ -18,5 +18,7 @@ CLI::Validator disk_spec_validator();
 CLI::Validator vdev_validator();
 // A xenbus state by number or name (xen::xenbus_state_from_name).
 CLI::Validator xenbus_state_validator();
+// xl.cfg's cpus= (os::CpuList::parse), every CPU one this host runs on.
+CLI::Validator cpu_list_validator();
 
 }  // namespace pvsim::tools::cli

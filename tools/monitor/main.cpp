@@ -11,6 +11,7 @@
 // saying which went, instead of restarting a backend nothing could serve.
 //
 //   pvsim-monitor --run-dir DIR --ready-fd N [--log-level L] [--io-engine E]
+//                 [--dom0-cpus CPUS]
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -117,7 +118,13 @@ int run(int argc, char** argv) {
     app.add_option("--ready-fd", ready_fd);
     app.add_option("--log-level", options.log_level);
     app.add_option("--io-engine", options.io_engine);
+    std::optional<std::string> dom0_cpus;
+    app.add_option("--dom0-cpus", dom0_cpus);
     CLI11_PARSE(app, argc, argv);
+    if (dom0_cpus) {
+        // `pvsim up` checked it; a restarted backend runs where the first did.
+        options.dom0_cpus = os::CpuList::parse(*dom0_cpus);
+    }
 
     const RunDir run = RunDir::open(run_dir);
     const std::optional<std::string_view> level =

@@ -42,6 +42,9 @@ DomainRecord create_guest(const RunDir& run, const Programs& programs,
     if (spec.log_level) {
         request.env["PVSIM_LOG"] = *spec.log_level;
     }
+    if (spec.cpus) {
+        request.cpus = spec.cpus->to_string();
+    }
     const hypervisor::CreatedDomain created = control.create(request);
     try {
         introduce_domain(xenstore, created, spec.name, spec.memory_bytes);

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/os/cpu_list.hpp"
 #include "common/run_dir.hpp"
 #include "hypervisor/client/control_client.hpp"
 #include "tools/toolstack/domain.hpp"
@@ -29,6 +31,8 @@ struct GuestSpec {
     // blkback that serves the vbds whose backend it is (DISKSPEC backend=),
     // instead of pvsim-guest. It has no agent and no disks of its own.
     bool driver_domain = false;
+    // xl.cfg's cpus=: the host CPUs its process runs on (hard affinity).
+    std::optional<os::CpuList> cpus = std::nullopt;
 };
 
 // A guest whose process died was destroyed by the hypervisor (xl's default

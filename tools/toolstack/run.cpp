@@ -64,6 +64,7 @@ bool run_is_up(const RunDir& run) {
 void start_dom0(const RunDir& run, const Programs& programs, const UpOptions& options) {
     DaemonLaunch backend = launch(kDom0Daemon, programs.backend, options);
     backend.args = {"--io-engine", options.io_engine};
+    backend.cpus = options.dom0_cpus;
     start_daemon(run, backend);
 }
 
@@ -91,6 +92,10 @@ void set_dom0_on_crash(const RunDir& run, const Programs& programs, const UpOpti
     }
     DaemonLaunch monitor = launch(kDom0Monitor, programs.monitor, options);
     monitor.args = {"--io-engine", options.io_engine};
+    if (options.dom0_cpus) {
+        monitor.args.insert(monitor.args.end(), {"--dom0-cpus", options.dom0_cpus->to_string()});
+    }
+    monitor.cpus = options.dom0_cpus;
     start_daemon(run, monitor);
 }
 
@@ -113,7 +118,9 @@ void start_run(const RunDir& run, const Programs& programs, const UpOptions& opt
     }
     try {
         start_daemon(run, launch(kHypervisorDaemon, programs.hypervisor, options));
-        start_daemon(run, launch(kXenstoredDaemon, programs.xenstored, options));
+        DaemonLaunch xenstored = launch(kXenstoredDaemon, programs.xenstored, options);
+        xenstored.cpus = options.dom0_cpus;  // a process of dom0's, as Xen's xenstored is
+        start_daemon(run, xenstored);
         start_dom0(run, programs, options);
         set_dom0_on_crash(run, programs, options);
     } catch (const std::exception&) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/os/cpu_list.hpp"
 #include "common/run_dir.hpp"
 #include "tools/toolstack/programs.hpp"
 #include "tools/toolstack/run_inventory.hpp"
@@ -38,6 +39,10 @@ struct UpOptions {
     std::optional<std::string> log_level;  // every daemon's and guest's
     std::string io_engine = "auto";        // dom0's pvsim-backend --io-engine
     Dom0OnCrash dom0_on_crash = Dom0OnCrash::destroy;
+    // dom0's CPUs (Xen's dom0_max_vcpus with dom0_vcpus_pin): its backend,
+    // xenstored and pvsim-monitor run only there; nullopt: anywhere. The
+    // hypervisor is the host's, and runs anywhere.
+    std::optional<os::CpuList> dom0_cpus = std::nullopt;
 };
 
 // True when the run's hypervisor answers on its control socket.

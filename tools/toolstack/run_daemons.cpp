@@ -78,6 +78,7 @@ pid_t start_daemon(const RunDir& run, const DaemonLaunch& launch) {
                    {output.get(), 2},
                    {ready_write.get(), kReadyChildFd}};
     options.new_session = true;
+    options.cpus = launch.cpus;
     os::ChildProcess child = os::ChildProcess::spawn(launch.program, args, options);
     ready_write.reset();
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/os/cpu_list.hpp"
 #include "common/run_dir.hpp"
 
 namespace pvsim::tools::toolstack {
@@ -24,6 +25,7 @@ struct DaemonLaunch {
     std::filesystem::path program;
     std::vector<std::string> args;  // after --run-dir and --ready-fd
     std::optional<std::string> log_level;
+    std::optional<os::CpuList> cpus = std::nullopt;  // where it runs; nullopt: anywhere
     std::chrono::milliseconds ready_timeout{10000};
 };
 

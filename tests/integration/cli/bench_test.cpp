@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/os/cpu_list.hpp"
 #include "tests/integration/cli/cli_run.hpp"
 
 namespace pvsim::test {
@@ -292,6 +293,34 @@ TEST(CliBenchTest, AVerifyingBenchPrintsEachPathsVerifyResultInFiosUnits) {
         << result.out;
     EXPECT_NE(result.out.find("\nverify xen: 256 blocks checked\n"), std::string::npos)
         << result.out;
+}
+
+// One vCPU per side: the guest, fio and `local` on --guest-cpus, dom0 on
+// --dom0-cpus (where each process runs is CliCpusTest's to check; here,
+// that every row still runs, and the placement is said at the top).
+TEST(CliBenchTest, EachSideRunsOnTheCpusItWasGiven) {
+    TempDir scratch;
+    const os::CpuList host = os::CpuList::allowed();
+    const std::string guest = std::to_string(host.cpus().front());
+    const std::string dom0 = std::to_string(host.cpus().back());
+    const CliResult result =
+        run_cli(scratch.path(), {"--dom0-cpus", dom0, "bench", "--guest-cpus", guest, "--paths",
+                                 "local,xen-persistent", "--rw", "randread", "--bs", "4k", "--size",
+                                 "1M", "--io_size", "256k", "--image-size", "4M"});
+    ASSERT_EQ(result.code, 0) << result.out << result.err;
+    EXPECT_NE(
+        result.out.find("guest side (the guest, fio, local) on CPUs " + guest +
+                        "; dom0 (backend, xenstored, qemu-storage-daemon) on CPUs " + dom0 + "\n"),
+        std::string::npos)
+        << result.out;
+    EXPECT_EQ(result.out.find(" failed: "), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("fio ("), std::string::npos) << result.out;
+
+    const CliResult bad =
+        run_cli(scratch.path(), {"bench", "--guest-cpus", "0-x", "--paths", "local"});
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("'0-x' is not a CPU"), std::string::npos) << bad.err;
+    EXPECT_EQ(bad.out, "");
 }
 
 TEST(CliBenchTest, ABadPathIsRefusedBeforeAnythingStarts) {
