@@ -16,9 +16,12 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
+
+#include <boost/container/static_vector.hpp>
 
 #include "frontend/workload/verify_block.hpp"
 
@@ -39,7 +42,8 @@ class WrittenBlocks {
 
     // `block` was written (or, a `zeros` block, trimmed) and completed
     // successfully: its whole range now holds it, whatever was known there
-    // before.
+    // before. A block longer than 4 GiB - 1 is refused (std::invalid_argument);
+    // a job's blocks are at most 4 MiB.
     void record(const BlockIdentity& block);
 
     // [offset, offset + length) holds something unknown now.
@@ -51,21 +55,58 @@ class WrittenBlocks {
     // Bytes known, and the number of separate known pieces.
     std::uint64_t known_bytes() const;
     std::size_t pieces() const;
+    // The bytes the record itself takes: its chunks and its seed table.
+    std::size_t memory_bytes() const;
 
     // Forgets everything (e.g. the vdev's image was replaced).
     void clear();
 
   private:
+    // One known extent in 32 bytes (a std::map node with the whole
+    // BlockIdentity took 96 with malloc's header, and a guest keeps one per
+    // block written with verify: 16384 for a 64 MiB disk in 4 KiB blocks).
+    // The block is kept as distances from the extent, which fit 32 bits since
+    // a block is at most a job's bs (kMaxBlockSize, 4 MiB), and its seed as an
+    // index into seeds_ (a job has one seed).
     struct Extent {
-        std::uint64_t end = 0;
-        BlockIdentity block;
+        std::uint64_t start = 0;
+        std::uint64_t generation = 0;
+        std::uint32_t length = 0;          // bytes of the extent
+        std::uint32_t head = 0;            // start - the block's offset
+        std::uint32_t block_length = 0;    // bytes of the whole block
+        std::uint32_t seed_and_zeros = 0;  // seeds_ index << 1 | zeros
+
+        std::uint64_t end() const { return start + length; }
+    };
+    static_assert(sizeof(Extent) == 32);
+
+    // The extents in order, in chunks of up to kChunkExtents: a B-tree of one
+    // level. Written by hand because no ordered container in pvsim's
+    // dependencies stores small values densely (std::map and Boost's trees
+    // spend a node and an allocation on each); a chunk is a Boost
+    // static_vector, so it is one allocation of 2 KiB.
+    static constexpr std::size_t kChunkExtents = 64;
+    using Chunk = boost::container::static_vector<Extent, kChunkExtents>;
+    // An extent's place: chunks_[chunk], index in it (chunk ==
+    // chunks_.size() is past the last).
+    struct Position {
+        std::size_t chunk = 0;
+        std::size_t index = 0;
     };
 
+    Position first_ending_after(std::uint64_t offset) const;
+    void insert_at(Position at, const Extent& extent);
+    bool merge_into_previous(std::size_t chunk);
     void erase_locked(std::uint64_t begin, std::uint64_t end);
+    std::uint32_t seed_index(std::uint64_t seed);
+    BlockIdentity block_of(const Extent& extent) const;
 
     mutable std::mutex mutex_;
     std::uint64_t last_generation_ = 0;
-    std::map<std::uint64_t, Extent> extents_;  // by start; never overlapping
+    std::vector<std::unique_ptr<Chunk>> chunks_;  // none empty; ordered, never overlapping
+    std::vector<std::uint64_t> seeds_;            // every seed recorded, first seen first
+    std::unordered_map<std::uint64_t, std::uint32_t> seed_indexes_;
+    std::uint32_t last_seed_ = 0;  // the index record() found last
 };
 
 }  // namespace pvsim::frontend::workload
