@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <cerrno>
 #include <charconv>
 #include <system_error>
 
@@ -80,9 +81,17 @@ CpuList CpuList::parse(std::string_view text) {
 }
 
 CpuList CpuList::allowed() {
+    // pid 0: the calling thread, which always exists.
+    return *of_process(0);
+}
+
+std::optional<CpuList> CpuList::of_process(pid_t pid) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) {
+    if (::sched_getaffinity(pid, sizeof set, &set) != 0) {
+        if (errno == ESRCH) {
+            return std::nullopt;
+        }
         throw std::system_error(errno, std::system_category(), "sched_getaffinity");
     }
     CpuList list;

@@ -16,6 +16,7 @@
 
 #include <bitset>
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -30,6 +31,9 @@ class CpuList {
     static CpuList parse(std::string_view text);
     // The CPUs the calling thread may run on (sched_getaffinity(2)).
     static CpuList allowed();
+    // Those of process `pid`'s main thread, which its other threads started
+    // from; nullopt when there is no such process (ESRCH).
+    static std::optional<CpuList> of_process(pid_t pid);
 
     // Throws std::invalid_argument when a CPU of this list is not in
     // `host` ("CPU 5 is not one this host runs on (it has 0-1)").

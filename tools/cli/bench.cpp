@@ -225,6 +225,17 @@ BenchRow run_virtio_path(Session& session, const BenchPath& path, const std::str
     return row;
 }
 
+// Where each side ran (`--guest-cpus`, `--dom0-cpus`) as cpulist strings,
+// null for a side left on every CPU, so figures from one run can be told
+// from another's placement.
+nlohmann::json placement_json(const std::optional<os::CpuList>& guest,
+                              const std::optional<os::CpuList>& dom0) {
+    const auto cpulist = [](const std::optional<os::CpuList>& cpus) {
+        return cpus ? nlohmann::json(cpus->to_string()) : nlohmann::json(nullptr);
+    };
+    return {{"guest", cpulist(guest)}, {"dom0", cpulist(dom0)}};
+}
+
 }  // namespace
 
 BenchBaselines bench_baselines(const std::vector<BenchRow>& rows) {
@@ -468,6 +479,7 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
         const nlohmann::json document = {{"job", job_json(options.job)},
                                          {"image", options.filename.value_or("")},
                                          {"baseline", options.baseline},
+                                         {"cpus", placement_json(guest_cpus, up.dom0_cpus)},
                                          {"paths", json_rows}};
         std::ofstream file(*options.json_file);
         file << document.dump(2) << "\n";

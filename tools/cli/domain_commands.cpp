@@ -4,11 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "common/os/cpu_list.hpp"
 #include "common/units.hpp"
 #include "tools/cli/command.hpp"
 #include "tools/cli/table.hpp"
 #include "tools/cli/validators.hpp"
 #include "tools/toolstack/guests.hpp"
+#include "tools/toolstack/run_daemons.hpp"
 #include "tools/toolstack/vbd_status.hpp"
 #include "tools/toolstack/virtio_disk.hpp"
 
@@ -94,21 +96,34 @@ void list(Session& session, const ListOptions& options) {
     } else {
         records = toolstack::list_domains(session.control());
     }
+    // Where each domain runs, as the kernel has it (xl vcpu-list's "CPU
+    // Affinity"): its process's CPUs; dom0's are its backend's (--dom0-cpus).
+    const auto cpus_of = [&session](const toolstack::DomainRecord& domain) {
+        std::optional<pid_t> pid;
+        if (domain.pid != 0) {
+            pid = domain.pid;
+        } else if (domain.domid == 0) {
+            pid = toolstack::daemon_pid(session.run(), toolstack::kDom0Daemon);
+        }
+        return pid ? os::CpuList::of_process(*pid) : std::nullopt;
+    };
     nlohmann::json domains = nlohmann::json::array();
-    Table table({"Name", ">ID", ">Mem(MiB)", "State", ">Disks"});
+    Table table({"Name", ">ID", ">Mem(MiB)", "State", ">Disks", "CPUs"});
     for (const toolstack::DomainRecord& domain : records) {
         const std::size_t vbds = toolstack::list_vbds(session.xenstore(), domain.domid).size();
         const std::size_t virtio =
             toolstack::list_virtio_disks(session.xenstore(), domain.domid).size();
+        const std::optional<os::CpuList> cpus = cpus_of(domain);
         domains.push_back({{"domid", domain.domid},
                            {"name", domain.name},
                            {"state", domain.state},
                            {"memory", domain.memory_bytes},
                            {"vbds", vbds},
-                           {"virtio_disks", virtio}});
+                           {"virtio_disks", virtio},
+                           {"cpus", cpus ? nlohmann::json(cpus->to_string()) : nullptr}});
         table.add({domain.name, std::to_string(domain.domid),
                    std::to_string(domain.memory_bytes >> 20), domain.state,
-                   std::to_string(vbds + virtio)});
+                   std::to_string(vbds + virtio), cpus ? cpus->to_string() : "-"});
     }
     session.print(options.json ? domains.dump(2) + "\n" : table.render());
 }

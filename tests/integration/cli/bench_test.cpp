@@ -34,6 +34,7 @@ TEST(CliBenchTest, PathsSideBySideWithTheirCounts) {
     const nlohmann::json bench = nlohmann::json::parse(read_file(json_file));
     EXPECT_EQ(bench["job"]["rw"], "randread");
     EXPECT_EQ(bench["baseline"], "fio");
+    EXPECT_EQ(bench["cpus"], (nlohmann::json{{"guest", nullptr}, {"dom0", nullptr}}));
     ASSERT_EQ(bench["paths"].size(), 4u);
     // fio on the same image first: the engine with the most IOPS of the
     // three it ran, each engine's IOPS beside it, and no blkif request.
@@ -303,10 +304,11 @@ TEST(CliBenchTest, EachSideRunsOnTheCpusItWasGiven) {
     const os::CpuList host = os::CpuList::allowed();
     const std::string guest = std::to_string(host.cpus().front());
     const std::string dom0 = std::to_string(host.cpus().back());
-    const CliResult result =
-        run_cli(scratch.path(), {"--dom0-cpus", dom0, "bench", "--guest-cpus", guest, "--paths",
-                                 "local,xen-persistent", "--rw", "randread", "--bs", "4k", "--size",
-                                 "1M", "--io_size", "256k", "--image-size", "4M"});
+    const auto json_file = scratch.path() / "bench.json";
+    const CliResult result = run_cli(
+        scratch.path(), {"--dom0-cpus", dom0, "bench", "--guest-cpus", guest, "--paths",
+                         "local,xen-persistent", "--rw", "randread", "--bs", "4k", "--size", "1M",
+                         "--io_size", "256k", "--image-size", "4M", "--json", json_file.string()});
     ASSERT_EQ(result.code, 0) << result.out << result.err;
     EXPECT_NE(
         result.out.find("guest side (the guest, fio, local) on CPUs " + guest +
@@ -315,6 +317,8 @@ TEST(CliBenchTest, EachSideRunsOnTheCpusItWasGiven) {
         << result.out;
     EXPECT_EQ(result.out.find(" failed: "), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("fio ("), std::string::npos) << result.out;
+    const nlohmann::json bench = nlohmann::json::parse(read_file(json_file));
+    EXPECT_EQ(bench["cpus"], (nlohmann::json{{"guest", guest}, {"dom0", dom0}})) << bench.dump();
 
     const CliResult bad =
         run_cli(scratch.path(), {"bench", "--guest-cpus", "0-x", "--paths", "local"});

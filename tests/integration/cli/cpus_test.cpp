@@ -75,6 +75,16 @@ TEST(CliCpusTest, ADomainsProcessesRunOnlyOnTheCpusTheToolstackNamed) {
         expect_every_thread_on(found[dom0], first, dom0);
     }
     expect_every_thread_on(found["pvsim-hypervisor"], host.to_string(), "the hypervisor");
+    // `list` shows where each domain runs, as the kernel has it.
+    const CliResult list = run.pvsim({"list", "--json"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    const nlohmann::json domains = list.json();
+    ASSERT_EQ(domains.size(), 2u) << list.out;
+    EXPECT_EQ(domains[0]["cpus"], first) << list.out;  // dom0: its backend's
+    EXPECT_EQ(domains[1]["cpus"], last) << list.out;
+    const CliResult table = run.pvsim({"list", "g"});
+    EXPECT_THAT(table.out, HasSubstr("CPUs")) << table.out;
+    EXPECT_THAT(table.out, HasSubstr(" " + last + "\n")) << table.out;
 
     // dom0's backend started again by its monitor runs where the first did.
     const pid_t old_backend = found["pvsim-backend"];
