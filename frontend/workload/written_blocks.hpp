@@ -55,7 +55,9 @@ class WrittenBlocks {
     // Bytes known, and the number of separate known pieces.
     std::uint64_t known_bytes() const;
     std::size_t pieces() const;
-    // The bytes the record itself takes: its chunks and its seed table.
+    // About the bytes the record itself takes: its chunks (exactly) and its
+    // seed table (by the seeds' keys and values, without the hash nodes'
+    // overhead; a job has one seed, so that part is a few bytes).
     std::size_t memory_bytes() const;
 
     // Forgets everything (e.g. the vdev's image was replaced).
