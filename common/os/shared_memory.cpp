@@ -1,5 +1,8 @@
 #include "common/os/shared_memory.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -160,6 +163,20 @@ SharedMemory SharedMemory::open(const std::string& name, ShmAccess access) {
         rethrow(e, "mmap " + name);
     }
     return SharedMemory(std::move(impl));
+}
+
+SharedMemory SharedMemory::create_anonymous(const std::string& label, std::size_t size) {
+    if (size == 0) {
+        throw std::invalid_argument("shared memory " + label + ": size 0");
+    }
+    UniqueFd fd(::memfd_create(label.c_str(), MFD_CLOEXEC));
+    if (!fd) {
+        throw_system_error("memfd_create " + label);
+    }
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+        throw_system_error("ftruncate " + label);
+    }
+    return map_fd(std::move(fd));
 }
 
 SharedMemory SharedMemory::map_fd(UniqueFd fd, ShmAccess access) {

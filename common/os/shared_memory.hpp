@@ -34,6 +34,12 @@ class SharedMemory {
     // The creator is the owner: the name is removed when it is destroyed.
     static SharedMemory create(const std::string& name, std::size_t size);
 
+    // An object with no name (memfd_create(2)), `size` bytes (> 0) of zeros,
+    // mapped read/write: shared only by sending its fd, and gone with its
+    // last fd and mapping, so that nothing of it can outlive its users in
+    // /dev/shm. `label` shows in /proc/PID/maps as "/memfd:<label>".
+    static SharedMemory create_anonymous(const std::string& label, std::size_t size);
+
     // Opens and maps the whole of an existing object. Not the owner.
     static SharedMemory open(const std::string& name, ShmAccess access = ShmAccess::read_write);
 

@@ -106,13 +106,13 @@ void release_granter(Session& session, xen::DomId dom) {
 // What a memory fd that came with a reply did to the granter's.
 enum class Adopted { same_object, new_object, refused };
 
-// A copy of the granter's memory fd came with a map reply (the hypervisor
-// sends it once per connection and object; `live` already counts that
-// slot). Ours is kept when the copy
-// names the same object; a different object (the domid names a new domain)
-// replaces it, which only the first live mapping may do: refused when a
-// mapping of the old object is still live, a reply that broke the protocol.
-Adopted adopt_memory(Granter& granter, os::UniqueFd fd) {
+// A copy of the granter's memory fd came with a reply (a map reply sends it
+// once per connection and object, grant_tables with each call). Ours is
+// kept when the copy names the same object; a different object (the domid
+// names a new domain) replaces it, which it may only do while no mapping of
+// the old one is live besides the slot being mapped (`others_live`): refused
+// otherwise, a reply that broke the protocol.
+Adopted adopt_memory(Granter& granter, os::UniqueFd fd, bool others_live) {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || st.st_size < 0) {
         return Adopted::refused;
@@ -120,7 +120,7 @@ Adopted adopt_memory(Granter& granter, os::UniqueFd fd) {
     if (granter.memory && st.st_dev == granter.device && st.st_ino == granter.inode) {
         return Adopted::same_object;  // the copy closes here
     }
-    if (granter.memory && granter.live > 1) {
+    if (granter.memory && others_live) {
         return Adopted::refused;
     }
     granter.read_only.reset();
@@ -190,7 +190,8 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
         ++granter.live;
         bool usable = true;
         if (slot.host_addr != wire::kNoFd && slot.host_addr < fds.size() && fds[slot.host_addr]) {
-            const Adopted adopted = adopt_memory(granter, std::move(fds[slot.host_addr]));
+            const Adopted adopted =
+                adopt_memory(granter, std::move(fds[slot.host_addr]), granter.live > 1);
             usable = adopted != Adopted::refused;
             new_object = new_object || adopted == Adopted::new_object;
         }
@@ -225,6 +226,220 @@ std::vector<GrantMapping> finish_maps(Session& session, std::vector<MapSlot>& sl
         drop_dead_granters(session);
     }
     return result;
+}
+
+xen::GntSt fetch_tables(Session& session, xen::DomId dom);
+std::span<xen::GrantEntryV1> grant_entries(const Granter& granter);
+
+// GNTTABOP_unmap_grant_ref of a map made here: the slot cleared before the
+// pin goes, under the granter's lock (unmap_common). A dying granter whose
+// last mapping this was is asked for again, so that the hypervisor frees
+// its memory. With maps_mutex held; our pointer to the page is gone.
+xen::GntSt unmap_here(Session& session, xen::GrantHandle handle) {
+    const std::uint32_t slot = handle & ~kLocalHandle;
+    const auto mapping = session.mappings.find(handle);
+    if (!session.maptrack || mapping == session.mappings.end() ||
+        slot >= session.maptrack->capacity()) {
+        return xen::GntSt::bad_handle;
+    }
+    const wire::SharedMaptrack& maptrack = *session.maptrack;
+    const auto key = maptrack.key(slot);
+    const auto found = session.granters.find(mapping->second.granter);
+    session.mappings.erase(mapping);
+    if (!key || found == session.granters.end() || !found->second.active) {
+        return xen::GntSt::bad_handle;
+    }
+    const wire::ActiveGrants& active = *found->second.active;
+    bool last_of_dying = false;
+    maptrack.busy_granter().store(key->granter + 1u, std::memory_order_seq_cst);
+    {
+        const auto lock = active.lock();
+        maptrack.clear(slot);
+        active.unpin(grant_entries(found->second), key->ref, key->readonly);
+        const std::uint64_t mapped = active.mapped_by_others();
+        active.set_mapped_by_others(mapped > 0 ? mapped - 1 : 0);
+        last_of_dying = active.dying() && mapped <= 1;
+    }
+    maptrack.busy_granter().store(0, std::memory_order_release);
+    session.free_slots.push_back(slot);
+    maptrack.grant_unmaps().fetch_add(1, std::memory_order_relaxed);
+    release_granter(session, key->granter);
+    if (last_of_dying) {
+        // GNTST_bad_domain: it is dying, and now freed; so its views go.
+        (void)fetch_tables(session, key->granter);
+        drop_dead_granters(session);
+    }
+    return xen::GntSt::okay;
+}
+
+// grant_tables for `dom`: the granter's tables, and our maptrack with the
+// first. Returns the status; on okay session.granters[dom] has them.
+xen::GntSt fetch_tables(Session& session, xen::DomId dom) {
+    wire::GrantTablesOp op{};
+    op.dom = dom;
+    HypercallReply reply = session.channel.call(wire::Op::grant_tables, bytes_of(op));
+    const std::string what = "grant_tables(dom " + std::to_string(dom) + ")";
+    if (reply.result < 0) {
+        throw refused(what, reply.result);
+    }
+    op = reply_as<wire::GrantTablesOp>(reply, what);
+    const auto status = static_cast<xen::GntSt>(op.status);
+    if (status != xen::GntSt::okay) {
+        return status;
+    }
+    if (reply.fds.size() != wire::kGrantTablesFds) {
+        throw HypercallError(what + ": " + std::to_string(reply.fds.size()) + " fds attached",
+                             EPROTO);
+    }
+    if (!session.maptrack) {
+        session.maptrack_object.emplace(os::SharedMemory::map_fd(std::move(reply.fds[3])));
+        session.maptrack.emplace(session.maptrack_object->bytes());
+    }
+    Granter& granter = session.granters[dom];
+    const Adopted adopted = adopt_memory(granter, std::move(reply.fds[0]), granter.live > 0);
+    if (adopted == Adopted::refused || granter.memory_bytes != op.memory_bytes) {
+        throw HypercallError(what + ": the memory object does not match", EPROTO);
+    }
+    os::SharedMemory grant_table = os::SharedMemory::map_fd(std::move(reply.fds[1]));
+    if (grant_table.size() < std::size_t{op.grant_entries} * sizeof(xen::GrantEntryV1)) {
+        throw HypercallError(what + ": the grant table object is too small", EPROTO);
+    }
+    os::SharedMemory active_object = os::SharedMemory::map_fd(std::move(reply.fds[2]));
+    granter.active.emplace(active_object.bytes());
+    granter.grant_table.emplace(std::move(grant_table));
+    granter.active_object.emplace(std::move(active_object));
+    if (adopted == Adopted::new_object) {
+        drop_dead_granters(session);
+    }
+    return xen::GntSt::okay;
+}
+
+// The granter's entries as its grant table object holds them.
+std::span<xen::GrantEntryV1> grant_entries(const Granter& granter) {
+    return {reinterpret_cast<xen::GrantEntryV1*>(granter.grant_table->data()),
+            std::min<std::size_t>(granter.grant_table->size() / sizeof(xen::GrantEntryV1),
+                                  granter.active->size())};
+}
+
+// Whether the tables we hold for `dom` are current: a granter that died (or
+// whose domid now names another domain) is asked for again.
+Granter* current_tables(Session& session, xen::DomId dom) {
+    const auto found = session.granters.find(dom);
+    if (found == session.granters.end() || !found->second.active) {
+        return nullptr;
+    }
+    const auto lock = found->second.active->lock();
+    return found->second.active->dying() ? nullptr : &found->second;
+}
+
+// GNTTABOP_map_grant_ref of another domain's grant in this process, as Xen
+// runs it on the calling vCPU, in map_grant_ref's order of checks: the
+// granter (GNTST_bad_domain), room in the maptrack (GNTST_no_space), then
+// the pin. With maps_mutex held.
+GrantMapping map_here(Session& session, const GrantMapRequest& request) {
+    GrantMapping result;
+    Granter* granter = current_tables(session, request.domid);
+    if (granter == nullptr) {
+        const xen::GntSt status = fetch_tables(session, request.domid);
+        if (status != xen::GntSt::okay) {
+            result.status = status;
+            return result;
+        }
+        granter = &session.granters.at(request.domid);
+    }
+    const wire::SharedMaptrack& maptrack = *session.maptrack;
+    std::uint32_t slot = 0;
+    if (!session.free_slots.empty()) {
+        slot = session.free_slots.back();
+        session.free_slots.pop_back();
+    } else if (session.next_slot < maptrack.capacity()) {
+        slot = session.next_slot++;
+        maptrack.high_water().store(session.next_slot, std::memory_order_release);
+    } else {
+        result.status = xen::GntSt::no_space;
+        return result;
+    }
+    const wire::ActiveGrants& active = *granter->active;
+    std::uint64_t frame = 0;
+    xen::GntSt status = xen::GntSt::okay;
+    maptrack.busy_granter().store(request.domid + 1u, std::memory_order_seq_cst);
+    {
+        const auto lock = active.lock();
+        if (active.dying()) {
+            status = xen::GntSt::bad_domain;
+        } else {
+            status = active.pin(grant_entries(*granter), granter->memory_bytes / xen::kXenPageSize,
+                                request.ref, maptrack.domid(), request.readonly, true, frame);
+        }
+        if (status == xen::GntSt::okay) {
+            active.set_mapped_by_others(active.mapped_by_others() + 1);
+            maptrack.fill(slot, {request.domid, request.ref, request.readonly}, frame);
+        }
+    }
+    maptrack.busy_granter().store(0, std::memory_order_release);
+    if (status != xen::GntSt::okay) {
+        session.free_slots.push_back(slot);
+        result.status = status;
+        return result;
+    }
+    maptrack.grant_maps().fetch_add(1, std::memory_order_relaxed);
+    ++granter->live;
+    const xen::GrantHandle handle = kLocalHandle | slot;
+    std::byte* base = view(*granter, request.readonly);
+    if (base == nullptr) {
+        // Out of address space: give the pin back.
+        session.mappings.emplace(handle, LocalMapping{request.domid, nullptr, frame,
+                                                      request.readonly});
+        (void)unmap_here(session, handle);
+        result.status = xen::GntSt::general_error;
+        return result;
+    }
+    std::byte* page = base + frame * xen::kXenPageSize;
+    session.mappings.emplace(handle, LocalMapping{request.domid, page, frame, request.readonly});
+    result.status = xen::GntSt::okay;
+    result.handle = handle;
+    result.frame = frame;
+    result.page = page;
+    return result;
+}
+
+// GNTTABOP_unmap_grant_ref, batched: maps made here are unmapped here, the
+// rest in one hypercall. Our pointers to the pages go first, as Linux
+// gntdev unmaps the user's VMA before asking Xen: once the pin is dropped
+// the granter may reuse the frame. (The page itself stays in the granter's
+// view: Granter, session.hpp.) With maps_mutex held.
+std::vector<xen::GntSt> unmap_locked(Session& session, std::span<const xen::GrantHandle> handles) {
+    std::vector<xen::GntSt> statuses(handles.size(), xen::GntSt::bad_handle);
+    std::vector<std::size_t> theirs;
+    std::vector<xen::GrantHandle> their_handles;
+    std::vector<std::optional<xen::DomId>> granters;
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        if ((handles[i] & kLocalHandle) != 0) {
+            statuses[i] = unmap_here(session, handles[i]);
+            continue;
+        }
+        theirs.push_back(i);
+        their_handles.push_back(handles[i]);
+        const auto it = session.mappings.find(handles[i]);
+        if (it != session.mappings.end()) {
+            granters.emplace_back(it->second.granter);
+            session.mappings.erase(it);
+        } else {
+            granters.emplace_back();
+        }
+    }
+    for (std::size_t first = 0; first < theirs.size(); first += wire::kMaxBatch) {
+        const std::size_t count = std::min<std::size_t>(wire::kMaxBatch, theirs.size() - first);
+        const std::vector<std::optional<xen::DomId>> slice(
+            granters.begin() + static_cast<std::ptrdiff_t>(first),
+            granters.begin() + static_cast<std::ptrdiff_t>(first + count));
+        const auto answered =
+            unmap_handles(session, std::span(their_handles).subspan(first, count), slice);
+        for (std::size_t i = 0; i < count; ++i) {
+            statuses[theirs[first + i]] = answered[i];
+        }
+    }
+    return statuses;
 }
 
 std::string dom_port(const char* op, xen::DomId dom, xen::EvtchnPort port) {
@@ -345,20 +560,10 @@ void Hypervisor::release() noexcept {
     try {
         std::lock_guard lock(session_->maps_mutex);
         std::vector<xen::GrantHandle> handles;
-        std::vector<std::optional<xen::DomId>> granters;
         for (const auto& [handle, mapping] : session_->mappings) {
             handles.push_back(handle);
-            granters.emplace_back(mapping.granter);
         }
-        session_->mappings.clear();
-        for (std::size_t first = 0; first < handles.size(); first += wire::kMaxBatch) {
-            const std::size_t count =
-                std::min<std::size_t>(wire::kMaxBatch, handles.size() - first);
-            const std::vector<std::optional<xen::DomId>> slice(
-                granters.begin() + static_cast<std::ptrdiff_t>(first),
-                granters.begin() + static_cast<std::ptrdiff_t>(first + count));
-            (void)unmap_handles(*session_, std::span(handles).subspan(first, count), slice);
-        }
+        (void)unmap_locked(*session_, handles);
     } catch (...) {
         // The connection is gone: the hypervisor released them with it.
     }
@@ -400,23 +605,43 @@ std::vector<GrantMapping> Hypervisor::map_grant_refs(std::span<const GrantMapReq
         return {};
     }
     check_batch_size(requests.size(), kWhat);
-    std::vector<wire::GrantMapOp> ops(requests.size());
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-        ops[i].host_addr = 0;
-        ops[i].flags = xen::kGntmapHostMap | (requests[i].readonly ? xen::kGntmapReadonly : 0);
-        ops[i].ref = requests[i].ref;
-        ops[i].dom = requests[i].domid;
-    }
     std::lock_guard lock(session_->maps_mutex);
-    auto reply = batch_call(*session_, wire::Op::grant_map, ops, kWhat);
-    std::vector<MapSlot> slots(requests.size());
+    // Another domain's grants are mapped here, against the tables the
+    // hypervisor shares (DESIGN.md §3, "Where a grant map runs"); our own
+    // through the hypervisor, which keeps our active entries from us.
+    std::vector<GrantMapping> result(requests.size());
+    std::vector<std::size_t> ours;
     for (std::size_t i = 0; i < requests.size(); ++i) {
-        const wire::GrantMapOp& out = reply.ops[i];
-        slots[i] =
-            MapSlot{requests[i].domid, requests[i].readonly, static_cast<xen::GntSt>(out.status),
-                    out.handle,        out.dev_bus_addr,     out.host_addr};
+        if (requests[i].domid == domid() || requests[i].domid == xen::kDomidSelf) {
+            ours.push_back(i);
+        } else {
+            result[i] = map_here(*session_, requests[i]);
+        }
     }
-    return finish_maps(*session_, slots, reply.fds);
+    if (ours.empty()) {
+        return result;
+    }
+    std::vector<wire::GrantMapOp> ops(ours.size());
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        const GrantMapRequest& request = requests[ours[i]];
+        ops[i].host_addr = 0;
+        ops[i].flags = xen::kGntmapHostMap | (request.readonly ? xen::kGntmapReadonly : 0);
+        ops[i].ref = request.ref;
+        ops[i].dom = request.domid;
+    }
+    auto reply = batch_call(*session_, wire::Op::grant_map, ops, kWhat);
+    std::vector<MapSlot> slots(ours.size());
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        const wire::GrantMapOp& out = reply.ops[i];
+        slots[i] = MapSlot{domid(),        requests[ours[i]].readonly,
+                           static_cast<xen::GntSt>(out.status), out.handle,
+                           out.dev_bus_addr, out.host_addr};
+    }
+    const std::vector<GrantMapping> mapped = finish_maps(*session_, slots, reply.fds);
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        result[ours[i]] = mapped[i];
+    }
+    return result;
 }
 
 std::vector<GrantMapping> Hypervisor::map_foreign_pages(
@@ -450,18 +675,7 @@ std::vector<xen::GntSt> Hypervisor::unmap_grant_refs(std::span<const xen::GrantH
     }
     check_batch_size(handles.size(), "GNTTABOP_unmap_grant_ref");
     std::lock_guard lock(session_->maps_mutex);
-    // Our pointers go first, as Linux gntdev unmaps the user's VMA before
-    // asking Xen: once the pin is dropped the granter may reuse the frame.
-    // (The page itself stays in the granter's view: Granter, session.hpp.)
-    std::vector<std::optional<xen::DomId>> granters(handles.size());
-    for (std::size_t i = 0; i < handles.size(); ++i) {
-        const auto it = session_->mappings.find(handles[i]);
-        if (it != session_->mappings.end()) {
-            granters[i] = it->second.granter;
-            session_->mappings.erase(it);
-        }
-    }
-    return unmap_handles(*session_, handles, granters);
+    return unmap_locked(*session_, handles);
 }
 
 std::vector<xen::GntSt> Hypervisor::copy_grants(std::span<const GrantCopyRequest> requests) {

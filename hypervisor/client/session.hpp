@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/os/shared_memory.hpp"
 #include "common/os/unique_fd.hpp"
@@ -30,8 +31,10 @@
 #include "hypervisor/client/domain_memory.hpp"
 #include "hypervisor/client/grant_table.hpp"
 #include "hypervisor/client/hypercall_channel.hpp"
+#include "hypervisor/protocol/active_grants.hpp"
 #include "hypervisor/protocol/hypercall.hpp"
 #include "hypervisor/protocol/shared_info.hpp"
+#include "hypervisor/protocol/shared_maptrack.hpp"
 
 namespace pvsim::hypervisor {
 
@@ -99,7 +102,19 @@ struct Granter {
     MappedRange read_only;   // the views, each mapped at its first use
     MappedRange read_write;  //
     std::uint32_t live = 0;
+    // What grant_tables gave, for maps made here (DESIGN.md §3, "Where a
+    // grant map runs"): the granter's grant table and active grants. Empty
+    // for a granter only mapped through the hypervisor (ourselves, or
+    // foreign maps).
+    std::optional<os::SharedMemory> grant_table;
+    std::optional<os::SharedMemory> active_object;
+    std::optional<wire::ActiveGrants> active;
 };
+
+// Handles of maps made here carry this bit, so that they never meet the
+// handles of the hypervisor's own maptrack (foreign maps, maps of our own
+// grants); the rest is the slot in our shared maptrack.
+inline constexpr xen::GrantHandle kLocalHandle = 0x80000000u;
 
 // One live maptrack handle of this connection.
 struct LocalMapping {
@@ -158,6 +173,12 @@ struct Session {
     std::mutex maps_mutex;
     std::map<xen::DomId, Granter> granters;
     std::unordered_map<xen::GrantHandle, LocalMapping> mappings;
+    // This connection's shared maptrack (from its first grant_tables), the
+    // slots free in it and the next never used.
+    std::optional<os::SharedMemory> maptrack_object;
+    std::optional<wire::SharedMaptrack> maptrack;
+    std::vector<std::uint32_t> free_slots;
+    std::uint32_t next_slot = 0;
 };
 
 }  // namespace pvsim::hypervisor

@@ -14,6 +14,8 @@ const char* op_name(Op op) noexcept {
             return "grant_unmap";
         case Op::grant_copy:
             return "grant_copy";
+        case Op::grant_tables:
+            return "grant_tables";
         case Op::foreign_map:
             return "foreign_map";
         case Op::evtchn_alloc_unbound:

@@ -46,8 +46,11 @@ enum class Op : std::uint32_t {
     evtchn_unmask = 11,           // EVTCHNOP_unmask
     evtchn_status = 12,           // EVTCHNOP_status
     evtchn_bind_virq = 13,        // EVTCHNOP_bind_virq (VIRQ_DOM_EXC only)
+    // A granter's tables, so that the caller maps and unmaps its grants in
+    // its own process (DESIGN.md §3, "Where a grant map runs").
+    grant_tables = 14,
 };
-inline constexpr std::uint32_t kOpCount = 14;  // one past the largest value
+inline constexpr std::uint32_t kOpCount = 15;  // one past the largest value
 
 // "grant_map" etc., for logs, counters and JSON; "unknown" otherwise.
 const char* op_name(Op op) noexcept;
@@ -182,6 +185,27 @@ struct GrantUnmapOp {
     std::uint16_t reserved;
 };
 static_assert(sizeof(GrantUnmapOp) == 24);  // as struct gnttab_unmap_grant_ref
+
+// --- grant_tables ----------------------------------------------------------
+
+// What a domain needs to map another domain's grants in its own process, as
+// Xen runs GNTTABOP_map_grant_ref on the calling vCPU: IN dom, the granter.
+// OUT status: okay, or GNTST_bad_domain for a domain that does not exist or
+// is dying; on okay the granter's memory size and grant entries, and four
+// fds in this order: the granter's memory, its grant table frames, its
+// active grant table (active_grants.hpp: never sent to the granter itself),
+// and the caller's connection's maptrack (shared_maptrack.hpp: made at the
+// connection's first call, the same object every later call). A caller asks
+// once per granter; asking again for a granter it holds no mapping of, after
+// the granter died, lets the hypervisor free a dying domain's memory.
+struct GrantTablesOp {
+    xen::DomId dom;
+    std::int16_t status;           // OUT: GntSt
+    std::uint32_t grant_entries;   // OUT
+    std::uint64_t memory_bytes;    // OUT
+};
+static_assert(sizeof(GrantTablesOp) == 16);
+inline constexpr std::size_t kGrantTablesFds = 4;
 
 // --- grant_copy (grant_table.h: struct gnttab_copy) ------------------------
 

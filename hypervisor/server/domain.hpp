@@ -1,5 +1,6 @@
-// One domain as the hypervisor holds it (DESIGN.md §3): its three
-// shared-memory objects (memory, grant-table frames, shared info), its event
+// One domain as the hypervisor holds it (DESIGN.md §3): its four
+// shared-memory objects (memory, grant-table frames, shared info, active
+// grant entries), its event
 // channel ports, its maptrack table, the active entries of its own grant
 // table, and its counters. What Xen keeps in `struct domain`, its
 // `struct grant_table` and its `struct evtchn` buckets.
@@ -24,8 +25,10 @@
 #include "common/os/shared_memory.hpp"
 #include "common/xen/event_channel.hpp"
 #include "common/xen/grant_table.hpp"
+#include "hypervisor/protocol/active_grants.hpp"
 #include "hypervisor/protocol/hypercall.hpp"
 #include "hypervisor/protocol/shared_info.hpp"
+#include "hypervisor/protocol/shared_maptrack.hpp"
 
 namespace pvsim::hypervisor::server {
 
@@ -91,18 +94,9 @@ struct MaptrackEntry {
     ConnectionId owner = 0;
 };
 
-// grant_table.c: struct active_grant_entry, for an entry of this domain's
-// own grant table that some domain has pinned.
-struct ActiveGrant {
-    xen::DomId domid = 0;  // the domain that pinned it
-    std::uint32_t frame = 0;
-    std::uint32_t read_pins = 0;   // readonly maps and copy sources
-    std::uint32_t write_pins = 0;  // writable maps and copy destinations
-};
-
 class Domain {
   public:
-    // Creates the three objects, named os::shm_name(shm_tag, "dom<D>.memory"
+    // Creates the four objects, named os::shm_name(shm_tag, "dom<D>.memory"
     // etc.), zero-filled. memory_bytes must be a non-zero multiple of 4096.
     Domain(std::string_view shm_tag, xen::DomId domid, std::string name, std::uint64_t memory_bytes,
            std::uint32_t grant_frames);
@@ -114,7 +108,9 @@ class Domain {
     const std::string& name() const noexcept { return name_; }
     DomainLife life() const noexcept { return life_; }
     bool running() const noexcept { return life_ == DomainLife::running; }
-    void set_dying() noexcept { life_ = DomainLife::dying; }
+    // Also marks the shared active grant table, under its lock, so that no
+    // mapper pins a grant of this domain from then on.
+    void set_dying();
 
     std::uint64_t memory_bytes() const noexcept { return memory_.size(); }
     std::uint64_t memory_frames() const noexcept { return memory_.size() / xen::kXenPageSize; }
@@ -130,13 +126,30 @@ class Domain {
     const MemoryIdentity& memory_identity() const noexcept { return memory_identity_; }
     int grant_table_fd() const noexcept { return grant_table_.fd(); }
     int shared_info_fd() const noexcept { return info_.fd(); }
+    int active_grants_fd() const noexcept { return active_.fd(); }
+
+    // The active entries of this domain's own grant table, shared with the
+    // domains that map its grants (active_grants.hpp); take its lock first.
+    const wire::ActiveGrants& active_grants() const noexcept { return active_grants_; }
+    // Maptrack entries, in any domain, on this domain's memory (under the
+    // active grants' lock): while non-zero a dead domain stays dying.
+    std::uint64_t mapped_by_others() const;
+
+    // `connection`'s maptrack shared with its process, made at its first
+    // grant_tables call (shared_maptrack.hpp).
+    os::SharedMemory& shared_maptrack(ConnectionId connection);
 
     // The shm objects' names, for logs.
     std::vector<std::string> shm_names() const;
 
     // Ports in use and live maptrack handles, for `list`.
     std::size_t port_count() const;
-    std::size_t maptrack_count() const noexcept { return maptrack_live; }
+    std::size_t maptrack_count() const;
+    // Grant maps and unmaps so far: the hypervisor's, and those the
+    // domain's processes made themselves (counted in their shared
+    // maptracks, and in `counters` once a connection's is gone).
+    std::uint64_t grant_maps_counted() const;
+    std::uint64_t grant_unmaps_counted() const;
 
     DomainCounters counters;
 
@@ -156,15 +169,14 @@ class Domain {
     // a new domain names a new object, whose fd is sent again.
     std::map<std::pair<ConnectionId, xen::DomId>, MemoryIdentity> memory_sent;
 
-    // Pinned entries of this domain's own grant table, by ref.
-    std::unordered_map<xen::GrantRef, ActiveGrant> active_grants;
-    // Maptrack entries, in any domain, on this domain's memory: while
-    // non-zero a dead domain stays dying.
-    std::uint64_t mapped_by_others = 0;
+    // The maptracks this domain's connections share with their processes,
+    // by connection: where their own grant maps are (shared_maptrack.hpp).
+    std::map<ConnectionId, os::SharedMemory> shared_maptracks;
     // A guest's xenstore event channel (Welcome::store_evtchn), once made.
     xen::EvtchnPort store_port = xen::kInvalidEvtchnPort;
 
   private:
+    std::string shm_tag_;
     xen::DomId domid_;
     std::string name_;
     std::uint32_t grant_frames_;
@@ -172,6 +184,8 @@ class Domain {
     os::SharedMemory memory_;
     os::SharedMemory grant_table_;
     os::SharedMemory info_;
+    os::SharedMemory active_;
+    wire::ActiveGrants active_grants_;
     MemoryIdentity memory_identity_;
 };
 

@@ -52,7 +52,7 @@ void DomainTable::remove(xen::DomId domid) {
 std::vector<xen::DomId> DomainTable::reap_dying() {
     std::vector<xen::DomId> reaped;
     for (auto it = domains_.begin(); it != domains_.end();) {
-        if (!it->second->running() && it->second->mapped_by_others == 0) {
+        if (!it->second->running() && it->second->mapped_by_others() == 0) {
             reaped.push_back(it->first);
             it = domains_.erase(it);
         } else {

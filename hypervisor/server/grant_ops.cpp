@@ -1,8 +1,9 @@
 #include "hypervisor/server/grant_ops.hpp"
 
-#include <atomic>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -13,114 +14,26 @@ namespace {
 
 using xen::GntSt;
 
-// _set_status_v1 gives up after this many lost races with the guest
-// ("Shared grant entry is unstable").
-constexpr int kPinRetries = 4;
-
-// The {flags, domid} half of a v1 entry as one word, so that flags and domid
-// are checked and changed together (grant_table.c: union grant_combo).
-// Flags are the low 16 bits on a little-endian machine.
-std::atomic_ref<std::uint32_t> flags_and_domid(xen::GrantEntryV1& entry) noexcept {
-    static_assert(std::atomic_ref<std::uint32_t>::required_alignment <= alignof(xen::GrantEntryV1));
-    return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(&entry));
-}
-
-// grant_table.c: _set_status_v1. Marks the entry GTF_reading (and
-// GTF_writing for a write pin) with a compare-and-swap; while the entry is
-// not yet pinned also checks its type and that it is granted to `caller`.
-GntSt set_status_v1(xen::GrantEntryV1& entry, xen::DomId caller, bool readonly, bool map,
-                    bool pinned) {
-    const std::uint16_t type_mask = xen::kGtfTypeMask | (map ? xen::kGtfSubPage : 0);
-    auto word = flags_and_domid(entry);
-    std::uint32_t current = word.load(std::memory_order_acquire);
-    for (int retries = 0;; ++retries) {
-        const auto flags = static_cast<std::uint16_t>(current & 0xFFFFu);
-        const auto domid = static_cast<xen::DomId>(current >> 16);
-        if (!pinned && ((flags & type_mask) != xen::kGtfPermitAccess || domid != caller)) {
-            return GntSt::general_error;  // "Bad flags (%x) or dom (%d)"
-        }
-        std::uint16_t desired_flags = flags | xen::kGtfReading;
-        if (!readonly) {
-            if ((flags & xen::kGtfReadonly) != 0) {
-                return GntSt::general_error;  // "Attempt to write-pin a r/o grant entry"
-            }
-            desired_flags |= xen::kGtfWriting;
-        }
-        const std::uint32_t desired = (current & 0xFFFF0000u) | desired_flags;
-        if (word.compare_exchange_strong(current, desired, std::memory_order_seq_cst)) {
-            return GntSt::okay;
-        }
-        if (retries == kPinRetries) {
-            return GntSt::general_error;  // "Shared grant entry is unstable"
-        }
-    }
-}
-
 }  // namespace
 
 GntSt GrantOps::pin(Domain& granter, xen::GrantRef ref, xen::DomId caller, bool readonly, bool map,
                     std::uint64_t& frame) {
-    const auto entries = granter.grant_entries();
-    if (ref >= entries.size()) {
-        return GntSt::bad_gntref;  // "Bad ref %#x for d%d"
-    }
-    xen::GrantEntryV1& entry = entries[ref];
-    const auto found = granter.active_grants.find(ref);
-    ActiveGrant* active = found == granter.active_grants.end() ? nullptr : &found->second;
-    // map_grant_ref: "If already pinned, check the active domid".
-    if (active != nullptr && active->domid != caller) {
-        return GntSt::general_error;
-    }
-    // A first pin, or the first write pin of an entry pinned for reading
-    // only, goes to the shared entry.
-    if (active == nullptr || (!readonly && active->write_pins == 0)) {
-        const GntSt status = set_status_v1(entry, caller, readonly, map, active != nullptr);
-        if (status != GntSt::okay) {
-            return status;
-        }
-    }
-    if (active == nullptr) {
-        // The frame is read after the pin, so the guest can no longer
-        // change it under the mapping (it may only write it before granting).
-        const std::uint32_t granted =
-            std::atomic_ref<std::uint32_t>(entry.frame).load(std::memory_order_acquire);
-        if (granted >= granter.memory_frames()) {
-            xen::grant_flags(entry).fetch_and(
-                static_cast<std::uint16_t>(~(xen::kGtfReading | xen::kGtfWriting)));
-            return GntSt::bad_page;
-        }
-        active =
-            &granter.active_grants.emplace(ref, ActiveGrant{caller, granted, 0, 0}).first->second;
-    }
-    ++(readonly ? active->read_pins : active->write_pins);
-    frame = active->frame;
-    return GntSt::okay;
+    const wire::ActiveGrants& active = granter.active_grants();
+    const auto lock = active.lock();
+    return active.pin(granter.grant_entries(), granter.memory_frames(), ref, caller, readonly, map,
+                      frame);
 }
 
 void GrantOps::unpin(Domain& granter, xen::GrantRef ref, bool readonly) {
-    const auto found = granter.active_grants.find(ref);
-    if (found == granter.active_grants.end()) {
-        return;
-    }
-    ActiveGrant& active = found->second;
-    std::uint32_t& pins = readonly ? active.read_pins : active.write_pins;
-    if (pins > 0) {
-        --pins;
-    }
-    // unmap_common_complete: the last write pin clears GTF_writing, the last
-    // pin of any kind GTF_reading as well.
-    std::uint16_t clear = 0;
-    if (active.write_pins == 0) {
-        clear |= xen::kGtfWriting;
-    }
-    if (active.read_pins == 0 && active.write_pins == 0) {
-        clear |= xen::kGtfReading;
-        granter.active_grants.erase(found);
-    }
-    if (clear != 0 && ref < granter.grant_entries().size()) {
-        xen::grant_flags(granter.grant_entries()[ref])
-            .fetch_and(static_cast<std::uint16_t>(~clear), std::memory_order_seq_cst);
-    }
+    const wire::ActiveGrants& active = granter.active_grants();
+    const auto lock = active.lock();
+    active.unpin(granter.grant_entries(), ref, readonly);
+}
+
+void GrantOps::add_mapping_of(Domain& granter, int delta) {
+    const wire::ActiveGrants& active = granter.active_grants();
+    const auto lock = active.lock();
+    active.set_mapped_by_others(active.mapped_by_others() + static_cast<std::uint64_t>(delta));
 }
 
 bool GrantOps::maptrack_full(const Domain& domain) const {
@@ -149,7 +62,7 @@ bool GrantOps::needs_memory_fd(const Domain& caller, ConnectionId connection,
 }
 
 os::UniqueFd GrantOps::take_memory_ref(Domain& caller, ConnectionId connection, Domain& granter) {
-    ++granter.mapped_by_others;
+    add_mapping_of(granter, 1);
     if (!needs_memory_fd(caller, connection, granter)) {
         return {};
     }
@@ -164,7 +77,7 @@ void GrantOps::release_maptrack(Domain& domain, xen::GrantHandle handle) {
         if (!entry.foreign) {
             unpin(*granter, entry.ref, entry.readonly);
         }
-        --granter->mapped_by_others;
+        add_mapping_of(*granter, -1);
     }
     entry = MaptrackEntry{};
     domain.maptrack_free.push_back(handle);
@@ -285,12 +198,119 @@ std::size_t GrantOps::release_connection(Domain& domain, ConnectionId connection
     // The connection, and what it was sent, is gone.
     std::erase_if(domain.memory_sent,
                   [connection](const auto& entry) { return entry.first.first == connection; });
-    return release_entries(domain, false, connection);
+    return release_entries(domain, false, connection) + release_shared(domain, connection);
 }
 
 std::size_t GrantOps::release_all(Domain& domain) {
     domain.memory_sent.clear();
-    return release_entries(domain, true, 0);
+    std::size_t released = release_entries(domain, true, 0);
+    while (!domain.shared_maptracks.empty()) {
+        released += release_shared(domain, domain.shared_maptracks.begin()->first);
+    }
+    return released;
+}
+
+std::vector<os::UniqueFd> GrantOps::tables(Domain& caller, ConnectionId connection,
+                                           wire::GrantTablesOp& op) {
+    op.grant_entries = 0;
+    op.memory_bytes = 0;
+    Domain* granter = domains_.find_running(resolve_domid_self(op.dom, caller));
+    if (granter == nullptr) {
+        op.status = static_cast<std::int16_t>(GntSt::bad_domain);
+        return {};
+    }
+    if (granter == &caller) {
+        op.status = static_cast<std::int16_t>(GntSt::permission_denied);
+        return {};
+    }
+    const os::SharedMemory& maptrack = caller.shared_maptrack(connection);
+    op.status = static_cast<std::int16_t>(GntSt::okay);
+    op.grant_entries = static_cast<std::uint32_t>(granter->grant_entries().size());
+    op.memory_bytes = granter->memory_bytes();
+    std::vector<os::UniqueFd> fds;
+    fds.push_back(os::duplicate_fd(granter->memory_fd()));
+    fds.push_back(os::duplicate_fd(granter->grant_table_fd()));
+    fds.push_back(os::duplicate_fd(granter->active_grants_fd()));
+    fds.push_back(os::duplicate_fd(maptrack.fd()));
+    ++caller.counters.memory_fds_sent;
+    return fds;
+}
+
+std::size_t GrantOps::release_shared(Domain& domain, ConnectionId connection) {
+    const auto found = domain.shared_maptracks.find(connection);
+    if (found == domain.shared_maptracks.end()) {
+        return 0;
+    }
+    const wire::SharedMaptrack maptrack(found->second.bytes());
+    // The process is gone, or is going with its connection: nothing writes
+    // the slots any more. Every granter they name, and the one it was
+    // changing if it died doing so, is counted again without them.
+    std::set<xen::DomId> granters;
+    std::size_t released = 0;
+    const std::uint32_t used = std::min(maptrack.high_water().load(), maptrack.capacity());
+    for (std::uint32_t handle = 0; handle < used; ++handle) {
+        if (const auto key = maptrack.key(handle)) {
+            granters.insert(key->granter);
+            ++released;
+        }
+    }
+    if (const std::uint32_t busy = maptrack.busy_granter().load(); busy != 0) {
+        granters.insert(static_cast<xen::DomId>(busy - 1));
+    }
+    domain.counters.grant_maps += maptrack.grant_maps().load();
+    domain.counters.grant_unmaps += maptrack.grant_unmaps().load();
+    // Taken out of the domain first, so that the recount no longer sees it.
+    const os::SharedMemory object = std::move(found->second);
+    domain.shared_maptracks.erase(found);
+    for (const xen::DomId domid : granters) {
+        if (Domain* granter = domains_.find(domid); granter != nullptr) {
+            const auto lock = granter->active_grants().lock();
+            recount(*granter);
+        }
+    }
+    return released;
+}
+
+void GrantOps::recount(Domain& granter) {
+    struct Pins {
+        std::uint32_t read = 0;
+        std::uint32_t write = 0;
+    };
+    std::map<xen::GrantRef, Pins> pins;
+    std::uint64_t mapped = 0;
+    const auto count = [&](xen::GrantRef ref, bool readonly, bool foreign) {
+        ++mapped;
+        if (!foreign) {
+            ++(readonly ? pins[ref].read : pins[ref].write);
+        }
+    };
+    for (const auto& [domid, mapper] : domains_.domains()) {
+        for (const MaptrackEntry& entry : mapper->maptrack) {
+            if (entry.in_use && entry.granter == granter.domid()) {
+                count(entry.ref, entry.readonly, entry.foreign);
+            }
+        }
+        for (const auto& [connection, object] : mapper->shared_maptracks) {
+            const wire::SharedMaptrack maptrack(object.bytes());
+            const std::uint32_t used = std::min(maptrack.high_water().load(), maptrack.capacity());
+            for (std::uint32_t handle = 0; handle < used; ++handle) {
+                const auto key = maptrack.key(handle);
+                if (key && key->granter == granter.domid()) {
+                    count(key->ref, key->readonly, false);
+                }
+            }
+        }
+    }
+    const wire::ActiveGrants& active = granter.active_grants();
+    for (xen::GrantRef ref = 0; ref < active.size(); ++ref) {
+        const wire::ActiveGrant& entry = active.entry(ref);
+        const auto held = pins.find(ref);
+        const Pins want = held == pins.end() ? Pins{} : held->second;
+        if (entry.read_pins != want.read || entry.write_pins != want.write) {
+            active.set_pins(granter.grant_entries(), ref, want.read, want.write);
+        }
+    }
+    active.set_mapped_by_others(mapped);
 }
 
 void GrantOps::copy(Domain& caller, std::span<wire::GrantCopyOp> ops) {

@@ -43,6 +43,14 @@ class GrantOps {
     void unmap(Domain& caller, ConnectionId connection, std::span<wire::GrantUnmapOp> ops);
     // GNTTABOP_copy, done here between the two memories.
     void copy(Domain& caller, std::span<wire::GrantCopyOp> ops);
+    // grant_tables: the granter's memory, grant table and active grants,
+    // and `connection`'s shared maptrack (made now if it is the first
+    // call), so that the caller maps that granter's grants in its own
+    // process. A granter that is the caller itself is refused
+    // (GNTST_permission_denied: its active entries stay out of its reach);
+    // it maps its own grants with grant_map.
+    std::vector<os::UniqueFd> tables(Domain& caller, ConnectionId connection,
+                                     wire::GrantTablesOp& op);
 
     // Releases the maptrack entries `connection` holds (a closed dom0
     // connection), or every entry of the domain (its death). Returns how many.
@@ -58,6 +66,15 @@ class GrantOps {
     void unpin(Domain& granter, xen::GrantRef ref, bool readonly);
 
   private:
+    // Releases what `connection`'s shared maptrack still holds, then counts
+    // again the pins and mappings of every granter it named or was changing
+    // (SharedMaptrackHeader::busy_granter); the object goes. Returns how
+    // many slots were live.
+    std::size_t release_shared(Domain& domain, ConnectionId connection);
+    // Sets `granter`'s pins and mapped_by_others to what every maptrack
+    // holds; with its active grants' lock held.
+    void recount(Domain& granter);
+    void add_mapping_of(Domain& granter, int delta);
     std::size_t release_entries(Domain& domain, bool all, ConnectionId connection);
     bool maptrack_full(const Domain& domain) const;
     xen::GrantHandle add_maptrack(Domain& domain, const MaptrackEntry& entry);

@@ -196,6 +196,12 @@ HypercallReply HypercallDispatcher::dispatch(xen::DomId caller_id, ConnectionId 
                 grants_.copy(self, ops);
                 return std::vector<os::UniqueFd>{};
             });
+        case Op::grant_tables:
+            return fixed_call<wire::GrantTablesOp>(
+                payload, [&](wire::GrantTablesOp& args, std::vector<os::UniqueFd>& fds) {
+                    fds = grants_.tables(self, connection, args);
+                    return 0;
+                });
         case Op::evtchn_alloc_unbound:
             return fixed_call<wire::EvtchnAllocUnbound>(
                 payload, [&](wire::EvtchnAllocUnbound& args, std::vector<os::UniqueFd>& fds) {

@@ -148,7 +148,10 @@ HypercallReply Hypervisor::on_request(HypercallSession& session, std::uint32_t o
         spdlog::trace("domain {} connection {}: {} ({} bytes) -> {}", session.domid(), session.id(),
                       wire::op_name(static_cast<wire::Op>(op)), payload.size(), reply.result);
     }
-    if (op == static_cast<std::uint32_t>(wire::Op::grant_unmap)) {
+    // A granter's last mapping may have gone: in an unmap here, or in the
+    // caller's own process, which then asks for the granter's tables again.
+    if (op == static_cast<std::uint32_t>(wire::Op::grant_unmap) ||
+        op == static_cast<std::uint32_t>(wire::Op::grant_tables)) {
         reap_dying();
     }
     return reply;
@@ -392,8 +395,8 @@ json Hypervisor::counters_of(const Domain& domain) {
     }
     const wire::SharedInfoView info = domain.shared_info();
     return {{"hypercalls", hypercalls},
-            {"grant_maps", domain.counters.grant_maps},
-            {"grant_unmaps", domain.counters.grant_unmaps},
+            {"grant_maps", domain.grant_maps_counted()},
+            {"grant_unmaps", domain.grant_unmaps_counted()},
             {"grant_copies", domain.counters.grant_copies},
             {"foreign_maps", domain.counters.foreign_maps},
             {"events_sent", domain.counters.events_sent},

@@ -97,14 +97,15 @@ TEST(Daemon, RefusesASecondInstanceOnTheSameRunDirectory) {
                                                hv.run_dir().path().string()));
     // The first one is untouched and still serves, its objects in place.
     EXPECT_EQ(hv.control().list().size(), 1u);
-    EXPECT_EQ(os::list_run_shm(hv.run_dir().shm_tag()).size(), 3u);
+    EXPECT_EQ(os::list_run_shm(hv.run_dir().shm_tag()).size(), 4u);
 }
 
 TEST(Daemon, StopsOnSigtermLeavingNothingBehind) {
     HypervisorProcess hv;
     const std::string tag = hv.run_dir().shm_tag();
     EXPECT_EQ(os::list_run_shm(tag),
-              (std::vector<std::string>{"pvsim." + tag + ".dom0.grant-table",
+              (std::vector<std::string>{"pvsim." + tag + ".dom0.active-grants",
+                                        "pvsim." + tag + ".dom0.grant-table",
                                         "pvsim." + tag + ".dom0.memory",
                                         "pvsim." + tag + ".dom0.shared-info"}));
     EXPECT_TRUE(std::filesystem::exists(hv.run_dir().hypervisor_socket()));
@@ -129,7 +130,7 @@ TEST(Daemon, ClearsWhatACrashedInstanceLeftAndStopsOnTheShutdownOp) {
 
     auto process =
         os::ChildProcess::spawn(PVSIM_HYPERVISOR, {"--run-dir", run_dir.path().string()});
-    ASSERT_TRUE(eventually([&] { return os::list_run_shm(run_dir.shm_tag()).size() == 3; }));
+    ASSERT_TRUE(eventually([&] { return os::list_run_shm(run_dir.shm_tag()).size() == 4; }));
     std::unique_ptr<ControlLine> control;
     ASSERT_TRUE(eventually([&] {
         try {

@@ -63,8 +63,8 @@ TEST_F(DomainLifecycleTest, Dom0ExistsFromTheStartAndGuestsGetDomidsFromOne) {
     EXPECT_EQ(info["state"], "running");
     EXPECT_EQ(info["memory"], 8ull << 20);
     EXPECT_GT(info["pid"].get<int>(), 0);
-    // Each domain's memory, grant table and shared info.
-    EXPECT_EQ(shm_objects_of(1), 3u);
+    // Each domain's memory, grant table, shared info and active grants.
+    EXPECT_EQ(shm_objects_of(1), 4u);
 
     // The domain learns who it is from its connection alone.
     auto dom0 = hv_.connect_dom0();
@@ -125,7 +125,7 @@ TEST_F(DomainLifecycleTest, AKilledDomainUnbindsItsPeersAndStaysDyingWhileMapped
     }));
     // Its memory is still there for the domain that maps it.
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(mapped[0].page), 10), "still-here");
-    EXPECT_EQ(shm_objects_of(guest.domid()), 3u);
+    EXPECT_EQ(shm_objects_of(guest.domid()), 4u);
     // A dying domain cannot be mapped again.
     EXPECT_EQ(dom0.map_grant_refs({&request, 1})[0].status, GntSt::bad_domain);
     channel.notify();  // dropped, not an error

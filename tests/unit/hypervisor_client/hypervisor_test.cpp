@@ -31,6 +31,8 @@ using xen::GntSt;
 constexpr std::uint64_t kMemoryFrames = 16;
 constexpr std::uint32_t kGrantFrames = 2;
 constexpr xen::DomId kGranter = 5;
+constexpr xen::DomId kOurselves = 7;  // the domid the scripted welcome gives
+constexpr std::uint32_t kGranterEntries = 512;
 
 class HypervisorTest : public ::testing::Test {
   protected:
@@ -43,7 +45,7 @@ class HypervisorTest : public ::testing::Test {
     // Scripts the welcome of a domain and adopts the connection.
     Hypervisor adopt(std::uint32_t flags = 0) {
         wire::Welcome welcome{};
-        welcome.domid = 7;
+        welcome.domid = kOurselves;
         welcome.flags = flags;
         welcome.memory_bytes = memory_.size();
         welcome.grant_frames = kGrantFrames;
@@ -89,12 +91,65 @@ class HypervisorTest : public ::testing::Test {
         return handles;
     }
 
+    // A grant_tables reply for kGranter: its memory (granter_memory_ unless
+    // another object is named), grant table and active grants, and our
+    // maptrack; or only a status.
+    void script_tables_reply(GntSt status = GntSt::okay, const os::SharedMemory* memory = nullptr) {
+        const os::SharedMemory& object = memory != nullptr ? *memory : granter_memory_;
+        wire::GrantTablesOp op{};
+        op.dom = kGranter;
+        op.status = static_cast<std::int16_t>(status);
+        if (status != GntSt::okay) {
+            peer_->reply(wire::Op::grant_tables, 0, test::bytes_of(op));
+            return;
+        }
+        op.grant_entries = kGranterEntries;
+        op.memory_bytes = object.size();
+        const int fds[] = {object.fd(), granter_grants_.fd(), granter_active_.fd(),
+                           maptrack_.fd()};
+        peer_->reply(wire::Op::grant_tables, 0, test::bytes_of(op), fds);
+    }
+    // The granter grants frame `gfn` to us as `ref`, as its guest would.
+    void grant(xen::GrantRef ref, std::uint32_t gfn, bool readonly = false) {
+        xen::GrantEntryV1& entry = granter_entries()[ref];
+        entry.domid = kOurselves;
+        entry.frame = gfn;
+        xen::grant_flags(entry).store(
+            static_cast<std::uint16_t>(xen::kGtfPermitAccess | (readonly ? xen::kGtfReadonly : 0)));
+    }
+    xen::GrantEntryV1* granter_entries() {
+        return reinterpret_cast<xen::GrantEntryV1*>(granter_grants_.data());
+    }
+    std::uint16_t flags_of(xen::GrantRef ref) {
+        return xen::grant_flags(granter_entries()[ref]).load();
+    }
+    wire::ActiveGrant active_of(xen::GrantRef ref) {
+        const wire::ActiveGrants active(granter_active_.bytes());
+        const auto lock = active.lock();
+        return active.entry(ref);
+    }
+    static os::SharedMemory make_active(test::TestShm& shm) {
+        os::SharedMemory object =
+            shm.create("granter-active", wire::ActiveGrants::bytes_for(kGranterEntries));
+        wire::ActiveGrants::initialise(object.bytes(), kGranterEntries);
+        return object;
+    }
+    static os::SharedMemory make_maptrack() {
+        os::SharedMemory object = os::SharedMemory::create_anonymous(
+            "test.maptrack", wire::SharedMaptrack::bytes_for(64));
+        wire::SharedMaptrack::initialise(object.bytes(), 64, kOurselves);
+        return object;
+    }
+
     test::TestShm shm_;
     os::SharedMemory memory_ = shm_.create("memory", kMemoryFrames* xen::kXenPageSize);
     os::SharedMemory grant_table_ = shm_.create("grant-table", kGrantFrames* xen::kXenPageSize);
     os::SharedMemory info_ = shm_.create("info", wire::kSharedInfoBytes);
     // The granting domain's memory, as the hypervisor holds it.
     os::SharedMemory granter_memory_ = shm_.create("granter", 8 * xen::kXenPageSize);
+    os::SharedMemory granter_grants_ = shm_.create("granter-grants", xen::kXenPageSize);
+    os::SharedMemory granter_active_ = make_active(shm_);
+    os::SharedMemory maptrack_ = make_maptrack();
     os::UniqueFd client_;
     std::optional<test::ScriptedPeer> peer_;
 };
@@ -198,126 +253,218 @@ TEST_F(HypervisorTest, EmptyBatchesAreNoCallAndOversizedOnesAreRefusedUnsent) {
     EXPECT_TRUE(peer_->nothing_sent());
 }
 
-TEST_F(HypervisorTest, MappedPagesComeFromTheGrantersMemoryFd) {
+// DESIGN.md §3, "Where a grant map runs": another domain's grant is mapped
+// in this process against the tables the hypervisor shares, after one
+// grant_tables call for that granter, as Xen runs GNTTABOP_map_grant_ref on
+// the calling vCPU: the pin marks the granter's entry, counts in its active
+// entry and fills a slot of our maptrack; the unmap undoes all three.
+TEST_F(HypervisorTest, AnotherDomainsGrantIsMappedHereAfterOneCallForItsTables) {
     Hypervisor hv = adopt();
     std::memcpy(granter_memory_.data() + 3 * xen::kXenPageSize + 10, "frame-3", 7);
     std::memcpy(granter_memory_.data() + 4 * xen::kXenPageSize, "frame-4", 7);
+    grant(20, 3);
+    grant(21, 4, true);
+    grant(22, 5);
 
-    // Two slots on one granter: its fd comes once, with the first.
-    script_map_reply({{GntSt::okay, 10, 3, 0}, {GntSt::okay, 11, 4, wire::kNoFd}},
-                     {granter_memory_.fd()});
+    script_tables_reply();
     const std::vector<GrantMapRequest> requests = {{kGranter, 20, false}, {kGranter, 21, true}};
     const auto mapped = hv.map_grant_refs(requests);
-
     const test::Request request = peer_->read_request();
-    EXPECT_EQ(request.op(), wire::Op::grant_map);
-    const auto ops = test::batch_ops<wire::GrantMapOp>(request.payload);
-    ASSERT_EQ(ops.size(), 2u);
-    EXPECT_EQ(ops[0].flags, xen::kGntmapHostMap);
-    EXPECT_EQ(ops[0].ref, 20u);
-    EXPECT_EQ(ops[0].dom, kGranter);
-    EXPECT_EQ(ops[1].flags, xen::kGntmapHostMap | xen::kGntmapReadonly);
-    EXPECT_EQ(ops[1].ref, 21u);
+    EXPECT_EQ(request.op(), wire::Op::grant_tables);
+    EXPECT_EQ(request.as<wire::GrantTablesOp>().dom, kGranter);
 
     ASSERT_EQ(mapped.size(), 2u);
     ASSERT_EQ(mapped[0].status, GntSt::okay);
     ASSERT_EQ(mapped[1].status, GntSt::okay);
-    EXPECT_EQ(mapped[0].handle, 10u);
     EXPECT_EQ(mapped[0].frame, 3u);
     EXPECT_EQ(std::memcmp(mapped[0].page + 10, "frame-3", 7), 0);
     EXPECT_EQ(std::memcmp(mapped[1].page, "frame-4", 7), 0);
-    // The same bytes, both ways.
     std::memcpy(mapped[0].page + 100, "from-the-mapper", 15);
     EXPECT_EQ(
         std::memcmp(granter_memory_.data() + 3 * xen::kXenPageSize + 100, "from-the-mapper", 15),
         0);
-    EXPECT_EQ(hv.mapping_count(), 2u);
+    EXPECT_EQ(flags_of(20), xen::kGtfPermitAccess | xen::kGtfReading | xen::kGtfWriting);
+    EXPECT_EQ(flags_of(21), xen::kGtfPermitAccess | xen::kGtfReadonly | xen::kGtfReading);
+    EXPECT_EQ(active_of(20).domid, kOurselves);
+    EXPECT_EQ(active_of(20).write_pins, 1u);
+    EXPECT_EQ(active_of(21).read_pins, 1u);
+    const wire::SharedMaptrack maptrack(maptrack_.bytes());
+    const auto slot = maptrack.key(mapped[0].handle & ~kLocalHandle);
+    ASSERT_TRUE(slot.has_value());
+    EXPECT_EQ(slot->granter, kGranter);
+    EXPECT_EQ(slot->ref, 20u);
+    EXPECT_EQ(maptrack.grant_maps().load(), 2u);
 
-    script_unmap_reply({GntSt::okay, GntSt::okay});
-    EXPECT_THAT(hv.unmap_grant_refs(std::vector<xen::GrantHandle>{10, 11}),
-                ElementsAre(GntSt::okay, GntSt::okay));
-    EXPECT_THAT(unmap_request_handles(), ElementsAre(10u, 11u));
+    // A third map of the same granter asks nothing.
+    const GrantMapRequest third{kGranter, 22, false};
+    const auto third_mapped = hv.map_grant_refs({&third, 1});
+    EXPECT_EQ(third_mapped[0].status, GntSt::okay);
+    EXPECT_EQ(hv.mapping_count(), 3u);
+
+    EXPECT_THAT(hv.unmap_grant_refs(std::vector<xen::GrantHandle>{
+                    mapped[0].handle, mapped[1].handle, third_mapped[0].handle}),
+                ElementsAre(GntSt::okay, GntSt::okay, GntSt::okay));
+    EXPECT_TRUE(peer_->nothing_sent());
     EXPECT_EQ(hv.mapping_count(), 0u);
+    EXPECT_EQ(flags_of(20), xen::kGtfPermitAccess);
+    EXPECT_EQ(flags_of(21), xen::kGtfPermitAccess | xen::kGtfReadonly);
+    EXPECT_EQ(active_of(20).write_pins + active_of(20).read_pins, 0u);
+    EXPECT_FALSE(maptrack.key(mapped[0].handle & ~kLocalHandle).has_value());
+    EXPECT_EQ(maptrack.grant_unmaps().load(), 3u);
+    EXPECT_THAT(hv.unmap_grant_refs({&mapped[0].handle, 1}), ElementsAre(GntSt::bad_handle));
 }
 
-// The cost model of session.hpp's Granter: the granter's memory is mapped
-// once, its fd kept while the object lives (not only while a mapping of it
-// does), and dropped once the object is unlinked, its domain destroyed.
+// map_grant_ref's checks, each slot its own status, as the hypervisor
+// answered them when it did the map.
+TEST_F(HypervisorTest, EachSlotMappedHereGetsXensStatus) {
+    Hypervisor hv = adopt();
+    grant(1, 2);
+    grant(2, 3, true);
+    grant(3, 8);  // the granter has 8 frames: 0..7
+    script_tables_reply(GntSt::bad_domain);  // asked first, for dom 999
+    script_tables_reply();
+    const std::vector<GrantMapRequest> requests = {
+        {999, 1, false},         // no such domain
+        {kGranter, 1, false},    // good
+        {kGranter, 9, false},    // never granted
+        {kGranter, 2, false},    // a read-only grant mapped for writing
+        {kGranter, 600, false},  // past the granter's table
+        {kGranter, 3, false},    // a frame past the granter's memory
+    };
+    const auto mapped = hv.map_grant_refs(requests);
+    EXPECT_EQ(peer_->read_request().as<wire::GrantTablesOp>().dom, 999);
+    EXPECT_EQ(peer_->read_request().as<wire::GrantTablesOp>().dom, kGranter);
+    ASSERT_EQ(mapped.size(), requests.size());
+    EXPECT_EQ(mapped[0].status, GntSt::bad_domain);
+    EXPECT_EQ(mapped[0].page, nullptr);
+    EXPECT_EQ(mapped[1].status, GntSt::okay);
+    EXPECT_EQ(mapped[2].status, GntSt::general_error);
+    EXPECT_EQ(mapped[3].status, GntSt::general_error);
+    EXPECT_EQ(mapped[4].status, GntSt::bad_gntref);
+    EXPECT_EQ(mapped[5].status, GntSt::bad_page);
+    // Nothing of the failed slots is left pinned.
+    EXPECT_EQ(flags_of(2), xen::kGtfPermitAccess | xen::kGtfReadonly);
+    EXPECT_EQ(flags_of(3), xen::kGtfPermitAccess);
+    EXPECT_EQ(active_of(3).read_pins + active_of(3).write_pins, 0u);
+    EXPECT_EQ(hv.mapping_count(), 1u);
+    EXPECT_THAT(hv.unmap_grant_refs({&mapped[1].handle, 1}), ElementsAre(GntSt::okay));
+    EXPECT_TRUE(peer_->nothing_sent());
+}
+
+// The cost model of session.hpp's Granter: the granter's memory and tables
+// are mapped once, kept while the granter lives (not only while a mapping
+// of it does), and dropped once its memory is unlinked, its domain
+// destroyed; our maptrack stays with the connection.
 TEST_F(HypervisorTest, TheGrantersMemoryIsKeptWhileItLivesAndDroppedOnceItIsUnlinked) {
     Hypervisor hv = adopt();
     const int baseline = pvsim::test::count_open_fds();
+    grant(8, 2);
+    grant(9, 3);
     std::memcpy(granter_memory_.data() + 2 * xen::kXenPageSize, "frame2", 6);
-    script_map_reply({{GntSt::okay, 1, 2, 0}, {GntSt::okay, 2, 3, wire::kNoFd}},
-                     {granter_memory_.fd()});
-    const std::vector<GrantMapRequest> requests = {{kGranter, 8, false}, {kGranter, 9, false}};
-    const auto first = hv.map_grant_refs(requests);
-    ASSERT_EQ(first[1].status, GntSt::okay);
+    script_tables_reply();
+    const GrantMapRequest request{kGranter, 8, false};
+    const auto first = hv.map_grant_refs({&request, 1});
+    ASSERT_EQ(first[0].status, GntSt::okay);
     (void)peer_->read_request();
     EXPECT_EQ(std::memcmp(first[0].page, "frame2", 6), 0);
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
+    // Its memory, grant table and active grants, and our maptrack.
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 4);
+    ASSERT_EQ(hv.unmap_grant_refs({&first[0].handle, 1})[0], GntSt::okay);
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 4);  // it lives: kept
 
-    // A third mapping, with no fd: the one we hold serves.
-    script_map_reply({{GntSt::okay, 3, 5, wire::kNoFd}}, {});
-    const GrantMapRequest third{kGranter, 10, false};
-    ASSERT_EQ(hv.map_grant_refs({&third, 1})[0].status, GntSt::okay);
-    (void)peer_->read_request();
-
-    script_unmap_reply({GntSt::okay, GntSt::okay, GntSt::okay});
-    (void)hv.unmap_grant_refs(std::vector<xen::GrantHandle>{1, 2, 3});
-    EXPECT_THAT(unmap_request_handles(), ElementsAre(1u, 2u, 3u));
-    EXPECT_EQ(hv.mapping_count(), 0u);
-    // No mapping is left, but the granter's memory still lives: kept.
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
-
-    // Mapping it again, the hypervisor sends the fd again (its count went
-    // back to 0 too): a copy of the same object, dropped, and the page is
-    // where it was.
-    script_map_reply({{GntSt::okay, 4, 2, 0}}, {granter_memory_.fd()});
-    const auto again = hv.map_grant_refs({&third, 1});
-    (void)peer_->read_request();
+    const auto again = hv.map_grant_refs({&request, 1});
     ASSERT_EQ(again[0].status, GntSt::okay);
     EXPECT_EQ(again[0].page, first[0].page);
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
+    EXPECT_TRUE(peer_->nothing_sent());
 
-    // The domain is destroyed (the hypervisor unlinks its memory): our copy
-    // goes with the last mapping.
+    // The domain is destroyed (the hypervisor unlinks its memory): its
+    // tables go with our last mapping of it.
     ASSERT_EQ(::shm_unlink(granter_memory_.name().c_str()), 0);
-    script_unmap_reply({GntSt::okay});
-    (void)hv.unmap_grant_refs({&again[0].handle, 1});
-    (void)unmap_request_handles();
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline);
+    ASSERT_EQ(hv.unmap_grant_refs({&again[0].handle, 1})[0], GntSt::okay);
+    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);
 }
 
-TEST_F(HypervisorTest, AGranterThatDiedWhileUnmappedGoesWhenAnotherGrantersMemoryArrives) {
+// A granter that dies while we map it is marked dying in its active grants:
+// a new map asks the hypervisor again (GNTST_bad_domain), and our last
+// unmap asks once more, so that the hypervisor frees the dying domain.
+TEST_F(HypervisorTest, ADyingGranterIsRefusedAndOurLastUnmapLetsItBeFreed) {
     Hypervisor hv = adopt();
-    // Another domain's memory, as the hypervisor holds it.
-    const os::SharedMemory other = shm_.create("other", 8 * xen::kXenPageSize);
-    const int baseline = pvsim::test::count_open_fds();
-    script_map_reply({{GntSt::okay, 1, 2, 0}}, {granter_memory_.fd()});
-    script_unmap_reply({GntSt::okay});
+    grant(8, 2);
+    grant(9, 3);
+    script_tables_reply();
     const GrantMapRequest request{kGranter, 8, false};
     const auto mapped = hv.map_grant_refs({&request, 1});
+    ASSERT_EQ(mapped[0].status, GntSt::okay);
     (void)peer_->read_request();
-    (void)hv.unmap_grant_refs({&mapped[0].handle, 1});
-    (void)unmap_request_handles();
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);  // kept: it lives
+    {
+        const wire::ActiveGrants active(granter_active_.bytes());
+        const auto lock = active.lock();
+        active.set_dying();
+    }
+    script_tables_reply(GntSt::bad_domain);
+    const GrantMapRequest second{kGranter, 9, false};
+    EXPECT_EQ(hv.map_grant_refs({&second, 1})[0].status, GntSt::bad_domain);
+    EXPECT_EQ(peer_->read_request().op(), wire::Op::grant_tables);
+    EXPECT_EQ(flags_of(9), xen::kGtfPermitAccess);
 
-    // It dies with nothing of it mapped here: nothing on our side notices
-    // until another granter's memory comes.
-    ASSERT_EQ(::shm_unlink(granter_memory_.name().c_str()), 0);
-    script_map_reply({{GntSt::okay, 2, 3, 0}}, {other.fd()});
-    const GrantMapRequest second{kGranter + 1, 9, true};
-    const auto other_mapped = hv.map_grant_refs({&second, 1});
-    (void)peer_->read_request();
-    ASSERT_EQ(other_mapped[0].status, GntSt::okay);
-    EXPECT_EQ(pvsim::test::count_open_fds(), baseline + 1);  // our copy of the other's alone
-    script_unmap_reply({GntSt::okay});                       // handle 2's, as hv goes
+    script_tables_reply(GntSt::bad_domain);
+    EXPECT_EQ(hv.unmap_grant_refs({&mapped[0].handle, 1})[0], GntSt::okay);
+    EXPECT_EQ(peer_->read_request().as<wire::GrantTablesOp>().dom, kGranter);
+    EXPECT_EQ(flags_of(8), xen::kGtfPermitAccess);
 }
 
+// A domid names another domain only once the old one is gone: the
+// hypervisor answering another memory object for a granter we still map
+// broke the protocol.
+TEST_F(HypervisorTest, AnotherObjectForAGranterStillMappedIsAProtocolError) {
+    Hypervisor hv = adopt();
+    grant(8, 2);
+    script_tables_reply();
+    const GrantMapRequest request{kGranter, 8, false};
+    ASSERT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::okay);
+    (void)peer_->read_request();
+    {
+        const wire::ActiveGrants active(granter_active_.bytes());
+        const auto lock = active.lock();
+        active.set_dying();
+    }
+    const os::SharedMemory other = shm_.create("other", 8 * xen::kXenPageSize);
+    script_tables_reply(GntSt::okay, &other);
+    try {
+        (void)hv.map_grant_refs({&request, 1});
+        ADD_FAILURE() << "no error";
+    } catch (const HypercallError& e) {
+        EXPECT_EQ(e.error(), EPROTO);
+        EXPECT_THAT(e.what(), HasSubstr("grant_tables"));
+    }
+    // As hv goes, its last unmap of the dying granter asks once more.
+    script_tables_reply(GntSt::bad_domain);
+}
+
+TEST_F(HypervisorTest, GrantTablesWithoutItsFourFdsIsAProtocolError) {
+    Hypervisor hv = adopt();
+    wire::GrantTablesOp op{};
+    op.dom = kGranter;
+    op.memory_bytes = granter_memory_.size();
+    op.grant_entries = kGranterEntries;
+    const int fds[] = {granter_memory_.fd()};
+    peer_->reply(wire::Op::grant_tables, 0, test::bytes_of(op), fds);
+    const GrantMapRequest request{kGranter, 8, false};
+    try {
+        (void)hv.map_grant_refs({&request, 1});
+        ADD_FAILURE() << "no error";
+    } catch (const HypercallError& e) {
+        EXPECT_EQ(e.error(), EPROTO);
+    }
+}
+
+// Our own grants are mapped through the hypervisor (grant_map), which
+// keeps our active entries out of our reach; its reply is checked, and a
+// slot it broke is given back.
 TEST_F(HypervisorTest, AnotherObjectUnderLiveMappingsOfTheSameDomainIsGivenBack) {
     Hypervisor hv = adopt();
     script_map_reply({{GntSt::okay, 1, 2, 0}}, {granter_memory_.fd()});
-    const GrantMapRequest request{kGranter, 8, false};
+    const GrantMapRequest request{kOurselves, 8, false};
     ASSERT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::okay);
     (void)peer_->read_request();
 
@@ -340,7 +487,7 @@ TEST_F(HypervisorTest, FailedSlotsKeepTheirStatusAndMapNothing) {
                       {GntSt::permission_denied, 0, 0, wire::kNoFd}},
                      {granter_memory_.fd()});
     const std::vector<GrantMapRequest> requests = {
-        {999, 8, false}, {kGranter, 8, false}, {kGranter, 9, false}};
+        {kOurselves, 7, false}, {kOurselves, 8, false}, {kOurselves, 9, false}};
     const auto mapped = hv.map_grant_refs(requests);
     (void)peer_->read_request();
     EXPECT_EQ(mapped[0].status, GntSt::bad_domain);
@@ -358,7 +505,7 @@ TEST_F(HypervisorTest, AMappingWithoutTheGrantersFdIsGivenBack) {
     // The hypervisor says okay but sends no fd for a granter we hold none of.
     script_map_reply({{GntSt::okay, 7, 2, wire::kNoFd}}, {});
     script_unmap_reply({GntSt::okay});
-    const GrantMapRequest request{kGranter, 8, false};
+    const GrantMapRequest request{kOurselves, 8, false};
     const auto mapped = hv.map_grant_refs({&request, 1});
     EXPECT_EQ(mapped[0].status, GntSt::general_error);
     EXPECT_EQ(mapped[0].page, nullptr);
@@ -372,7 +519,7 @@ TEST_F(HypervisorTest, AFramePastTheGrantersMemoryIsGivenBack) {
     const int baseline = pvsim::test::count_open_fds();
     script_map_reply({{GntSt::okay, 7, 8, 0}}, {granter_memory_.fd()});  // 8 frames: 0..7
     script_unmap_reply({GntSt::okay});
-    const GrantMapRequest request{kGranter, 8, false};
+    const GrantMapRequest request{kOurselves, 8, false};
     EXPECT_EQ(hv.map_grant_refs({&request, 1})[0].status, GntSt::general_error);
     (void)peer_->read_request();
     EXPECT_THAT(unmap_request_handles(), ElementsAre(7u));
@@ -548,16 +695,22 @@ TEST_F(HypervisorTest, StatusAndDomainInfoReadTheReply) {
 
 TEST_F(HypervisorTest, DestructionGivesBackTheMappingsStillHeld) {
     std::optional<Hypervisor> hv(adopt());
-    script_map_reply({{GntSt::okay, 21, 1, 0}, {GntSt::okay, 22, 2, wire::kNoFd}},
-                     {granter_memory_.fd()});
-    const std::vector<GrantMapRequest> requests = {{kGranter, 8, false}, {kGranter, 9, false}};
+    grant(8, 1);
+    grant(9, 2);
+    script_tables_reply();
+    script_map_reply({{GntSt::okay, 21, 1, 0}}, {memory_.fd()});
+    const std::vector<GrantMapRequest> requests = {
+        {kGranter, 8, false}, {kGranter, 9, false}, {kOurselves, 4, false}};
     (void)hv->map_grant_refs(requests);
-    (void)peer_->read_request();
-    script_unmap_reply({GntSt::okay, GntSt::okay});
+    EXPECT_EQ(peer_->read_request().op(), wire::Op::grant_tables);
+    EXPECT_EQ(peer_->read_request().op(), wire::Op::grant_map);
+    script_unmap_reply({GntSt::okay});
     hv.reset();
-    auto handles = unmap_request_handles();
-    std::sort(handles.begin(), handles.end());
-    EXPECT_THAT(handles, ElementsAre(21u, 22u));
+    // The hypervisor's handle in one call; ours here.
+    EXPECT_THAT(unmap_request_handles(), ElementsAre(21u));
+    EXPECT_EQ(flags_of(8), xen::kGtfPermitAccess);
+    EXPECT_EQ(flags_of(9), xen::kGtfPermitAccess);
+    EXPECT_EQ(active_of(9).write_pins, 0u);
 }
 
 }  // namespace
