@@ -388,8 +388,8 @@ GrantMapping map_here(Session& session, const GrantMapRequest& request) {
     std::byte* base = view(*granter, request.readonly);
     if (base == nullptr) {
         // Out of address space: give the pin back.
-        session.mappings.emplace(handle, LocalMapping{request.domid, nullptr, frame,
-                                                      request.readonly});
+        session.mappings.emplace(handle,
+                                 LocalMapping{request.domid, nullptr, frame, request.readonly});
         (void)unmap_here(session, handle);
         result.status = xen::GntSt::general_error;
         return result;
@@ -633,9 +633,9 @@ std::vector<GrantMapping> Hypervisor::map_grant_refs(std::span<const GrantMapReq
     std::vector<MapSlot> slots(ours.size());
     for (std::size_t i = 0; i < ours.size(); ++i) {
         const wire::GrantMapOp& out = reply.ops[i];
-        slots[i] = MapSlot{domid(),        requests[ours[i]].readonly,
-                           static_cast<xen::GntSt>(out.status), out.handle,
-                           out.dev_bus_addr, out.host_addr};
+        slots[i] =
+            MapSlot{domid(),    requests[ours[i]].readonly, static_cast<xen::GntSt>(out.status),
+                    out.handle, out.dev_bus_addr,           out.host_addr};
     }
     const std::vector<GrantMapping> mapped = finish_maps(*session_, slots, reply.fds);
     for (std::size_t i = 0; i < ours.size(); ++i) {

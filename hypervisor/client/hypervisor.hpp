@@ -136,11 +136,16 @@ class Hypervisor {
     wire::SharedInfoView shared_info() const noexcept;
 
     // GNTTABOP_map_grant_ref, batched: one status per slot, good slots
-    // mapped even when others fail. Throws HypercallError when the call as a
-    // whole is refused (e.g. E2BIG for more than kMaxBatch slots).
+    // mapped even when others fail. Another domain's grants are mapped in
+    // this process against the tables the hypervisor shares (one
+    // grant_tables call per granter, then none: DESIGN.md §3, "Where a grant
+    // map runs"); our own through the hypervisor. Throws HypercallError when
+    // a call as a whole is refused (e.g. E2BIG for more than kMaxBatch
+    // slots) or its reply breaks the protocol.
     std::vector<GrantMapping> map_grant_refs(std::span<const GrantMapRequest> requests);
     std::vector<GrantMapping> map_foreign_pages(std::span<const ForeignMapRequest> requests);
-    // GNTTABOP_unmap_grant_ref, batched; the pages are unmapped here first.
+    // GNTTABOP_unmap_grant_ref, batched, where the map was made (here, or
+    // by the hypervisor in one call); the pages are unmapped here first.
     // A handle this process does not hold is GNTST_bad_handle.
     std::vector<xen::GntSt> unmap_grant_refs(std::span<const xen::GrantHandle> handles);
     // GNTTABOP_copy, batched, done by the hypervisor.

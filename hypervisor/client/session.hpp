@@ -68,12 +68,12 @@ class MappedRange {
     std::size_t bytes_ = 0;
 };
 
-// A domain whose memory this connection maps. `live` mirrors the
-// hypervisor's count of live maptrack entries of this connection on that
-// domain. The hypervisor attaches a copy of the memory fd to the first reply
-// that maps the domain's memory object on this connection, and to no later
-// one (server Domain::memory_sent): the views below are what later maps
-// point into.
+// A domain whose memory this connection maps. `live` counts the live
+// maptrack entries of this connection on that domain. The memory fd comes
+// with grant_tables (maps made here), or with the first hypervisor map reply
+// of the domain's memory object on this connection and no later one
+// (server Domain::memory_sent): the views below are what later maps point
+// into.
 //
 // The cost model (DESIGN.md §3, "What a grant map costs"): a granted page
 // is not mmap(2)ed on its own. The granter's whole memory is mapped here

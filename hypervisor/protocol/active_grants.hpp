@@ -102,8 +102,7 @@ class ActiveGrants {
                    std::uint64_t& frame) const;
     // Drops one pin taken with pin(..., readonly, ...); the last write pin
     // clears GTF_writing, the last pin GTF_reading (unmap_common_complete).
-    void unpin(std::span<xen::GrantEntryV1> grant_entries, xen::GrantRef ref,
-               bool readonly) const;
+    void unpin(std::span<xen::GrantEntryV1> grant_entries, xen::GrantRef ref, bool readonly) const;
     // Sets the pins of `ref` to what the maptracks hold (recount) and
     // clears the shared entry's flags that no pin backs any more; an entry
     // left with no pin is forgotten.

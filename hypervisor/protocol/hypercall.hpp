@@ -200,9 +200,9 @@ static_assert(sizeof(GrantUnmapOp) == 24);  // as struct gnttab_unmap_grant_ref
 // the granter died, lets the hypervisor free a dying domain's memory.
 struct GrantTablesOp {
     xen::DomId dom;
-    std::int16_t status;           // OUT: GntSt
-    std::uint32_t grant_entries;   // OUT
-    std::uint64_t memory_bytes;    // OUT
+    std::int16_t status;          // OUT: GntSt
+    std::uint32_t grant_entries;  // OUT
+    std::uint64_t memory_bytes;   // OUT
 };
 static_assert(sizeof(GrantTablesOp) == 16);
 inline constexpr std::size_t kGrantTablesFds = 4;

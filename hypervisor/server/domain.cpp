@@ -16,8 +16,8 @@ std::string object_name(std::string_view shm_tag, xen::DomId domid, std::string_
 os::SharedMemory make_active_grants(std::string_view shm_tag, xen::DomId domid,
                                     std::uint32_t grant_frames) {
     const auto entries = grant_frames * static_cast<std::uint32_t>(xen::kGrantEntriesPerFrame);
-    os::SharedMemory object = os::SharedMemory::create(
-        object_name(shm_tag, domid, "active-grants"), wire::ActiveGrants::bytes_for(entries));
+    os::SharedMemory object = os::SharedMemory::create(object_name(shm_tag, domid, "active-grants"),
+                                                       wire::ActiveGrants::bytes_for(entries));
     wire::ActiveGrants::initialise(object.bytes(), entries);
     return object;
 }

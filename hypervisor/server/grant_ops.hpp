@@ -1,13 +1,17 @@
 // Grant-table hypercalls (xen/common/grant_table.c, v1 entries only):
-// map, unmap, copy, and dom0's foreign map, with per-slot GNTST_* statuses.
+// map (of one's own grants: another domain's are mapped in the mapping
+// process, after `tables`), unmap, copy, and dom0's foreign map, with
+// per-slot GNTST_* statuses; and what a connection's end releases, with the
+// recount of pins that makes a mapper's death mid-map harmless.
 // Works on the domains of a DomainTable; knows nothing of sockets, so the
 // whole of it can be driven directly.
 //
-// Pinning follows Xen: the first pin of an entry checks and marks the
-// shared entry with one compare-and-swap of its {flags, domid} word
-// (_set_status_v1), later pins only count in the active entry, and the last
-// unpin clears GTF_writing / GTF_reading again (unmap_common_complete), which
-// is what lets the granting guest end its access.
+// Pinning follows Xen (wire::ActiveGrants, shared with the mappers): the
+// first pin of an entry checks and marks the shared entry with one
+// compare-and-swap of its {flags, domid} word (_set_status_v1), later pins
+// only count in the active entry, and the last unpin clears GTF_writing /
+// GTF_reading again (unmap_common_complete), which is what lets the
+// granting guest end its access.
 #pragma once
 
 #include <cstddef>

@@ -104,10 +104,9 @@ TEST(Daemon, StopsOnSigtermLeavingNothingBehind) {
     HypervisorProcess hv;
     const std::string tag = hv.run_dir().shm_tag();
     EXPECT_EQ(os::list_run_shm(tag),
-              (std::vector<std::string>{"pvsim." + tag + ".dom0.active-grants",
-                                        "pvsim." + tag + ".dom0.grant-table",
-                                        "pvsim." + tag + ".dom0.memory",
-                                        "pvsim." + tag + ".dom0.shared-info"}));
+              (std::vector<std::string>{
+                  "pvsim." + tag + ".dom0.active-grants", "pvsim." + tag + ".dom0.grant-table",
+                  "pvsim." + tag + ".dom0.memory", "pvsim." + tag + ".dom0.shared-info"}));
     EXPECT_TRUE(std::filesystem::exists(hv.run_dir().hypervisor_socket()));
     EXPECT_EQ(hv.stop().describe(), "exited with status 0");
     EXPECT_TRUE(os::list_run_shm(tag).empty());

@@ -105,8 +105,7 @@ class HypervisorTest : public ::testing::Test {
         }
         op.grant_entries = kGranterEntries;
         op.memory_bytes = object.size();
-        const int fds[] = {object.fd(), granter_grants_.fd(), granter_active_.fd(),
-                           maptrack_.fd()};
+        const int fds[] = {object.fd(), granter_grants_.fd(), granter_active_.fd(), maptrack_.fd()};
         peer_->reply(wire::Op::grant_tables, 0, test::bytes_of(op), fds);
     }
     // The granter grants frame `gfn` to us as `ref`, as its guest would.
@@ -320,7 +319,7 @@ TEST_F(HypervisorTest, EachSlotMappedHereGetsXensStatus) {
     Hypervisor hv = adopt();
     grant(1, 2);
     grant(2, 3, true);
-    grant(3, 8);  // the granter has 8 frames: 0..7
+    grant(3, 8);                             // the granter has 8 frames: 0..7
     script_tables_reply(GntSt::bad_domain);  // asked first, for dom 999
     script_tables_reply();
     const std::vector<GrantMapRequest> requests = {

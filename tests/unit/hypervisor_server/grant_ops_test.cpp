@@ -5,6 +5,8 @@
 #include "hypervisor/server/grant_ops.hpp"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -105,7 +107,8 @@ TEST_F(GrantOpsTest, ReadPinsAndWritePinsAreCountedApart) {
     EXPECT_EQ(flags(guest_, 9), xen::kGtfPermitAccess | xen::kGtfReading);
     EXPECT_EQ(unmap_one(dom0_, read2.handle), GntSt::okay);
     EXPECT_EQ(flags(guest_, 9), xen::kGtfPermitAccess);
-    EXPECT_EQ(guest_.active_grants().entry(9).read_pins + guest_.active_grants().entry(9).write_pins, 0u);
+    EXPECT_EQ(
+        guest_.active_grants().entry(9).read_pins + guest_.active_grants().entry(9).write_pins, 0u);
 }
 
 TEST_F(GrantOpsTest, EachBadSlotGetsXensStatusAndTheGoodOnesAreDone) {
@@ -390,6 +393,116 @@ TEST_F(GrantCopyTest, ACopyThroughAnEntryTheCallerHasMappedKeepsTheMapPin) {
     EXPECT_EQ(copy_one(other_, copy_op(ptr(8, guest_.domid(), 0), ptr(1, xen::kDomidSelf, 0), 8,
                                        xen::kGntcopySourceGref)),
               GntSt::general_error);
+}
+
+}  // namespace
+}  // namespace pvsim::hypervisor::server::test
+
+namespace pvsim::hypervisor::server::test {
+namespace {
+
+// What a mapping process does in its own process (the client's map_here),
+// done here on the objects the hypervisor shares with it.
+struct CallerSideMapper {
+    wire::SharedMaptrack maptrack;
+    const wire::ActiveGrants& active;
+    Domain& granter;
+
+    // Pins `ref` and, unless the process "dies" first, fills slot `slot`.
+    GntSt pin(xen::GrantRef ref, std::uint32_t slot, bool fill) {
+        maptrack.high_water().store(slot + 1);
+        maptrack.busy_granter().store(granter.domid() + 1u);
+        const auto lock = active.lock();
+        std::uint64_t frame = 0;
+        const GntSt status = active.pin(granter.grant_entries(), granter.memory_frames(), ref,
+                                        maptrack.domid(), false, true, frame);
+        if (status == GntSt::okay) {
+            active.set_mapped_by_others(active.mapped_by_others() + 1);
+            if (fill) {
+                maptrack.fill(slot, {granter.domid(), ref, false}, frame);
+                maptrack.busy_granter().store(0);
+            }
+        }
+        return status;
+    }
+};
+
+TEST_F(GrantOpsTest, GrantTablesGivesTheGrantersObjectsAndTheConnectionsMaptrack) {
+    wire::GrantTablesOp op{};
+    op.dom = guest_.domid();
+    const auto fds = grants_.tables(dom0_, kConnection, op);
+    ASSERT_EQ(status(op.status), GntSt::okay);
+    EXPECT_EQ(op.memory_bytes, guest_.memory_bytes());
+    EXPECT_EQ(op.grant_entries, guest_.grant_entries().size());
+    ASSERT_EQ(fds.size(), wire::kGrantTablesFds);
+    EXPECT_TRUE(same_file(fds[0].get(), guest_.memory_fd()));
+    EXPECT_TRUE(same_file(fds[1].get(), guest_.grant_table_fd()));
+    EXPECT_TRUE(same_file(fds[2].get(), guest_.active_grants_fd()));
+    EXPECT_TRUE(same_file(fds[3].get(), dom0_.shared_maptrack(kConnection).fd()));
+    // The same maptrack at every call of the connection, another for another.
+    const auto again = grants_.tables(dom0_, kConnection, op);
+    EXPECT_TRUE(same_file(again[3].get(), fds[3].get()));
+    const auto other = grants_.tables(dom0_, kOtherConnection, op);
+    EXPECT_FALSE(same_file(other[3].get(), fds[3].get()));
+
+    // Never a domain's own active grants, nor a domain that is not running.
+    op.dom = xen::kDomidSelf;
+    EXPECT_TRUE(grants_.tables(guest_, kConnection, op).empty());
+    EXPECT_EQ(status(op.status), GntSt::permission_denied);
+    op.dom = 77;
+    EXPECT_TRUE(grants_.tables(dom0_, kConnection, op).empty());
+    EXPECT_EQ(status(op.status), GntSt::bad_domain);
+}
+
+// A mapper that died after pinning and before writing its maptrack (or
+// with the lock held) leaves the entry counted too high; when its
+// connection is released the hypervisor counts every pin again from the
+// maptracks that remain, so the guest can end its grant again.
+TEST_F(GrantOpsTest, AMapperThatDiedMidMapLeavesNothingPinnedOnceItsConnectionGoes) {
+    grant(guest_, 8, 0, 5, false);
+    grant(guest_, 9, 0, 6, false);
+    wire::GrantTablesOp op{};
+    op.dom = guest_.domid();
+    (void)grants_.tables(dom0_, kConnection, op);
+    (void)grants_.tables(dom0_, kOtherConnection, op);
+    CallerSideMapper dying{wire::SharedMaptrack(dom0_.shared_maptrack(kConnection).bytes()),
+                           guest_.active_grants(), guest_};
+    CallerSideMapper living{wire::SharedMaptrack(dom0_.shared_maptrack(kOtherConnection).bytes()),
+                            guest_.active_grants(), guest_};
+    ASSERT_EQ(living.pin(9, 0, true), GntSt::okay);
+    ASSERT_EQ(dying.pin(8, 0, true), GntSt::okay);
+    ASSERT_EQ(dying.pin(9, 1, false), GntSt::okay);  // "dies" before its slot
+    EXPECT_EQ(guest_.active_grants().entry(9).write_pins, 2u);
+    EXPECT_EQ(guest_.mapped_by_others(), 3u);
+
+    EXPECT_EQ(grants_.release_connection(dom0_, kConnection), 1u);
+    EXPECT_EQ(guest_.active_grants().entry(8).write_pins, 0u);
+    EXPECT_EQ(xen::grant_flags(guest_.grant_entries()[8]).load(), xen::kGtfPermitAccess);
+    // The living mapper's pin stays, and so does the entry's mark.
+    EXPECT_EQ(guest_.active_grants().entry(9).write_pins, 1u);
+    EXPECT_EQ(xen::grant_flags(guest_.grant_entries()[9]).load(),
+              xen::kGtfPermitAccess | xen::kGtfReading | xen::kGtfWriting);
+    EXPECT_EQ(guest_.mapped_by_others(), 1u);
+    EXPECT_FALSE(dom0_.shared_maptracks.contains(kConnection));
+}
+
+// The lock is robust: a process that dies holding it leaves it to the next
+// taker, told so, instead of blocking every mapper and the hypervisor.
+TEST_F(GrantOpsTest, ALockWhoseHolderDiedGoesToTheNextTaker) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        const auto lock = guest_.active_grants().lock();
+        ::_exit(0);  // holding it
+    }
+    int exit_status = 0;
+    ASSERT_EQ(::waitpid(child, &exit_status, 0), child);
+    {
+        const auto lock = guest_.active_grants().lock();
+        EXPECT_TRUE(lock.owner_died());
+    }
+    const auto lock = guest_.active_grants().lock();
+    EXPECT_FALSE(lock.owner_died());
 }
 
 }  // namespace
