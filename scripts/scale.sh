@@ -31,15 +31,16 @@
 #      each time is too. Beside it, the part after the toolstack's checks:
 #      from the first state line (the vbd's directories are written) to
 #      Connected. Every 100 cycles the script sleeps 3 s, and in
-#      that quiet moment the daemons' fds and RSS (VmRSS), the run's
-#      shared-memory objects and processes are sampled.
+#      that quiet moment the daemons' fds and own memory (RssAnon +
+#      RssFile: their RssShmem is the domains' memory, see below), the
+#      run's shared-memory objects and processes are sampled.
 #
 # What must hold (the exit status is non-zero for these only): every job
 # passes its verify (no mismatch, every block read was written by the
 # verified write first); after the first 100 cycles the daemons' fds, the
 # run's shared-memory objects and processes are what they were then, and
-# each daemon's RSS stays within 10% (+1 MiB for a small process's page
-# granularity) of it; the script passes; after each run's teardown nothing
+# each daemon's own memory stays within 10% (+1 MiB for a small process's
+# page granularity) of it; the script passes; after each run's teardown nothing
 # of it is left (process or shared-memory object).
 #
 # The performance targets (aggregate >= 1.3x one guest, private memory <= 8
@@ -228,7 +229,7 @@ cycles_out=$work/cycles.out
 "$pvsim_bin" --run-dir "$run" script "$script" >"$cycles_out" 2>"$work/cycles.err" &
 script_pid=$!
 cycle_csv=$out/scale-cycles.csv
-echo "cycle,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes" >"$cycle_csv"
+echo "cycle,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,backend_shmem_kib" >"$cycle_csv"
 sampled=0
 late=0
 while kill -0 "$script_pid" 2>/dev/null; do
@@ -239,16 +240,25 @@ while kill -0 "$script_pid" 2>/dev/null; do
         pids=()
         for d in hypervisor xenstored backend; do pids+=("$(cat "$run/pvsim-$d.pid")"); done
         row=("$cycle")
-        for p in "${pids[@]}"; do row+=("$(status_kib "$p" VmRSS)"); done
+        # A daemon's own memory: RssAnon + RssFile. Its RssShmem is the
+        # domains' memory it has touched (the backend's views of the
+        # guest's, DESIGN.md §3), which is the guest's and grows with the
+        # frames the guest hands out: a ring page the guest ends while the
+        # backend still maps it waits on the grant table's deferred list,
+        # ten freed a second (Linux gnttab_handle_deferred), so a guest
+        # attaching faster than that uses new frames. Reported, not checked.
+        for p in "${pids[@]}"; do
+            row+=("$(($(status_kib "$p" RssAnon) + $(status_kib "$p" RssFile)))")
+        done
         for p in "${pids[@]}"; do row+=("$(fd_count "$p")"); done
-        row+=("$(run_shm)" "$(run_pids | wc -l)")
+        row+=("$(run_shm)" "$(run_pids | wc -l)" "$(status_kib "${pids[2]}" RssShmem)")
         # The sample counts only if the script was still in its sleep.
         if [ "$(grep -c '\] > ' "$cycles_out" || true)" -ne "$lines" ]; then
             late=$((late + 1))
             say "scale: the sample at cycle $cycle was not taken within the script's ${quiet_seconds} s pause: left out ($lines commands before it, $(grep -c '\] > ' "$cycles_out" || true) after; $(date +%T.%N))"
         else
             (IFS=,; echo "${row[*]}") >>"$cycle_csv"
-            say "scale: cycle $cycle: rss kib hv ${row[1]} xs ${row[2]} be ${row[3]}, fds ${row[4]}/${row[5]}/${row[6]}, shm ${row[7]}, processes ${row[8]}"
+            say "scale: cycle $cycle: rss kib (RssAnon + RssFile) hv ${row[1]} xs ${row[2]} be ${row[3]} (be RssShmem ${row[9]}), fds ${row[4]}/${row[5]}/${row[6]}, shm ${row[7]}, processes ${row[8]}"
         fi
         sampled=$quiet
     fi
