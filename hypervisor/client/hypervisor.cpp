@@ -611,12 +611,23 @@ std::vector<GrantMapping> Hypervisor::map_grant_refs(std::span<const GrantMapReq
     // through the hypervisor, which keeps our active entries from us.
     std::vector<GrantMapping> result(requests.size());
     std::vector<std::size_t> ours;
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-        if (requests[i].domid == domid() || requests[i].domid == xen::kDomidSelf) {
-            ours.push_back(i);
-        } else {
-            result[i] = map_here(*session_, requests[i]);
+    try {
+        for (std::size_t i = 0; i < requests.size(); ++i) {
+            if (requests[i].domid == domid() || requests[i].domid == xen::kDomidSelf) {
+                ours.push_back(i);
+            } else {
+                result[i] = map_here(*session_, requests[i]);
+            }
         }
+    } catch (...) {
+        // A grant_tables call failed as a whole: the batch fails as a
+        // whole too, with nothing of it left mapped.
+        for (const GrantMapping& mapping : result) {
+            if (mapping.status == xen::GntSt::okay && (mapping.handle & kLocalHandle) != 0) {
+                (void)unmap_here(*session_, mapping.handle);
+            }
+        }
+        throw;
     }
     if (ours.empty()) {
         return result;

@@ -440,6 +440,25 @@ TEST_F(HypervisorTest, AnotherObjectForAGranterStillMappedIsAProtocolError) {
     script_tables_reply(GntSt::bad_domain);
 }
 
+// A grant_tables call refused as a whole fails the batch as a whole, as a
+// refused map hypercall did: nothing of it stays mapped or pinned.
+TEST_F(HypervisorTest, ARefusedTablesCallFailsTheBatchAndLeavesNothingMapped) {
+    Hypervisor hv = adopt();
+    grant(8, 2);
+    script_tables_reply();
+    peer_->reply(wire::Op::grant_tables, -EINVAL, {});
+    const std::vector<GrantMapRequest> requests = {{kGranter, 8, false}, {6, 1, false}};
+    try {
+        (void)hv.map_grant_refs(requests);
+        ADD_FAILURE() << "no error";
+    } catch (const HypercallError& e) {
+        EXPECT_EQ(e.error(), EINVAL);
+    }
+    EXPECT_EQ(hv.mapping_count(), 0u);
+    EXPECT_EQ(flags_of(8), xen::kGtfPermitAccess);
+    EXPECT_EQ(active_of(8).write_pins, 0u);
+}
+
 TEST_F(HypervisorTest, GrantTablesWithoutItsFourFdsIsAProtocolError) {
     Hypervisor hv = adopt();
     wire::GrantTablesOp op{};
