@@ -329,7 +329,7 @@ std::string render_bench_table(const std::vector<BenchRow>& rows, const std::str
     }
     return table.render() + failures + verify +
            "per request (blkif, or virtio-blk on the virtio paths): grant maps, unmaps, copies "
-           "(hypercall slots), hypercalls, notifications to the backend and to the frontend, data "
+           "(GNTTABOP slots), hypercalls, notifications to the backend and to the frontend, data "
            "copies (segments through persistent pages)\n";
 }
 
