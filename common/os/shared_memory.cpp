@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
@@ -166,8 +167,8 @@ SharedMemory SharedMemory::open(const std::string& name, ShmAccess access) {
 }
 
 SharedMemory SharedMemory::create_anonymous(const std::string& label, std::size_t size) {
-    if (size == 0) {
-        throw std::invalid_argument("shared memory " + label + ": size 0");
+    if (size == 0) {  // as create() refuses it
+        throw std::system_error(EINVAL, std::system_category(), "memfd " + label + ": size 0");
     }
     UniqueFd fd(::memfd_create(label.c_str(), MFD_CLOEXEC));
     if (!fd) {

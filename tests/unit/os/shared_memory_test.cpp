@@ -77,6 +77,23 @@ TEST_F(SharedMemoryTest, CreateIsExclusive) {
     EXPECT_TRUE(shm_exists(name("memory")));  // the failed attempt removed nothing
 }
 
+// A connection's maptrack is such an object: shared by its fd alone, and
+// gone with its last fd and mapping, so nothing of it is left in /dev/shm.
+TEST_F(SharedMemoryTest, AnAnonymousObjectHasNoNameAndIsSharedByItsFdAlone) {
+    SharedMemory object = SharedMemory::create_anonymous(tag_ + ".maptrack1", 8192);
+    EXPECT_EQ(object.size(), 8192u);
+    EXPECT_TRUE(object.name().empty());
+    EXPECT_THAT(list_run_shm(tag_), IsEmpty());
+    EXPECT_EQ(std::count(object.data(), object.data() + object.size(), std::byte{0}), 8192);
+    std::memcpy(object.data() + 4096, "shared", 6);
+    const SharedMemory other = SharedMemory::map_fd(duplicate_fd(object.fd()));
+    EXPECT_EQ(std::memcmp(other.data() + 4096, "shared", 6), 0);
+    EXPECT_THAT(
+        std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(object.fd())).string(),
+        HasSubstr(".maptrack1"));
+    EXPECT_THROW((void)SharedMemory::create_anonymous("empty", 0), std::system_error);
+}
+
 TEST_F(SharedMemoryTest, CreateRejectsZeroSizeAndBadNames) {
     EXPECT_THROW((void)SharedMemory::create(name("empty"), 0), std::system_error);
     EXPECT_FALSE(shm_exists(name("empty")));
