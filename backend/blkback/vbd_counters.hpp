@@ -43,7 +43,11 @@ struct VbdCounters {
     std::uint64_t grant_maps = 0;  // pages mapped
     std::uint64_t grant_unmaps = 0;
     std::uint64_t grant_map_failures = 0;  // slots that did not map
-    std::uint64_t map_hypercalls = 0;      // batched GNTTABOP_map_grant_ref calls
+    // Batched GNTTABOP_map_grant_ref / unmap_grant_ref calls: hypercalls on
+    // Xen (gnttab_map_refs); in pvsim they run in this process (DESIGN.md
+    // §3, "Where a grant map runs") and reach the hypervisor only for a
+    // granter's first map.
+    std::uint64_t map_hypercalls = 0;
     std::uint64_t unmap_hypercalls = 0;
     // Adaptive polling (DESIGN.md §10): times the loop found work while
     // polling, and times it went to sleep.
