@@ -229,7 +229,7 @@ cycles_out=$work/cycles.out
 "$pvsim_bin" --run-dir "$run" script "$script" >"$cycles_out" 2>"$work/cycles.err" &
 script_pid=$!
 cycle_csv=$out/scale-cycles.csv
-echo "cycle,hypervisor_rss_kib,xenstored_rss_kib,backend_rss_kib,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,backend_shmem_kib" >"$cycle_csv"
+echo "cycle,hypervisor_own_kib,xenstored_own_kib,backend_own_kib,hypervisor_fds,xenstored_fds,backend_fds,shm_objects,processes,backend_shmem_kib" >"$cycle_csv"
 sampled=0
 late=0
 while kill -0 "$script_pid" 2>/dev/null; do
@@ -258,7 +258,7 @@ while kill -0 "$script_pid" 2>/dev/null; do
             say "scale: the sample at cycle $cycle was not taken within the script's ${quiet_seconds} s pause: left out ($lines commands before it, $(grep -c '\] > ' "$cycles_out" || true) after; $(date +%T.%N))"
         else
             (IFS=,; echo "${row[*]}") >>"$cycle_csv"
-            say "scale: cycle $cycle: rss kib (RssAnon + RssFile) hv ${row[1]} xs ${row[2]} be ${row[3]} (be RssShmem ${row[9]}), fds ${row[4]}/${row[5]}/${row[6]}, shm ${row[7]}, processes ${row[8]}"
+            say "scale: cycle $cycle: own kib (RssAnon + RssFile) hv ${row[1]} xs ${row[2]} be ${row[3]} (be RssShmem ${row[9]}), fds ${row[4]}/${row[5]}/${row[6]}, shm ${row[7]}, processes ${row[8]}"
         fi
         sampled=$quiet
     fi
@@ -269,7 +269,7 @@ wait "$script_pid" || rc=$?
 [ "$rc" -eq 0 ] || die "the attach/detach script failed (exit $rc): $(tail -n 3 "$work/cycles.err")"
 check_gone "after the attach/detach script's teardown"
 # Flat after the first 100 cycles: fds, shm objects and processes equal,
-# RSS within 10% (+1 MiB).
+# own memory within 10% (+1 MiB).
 python3 - "$cycle_csv" "$sample_every" <<'EOF' || die "the attach/detach cycles leak (above)"
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if int(r["cycle"]) >= int(sys.argv[2])]
@@ -281,7 +281,7 @@ for r in rows[1:]:
     for k in ("hypervisor_fds", "xenstored_fds", "backend_fds", "shm_objects", "processes"):
         if int(r[k]) != int(base[k]):
             bad.append("cycle %s: %s %s, %s at cycle %s" % (r["cycle"], k, r[k], base[k], base["cycle"]))
-    for k in ("hypervisor_rss_kib", "xenstored_rss_kib", "backend_rss_kib"):
+    for k in ("hypervisor_own_kib", "xenstored_own_kib", "backend_own_kib"):
         if int(r[k]) > int(base[k]) * 1.1 + 1024:
             bad.append("cycle %s: %s %s, %s at cycle %s" % (r["cycle"], k, r[k], base[k], base["cycle"]))
 for b in bad:
@@ -309,7 +309,7 @@ median=$(pct "$times" 50)
 report "part 3: $cycles attach/detach cycles: attach -> Connected median $median ms, p90 $(pct "$times" 90) ms, p99 $(pct "$times" 99) ms, max $(sort -n "$times" | tail -n 1) ms (state lines read late: $read_late)"
 report "part 3: of it, from the vbd's directories written (the first state line) to Connected: median $(pct "$work/attach-dirs-ms.txt" 50) ms, p90 $(pct "$work/attach-dirs-ms.txt" 90) ms, p99 $(pct "$work/attach-dirs-ms.txt" 99) ms"
 samples=$(($(wc -l <"$cycle_csv") - 1))
-report "part 3: $samples samples ($late left out); from cycle $sample_every on fds, shm objects and processes flat, RSS within 10%: $(awk -F, 'NR == 1 {next} {printf "%scycle %s: fds %s/%s/%s shm %s rss %s/%s/%s", (n++ ? "; " : ""), $1, $5, $6, $7, $8, $2, $3, $4}' "$cycle_csv")"
+report "part 3: $samples samples ($late left out); from cycle $sample_every on fds, shm objects and processes flat, own memory (RssAnon + RssFile) within 10%: $(awk -F, 'NR == 1 {next} {printf "%scycle %s: fds %s/%s/%s shm %s own kib %s/%s/%s", (n++ ? "; " : ""), $1, $5, $6, $7, $8, $2, $3, $4}' "$cycle_csv")"
 
 # ---- Summary ----
 met() { if [ "$1" = 1 ]; then echo met; else echo MISSED; fi; }

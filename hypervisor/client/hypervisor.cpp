@@ -322,14 +322,15 @@ std::span<xen::GrantEntryV1> grant_entries(const Granter& granter) {
 }
 
 // Whether the tables we hold for `dom` are current: a granter that died (or
-// whose domid now names another domain) is asked for again.
+// whose domid now names another domain) is asked for again. No lock on a
+// map's path for this: the pin looks at dying() again under it.
 Granter* current_tables(Session& session, xen::DomId dom) {
     const auto found = session.granters.find(dom);
-    if (found == session.granters.end() || !found->second.active) {
+    if (found == session.granters.end() || !found->second.active ||
+        found->second.active->seen_dying()) {
         return nullptr;
     }
-    const auto lock = found->second.active->lock();
-    return found->second.active->dying() ? nullptr : &found->second;
+    return &found->second;
 }
 
 // GNTTABOP_map_grant_ref of another domain's grant in this process, as Xen

@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -48,7 +49,7 @@ struct ActiveGrantsHeader {
     pthread_mutex_t lock;
     std::uint32_t magic;
     std::uint32_t entries;  // as many as the granter's grant table has
-    std::uint32_t dying;    // 1 once the granter's process is gone
+    std::uint32_t dying;    // 1 once the granter's process is gone (atomic_ref)
     std::uint32_t reserved;
     // Maptrack entries, in any domain, on the granter's memory: while
     // non-zero a dying domain stays dying (its memory is not freed).
@@ -85,8 +86,12 @@ class ActiveGrants {
     // The rest only with the lock held.
     std::uint32_t size() const noexcept { return header_->entries; }
     ActiveGrant& entry(xen::GrantRef ref) const noexcept { return entries_[ref]; }
-    bool dying() const noexcept { return header_->dying != 0; }
-    void set_dying() const noexcept { header_->dying = 1; }
+    bool dying() const noexcept { return dying_word().load(std::memory_order_relaxed) != 0; }
+    void set_dying() const noexcept { dying_word().store(1, std::memory_order_release); }
+    // Without the lock: whether the granter was seen dying, a hint for a
+    // mapper choosing whether to ask for its tables again (the pin checks
+    // dying() again under the lock).
+    bool seen_dying() const noexcept { return dying_word().load(std::memory_order_acquire) != 0; }
     std::uint64_t mapped_by_others() const noexcept { return header_->mapped_by_others; }
     void set_mapped_by_others(std::uint64_t count) const noexcept {
         header_->mapped_by_others = count;
@@ -110,6 +115,10 @@ class ActiveGrants {
                   std::uint32_t read_pins, std::uint32_t write_pins) const;
 
   private:
+    std::atomic_ref<std::uint32_t> dying_word() const noexcept {
+        return std::atomic_ref<std::uint32_t>(header_->dying);
+    }
+
     ActiveGrantsHeader* header_;
     ActiveGrant* entries_;
 };

@@ -47,7 +47,9 @@ inline constexpr std::uint64_t kStoreGfn = 0;
 inline constexpr std::uint64_t kFirstFreeGfn = 1;
 
 // Xen's default max_maptrack_frames (1024) x MAPTRACK_PER_PAGE (256 entries
-// of 16 bytes in a 4 KiB page): handles a domain may hold at once.
+// of 16 bytes in a 4 KiB page): handles a domain may hold at once in the
+// hypervisor's maptrack, and a connection in the one it shares with its
+// process (shared_maptrack.hpp).
 inline constexpr std::size_t kMaxMaptrackHandles = 1024 * 256;
 
 enum class DomainLife { running, dying };
