@@ -1,8 +1,12 @@
 // Where a run's processes may run: `pvsim create --cpus` (xl.cfg cpus=)
 // pins a guest's process, `--dom0-cpus` (Xen's dom0_max_vcpus with
 // dom0_vcpus_pin) pins dom0's backend, xenstored and monitor, and the
-// hypervisor, the host's, stays anywhere. The kernel is the judge: each
-// thread's Cpus_allowed_list in /proc.
+// hypervisor, the host's, stays anywhere. A domain's processes (a guest's,
+// dom0's backend) run under SCHED_BATCH, as Xen's sched_ratelimit_us keeps
+// a running vCPU from being preempted by every vCPU an event wakes; the
+// host's (hypervisor, xenstored) and the monitor keep the default policy.
+// The kernel is the judge: each thread's Cpus_allowed_list in /proc and
+// its sched_getscheduler(2).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,6 +19,7 @@
 #include "tests/integration/cli/cli_run.hpp"
 #include "tests/support/cpus_allowed.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/sched_policy.hpp"
 
 namespace pvsim::test {
 namespace cpus_test {
@@ -35,6 +40,15 @@ std::map<std::string, pid_t> processes(const CliRun& run) {
     return found;
 }
 
+// Every thread of `pid` runs under `policy`.
+void expect_every_thread_scheduled(pid_t pid, int policy, const std::string& who) {
+    const std::map<pid_t, int> threads = thread_sched_policies(pid);
+    EXPECT_FALSE(threads.empty()) << who << " (pid " << pid << ") has no thread to read";
+    for (const auto& [tid, actual] : threads) {
+        EXPECT_EQ(actual, policy) << who << " thread " << tid;
+    }
+}
+
 // Every thread of `pid` may run on `cpus` alone.
 void expect_every_thread_on(pid_t pid, const std::string& cpus, const std::string& who) {
     const std::map<pid_t, std::string> threads = thread_cpus_allowed_lists(pid);
@@ -44,7 +58,7 @@ void expect_every_thread_on(pid_t pid, const std::string& cpus, const std::strin
     }
 }
 
-TEST(CliCpusTest, ADomainsProcessesRunOnlyOnTheCpusTheToolstackNamed) {
+TEST(CliCpusTest, ADomainsProcessesRunOnlyOnTheCpusTheToolstackNamedScheduledAsVcpus) {
     const os::CpuList host = os::CpuList::allowed();
     const std::string first = std::to_string(host.cpus().front());
     const std::string last = std::to_string(host.cpus().back());
@@ -75,6 +89,11 @@ TEST(CliCpusTest, ADomainsProcessesRunOnlyOnTheCpusTheToolstackNamed) {
         expect_every_thread_on(found[dom0], first, dom0);
     }
     expect_every_thread_on(found["pvsim-hypervisor"], host.to_string(), "the hypervisor");
+    expect_every_thread_scheduled(found["pvsim-guest"], SCHED_BATCH, "the guest");
+    expect_every_thread_scheduled(found["pvsim-backend"], SCHED_BATCH, "dom0's backend");
+    for (const char* host_process : {"pvsim-hypervisor", "pvsim-xenstored", "pvsim-monitor"}) {
+        expect_every_thread_scheduled(found[host_process], SCHED_OTHER, host_process);
+    }
     // `list` shows where each domain runs, as the kernel has it.
     const CliResult list = run.pvsim({"list", "--json"});
     ASSERT_EQ(list.code, 0) << list.err;
@@ -94,6 +113,7 @@ TEST(CliCpusTest, ADomainsProcessesRunOnlyOnTheCpusTheToolstackNamed) {
         return found.count("pvsim-backend") == 1 && found["pvsim-backend"] != old_backend;
     }));
     expect_every_thread_on(found["pvsim-backend"], first, "the restarted backend");
+    expect_every_thread_scheduled(found["pvsim-backend"], SCHED_BATCH, "the restarted backend");
 }
 
 TEST(CliCpusTest, ACpuListTheHostCannotRunIsRefusedBeforeAnythingStarts) {
