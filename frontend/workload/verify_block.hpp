@@ -67,9 +67,10 @@ std::uint32_t block_crc(std::span<const std::byte> block);
 
 // Checks `found`, the device's bytes at [at, at + found.size()), against
 // what `expected` wrote there (the range lies inside the block). When the
-// range holds the block's header its fields are checked, and when it holds
-// the whole block its crc too, so that a mismatch is explained (stale data,
-// a misdirected write, corruption); then every byte is compared. Returns ""
+// range holds the block's header its fields are checked, so that a
+// mismatch is explained (stale data, a misdirected write); a whole block is
+// then checked by its crc, as fio's verify_io_u() does (corruption), and
+// any other range byte by byte against the pattern made again. Returns ""
 // when all match, else the reason, naming the block's offset in hex and
 // decimal: "offset 0x1000 (4096): generation 3 found, 5 expected (stale
 // data)". A `zeros` block must read back as zeros; a verify block found
