@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/os/ring_thread_scheduling.hpp"
 #include "frontend/request_check.hpp"
 #include "frontend/request_engine.hpp"
 
@@ -662,6 +663,9 @@ void RequestEngine<Transport>::sleep() {
 
 template <class Transport>
 void RequestEngine<Transport>::run() {
+    // A kernel that refuses leaves the default policy: more context
+    // switches with many domains on few CPUs, nothing wrong.
+    (void)os::schedule_as_ring_thread();
     std::vector<std::shared_ptr<PendingIo>> done;
     Clock::time_point idle_since = Clock::now();
     {

@@ -81,6 +81,7 @@
 #include "backend/storage/make_engine.hpp"
 #include "common/adaptive_poll.hpp"
 #include "common/os/event_fd.hpp"
+#include "common/os/ring_thread_scheduling.hpp"
 
 namespace pvsim::backend::data_plane {
 
@@ -218,6 +219,9 @@ class ServiceLoop {
     }
 
     void run() noexcept {
+        // A kernel that refuses leaves the default policy: more context
+        // switches with many domains on few CPUs, nothing wrong.
+        (void)os::schedule_as_ring_thread();
         try {
             loop();
             return;

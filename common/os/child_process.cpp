@@ -1,7 +1,6 @@
 #include "common/os/child_process.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -19,32 +18,6 @@ extern char** environ;
 
 namespace pvsim::os {
 namespace {
-
-// This thread under SCHED_BATCH while it spawns, so that the child starts
-// so (a clone inherits its parent thread's policy): glibc's
-// posix_spawnattr_setschedpolicy takes SCHED_OTHER, SCHED_FIFO and
-// SCHED_RR only. Going from SCHED_OTHER to SCHED_BATCH and back needs no
-// privilege (sched(7)).
-class BatchSchedulingScope {
-  public:
-    explicit BatchSchedulingScope(const std::string& what)
-        : saved_policy_(::sched_getscheduler(0)) {
-        if (saved_policy_ < 0 || ::sched_getparam(0, &saved_param_) != 0) {
-            throw_system_error(what + ": sched_getscheduler");
-        }
-        const sched_param batch{};  // SCHED_BATCH takes priority 0 only
-        if (::sched_setscheduler(0, SCHED_BATCH, &batch) != 0) {
-            throw_system_error(what + ": sched_setscheduler SCHED_BATCH");
-        }
-    }
-    ~BatchSchedulingScope() { (void)::sched_setscheduler(0, saved_policy_, &saved_param_); }
-    BatchSchedulingScope(const BatchSchedulingScope&) = delete;
-    BatchSchedulingScope& operator=(const BatchSchedulingScope&) = delete;
-
-  private:
-    int saved_policy_;
-    sched_param saved_param_{};
-};
 
 // posix_spawn_file_actions_t and posix_spawnattr_t must be destroyed on
 // every path out of spawn().
@@ -197,7 +170,6 @@ ChildProcess ChildProcess::spawn(const std::filesystem::path& program,
     if (options.new_session) {
         flags |= POSIX_SPAWN_SETSID;
     }
-
     if (const int err = ::posix_spawnattr_setflags(attributes.get(), flags); err != 0) {
         throw_system_error(what + ": posix_spawnattr_setflags", err);
     }
@@ -205,10 +177,6 @@ ChildProcess ChildProcess::spawn(const std::filesystem::path& program,
     std::optional<ThreadAffinityScope> pinned;
     if (options.cpus) {
         pinned.emplace(*options.cpus);
-    }
-    std::optional<BatchSchedulingScope> batch;
-    if (options.domain_scheduling) {
-        batch.emplace(what);
     }
     pid_t pid = -1;
     if (const int err = ::posix_spawn(&pid, program_string.c_str(), actions.get(), attributes.get(),

@@ -40,15 +40,6 @@ struct SpawnOptions {
     // The CPUs the child and every thread of it may run on (a domain's
     // xl.cfg cpus=); nullopt leaves it this thread's.
     std::optional<CpuList> cpus;
-    // Start the child under SCHED_BATCH (sched(7)), which its threads
-    // inherit: a thread that wakes does not preempt a running one, which
-    // keeps its CPU until it blocks or its slice ends. Every domain process
-    // starts so, because Xen's schedulers do the same for vCPUs: a running
-    // vCPU keeps its pCPU for sched_ratelimit_us (default 1000 µs,
-    // SCHED_DEFAULT_RATELIMIT_US, xen/common/sched/core.c) before a vCPU an
-    // event channel woke may take it, where Linux's default policy would
-    // switch to every woken ring thread at once. false: this thread's policy.
-    bool domain_scheduling = false;
 };
 
 // How a child ended: exited with `code`, or killed by `signal`.

@@ -298,7 +298,6 @@ json Hypervisor::create(const CreateRequest& request) {
                      {console.get(), STDERR_FILENO}};
         spawn.environment = guest_environment(request, domid, run_dir_);
         spawn.cpus = request.cpus;
-        spawn.domain_scheduling = true;  // its vCPUs, as Xen schedules them
         os::ChildProcess process = os::ChildProcess::spawn(request.program, request.args, spawn);
         theirs.reset();
         auto pidfd = std::make_unique<boost::asio::posix::stream_descriptor>(

@@ -1,7 +1,7 @@
 // The scheduling policy of each thread of a process as the kernel reports
 // it (sched_getscheduler(2) on the thread's id: SCHED_OTHER, SCHED_BATCH,
-// ...). Tests of how a run's processes are scheduled read the kernel's
-// word here, not pvsim's.
+// ...). Tests of how a run's processes are
+// scheduled read the kernel's word here, not pvsim's.
 #pragma once
 
 #include <sched.h>

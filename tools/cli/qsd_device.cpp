@@ -50,7 +50,6 @@ QsdDevice::QsdDevice(const std::filesystem::path& image, const std::filesystem::
     os::SpawnOptions spawn;
     spawn.fds = {{out.get(), 1}, {out.get(), 2}};
     spawn.cpus = cpus;
-    spawn.domain_scheduling = true;  // dom0's, as pvsim's own device is
     // Owned by pid from here: reaped by whoever SIGCHLD's disposition says.
     pid_ = os::ChildProcess::spawn(*program, args, spawn).release();
     // The export listens once its socket exists.

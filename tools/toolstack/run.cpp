@@ -65,7 +65,6 @@ void start_dom0(const RunDir& run, const Programs& programs, const UpOptions& op
     DaemonLaunch backend = launch(kDom0Daemon, programs.backend, options);
     backend.args = {"--io-engine", options.io_engine};
     backend.cpus = options.dom0_cpus;
-    backend.domain_scheduling = true;  // dom0's vCPUs
     start_daemon(run, backend);
 }
 

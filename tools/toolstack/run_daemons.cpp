@@ -79,7 +79,6 @@ pid_t start_daemon(const RunDir& run, const DaemonLaunch& launch) {
                    {ready_write.get(), kReadyChildFd}};
     options.new_session = true;
     options.cpus = launch.cpus;
-    options.domain_scheduling = launch.domain_scheduling;
     os::ChildProcess child = os::ChildProcess::spawn(launch.program, args, options);
     ready_write.reset();
 

@@ -26,7 +26,6 @@ struct DaemonLaunch {
     std::vector<std::string> args;  // after --run-dir and --ready-fd
     std::optional<std::string> log_level;
     std::optional<os::CpuList> cpus = std::nullopt;  // where it runs; nullopt: anywhere
-    bool domain_scheduling = false;                  // a domain's process (os::SpawnOptions)
     std::chrono::milliseconds ready_timeout{10000};
 };
 

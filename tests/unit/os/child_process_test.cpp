@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,19 +164,6 @@ TEST(ChildProcess, ThePidfdBecomesReadableWhenTheChildEnds) {
     EXPECT_EQ(::poll(&entry, 1, -1), 1);
     EXPECT_EQ(child.wait().signal, SIGKILL);
     EXPECT_THROW((void)child.open_pidfd(), std::system_error);
-}
-
-// A domain's process starts under SCHED_BATCH (a woken thread does not
-// preempt a running one, as Xen's sched_ratelimit_us keeps a running vCPU
-// on its pCPU); any other child keeps this thread's policy.
-TEST(ChildProcess, ADomainsProcessStartsUnderBatchSchedulingAndOthersKeepOurs) {
-    SpawnOptions domain;
-    domain.domain_scheduling = true;
-    ChildProcess vcpus = ChildProcess::spawn(kPeer, {"pause"}, domain);
-    EXPECT_EQ(::sched_getscheduler(vcpus.pid()), SCHED_BATCH);
-    ChildProcess other = ChildProcess::spawn(kPeer, {"pause"});
-    EXPECT_EQ(::sched_getscheduler(other.pid()), ::sched_getscheduler(0));
-    EXPECT_NE(::sched_getscheduler(0), SCHED_BATCH);
 }
 
 }  // namespace
