@@ -117,6 +117,18 @@ XenbusFrontend::~XenbusFrontend() {
     } catch (const std::exception& e) {
         spdlog::error("blkfront {}: closing: {}", nodename_, e.what());
     }
+    {
+        // blkfront_remove -> blkif_free: a detach left the rings granted
+        // until the backend lets go of them; give it close_timeout to.
+        std::unique_lock lock(mutex_);
+        if (!changed_.wait_for(lock, options_.close_timeout, [this] { return !rings_held_; })) {
+            spdlog::warn(
+                "blkfront {}: backend {} still holds the rings after {} ms (backend {}); their "
+                "grants end once it unmaps them",
+                nodename_, backend_path_, options_.close_timeout.count(),
+                state_text(backend_state_));
+        }
+    }
     backend_watch_.stop();
     own_watch_.stop();
     // What the strand owns is taken off it; handlers already posted (a
@@ -227,6 +239,11 @@ void XenbusFrontend::drop_rings() {
         ring.channel.close();
     }
     rings_.clear();
+    {
+        std::lock_guard lock(mutex_);
+        rings_held_ = false;
+    }
+    changed_.notify_all();
 }
 
 void XenbusFrontend::run_on_control_strand(std::function<void()> handler) {
@@ -314,9 +331,12 @@ void XenbusFrontend::backend_changed() {
                 break;
             }
             if (state_ == XenbusState::closed) {
-                // The backend has unmapped the ring: a grant whose end was
-                // deferred while it was pinned can end now (Linux retries
-                // its deferred list from a timer, gnttab_handle_deferred).
+                // The backend has let go of the rings (xen_blkif_disconnect
+                // before its Closed): they go now, their grants ended with
+                // none of them mapped. A grant whose end was deferred while
+                // it was pinned can end now too (Linux retries its deferred
+                // list from a timer, gnttab_handle_deferred).
+                drop_rings();
                 hypervisor_.grant_table().reclaim_deferred();
                 break;
             }
@@ -343,11 +363,16 @@ void XenbusFrontend::own_directory_changed() {
         spdlog::warn("blkfront {}: reading own state: {}", nodename_, e.what());
     }
     if (!present) {
+        bool closed = false;
         {
             std::lock_guard lock(mutex_);
-            if (state_ == XenbusState::closed) {
-                return;  // the toolstack's clean-up after a detach
-            }
+            closed = state_ == XenbusState::closed;
+        }
+        if (closed) {
+            // The toolstack's clean-up after a detach: the device goes
+            // (blkfront_remove -> blkif_free) with its rings.
+            drop_rings();
+            return;
         }
         // The toolstack took the device away without a detach: it is gone
         // (Linux unregisters the device). Nothing is written: that would
@@ -564,11 +589,19 @@ void XenbusFrontend::finish_close(const std::string& reason) {
     if (state_ == XenbusState::closed) {
         return;
     }
-    // blkif_free: the backend has let go of the ring.
     if (device_) {
         device_->disconnect(reason);
     }
-    drop_rings();
+    // blkif_free is blkfront_remove's (Linux 5.x to 6.x), not
+    // blkfront_closing's: the rings stay granted until the backend has let
+    // go of them (its Closed) or the device goes, so that no ring grant is
+    // ended while the backend still maps it.
+    if (backend_state_ == XenbusState::closed || backend_state_ == XenbusState::unknown) {
+        drop_rings();
+    } else if (!rings_.empty()) {
+        std::lock_guard lock(mutex_);
+        rings_held_ = true;
+    }
     switch_state(XenbusState::closed);
 }
 

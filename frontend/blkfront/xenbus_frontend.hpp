@@ -38,14 +38,21 @@
 //  - backend Closing (a detach, Linux's blkfront_closing): stop taking
 //    requests, give those on the ring up to close_timeout to complete (a
 //    timer and the rings' when_idle, never a wait on the strand), then
-//    fail whatever is left with -ENODEV, end the ring grant (deferred while
-//    the backend still maps it), close the event channel and go straight to
-//    Closed, as xenbus_frontend_closed does; the backend disconnects after;
+//    fail whatever is left with -ENODEV and go straight to Closed, as
+//    xenbus_frontend_closed does; the backend disconnects after. The rings
+//    stay granted and their event channels bound until the backend has let
+//    go of them (its Closed, after it unmapped them: Linux's
+//    xen_blkif_disconnect) or the device goes (its directory removed, or
+//    the device destroyed: blkfront_remove -> blkif_free, Linux 5.x to
+//    6.x), so that a detach ends no grant the backend still maps;
 //  - backend Closed without a Closing first (blkback_changed falls
 //    through to blkfront_closing): the same at once, even while Connected.
 //  - our own close (the device is destroyed): go Closing, wait for the
 //    backend to go Closed (at most close_timeout, as Linux's
-//    xenbus_frontend_dev_shutdown waits), then the same.
+//    xenbus_frontend_dev_shutdown waits), then the same. A device
+//    destroyed while Closed waits as long for the backend to let go of
+//    the rings it still holds; past that their grants end when the
+//    backend unmaps them (the grant table's deferred list).
 // The negotiation itself (queues, ring size, the ring keys, features) is
 // negotiate.hpp's; blkif_recover's part here (reconnect() and
 // take_back_rings, what Linux runs at resume after save/restore) is in
@@ -242,6 +249,9 @@ class XenbusFrontend {
     Negotiated negotiated_;
     bool reconnecting_ = false;
     std::uint64_t recoveries_ = 0;
+    // Closed with the rings still granted, waiting for the backend to let
+    // go of them (blkif_free is blkfront_remove's, not blkfront_closing's).
+    bool rings_held_ = false;
 
     // Control strand only.
     bool started_ = false;  // the constructor has set up the watches
