@@ -21,7 +21,10 @@
 //   3. completion_fd() (an eventfd) becomes readable once a completion is
 //      ready, so the loop can sleep on it together with its event channel.
 //      has_completions() answers the same without a system call, for a loop
-//      that polls before it sleeps (DESIGN.md §10).
+//      that polls before it sleeps (DESIGN.md §10). Ask for the fd each time
+//      before sleeping: SyncEngine, whose completions are all made inside
+//      flush_submissions(), makes it readable only when asked for while
+//      completions wait, so a loop that reaps first pays no system call.
 //   4. reap() hands over the ready completions, without blocking, and frees
 //      their slots (a callback may submit at once into a freed slot). It
 //      also resets completion_fd().

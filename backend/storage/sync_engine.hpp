@@ -26,14 +26,19 @@ class SyncEngine final : public IoEngine {
     std::string_view name() const noexcept override { return "sync"; }
 
     void flush_submissions() override;
-    int completion_fd() const noexcept override { return completion_event_.fd(); }
+    // Readable while completions wait, from the moment it is asked for
+    // (see sync_engine.cpp): ask each time before sleeping.
+    int completion_fd() const noexcept override;
     bool has_completions() const noexcept override { return has_ready(); }
     std::size_t reap_into(std::span<IoCompletion> out) override;
 
   private:
     void prepare(std::uint32_t index) override { staged_.push_back(index); }
 
-    os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
+    // Signalled by completion_fd() (const: asking for the fd is what makes
+    // it readable), consumed by the reap that takes the last completion.
+    mutable os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
+    mutable bool signalled_ = false;
     std::vector<std::uint32_t> staged_;
 };
 

@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -327,6 +330,7 @@ TEST_P(EngineTest, CompletionFdWakesPollAndIsResetByReap) {
     const iovec one = io(page.data(), kPage);
     ASSERT_TRUE(engine->submit_read(5, 0, {&one, 1}));
     engine->flush_submissions();
+    pfd.fd = engine->completion_fd();  // asked for again before sleeping (io_engine.hpp)
     ASSERT_EQ(::poll(&pfd, 1, 10000), 1);
     EXPECT_TRUE(pfd.revents & POLLIN);
     EXPECT_TRUE(engine->has_completions());
@@ -390,6 +394,73 @@ TEST_P(EngineTest, NothingStartsBeforeFlushSubmissions) {
         EXPECT_EQ(wait_one(*engine), static_cast<std::int64_t>(kPage));
         EXPECT_GT(observer.calls().size(), before);
     }).join();
+}
+
+// The read and write system calls a thread has made, as the kernel counts
+// them (/proc/PID/task/TID/io: syscr, syscw), read from another thread.
+std::pair<std::uint64_t, std::uint64_t> thread_read_write_calls(pid_t tid) {
+    std::ifstream io("/proc/self/task/" + std::to_string(tid) + "/io");
+    std::uint64_t reads = 0;
+    std::uint64_t writes = 0;
+    for (std::string key; io >> key;) {
+        std::uint64_t value = 0;
+        io >> value;
+        if (key == "syscr:") {
+            reads = value;
+        } else if (key == "syscw:") {
+            writes = value;
+        }
+    }
+    return {reads, writes};
+}
+
+// The sync engine's round, reaped before its owner would sleep as the
+// data-plane loop reaps, makes the read and no other read or write call:
+// its completion eventfd is written (and read back) only for an owner that
+// asks for the fd with completions waiting.
+TEST(SyncEngine, ARoundReapedBeforeSleepingMakesOnlyTheRead) {
+    TempDir dir;
+    const std::filesystem::path path = dir.path() / "store.img";
+    write_file(path, pattern(kPage, 2));
+    auto store = BackingStore::open(path, OpenOptions{});
+    auto engine = engine_for(store.io_target(), EngineKind::sync);
+    PageBuffer page(kPage);
+    const iovec one = io(page.data(), kPage);
+    std::mutex mutex;
+    std::condition_variable changed;
+    int step = 0;  // 1: the owner's tid is known; 2: counted; 3: rounds done
+    pid_t owner = 0;
+    const auto advance_to = [&](int next) {
+        std::lock_guard lock(mutex);
+        step = next;
+        changed.notify_all();
+    };
+    const auto wait_for_step = [&](int wanted) {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return step >= wanted; });
+    };
+    std::thread rounds([&] {
+        owner = static_cast<pid_t>(::syscall(SYS_gettid));
+        advance_to(1);
+        wait_for_step(2);
+        for (std::uint64_t round = 0; round < 3; ++round) {
+            EXPECT_TRUE(engine->submit_read(round, 0, {&one, 1}));
+            engine->flush_submissions();
+            EXPECT_TRUE(engine->has_completions());
+            EXPECT_EQ(engine->reap([](const IoCompletion&) {}), 1u);
+        }
+        advance_to(3);
+        wait_for_step(4);
+    });
+    wait_for_step(1);
+    const auto before = thread_read_write_calls(owner);
+    advance_to(2);
+    wait_for_step(3);
+    const auto after = thread_read_write_calls(owner);
+    advance_to(4);
+    rounds.join();
+    EXPECT_EQ(after.first - before.first, 3u) << "read calls: the three preadv";
+    EXPECT_EQ(after.second - before.second, 0u) << "write calls";
 }
 
 TEST_P(EngineTest, ACallbackMaySubmitIntoTheSlotItFreed) {
