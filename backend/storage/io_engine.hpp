@@ -24,10 +24,10 @@
 //      that polls before it sleeps (DESIGN.md §10). Ask for the fd each time
 //      before sleeping: SyncEngine, whose completions are all made inside
 //      flush_submissions(), makes it readable only when asked for while
-//      completions wait, so a loop that reaps first pays no system call.
+//      completions wait, and IoUringEngine resets it only then, so a loop
+//      that reaps first pays no eventfd system call per round.
 //   4. reap() hands over the ready completions, without blocking, and frees
-//      their slots (a callback may submit at once into a freed slot). It
-//      also resets completion_fd().
+//      their slots (a callback may submit at once into a freed slot).
 //
 // Results are those of the system calls: a read or write gives the bytes
 // moved, which is fewer than asked only at the end of a file (a read at or

@@ -37,7 +37,9 @@ class IoUringEngine final : public IoEngine {
     std::string_view name() const noexcept override { return "io_uring"; }
 
     void flush_submissions() override;
-    int completion_fd() const noexcept override { return completion_event_.fd(); }
+    // Reset when asked for, then readable if a completion waits (see
+    // io_uring_engine.cpp): ask each time before sleeping.
+    int completion_fd() const noexcept override;
     bool has_completions() const noexcept override;
     std::size_t reap_into(std::span<IoCompletion> out) override;
 
@@ -49,7 +51,10 @@ class IoUringEngine final : public IoEngine {
     void submit_queued();
 
     io_uring ring_{};
-    os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
+    // Signalled by the kernel for each completion entry; reset by
+    // completion_fd() (const: asking for the fd before sleeping is what
+    // resets it).
+    mutable os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
     // Submission entries the kernel has taken or will take at the next
     // submit, each owed one completion entry.
     unsigned sqes_outstanding_ = 0;

@@ -127,8 +127,13 @@ class LocalDisk final : public frontend::BlockDevice {
     }
 
     void reap_loop() {
-        pollfd fds[2] = {{engine_->completion_fd(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
+        pollfd fds[2] = {{-1, POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
         for (;;) {
+            {
+                // Asked for before each sleep (io_engine.hpp), which resets it.
+                std::lock_guard lock(mutex_);
+                fds[0].fd = engine_->completion_fd();
+            }
             if (::poll(fds, 2, 100) < 0 && errno != EINTR) {
                 return;
             }

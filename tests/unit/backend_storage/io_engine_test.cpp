@@ -319,7 +319,7 @@ TEST_P(EngineTest, BadFdCompletesWithEbadf) {
     }
 }
 
-TEST_P(EngineTest, CompletionFdWakesPollAndIsResetByReap) {
+TEST_P(EngineTest, CompletionFdWakesPollAndIsQuietOnceReapedAndAskedForAgain) {
     auto store = open_store();
     auto engine = engine_for(store.io_target(), GetParam());
     pollfd pfd{.fd = engine->completion_fd(), .events = POLLIN, .revents = 0};
@@ -341,6 +341,7 @@ TEST_P(EngineTest, CompletionFdWakesPollAndIsResetByReap) {
     EXPECT_EQ(seen[0].tag, 5u);
     EXPECT_EQ(seen[0].result, static_cast<std::int64_t>(kPage));
     EXPECT_FALSE(engine->has_completions());
+    pfd.fd = engine->completion_fd();
     EXPECT_EQ(::poll(&pfd, 1, 0), 0);
     EXPECT_EQ(engine->reap([](const IoCompletion&) {}), 0u);
 }
