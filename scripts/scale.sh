@@ -47,7 +47,7 @@
 # MiB per guest, attach median <= 20 ms) are reported as met or missed, but
 # a miss does not fail the run: the figures depend on the machine's load.
 #
-# Environment: SCALE_GUESTS (32), SCALE_SECONDS (10), SCALE_CYCLES (1000),
+# Environment: SCALE_GUESTS (32), SCALE_SECONDS (10), SCALE_CYCLES (1000; 0 skips part 3),
 # SCALE_OUT (the work directory: summary, per-guest and per-cycle CSVs),
 # PVSIM_BIN (build/release/bin).
 set -euo pipefail

@@ -20,8 +20,8 @@
 namespace pvsim::os {
 
 // The calling thread under SCHED_BATCH (no privilege needed from the
-// default policy). False, the policy unchanged and errno
-// set, when the kernel refuses.
+// default policy). False, the policy unchanged and errno set, when the
+// kernel refuses.
 bool schedule_as_ring_thread() noexcept;
 
 }  // namespace pvsim::os

@@ -216,7 +216,14 @@ void XenbusFrontend::close() {
                  nodename_, backend_path_, options_.close_timeout.count(),
                  state_text(backend_state_));
     lock.unlock();
-    run_on_control_strand([this] { finish_close("device closed"); });
+    run_on_control_strand([this] {
+        finish_close("device closed");
+        // The backend has had its close_timeout already: the device goes
+        // now (blkfront_remove -> blkif_free) rather than waiting for it a
+        // second time in the destructor; a ring grant it still maps waits
+        // on the deferred list.
+        drop_rings();
+    });
 }
 
 bool XenbusFrontend::reconnecting() const {

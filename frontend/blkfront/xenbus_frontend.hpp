@@ -49,10 +49,11 @@
 //    through to blkfront_closing): the same at once, even while Connected.
 //  - our own close (the device is destroyed): go Closing, wait for the
 //    backend to go Closed (at most close_timeout, as Linux's
-//    xenbus_frontend_dev_shutdown waits), then the same. A device
-//    destroyed while Closed waits as long for the backend to let go of
-//    the rings it still holds; past that their grants end when the
-//    backend unmaps them (the grant table's deferred list).
+//    xenbus_frontend_dev_shutdown waits), then the same, except that past
+//    that wait the rings go at once (a ring grant the backend still maps
+//    waits on the deferred list). A device destroyed while Closed waits as
+//    long for the backend to let go of the rings it still holds; past that
+//    their grants end when the backend unmaps them (the deferred list).
 // The negotiation itself (queues, ring size, the ring keys, features) is
 // negotiate.hpp's; blkif_recover's part here (reconnect() and
 // take_back_rings, what Linux runs at resume after save/restore) is in
