@@ -27,6 +27,26 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Spins until `ready()` says so (true) or `deadline` passes (false). The
+// clock is read once every kSpinsPerClockRead checks, not at each: a
+// steady_clock read costs about as much as a check of a ring index, and
+// reading it on every spin put it among a QD1 backend's top symbols.
+// Overshooting the deadline by 64 checks is far below the window's 4 µs
+// steps.
+template <class Clock, class Ready>
+bool spin_until(typename Clock::time_point deadline, Ready&& ready) {
+    constexpr int kSpinsPerClockRead = 64;
+    while (Clock::now() < deadline) {
+        for (int i = 0; i < kSpinsPerClockRead; ++i) {
+            if (ready()) {
+                return true;
+            }
+            cpu_relax();
+        }
+    }
+    return false;
+}
+
 class AdaptivePoll {
   public:
     using Duration = std::chrono::nanoseconds;

@@ -569,18 +569,11 @@ void RequestEngine<Transport>::run_callbacks(std::vector<std::shared_ptr<Pending
 
 template <class Transport>
 bool RequestEngine<Transport>::poll_for_work(Clock::time_point idle_since) {
-    const Clock::time_point deadline = idle_since + poll_.window();
-    while (Clock::now() < deadline) {
-        for (int i = 0; i < 64; ++i) {
-            // Only this thread consumes completions, so peeking at them
-            // without the lock is safe; the producer index is shared.
-            if (transport_.completions_pending() || local_work_.load(std::memory_order_acquire)) {
-                return true;
-            }
-            cpu_relax();
-        }
-    }
-    return false;
+    // Only this thread consumes completions, so peeking at them without the
+    // lock is safe; the producer index is shared.
+    return spin_until<Clock>(idle_since + poll_.window(), [this] {
+        return transport_.completions_pending() || local_work_.load(std::memory_order_acquire);
+    });
 }
 
 template <class Transport>

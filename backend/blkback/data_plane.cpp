@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/data_plane/pass_budget.hpp"
+
 namespace pvsim::backend::blkback {
 namespace {
 
@@ -101,7 +103,8 @@ bool DataPlane::take_requests() {
     limits_.sectors = capacity_.load(std::memory_order_acquire);
     burst_.clear();
     bool took = false;
-    while (ring.req_cons() != rp && !barrier_waiting_) {
+    data_plane::PassBudget budget;
+    while (ring.req_cons() != rp && !barrier_waiting_ && !budget.spent()) {
         if (ring.request_cons_overflow(ring.req_cons()) || pending_.full() ||
             loop_.engine().full()) {
             break;
@@ -172,6 +175,7 @@ bool DataPlane::take_requests() {
             break;
         }
         burst_.push_back(index);
+        budget.spend(request.kind == IoKind::discard ? 0 : request.bytes());
     }
     if (!burst_.empty()) {
         start_burst();

@@ -4,7 +4,9 @@
 // virtio_blk_handle_vq under aio_poll (util/aio-posix.c) are one shape:
 //
 //   reap the I/O completions        (an answer, or a second stage: the flush)
-//   take requests off the ring      (while serving)
+//   take requests off the ring      (while serving; at most a PassBudget of
+//                                    data, pass_budget.hpp)
+//   reap again                      (what the engine finished as it started it)
 //   publish the answers             (one push, one notification check)
 //   stopped and nothing in flight?  leave
 //   did any of that?                again
@@ -241,6 +243,12 @@ class ServiceLoop {
         for (;;) {
             bool worked = reap_completions();
             const bool took = serving() && device_.take_requests();
+            if (took) {
+                // What the engine finished as it started it (the sync
+                // engine's reads, io_uring's page-cache hits) is answered
+                // in this pass, not after the next one's requests.
+                (void)reap_completions();
+            }
             worked = took || worked;
             took_since_eoi_ = took_since_eoi_ || took;
             device_.publish();
@@ -334,18 +342,12 @@ class ServiceLoop {
         if (serving()) {
             device_.suppress_notifications();
         }
-        const Clock::time_point deadline = poll_start_ + poll_.window();
-        for (;;) {
-            if (has_work()) {
-                poll_.record(Clock::now() - poll_start_);
-                count(counters_.poll_hits);
-                return true;
-            }
-            if (Clock::now() >= deadline) {
-                return false;
-            }
-            cpu_relax();
+        if (!spin_until<Clock>(poll_start_ + poll_.window(), [this] { return has_work(); })) {
+            return false;
         }
+        poll_.record(Clock::now() - poll_start_);
+        count(counters_.poll_hits);
+        return true;
     }
 
     void sleep() {

@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/data_plane/pass_budget.hpp"
+
 namespace pvsim::backend::vhost_user_blk {
 namespace {
 
@@ -77,14 +79,16 @@ bool QueueWorker::take_requests() {
     }
     bool took = false;
     storage::IoEngine& engine = loop_.engine();
-    for (std::uint16_t n = *available; n > 0 && !free_.empty() && !engine.full(); --n) {
+    data_plane::PassBudget budget;
+    for (std::uint16_t n = *available; n > 0 && !free_.empty() && !engine.full() && !budget.spent();
+         --n) {
         const std::optional<std::uint16_t> head = ring_.take_head(why);
         if (!head) {
             break_queue(why);
             break;
         }
         took = true;
-        take_one(*head);
+        budget.spend(take_one(*head));
     }
     if (took) {
         engine.flush_submissions();
@@ -92,7 +96,7 @@ bool QueueWorker::take_requests() {
     return took;
 }
 
-void QueueWorker::take_one(std::uint16_t head) {
+std::uint64_t QueueWorker::take_one(std::uint16_t head) {
     LiveCounters<DeviceCounters>& m = context_.metrics;
     const std::string walk_error = walk_chain(ring_.view(), *memory_, head, chain_limits_, chain_);
     if (!walk_error.empty()) {
@@ -101,7 +105,7 @@ void QueueWorker::take_one(std::uint16_t head) {
         spdlog::warn("{}: malformed descriptor chain at head {}: {}", name_, head, walk_error);
         m.add(&DeviceCounters::malformed_chains);
         ring_.add_used(head, 0);
-        return;
+        return 0;
     }
     const std::uint32_t slot = free_.back();
     Pending& p = pending_[slot];
@@ -113,7 +117,7 @@ void QueueWorker::take_one(std::uint16_t head) {
         spdlog::warn("{}: malformed request at head {}: {}", name_, head, parsed.reason);
         m.add(&DeviceCounters::malformed_chains);
         ring_.add_used(head, 0);
-        return;
+        return 0;
     }
     if (chain_.indirect) {
         m.add(&DeviceCounters::indirect_requests);
@@ -147,7 +151,7 @@ void QueueWorker::take_one(std::uint16_t head) {
         write_status(p.request.status, parsed.status);
         count_status(parsed.status);
         ring_.add_used(head, 1);
-        return;
+        return 0;
     }
     if (p.request.req_type() == BlkReqType::get_id) {
         // VIRTIO_BLK_ID_BYTES at most, NUL-padded when there is room.
@@ -157,7 +161,7 @@ void QueueWorker::take_one(std::uint16_t head) {
         const std::size_t written = copy_to_data(p.request, id, sizeof(id));
         write_status(p.request.status, BlkStatus::ok);
         ring_.add_used(head, static_cast<std::uint32_t>(written + 1));
-        return;
+        return 0;
     }
     free_.pop_back();
     if (!submit(slot)) {
@@ -165,7 +169,9 @@ void QueueWorker::take_one(std::uint16_t head) {
         // than lose the request if it ever does.
         spdlog::error("{}: request at head {}: the I/O engine refused it", name_, head);
         complete(slot, BlkStatus::ioerr, 1);
+        return 0;
     }
+    return static_cast<std::uint64_t>(expect(slot).bytes);
 }
 
 bool QueueWorker::submit(std::uint32_t slot) {

@@ -134,8 +134,9 @@ class QueueWorker {
     void release_after_failure() noexcept {}
     void on_failure(const std::string& reason);
 
-    // One chain from the avail ring: served, answered or dropped.
-    void take_one(std::uint16_t head);
+    // One chain from the avail ring: served, answered or dropped. Returns
+    // the data bytes it started I/O for (pass_budget.hpp).
+    std::uint64_t take_one(std::uint16_t head);
     bool submit(std::uint32_t slot);
     void complete(std::uint32_t slot, virtio::BlkStatus status, std::uint32_t used_len);
     void count_status(virtio::BlkStatus status);

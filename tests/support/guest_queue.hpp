@@ -138,10 +138,16 @@ class GuestQueue {
 
     // Puts `head` in the avail ring and publishes the new index.
     void publish(std::uint16_t head) {
+        add_avail(head);
+        publish_avail();
+    }
+    // Puts `head` in the avail ring without publishing it: a driver making
+    // several chains available behind one index update (and one kick).
+    void add_avail(std::uint16_t head) {
         view_.set_avail_ring(avail_idx_, head);
         ++avail_idx_;
-        view_.publish_avail_idx(avail_idx_);
     }
+    void publish_avail() { view_.publish_avail_idx(avail_idx_); }
     // Publishes an arbitrary avail index (a misbehaving driver).
     void publish_raw_avail_idx(std::uint16_t idx) { view_.publish_avail_idx(idx); }
     void set_avail_slot(std::uint16_t idx, std::uint16_t head) { view_.set_avail_ring(idx, head); }

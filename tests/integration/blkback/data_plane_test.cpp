@@ -27,6 +27,7 @@
 #include "backend/blkback/data_plane.hpp"
 #include "backend/blkback/ring_connection.hpp"
 #include "backend/blkback/vbd_config.hpp"
+#include "backend/data_plane/pass_budget.hpp"
 #include "backend/storage/backing_store.hpp"
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/blkback/test_frontend.hpp"
@@ -432,6 +433,46 @@ TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     // And the responses need none either: the frontend never armed rsp_event
     // past its first value.
     EXPECT_LE(c.notifications_sent, 1u);
+}
+
+// A ring of large reads is answered a PassBudget at a time
+// (backend/data_plane/pass_budget.hpp), as Linux blkback answers each
+// request when its bio ends, not once the whole ring has been read: 16 reads
+// of 11 pages (44 KiB, 704 KiB in all) pushed at once come back in three
+// pushes with the sync engine, which reads as it takes (6, 6 and 4
+// requests: a pass stops at the request that reaches 256 KiB). The other
+// engines answer as their completions come, so their pushes depend on
+// timing and are only bounded.
+TEST_P(DataPlaneTest, ARingOfLargeReadsIsAnsweredAPassBudgetAtATime) {
+    start();
+    constexpr std::uint64_t kRequests = 16;
+    constexpr std::size_t kSegments = xen::kBlkifMaxSegmentsPerRequest;
+    for (std::uint64_t id = 0; id < kRequests; ++id) {
+        std::vector<xen::BlkifRequestSegment> segments;
+        for (std::size_t i = 0; i < kSegments; ++i) {
+            segments.push_back(front_.segment((id * kSegments + i) % kDataPages));
+        }
+        front_.queue(TestFrontend::rw(BlkifOp::read, id, id * kSegments * 8, segments));
+    }
+    front_.push();
+    for (const auto& r : front_.wait_responses(kRequests)) {
+        EXPECT_EQ(r.status, BlkifStatus::okay) << r.id;
+    }
+    plane_.reset();
+    const VbdCounters c = metrics_->snapshot();
+    EXPECT_EQ(c.bytes_read, kRequests * kSegments * 4096);
+    const std::uint64_t pushes = c.notifications_sent + c.notifications_suppressed;
+    const std::uint64_t bytes_per_pass = data_plane::PassBudget::kBytes;
+    const std::uint64_t request_bytes = kSegments * 4096;
+    const std::uint64_t per_pass = (bytes_per_pass + request_bytes - 1) / request_bytes;
+    const std::uint64_t passes = (kRequests + per_pass - 1) / per_pass;
+    ASSERT_EQ(passes, 3u);
+    if (GetParam() == storage::EngineKind::sync) {
+        EXPECT_EQ(pushes, passes) << c.to_json().dump();
+    } else {
+        EXPECT_GE(pushes, 1u) << c.to_json().dump();
+    }
+    EXPECT_LE(pushes, kRequests) << c.to_json().dump();
 }
 
 TEST_P(DataPlaneTest, StoppingAnswersEveryRequestTaken) {

@@ -48,18 +48,21 @@ class ServerFixture : public ::testing::Test {
 
     static std::unique_ptr<backend::vhost_user_blk::VhostUserBlkServer> make_server(
         const std::filesystem::path& socket, const std::filesystem::path& image,
-        unsigned num_queues = 1, bool read_only = false, std::string name = "vhost-user-blk") {
+        unsigned num_queues = 1, bool read_only = false, std::string name = "vhost-user-blk",
+        backend::storage::EngineKind engine = backend::storage::EngineKind::automatic) {
         backend::vhost_user_blk::ServerOptions options;
         options.socket_path = socket;
         options.name = std::move(name);
         options.device.image = image;
         options.device.num_queues = num_queues;
         options.device.read_only = read_only;
+        options.device.engine = engine;
         return std::make_unique<backend::vhost_user_blk::VhostUserBlkServer>(options);
     }
 
-    void start(unsigned num_queues = 1, bool read_only = false) {
-        server_ = make_server(socket_, image_, num_queues, read_only);
+    void start(unsigned num_queues = 1, bool read_only = false,
+               backend::storage::EngineKind engine = backend::storage::EngineKind::automatic) {
+        server_ = make_server(socket_, image_, num_queues, read_only, "vhost-user-blk", engine);
     }
 
     std::unique_ptr<TestFrontend> connect() { return std::make_unique<TestFrontend>(socket_); }
