@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -109,6 +110,7 @@ class LinuxBlkbackPeer {
           b_(backend_dir(0, frontend, devid)) {}
 
     ~LinuxBlkbackPeer() {
+        release_close();  // a callback held there would hold up unwatch()
         watch_.unwatch();
         std::lock_guard lock(mutex_);
         data_.reset();
@@ -150,6 +152,27 @@ class LinuxBlkbackPeer {
         std::lock_guard lock(mutex_);
         return removed_;
     }
+    // A backend slow to let go: the next frontend Closed waits, before
+    // xen_blkif_disconnect, until release_close(), so the ring stays
+    // mapped and the backend's state stays where it was (Closing after a
+    // detach).
+    void hold_close() {
+        std::lock_guard lock(mutex_);
+        close_held_ = true;
+    }
+    void release_close() {
+        {
+            std::lock_guard lock(mutex_);
+            close_held_ = false;
+        }
+        close_released_.notify_all();
+    }
+    // Whether a frontend Closed is waiting on hold_close().
+    bool close_waiting() {
+        std::lock_guard lock(mutex_);
+        return close_waiting_;
+    }
+
     // xen_vbd_resize: new sectors, and the state written again in the same
     // transaction so that the frontend's watch fires.
     void resize(std::uint64_t sectors) {
@@ -262,6 +285,7 @@ class LinuxBlkbackPeer {
                 switch_state(S::closing);
                 break;
             case S::closed:
+                wait_while_close_held();
                 blkif_disconnect();
                 switch_state(S::closed);
                 if (dev_is_online()) {
@@ -277,6 +301,13 @@ class LinuxBlkbackPeer {
                                       " at frontend");
                 break;
         }
+    }
+
+    void wait_while_close_held() {
+        std::unique_lock lock(mutex_);
+        close_waiting_ = close_held_;
+        close_released_.wait(lock, [this] { return !close_held_; });
+        close_waiting_ = false;
     }
 
     // xenbus_dev_is_online: the toolstack's "online" node; missing is 0.
@@ -359,6 +390,9 @@ class LinuxBlkbackPeer {
     bool removed_ = false;
     std::map<std::string, std::string> keys_;
     std::unique_ptr<TestBackend> data_;
+    bool close_held_ = false;
+    bool close_waiting_ = false;
+    std::condition_variable close_released_;
     xenstore::client::Watch watch_;
 };
 

@@ -153,6 +153,39 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
     EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
 }
 
+// The frontend's ring stays granted while the backend still maps it. In
+// Linux 5.x to 6.x blkfront_closing() only stops the queues and switches to
+// Closed; blkif_free(), which ends the ring grants, is blkfront_remove()'s.
+// Here the backend is slow to let go (it stays Closing, its ring mapped,
+// past the frontend's Closed): a ring grant ended meanwhile would be parked
+// on the deferred list, as gnttab_end_foreign_access parks one still
+// mapped; none is. Once the backend has unmapped the ring and gone Closed,
+// the frontend lets go of the ring, again with nothing deferred.
+TEST_F(XenbusFrontendTest, TheRingStaysGrantedUntilTheBackendHasLetGoOfIt) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
+    ASSERT_EQ(device->state(), S::connected);
+
+    backend.hold_close();
+    test::toolstack_detach(toolstack_, 0, kDevid);
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    ASSERT_TRUE(test::eventually([&] { return backend.close_waiting(); }));
+    EXPECT_EQ(read(b_ + "/state"), "5");
+    EXPECT_NE(backend.data(), nullptr);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+
+    backend.release_close();
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    EXPECT_EQ(backend.data(), nullptr);
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+    toolstack_.rm(f_);
+    toolstack_.rm(b_);
+    device.reset();
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
 TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
