@@ -10,8 +10,15 @@
 #      job reads its blocks back verified too), then a time-based verified
 #      random read job (4 KiB, depth 32, SECONDS seconds): its IOPS.
 #   2. GUESTS guests, each with a disk of its own made the same way, the
-#      same read job on all of them at once: the aggregate IOPS (the sum of
-#      the jobs') and its ratio to part 1. Halfway through the jobs, and
+#      same read job on all of them at once: the aggregate IOPS and its
+#      ratio to part 1. The jobs are started one after another by their own
+#      `pvsim io`, so they do not run over quite the same seconds: the
+#      aggregate is every job's reads over the span from the first job's
+#      start to the last one's end (each job's end is its report's
+#      timestamp_ms, its start that less its job_runtime), which a job
+#      that ran while others had not started yet cannot inflate. The sum of
+#      the jobs' own IOPS, which it can, and how long all of them ran
+#      together are reported beside it. Halfway through the jobs, and
 #      again once they are done, every guest process's memory is read:
 #      VmRSS, and how much of it is beyond the guest's own memory. A guest's
 #      memory is a shared-memory object (/dev/shm/pvsim.TAG.domN.memory)
@@ -92,6 +99,19 @@ check_gone() { # WHAT
 # A laid-out image: every block written (zeros), as fio lays out its file.
 make_image() { # PATH
     dd if=/dev/zero of="$1" bs=1M count="$image_mib" status=none conv=fsync
+}
+# A read job's reads and when it ran: "READS START_MS END_MS" (its end is
+# the report's timestamp_ms, taken when the job's result came back; its
+# start that less the job's runtime).
+job_window() { # JSON-FILE
+    python3 - "$1" <<'EOF'
+import json, sys
+run = json.load(open(sys.argv[1]))
+reads = sum(job["read"]["total_ios"] for job in run["jobs"])
+runtime = max(job["job_runtime"] for job in run["jobs"])
+end = run["timestamp_ms"]
+print(reads, end - runtime, end)
+EOF
 }
 # The checks of a verified read job's JSON; prints its read IOPS.
 job_iops() { # JSON-FILE
@@ -192,18 +212,28 @@ for g in "${guests[@]}"; do
 done
 unset job
 [ -z "$failed" ] || die "the jobs of$failed failed: $(tail -n 3 "$work/${failed##* }.json.err")"
-aggregate=0
+sum_iops=0
 min_iops=
 max_iops=0
+: >"$work/windows"
 for g in "${guests[@]}"; do
     iops=$(job_iops "$work/$g.json" 2>"$work/check.err") || die "$g's job: $(cat "$work/check.err")"
-    aggregate=$((aggregate + iops))
+    sum_iops=$((sum_iops + iops))
     if [ -z "$min_iops" ] || [ "$iops" -lt "$min_iops" ]; then min_iops=$iops; fi
     if [ "$iops" -gt "$max_iops" ]; then max_iops=$iops; fi
+    job_window "$work/$g.json" >>"$work/windows" || die "$g's job: no reads or times in its report"
 done
 guest_rss_sample after >>"$guest_csv"
+# Every job's reads over the span of all of them; and the time all of them
+# ran together (the last start to the first end).
+read -r aggregate span_s together_s < <(awk '
+    { reads += $1; if (NR == 1 || $2 < first) first = $2; if (NR == 1 || $3 > last) last = $3
+      if (NR == 1 || $2 > latest) latest = $2; if (NR == 1 || $3 < earliest) earliest = $3 }
+    END { together = (earliest - latest) / 1000; if (together < 0) together = 0
+          printf "%.0f %.1f %.1f\n", reads / ((last - first) / 1000), (last - first) / 1000, together }' \
+    "$work/windows")
 ratio=$(awk -v a="$aggregate" -v s="$solo" 'BEGIN {printf "%.2f", a / s}')
-report "part 2: $guests_n guests at once: aggregate $aggregate IOPS (per guest $min_iops..$max_iops), ${ratio}x one guest alone"
+report "part 2: $guests_n guests at once: aggregate $aggregate IOPS (all their reads over the $span_s s from the first job's start to the last one's end; all $guests_n ran together for $together_s s of it), ${ratio}x one guest alone; per guest $min_iops..$max_iops IOPS, summing to $sum_iops"
 # Per-guest memory, the largest of each figure over both samples.
 read -r n_rows vmrss_max private_max private_mean anon_max file_max shmem_max mem_max < <(awk -F, '
     NR > 1 { n++; p = $5 + $6; s += p
