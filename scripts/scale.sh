@@ -15,10 +15,10 @@
 #      `pvsim io`, so they do not run over quite the same seconds: the
 #      aggregate is every job's reads over the span from the first job's
 #      start to the last one's end (each job's end is its report's
-#      timestamp_ms, its start that less its job_runtime), which a job
-#      that ran while others had not started yet cannot inflate. The sum of
-#      the jobs' own IOPS, which it can, and how long all of them ran
-#      together are reported beside it. Halfway through the jobs, and
+#      timestamp_ms, its start that less its job_runtime). The sum of the
+#      jobs' own IOPS, which divides the same reads by one job's SECONDS
+#      although they were done over the longer span, and how long all of
+#      them ran together are reported beside it. Halfway through the jobs, and
 #      again once they are done, every guest process's memory is read:
 #      VmRSS, and how much of it is beyond the guest's own memory. A guest's
 #      memory is a shared-memory object (/dev/shm/pvsim.TAG.domN.memory)
