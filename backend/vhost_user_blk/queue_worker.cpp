@@ -41,7 +41,9 @@ QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::str
                     [&m = context.metrics] { m.add(&DeviceCounters::kicks_received); },
                 .poll_hits = [&m = context.metrics] { m.add(&DeviceCounters::poll_hits); },
                 .sleeps = [&m = context.metrics] { m.add(&DeviceCounters::sleeps); },
-                .events_armed = [&m = context.metrics] { m.add(&DeviceCounters::events_armed); }},
+                .events_armed = [&m = context.metrics] { m.add(&DeviceCounters::events_armed); },
+                // QEMU's virtqueue ioeventfd takes no event late (no late EOI).
+                .spurious_events = {}},
             name_) {
     pending_.resize(ring_.size());
     free_.reserve(ring_.size());
