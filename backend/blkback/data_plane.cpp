@@ -175,7 +175,7 @@ bool DataPlane::take_requests() {
             break;
         }
         burst_.push_back(index);
-        budget.spend(request.kind == IoKind::discard ? 0 : request.bytes());
+        budget.spend(request.has_data() ? request.bytes() : 0);
     }
     if (!burst_.empty()) {
         start_burst();

@@ -6,8 +6,9 @@
 // instruction (which computes exactly this CRC) takes eight bytes a step, as
 // fio's crc/crc32c-intel.c and Linux's crc32c-intel do, in three streams at
 // once over buffers of 4032 bytes or more (crc32c.cpp); elsewhere
-// Boost.CRC's table takes one. Every verified block is checksummed when it is written and
-// when it is read back, so this is on the data path of each verify job.
+// Boost.CRC's table takes one. Every verified block is checksummed when it
+// is written and when it is read back, so this is on the data path of each
+// verify job.
 #pragma once
 
 #include <cstddef>
