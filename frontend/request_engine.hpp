@@ -114,6 +114,7 @@
 #include <vector>
 
 #include "common/adaptive_poll.hpp"
+#include "common/os/cpu_contention.hpp"
 #include "common/os/event_fd.hpp"
 #include "frontend/block_device.hpp"
 #include "frontend/pending_io.hpp"
@@ -131,6 +132,9 @@ struct QueueOptions {
     std::string name;                    // in logs and errors, e.g. "blkfront device/vbd/51712"
     std::uint64_t capacity = 0;          // sectors; set_capacity() changes it
     std::chrono::microseconds poll{50};  // the polling window's maximum; 0 = off
+    // Where the queue learns that more threads are runnable than the
+    // machine has CPUs, when it does not poll (common/os/cpu_contention.hpp).
+    os::CpuContention::Options contention;
     std::function<void(const std::string& reason)> on_failure;  // told once
     // Set: the other end hanging up (Transport::hangup_fd) does not fail the
     // queue; the queue holds (hold()) and tells this, from the completion
@@ -318,7 +322,8 @@ class RequestEngine : public BlockDevice {
     std::atomic<std::size_t> in_flight_{0};
 
     os::EventFd wake_{os::EventFd::Options{.nonblocking = true}};
-    AdaptivePoll poll_;  // the completion thread's own
+    AdaptivePoll poll_;             // the completion thread's own
+    os::CpuContention contention_;  // the completion thread's own
     std::thread thread_;
 };
 

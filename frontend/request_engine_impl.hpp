@@ -26,7 +26,8 @@ RequestEngine<Transport>::RequestEngine(QueueOptions options, Args&&... args)
       capacity_(options_.capacity),
       poll_max_ns_(std::chrono::nanoseconds(options_.poll).count()),
       transport_(std::forward<Args>(args)...),
-      poll_(options_.poll) {}
+      poll_(options_.poll),
+      contention_(options_.contention) {}
 
 template <class Transport>
 RequestEngine<Transport>::~RequestEngine() {
@@ -713,7 +714,10 @@ void RequestEngine<Transport>::run() {
             continue;
         }
         poll_.set_max(std::chrono::nanoseconds(poll_max_ns_.load(std::memory_order_relaxed)));
-        if (busy && poll_.enabled() && poll_for_work(idle_since)) {
+        // A spin while other threads wait for a CPU takes it from them,
+        // often from the backend this queue waits for: sleep instead.
+        if (busy && poll_.enabled() && !contention_.contended(idle_since) &&
+            poll_for_work(idle_since)) {
             continue;
         }
         if (arm_or_find_work()) {

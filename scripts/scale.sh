@@ -182,20 +182,35 @@ for ((i = 0; i < ${#rest[@]}; i += 2)); do
     done
     for p in "${pids[@]}"; do wait "$p" || die "setting up a guest failed ($log)"; done
 done
-# The guests' processes: the run's processes with a PVSIM_DOMID.
-guest_rss_sample() { # LABEL: a CSV row per guest process
-    local pid domid
-    for pid in $(run_pids); do
-        domid=$(env_of "$pid" PVSIM_DOMID)
-        if [ -z "$domid" ] || [ "$domid" = 0 ] ||
-            [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$bin_dir/pvsim-guest" ]; then
-            continue
-        fi
-        mem=$(awk -v m="/dev/shm/$tag.dom$domid.memory" '
-            /^[0-9a-f]+-[0-9a-f]+ / {inside = ($NF == m)}
-            inside && $1 == "Rss:" {s += $2} END {print s + 0}' "/proc/$pid/smaps" 2>/dev/null)
-        echo "$1,$domid,$pid,$(status_kib "$pid" VmRSS),$(status_kib "$pid" RssAnon),$(status_kib "$pid" RssFile),$(status_kib "$pid" RssShmem),$mem"
-    done
+# The guests' processes ("PID DOMID" lines: the run's pvsim-guest
+# processes, by their PVSIM_DOMID), found once before the jobs start: that
+# forks a few processes per process of the run, which would take CPU from
+# the jobs it measures.
+guest_procs=$(for pid in $(run_pids); do
+    domid=$(env_of "$pid" PVSIM_DOMID)
+    if [ -n "$domid" ] && [ "$domid" != 0 ] &&
+        [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$bin_dir/pvsim-guest" ]; then
+        echo "$pid $domid"
+    fi
+done)
+[ "$(wc -l <<<"$guest_procs")" -eq "$guests_n" ] ||
+    die "found $(wc -l <<<"$guest_procs") guest processes, not $guests_n"
+guest_rss_sample() { # LABEL: a CSV row per guest process, read by one awk
+    local files=() pid domid
+    while read -r pid domid; do
+        files+=("/proc/$pid/status" "/proc/$pid/smaps")
+    done <<<"$guest_procs"
+    awk -v label="$1" -v tag="$tag" -v procs="$guest_procs" '
+        BEGIN { n = split(procs, lines, "\n")
+                for (i = 1; i <= n; i++) { split(lines[i], f, " "); domid[f[1]] = f[2]; order[i] = f[1] } }
+        FNR == 1 { split(FILENAME, p, "/"); pid = p[3]; smaps = FILENAME ~ /smaps$/
+                   m = "/dev/shm/" tag ".dom" domid[pid] ".memory"; inside = 0 }
+        !smaps && $1 ~ /^(VmRSS|RssAnon|RssFile|RssShmem):$/ { v[pid, substr($1, 1, length($1) - 1)] = $2 }
+        smaps && /^[0-9a-f]+-[0-9a-f]+ / { inside = ($NF == m) }
+        smaps && inside && $1 == "Rss:" { mem[pid] += $2 }
+        END { for (i = 1; i <= n; i++) { q = order[i]
+                  printf "%s,%s,%s,%d,%d,%d,%d,%d\n", label, domid[q], q, v[q, "VmRSS"], v[q, "RssAnon"],
+                      v[q, "RssFile"], v[q, "RssShmem"], mem[q] } }' "${files[@]}" 2>/dev/null
 }
 guest_csv=$out/scale-guests.csv
 echo "when,domid,pid,vmrss_kib,rssanon_kib,rssfile_kib,rssshmem_kib,domain_memory_rss_kib" >"$guest_csv"

@@ -28,6 +28,7 @@ DataPlane::DataPlane(RingConnection connection, const storage::BackingStore& sto
       name_(std::move(name)),
       loop_(*this, store,
             data_plane::LoopOptions{.poll_max = options.poll_max,
+                                    .contention = options.contention,
                                     .engine = options.engine,
                                     // One engine slot per ring slot: the
                                     // frontend cannot have more requests

@@ -60,6 +60,8 @@ namespace pvsim::backend::blkback {
 struct DataPlaneOptions {
     // The polling window's upper bound (the vbd's "poll-us"); 0: no polling.
     std::chrono::microseconds poll_max{50};
+    // data_plane::LoopOptions::contention.
+    os::CpuContention::Options contention;
     storage::EngineKind engine = storage::EngineKind::automatic;
     // Both ends said feature-persistent=1 (never in copy mode).
     bool persistent = false;

@@ -82,6 +82,7 @@
 #include "backend/storage/io_engine.hpp"
 #include "backend/storage/make_engine.hpp"
 #include "common/adaptive_poll.hpp"
+#include "common/os/cpu_contention.hpp"
 #include "common/os/event_fd.hpp"
 #include "common/os/ring_thread_scheduling.hpp"
 
@@ -126,6 +127,9 @@ struct LoopCounters {
 struct LoopOptions {
     // The polling window's upper bound; 0: no polling.
     std::chrono::microseconds poll_max{50};
+    // Where the loop learns that more threads are runnable than the
+    // machine has CPUs, when it does not poll (common/os/cpu_contention.hpp).
+    os::CpuContention::Options contention;
     storage::EngineKind engine = storage::EngineKind::automatic;
     // Slots of the I/O engine: one per ring slot, so the engine never
     // refuses a request the other end may have outstanding.
@@ -169,6 +173,7 @@ class ServiceLoop {
           counters_(counters),
           name_(std::move(name)),
           poll_(options.poll_max),
+          contention_(options.contention),
           engine_(make_loop_engine(store, options)) {
         if (options.late_eoi) {
             late_eoi_.emplace();
@@ -336,7 +341,10 @@ class ServiceLoop {
 
     bool poll_for_work() {
         poll_start_ = Clock::now();
-        if (!poll_.enabled() || poll_.window() == AdaptivePoll::Duration::zero()) {
+        // A spin while other threads wait for a CPU takes it from them,
+        // often from the peer this loop waits for: sleep instead.
+        if (!poll_.enabled() || poll_.window() == AdaptivePoll::Duration::zero() ||
+            contention_.contended(poll_start_)) {
             return false;
         }
         if (serving()) {
@@ -410,6 +418,7 @@ class ServiceLoop {
     const LoopCounters counters_;
     const std::string name_;
     AdaptivePoll poll_;
+    os::CpuContention contention_;
     std::unique_ptr<storage::IoEngine> engine_;
 
     // The loop thread's own.

@@ -33,6 +33,7 @@ QueueWorker::QueueWorker(const QueueContext& context, QueueStart start, std::str
       },
       loop_(*this, context.store,
             data_plane::LoopOptions{.poll_max = context.poll_max,
+                                    .contention = {},
                                     .engine = context.engine,
                                     // One engine slot per queue entry.
                                     .queue_depth = start.ring.size()},

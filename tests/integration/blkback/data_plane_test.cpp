@@ -29,6 +29,7 @@
 #include "backend/blkback/vbd_config.hpp"
 #include "backend/data_plane/pass_budget.hpp"
 #include "backend/storage/backing_store.hpp"
+#include "common/os/cpu_contention.hpp"
 #include "common/os/unique_fd.hpp"
 #include "tests/integration/blkback/test_frontend.hpp"
 #include "tests/support/hypervisor_process.hpp"
@@ -89,6 +90,7 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
         limits.flush = store_->write_cache();
         DataPlaneOptions options;
         options.poll_max = poll_;
+        options.contention = contention_;
         options.engine = GetParam();
         return std::make_unique<DataPlane>(
             RingConnection::connect(be_, 0, front.ring_ref(), front.port()), *store_, limits,
@@ -122,6 +124,9 @@ class DataPlaneTest : public ::testing::TestWithParam<storage::EngineKind> {
     std::optional<storage::BackingStore> store_;
     bool read_only_ = false;
     std::chrono::microseconds poll_{50};
+    // These tests count what polling does, so their loops poll whatever
+    // else runs on the machine, unless a test says otherwise.
+    os::CpuContention::Options contention_{.enabled = false};
     std::shared_ptr<LiveCounters<VbdCounters>> metrics_ =
         std::make_shared<LiveCounters<VbdCounters>>();
     std::unique_ptr<DataPlane> plane_;
@@ -433,6 +438,33 @@ TEST_P(DataPlaneTest, WhileTheBackendPollsTheFrontendNeedNotNotify) {
     // And the responses need none either: the frontend never armed rsp_event
     // past its first value.
     EXPECT_LE(c.notifications_sent, 1u);
+}
+
+// While more threads are runnable than the machine has CPUs, a spin would
+// take a CPU from a thread with work, so the loop does not poll
+// (common/os/cpu_contention.hpp; KVM's halt-polling likewise polls only
+// while single_task_running()): the same frontend as above, waiting for each
+// answer, finds a loop that never polls, and the ring still serves it all.
+TEST_P(DataPlaneTest, WhileMoreThreadsAreRunnableThanCpusTheBackendDoesNotPoll) {
+    const std::filesystem::path loadavg = hv_.temp_path() / "loadavg";
+    std::ofstream(loadavg) << "3.10 2.80 2.50 9/412 12345\n";
+    contention_ = {.enabled = true, .source = loadavg.string(), .cpus = 2};
+    start(false, std::chrono::microseconds(kMaxPollUs));
+    constexpr int kRequests = 100;
+    for (int i = 0; i < kRequests; ++i) {
+        front_.queue(TestFrontend::rw(BlkifOp::read, static_cast<std::uint64_t>(i),
+                                      static_cast<std::uint64_t>(i % 64) * 8, {front_.segment(0)}));
+        front_.push();
+        ASSERT_EQ(front_.spin_responses(1).at(0).status, BlkifStatus::okay);
+    }
+    plane_.reset();
+    const VbdCounters c = metrics_->snapshot();
+    EXPECT_EQ(c.requests, static_cast<std::uint64_t>(kRequests));
+    EXPECT_EQ(c.poll_hits, 0u) << c.to_json().dump();
+    // Not polling, it arms before each sleep; every notification the
+    // frontend sent went past an armed req_event.
+    EXPECT_GT(c.events_armed, 0u);
+    EXPECT_LE(front_.notifications_sent(), 1 + c.events_armed) << c.to_json().dump();
 }
 
 // A ring of large reads is answered a PassBudget at a time
