@@ -12,7 +12,10 @@
 #   2. GUESTS guests, each with a disk of its own made the same way, the
 #      same read job on all of them at once: the aggregate IOPS and its
 #      ratio to part 1. The jobs are started one after another by their own
-#      `pvsim io`, so they do not run over quite the same seconds: the
+#      `pvsim io`, each with fio's --startdelay (2 s, and 1 s more per 8
+#      guests, counted from its command's start), so that they start
+#      together once every command has reached its guest. What is left of
+#      their spread is measured, not assumed away: the
 #      aggregate is every job's reads over the span from the first job's
 #      start to the last one's end (each job's end is its report's
 #      timestamp_ms, its start that less its job_runtime). The sum of the
@@ -135,9 +138,12 @@ for job in run["jobs"]:
 print("%.0f" % iops)
 EOF
 }
-read_job() { # GUEST OUTPUT: the part 1 and 2 job
-    pv io "$1" xvda --rw randread --bs 4k --iodepth 32 --size "${image_mib}M" \
-        --runtime "$seconds" --time_based --verify crc32c --seed "$seed" --json >"$2" 2>"$2.err"
+read_job() { # GUEST OUTPUT [IO-OPTION...]: the part 1 and 2 job
+    local guest=$1 output=$2
+    shift 2
+    pv io "$guest" xvda --rw randread --bs 4k --iodepth 32 --size "${image_mib}M" \
+        --runtime "$seconds" --time_based --verify crc32c --seed "$seed" --json "$@" \
+        >"$output" 2>"$output.err"
 }
 new_guest() { # GUEST: created, its disk attached and written whole, verified
     make_image "$work/$1.img"
@@ -215,11 +221,16 @@ guest_rss_sample() { # LABEL: a CSV row per guest process, read by one awk
 guest_csv=$out/scale-guests.csv
 echo "when,domid,pid,vmrss_kib,rssanon_kib,rssfile_kib,rssshmem_kib,domain_memory_rss_kib" >"$guest_csv"
 declare -A job=()
+# Each job waits out fio's --startdelay, counted from its command's start,
+# so that they all start together once every command has reached its guest
+# (started one after another under the jobs already running, they had
+# spread over up to 11 s of a 10 s job).
+startdelay=$((2 + guests_n / 8))
 for g in "${guests[@]}"; do
-    read_job "$g" "$work/$g.json" &
+    read_job "$g" "$work/$g.json" --startdelay "$startdelay" &
     job[$g]=$!
 done
-sleep "$(awk -v s="$seconds" 'BEGIN {print s / 2}')"
+sleep "$(awk -v d="$startdelay" -v s="$seconds" 'BEGIN {print d + s / 2}')"
 guest_rss_sample during >>"$guest_csv"
 failed=
 for g in "${guests[@]}"; do

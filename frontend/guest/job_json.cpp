@@ -73,6 +73,10 @@ workload::JobOptions parse_job(const json& job) {
             const std::uint64_t ns = unsigned_field(
                 key, value, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
             options.runtime = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+        } else if (key == "startdelay_ns") {
+            const std::uint64_t ns = unsigned_field(
+                key, value, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+            options.startdelay = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
         } else if (key == "rwmixread") {
             options.rwmixread = u32_field(key, value);
         } else if (key == "numjobs") {
@@ -98,7 +102,8 @@ workload::JobOptions parse_job(const json& job) {
             throw std::invalid_argument(
                 "job." + key +
                 ": unknown field (known: name, rw, bs, iodepth, offset, size, io_size, "
-                "runtime_ns, rwmixread, numjobs, seed, verify, sync, group_reporting)");
+                "runtime_ns, startdelay_ns, rwmixread, numjobs, seed, verify, sync, "
+                "group_reporting)");
         }
     }
     return options;

@@ -1,6 +1,6 @@
 // What one `pvsim io` job does, in fio's option names and meanings (fio(1),
 // "JOB PARAMETERS": rw, bs, iodepth, offset, size, io_size, runtime,
-// rwmixread, numjobs, randseed, verify, sync), so that people's habits carry over
+// startdelay, rwmixread, numjobs, randseed, verify, sync), so that people's habits carry over
 // (DESIGN.md §7), and the checks that keep a job inside its device.
 #pragma once
 
@@ -49,6 +49,12 @@ struct JobOptions {
     std::optional<std::uint64_t> io_size;
     // Time limit; with no io_size the job is time based (fio's time_based).
     std::optional<std::chrono::nanoseconds> runtime;
+    // fio's startdelay: the jobs start this long after the run was asked
+    // for; their runtime counts from then. fio counts it from its own start
+    // (its genesis); `pvsim io` sends what is left of it once it reaches the
+    // guest, so that jobs started by several commands at once start together
+    // however long each command took to get there.
+    std::chrono::nanoseconds startdelay{0};
     std::uint32_t rwmixread = 50;  // percent reads for rw and randrw
     std::uint32_t numjobs = 1;
     std::uint64_t seed = 0x89abcdef;  // fio's randseed

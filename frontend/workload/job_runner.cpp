@@ -78,6 +78,12 @@ RunResult run_job(BlockDevice& device, hypervisor::DomainMemory& memory, Written
         finished.changed.notify_all();
     };
 
+    // fio's startdelay: nothing is issued before it has passed, and a
+    // cancel ends the wait (the jobs then start cancelled and finish at once).
+    const Clock::time_point start_at = Clock::now() + options.startdelay;
+    while (Clock::now() < start_at && !(control.cancel != nullptr && control.cancel->load())) {
+        std::this_thread::sleep_until(std::min(start_at, Clock::now() + kCancelPoll));
+    }
     const Clock::time_point started = Clock::now();
     std::optional<Clock::duration> runtime;
     if (options.runtime) {

@@ -25,7 +25,8 @@ struct RunControl {
     std::atomic<bool>* cancel = nullptr;
 };
 
-// Blocks until every job is done and every callback of its requests has
+// Waits out options.startdelay (or until a cancel), then blocks until every
+// job is done and every callback of its requests has
 // returned (the device's in_flight() is 0 again, waited for up to 5 s
 // after the last job finished). The buffers are pages of `memory`, all
 // returned at the end, also on error. Writes and trims record what they

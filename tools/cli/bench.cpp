@@ -344,6 +344,11 @@ int run_bench(const BenchOptions& options, const toolstack::UpOptions& up, std::
             user_image = plan_user_image(*options.filename, options.job);
         }
         (void)job_json(options.job);  // --time_based without --runtime, before anything starts
+        if (options.job.startdelay) {
+            throw CommandError(
+                "--startdelay lines up jobs that several commands start; bench runs one path "
+                "at a time");
+        }
     } catch (const ParseError& e) {
         err << "pvsim " << e.what() << "\n";
         return 2;

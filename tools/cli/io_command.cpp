@@ -1,5 +1,6 @@
 #include "tools/cli/io_command.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -44,6 +45,9 @@ nlohmann::json job_json(const IoOptions& options) {
     }
     if (runtime.count() > 0) {
         job["runtime_ns"] = runtime.count();
+    }
+    if (options.startdelay) {
+        job["startdelay_ns"] = parse_duration(*options.startdelay).count();
     }
     if (options.seed) {
         job["seed"] = *options.seed;
@@ -131,6 +135,14 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
             }
         });
     }
+    nlohmann::json job = job_json(options);
+    if (options.startdelay) {
+        // fio counts startdelay from its own start; what this command has
+        // spent since its line was read is gone from it.
+        const auto left = parse_duration(*options.startdelay) -
+                          (std::chrono::steady_clock::now() - options.given_at);
+        job["startdelay_ns"] = std::max<std::int64_t>(0, left.count());
+    }
     const nlohmann::json before = session.control().stats();
     ProgressLine progress(session, options.progress && !options.json);
     double last_seconds = 0, last_ios = 0;
@@ -138,7 +150,7 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
         {{"op", "io"},
          {"transport", disk.transport},
          {"devid", disk.devid},
-         {"job", job_json(options)},
+         {"job", job},
          {"progress_ms", 500}},
         [&](const nlohmann::json& p) {
             // The IOPS of the last interval: what the run does now.
@@ -185,6 +197,7 @@ nlohmann::json fio_job_options(const IoOptions& options) {
     };
     add("size", options.size);
     add("runtime", options.runtime);
+    add("startdelay", options.startdelay);
     add("io_size", options.io_size);
     add("ioengine", options.ioengine);
     if (options.offset != "0") {
@@ -279,6 +292,10 @@ void add_job_options(CLI::App* cmd, const std::shared_ptr<IoOptions>& options) {
                     "Stop after this long (seconds, or 500ms, 2m...; 0: no limit); without "
                     "--io_size the job runs for that long")
         ->check(duration_validator());
+    cmd->add_option("--startdelay", options->startdelay,
+                    "Start the jobs this long after the command started (fio's; seconds, or "
+                    "500ms...): jobs that several commands start at once start together")
+        ->check(duration_validator());
     cmd->add_flag("--group_reporting,--group-reporting", options->group_reporting,
                   "Report the jobs as one: their I/Os and latencies together (fio's)");
     cmd->add_flag("--time_based,--time-based", options->time_based,
@@ -336,6 +353,7 @@ void add_io_command(CLI::App& app, Selected& selected, const CommandFilter& filt
             options->rw = "rw";
         }
         options->json = options->json || *output_format == "json";
+        options->given_at = std::chrono::steady_clock::now();
         // A job no guest could run is usage, refused before anything
         // starts (as bench refuses it).
         try {

@@ -3,6 +3,7 @@
 // option names and meanings (DESIGN.md §7) and fio's JSON field names.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +27,10 @@ struct IoOptions {
     std::optional<std::string> size;
     std::string offset = "0";
     std::optional<std::string> runtime;
+    // fio's --startdelay, counted from this command's start (fio's genesis),
+    // given_at: jobs that several `pvsim io` started together start together.
+    std::optional<std::string> startdelay;
+    std::chrono::steady_clock::time_point given_at = std::chrono::steady_clock::now();
     std::optional<std::string> io_size;
     std::uint32_t rwmixread = 50;
     std::uint32_t numjobs = 1;

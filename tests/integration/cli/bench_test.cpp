@@ -346,6 +346,14 @@ TEST(CliBenchTest, ABadPathIsRefusedBeforeAnythingStarts) {
     EXPECT_NE(timed.err.find("pvsim bench: --time_based runs for --runtime"), std::string::npos)
         << timed.err;
     EXPECT_EQ(timed.out, "");
+    // --startdelay lines up the jobs of several commands; a bench runs one
+    // path at a time.
+    const CliResult delayed =
+        run_cli(scratch.path(), {"bench", "--paths", "xen", "--startdelay", "1"});
+    EXPECT_EQ(delayed.code, 2) << delayed.err;
+    EXPECT_NE(delayed.err.find("pvsim bench: --startdelay lines up jobs"), std::string::npos)
+        << delayed.err;
+    EXPECT_EQ(delayed.out, "");
 }
 
 }  // namespace

@@ -276,6 +276,17 @@ TEST_F(CliIoTest, FiosOwnOptionsMeanWhatTheyMeanInFio) {
     EXPECT_EQ(grouped.json()["jobs"][0]["read"]["total_ios"], 4 * 64);
     EXPECT_EQ(grouped.json()["jobs"][0]["jobname"], "pvsim");
 
+    // --startdelay: the job starts that long after the command, and its
+    // runtime counts from then (a job whose runtime began with the command
+    // would end 300 ms after it, its delay all spent).
+    const auto asked = std::chrono::steady_clock::now();
+    const CliResult delayed = io({"--rw", "randread", "--size", "64k", "--startdelay", "300ms",
+                                  "--runtime", "300ms", "--time_based", "--json"});
+    ASSERT_EQ(delayed.code, 0) << delayed.err;
+    EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(600));
+    EXPECT_GE(delayed.json()["jobs"][0]["read"]["runtime"].get<int>(), 300);
+    EXPECT_EQ(delayed.json()["jobs"][0]["job options"]["startdelay"], "300ms");
+
     // A job no guest could run is usage: refused before the guest is asked.
     const CliResult no_runtime = io({"--time_based"});
     EXPECT_EQ(no_runtime.code, 2);

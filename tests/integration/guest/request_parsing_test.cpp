@@ -33,6 +33,7 @@ TEST(JobJson, EveryFieldCarriesFiosMeaning) {
                                                     {"size", 1 << 20},
                                                     {"io_size", 2 << 20},
                                                     {"runtime_ns", 1500000000},
+                                                    {"startdelay_ns", 250000000},
                                                     {"rwmixread", 70},
                                                     {"numjobs", 2},
                                                     {"seed", 42},
@@ -45,6 +46,7 @@ TEST(JobJson, EveryFieldCarriesFiosMeaning) {
     EXPECT_EQ(options.size, 1u << 20);
     EXPECT_EQ(options.io_size, 2u << 20);
     EXPECT_EQ(options.runtime, std::chrono::milliseconds(1500));
+    EXPECT_EQ(options.startdelay, std::chrono::milliseconds(250));
     EXPECT_EQ(options.rwmixread, 70u);
     EXPECT_EQ(options.numjobs, 2u);
     EXPECT_EQ(options.seed, 42u);

@@ -73,6 +73,9 @@ class MemoryDisk : public frontend::BlockDevice {
 
     void submit(std::span<frontend::BlockRequest> batch) override {
         std::lock_guard lock(mutex_);
+        if (batches_ == 0) {
+            first_submit_ = std::chrono::steady_clock::now();
+        }
         ++batches_;
         for (frontend::BlockRequest& request : batch) {
             const std::uint64_t offset = request.sector * 512;
@@ -113,6 +116,11 @@ class MemoryDisk : public frontend::BlockDevice {
     std::vector<Io> take_log() {
         std::lock_guard lock(mutex_);
         return std::exchange(log_, {});
+    }
+    // When the first batch came; none yet: the clock's epoch.
+    std::chrono::steady_clock::time_point first_submit() const {
+        std::lock_guard lock(mutex_);
+        return first_submit_;
     }
     std::size_t max_in_flight() const {
         std::lock_guard lock(mutex_);
@@ -239,6 +247,7 @@ class MemoryDisk : public frontend::BlockDevice {
     std::size_t max_in_flight_ = 0;
     std::size_t overlaps_ = 0;
     std::size_t batches_ = 0;
+    std::chrono::steady_clock::time_point first_submit_{};
     std::thread thread_;  // last: starts once everything else is ready
 };
 

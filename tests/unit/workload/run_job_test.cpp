@@ -124,6 +124,41 @@ TEST_F(WorkloadTest, RuntimeStopsATimeBasedJob) {
     EXPECT_GE(result.elapsed_ms, 150u);
 }
 
+// fio's startdelay: nothing reaches the device before it has passed, and
+// the runtime counts from the start, so a time-based job runs it whole
+// after the delay (were it counted from the call, the run would end with
+// the delay, 200 ms in).
+TEST_F(WorkloadTest, AStartDelayHoldsEveryRequestBackAndLeavesTheRuntimeWhole) {
+    JobOptions o = options(RwMode::read, 2);
+    o.runtime = 100ms;
+    o.startdelay = 200ms;
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult result = run(o);
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(result.ok()) << result.error;
+    EXPECT_GE(disk_.first_submit() - started, 200ms);
+    EXPECT_GE(took, 300ms);
+    EXPECT_GE(result.jobs[0].read.runtime_ms, 100u);
+    EXPECT_GT(result.jobs[0].read.total_ios, 0u);
+}
+
+// A cancel during the delay ends the wait: the job starts cancelled and
+// issues nothing.
+TEST_F(WorkloadTest, ACancelDuringTheStartDelayEndsTheRunWithNothingIssued) {
+    std::atomic<bool> cancel{true};
+    RunControl control;
+    control.cancel = &cancel;
+    JobOptions o = options(RwMode::read, 2);
+    o.runtime = 1s;
+    o.startdelay = 60s;
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult result = run(o, control);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_EQ(result.error, "cancelled");
+    EXPECT_TRUE(disk_.take_log().empty());
+    EXPECT_EQ(memory_->free_pages(), free_pages_before_);
+}
+
 TEST_F(WorkloadTest, ATimeBasedJobLoopsOverItsRegion) {
     JobOptions o = options(RwMode::read, 4);
     o.size = 4 * kBs;
