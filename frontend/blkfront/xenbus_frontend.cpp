@@ -287,6 +287,21 @@ void XenbusFrontend::backend_changed() {
     }
     changed_.notify_all();
 
+    if (state_ == XenbusState::closed && !reconnecting_ &&
+        (state == XenbusState::unknown || state == XenbusState::initialising ||
+         state == XenbusState::init_wait)) {
+        // After a detach the backend lets go of the rings before its Closed
+        // (xen_blkif_disconnect). The toolstack may remove its directory,
+        // and the next attach write a new one, before this handler reads the
+        // node: a watch fires for each change, but the handler reads what is
+        // there now. A backend seen gone (Unknown), Initialising or InitWait
+        // is past that Closed, so the rings go as on its Closed (below).
+        // Waiting on for a Closed that came and went held the next attach
+        // of the same vdev for close_timeout (5 s in one of 1000 cycles).
+        drop_rings();
+        hypervisor_.grant_table().reclaim_deferred();
+    }
+
     // blkback_changed (Linux xen-blkfront.c, 4.x to 6.x).
     switch (state) {
         case XenbusState::init_wait:

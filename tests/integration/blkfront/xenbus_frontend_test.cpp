@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include <boost/asio/post.hpp>
 
 #include "common/os/io_threads.hpp"
 #include "frontend/blkfront/blkfront.hpp"
@@ -184,6 +187,49 @@ TEST_F(XenbusFrontendTest, TheRingStaysGrantedUntilTheBackendHasLetGoOfIt) {
     toolstack_.rm(b_);
     device.reset();
     EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+}
+
+// The backend's Closed can come and go before the frontend's watch handler
+// reads the node: the toolstack removes the backend directory after a detach
+// and the next attach of the same vdev writes a new one, Initialising. Such a
+// backend has let go of the rings (xen_blkif_disconnect, before its Closed),
+// so they go then, not only when the device does: a frontend that waited on
+// for a Closed it would never see held the next attach for its close
+// timeout (5 s, once in a scale run's 1000 cycles).
+TEST_F(XenbusFrontendTest, ABackendSeenInitialisingAfterADetachHasLetGoOfTheRing) {
+    test::toolstack_add_vbd(toolstack_, 0, kDevid);
+    LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
+    backend.start();
+    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
+    ASSERT_EQ(device->state(), S::connected);
+
+    backend.hold_close();
+    test::toolstack_detach(toolstack_, 0, kDevid);
+    ASSERT_TRUE(test::eventually([&] { return backend.close_waiting(); }));
+    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    const std::size_t free_while_held = dom0_.grant_table().free_count();
+
+    // The frontend's control thread is held while the backend lets go, goes
+    // Closed and is Initialising again: its watch handlers then read only
+    // the last state.
+    std::promise<void> resume;
+    std::promise<void> holding;
+    boost::asio::post(control_.executor(), [&] {
+        holding.set_value();
+        resume.get_future().wait();
+    });
+    holding.get_future().wait();
+    backend.release_close();
+    ASSERT_TRUE(test::eventually([&] { return read(b_ + "/state") == "6"; }));
+    toolstack_.write(b_ + "/state", "1");
+    resume.set_value();
+
+    // The ring's grant ended, with the device still there.
+    EXPECT_TRUE(
+        test::eventually([&] { return dom0_.grant_table().free_count() > free_while_held; }));
+    EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
+    toolstack_.rm(f_);
+    toolstack_.rm(b_);
 }
 
 TEST_F(XenbusFrontendTest, ClosingTheDeviceIsClosingThenClosedOnBothEnds) {
