@@ -60,6 +60,20 @@ class XenbusFrontendTest : public ::testing::Test {
         return "<no error>";
     }
 
+    // A device opened on `backend` (not started yet) and detached, with the
+    // backend holding its Closed back (hold_close): the frontend Closed,
+    // the backend Closing with the ring still mapped.
+    std::unique_ptr<Blkfront> detached_while_backend_holds(LinuxBlkbackPeer& backend) {
+        backend.start();
+        auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
+        EXPECT_EQ(device->state(), XenbusState::connected);
+        backend.hold_close();
+        test::toolstack_detach(toolstack_, 0, kDevid);
+        EXPECT_TRUE(test::eventually([&] { return device->state() == XenbusState::closed; }));
+        EXPECT_TRUE(test::eventually([&] { return backend.close_waiting(); }));
+        return device;
+    }
+
     test::HypervisorProcess hv_;
     test::XenstoredProcess xenstored_{hv_};
     hypervisor::Hypervisor dom0_ = hv_.connect_dom0();
@@ -167,14 +181,8 @@ TEST_F(XenbusFrontendTest, ConnectIoAndDetachFollowLinuxStateSequences) {
 TEST_F(XenbusFrontendTest, TheRingStaysGrantedUntilTheBackendHasLetGoOfIt) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
-    backend.start();
-    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
-    ASSERT_EQ(device->state(), S::connected);
-
-    backend.hold_close();
-    test::toolstack_detach(toolstack_, 0, kDevid);
-    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
-    ASSERT_TRUE(test::eventually([&] { return backend.close_waiting(); }));
+    auto device = detached_while_backend_holds(backend);
+    ASSERT_EQ(device->state(), S::closed);
     EXPECT_EQ(read(b_ + "/state"), "5");
     EXPECT_NE(backend.data(), nullptr);
     EXPECT_EQ(dom0_.grant_table().deferred_count(), 0u);
@@ -199,14 +207,8 @@ TEST_F(XenbusFrontendTest, TheRingStaysGrantedUntilTheBackendHasLetGoOfIt) {
 TEST_F(XenbusFrontendTest, ABackendSeenInitialisingAfterADetachHasLetGoOfTheRing) {
     test::toolstack_add_vbd(toolstack_, 0, kDevid);
     LinuxBlkbackPeer backend(hv_, 0, kDevid, {});
-    backend.start();
-    auto device = open_blkfront(dom0_, xs_, control_.executor(), kDevid, options());
-    ASSERT_EQ(device->state(), S::connected);
-
-    backend.hold_close();
-    test::toolstack_detach(toolstack_, 0, kDevid);
-    ASSERT_TRUE(test::eventually([&] { return backend.close_waiting(); }));
-    ASSERT_TRUE(test::eventually([&] { return device->state() == S::closed; }));
+    auto device = detached_while_backend_holds(backend);
+    ASSERT_EQ(device->state(), S::closed);
     const std::size_t free_while_held = dom0_.grant_table().free_count();
 
     // The frontend's control thread is held while the backend lets go, goes
