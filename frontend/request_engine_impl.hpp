@@ -716,7 +716,7 @@ void RequestEngine<Transport>::run() {
         poll_.set_max(std::chrono::nanoseconds(poll_max_ns_.load(std::memory_order_relaxed)));
         // A spin while other threads wait for a CPU takes it from them,
         // often from the backend this queue waits for: sleep instead.
-        if (busy && poll_.enabled() && !contention_.contended(idle_since) &&
+        if (busy && poll_.enabled() && !contention_.contended(Clock::now()) &&
             poll_for_work(idle_since)) {
             continue;
         }
