@@ -224,7 +224,8 @@ declare -A job=()
 # Each job waits out fio's --startdelay, counted from its command's start,
 # so that they all start together once every command has reached its guest
 # (started one after another under the jobs already running, they had
-# spread over up to 11 s of a 10 s job).
+# spread over up to 11 s of a 10 s job: this shell's own launches, a fork
+# each, got little CPU beside the running jobs).
 startdelay=$((2 + guests_n / 8))
 for g in "${guests[@]}"; do
     read_job "$g" "$work/$g.json" --startdelay "$startdelay" &
