@@ -16,7 +16,7 @@ BlkfrontQueue::BlkfrontQueue(hypervisor::Hypervisor& hypervisor, void* ring_area
     : RequestEngine(QueueOptions{.name = "blkfront " + config.name,
                                  .capacity = config.disk.sectors,
                                  .poll = config.poll,
-                                 .contention = {},
+                                 .contention = config.contention,
                                  .on_failure = std::move(on_failure),
                                  .on_hangup = {}},
                     hypervisor, ring_area, ring_bytes, std::move(channel), config) {

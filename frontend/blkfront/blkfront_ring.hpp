@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "common/counter_set.hpp"
+#include "common/os/cpu_contention.hpp"
 #include "common/xen/blkif.hpp"
 #include "common/xen/blkif_rings.hpp"
 #include "frontend/blkfront/disk_info.hpp"
@@ -139,6 +140,9 @@ struct DataPlaneConfig {
     xen::BlkifVdev handle = 0;  // blkif_request.handle: the virtual device number
     DiskInfo disk;
     std::chrono::microseconds poll{50};  // "poll-us": the polling window's maximum, 0 = off
+    // Where the completion thread learns that more threads are runnable than
+    // CPUs, when it does not poll (QueueOptions::contention).
+    os::CpuContention::Options contention;
     // The ring's layout, our guest's ("protocol"): the native one, or that of
     // a 32-bit x86 guest (common/xen/blkif_x86_32.hpp).
     xen::BlkifProtocol protocol = xen::BlkifProtocol::x86_64;

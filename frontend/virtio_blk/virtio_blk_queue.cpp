@@ -15,7 +15,7 @@ VirtioBlkQueue::VirtioBlkQueue(hypervisor::DomainMemory& memory, const QueueConf
     : RequestEngine(QueueOptions{.name = config.name,
                                  .capacity = config.disk.capacity,
                                  .poll = config.poll,
-                                 .contention = {},
+                                 .contention = config.contention,
                                  .on_failure = std::move(on_failure),
                                  .on_hangup = std::move(on_hangup)},
                     memory, config) {}

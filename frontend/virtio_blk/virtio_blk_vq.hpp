@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/os/cpu_contention.hpp"
 #include "common/os/event_fd.hpp"
 #include "frontend/pending_io.hpp"
 #include "frontend/request_engine.hpp"
@@ -42,7 +43,10 @@ struct QueueConfig {
     std::uint32_t queue_size = VirtqueueDriver::kMaxQueueSize;
     DiskConfig disk;                     // negotiated features, capacity, limits
     std::chrono::microseconds poll{50};  // the polling window's maximum; 0 = off
-    int hangup_fd = -1;                  // the vhost-user socket (watched, never read)
+    // Where the completion thread learns that more threads are runnable than
+    // CPUs, when it does not poll (QueueOptions::contention).
+    os::CpuContention::Options contention;
+    int hangup_fd = -1;  // the vhost-user socket (watched, never read)
 };
 
 class VirtioBlkVq {

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -350,6 +352,40 @@ TEST_F(DataPlaneTest, Depth32BatchedSubmissionNotifiesTheBackendAtMostOncePerBat
     EXPECT_EQ(c.notifications_sent + c.notifications_suppressed, batches);
     EXPECT_GE(c.notifications_sent, 1u);  // req_event starts at 1: the first push notifies
     EXPECT_LE(c.notifications_received, b.notifications_sent);
+}
+
+// While more threads are runnable than the machine has CPUs the completion
+// thread does not poll (common/os/cpu_contention.hpp): with a request still
+// out, it asks for an event for the next response (rsp_event = rsp_cons + 1)
+// as soon as it has run the last callback, where a polling thread would
+// first spin through its window (a second here) and leave rsp_event as it
+// was meanwhile.
+TEST_F(DataPlaneTest, WhileMoreThreadsAreRunnableThanCpusTheFrontendArmsInsteadOfPolling) {
+    const std::filesystem::path loadavg = hv_.temp_path() / "loadavg";
+    std::ofstream(loadavg) << "3.10 2.80 2.50 9/412 12345\n";
+    DataPlaneConfig config = default_config();
+    config.poll = std::chrono::seconds(1);
+    config.contention = {.enabled = true, .source = loadavg.string(), .cpus = 2};
+    start(config);
+    backend_->hold();
+    IoBuffer a(dom0_.memory(), 4096);
+    IoBuffer b(dom0_.memory(), 4096);
+    Completions done_a;
+    Completions done_b;
+    submit_one(BlockOperation::read, 0, &a, done_a);
+    submit_one(BlockOperation::read, 8, &b, done_b);
+    ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 2; }));
+    const xen::BlkifRequest first = backend_->held().at(0);
+    xen::BlkifResponse answer{};
+    answer.id = first.id;
+    answer.operation = first.operation;
+    backend_->respond_raw({answer});
+    ASSERT_TRUE(done_a.wait_for(1));
+    EXPECT_EQ(done_a.statuses(), std::vector<int>{0});
+    // One response taken: the next one it wants to hear of is the second.
+    EXPECT_TRUE(test::eventually([&] { return backend_->rsp_event() == 2; },
+                                 std::chrono::milliseconds(500)))
+        << "rsp_event " << backend_->rsp_event();
 }
 
 TEST_F(DataPlaneTest, PollingOffStillServesEverything) {

@@ -156,6 +156,11 @@ class TestBackend {
         }
         push_locked();
     }
+    // The frontend's rsp_event: the response it wants an event for.
+    xen::RingIdx rsp_event() {
+        std::lock_guard lock(mutex_);
+        return xen::ring_index(ring_->shared().rsp_event).load(std::memory_order_acquire);
+    }
     // Publishes rsp_prod `ahead` slots beyond what was answered.
     void corrupt_rsp_prod(xen::RingIdx ahead) {
         std::lock_guard lock(mutex_);
