@@ -386,6 +386,11 @@ TEST_F(DataPlaneTest, WhileMoreThreadsAreRunnableThanCpusTheFrontendArmsInsteadO
     EXPECT_TRUE(test::eventually([&] { return backend_->rsp_event() == 2; },
                                  std::chrono::milliseconds(500)))
         << "rsp_event " << backend_->rsp_event();
+    // The read never answered ends with the device, while its callback's
+    // Completions and buffer are still here.
+    device_.reset();
+    ASSERT_TRUE(done_b.wait_for(1));
+    EXPECT_EQ(done_b.statuses(), std::vector<int>{-ENODEV});
 }
 
 TEST_F(DataPlaneTest, PollingOffStillServesEverything) {
