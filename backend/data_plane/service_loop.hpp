@@ -10,7 +10,9 @@
 //   publish the answers             (one push, one notification check)
 //   stopped and nothing in flight?  leave
 //   did any of that?                again
-//   poll adaptively                 (common/adaptive_poll.hpp, DESIGN.md §10)
+//   poll adaptively                 (common/adaptive_poll.hpp, DESIGN.md §10;
+//                                    not while more threads are runnable
+//                                    than CPUs: common/os/cpu_contention.hpp)
 //   arm notifications, look once more, then sleep on
 //     {I/O completions, stop, the ring's notification fd}
 //

@@ -288,16 +288,19 @@ void XenbusFrontend::backend_changed() {
     changed_.notify_all();
 
     if (state_ == XenbusState::closed && !reconnecting_ &&
-        (state == XenbusState::unknown || state == XenbusState::initialising ||
-         state == XenbusState::init_wait)) {
+        (state == XenbusState::closed || state == XenbusState::unknown ||
+         state == XenbusState::initialising || state == XenbusState::init_wait)) {
         // After a detach the backend lets go of the rings before its Closed
-        // (xen_blkif_disconnect). The toolstack may remove its directory,
-        // and the next attach write a new one, before this handler reads the
-        // node: a watch fires for each change, but the handler reads what is
-        // there now. A backend seen gone (Unknown), Initialising or InitWait
-        // is past that Closed, so the rings go as on its Closed (below).
-        // Waiting on for a Closed that came and went held the next attach
-        // of the same vdev for close_timeout (5 s in one of 1000 cycles).
+        // (xen_blkif_disconnect): they go now, their grants ended with none
+        // of them mapped. A grant whose end was deferred while it was pinned
+        // can end now too (Linux retries its deferred list from a timer,
+        // gnttab_handle_deferred). The toolstack may remove the backend's
+        // directory, and the next attach write a new one, before this
+        // handler reads the node: a watch fires for each change, but the
+        // handler reads what is there now. A backend seen gone (Unknown),
+        // Initialising or InitWait is past that Closed too; waiting on for
+        // a Closed that came and went held the next attach of the same vdev
+        // for close_timeout (5 s in one of 1000 cycles).
         drop_rings();
         hypervisor_.grant_table().reclaim_deferred();
     }
@@ -353,14 +356,7 @@ void XenbusFrontend::backend_changed() {
                 break;
             }
             if (state_ == XenbusState::closed) {
-                // The backend has let go of the rings (xen_blkif_disconnect
-                // before its Closed): they go now, their grants ended with
-                // none of them mapped. A grant whose end was deferred while
-                // it was pinned can end now too (Linux retries its deferred
-                // list from a timer, gnttab_handle_deferred).
-                drop_rings();
-                hypervisor_.grant_table().reclaim_deferred();
-                break;
+                break;  // the rings went above
             }
             if (state_ == XenbusState::closing) {
                 // The answer to our own Closing.

@@ -42,7 +42,9 @@
 //    xenbus_frontend_closed does; the backend disconnects after. The rings
 //    stay granted and their event channels bound until the backend has let
 //    go of them (its Closed, after it unmapped them: Linux's
-//    xen_blkif_disconnect) or the device goes (its directory removed, or
+//    xen_blkif_disconnect; or its state seen gone, Initialising or
+//    InitWait, past a Closed the watch handler never read) or the device
+//    goes (its directory removed, or
 //    the device destroyed: blkfront_remove -> blkif_free, Linux 5.x to
 //    6.x), so that a detach ends no grant the backend still maps;
 //  - backend Closed without a Closing first (blkback_changed falls
