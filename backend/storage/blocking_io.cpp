@@ -50,6 +50,23 @@ std::int64_t range_ioctl(int fd, const IoRequest& request) noexcept {
 
 }  // namespace
 
+std::optional<std::int64_t> transfer_nowait(int fd, IoRequest& request,
+                                            bool& unsupported) noexcept {
+    const auto iov = request.remaining_iov();
+    const int count = static_cast<int>(std::min<std::size_t>(iov.size(), INT_MAX));
+    const auto offset = static_cast<off_t>(request.next_offset());
+    const ssize_t ret = request.op == IoOp::read
+                            ? ::preadv2(fd, iov.data(), count, offset, RWF_NOWAIT)
+                            : ::pwritev2(fd, iov.data(), count, offset, RWF_NOWAIT);
+    if (ret < 0) {
+        unsupported = errno == EOPNOTSUPP;
+        return std::nullopt;
+    }
+    // A short transfer means the next page is not there to use without
+    // waiting: settle() keeps what moved and the rest is waited for.
+    return request.settle(ret);
+}
+
 int fallocate_mode(const IoRequest& request) noexcept {
     if (request.op == IoOp::write_zeroes && !request.may_unmap) {
         return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;

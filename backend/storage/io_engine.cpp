@@ -1,11 +1,44 @@
 #include "backend/storage/io_engine.hpp"
 
+#include <fcntl.h>
+
 #include "backend/storage/blocking_io.hpp"
 
 namespace pvsim::backend::storage {
+namespace {
+
+// Whether `fd` reads and writes through the page cache: not O_DIRECT, where
+// RWF_NOWAIT would still wait for the device.
+bool through_page_cache(int fd) noexcept {
+    const int flags = fd >= 0 ? ::fcntl(fd, F_GETFL) : -1;
+    return flags >= 0 && (flags & O_DIRECT) == 0;
+}
+
+}  // namespace
+
+IoEngine::IoEngine(IoTarget target, unsigned queue_depth)
+    : target_(target),
+      requests_(queue_depth),
+      read_nowait_(through_page_cache(target.fd)),
+      write_nowait_(read_nowait_) {}
 
 void IoEngine::run_now(std::uint32_t index) {
     ready_.emplace_back(index, run_blocking(target(), requests_[index]));
+}
+
+bool IoEngine::served_without_waiting(std::uint32_t index) {
+    IoRequest& request = requests_[index];
+    bool& worth_trying = request.op == IoOp::read ? read_nowait_ : write_nowait_;
+    if (!request.is_transfer() || !worth_trying) {
+        return false;
+    }
+    bool unsupported = false;
+    if (const auto final = transfer_nowait(target_.fd, request, unsupported)) {
+        ready_.emplace_back(index, *final);
+        return true;
+    }
+    worth_trying = !unsupported;
+    return false;
 }
 
 std::size_t IoEngine::take_ready(std::span<IoCompletion> out, std::size_t count) noexcept {

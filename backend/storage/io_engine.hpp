@@ -136,7 +136,7 @@ class IoEngine {
     }
 
   protected:
-    IoEngine(IoTarget target, unsigned queue_depth) : target_(target), requests_(queue_depth) {}
+    IoEngine(IoTarget target, unsigned queue_depth);
 
     // A request has just been put in slot `index`: prepare it so that the
     // next flush_submissions() starts it.
@@ -152,6 +152,16 @@ class IoEngine {
     // thread (every request of the sync engine; io_uring's block-device
     // discards), its result kept until take_ready() hands it over.
     void run_now(std::uint32_t index);
+    // Tries the read or write in slot `index` on this thread without
+    // waiting (transfer_nowait(), blocking_io.hpp), if this store may serve
+    // it so: true when it completed here, its result kept as run_now()
+    // keeps one; false when it must be waited for, from where it stopped.
+    // A store that answers EOPNOTSUPP for an operation is not asked again
+    // for it, and an O_DIRECT one never is: a direct read without waiting
+    // still waits for its device. The engines try a transfer only when it
+    // would be handed over alone, since handing over a batch costs less
+    // than a system call each (DESIGN.md §5).
+    bool served_without_waiting(std::uint32_t index);
     bool has_ready() const noexcept { return !ready_.empty(); }
     // Moves kept results into out[count...] while there is room; returns the
     // new count.
@@ -162,6 +172,9 @@ class IoEngine {
 
     IoTarget target_;
     RequestTable requests_;
+    // Whether reads / writes are still worth trying without waiting.
+    bool read_nowait_ = false;
+    bool write_nowait_ = false;
     std::deque<std::pair<std::uint32_t, std::int64_t>> ready_;  // {slot, result}
 };
 

@@ -78,6 +78,7 @@ IoUringEngine::IoUringEngine(IoTarget target, unsigned queue_depth)
         throw;
     }
     blocking_.reserve(queue_depth);
+    transfers_.reserve(queue_depth);
 }
 
 IoUringEngine::~IoUringEngine() {
@@ -105,6 +106,10 @@ void IoUringEngine::prepare(std::uint32_t index) {
     if (target().block_device &&
         (request.op == IoOp::discard || request.op == IoOp::write_zeroes)) {
         blocking_.push_back(index);
+        return;
+    }
+    if (request.is_transfer()) {
+        transfers_.push_back(index);
         return;
     }
     queue_sqe(index);
@@ -165,6 +170,15 @@ void IoUringEngine::submit_queued() {
 }
 
 void IoUringEngine::flush_submissions() {
+    // Only a transfer that would go alone into io_uring_enter(2) is tried
+    // without waiting (see the header).
+    const bool alone = transfers_.size() == 1 && io_uring_sq_ready(&ring_) == 0;
+    for (const std::uint32_t index : transfers_) {
+        if (!(alone && served_without_waiting(index))) {
+            queue_sqe(index);
+        }
+    }
+    transfers_.clear();
     submit_queued();
     if (blocking_.empty()) {
         return;

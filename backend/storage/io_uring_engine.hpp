@@ -9,6 +9,19 @@
 // completion_fd() is an eventfd registered with io_uring_register_eventfd(),
 // which the kernel signals for every completion it posts.
 //
+// A read or write that would go alone into io_uring_enter(2) is first tried
+// on the owner's thread without waiting (IoEngine::served_without_waiting():
+// preadv2/pwritev2 with RWF_NOWAIT), and completes there when the page cache
+// can serve it; only the rest goes on the submission queue. io_uring would
+// serve a cached read inline too (its first issue does not wait), but
+// through a submission and a completion entry and an eventfd signal: one
+// 4 KiB read at depth 1 on a page-cached ext4 image took 2.35 to 2.92 µs
+// that way and 2.17 to 2.59 µs tried first, against 1.9 to 2.3 µs for
+// plain pread(2) (tests/bench/storage, randread_4k/disk/io_uring/qd1, before
+// and after). A batch is not tried: each system call costs more than
+// io_uring's one for the batch (0.75 µs a read at depth 32 against 2 µs a
+// preadv2).
+//
 // Buffers are not registered (IORING_OP_READ_FIXED): blkback's buffers are
 // guest pages mapped per request, so registering them would cost as much as
 // it saves.
@@ -60,6 +73,9 @@ class IoUringEngine final : public IoEngine {
     unsigned sqes_outstanding_ = 0;
     // Block-device discards and write-zeroes, run at flush_submissions().
     std::vector<std::uint32_t> blocking_;
+    // Reads and writes, queued at flush_submissions() unless one alone is
+    // served there without waiting.
+    std::vector<std::uint32_t> transfers_;
 };
 
 }  // namespace pvsim::backend::storage

@@ -77,6 +77,10 @@ void ThreadPoolEngine::flush_submissions() {
         return;
     }
     const std::size_t count = staged_.size();
+    if (count == 1 && served_without_waiting(staged_.front())) {
+        staged_.clear();
+        return;
+    }
     {
         const std::lock_guard lock(queue_mutex_);
         queue_.insert(queue_.end(), staged_.begin(), staged_.end());
@@ -89,13 +93,20 @@ void ThreadPoolEngine::flush_submissions() {
     }
 }
 
+int ThreadPoolEngine::completion_fd() const noexcept {
+    if (has_ready()) {
+        completion_event_.signal();
+    }
+    return completion_event_.fd();
+}
+
 std::size_t ThreadPoolEngine::reap_into(std::span<IoCompletion> out) {
     if (out.empty()) {
         return 0;
     }
     // Reset first: a worker that adds to an emptied list signals again.
     completion_event_.try_consume();
-    std::size_t count = 0;
+    std::size_t count = take_ready(out, 0);
     bool left_over = false;
     {
         const std::lock_guard lock(completed_mutex_);
@@ -106,7 +117,7 @@ std::size_t ThreadPoolEngine::reap_into(std::span<IoCompletion> out) {
         completed_count_.store(completed_.size(), std::memory_order_release);
         left_over = !completed_.empty();
     }
-    if (left_over) {
+    if (left_over || has_ready()) {
         completion_event_.signal();  // more than fitted: stay readable
     }
     return count;

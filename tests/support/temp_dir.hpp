@@ -15,8 +15,10 @@ namespace pvsim::test {
 
 class TempDir {
   public:
-    TempDir() {
-        std::string pattern = "/tmp/pvsim-test-XXXXXX";
+    // In /tmp, or in `parent` for a test that needs a given file system
+    // (/dev/shm for tmpfs, /var/tmp for a disk's).
+    explicit TempDir(const std::filesystem::path& parent = "/tmp") {
+        std::string pattern = (parent / "pvsim-test-XXXXXX").string();
         if (::mkdtemp(pattern.data()) == nullptr) {
             throw std::system_error(errno, std::system_category(), "mkdtemp");
         }

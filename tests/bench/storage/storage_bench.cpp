@@ -1,9 +1,11 @@
-// 4 KiB random reads from an image on tmpfs (/dev/shm), through each I/O
+// 4 KiB random reads from an image on tmpfs (/dev/shm) and one on disk
+// (/var/tmp, page cache warm: it was just written), through each I/O
 // engine (io_uring, threads, sync) at queue depth 1 and 32, against the baseline DESIGN.md §10 asks
 // every storage figure to be quoted against: plain pread(2) in a loop, in
-// this process, on the same image. tmpfs keeps the device out of it, so what
-// is measured is the engines' own cost: submission, completion, and the
-// wake-ups between the owner's loop and the kernel or the worker threads.
+// this process, on the same image. The page cache keeps the device out of
+// it, so what is measured is the engines' own cost: submission, completion,
+// and the wake-ups between the owner's loop and the kernel or the worker
+// threads. Names read randread_4k/<tmpfs|disk>/<engine>/<depth>/<wait>.
 //
 // Each benchmark iteration is one I/O (items_per_second is IOPS). The owner
 // waits as a data-plane loop does: "poll" sleeps in poll(2) on
@@ -45,15 +47,15 @@ constexpr std::size_t kBlock = 4096;
 constexpr std::size_t kImageSize = 64 << 20;
 constexpr std::size_t kOffsets = 1 << 14;  // a power of two
 
-// The image, made once for every benchmark. Its name goes as soon as it is
-// open, so that not even a crashed run leaves 64 MiB of memory behind.
+// An image in `directory`, made once for every benchmark. Its name goes as
+// soon as it is open, so that not even a crashed run leaves 64 MiB behind.
 struct Environment {
-    std::filesystem::path path =
-        "/dev/shm/pvsim-storage-bench-" + std::to_string(::getpid()) + ".img";
+    std::filesystem::path path;
     std::vector<std::uint64_t> offsets;
     std::unique_ptr<BackingStore> store;
 
-    Environment() {
+    explicit Environment(const std::filesystem::path& directory)
+        : path(directory / ("pvsim-storage-bench-" + std::to_string(::getpid()) + ".img")) {
         {
             pvsim::os::UniqueFd fd(
                 ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -171,24 +173,30 @@ void engine_random_reads(benchmark::State& state, Environment& env, EngineKind k
 int main(int argc, char** argv) {
     // Made once the arguments are known good; lives as long as the
     // benchmarks that use it.
-    std::unique_ptr<Environment> env;
+    std::unique_ptr<Environment> tmpfs;
+    std::unique_ptr<Environment> disk;
     return pvsim::test::run_benchmarks(argc, argv, [&] {
-        env = std::make_unique<Environment>();
-        benchmark::RegisterBenchmark("randread_4k/pread_baseline", pread_baseline, std::ref(*env))
-            ->UseRealTime();
-        for (const EngineKind kind :
-             {EngineKind::io_uring, EngineKind::threads, EngineKind::sync}) {
-            for (const unsigned depth : {1u, 32u}) {
-                for (const bool spin : {false, true}) {
-                    if (kind == EngineKind::sync && spin) {
-                        continue;  // its completions are ready when flush_submissions() returns
+        tmpfs = std::make_unique<Environment>("/dev/shm");
+        disk = std::make_unique<Environment>("/var/tmp");
+        for (const auto& [where, env] : {std::pair{"tmpfs", tmpfs.get()}, {"disk", disk.get()}}) {
+            const std::string prefix = std::string("randread_4k/") + where + "/";
+            benchmark::RegisterBenchmark((prefix + "pread_baseline").c_str(), pread_baseline,
+                                         std::ref(*env))
+                ->UseRealTime();
+            for (const EngineKind kind :
+                 {EngineKind::io_uring, EngineKind::threads, EngineKind::sync}) {
+                for (const unsigned depth : {1u, 32u}) {
+                    for (const bool spin : {false, true}) {
+                        if (kind == EngineKind::sync && spin) {
+                            continue;  // its completions are ready when flush_submissions() returns
+                        }
+                        const std::string name =
+                            prefix + std::string(pvsim::backend::storage::to_string(kind)) + "/qd" +
+                            std::to_string(depth) + (spin ? "/spin" : "/poll");
+                        benchmark::RegisterBenchmark(name.c_str(), engine_random_reads,
+                                                     std::ref(*env), kind, depth, spin)
+                            ->UseRealTime();
                     }
-                    const std::string name =
-                        "randread_4k/" + std::string(pvsim::backend::storage::to_string(kind)) +
-                        "/qd" + std::to_string(depth) + (spin ? "/spin" : "/poll");
-                    benchmark::RegisterBenchmark(name.c_str(), engine_random_reads, std::ref(*env),
-                                                 kind, depth, spin)
-                        ->UseRealTime();
                 }
             }
         }
