@@ -94,7 +94,14 @@ void ThreadPoolEngine::flush_submissions() {
 }
 
 int ThreadPoolEngine::completion_fd() const noexcept {
-    if (has_ready()) {
+    // Reset here, once before each sleep, not at every reap: a reap then
+    // costs no read system call (about 2 µs here, as much as a cached 4 KiB
+    // read served on the owner's thread). Reset, then look: a completion
+    // ready before the reset (a worker's, or one served on this thread)
+    // would otherwise be slept through, so the fd is made readable again
+    // for it; a worker's after it signals anew, its list having been empty.
+    completion_event_.try_consume();
+    if (has_completions()) {
         completion_event_.signal();
     }
     return completion_event_.fd();
@@ -104,22 +111,13 @@ std::size_t ThreadPoolEngine::reap_into(std::span<IoCompletion> out) {
     if (out.empty()) {
         return 0;
     }
-    // Reset first: a worker that adds to an emptied list signals again.
-    completion_event_.try_consume();
     std::size_t count = take_ready(out, 0);
-    bool left_over = false;
-    {
-        const std::lock_guard lock(completed_mutex_);
-        while (count < out.size() && !completed_.empty()) {
-            out[count++] = complete(completed_.front().first, completed_.front().second);
-            completed_.pop_front();
-        }
-        completed_count_.store(completed_.size(), std::memory_order_release);
-        left_over = !completed_.empty();
+    const std::lock_guard lock(completed_mutex_);
+    while (count < out.size() && !completed_.empty()) {
+        out[count++] = complete(completed_.front().first, completed_.front().second);
+        completed_.pop_front();
     }
-    if (left_over || has_ready()) {
-        completion_event_.signal();  // more than fitted: stay readable
-    }
+    completed_count_.store(completed_.size(), std::memory_order_release);
     return count;
 }
 

@@ -40,8 +40,8 @@ class ThreadPoolEngine final : public IoEngine {
     unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
     void flush_submissions() override;
-    // Readable while completions wait: made so when asked for with a
-    // completion served on the owner's thread waiting.
+    // Reset when asked for, then readable if a completion waits (see
+    // thread_pool_engine.cpp): ask each time before sleeping.
     int completion_fd() const noexcept override;
     bool has_completions() const noexcept override {
         return has_ready() || completed_count_.load(std::memory_order_acquire) > 0;
@@ -52,8 +52,9 @@ class ThreadPoolEngine final : public IoEngine {
     void prepare(std::uint32_t index) override { staged_.push_back(index); }
     void work();
 
-    // Signalled by the workers, and by completion_fd() (const: asking for
-    // the fd before sleeping is what makes it readable for the owner's own).
+    // Signalled by a worker whose completion makes the list non-empty;
+    // reset by completion_fd() (const: asking for the fd before sleeping is
+    // what resets it).
     mutable os::EventFd completion_event_{os::EventFd::Options{.nonblocking = true}};
     // Submitted since the last flush_submissions(); the owner's alone.
     std::vector<std::uint32_t> staged_;

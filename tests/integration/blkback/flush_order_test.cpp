@@ -2,6 +2,12 @@
 // system calls (tests/support/syscall_observer.hpp), with the thread-pool
 // engine, whose writes are pwritev(2) and whose flush is fdatasync(2):
 //
+// A write the engine would hand over alone is first tried without waiting
+// (pwritev2 with RWF_NOWAIT, IoEngine::served_without_waiting()); the file
+// systems these tests run on refuse it for buffered writes (EOPNOTSUPP:
+// ext4 up to at least Linux 6.18, tmpfs), so the write itself is always a
+// worker's pwritev(2), and the tries are left out of what is counted.
+//
 // - BLKIF_OP_FLUSH_DISKCACHE is REQ_OP_WRITE | REQ_PREFLUSH with no data in
 //   Linux 6.1's dispatch_rw_block_io; its bio ends, and the response goes,
 //   once the device has flushed its cache. Here: the response follows
@@ -14,8 +20,11 @@
 //   write, done by then. Here: no call of the barrier starts before every
 //   earlier write has returned; its fdatasync starts after its pwritev
 //   returned; its response follows the fdatasync.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -23,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/os/unique_fd.hpp"
 #include "tests/integration/blkback/dom0_vbd.hpp"
 #include "tests/support/blkback_fixture.hpp"
 #include "tests/support/eventually.hpp"
@@ -48,6 +58,9 @@ class FlushOrderTest : public BlkbackFixture {
             backend_.emplace(hv_, std::vector<std::string>{"--io-engine", "threads"});
         }).join();
         image_ = make_image("disk.img", 4 << 20);
+        EXPECT_FALSE(writes_without_waiting(image_.parent_path()))
+            << "the image's file system takes buffered writes with RWF_NOWAIT: these tests "
+               "count on its refusal (see the top of this file)";
         vbd_ = connect_dom0_vbd(dom0_, fe_hv_, image_.string(), 8);
         EXPECT_TRUE(vbd_.connected) << backend_->log();
     }
@@ -57,12 +70,24 @@ class FlushOrderTest : public BlkbackFixture {
         backend_.reset();
     }
 
-    // The calls made on the image, in the order the kernel saw them.
+    // Whether a file in `directory` takes a buffered write with RWF_NOWAIT.
+    static bool writes_without_waiting(const std::filesystem::path& directory) {
+        const std::filesystem::path path = directory / "nowait-probe";
+        const os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        std::filesystem::remove(path);
+        char page[512] = {};
+        iovec one{page, sizeof page};
+        return fd && ::pwrite(fd.get(), page, sizeof page, 0) == sizeof page &&
+               ::pwritev2(fd.get(), &one, 1, 0, RWF_NOWAIT) == sizeof page;
+    }
+
+    // The calls made on the image, in the order the kernel saw them, but
+    // for writes tried without waiting (refused: see the top of this file).
     std::vector<SyscallObserver::Call> image_calls() const {
         const std::string image = std::filesystem::canonical(image_).string();
         std::vector<SyscallObserver::Call> out;
         for (const auto& call : observer_.calls()) {
-            if (call.fd_path == image) {
+            if (call.fd_path == image && !is_nowait_try(call)) {
                 out.push_back(call);
             }
         }
@@ -78,8 +103,14 @@ class FlushOrderTest : public BlkbackFixture {
     // The backend has nothing under way that the observer has not seen.
     bool backend_settled() const { return all_threads_blocked(backend_->pid()); }
 
+    // A write tried without waiting: pwritev2(fd, iov, iovcnt, pos_l, pos_h,
+    // flags) with RWF_NOWAIT, refused (see the top of this file).
+    static bool is_nowait_try(const SyscallObserver::Call& call) {
+        return call.nr == __NR_pwritev2 && (call.args[5] & RWF_NOWAIT) != 0;
+    }
     static bool is_write(const SyscallObserver::Call& call) {
-        return call.nr == __NR_pwritev || call.nr == __NR_pwritev2 || call.nr == __NR_pwrite64;
+        return (call.nr == __NR_pwritev || call.nr == __NR_pwritev2 || call.nr == __NR_pwrite64) &&
+               !is_nowait_try(call);
     }
     static bool is_flush(const SyscallObserver::Call& call) {
         return call.nr == __NR_fdatasync || call.nr == __NR_fsync;
