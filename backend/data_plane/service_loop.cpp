@@ -28,7 +28,7 @@ void warn_io_failed(std::string_view name, const std::string& what, std::int64_t
     }
 }
 
-void wait_for_completion(const storage::IoEngine& engine, std::string_view name) noexcept {
+void wait_for_completion(const storage::IoEngine& engine, std::string_view name) {
     pollfd entry{engine.completion_fd(), POLLIN, 0};
     if (::poll(&entry, 1, -1) >= 0 || errno == EINTR) {
         return;

@@ -152,8 +152,9 @@ void warn_io_failed(std::string_view name, const std::string& what, std::int64_t
                     std::int64_t expected);
 // After a failure: blocks until the engine has a completion (one poll(2) on
 // its fd), falling back to a 1 ms pause when even that poll fails, since the
-// buffers of the I/O in flight cannot be released before it is done.
-void wait_for_completion(const storage::IoEngine& engine, std::string_view name) noexcept;
+// buffers of the I/O in flight cannot be released before it is done. Throws
+// what the engine's completion_fd() throws.
+void wait_for_completion(const storage::IoEngine& engine, std::string_view name);
 void log_error(std::string_view name, std::string_view what) noexcept;
 // The ring's events begin to be taken late (late_eoi.hpp), after `spurious`
 // spurious ones: a warning the first time for the ring, debug after.

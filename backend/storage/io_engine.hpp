@@ -108,8 +108,10 @@ class IoEngine {
     // Starts every I/O submitted since the last call.
     virtual void flush_submissions() = 0;
 
-    // Readable while completions are ready; owned by the engine.
-    virtual int completion_fd() const noexcept = 0;
+    // Readable while completions are ready; owned by the engine. Asking
+    // may reset or signal the engine's eventfd (see 3. above), so it throws
+    // std::system_error if that eventfd cannot be written or read.
+    virtual int completion_fd() const = 0;
     // Whether reap() would hand something over; no system call.
     virtual bool has_completions() const noexcept = 0;
 

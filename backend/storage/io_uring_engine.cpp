@@ -193,7 +193,7 @@ bool IoUringEngine::has_completions() const noexcept {
     return has_ready() || io_uring_cq_ready(&ring_) > 0;
 }
 
-int IoUringEngine::completion_fd() const noexcept {
+int IoUringEngine::completion_fd() const {
     // The eventfd is reset here, once before each sleep, rather than at
     // every reap: a reap then costs no read system call (2 µs on these
     // machines), and an owner that reaps what has_completions() shows

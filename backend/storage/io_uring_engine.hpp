@@ -52,7 +52,7 @@ class IoUringEngine final : public IoEngine {
     void flush_submissions() override;
     // Reset when asked for, then readable if a completion waits (see
     // io_uring_engine.cpp): ask each time before sleeping.
-    int completion_fd() const noexcept override;
+    int completion_fd() const override;
     bool has_completions() const noexcept override;
     std::size_t reap_into(std::span<IoCompletion> out) override;
 

@@ -16,7 +16,7 @@ void SyncEngine::flush_submissions() {
     staged_.clear();
 }
 
-int SyncEngine::completion_fd() const noexcept {
+int SyncEngine::completion_fd() const {
     // Every completion is made in flush_submissions(), on the owner's
     // thread, so the fd need be readable only for an owner about to sleep
     // with completions waiting: made so here, when it asks for the fd.

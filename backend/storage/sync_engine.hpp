@@ -28,7 +28,7 @@ class SyncEngine final : public IoEngine {
     void flush_submissions() override;
     // Readable while completions wait, from the moment it is asked for
     // (see sync_engine.cpp): ask each time before sleeping.
-    int completion_fd() const noexcept override;
+    int completion_fd() const override;
     bool has_completions() const noexcept override { return has_ready(); }
     std::size_t reap_into(std::span<IoCompletion> out) override;
 

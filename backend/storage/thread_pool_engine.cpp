@@ -93,7 +93,7 @@ void ThreadPoolEngine::flush_submissions() {
     }
 }
 
-int ThreadPoolEngine::completion_fd() const noexcept {
+int ThreadPoolEngine::completion_fd() const {
     // Reset here, once before each sleep, not at every reap: a reap then
     // costs no read system call (about 2 µs here, as much as a cached 4 KiB
     // read served on the owner's thread). Reset, then look: a completion

@@ -42,7 +42,7 @@ class ThreadPoolEngine final : public IoEngine {
     void flush_submissions() override;
     // Reset when asked for, then readable if a completion waits (see
     // thread_pool_engine.cpp): ask each time before sleeping.
-    int completion_fd() const noexcept override;
+    int completion_fd() const override;
     bool has_completions() const noexcept override {
         return has_ready() || completed_count_.load(std::memory_order_acquire) > 0;
     }

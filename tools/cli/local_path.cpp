@@ -83,6 +83,13 @@ class LocalDisk final : public frontend::BlockDevice {
             waiting_.push_back(tag);
         }
         start_waiting();
+        // The engine may have served a lone read on this thread, in
+        // start_waiting()'s flush (io_uring_engine.hpp): nothing else would
+        // wake the reaper for it. From the reaper itself (a completion's
+        // callback submitting the next request) it looks again anyway.
+        if (engine_->has_completions() && std::this_thread::get_id() != reaper_.get_id()) {
+            wake_.signal();
+        }
     }
 
   private:
@@ -127,18 +134,21 @@ class LocalDisk final : public frontend::BlockDevice {
     }
 
     void reap_loop() {
-        pollfd fds[2] = {{-1, POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
+        pollfd fds[3] = {{-1, POLLIN, 0}, {stop_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
         for (;;) {
             {
                 // Asked for before each sleep (io_engine.hpp), which resets it.
                 std::lock_guard lock(mutex_);
                 fds[0].fd = engine_->completion_fd();
             }
-            if (::poll(fds, 2, 100) < 0 && errno != EINTR) {
+            if (::poll(fds, 3, 100) < 0 && errno != EINTR) {
                 return;
             }
             if ((fds[1].revents & POLLIN) != 0) {
                 return;
+            }
+            if ((fds[2].revents & POLLIN) != 0) {
+                (void)wake_.try_consume();
             }
             std::vector<std::pair<frontend::BlockCompletion, int>> done;
             {
@@ -166,6 +176,8 @@ class LocalDisk final : public frontend::BlockDevice {
     std::deque<std::uint64_t> waiting_;
     std::uint64_t next_tag_ = 1;
     os::EventFd stop_;
+    // Signalled by submit() for a completion made on the submitting thread.
+    os::EventFd wake_{os::EventFd::Options{.nonblocking = true}};
     std::thread reaper_;
 };
 
