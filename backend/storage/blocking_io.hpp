@@ -25,8 +25,8 @@ std::int64_t run_blocking(IoTarget target, IoRequest& request) noexcept;
 // rather than wait for a device or a lock. Returns the request's final
 // result when it ended here; nullopt when the rest must be waited for (from
 // remaining_iov(), at next_offset()), with `unsupported` set when the file
-// cannot do it at all (EOPNOTSUPP: tmpfs, or ext4's buffered writes on
-// Linux 6.1). Any other failure is left to the wait too, whose result is
+// cannot do it at all (EOPNOTSUPP: tmpfs, or ext4's buffered writes up to
+// at least Linux 6.18). Any other failure is left to the wait too, whose result is
 // the one the caller gets. Never throws.
 std::optional<std::int64_t> transfer_nowait(int fd, IoRequest& request, bool& unsupported) noexcept;
 

@@ -24,8 +24,12 @@
 //      that polls before it sleeps (DESIGN.md §10). Ask for the fd each time
 //      before sleeping: SyncEngine, whose completions are all made inside
 //      flush_submissions(), makes it readable only when asked for while
-//      completions wait, and IoUringEngine resets it only then, so a loop
-//      that reaps first pays no eventfd system call per round.
+//      completions wait, and IoUringEngine and ThreadPoolEngine reset it
+//      only then, so a loop that reaps first pays no eventfd system call
+//      per round. A completion may be made inside flush_submissions() by
+//      any engine (a lone page-cache read, served_without_waiting()): an
+//      owner that flushes on one thread and sleeps on another must wake the
+//      sleeper itself (tools/cli/local_path.cpp does).
 //   4. reap() hands over the ready completions, without blocking, and frees
 //      their slots (a callback may submit at once into a freed slot).
 //
