@@ -21,8 +21,8 @@
 //    outside the lock. Before sleeping it polls adaptively
 //    (common/adaptive_poll.hpp, DESIGN.md §10) while requests are out and
 //    no more threads are runnable than there are CPUs
-//    (common/os/cpu_contention.hpp), and only then arms the transport's notification and looks once
-//    more, so no completion is slept through;
+//    (common/os/cpu_contention.hpp), and only then arms the transport's
+//    notification and looks once more, so no completion is slept through;
 //  - stop and failure: stop_accepting() (new and waiting requests complete
 //    with -ENODEV, those on the ring still complete), fail() or a
 //    completion the transport cannot trust (everything pending completes

@@ -28,8 +28,11 @@ void IoEngine::run_now(std::uint32_t index) {
 
 bool IoEngine::served_without_waiting(std::uint32_t index) {
     IoRequest& request = requests_[index];
+    if (!request.is_transfer()) {
+        return false;
+    }
     bool& worth_trying = request.op == IoOp::read ? read_nowait_ : write_nowait_;
-    if (!request.is_transfer() || !worth_trying) {
+    if (!worth_trying) {
         return false;
     }
     bool unsupported = false;

@@ -5,7 +5,7 @@
 // once; the rest of the queue depth waits in order. A read or write
 // handed over alone is first tried on the owner's thread without waiting
 // (IoEngine::served_without_waiting()), and is handed over only if the page
-// cache cannot serve it: a hand-off costs a worker's wake-up, 20 to 30 µs
+// cache cannot serve it: a hand-off costs a worker's wake-up, 25 to 35 µs
 // at depth 1 here against 2 µs for the read (tests/bench/storage).
 //
 // Hand-written on std::thread rather than Boost.Asio's thread_pool: the

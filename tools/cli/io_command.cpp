@@ -136,12 +136,12 @@ IoOutcome run_io(Session& session, const IoOptions& options) {
         });
     }
     nlohmann::json job = job_json(options);
-    if (options.startdelay) {
+    if (job.contains("startdelay_ns")) {
         // fio counts startdelay from its own start; what this command has
         // spent since its line was read is gone from it.
-        const auto left = parse_duration(*options.startdelay) -
-                          (std::chrono::steady_clock::now() - options.given_at);
-        job["startdelay_ns"] = std::max<std::int64_t>(0, left.count());
+        const std::chrono::nanoseconds spent = std::chrono::steady_clock::now() - options.given_at;
+        job["startdelay_ns"] =
+            std::max<std::int64_t>(0, job["startdelay_ns"].get<std::int64_t>() - spent.count());
     }
     const nlohmann::json before = session.control().stats();
     ProgressLine progress(session, options.progress && !options.json);
