@@ -176,7 +176,7 @@ bool DataPlane::take_requests() {
             break;
         }
         burst_.push_back(index);
-        budget.spend(request.has_data() ? request.bytes() : 0);
+        budget.spend(request.bytes_at_most());
     }
     if (!burst_.empty()) {
         start_burst();

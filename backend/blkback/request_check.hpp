@@ -87,7 +87,19 @@ struct CheckedRequest {
     // BLKIF_DISCARD_SECURE asked and offered (asked alone is ignored).
     bool secure = false;
 
+    // Known once the segments are checked: an indirect request's are not
+    // until its indirect pages are read (start_burst), and it is 0 before.
     std::uint64_t bytes() const noexcept { return nr_sectors * xen::kBlkifSectorSize; }
+    // What it moves at most, known when the request is taken: bytes(), or for
+    // an indirect request a whole page per segment. The pass budget
+    // (pass_budget.hpp) counts this, so that a ring of indirect requests is
+    // answered a budget at a time like one of direct requests.
+    std::uint64_t bytes_at_most() const noexcept {
+        if (!has_data()) {
+            return 0;
+        }
+        return indirect ? std::uint64_t{nr_segments} * xen::kXenPageSize : bytes();
+    }
     // Segments map read-only unless the backend writes into them (a read).
     bool maps_readonly() const noexcept { return kind != IoKind::read; }
     // Whether it moves data from the store to the guest or back.

@@ -13,7 +13,9 @@
 // taking once it has taken kBytes of data, answers, and goes round again.
 // The request that crosses the budget is still taken, so every pass takes
 // at least one. Small requests never reach it: a full ring of 4 KiB reads
-// is 128 KiB.
+// is 128 KiB. A blkif indirect request is counted at a page per segment
+// (CheckedRequest::bytes_at_most), its segments being read only after the
+// pass took it.
 //
 // Pure logic, one per pass, on the loop's thread.
 #pragma once
