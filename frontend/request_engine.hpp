@@ -218,7 +218,14 @@ class RequestEngine : public BlockDevice {
     // every request not yet completed (on the ring or queued), without
     // running its callback, and closes the transport. The requests come back
     // whole, with their callbacks, to be issued again on a new ring.
-    std::vector<BlockRequest> take_unfinished();
+    struct Unfinished {
+        std::vector<BlockRequest> requests;
+        // Of them, those with a part on the ring: issued once already, so
+        // issued again (blkif_recover's). The rest waited in the queue (a
+        // submit that came as hold() did) and were never issued.
+        std::size_t were_on_ring = 0;
+    };
+    Unfinished take_unfinished();
 
     // A device that went away and is connected to again (QEMU's
     // vhost_user_blk_disconnect / vhost_user_blk_connect with reconnect=):
@@ -271,8 +278,9 @@ class RequestEngine : public BlockDevice {
     void take_completions_locked(bool& worked);
     void stop_accepting_locked(const std::string& reason);
     // Every request not yet completed, from the ring and the queue, each
-    // once, marked recovered; the queue is left empty.
-    std::vector<std::shared_ptr<PendingIo>> take_back_locked();
+    // once, marked recovered; the queue is left empty. `on_ring` is set to
+    // how many of them came off the ring.
+    std::vector<std::shared_ptr<PendingIo>> take_back_locked(std::size_t* on_ring = nullptr);
     void fail_locked(const std::string& reason, bool report);
     void detach_locked();
     // Wakes wait_idle and runs when_idle's callbacks.

@@ -403,7 +403,8 @@ void RequestEngine<Transport>::hold() {
 }
 
 template <class Transport>
-std::vector<std::shared_ptr<PendingIo>> RequestEngine<Transport>::take_back_locked() {
+std::vector<std::shared_ptr<PendingIo>> RequestEngine<Transport>::take_back_locked(
+    std::size_t* on_ring) {
     std::vector<std::shared_ptr<PendingIo>> taken;
     const auto take = [&taken](const std::shared_ptr<PendingIo>& io) {
         if (!io->recovered) {
@@ -416,6 +417,9 @@ std::vector<std::shared_ptr<PendingIo>> RequestEngine<Transport>::take_back_lock
     if (live_) {
         transport_.take_back(take, finished_);
     }
+    if (on_ring != nullptr) {
+        *on_ring = taken.size();
+    }
     for (Queued& queued : queued_) {
         take(queued.io);
     }
@@ -424,12 +428,13 @@ std::vector<std::shared_ptr<PendingIo>> RequestEngine<Transport>::take_back_lock
 }
 
 template <class Transport>
-std::vector<BlockRequest> RequestEngine<Transport>::take_unfinished() {
+typename RequestEngine<Transport>::Unfinished RequestEngine<Transport>::take_unfinished() {
     std::vector<std::shared_ptr<PendingIo>> taken;
+    Unfinished unfinished;
     {
         std::lock_guard lock(mutex_);
         holding_ = true;
-        taken = take_back_locked();
+        taken = take_back_locked(&unfinished.were_on_ring);
         accepting_ = false;
         live_ = false;
         if (error_.empty()) {
@@ -440,15 +445,14 @@ std::vector<BlockRequest> RequestEngine<Transport>::take_unfinished() {
         notify_idle_locked();
     }
     wake();
-    std::vector<BlockRequest> requests;
-    requests.reserve(taken.size());
+    unfinished.requests.reserve(taken.size());
     for (const std::shared_ptr<PendingIo>& io : taken) {
         BlockRequest request = io->request;
         request.done = std::move(io->done);
-        requests.push_back(std::move(request));
+        unfinished.requests.push_back(std::move(request));
     }
     in_flight_.fetch_sub(taken.size(), std::memory_order_acq_rel);
-    return requests;
+    return unfinished;
 }
 
 template <class Transport>

@@ -98,7 +98,8 @@ struct BlkfrontCounters {
     std::uint64_t discards = 0;
     std::uint64_t flushes = 0;
     // Requests taken back from a ring and issued again after a reconnect
-    // (blkif_recover).
+    // (blkif_recover). Not those a submit queued in a ring as it was held,
+    // which had never been issued.
     std::uint64_t recovered = 0;
     // Gauges, not counts: grants the grant pools hold now, the pools' pages
     // (granted or not), the queues (rings) and the pages of each ring.

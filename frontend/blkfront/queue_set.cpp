@@ -73,12 +73,12 @@ std::size_t QueueSet::take_back() {
         // held) and leaves; then the rings can be emptied.
         idle_.wait(lock, [this] { return active_submits_ == 0; });
         for (const auto& queue : queues_) {
-            std::vector<BlockRequest> unfinished = queue->take_unfinished();
-            taken += unfinished.size();
+            BlkfrontQueue::Unfinished unfinished = queue->take_unfinished();
+            taken += unfinished.requests.size();
             BlkfrontCounters c = queue->counters();
-            c.recovered = unfinished.size();
+            c.recovered = unfinished.were_on_ring;
             add_counters(retired_, counts_only(c));
-            for (BlockRequest& request : unfinished) {
+            for (BlockRequest& request : unfinished.requests) {
                 held_.push_back(std::move(request));
             }
         }

@@ -48,7 +48,8 @@ class QueueSet final : public BlockDevice {
     void hold();
     // After hold(): waits until no submit() is inside a ring, takes back
     // every unfinished request from every ring (to be issued by the next
-    // attach()) and drops the rings. Returns how many were taken back.
+    // attach()) and drops the rings. Returns how many were taken back,
+    // those a submit queued in a ring as it was held included.
     std::size_t take_back();
     // Requests on the shared rings now (issued, not yet answered).
     std::size_t on_ring() const;

@@ -207,6 +207,10 @@ TEST_F(FeaturesTest, ADiscardTheBackendRefusesFailsAndTurnsDiscardOff) {
     EXPECT_EQ(backend_->stats().requests, 1u);
 }
 
+// blkif_recover's second half: the four requests on the ring and a fifth
+// submitted after hold(), which waited in the queue, all come back whole
+// without their callbacks running; only the four count as issued before
+// (BlkfrontCounters::recovered), the fifth never reached the ring.
 TEST_F(FeaturesTest, TakeUnfinishedHandsBackEveryRequestWithoutRunningItsCallback) {
     start({.frontend_indirect = 256,
            .backend_indirect = 256,
@@ -216,17 +220,25 @@ TEST_F(FeaturesTest, TakeUnfinishedHandsBackEveryRequestWithoutRunningItsCallbac
     Completions done;
     std::vector<std::unique_ptr<IoBuffer>> buffers;
     std::vector<BlockRequest> batch;
-    for (int i = 0; i < 4; ++i) {
+    const auto request = [&](int i) {
         buffers.push_back(std::make_unique<IoBuffer>(dom0_.memory(), 128 * 1024));
         buffers.back()->fill(static_cast<std::uint32_t>(20 + i));
-        batch.push_back(make_request(BlockOperation::write, static_cast<std::uint64_t>(i) * 256,
-                                     &buffers.back()->guest(), done.callback()));
+        return make_request(BlockOperation::write, static_cast<std::uint64_t>(i) * 256,
+                            &buffers.back()->guest(), done.callback());
+    };
+    for (int i = 0; i < 4; ++i) {
+        batch.push_back(request(i));
     }
     device_->submit(batch);
     ASSERT_TRUE(test::eventually([&] { return backend_->held().size() == 4; }));
     device_->hold();
-    std::vector<BlockRequest> taken = device_->take_unfinished();
-    ASSERT_EQ(taken.size(), 4u);
+    std::vector<BlockRequest> late{request(4)};
+    device_->submit(late);
+    BlkfrontQueue::Unfinished unfinished = device_->take_unfinished();
+    EXPECT_EQ(unfinished.were_on_ring, 4u);
+    EXPECT_EQ(backend_->held().size(), 4u);
+    std::vector<BlockRequest>& taken = unfinished.requests;
+    ASSERT_EQ(taken.size(), 5u);
     EXPECT_EQ(done.count(), 0u);
     EXPECT_EQ(device_->in_flight(), 0u);
     for (std::size_t i = 0; i < taken.size(); ++i) {
@@ -242,9 +254,9 @@ TEST_F(FeaturesTest, TakeUnfinishedHandsBackEveryRequestWithoutRunningItsCallbac
            .persistent = true,
            .backend_persistent = true});
     device_->submit(taken);
-    ASSERT_TRUE(done.wait_for(4));
-    EXPECT_EQ(done.statuses(), (std::vector<int>{0, 0, 0, 0}));
-    for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(done.wait_for(5));
+    EXPECT_EQ(done.statuses(), (std::vector<int>{0, 0, 0, 0, 0}));
+    for (int i = 0; i < 5; ++i) {
         EXPECT_EQ(disk_bytes(static_cast<std::uint64_t>(i) * 256, 128 * 1024),
                   buffers[static_cast<std::size_t>(i)]->bytes());
     }
