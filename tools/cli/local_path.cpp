@@ -84,7 +84,7 @@ class LocalDisk final : public frontend::BlockDevice {
         }
         start_waiting();
         // The engine may have served a lone read on this thread, in
-        // start_waiting()'s flush (io_uring_engine.hpp): nothing else would
+        // start_waiting()'s flush (io_engine.hpp, step 3): nothing else would
         // wake the reaper for it. From the reaper itself (a completion's
         // callback submitting the next request) it looks again anyway.
         if (engine_->has_completions() && std::this_thread::get_id() != reaper_.get_id()) {
